@@ -1,0 +1,8 @@
+//! Codecs: the compressions found inside TIFF tiles (decode) and the output formats
+//! (encode). Each format in its own file; nothing here knows about requests or protocols.
+
+pub mod jpeg;
+pub mod lossless;
+pub mod png;
+pub mod tiff_writer;
+pub mod webp;

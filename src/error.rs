@@ -1,0 +1,70 @@
+//! Errors of the request layer, classified by who is at fault, and mapped to an HTTP
+//! status in exactly one place ([`Error::status`]).
+//!
+//! Lower layers (image sources, codecs) have their own [`crate::source::SourceError`];
+//! it converts into this type so that a corrupt file and a bad request never share a status.
+
+use crate::source::SourceError;
+
+/// A failed request: the variant says whose fault it is, the text is a one-line reason
+/// that is safe to show to a client (it never holds an absolute filesystem path).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or asks for something out of range (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is refused for safety reasons, e.g. a path escaping the image directory (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The image or resource does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The method is not one the server answers (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A well-formed request for a feature this server does not implement (501).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The image file is corrupt or cannot be read (500).
+    #[error("{0}")]
+    BadImage(String),
+    /// The decode pool is saturated; the client should retry later (503).
+    #[error("{0}")]
+    Overloaded(String),
+    /// A bug or an unexpected I/O failure (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The HTTP status code for this error: the only place errors meet HTTP.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) => 400,
+            Error::Forbidden(_) => 403,
+            Error::NotFound(_) => 404,
+            Error::MethodNotAllowed(_) => 405,
+            Error::Unsupported(_) => 501,
+            Error::BadImage(_) | Error::Internal(_) => 500,
+            Error::Overloaded(_) => 503,
+        }
+    }
+
+    /// Shorthand for a [`Error::BadRequest`] with a formatted reason.
+    pub fn bad(reason: impl Into<String>) -> Self {
+        Error::BadRequest(reason.into())
+    }
+}
+
+impl From<SourceError> for Error {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::Unsupported(m) => Error::Unsupported(m),
+            SourceError::Corrupt(m) | SourceError::Limit(m) => Error::BadImage(m),
+            SourceError::Io(m) => Error::Internal(m),
+        }
+    }
+}
+
+/// Result of the request layer.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,134 @@
+//! The HTTP/1.1 front end (tokio + hyper): turns hyper requests into handler [`Request`]s,
+//! runs the handler on the blocking pool behind an admission bound, and writes the answer.
+//! Keep-alive is on; a client that takes longer than 30 s to send its headers is dropped.
+
+use crate::handler::{App, Method, Request, Response};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Value of the Server header.
+pub const SERVER: &str = concat!("iipsrv-rs/", env!("CARGO_PKG_VERSION"));
+
+/// Accepts connections on `listener` forever, answering each request with `app`.
+/// At most `max_in_flight` requests are worked on at once; more get 503 + Retry-After.
+pub async fn serve(app: Arc<App>, listener: TcpListener, max_in_flight: usize) {
+    let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, permits) = (app.clone(), permits.clone());
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| answer(app.clone(), permits.clone(), req));
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+}
+
+fn to_request(req: &hyper::Request<Incoming>) -> Request {
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let mut r = Request {
+        method: Method::parse(req.method().as_str()),
+        path: req.uri().path().to_string(),
+        query: req.uri().query().unwrap_or("").to_string(),
+        headers,
+        https: false,
+    };
+    if r.header("host").is_none() {
+        if let Some(a) = req.uri().authority() {
+            r.headers.push(("host".into(), a.to_string()));
+        }
+    }
+    r
+}
+
+async fn answer(
+    app: Arc<App>,
+    permits: Arc<Semaphore>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let start = Instant::now();
+    let request = to_request(&req);
+    let head = request.method == Method::Head;
+    let response = match permits.try_acquire_owned() {
+        Ok(permit) => {
+            let req2 = request.clone();
+            let worker = tokio::task::spawn_blocking(move || {
+                let r = app.handle(&req2);
+                drop(permit);
+                r
+            });
+            worker.await.unwrap_or_else(|e| {
+                tracing::error!("handler failed: {e}");
+                plain(500, "internal error")
+            })
+        }
+        Err(_) => {
+            let mut r = plain(503, "server busy, retry later");
+            r.headers.push(("retry-after", "1".into()));
+            r
+        }
+    };
+    tracing::info!(
+        "{} {}{}{} {} {}B {:.2}ms",
+        req.method(),
+        request.path,
+        if request.query.is_empty() { "" } else { "?" },
+        request.query,
+        response.status,
+        response.body.len(),
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(to_hyper(response, head))
+}
+
+fn plain(status: u16, text: &str) -> Response {
+    Response {
+        status,
+        headers: vec![("content-type", "text/plain; charset=utf-8".into())],
+        body: Bytes::copy_from_slice(text.as_bytes()),
+    }
+}
+
+fn to_hyper(r: Response, head: bool) -> hyper::Response<Full<Bytes>> {
+    let len = r.body.len();
+    let body = if head { Bytes::new() } else { r.body };
+    let mut b = hyper::Response::builder().status(r.status).header("server", SERVER);
+    for (n, v) in &r.headers {
+        b = b.header(*n, v);
+    }
+    if head {
+        b = b.header("content-length", len);
+    }
+    b.body(Full::new(body)).unwrap_or_else(|_| {
+        let mut fallback = hyper::Response::new(Full::new(Bytes::from_static(b"bad response header")));
+        *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+        fallback
+    })
+}

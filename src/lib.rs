@@ -1,0 +1,22 @@
+//! iipsrv — the IIPImage image server in Rust.
+//!
+//! Data flows one way: request → protocol parser → [`view::View`] → image source tiles →
+//! [`pipeline`] → encoder → response. Layers, from the bottom:
+//! - pure, no I/O: [`view`], [`raster`], [`ops`], [`protocol`];
+//! - formats: [`codec`] (tile compressions and output encoders), [`source`] (image readers);
+//! - server: [`config`], [`registry`], [`cache`], [`pipeline`], [`handler`], [`http`].
+
+pub mod cache;
+pub mod codec;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod handler;
+pub mod http;
+pub mod ops;
+pub mod pipeline;
+pub mod protocol;
+pub mod raster;
+pub mod registry;
+pub mod source;
+pub mod view;

@@ -1,0 +1,245 @@
+//! The one pipeline: a [`View`] and an [`ImageSource`] in, encoded bytes out.
+//!
+//! Steps, in order: pick the smallest pyramid level that still covers the output size;
+//! answer with the stored JPEG tile when the view is exactly one tile and needs no
+//! processing (passthrough); otherwise decode only the tiles the region touches (in
+//! parallel), crop and resize in one pass, apply the quality, mirror and rotate, encode.
+
+use crate::codec::{jpeg, png, tiff_writer, webp};
+use crate::error::{Error, Result};
+use crate::ops::{self, Interpolation, Window};
+use crate::raster::Raster;
+use crate::source::{ImageInfo, ImageSource};
+use crate::view::{Format, Quality, View};
+use rayon::prelude::*;
+
+/// Encoder and resampling settings from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Resampling filter.
+    pub interpolation: Interpolation,
+    /// JPEG quality when the request names none (JPEG_QUALITY).
+    pub jpeg_quality: u8,
+    /// PNG deflate effort 0-9 (PNG_QUALITY).
+    pub png_level: u8,
+    /// WebP quality 0-100, or -1 for lossless (WEBP_QUALITY).
+    pub webp_quality: i32,
+    /// TIFF answer compression (TIFF_COMPRESSION: 0 none, 1 LZW, 2 deflate, 3 JPEG,
+    /// 4 WebP, 5 zstd).
+    pub tiff_compression: u8,
+    /// Send stored JPEG tiles without re-encoding (CODEC_PASSTHROUGH).
+    pub passthrough: bool,
+    /// Largest ICC profile embedded in answers, in bytes; 0 embeds none (MAX_ICC/EMBED_ICC).
+    pub max_icc: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            interpolation: Interpolation::Bilinear,
+            jpeg_quality: 75,
+            png_level: 1,
+            webp_quality: 50,
+            tiff_compression: 2,
+            passthrough: true,
+            max_icc: 65_536,
+        }
+    }
+}
+
+/// An encoded answer.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The encoded image.
+    pub bytes: Vec<u8>,
+    /// Its MIME type.
+    pub mime: &'static str,
+    /// Whether the stored tile was sent as is.
+    pub passthrough: bool,
+}
+
+/// Where the pixels of a view come from: a level and a box of it, plus the exact sub-pixel
+/// window of that box to resample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Pyramid level index (0 = full resolution).
+    pub level: usize,
+    /// Box in level pixels: left, top, right, bottom (exclusive).
+    pub bounds: (u32, u32, u32, u32),
+    /// The window of the box that maps onto the output.
+    pub window: Window,
+    /// Whether the box must be resampled (false when it is already the output size).
+    pub resize: bool,
+}
+
+/// Chooses the level and the box of it that a view needs.
+pub fn plan(info: &ImageInfo, view: &View) -> Plan {
+    let r = view.region;
+    let fits = |i: usize| {
+        let l = &info.levels[i];
+        r.w as f64 / l.scale_x + 1.0 >= view.width as f64 && r.h as f64 / l.scale_y + 1.0 >= view.height as f64
+    };
+    let level = (0..info.levels.len()).rev().find(|&i| fits(i)).unwrap_or(0);
+    let l = &info.levels[level];
+    let (fx0, fy0) = (r.x as f64 / l.scale_x, r.y as f64 / l.scale_y);
+    let fx1 = ((r.x + r.w) as f64 / l.scale_x).min(l.width as f64);
+    let fy1 = ((r.y + r.h) as f64 / l.scale_y).min(l.height as f64);
+    let x0 = (fx0.floor() as u32).min(l.width - 1);
+    let y0 = (fy0.floor() as u32).min(l.height - 1);
+    let x1 = ((fx1 - 1e-9).ceil() as u32).clamp(x0 + 1, l.width);
+    let y1 = ((fy1 - 1e-9).ceil() as u32).clamp(y0 + 1, l.height);
+    let window = Window {
+        left: fx0 - x0 as f64,
+        top: fy0 - y0 as f64,
+        width: (fx1 - fx0).max(1e-6),
+        height: (fy1 - fy0).max(1e-6),
+    };
+    let exact = x1 - x0 == view.width
+        && y1 - y0 == view.height
+        && window.left.abs() < 1e-6
+        && window.top.abs() < 1e-6;
+    Plan {
+        level,
+        bounds: (x0, y0, x1, y1),
+        window,
+        resize: !exact,
+    }
+}
+
+/// Renders a view of a source into encoded bytes.
+pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result<Rendered> {
+    let info = src.info();
+    let plan = plan(info, view);
+    if let Some(bytes) = passthrough(src, view, &plan, settings)? {
+        return Ok(Rendered {
+            bytes,
+            mime: Format::Jpeg.mime(),
+            passthrough: true,
+        });
+    }
+    let (x0, y0, x1, y1) = plan.bounds;
+    let pixels = compose(src, plan.level, x0, y0, x1, y1)?;
+    let pixels = if plan.resize {
+        ops::resize(&pixels, plan.window, view.width, view.height, settings.interpolation)
+    } else {
+        pixels
+    };
+    let pixels = ops::apply_quality(pixels, view.quality);
+    let pixels = ops::apply_rotation(pixels, view.rotation, view.format.has_alpha());
+    let icc = icc_for(info, view, settings);
+    let bytes = encode(&pixels, view.format, view.encoder_quality, settings, icc)?;
+    Ok(Rendered {
+        bytes,
+        mime: view.format.mime(),
+        passthrough: false,
+    })
+}
+
+/// The ICC profile to embed: only for colour answers from colour images, within MAX_ICC.
+fn icc_for<'a>(info: &'a ImageInfo, view: &View, settings: &Settings) -> Option<&'a [u8]> {
+    let icc = info.icc.as_deref()?;
+    let colour_kept = view.quality == Quality::Default || info.channels < 3;
+    (colour_kept && !icc.is_empty() && icc.len() <= settings.max_icc).then_some(icc.as_slice())
+}
+
+/// The stored JPEG tile when the view is exactly one whole stored tile, unprocessed.
+fn passthrough(src: &dyn ImageSource, view: &View, plan: &Plan, s: &Settings) -> Result<Option<Vec<u8>>> {
+    let l = &src.info().levels[plan.level];
+    let (x0, y0, x1, y1) = plan.bounds;
+    let whole_tile = x0 % l.tile_width == 0
+        && y0 % l.tile_height == 0
+        && x1 - x0 == l.tile_width
+        && y1 - y0 == l.tile_height;
+    if !(s.passthrough
+        && !plan.resize
+        && whole_tile
+        && view.is_plain()
+        && view.format == Format::Jpeg
+        && view.encoder_quality.is_none())
+    {
+        return Ok(None);
+    }
+    let Some(stream) = src.jpeg_tile(plan.level, x0 / l.tile_width, y0 / l.tile_height)? else {
+        return Ok(None);
+    };
+    Ok(Some(match icc_for(src.info(), view, s) {
+        Some(icc) => jpeg::insert_icc(&stream, icc),
+        None => stream,
+    }))
+}
+
+/// Decodes the tiles of `level` that the box touches, in parallel, and assembles the box.
+fn compose(src: &dyn ImageSource, level: usize, x0: u32, y0: u32, x1: u32, y1: u32) -> Result<Raster> {
+    let l = &src.info().levels[level];
+    let (tw, th) = (l.tile_width, l.tile_height);
+    let coords: Vec<(u32, u32)> = (y0 / th..=(y1 - 1) / th)
+        .flat_map(|ty| (x0 / tw..=(x1 - 1) / tw).map(move |tx| (tx, ty)))
+        .collect();
+    let tiles: Vec<Raster> = coords
+        .par_iter()
+        .map(|&(tx, ty)| src.read_tile(level, tx, ty))
+        .collect::<std::result::Result<_, _>>()?;
+    let channels = tiles.first().map_or(src.info().channels, |t| t.channels);
+    if let ([tile], [(tx, ty)]) = (tiles.as_slice(), coords.as_slice()) {
+        let (ox, oy) = (x0 - tx * tw, y0 - ty * th);
+        if ox == 0 && oy == 0 && tile.width == x1 - x0 && tile.height == y1 - y0 {
+            return tiles.into_iter().next().ok_or_else(|| Error::Internal("no tile".into()));
+        }
+    }
+    let mut canvas = Raster::filled(x1 - x0, y1 - y0, channels, 0);
+    for (tile, &(tx, ty)) in tiles.iter().zip(&coords) {
+        if tile.channels != channels {
+            return Err(Error::BadImage("tiles disagree on their channel count".into()));
+        }
+        let (tx0, ty0) = (tx * tw, ty * th);
+        let ix0 = x0.max(tx0);
+        let iy0 = y0.max(ty0);
+        let ix1 = x1.min(tx0 + tile.width);
+        let iy1 = y1.min(ty0 + tile.height);
+        if ix1 > ix0 && iy1 > iy0 {
+            canvas.blit(tile, ix0 - tx0, iy0 - ty0, ix1 - ix0, iy1 - iy0, ix0 - x0, iy0 - y0);
+        }
+    }
+    Ok(canvas)
+}
+
+/// Encodes pixels in the asked format; `quality` overrides the configured one.
+pub fn encode(
+    pixels: &Raster,
+    format: Format,
+    quality: Option<u8>,
+    s: &Settings,
+    icc: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    let failed = |e: String| Error::Internal(format!("encoding failed: {e}"));
+    match format {
+        Format::Jpeg => {
+            let out = jpeg::encode(pixels, quality.unwrap_or(s.jpeg_quality)).map_err(failed)?;
+            Ok(match icc {
+                Some(p) => jpeg::insert_icc(&out, p),
+                None => out,
+            })
+        }
+        Format::Png => png::encode(pixels, quality.map_or(s.png_level, |q| q.min(9))).map_err(failed),
+        Format::Webp => {
+            let q = quality.map_or(s.webp_quality, i32::from);
+            webp::encode(pixels, (q >= 0).then_some(q as f32)).map_err(failed)
+        }
+        Format::Tiff => {
+            let c = tiff_compression(s.tiff_compression, quality.unwrap_or(s.jpeg_quality));
+            tiff_writer::write(std::slice::from_ref(pixels), None, c, icc).map_err(failed)
+        }
+    }
+}
+
+fn tiff_compression(code: u8, quality: u8) -> tiff_writer::Compression {
+    use tiff_writer::Compression as C;
+    match code {
+        0 => C::None,
+        1 => C::Lzw,
+        3 => C::Jpeg(quality),
+        4 => C::Webp(Some(quality as f32)),
+        5 => C::Zstd,
+        _ => C::Deflate,
+    }
+}

@@ -1,0 +1,82 @@
+//! An 8-bit interleaved pixel buffer: what tiles decode into, what the pipeline works on
+//! and what encoders take. Pure data, no I/O.
+
+/// Interleaved 8-bit pixels, `channels` samples per pixel, rows packed without padding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raster {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Samples per pixel: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA.
+    pub channels: u8,
+    /// `width * height * channels` bytes.
+    pub data: Vec<u8>,
+}
+
+impl Raster {
+    /// A raster filled with one byte value.
+    pub fn filled(width: u32, height: u32, channels: u8, value: u8) -> Raster {
+        Raster {
+            width,
+            height,
+            channels,
+            data: vec![value; width as usize * height as usize * channels as usize],
+        }
+    }
+
+    /// Wraps existing pixel data; `None` when the length does not match the dimensions.
+    pub fn from_vec(width: u32, height: u32, channels: u8, data: Vec<u8>) -> Option<Raster> {
+        (data.len() == width as usize * height as usize * channels as usize).then_some(Raster {
+            width,
+            height,
+            channels,
+            data,
+        })
+    }
+
+    /// Bytes per row.
+    pub fn stride(&self) -> usize {
+        self.width as usize * self.channels as usize
+    }
+
+    /// Copies the `w`×`h` block at (`sx`, `sy`) of `src` to (`dx`, `dy`) of `self`.
+    /// Both rasters must have the same channel count and the blocks must fit.
+    pub fn blit(&mut self, src: &Raster, sx: u32, sy: u32, w: u32, h: u32, dx: u32, dy: u32) {
+        let ch = self.channels as usize;
+        let row = w as usize * ch;
+        for r in 0..h as usize {
+            let s = (sy as usize + r) * src.stride() + sx as usize * ch;
+            let d = (dy as usize + r) * self.stride() + dx as usize * ch;
+            self.data[d..d + row].copy_from_slice(&src.data[s..s + row]);
+        }
+    }
+
+    /// The `w`×`h` block at (`x`, `y`) as a new raster.
+    pub fn crop(&self, x: u32, y: u32, w: u32, h: u32) -> Raster {
+        let mut out = Raster::filled(w, h, self.channels, 0);
+        out.blit(self, x, y, w, h, 0, 0);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_and_blit_round_trip() {
+        let data: Vec<u8> = (0..4 * 3 * 3).map(|i| i as u8).collect();
+        let r = Raster::from_vec(4, 3, 3, data).expect("size");
+        let c = r.crop(1, 1, 2, 2);
+        assert_eq!(&c.data[..3], &r.data[(4 + 1) * 3..(4 + 1) * 3 + 3]);
+        let mut back = Raster::filled(4, 3, 3, 0);
+        back.blit(&c, 0, 0, 2, 2, 1, 1);
+        assert_eq!(back.crop(1, 1, 2, 2), c);
+    }
+
+    #[test]
+    fn from_vec_checks_length() {
+        assert!(Raster::from_vec(2, 2, 3, vec![0; 11]).is_none());
+    }
+}

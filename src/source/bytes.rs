@@ -1,0 +1,80 @@
+//! Byte sources: where a container reader gets its bytes. Files are read with positioned
+//! reads so that every thread shares one handle with no seek and no lock. Object storage
+//! plugs in here later as another implementation.
+
+use super::{SourceError, SourceResult};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Random-access bytes of one image.
+pub trait ByteSource: Send + Sync {
+    /// Total length in bytes.
+    fn len(&self) -> u64;
+
+    /// Whether the source is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads exactly `len` bytes at `offset`; an error when they are not all there.
+    fn read_at(&self, offset: u64, len: usize) -> SourceResult<Vec<u8>>;
+}
+
+/// A local file read with `pread`.
+pub struct FileBytes {
+    file: File,
+    len: u64,
+}
+
+impl FileBytes {
+    /// Opens `path` for reading.
+    pub fn open(path: &Path) -> SourceResult<FileBytes> {
+        let file = File::open(path).map_err(|e| SourceError::Io(format!("cannot open image: {e}")))?;
+        let len = file
+            .metadata()
+            .map_err(|e| SourceError::Io(format!("cannot stat image: {e}")))?
+            .len();
+        Ok(FileBytes { file, len })
+    }
+}
+
+impl ByteSource for FileBytes {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> SourceResult<Vec<u8>> {
+        let end = offset.checked_add(len as u64);
+        if end.is_none_or(|e| e > self.len) {
+            return Err(SourceError::Corrupt(format!(
+                "read of {len} bytes at offset {offset} is past the end of the file ({} bytes)",
+                self.len
+            )));
+        }
+        let mut buf = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(|e| SourceError::Io(format!("read failed: {e}")))?;
+        Ok(buf)
+    }
+}
+
+/// Bytes held in memory (tests, generated images).
+pub struct MemBytes(pub Vec<u8>);
+
+impl ByteSource for MemBytes {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> SourceResult<Vec<u8>> {
+        let start = usize::try_from(offset).ok();
+        let slice = start
+            .and_then(|s| s.checked_add(len).map(|e| (s, e)))
+            .and_then(|(s, e)| self.0.get(s..e));
+        slice.map(<[u8]>::to_vec).ok_or_else(|| {
+            SourceError::Corrupt(format!("read of {len} bytes at offset {offset} is past the end"))
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! Image sources: they read pixels and describe images, and know nothing of protocols.
+//!
+//! A source answers three questions: what the image is ([`ImageInfo`]), what the decoded
+//! pixels of one stored tile are ([`ImageSource::read_tile`]), and — for passthrough — what
+//! the stored tile is as a complete JPEG stream ([`ImageSource::jpeg_tile`]).
+
+pub mod bytes;
+pub mod tiff;
+
+use crate::raster::Raster;
+use std::sync::Arc;
+
+/// Why a source could not answer. Converted to the request layer's error by the caller.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// The file is valid but uses a feature we do not read (a compression, a layout).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The file is damaged: a bad header, offsets past the end, undecodable data.
+    #[error("{0}")]
+    Corrupt(String),
+    /// The file asks for more than the configured limits (huge tiles, too many entries).
+    #[error("{0}")]
+    Limit(String),
+    /// Reading failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Result of a source operation.
+pub type SourceResult<T> = Result<T, SourceError>;
+
+/// How samples are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFormat {
+    /// Unsigned integer.
+    Unsigned,
+    /// Signed integer.
+    Signed,
+    /// IEEE floating point.
+    Float,
+}
+
+/// Colour interpretation of the stored samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColourSpace {
+    /// One grey channel (plus optional alpha).
+    Grey,
+    /// Red, green, blue (plus optional alpha).
+    Rgb,
+    /// CIE L*a*b*.
+    CieLab,
+    /// Anything else (multispectral bands, separated inks).
+    Other,
+}
+
+/// One resolution of the pyramid, index 0 being full resolution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Level {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Stored tile width (the image width for strips).
+    pub tile_width: u32,
+    /// Stored tile height (rows per strip for strips).
+    pub tile_height: u32,
+    /// Full-resolution pixels per level pixel, horizontally (1 for level 0; exactly 2^k
+    /// for dyadic pyramids).
+    pub scale_x: f64,
+    /// Full-resolution pixels per level pixel, vertically.
+    pub scale_y: f64,
+}
+
+impl Level {
+    /// Tiles across.
+    pub fn tiles_across(&self) -> u32 {
+        self.width.div_ceil(self.tile_width)
+    }
+
+    /// Tiles down.
+    pub fn tiles_down(&self) -> u32 {
+        self.height.div_ceil(self.tile_height)
+    }
+}
+
+/// Descriptive metadata shown by OBJ and info.json.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metadata {
+    /// TIFF ImageDescription.
+    pub description: Option<String>,
+    /// TIFF Artist.
+    pub artist: Option<String>,
+    /// TIFF Copyright.
+    pub copyright: Option<String>,
+    /// TIFF DateTime.
+    pub date: Option<String>,
+    /// TIFF Software.
+    pub software: Option<String>,
+    /// TIFF Make.
+    pub make: Option<String>,
+    /// TIFF Model.
+    pub model: Option<String>,
+    /// Pixels per centimetre, horizontally and vertically, when the file says.
+    pub pixels_per_cm: Option<(f64, f64)>,
+}
+
+/// What an image is: size, pyramid, samples, colour, metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageInfo {
+    /// Full-resolution width.
+    pub width: u32,
+    /// Full-resolution height.
+    pub height: u32,
+    /// The pyramid, largest first.
+    pub levels: Vec<Level>,
+    /// Samples per pixel.
+    pub channels: u8,
+    /// Bits per sample.
+    pub bits_per_sample: u16,
+    /// Sample representation.
+    pub sample_format: SampleFormat,
+    /// Colour interpretation.
+    pub colour: ColourSpace,
+    /// Per-channel (min, max) of the sample values, from SMin/SMaxSampleValue or the type.
+    pub min_max: Vec<(f64, f64)>,
+    /// Embedded ICC profile, if any.
+    pub icc: Option<Arc<Vec<u8>>>,
+    /// Descriptive metadata.
+    pub metadata: Metadata,
+}
+
+/// An open image that can hand out decoded tiles. Implementations are shared between
+/// threads: every method takes `&self`.
+pub trait ImageSource: Send + Sync {
+    /// The image description.
+    fn info(&self) -> &ImageInfo;
+
+    /// Decodes one stored tile of `level` (tile column `tx`, row `ty`) into 8-bit pixels of
+    /// `info().channels` channels. Edge tiles come back at their stored size.
+    fn read_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Raster>;
+
+    /// The stored tile as a complete, standalone JPEG stream when it is JPEG-compressed
+    /// 8-bit data; `None` otherwise. Used to answer without decoding.
+    fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>>;
+}
