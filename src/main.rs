@@ -75,8 +75,9 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
-                tracing::info!("iipsrv listening on http://{addr}/ (images: {})", root.display());
-                eprintln!("iipsrv: serving http://{addr}/");
+                let local = listener.local_addr().unwrap_or(addr);
+                tracing::info!("listening on http://{local}/ (images: {})", root.display());
+                eprintln!("iipsrv: serving http://{local}/");
                 iipsrv::http::serve(app, listener, threads * 64).await;
                 ExitCode::SUCCESS
             }
