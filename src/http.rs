@@ -39,6 +39,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, max_in_flight: usize) {
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
                 .keep_alive(true)
+                .max_buf_size(64 * 1024)
                 .serve_connection(TokioIo::new(stream), svc);
             if let Err(e) = conn.await {
                 tracing::debug!("connection ended: {e}");

@@ -98,11 +98,20 @@ pub fn raw_request(port: u16, head: &str) -> Reply {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     write!(s, "{head}Connection: close\r\n\r\n").expect("send");
-    read_reply(&mut BufReader::new(s), true)
+    let mut reader = BufReader::new(s);
+    if head.starts_with("HEAD ") {
+        return read_head(&mut reader);
+    }
+    read_reply(&mut reader, true)
 }
 
-/// Reads one answer from a connection; `to_eof` reads a body without length until close.
-pub fn read_reply<R: BufRead>(r: &mut R, to_eof: bool) -> Reply {
+/// Reads the status line and headers of an answer that has no body (HEAD).
+pub fn read_head<R: BufRead>(r: &mut R) -> Reply {
+    let (status, headers) = read_status_and_headers(r);
+    Reply { status, headers, body: Vec::new() }
+}
+
+fn read_status_and_headers<R: BufRead>(r: &mut R) -> (u16, Vec<(String, String)>) {
     let mut line = String::new();
     r.read_line(&mut line).expect("status line");
     let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
@@ -118,6 +127,12 @@ pub fn read_reply<R: BufRead>(r: &mut R, to_eof: bool) -> Reply {
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
+    (status, headers)
+}
+
+/// Reads one answer from a connection; `to_eof` reads a body without length until close.
+pub fn read_reply<R: BufRead>(r: &mut R, to_eof: bool) -> Reply {
+    let (status, headers) = read_status_and_headers(r);
     let len = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
     let mut body = Vec::new();
     match len {

@@ -1,0 +1,233 @@
+//! HTTP meaning of the one request handler, tested without sockets: statuses, headers,
+//! info.json variants, path safety, conditional requests, caching and passthrough.
+
+mod common;
+
+use common::tempdir;
+use iipsrv::config::Config;
+use iipsrv::handler::{App, Method, Request, Response};
+use std::path::Path;
+
+fn app(dir: &Path, args: &[&str]) -> App {
+    let mut all = vec!["iipsrv"];
+    all.extend_from_slice(args);
+    let config = Config::from_args(all).expect("config");
+    App::new(config, dir).expect("app")
+}
+
+fn fixture() -> tempfile::TempDir {
+    let dir = tempdir();
+    iipsrv::demo::write_demo(&dir.path().join("a.tif"), 600, 400).expect("image");
+    dir
+}
+
+fn get(app: &App, path: &str) -> Response {
+    app.handle(&Request::get(path))
+}
+
+fn text(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).to_string()
+}
+
+#[test]
+fn info_json_versions_and_ids() {
+    let dir = fixture();
+    let a = app(dir.path(), &[]);
+    let r = get(&a, "/iiif/a.tif/info.json");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let j: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(j["id"], "http://localhost/iiif/a.tif");
+    assert_eq!(j["tiles"][0]["scaleFactors"], serde_json::json!([1, 2, 4]));
+
+    let ld = a.handle(&Request::get("/iiif/a.tif/info.json").with_header("Accept", "application/ld+json"));
+    assert_eq!(
+        ld.header("content-type"),
+        Some("application/ld+json;profile=\"http://iiif.io/api/image/3/context.json\"")
+    );
+    let v2 = a.handle(&Request::get("/iiif/a.tif/info.json").with_header(
+        "Accept",
+        "application/ld+json;profile=\"http://iiif.io/api/image/2/context.json\"",
+    ));
+    let j: serde_json::Value = serde_json::from_slice(&v2.body).expect("json");
+    assert_eq!(j["@id"], "http://localhost/iiif/a.tif");
+    assert_eq!(v2.header("cache-control"), Some("private"));
+
+    let j: serde_json::Value = serde_json::from_slice(&get(&a, "/iiif/2/a.tif/info.json").body).expect("json");
+    assert_eq!(j["@id"], "http://localhost/iiif/2/a.tif");
+    let forced = a.handle(&Request::get("/iiif/a.tif/info.json").with_header("X-IIIF-ID", "https://x.org/i/a"));
+    let j: serde_json::Value = serde_json::from_slice(&forced.body).expect("json");
+    assert_eq!(j["id"], "https://x.org/i/a");
+
+    let b = app(dir.path(), &["--base-url", "https://pub.example/iiif/", "--iiif-version", "2"]);
+    let j: serde_json::Value = serde_json::from_slice(&get(&b, "/iiif/a.tif/info.json").body).expect("json");
+    assert_eq!(j["@id"], "https://pub.example/iiif/a.tif");
+}
+
+#[test]
+fn base_uri_redirects_to_info() {
+    let dir = fixture();
+    let r = get(&app(dir.path(), &[]), "/iiif/a.tif");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("http://localhost/iiif/a.tif/info.json"));
+}
+
+#[test]
+fn bad_requests_get_the_right_status_and_one_line() {
+    let dir = fixture();
+    let a = app(dir.path(), &["--max-cvt", "1000"]);
+    let cases = [
+        ("/iiif/a.tif/abc/max/0/default.jpg", 400),
+        ("/iiif/a.tif/full/max/0/fancy.jpg", 400),
+        ("/iiif/a.tif/full/max/0/default.gif", 501),
+        ("/iiif/a.tif/full/max/0/default.xyz", 400),
+        ("/iiif/a.tif/full/0,/0/default.jpg", 400),
+        ("/iiif/a.tif/full/700,/0/default.jpg", 400),
+        ("/iiif/a.tif/full/1200,/0/default.jpg", 400),
+        ("/iiif/a.tif/full/^1200,/0/default.jpg", 400),
+        ("/iiif/a.tif/full/max/45x/default.jpg", 400),
+        ("/iiif/a.tif/700,0,10,10/max/0/default.jpg", 400),
+        ("/iiif/a.tif/full/max/0/default", 400),
+        ("/iiif/missing.tif/info.json", 404),
+        ("/iiif/missing.tif/full/max/0/default.jpg", 404),
+        ("/nothing/here", 404),
+        ("/iiif/", 400),
+    ];
+    for (path, status) in cases {
+        let r = get(&a, path);
+        assert_eq!(r.status, status, "{path}: {}", text(&r));
+        let body = text(&r);
+        assert!(!body.is_empty() && !body.contains('\n'), "{path}: one-line reason, got {body:?}");
+        assert!(!body.contains(&dir.path().to_string_lossy().to_string()), "{path} leaks the path");
+    }
+    assert_eq!(get(&a, "/iiif/a.tif/full/^1000,/0/default.jpg").status, 200);
+    let strict = app(dir.path(), &["--allow-upscaling", "0"]);
+    assert_eq!(get(&strict, "/iiif/a.tif/full/^700,/0/default.jpg").status, 400);
+    assert_eq!(get(&strict, "/iiif/a.tif/full/max/0/default.jpg").status, 200);
+}
+
+#[test]
+fn traversal_and_hostile_ids_are_refused() {
+    let dir = tempdir();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).expect("mkdir");
+    iipsrv::demo::write_demo(&images.join("a.tif"), 300, 200).expect("image");
+    iipsrv::demo::write_demo(&dir.path().join("secret.tif"), 300, 200).expect("outside");
+    std::os::unix::fs::symlink(dir.path().join("secret.tif"), images.join("link.tif")).expect("symlink");
+    std::os::unix::fs::symlink(images.join("a.tif"), images.join("inside.tif")).expect("symlink");
+    let a = app(&images, &[]);
+    let long = "x".repeat(5000);
+    let cases = [
+        ("/iiif/../secret.tif/info.json", 403),
+        ("/iiif/%2e%2e/secret.tif/info.json", 403),
+        ("/iiif/%2E%2E%2Fsecret.tif/info.json", 403),
+        ("/iiif/..%5Csecret.tif/info.json", 403),
+        ("/iiif/sub/..%2F..%2Fsecret.tif/info.json", 403),
+        ("/iiif/%252e%252e%252fsecret.tif/info.json", 404),
+        ("/iiif/link.tif/info.json", 403),
+        ("/iiif/a.tif%00.jpg/info.json", 400),
+        ("/iiif//etc/passwd/info.json", 404),
+        ("/iiif/%2Fetc%2Fpasswd/info.json", 404),
+        (&format!("/iiif/{long}/info.json"), 400),
+    ];
+    for (path, status) in cases {
+        let r = get(&a, path);
+        assert_eq!(r.status, status, "{path}: {}", text(&r));
+        assert!(!text(&r).contains(&dir.path().to_string_lossy().to_string()), "{path} leaks the path");
+    }
+    assert_eq!(get(&a, "/iiif/inside.tif/info.json").status, 200, "symlinks inside the root work");
+    assert_eq!(get(&a, "/iiif/a.tif/info.json").status, 200, "still serving");
+}
+
+#[test]
+fn corrupt_and_foreign_files_are_errors_not_crashes() {
+    let dir = fixture();
+    let good = std::fs::read(dir.path().join("a.tif")).expect("read");
+    std::fs::write(dir.path().join("truncated.tif"), &good[..good.len() / 3]).expect("write");
+    std::fs::write(dir.path().join("header-only.tif"), &good[..8]).expect("write");
+    std::fs::write(dir.path().join("text.tif"), b"hello, not an image").expect("write");
+    std::fs::write(dir.path().join("empty.tif"), b"").expect("write");
+    let a = app(dir.path(), &[]);
+    for id in ["truncated.tif", "header-only.tif", "text.tif", "empty.tif"] {
+        let info = get(&a, &format!("/iiif/{id}/info.json"));
+        let img = get(&a, &format!("/iiif/{id}/full/max/0/default.jpg"));
+        for r in [&info, &img] {
+            assert!(r.status == 500 || r.status == 501 || r.status == 200, "{id}: {}", r.status);
+            if r.status != 200 {
+                assert!(!text(r).contains('\n'), "{id}: one line");
+            }
+        }
+        assert!(img.status >= 500, "{id}: an image cannot be rendered, got {}", img.status);
+    }
+    assert_eq!(get(&a, "/iiif/a.tif/full/100,/0/default.jpg").status, 200);
+}
+
+#[test]
+fn conditional_requests_cors_and_methods() {
+    let dir = fixture();
+    let a = app(dir.path(), &["--cors", "*"]);
+    let r = get(&a, "/iiif/a.tif/full/100,/0/default.jpg");
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(r.header("cache-control"), Some("max-age=86400"));
+    let lm = r.header("last-modified").expect("last-modified").to_string();
+    let again = a.handle(&Request::get("/iiif/a.tif/full/100,/0/default.jpg").with_header("If-Modified-Since", &lm));
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    let old = a.handle(
+        &Request::get("/iiif/a.tif/info.json").with_header("If-Modified-Since", "Mon, 01 Jan 1990 00:00:00 GMT"),
+    );
+    assert_eq!(old.status, 200);
+    let mut opt = Request::get("/iiif/a.tif/info.json");
+    opt.method = Method::Options;
+    let o = a.handle(&opt);
+    assert_eq!(o.status, 204);
+    assert!(o.header("access-control-allow-methods").is_some());
+    let mut put = Request::get("/iiif/a.tif/info.json");
+    put.method = Method::Other;
+    assert_eq!(a.handle(&put).status, 405);
+    let link = r.header("link").expect("link header");
+    assert!(link.contains("rel=\"canonical\"") && link.contains("rel=\"profile\""), "{link}");
+    let no_cors = app(dir.path(), &[]);
+    assert_eq!(get(&no_cors, "/iiif/a.tif/info.json").header("access-control-allow-origin"), None);
+}
+
+#[test]
+fn equal_views_share_one_cache_entry() {
+    let dir = fixture();
+    let a = app(dir.path(), &[]);
+    assert_eq!(get(&a, "/iiif/a.tif/0,0,300,200/150,/0/default.jpg").status, 200);
+    assert_eq!(a.cache().len(), 1);
+    assert_eq!(get(&a, "/iiif/a.tif/pct:0,0,50,50/150,100/0/default.jpg").status, 200);
+    assert_eq!(get(&a, "/iiif/2/a.tif/0,0,300,200/150,/0/default.jpg").status, 200);
+    assert_eq!(a.cache().len(), 1, "same pixels, one entry");
+    assert_eq!(get(&a, "/iiif/a.tif/0,0,300,200/150,/0/gray.jpg").status, 200);
+    assert_eq!(a.cache().len(), 2);
+}
+
+#[test]
+fn passthrough_sends_the_stored_tile() {
+    let dir = fixture();
+    let on = app(dir.path(), &[]);
+    let off = app(dir.path(), &["--codec-passthrough", "0"]);
+    let path = "/iiif/a.tif/256,0,256,256/256,/0/default.jpg";
+    let a = get(&on, path);
+    let b = get(&off, path);
+    assert_eq!((a.status, b.status), (200, 200));
+    assert_ne!(a.body, b.body, "re-encoding gives other bytes");
+    let (da, db) = (common::decode_image(&a.body), common::decode_image(&b.body));
+    assert!(common::mean_error(&da, &db) < 3.0);
+    // the stored tile (quality 90) is bigger than a quality 75 re-encode
+    assert!(a.body.len() > b.body.len(), "{} vs {}", a.body.len(), b.body.len());
+    // an edge tile (partial) cannot pass through but is still right
+    let edge = get(&on, "/iiif/a.tif/512,256,88,144/88,/0/default.jpg");
+    let img = common::decode_image(&edge.body);
+    assert_eq!((img.width, img.height), (88, 144));
+}
+
+#[test]
+fn index_lists_images() {
+    let dir = fixture();
+    let r = get(&app(dir.path(), &[]), "/");
+    assert_eq!(r.status, 200);
+    assert!(text(&r).contains("/iiif/a.tif/info.json"));
+}

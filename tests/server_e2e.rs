@@ -1,0 +1,72 @@
+//! The real binary over real sockets: the demo image when nothing is configured, HEAD,
+//! keep-alive, hostile requests, and the process still answering afterwards.
+
+mod common;
+
+use common::*;
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+
+#[test]
+fn serves_the_demo_image_without_configuration() {
+    let tmp = tempdir();
+    let tmpdir = tmp.path().to_string_lossy().to_string();
+    let server = Server::start(&[("TMPDIR", &tmpdir)]);
+    let index = get(server.port, "/");
+    assert_eq!(index.status, 200);
+    assert!(String::from_utf8_lossy(&index.body).contains("demo.tif"));
+    let info = get(server.port, "/iiif/demo.tif/info.json");
+    assert_eq!(info.status, 200);
+    let j: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
+    assert_eq!((j["width"].as_u64(), j["height"].as_u64()), (Some(4096), Some(3072)));
+    let tile = get(server.port, "/iiif/demo.tif/0,0,256,256/256,/0/default.jpg");
+    assert_eq!(tile.status, 200);
+    assert_eq!(tile.header("content-type"), Some("image/jpeg"));
+}
+
+#[test]
+fn head_keep_alive_and_hostile_requests() {
+    let dir = tempdir();
+    iipsrv::demo::write_demo(&dir.path().join("a.tif"), 800, 600).expect("image");
+    let prefix = dir.path().to_string_lossy().to_string();
+    let mut server = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("CORS", "*")]);
+    let port = server.port;
+
+    let head = raw_request(port, &format!("HEAD /iiif/a.tif/full/200,/0/default.jpg HTTP/1.1\r\nHost: h:{port}\r\n"));
+    let full = get(port, "/iiif/a.tif/full/200,/0/default.jpg");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length"), Some(full.body.len().to_string().as_str()));
+    assert_eq!(full.header("access-control-allow-origin"), Some("*"));
+
+    // two requests on one connection
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let req = format!("GET /iiif/a.tif/info.json HTTP/1.1\r\nHost: h:{port}\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut r = BufReader::new(s);
+    assert_eq!(read_reply(&mut r, false).status, 200);
+    assert_eq!(read_reply(&mut r, false).status, 200);
+
+    let hostile = [
+        "/iiif/a.tif/full/99999999,/0/default.jpg",
+        "/iiif/a.tif/full/^99999999,99999999/0/default.jpg",
+        "/iiif/a.tif/0,0,0,0/max/0/default.jpg",
+        "/iiif/a.tif/-5,0,10,10/max/0/default.jpg",
+        "/iiif/a.tif/full/pct:NaN/0/default.jpg",
+        "/iiif/a.tif/full/max/NaN/default.jpg",
+        "/iiif/a.tif/full/max/1e999/default.jpg",
+        "/iiif/%ff%fe/info.json",
+        "/iiif/../../etc/passwd",
+    ];
+    for path in hostile {
+        let r = get(port, path);
+        assert!((400..500).contains(&r.status), "{path}: {}", r.status);
+    }
+    let garbage = raw_request(port, "THIS IS NOT HTTP\r\n");
+    assert!(garbage.status >= 400);
+    let big_header = raw_request(port, &format!("GET / HTTP/1.1\r\nX-Big: {}\r\n", "a".repeat(200_000)));
+    assert!(big_header.status >= 400);
+    assert!(server.alive());
+    assert_eq!(get(port, "/iiif/a.tif/info.json").status, 200, "still answering");
+}
