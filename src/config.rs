@@ -55,11 +55,21 @@ pub struct Config {
     pub max_image_cache_size: f64,
 
     /// Number of open-image descriptions kept (-1 unlimited).
-    #[arg(long, env = "MAX_METADATA_CACHE_SIZE", default_value_t = 1000, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        env = "MAX_METADATA_CACHE_SIZE",
+        default_value_t = 1000,
+        allow_negative_numbers = true
+    )]
     pub max_metadata_cache_size: i64,
 
     /// Largest output width or height in pixels (-1 for no limit).
-    #[arg(long, env = "MAX_CVT", default_value_t = 5000, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        env = "MAX_CVT",
+        default_value_t = 5000,
+        allow_negative_numbers = true
+    )]
     pub max_cvt: i64,
 
     /// 1 allows output larger than the source region, 0 refuses it.
@@ -75,7 +85,12 @@ pub struct Config {
     pub embed_icc: u8,
 
     /// Largest ICC profile embedded, in bytes (-1 no limit, 0 none).
-    #[arg(long, env = "MAX_ICC", default_value_t = 65536, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        env = "MAX_ICC",
+        default_value_t = 65536,
+        allow_negative_numbers = true
+    )]
     pub max_icc: i64,
 
     /// 1 sends stored JPEG tiles as they are when no processing is asked; 0 re-encodes.
@@ -149,13 +164,21 @@ impl Config {
     /// The URI_MAP entries.
     pub fn uri_maps(&self) -> Result<Vec<UriMap>> {
         let mut maps = Vec::new();
-        for item in self.uri_map.split([',', ' ']).filter(|s| !s.trim().is_empty()) {
-            let (prefix, proto) = item
-                .split_once("=>")
-                .ok_or_else(|| Error::bad(format!("URI_MAP entry {item:?} is not prefix=>protocol")))?;
+        for item in self
+            .uri_map
+            .split([',', ' '])
+            .filter(|s| !s.trim().is_empty())
+        {
+            let (prefix, proto) = item.split_once("=>").ok_or_else(|| {
+                Error::bad(format!("URI_MAP entry {item:?} is not prefix=>protocol"))
+            })?;
             let protocol = match proto.trim().to_ascii_lowercase().as_str() {
                 "iiif" => Protocol::Iiif,
-                p => return Err(Error::bad(format!("URI_MAP protocol {p:?} is not supported"))),
+                p => {
+                    return Err(Error::bad(format!(
+                        "URI_MAP protocol {p:?} is not supported"
+                    )))
+                }
             };
             maps.push(UriMap {
                 prefix: prefix.trim().trim_matches('/').to_string(),
@@ -172,7 +195,11 @@ impl Config {
 
     /// The parsed IIIF_EXTRA_INFO object.
     pub fn extra_info(&self) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
-        let Some(raw) = self.iiif_extra_info.as_deref().filter(|s| !s.trim().is_empty()) else {
+        let Some(raw) = self
+            .iiif_extra_info
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        else {
             return Ok(None);
         };
         let text = if raw.trim_start().starts_with('{') {
@@ -191,7 +218,9 @@ impl Config {
         self.uri_maps()?;
         self.extra_info()?;
         if self.max_image_cache_size < 0.0 || !self.max_image_cache_size.is_finite() {
-            return Err(Error::bad("MAX_IMAGE_CACHE_SIZE must be a number of MB >= 0"));
+            return Err(Error::bad(
+                "MAX_IMAGE_CACHE_SIZE must be a number of MB >= 0",
+            ));
         }
         if self.omp_num_threads == Some(0) {
             return Err(Error::bad("OMP_NUM_THREADS must be at least 1"));

@@ -61,7 +61,9 @@ pub struct Request {
 impl Request {
     /// A GET of `path_and_query`, for tests and tools.
     pub fn get(path_and_query: &str) -> Request {
-        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
         Request {
             method: Method::Get,
             path: path.to_string(),
@@ -73,13 +75,17 @@ impl Request {
 
     /// Adds a header (builder style).
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
-        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_string()));
         self
     }
 
     /// The first value of a header (name in lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -105,7 +111,10 @@ impl Response {
 
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -166,7 +175,9 @@ impl App {
     pub fn handle(&self, req: &Request) -> Response {
         let mut resp = match req.method {
             Method::Options => self.preflight(),
-            Method::Other => self.error_response(&Error::MethodNotAllowed("method not allowed".into())),
+            Method::Other => {
+                self.error_response(&Error::MethodNotAllowed("method not allowed".into()))
+            }
             _ => self.route(req).unwrap_or_else(|e| {
                 if e.status() >= 500 {
                     tracing::warn!(path = %req.path, status = e.status(), "{e}");
@@ -177,7 +188,8 @@ impl App {
             }),
         };
         if let Some(origin) = &self.config.cors {
-            resp.headers.push(("access-control-allow-origin", origin.clone()));
+            resp.headers
+                .push(("access-control-allow-origin", origin.clone()));
         }
         resp
     }
@@ -186,7 +198,10 @@ impl App {
         let mut r = Response::new(204, "text/plain", Bytes::new());
         r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into()));
         if self.config.cors.is_some() {
-            r.headers.push(("access-control-allow-methods", "GET, HEAD, POST, OPTIONS".into()));
+            r.headers.push((
+                "access-control-allow-methods",
+                "GET, HEAD, POST, OPTIONS".into(),
+            ));
             r.headers.push((
                 "access-control-allow-headers",
                 "Accept, Content-Type, X-Requested-With, If-Modified-Since".into(),
@@ -225,12 +240,19 @@ impl App {
                 return self.iiif(req, rest, base.trim_end_matches('/'));
             }
         }
-        Err(Error::NotFound(format!("no resource at {}", truncate(&req.path))))
+        Err(Error::NotFound(format!(
+            "no resource at {}",
+            truncate(&req.path)
+        )))
     }
 
     fn iiif(&self, req: &Request, rest: &str, base: &str) -> Result<Response> {
         let parsed = iiif::parse(rest)?;
-        let default = if self.config.iiif_version == 2 { Version::V2 } else { Version::V3 };
+        let default = if self.config.iiif_version == 2 {
+            Version::V2
+        } else {
+            Version::V3
+        };
         let negotiated = accept_version(req);
         let version = parsed.version.or(negotiated).unwrap_or(default);
         let id_uri = self.id_uri(req, base, &parsed);
@@ -262,7 +284,10 @@ impl App {
                 let view = params.resolve(info.width, info.height, version, limits)?;
                 let answer = self.render(&opened, &view)?;
                 let mut r = self.image_response(answer, opened.mtime);
-                r.headers.push(("link", link_header(&id_uri, &view, info.width, info.height, version)));
+                r.headers.push((
+                    "link",
+                    link_header(&id_uri, &view, info.width, info.height, version),
+                ));
                 Ok(r)
             }
         }
@@ -286,7 +311,14 @@ impl App {
         format!("{scheme}://{host}{base}/{version_seg}{}", parsed.raw_id)
     }
 
-    fn info_response(&self, req: &Request, opened: &Opened, id: &str, version: Version, private: bool) -> Response {
+    fn info_response(
+        &self,
+        req: &Request,
+        opened: &Opened,
+        id: &str,
+        version: Version,
+        private: bool,
+    ) -> Response {
         let ctx = InfoContext {
             id,
             version,
@@ -297,28 +329,40 @@ impl App {
         };
         let doc = iiif_info::info_json(opened.source.info(), &ctx);
         let body = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        let wants_ld = req.header("accept").is_some_and(|a| a.contains("application/ld+json"));
+        let wants_ld = req
+            .header("accept")
+            .is_some_and(|a| a.contains("application/ld+json"));
         let mime = if wants_ld {
             format!("application/ld+json;profile=\"{}\"", version.context())
         } else {
             "application/json".to_string()
         };
         let mut r = Response::new(200, &mime, body);
-        r.headers.push(("last-modified", httpdate::fmt_http_date(opened.mtime)));
-        let cc = if private { "private".to_string() } else { self.config.cache_control.clone() };
+        r.headers
+            .push(("last-modified", httpdate::fmt_http_date(opened.mtime)));
+        let cc = if private {
+            "private".to_string()
+        } else {
+            self.config.cache_control.clone()
+        };
         r.headers.push(("cache-control", cc));
         r.headers.push(("vary", "Accept".into()));
         let profile = match version {
             Version::V2 => "http://iiif.io/api/image/2/level2.json",
             Version::V3 => "http://iiif.io/api/image/3/level2.json",
         };
-        r.headers.push(("link", format!("<{profile}>;rel=\"profile\"")));
+        r.headers
+            .push(("link", format!("<{profile}>;rel=\"profile\"")));
         r
     }
 
     /// Renders a view of an open image, through the answer cache.
     pub fn render(&self, opened: &Opened, view: &View) -> Result<Answer> {
-        let mtime = opened.mtime.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_nanos();
+        let mtime = opened
+            .mtime
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_nanos();
         let key = format!("{}|{mtime}|{}", opened.path.display(), view.cache_key());
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit);
@@ -334,8 +378,10 @@ impl App {
 
     fn image_response(&self, answer: Answer, mtime: SystemTime) -> Response {
         let mut r = Response::new(200, answer.mime, answer.body);
-        r.headers.push(("last-modified", httpdate::fmt_http_date(mtime)));
-        r.headers.push(("cache-control", self.config.cache_control.clone()));
+        r.headers
+            .push(("last-modified", httpdate::fmt_http_date(mtime)));
+        r.headers
+            .push(("cache-control", self.config.cache_control.clone()));
         r
     }
 
@@ -379,7 +425,10 @@ const ID_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'~');
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn truncate(s: &str) -> String {
@@ -421,7 +470,8 @@ fn not_modified(req: &Request, mtime: SystemTime) -> Option<Response> {
     (file_secs <= since_secs).then(|| {
         let mut r = Response::new(304, "text/plain", Bytes::new());
         r.headers.retain(|(n, _)| *n != "content-type");
-        r.headers.push(("last-modified", httpdate::fmt_http_date(mtime)));
+        r.headers
+            .push(("last-modified", httpdate::fmt_http_date(mtime)));
         r
     })
 }

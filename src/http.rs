@@ -120,7 +120,9 @@ fn plain(status: u16, text: &str) -> Response {
 fn to_hyper(r: Response, head: bool) -> hyper::Response<Full<Bytes>> {
     let len = r.body.len();
     let body = if head { Bytes::new() } else { r.body };
-    let mut b = hyper::Response::builder().status(r.status).header("server", SERVER);
+    let mut b = hyper::Response::builder()
+        .status(r.status)
+        .header("server", SERVER);
     for (n, v) in &r.headers {
         b = b.header(*n, v);
     }
@@ -128,7 +130,8 @@ fn to_hyper(r: Response, head: bool) -> hyper::Response<Full<Bytes>> {
         b = b.header("content-length", len);
     }
     b.body(Full::new(body)).unwrap_or_else(|_| {
-        let mut fallback = hyper::Response::new(Full::new(Bytes::from_static(b"bad response header")));
+        let mut fallback =
+            hyper::Response::new(Full::new(Bytes::from_static(b"bad response header")));
         *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         fallback
     })

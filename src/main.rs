@@ -14,14 +14,26 @@ fn init_logging(config: &Config) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::new(format!("iipsrv={level}"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     match config.logfile.as_deref() {
         Some(p) if p.as_os_str() != "syslog" => {
-            match std::fs::OpenOptions::new().create(true).append(true).open(p) {
-                Ok(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init(),
+            match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+            {
+                Ok(f) => builder
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(f))
+                    .init(),
                 Err(e) => {
                     builder.with_writer(std::io::stderr).init();
-                    tracing::warn!("cannot write log file {}: {e}; logging to standard error", p.display());
+                    tracing::warn!(
+                        "cannot write log file {}: {e}; logging to standard error",
+                        p.display()
+                    );
                 }
             }
         }
@@ -35,7 +47,10 @@ fn main() -> ExitCode {
     let threads = config
         .omp_num_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+    {
         eprintln!("iipsrv: cannot start worker threads: {e}");
         return ExitCode::FAILURE;
     }
@@ -43,7 +58,10 @@ fn main() -> ExitCode {
         Some(p) => p,
         None => match iipsrv::demo::ensure_demo_dir() {
             Ok(d) => {
-                tracing::info!("no FILESYSTEM_PREFIX: serving the demo image from {}", d.display());
+                tracing::info!(
+                    "no FILESYSTEM_PREFIX: serving the demo image from {}",
+                    d.display()
+                );
                 d
             }
             Err(e) => {

@@ -77,8 +77,14 @@ pub fn resize(
     let mut dst = Image::new(width, height, pt);
     let left = window.left.clamp(0.0, src.width as f64);
     let top = window.top.clamp(0.0, src.height as f64);
-    let w = window.width.min(src.width as f64 - left).max(f64::MIN_POSITIVE);
-    let h = window.height.min(src.height as f64 - top).max(f64::MIN_POSITIVE);
+    let w = window
+        .width
+        .min(src.width as f64 - left)
+        .max(f64::MIN_POSITIVE);
+    let h = window
+        .height
+        .min(src.height as f64 - top)
+        .max(f64::MIN_POSITIVE);
     let opts = ResizeOptions::new()
         .resize_alg(filter.algorithm())
         .crop(left, top, w, h)
@@ -153,7 +159,11 @@ pub fn mirror(src: &Raster) -> Raster {
 
 /// Rotates clockwise by `turns` quarter turns (exact, no resampling).
 pub fn rotate_quarters(src: &Raster, turns: u32) -> Raster {
-    let (w, h, ch) = (src.width as usize, src.height as usize, src.channels as usize);
+    let (w, h, ch) = (
+        src.width as usize,
+        src.height as usize,
+        src.channels as usize,
+    );
     match turns % 4 {
         0 => src.clone(),
         2 => {
@@ -168,7 +178,11 @@ pub fn rotate_quarters(src: &Raster, turns: u32) -> Raster {
             for y in 0..h {
                 for x in 0..w {
                     // clockwise: (x, y) -> (h-1-y, x); counter-clockwise: (y, w-1-x)
-                    let (dx, dy) = if t == 1 { (h - 1 - y, x) } else { (y, w - 1 - x) };
+                    let (dx, dy) = if t == 1 {
+                        (h - 1 - y, x)
+                    } else {
+                        (y, w - 1 - x)
+                    };
                     let s = (y * w + x) * ch;
                     let d = (dy * h + dx) * ch;
                     out.data[d..d + ch].copy_from_slice(&src.data[s..s + ch]);
@@ -244,7 +258,8 @@ fn sample_bilinear(src: &Raster, x: f64, y: f64, out: &mut [f64]) {
     let x1 = clampx(x0 as f64 + 1.0) as usize;
     let y1 = clampy(y0 as f64 + 1.0) as usize;
     let (fx, fy) = (x - x0 as f64, y - y0 as f64);
-    let at = |xx: usize, yy: usize, c: usize| src.data[(yy * src.width as usize + xx) * ch + c] as f64;
+    let at =
+        |xx: usize, yy: usize, c: usize| src.data[(yy * src.width as usize + xx) * ch + c] as f64;
     for (c, o) in out.iter_mut().enumerate() {
         let top = at(x0, y0, c) * (1.0 - fx) + at(x1, y0, c) * fx;
         let bottom = at(x0, y1, c) * (1.0 - fx) + at(x1, y1, c) * fx;

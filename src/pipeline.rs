@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::ops::{self, Interpolation, Window};
 use crate::raster::Raster;
 use crate::source::{ImageInfo, ImageSource};
-use crate::view::{Format, Quality, View};
+use crate::view::{Format, Quality, Rect, View};
 use rayon::prelude::*;
 
 /// Encoder and resampling settings from the configuration.
@@ -77,7 +77,8 @@ pub fn plan(info: &ImageInfo, view: &View) -> Plan {
     let r = view.region;
     let fits = |i: usize| {
         let l = &info.levels[i];
-        r.w as f64 / l.scale_x + 1.0 >= view.width as f64 && r.h as f64 / l.scale_y + 1.0 >= view.height as f64
+        r.w as f64 / l.scale_x + 1.0 >= view.width as f64
+            && r.h as f64 / l.scale_y + 1.0 >= view.height as f64
     };
     let level = (0..info.levels.len()).rev().find(|&i| fits(i)).unwrap_or(0);
     let l = &info.levels[level];
@@ -120,7 +121,13 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
     let (x0, y0, x1, y1) = plan.bounds;
     let pixels = compose(src, plan.level, x0, y0, x1, y1)?;
     let pixels = if plan.resize {
-        ops::resize(&pixels, plan.window, view.width, view.height, settings.interpolation)
+        ops::resize(
+            &pixels,
+            plan.window,
+            view.width,
+            view.height,
+            settings.interpolation,
+        )
     } else {
         pixels
     };
@@ -143,7 +150,12 @@ fn icc_for<'a>(info: &'a ImageInfo, view: &View, settings: &Settings) -> Option<
 }
 
 /// The stored JPEG tile when the view is exactly one whole stored tile, unprocessed.
-fn passthrough(src: &dyn ImageSource, view: &View, plan: &Plan, s: &Settings) -> Result<Option<Vec<u8>>> {
+fn passthrough(
+    src: &dyn ImageSource,
+    view: &View,
+    plan: &Plan,
+    s: &Settings,
+) -> Result<Option<Vec<u8>>> {
     let l = &src.info().levels[plan.level];
     let (x0, y0, x1, y1) = plan.bounds;
     let whole_tile = x0 % l.tile_width == 0
@@ -169,7 +181,14 @@ fn passthrough(src: &dyn ImageSource, view: &View, plan: &Plan, s: &Settings) ->
 }
 
 /// Decodes the tiles of `level` that the box touches, in parallel, and assembles the box.
-fn compose(src: &dyn ImageSource, level: usize, x0: u32, y0: u32, x1: u32, y1: u32) -> Result<Raster> {
+fn compose(
+    src: &dyn ImageSource,
+    level: usize,
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+) -> Result<Raster> {
     let l = &src.info().levels[level];
     let (tw, th) = (l.tile_width, l.tile_height);
     let coords: Vec<(u32, u32)> = (y0 / th..=(y1 - 1) / th)
@@ -183,13 +202,18 @@ fn compose(src: &dyn ImageSource, level: usize, x0: u32, y0: u32, x1: u32, y1: u
     if let ([tile], [(tx, ty)]) = (tiles.as_slice(), coords.as_slice()) {
         let (ox, oy) = (x0 - tx * tw, y0 - ty * th);
         if ox == 0 && oy == 0 && tile.width == x1 - x0 && tile.height == y1 - y0 {
-            return tiles.into_iter().next().ok_or_else(|| Error::Internal("no tile".into()));
+            return tiles
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::Internal("no tile".into()));
         }
     }
     let mut canvas = Raster::filled(x1 - x0, y1 - y0, channels, 0);
     for (tile, &(tx, ty)) in tiles.iter().zip(&coords) {
         if tile.channels != channels {
-            return Err(Error::BadImage("tiles disagree on their channel count".into()));
+            return Err(Error::BadImage(
+                "tiles disagree on their channel count".into(),
+            ));
         }
         let (tx0, ty0) = (tx * tw, ty * th);
         let ix0 = x0.max(tx0);
@@ -197,7 +221,13 @@ fn compose(src: &dyn ImageSource, level: usize, x0: u32, y0: u32, x1: u32, y1: u
         let ix1 = x1.min(tx0 + tile.width);
         let iy1 = y1.min(ty0 + tile.height);
         if ix1 > ix0 && iy1 > iy0 {
-            canvas.blit(tile, ix0 - tx0, iy0 - ty0, ix1 - ix0, iy1 - iy0, ix0 - x0, iy0 - y0);
+            let from = Rect {
+                x: ix0 - tx0,
+                y: iy0 - ty0,
+                w: ix1 - ix0,
+                h: iy1 - iy0,
+            };
+            canvas.blit(tile, from, ix0 - x0, iy0 - y0);
         }
     }
     Ok(canvas)
@@ -220,7 +250,9 @@ pub fn encode(
                 None => out,
             })
         }
-        Format::Png => png::encode(pixels, quality.map_or(s.png_level, |q| q.min(9))).map_err(failed),
+        Format::Png => {
+            png::encode(pixels, quality.map_or(s.png_level, |q| q.min(9))).map_err(failed)
+        }
         Format::Webp => {
             let q = quality.map_or(s.webp_quality, i32::from);
             webp::encode(pixels, (q >= 0).then_some(q as f32)).map_err(failed)

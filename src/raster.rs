@@ -1,6 +1,8 @@
 //! An 8-bit interleaved pixel buffer: what tiles decode into, what the pipeline works on
 //! and what encoders take. Pure data, no I/O.
 
+use crate::view::Rect;
+
 /// Interleaved 8-bit pixels, `channels` samples per pixel, rows packed without padding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Raster {
@@ -40,13 +42,13 @@ impl Raster {
         self.width as usize * self.channels as usize
     }
 
-    /// Copies the `w`×`h` block at (`sx`, `sy`) of `src` to (`dx`, `dy`) of `self`.
+    /// Copies the block `from` of `src` to (`dx`, `dy`) of `self`.
     /// Both rasters must have the same channel count and the blocks must fit.
-    pub fn blit(&mut self, src: &Raster, sx: u32, sy: u32, w: u32, h: u32, dx: u32, dy: u32) {
+    pub fn blit(&mut self, src: &Raster, from: Rect, dx: u32, dy: u32) {
         let ch = self.channels as usize;
-        let row = w as usize * ch;
-        for r in 0..h as usize {
-            let s = (sy as usize + r) * src.stride() + sx as usize * ch;
+        let row = from.w as usize * ch;
+        for r in 0..from.h as usize {
+            let s = (from.y as usize + r) * src.stride() + from.x as usize * ch;
             let d = (dy as usize + r) * self.stride() + dx as usize * ch;
             self.data[d..d + row].copy_from_slice(&src.data[s..s + row]);
         }
@@ -55,7 +57,7 @@ impl Raster {
     /// The `w`×`h` block at (`x`, `y`) as a new raster.
     pub fn crop(&self, x: u32, y: u32, w: u32, h: u32) -> Raster {
         let mut out = Raster::filled(w, h, self.channels, 0);
-        out.blit(self, x, y, w, h, 0, 0);
+        out.blit(self, Rect { x, y, w, h }, 0, 0);
         out
     }
 }
@@ -71,7 +73,17 @@ mod tests {
         let c = r.crop(1, 1, 2, 2);
         assert_eq!(&c.data[..3], &r.data[(4 + 1) * 3..(4 + 1) * 3 + 3]);
         let mut back = Raster::filled(4, 3, 3, 0);
-        back.blit(&c, 0, 0, 2, 2, 1, 1);
+        back.blit(
+            &c,
+            Rect {
+                x: 0,
+                y: 0,
+                w: 2,
+                h: 2,
+            },
+            1,
+            1,
+        );
         assert_eq!(back.crop(1, 1, 2, 2), c);
     }
 

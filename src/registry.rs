@@ -38,9 +38,12 @@ pub struct Registry {
 impl Registry {
     /// A registry serving files under `root`; `capacity` images are kept parsed.
     pub fn new(root: &Path, suffix: &str, capacity: usize) -> Result<Registry> {
-        let root = root
-            .canonicalize()
-            .map_err(|e| Error::Internal(format!("image directory {} is not usable: {e}", root.display())))?;
+        let root = root.canonicalize().map_err(|e| {
+            Error::Internal(format!(
+                "image directory {} is not usable: {e}",
+                root.display()
+            ))
+        })?;
         Ok(Registry {
             root,
             suffix: suffix.to_string(),
@@ -65,13 +68,17 @@ impl Registry {
             return Err(Error::bad("image identifier contains a NUL byte"));
         }
         if id.split(['/', '\\']).any(|c| c == "..") {
-            return Err(Error::Forbidden("image identifier may not contain '..'".into()));
+            return Err(Error::Forbidden(
+                "image identifier may not contain '..'".into(),
+            ));
         }
         let relative = id.trim_start_matches('/');
         let candidate = self.root.join(format!("{relative}{}", self.suffix));
         let canonical = candidate.canonicalize().map_err(|_| not_found(id))?;
         if !canonical.starts_with(&self.root) {
-            return Err(Error::Forbidden("image path leaves the image directory".into()));
+            return Err(Error::Forbidden(
+                "image path leaves the image directory".into(),
+            ));
         }
         if !canonical.is_file() {
             return Err(not_found(id));
@@ -111,7 +118,9 @@ fn open_source(path: &Path) -> Result<Arc<dyn ImageSource>> {
     let bytes = Arc::new(FileBytes::open(path)?);
     let magic = crate::source::bytes::ByteSource::read_at(bytes.as_ref(), 0, 4).unwrap_or_default();
     match magic.as_slice() {
-        [b'I', b'I', 42 | 43, 0] | [b'M', b'M', 0, 42 | 43] => Ok(Arc::new(TiffImage::open(bytes)?)),
+        [b'I', b'I', 42 | 43, 0] | [b'M', b'M', 0, 42 | 43] => {
+            Ok(Arc::new(TiffImage::open(bytes)?))
+        }
         _ => Err(Error::Unsupported("not a TIFF image".into())),
     }
 }

@@ -67,7 +67,7 @@ fn bit_flips_everywhere() {
             seed ^= seed << 17;
             let mut bad = good.clone();
             let pos = (seed % bad.len() as u64) as usize;
-            bad[pos] ^= 1 << (seed >> 32) % 8;
+            bad[pos] ^= 1 << ((seed >> 32) % 8);
             exercise(bad);
         }
         // the directory region (end of file) gets more attention
@@ -109,7 +109,10 @@ fn giant_dimensions_and_tiles_are_refused_before_allocation() {
     let mut huge_tile = good.clone();
     set_long(&mut huge_tile, 322, 1 << 20);
     set_long(&mut huge_tile, 323, 1 << 20);
-    assert!(matches!(open_err(huge_tile), SourceError::Limit(_) | SourceError::Corrupt(_)));
+    assert!(matches!(
+        open_err(huge_tile),
+        SourceError::Limit(_) | SourceError::Corrupt(_)
+    ));
     let mut zero = good.clone();
     set_long(&mut zero, 256, 0);
     assert!(matches!(open_err(zero), SourceError::Corrupt(_)));
@@ -152,7 +155,16 @@ fn offsets_past_the_end_are_errors() {
 
 #[test]
 fn big_endian_and_bigtiff_headers_are_recognised() {
-    assert!(matches!(open_err(b"MM\0\x2a\0\0\0\x08\0\0".to_vec()), SourceError::Corrupt(_)));
-    assert!(matches!(open_err(b"II\x2b\0\x08\0\0\0\x10\0\0\0\0\0\0\0".to_vec()), SourceError::Corrupt(_)));
-    assert!(matches!(open_err(b"XX\x2a\0".to_vec()), SourceError::Corrupt(_)));
+    assert!(matches!(
+        open_err(b"MM\0\x2a\0\0\0\x08\0\0".to_vec()),
+        SourceError::Corrupt(_)
+    ));
+    assert!(matches!(
+        open_err(b"II\x2b\0\x08\0\0\0\x10\0\0\0\0\0\0\0".to_vec()),
+        SourceError::Corrupt(_)
+    ));
+    assert!(matches!(
+        open_err(b"XX\x2a\0".to_vec()),
+        SourceError::Corrupt(_)
+    ));
 }

@@ -40,7 +40,9 @@ fn info_json_versions_and_ids() {
     assert_eq!(j["id"], "http://localhost/iiif/a.tif");
     assert_eq!(j["tiles"][0]["scaleFactors"], serde_json::json!([1, 2, 4]));
 
-    let ld = a.handle(&Request::get("/iiif/a.tif/info.json").with_header("Accept", "application/ld+json"));
+    let ld = a.handle(
+        &Request::get("/iiif/a.tif/info.json").with_header("Accept", "application/ld+json"),
+    );
     assert_eq!(
         ld.header("content-type"),
         Some("application/ld+json;profile=\"http://iiif.io/api/image/3/context.json\"")
@@ -53,14 +55,26 @@ fn info_json_versions_and_ids() {
     assert_eq!(j["@id"], "http://localhost/iiif/a.tif");
     assert_eq!(v2.header("cache-control"), Some("private"));
 
-    let j: serde_json::Value = serde_json::from_slice(&get(&a, "/iiif/2/a.tif/info.json").body).expect("json");
+    let j: serde_json::Value =
+        serde_json::from_slice(&get(&a, "/iiif/2/a.tif/info.json").body).expect("json");
     assert_eq!(j["@id"], "http://localhost/iiif/2/a.tif");
-    let forced = a.handle(&Request::get("/iiif/a.tif/info.json").with_header("X-IIIF-ID", "https://x.org/i/a"));
+    let forced = a.handle(
+        &Request::get("/iiif/a.tif/info.json").with_header("X-IIIF-ID", "https://x.org/i/a"),
+    );
     let j: serde_json::Value = serde_json::from_slice(&forced.body).expect("json");
     assert_eq!(j["id"], "https://x.org/i/a");
 
-    let b = app(dir.path(), &["--base-url", "https://pub.example/iiif/", "--iiif-version", "2"]);
-    let j: serde_json::Value = serde_json::from_slice(&get(&b, "/iiif/a.tif/info.json").body).expect("json");
+    let b = app(
+        dir.path(),
+        &[
+            "--base-url",
+            "https://pub.example/iiif/",
+            "--iiif-version",
+            "2",
+        ],
+    );
+    let j: serde_json::Value =
+        serde_json::from_slice(&get(&b, "/iiif/a.tif/info.json").body).expect("json");
     assert_eq!(j["@id"], "https://pub.example/iiif/a.tif");
 }
 
@@ -69,7 +83,10 @@ fn base_uri_redirects_to_info() {
     let dir = fixture();
     let r = get(&app(dir.path(), &[]), "/iiif/a.tif");
     assert_eq!(r.status, 303);
-    assert_eq!(r.header("location"), Some("http://localhost/iiif/a.tif/info.json"));
+    assert_eq!(
+        r.header("location"),
+        Some("http://localhost/iiif/a.tif/info.json")
+    );
 }
 
 #[test]
@@ -97,13 +114,25 @@ fn bad_requests_get_the_right_status_and_one_line() {
         let r = get(&a, path);
         assert_eq!(r.status, status, "{path}: {}", text(&r));
         let body = text(&r);
-        assert!(!body.is_empty() && !body.contains('\n'), "{path}: one-line reason, got {body:?}");
-        assert!(!body.contains(&dir.path().to_string_lossy().to_string()), "{path} leaks the path");
+        assert!(
+            !body.is_empty() && !body.contains('\n'),
+            "{path}: one-line reason, got {body:?}"
+        );
+        assert!(
+            !body.contains(&dir.path().to_string_lossy().to_string()),
+            "{path} leaks the path"
+        );
     }
     assert_eq!(get(&a, "/iiif/a.tif/full/^1000,/0/default.jpg").status, 200);
     let strict = app(dir.path(), &["--allow-upscaling", "0"]);
-    assert_eq!(get(&strict, "/iiif/a.tif/full/^700,/0/default.jpg").status, 400);
-    assert_eq!(get(&strict, "/iiif/a.tif/full/max/0/default.jpg").status, 200);
+    assert_eq!(
+        get(&strict, "/iiif/a.tif/full/^700,/0/default.jpg").status,
+        400
+    );
+    assert_eq!(
+        get(&strict, "/iiif/a.tif/full/max/0/default.jpg").status,
+        200
+    );
 }
 
 #[test]
@@ -113,7 +142,8 @@ fn traversal_and_hostile_ids_are_refused() {
     std::fs::create_dir(&images).expect("mkdir");
     iipsrv::demo::write_demo(&images.join("a.tif"), 300, 200).expect("image");
     iipsrv::demo::write_demo(&dir.path().join("secret.tif"), 300, 200).expect("outside");
-    std::os::unix::fs::symlink(dir.path().join("secret.tif"), images.join("link.tif")).expect("symlink");
+    std::os::unix::fs::symlink(dir.path().join("secret.tif"), images.join("link.tif"))
+        .expect("symlink");
     std::os::unix::fs::symlink(images.join("a.tif"), images.join("inside.tif")).expect("symlink");
     let a = app(&images, &[]);
     let long = "x".repeat(5000);
@@ -133,10 +163,21 @@ fn traversal_and_hostile_ids_are_refused() {
     for (path, status) in cases {
         let r = get(&a, path);
         assert_eq!(r.status, status, "{path}: {}", text(&r));
-        assert!(!text(&r).contains(&dir.path().to_string_lossy().to_string()), "{path} leaks the path");
+        assert!(
+            !text(&r).contains(&dir.path().to_string_lossy().to_string()),
+            "{path} leaks the path"
+        );
     }
-    assert_eq!(get(&a, "/iiif/inside.tif/info.json").status, 200, "symlinks inside the root work");
-    assert_eq!(get(&a, "/iiif/a.tif/info.json").status, 200, "still serving");
+    assert_eq!(
+        get(&a, "/iiif/inside.tif/info.json").status,
+        200,
+        "symlinks inside the root work"
+    );
+    assert_eq!(
+        get(&a, "/iiif/a.tif/info.json").status,
+        200,
+        "still serving"
+    );
 }
 
 #[test]
@@ -152,12 +193,20 @@ fn corrupt_and_foreign_files_are_errors_not_crashes() {
         let info = get(&a, &format!("/iiif/{id}/info.json"));
         let img = get(&a, &format!("/iiif/{id}/full/max/0/default.jpg"));
         for r in [&info, &img] {
-            assert!(r.status == 500 || r.status == 501 || r.status == 200, "{id}: {}", r.status);
+            assert!(
+                r.status == 500 || r.status == 501 || r.status == 200,
+                "{id}: {}",
+                r.status
+            );
             if r.status != 200 {
                 assert!(!text(r).contains('\n'), "{id}: one line");
             }
         }
-        assert!(img.status >= 500, "{id}: an image cannot be rendered, got {}", img.status);
+        assert!(
+            img.status >= 500,
+            "{id}: an image cannot be rendered, got {}",
+            img.status
+        );
     }
     assert_eq!(get(&a, "/iiif/a.tif/full/100,/0/default.jpg").status, 200);
 }
@@ -169,12 +218,18 @@ fn conditional_requests_cors_and_methods() {
     let r = get(&a, "/iiif/a.tif/full/100,/0/default.jpg");
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_eq!(r.header("cache-control"), Some("max-age=86400"));
-    let lm = r.header("last-modified").expect("last-modified").to_string();
-    let again = a.handle(&Request::get("/iiif/a.tif/full/100,/0/default.jpg").with_header("If-Modified-Since", &lm));
+    let lm = r
+        .header("last-modified")
+        .expect("last-modified")
+        .to_string();
+    let again = a.handle(
+        &Request::get("/iiif/a.tif/full/100,/0/default.jpg").with_header("If-Modified-Since", &lm),
+    );
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
     let old = a.handle(
-        &Request::get("/iiif/a.tif/info.json").with_header("If-Modified-Since", "Mon, 01 Jan 1990 00:00:00 GMT"),
+        &Request::get("/iiif/a.tif/info.json")
+            .with_header("If-Modified-Since", "Mon, 01 Jan 1990 00:00:00 GMT"),
     );
     assert_eq!(old.status, 200);
     let mut opt = Request::get("/iiif/a.tif/info.json");
@@ -186,21 +241,39 @@ fn conditional_requests_cors_and_methods() {
     put.method = Method::Other;
     assert_eq!(a.handle(&put).status, 405);
     let link = r.header("link").expect("link header");
-    assert!(link.contains("rel=\"canonical\"") && link.contains("rel=\"profile\""), "{link}");
+    assert!(
+        link.contains("rel=\"canonical\"") && link.contains("rel=\"profile\""),
+        "{link}"
+    );
     let no_cors = app(dir.path(), &[]);
-    assert_eq!(get(&no_cors, "/iiif/a.tif/info.json").header("access-control-allow-origin"), None);
+    assert_eq!(
+        get(&no_cors, "/iiif/a.tif/info.json").header("access-control-allow-origin"),
+        None
+    );
 }
 
 #[test]
 fn equal_views_share_one_cache_entry() {
     let dir = fixture();
     let a = app(dir.path(), &[]);
-    assert_eq!(get(&a, "/iiif/a.tif/0,0,300,200/150,/0/default.jpg").status, 200);
+    assert_eq!(
+        get(&a, "/iiif/a.tif/0,0,300,200/150,/0/default.jpg").status,
+        200
+    );
     assert_eq!(a.cache().len(), 1);
-    assert_eq!(get(&a, "/iiif/a.tif/pct:0,0,50,50/150,100/0/default.jpg").status, 200);
-    assert_eq!(get(&a, "/iiif/2/a.tif/0,0,300,200/150,/0/default.jpg").status, 200);
+    assert_eq!(
+        get(&a, "/iiif/a.tif/pct:0,0,50,50/150,100/0/default.jpg").status,
+        200
+    );
+    assert_eq!(
+        get(&a, "/iiif/2/a.tif/0,0,300,200/150,/0/default.jpg").status,
+        200
+    );
     assert_eq!(a.cache().len(), 1, "same pixels, one entry");
-    assert_eq!(get(&a, "/iiif/a.tif/0,0,300,200/150,/0/gray.jpg").status, 200);
+    assert_eq!(
+        get(&a, "/iiif/a.tif/0,0,300,200/150,/0/gray.jpg").status,
+        200
+    );
     assert_eq!(a.cache().len(), 2);
 }
 
@@ -217,7 +290,12 @@ fn passthrough_sends_the_stored_tile() {
     let (da, db) = (common::decode_image(&a.body), common::decode_image(&b.body));
     assert!(common::mean_error(&da, &db) < 3.0);
     // the stored tile (quality 90) is bigger than a quality 75 re-encode
-    assert!(a.body.len() > b.body.len(), "{} vs {}", a.body.len(), b.body.len());
+    assert!(
+        a.body.len() > b.body.len(),
+        "{} vs {}",
+        a.body.len(),
+        b.body.len()
+    );
     // an edge tile (partial) cannot pass through but is still right
     let edge = get(&on, "/iiif/a.tif/512,256,88,144/88,/0/default.jpg");
     let img = common::decode_image(&edge.body);

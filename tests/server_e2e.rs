@@ -18,7 +18,10 @@ fn serves_the_demo_image_without_configuration() {
     let info = get(server.port, "/iiif/demo.tif/info.json");
     assert_eq!(info.status, 200);
     let j: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
-    assert_eq!((j["width"].as_u64(), j["height"].as_u64()), (Some(4096), Some(3072)));
+    assert_eq!(
+        (j["width"].as_u64(), j["height"].as_u64()),
+        (Some(4096), Some(3072))
+    );
     let tile = get(server.port, "/iiif/demo.tif/0,0,256,256/256,/0/default.jpg");
     assert_eq!(tile.status, 200);
     assert_eq!(tile.header("content-type"), Some("image/jpeg"));
@@ -32,11 +35,17 @@ fn head_keep_alive_and_hostile_requests() {
     let mut server = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("CORS", "*")]);
     let port = server.port;
 
-    let head = raw_request(port, &format!("HEAD /iiif/a.tif/full/200,/0/default.jpg HTTP/1.1\r\nHost: h:{port}\r\n"));
+    let head = raw_request(
+        port,
+        &format!("HEAD /iiif/a.tif/full/200,/0/default.jpg HTTP/1.1\r\nHost: h:{port}\r\n"),
+    );
     let full = get(port, "/iiif/a.tif/full/200,/0/default.jpg");
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
-    assert_eq!(head.header("content-length"), Some(full.body.len().to_string().as_str()));
+    assert_eq!(
+        head.header("content-length"),
+        Some(full.body.len().to_string().as_str())
+    );
     assert_eq!(full.header("access-control-allow-origin"), Some("*"));
 
     // two requests on one connection
@@ -65,8 +74,15 @@ fn head_keep_alive_and_hostile_requests() {
     }
     let garbage = raw_request(port, "THIS IS NOT HTTP\r\n");
     assert!(garbage.status >= 400);
-    let big_header = raw_request(port, &format!("GET / HTTP/1.1\r\nX-Big: {}\r\n", "a".repeat(200_000)));
+    let big_header = raw_request(
+        port,
+        &format!("GET / HTTP/1.1\r\nX-Big: {}\r\n", "a".repeat(200_000)),
+    );
     assert!(big_header.status >= 400);
     assert!(server.alive());
-    assert_eq!(get(port, "/iiif/a.tif/info.json").status, 200, "still answering");
+    assert_eq!(
+        get(port, "/iiif/a.tif/info.json").status,
+        200,
+        "still answering"
+    );
 }

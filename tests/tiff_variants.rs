@@ -22,19 +22,74 @@ struct Variant {
 }
 
 fn make_variants(dir: &Path, src: &Path, grey_src: &Path) -> Vec<Variant> {
-    let v = |name, tolerance, levels, tile| Variant { name, tolerance, levels, tile };
-    vips_tiff(dir, src, "jpeg.tif", &["--compression", "jpeg", "--Q", "95"]);
-    vips_tiff(dir, src, "deflate.tif", &["--compression", "deflate", "--predictor", "horizontal"]);
-    vips_tiff(dir, src, "lzw.tif", &["--compression", "lzw", "--predictor", "horizontal"]);
+    let v = |name, tolerance, levels, tile| Variant {
+        name,
+        tolerance,
+        levels,
+        tile,
+    };
+    vips_tiff(
+        dir,
+        src,
+        "jpeg.tif",
+        &["--compression", "jpeg", "--Q", "95"],
+    );
+    vips_tiff(
+        dir,
+        src,
+        "deflate.tif",
+        &["--compression", "deflate", "--predictor", "horizontal"],
+    );
+    vips_tiff(
+        dir,
+        src,
+        "lzw.tif",
+        &["--compression", "lzw", "--predictor", "horizontal"],
+    );
     vips_tiff(dir, src, "zstd.tif", &["--compression", "zstd"]);
-    vips_tiff(dir, src, "webp.tif", &["--compression", "webp", "--Q", "95"]);
+    vips_tiff(
+        dir,
+        src,
+        "webp.tif",
+        &["--compression", "webp", "--Q", "95"],
+    );
     vips_tiff(dir, src, "none.tif", &["--compression", "none"]);
-    vips_tiff(dir, src, "bigtiff.tif", &["--compression", "jpeg", "--Q", "95", "--bigtiff"]);
-    vips_tiff(dir, src, "subifd.tif", &["--compression", "deflate", "--subifd"]);
-    vips_tiff(dir, src, "tile512.tif", &["--compression", "deflate", "--tile-width", "512", "--tile-height", "512"]);
+    vips_tiff(
+        dir,
+        src,
+        "bigtiff.tif",
+        &["--compression", "jpeg", "--Q", "95", "--bigtiff"],
+    );
+    vips_tiff(
+        dir,
+        src,
+        "subifd.tif",
+        &["--compression", "deflate", "--subifd"],
+    );
+    vips_tiff(
+        dir,
+        src,
+        "tile512.tif",
+        &[
+            "--compression",
+            "deflate",
+            "--tile-width",
+            "512",
+            "--tile-height",
+            "512",
+        ],
+    );
     vips_tiff(dir, grey_src, "grey.tif", &["--compression", "deflate"]);
-    vips_tiff(dir, grey_src, "grey-jpeg.tif", &["--compression", "jpeg", "--Q", "95"]);
-    run(Command::new("tiffcp").arg("-B").arg(dir.join("lzw.tif")).arg(dir.join("bigendian.tif")));
+    vips_tiff(
+        dir,
+        grey_src,
+        "grey-jpeg.tif",
+        &["--compression", "jpeg", "--Q", "95"],
+    );
+    run(Command::new("tiffcp")
+        .arg("-B")
+        .arg(dir.join("lzw.tif"))
+        .arg(dir.join("bigendian.tif")));
     run(Command::new("tiffcp")
         .args(["-c", "jpeg:95", "-t", "-w", "256", "-l", "256"])
         .arg(dir.join("none.tif"))
@@ -58,7 +113,12 @@ fn make_variants(dir: &Path, src: &Path, grey_src: &Path) -> Vec<Variant> {
 
 fn fetch(port: u16, path: &str) -> Raster {
     let r = get(port, path);
-    assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
     decode_image(&r.body)
 }
 
@@ -67,30 +127,87 @@ fn check_variant(port: u16, v: &Variant, src: &Raster) {
     let info = get(port, &format!("/iiif/{id}/info.json"));
     assert_eq!(info.status, 200, "{id} info");
     let j: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
-    assert_eq!((j["width"].as_u64(), j["height"].as_u64()), (Some(W as u64), Some(H as u64)), "{id}");
+    assert_eq!(
+        (j["width"].as_u64(), j["height"].as_u64()),
+        (Some(W as u64), Some(H as u64)),
+        "{id}"
+    );
     let factors = j["tiles"][0]["scaleFactors"].as_array().map(Vec::len);
     assert_eq!(factors, Some(v.levels), "{id} levels");
-    assert_eq!(j["tiles"][0]["width"].as_u64(), Some(v.tile as u64), "{id} tile");
+    assert_eq!(
+        j["tiles"][0]["width"].as_u64(),
+        Some(v.tile as u64),
+        "{id} tile"
+    );
 
     // a full-resolution interior tile, an edge tile, and an odd region, losslessly
-    for (x, y, w, h) in [(256, 256, 256, 256), (768, 512, 233, 265), (17, 33, 300, 200)] {
-        let got = fetch(port, &format!("/iiif/{id}/{x},{y},{w},{h}/max/0/default.png"));
+    for (x, y, w, h) in [
+        (256, 256, 256, 256),
+        (768, 512, 233, 265),
+        (17, 33, 300, 200),
+    ] {
+        let got = fetch(
+            port,
+            &format!("/iiif/{id}/{x},{y},{w},{h}/max/0/default.png"),
+        );
         let want = src.crop(x, y, w, h);
         let err = mean_error(&got, &want);
-        assert!(err <= v.tolerance, "{id} region {x},{y},{w},{h}: mean error {err}");
+        assert!(
+            err <= v.tolerance,
+            "{id} region {x},{y},{w},{h}: mean error {err}"
+        );
     }
     // scaled answers: whole image and a region, from reduced levels
     for (region, size, r, w, h) in [
-        ("full", "250,", Rect { x: 0, y: 0, w: W, h: H }, 250, 194),
-        ("100,100,600,400", "300,", Rect { x: 100, y: 100, w: 600, h: 400 }, 300, 200),
-        ("0,0,512,512", "128,", Rect { x: 0, y: 0, w: 512, h: 512 }, 128, 128),
+        (
+            "full",
+            "250,",
+            Rect {
+                x: 0,
+                y: 0,
+                w: W,
+                h: H,
+            },
+            250,
+            194,
+        ),
+        (
+            "100,100,600,400",
+            "300,",
+            Rect {
+                x: 100,
+                y: 100,
+                w: 600,
+                h: 400,
+            },
+            300,
+            200,
+        ),
+        (
+            "0,0,512,512",
+            "128,",
+            Rect {
+                x: 0,
+                y: 0,
+                w: 512,
+                h: 512,
+            },
+            128,
+            128,
+        ),
     ] {
         let got = fetch(port, &format!("/iiif/{id}/{region}/{size}/0/default.png"));
         let err = mean_error(&got, &reference(src, r, w, h));
-        assert!(err <= v.tolerance + 4.0, "{id} {region} at {size}: mean error {err}");
+        assert!(
+            err <= v.tolerance + 4.0,
+            "{id} {region} at {size}: mean error {err}"
+        );
     }
     // JPEG answer of a tile (passthrough where possible) decodes to the right pixels
-    let got = fetch(port, &format!("/iiif/{id}/512,0,256,256/256,/0/default.jpg"));
+    let got = fetch(
+        port,
+        &format!("/iiif/{id}/512,0,256,256/256,/0/default.jpg"),
+    );
     let err = mean_error(&got, &src.crop(512, 0, 256, 256));
     assert!(err <= v.tolerance + 3.0, "{id} jpeg tile: mean error {err}");
 }
@@ -107,7 +224,11 @@ fn every_variant_serves_the_source_pixels() {
     let prefix = dir.path().to_string_lossy().to_string();
     let server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
     for v in &variants {
-        let src = if v.name.starts_with("grey") { &grey } else { &rgb };
+        let src = if v.name.starts_with("grey") {
+            &grey
+        } else {
+            &rgb
+        };
         check_variant(server.port, v, src);
     }
 }
@@ -117,7 +238,12 @@ fn one_pixel_image_and_our_own_writer() {
     let dir = tempdir();
     let one = Raster::from_vec(1, 1, 3, vec![200, 100, 50]).expect("1x1");
     write_png(&one, &dir.path().join("one.png"));
-    vips_tiff(dir.path(), &dir.path().join("one.png"), "one.tif", &["--compression", "deflate"]);
+    vips_tiff(
+        dir.path(),
+        &dir.path().join("one.png"),
+        "one.tif",
+        &["--compression", "deflate"],
+    );
     // a YCbCr JPEG pyramid written by our own TIFF writer (the demo image's format)
     iipsrv::demo::write_demo(&dir.path().join("demo.tif"), 700, 500).expect("demo");
     let prefix = dir.path().to_string_lossy().to_string();
@@ -127,6 +253,9 @@ fn one_pixel_image_and_our_own_writer() {
     let up = fetch(server.port, "/iiif/one.tif/full/^10,/0/default.png");
     assert_eq!((up.width, up.height), (10, 10));
     let src = pattern(700, 500);
-    let got = fetch(server.port, "/iiif/demo.tif/300,200,256,256/max/0/default.png");
+    let got = fetch(
+        server.port,
+        "/iiif/demo.tif/300,200,256,256/max/0/default.png",
+    );
     assert!(mean_error(&got, &src.crop(300, 200, 256, 256)) < 3.0);
 }

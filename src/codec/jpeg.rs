@@ -183,7 +183,10 @@ mod tests {
         let jpg = encode(&sample(), 95).expect("encode");
         let back = decode(&jpg, 32, 16, 3).expect("decode");
         assert_eq!((back.width, back.height, back.channels), (32, 16, 3));
-        assert!(decode(&jpg, 16, 16, 3).is_err(), "size mismatch must be refused");
+        assert!(
+            decode(&jpg, 16, 16, 3).is_err(),
+            "size mismatch must be refused"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use super::{jpeg, lossless, webp};
 use crate::raster::Raster;
+use crate::view::Rect;
 
 /// Compression of the written pixel data.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,7 +104,15 @@ pub fn write(
             counts.push(data.len() as u32);
             out.extend_from_slice(&data);
         }
-        let entries = level_entries(level, i, tile.map(|_| (tw, th)), compression, &offsets, &counts, icc);
+        let entries = level_entries(
+            level,
+            i,
+            tile.map(|_| (tw, th)),
+            compression,
+            &offsets,
+            &counts,
+            icc,
+        );
         pad_even(&mut out);
         let ifd = u32::try_from(out.len()).map_err(|_| "TIFF over 4 GB")?;
         out[next_field..next_field + 4].copy_from_slice(&ifd.to_le_bytes());
@@ -131,7 +140,7 @@ fn split_blocks(level: &Raster, tw: u32, th: u32) -> Vec<Raster> {
             let w = tw.min(level.width - x);
             let h = th.min(level.height - y);
             let mut b = Raster::filled(tw, th, level.channels, 0);
-            b.blit(level, x, y, w, h, 0, 0);
+            b.blit(level, Rect { x, y, w, h }, 0, 0);
             blocks.push(b);
         }
     }
@@ -236,7 +245,10 @@ pub fn halve(src: &Raster) -> Raster {
         for x in 0..w as usize {
             for c in 0..ch {
                 let at = |yy: usize, xx: usize| src.data[yy * stride + xx * ch + c] as u32;
-                let s = at(2 * y, 2 * x) + at(2 * y, 2 * x + 1) + at(2 * y + 1, 2 * x) + at(2 * y + 1, 2 * x + 1);
+                let s = at(2 * y, 2 * x)
+                    + at(2 * y, 2 * x + 1)
+                    + at(2 * y + 1, 2 * x)
+                    + at(2 * y + 1, 2 * x + 1);
                 out.data[(y * w as usize + x) * ch + c] = ((s + 2) / 4) as u8;
             }
         }

@@ -20,8 +20,14 @@ pub fn decode(data: &[u8], width: u32, height: u32, channels: u8) -> SourceResul
     let px: &[u8] = &img;
     let data: Vec<u8> = match (src_ch, channels) {
         (a, b) if a == b as usize => px.to_vec(),
-        (4, 3) => px.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
-        (3, 4) => px.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+        (4, 3) => px
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        (3, 4) => px
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
         (_, 1) => px.chunks_exact(src_ch).map(|p| p[1]).collect(),
         _ => {
             return Err(SourceError::Unsupported(format!(

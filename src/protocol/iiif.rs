@@ -143,9 +143,14 @@ pub fn parse(path: &str) -> Result<IiifRequest> {
     } else if segs.len() >= 5 && segs[segs.len() - 1].contains('.') {
         let n = segs.len();
         let v = version.unwrap_or(Version::V3);
-        (&segs[..n - 4], Target::Image(parse_image(&segs[n - 4..], v)?))
+        (
+            &segs[..n - 4],
+            Target::Image(parse_image(&segs[n - 4..], v)?),
+        )
     } else if segs.len() >= 5 {
-        return Err(Error::bad("IIIF: the quality must be followed by a format, as in default.jpg"));
+        return Err(Error::bad(
+            "IIIF: the quality must be followed by a format, as in default.jpg",
+        ));
     } else {
         (&segs[..], Target::Base)
     };
@@ -187,7 +192,10 @@ fn four<T: std::str::FromStr + Copy>(s: &str, what: &str) -> Result<[T; 4]> {
     if parts.len() != 4 {
         return Err(Error::bad(format!("IIIF: incorrect {what} format: {s}")));
     }
-    let v: Vec<T> = parts.iter().map(|x| number(x, what)).collect::<Result<_>>()?;
+    let v: Vec<T> = parts
+        .iter()
+        .map(|x| number(x, what))
+        .collect::<Result<_>>()?;
     Ok([v[0], v[1], v[2], v[3]])
 }
 
@@ -244,7 +252,11 @@ pub fn parse_size(s: &str, version: Version) -> Result<Size> {
                 (true, false, false) => Ok(Size::Height(positive(number(h, "size")?)?, up)),
                 (false, false, _) => {
                     let (w, h) = (positive(number(w, "size")?)?, positive(number(h, "size")?)?);
-                    Ok(if fit { Size::Fit(w, h, up) } else { Size::Exact(w, h, up) })
+                    Ok(if fit {
+                        Size::Fit(w, h, up)
+                    } else {
+                        Size::Exact(w, h, up)
+                    })
                 }
                 _ => Err(bad()),
             }
@@ -285,9 +297,9 @@ pub fn parse_format(s: &str) -> Result<Format> {
         "png" => Ok(Format::Png),
         "webp" => Ok(Format::Webp),
         "tif" | "tiff" => Ok(Format::Tiff),
-        "gif" | "jp2" | "pdf" | "avif" | "heic" => {
-            Err(Error::Unsupported(format!("IIIF: format {s} is not produced by this server")))
-        }
+        "gif" | "jp2" | "pdf" | "avif" | "heic" => Err(Error::Unsupported(format!(
+            "IIIF: format {s} is not produced by this server"
+        ))),
         _ => Err(Error::bad(format!("IIIF: unsupported format: {s}"))),
     }
 }
@@ -304,7 +316,12 @@ impl Region {
             Region::Pixels(x, y, w, h) => (x, y, w, h),
             Region::Percent(px, py, pw, ph) => {
                 let f = |p: f64, d: u32| (p * d as f64 / 100.0).round().min(u32::MAX as f64) as u32;
-                (f(px, width), f(py, height), f(pw, width).max(1), f(ph, height).max(1))
+                (
+                    f(px, width),
+                    f(py, height),
+                    f(pw, width).max(1),
+                    f(ph, height).max(1),
+                )
             }
         };
         if x >= width || y >= height {
@@ -322,7 +339,13 @@ impl Region {
 impl Size {
     /// The output size for a region of `rw`×`rh`, enforcing the version's upscaling
     /// rules and the server's limits.
-    pub fn resolve(self, rw: u32, rh: u32, version: Version, limits: SizeLimits) -> Result<(u32, u32)> {
+    pub fn resolve(
+        self,
+        rw: u32,
+        rh: u32,
+        version: Version,
+        limits: SizeLimits,
+    ) -> Result<(u32, u32)> {
         let (rwf, rhf) = (rw as f64, rh as f64);
         let scaled = |s: f64| ((rwf * s).round().max(1.0), (rhf * s).round().max(1.0));
         let (w, h, up) = match self {
@@ -348,14 +371,18 @@ impl Size {
         };
         let grows = w > rwf || h > rhf;
         if grows && version == Version::V3 && !up {
-            return Err(Error::bad("IIIF: a size larger than the region needs the ^ prefix"));
+            return Err(Error::bad(
+                "IIIF: a size larger than the region needs the ^ prefix",
+            ));
         }
         if grows && !limits.allow_upscaling {
             return Err(Error::bad("IIIF: upscaling is not allowed on this server"));
         }
         if let Some(m) = limits.max_size {
             if w > m as f64 || h > m as f64 {
-                return Err(Error::bad(format!("IIIF: requested size exceeds the maximum of {m} pixels")));
+                return Err(Error::bad(format!(
+                    "IIIF: requested size exceeds the maximum of {m} pixels"
+                )));
             }
         }
         if w > u32::MAX as f64 || h > u32::MAX as f64 {
@@ -367,7 +394,13 @@ impl Size {
 
 impl ImageParams {
     /// Resolves against an image of `width`×`height` into the neutral [`View`].
-    pub fn resolve(&self, width: u32, height: u32, version: Version, limits: SizeLimits) -> Result<View> {
+    pub fn resolve(
+        &self,
+        width: u32,
+        height: u32,
+        version: Version,
+        limits: SizeLimits,
+    ) -> Result<View> {
         let region = self.region.resolve(width, height)?;
         let (w, h) = self.size.resolve(region.w, region.h, version, limits)?;
         Ok(View {
@@ -418,7 +451,10 @@ mod tests {
         assert_eq!(r.version, Some(Version::V2));
         assert_eq!(r.id, "a-b.tif");
         assert_eq!(r.raw_id, "a%2Db.tif");
-        assert_eq!(parse("3/x/full/max/0/default.png").expect("v3").version, Some(Version::V3));
+        assert_eq!(
+            parse("3/x/full/max/0/default.png").expect("v3").version,
+            Some(Version::V3)
+        );
         // a lone "2" is an identifier
         assert_eq!(parse("2").expect("id").id, "2");
         assert_eq!(status("%FF%FE/info.json"), 400);
@@ -428,27 +464,61 @@ mod tests {
     fn every_region_form() {
         assert_eq!(image("i/full/max/0/default.jpg").region, Region::Full);
         assert_eq!(image("i/square/max/0/default.jpg").region, Region::Square);
-        assert_eq!(image("i/1,2,3,4/max/0/default.jpg").region, Region::Pixels(1, 2, 3, 4));
+        assert_eq!(
+            image("i/1,2,3,4/max/0/default.jpg").region,
+            Region::Pixels(1, 2, 3, 4)
+        );
         assert_eq!(
             image("i/pct:10,20.5,30,40/max/0/default.jpg").region,
             Region::Percent(10.0, 20.5, 30.0, 40.0)
         );
-        for bad in ["abc", "1,2,3", "1,2,3,4,5", "0,0,0,10", "-1,0,5,5", "pct:0,0,0,5", "pct:a,0,5,5", "1,2,3,x"] {
+        for bad in [
+            "abc",
+            "1,2,3",
+            "1,2,3,4,5",
+            "0,0,0,10",
+            "-1,0,5,5",
+            "pct:0,0,0,5",
+            "pct:a,0,5,5",
+            "1,2,3,x",
+        ] {
             assert_eq!(status(&format!("i/{bad}/max/0/default.jpg")), 400, "{bad}");
         }
     }
 
     #[test]
     fn region_resolution_clips_and_rejects_outside() {
-        assert_eq!(Region::Square.resolve(300, 200).expect("sq"), Rect { x: 50, y: 0, w: 200, h: 200 });
         assert_eq!(
-            Region::Pixels(900, 0, 500, 10).resolve(1000, 10).expect("clip"),
-            Rect { x: 900, y: 0, w: 100, h: 10 }
+            Region::Square.resolve(300, 200).expect("sq"),
+            Rect {
+                x: 50,
+                y: 0,
+                w: 200,
+                h: 200
+            }
+        );
+        assert_eq!(
+            Region::Pixels(900, 0, 500, 10)
+                .resolve(1000, 10)
+                .expect("clip"),
+            Rect {
+                x: 900,
+                y: 0,
+                w: 100,
+                h: 10
+            }
         );
         assert!(Region::Pixels(1000, 0, 5, 5).resolve(1000, 10).is_err());
         assert_eq!(
-            Region::Percent(50.0, 50.0, 50.0, 50.0).resolve(1000, 800).expect("pct"),
-            Rect { x: 500, y: 400, w: 500, h: 400 }
+            Region::Percent(50.0, 50.0, 50.0, 50.0)
+                .resolve(1000, 800)
+                .expect("pct"),
+            Rect {
+                x: 500,
+                y: 400,
+                w: 500,
+                h: 400
+            }
         );
     }
 
@@ -469,8 +539,14 @@ mod tests {
         for bad in ["2000,", ",600", "pct:101", "!2000,3000", "1001,10"] {
             assert_eq!(size(bad).map_err(|e| e.status()), Err(400), "{bad}");
         }
-        for bad in ["full", "0,", ",0", "pct:0", "abc", ",", "!,5", "1,2,3", "^^max", "-5,"] {
-            assert_eq!(parse_size(bad, v).map_err(|e| e.status()).err(), Some(400), "{bad}");
+        for bad in [
+            "full", "0,", ",0", "pct:0", "abc", ",", "!,5", "1,2,3", "^^max", "-5,",
+        ] {
+            assert_eq!(
+                parse_size(bad, v).map_err(|e| e.status()).err(),
+                Some(400),
+                "{bad}"
+            );
         }
     }
 
@@ -486,16 +562,28 @@ mod tests {
             allow_upscaling: false,
         };
         assert!(Size::Width(400, false).resolve(100, 50, v, strict).is_err());
-        assert!(Size::Width(6000, false).resolve(10000, 50, v, LIMITS).is_err());
+        assert!(Size::Width(6000, false)
+            .resolve(10000, 50, v, LIMITS)
+            .is_err());
     }
 
     #[test]
     fn rotations() {
-        assert_eq!(image("i/full/max/!90/default.jpg").rotation, Rotation { mirror: true, degrees: 90.0 });
+        assert_eq!(
+            image("i/full/max/!90/default.jpg").rotation,
+            Rotation {
+                mirror: true,
+                degrees: 90.0
+            }
+        );
         assert_eq!(image("i/full/max/22.5/default.jpg").rotation.degrees, 22.5);
         assert_eq!(image("i/full/max/360/default.jpg").rotation.degrees, 0.0);
         for bad in ["-90", "361", "abc", "!!90", "", "9 0"] {
-            assert_eq!(status(&format!("i/full/max/{bad}/default.jpg")), 400, "{bad}");
+            assert_eq!(
+                status(&format!("i/full/max/{bad}/default.jpg")),
+                400,
+                "{bad}"
+            );
         }
     }
 
@@ -515,7 +603,15 @@ mod tests {
         let p = image("i/0,0,512,512/256,/90/gray.jpg");
         let v = p.resolve(1000, 1000, Version::V3, LIMITS).expect("view");
         assert_eq!((v.width, v.height), (256, 256));
-        assert_eq!(v.region, Rect { x: 0, y: 0, w: 512, h: 512 });
+        assert_eq!(
+            v.region,
+            Rect {
+                x: 0,
+                y: 0,
+                w: 512,
+                h: 512
+            }
+        );
         assert_eq!(v.rotation.quarter_turns(), Some(1));
     }
 }

@@ -96,7 +96,11 @@ pub fn info_json(info: &ImageInfo, ctx: &InfoContext) -> Value {
         .map(|l| json!({"width": l.width, "height": l.height}))
         .collect();
     m.insert("sizes".into(), Value::Array(sizes));
-    let scale_factors: Vec<u32> = info.levels.iter().map(|l| l.scale_x.round().max(1.0) as u32).collect();
+    let scale_factors: Vec<u32> = info
+        .levels
+        .iter()
+        .map(|l| l.scale_x.round().max(1.0) as u32)
+        .collect();
     let (tw, th) = tile_size(&info.levels[0], info.width);
     m.insert(
         "tiles".into(),
@@ -195,7 +199,11 @@ mod tests {
         ImageInfo {
             width: 1000,
             height: 800,
-            levels: vec![level(1000, 800, 1.0), level(500, 400, 2.0), level(250, 200, 4.0)],
+            levels: vec![
+                level(1000, 800, 1.0),
+                level(500, 400, 2.0),
+                level(250, 200, 4.0),
+            ],
             channels: 3,
             bits_per_sample: 8,
             sample_format: SampleFormat::Unsigned,
@@ -229,7 +237,9 @@ mod tests {
         assert_eq!(j["sizes"][0], json!({"width": 250, "height": 200}));
         assert_eq!(j["tiles"][0]["scaleFactors"], json!([1, 2, 4]));
         assert_eq!(j["maxWidth"], 5000);
-        assert!(j["extraFeatures"].as_array().is_some_and(|f| f.contains(&json!("regionSquare"))));
+        assert!(j["extraFeatures"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("regionSquare"))));
         assert_eq!(j["service"][0]["type"], "Service");
         assert_eq!(j["service"][0]["physicalScale"], 0.1);
     }

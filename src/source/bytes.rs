@@ -30,7 +30,8 @@ pub struct FileBytes {
 impl FileBytes {
     /// Opens `path` for reading.
     pub fn open(path: &Path) -> SourceResult<FileBytes> {
-        let file = File::open(path).map_err(|e| SourceError::Io(format!("cannot open image: {e}")))?;
+        let file =
+            File::open(path).map_err(|e| SourceError::Io(format!("cannot open image: {e}")))?;
         let len = file
             .metadata()
             .map_err(|e| SourceError::Io(format!("cannot stat image: {e}")))?
@@ -74,7 +75,9 @@ impl ByteSource for MemBytes {
             .and_then(|s| s.checked_add(len).map(|e| (s, e)))
             .and_then(|(s, e)| self.0.get(s..e));
         slice.map(<[u8]>::to_vec).ok_or_else(|| {
-            SourceError::Corrupt(format!("read of {len} bytes at offset {offset} is past the end"))
+            SourceError::Corrupt(format!(
+                "read of {len} bytes at offset {offset} is past the end"
+            ))
         })
     }
 }

@@ -12,8 +12,7 @@
 
 use super::bytes::ByteSource;
 use super::{
-    ColourSpace, ImageInfo, ImageSource, Level, Metadata, SampleFormat, SourceError,
-    SourceResult,
+    ColourSpace, ImageInfo, ImageSource, Level, Metadata, SampleFormat, SourceError, SourceResult,
 };
 use crate::codec::{jpeg, lossless, webp};
 use crate::raster::Raster;
@@ -83,11 +82,37 @@ mod tag {
 
     /// The tags whose values we load; others are skipped without reading.
     pub const KNOWN: [u16; 32] = [
-        NEW_SUBFILE_TYPE, IMAGE_WIDTH, IMAGE_LENGTH, BITS_PER_SAMPLE, COMPRESSION, PHOTOMETRIC,
-        IMAGE_DESCRIPTION, MAKE, MODEL, STRIP_OFFSETS, SAMPLES_PER_PIXEL, ROWS_PER_STRIP,
-        STRIP_BYTE_COUNTS, X_RESOLUTION, Y_RESOLUTION, PLANAR_CONFIG, RESOLUTION_UNIT, SOFTWARE,
-        DATE_TIME, ARTIST, PREDICTOR, TILE_WIDTH, TILE_LENGTH, TILE_OFFSETS, TILE_BYTE_COUNTS,
-        SUB_IFDS, SAMPLE_FORMAT, S_MIN_SAMPLE_VALUE, S_MAX_SAMPLE_VALUE, JPEG_TABLES, COPYRIGHT,
+        NEW_SUBFILE_TYPE,
+        IMAGE_WIDTH,
+        IMAGE_LENGTH,
+        BITS_PER_SAMPLE,
+        COMPRESSION,
+        PHOTOMETRIC,
+        IMAGE_DESCRIPTION,
+        MAKE,
+        MODEL,
+        STRIP_OFFSETS,
+        SAMPLES_PER_PIXEL,
+        ROWS_PER_STRIP,
+        STRIP_BYTE_COUNTS,
+        X_RESOLUTION,
+        Y_RESOLUTION,
+        PLANAR_CONFIG,
+        RESOLUTION_UNIT,
+        SOFTWARE,
+        DATE_TIME,
+        ARTIST,
+        PREDICTOR,
+        TILE_WIDTH,
+        TILE_LENGTH,
+        TILE_OFFSETS,
+        TILE_BYTE_COUNTS,
+        SUB_IFDS,
+        SAMPLE_FORMAT,
+        S_MIN_SAMPLE_VALUE,
+        S_MAX_SAMPLE_VALUE,
+        JPEG_TABLES,
+        COPYRIGHT,
         ICC_PROFILE,
     ];
 }
@@ -180,7 +205,11 @@ impl Ifd {
             3 => d.chunks_exact(2).map(|c| e.u16(c) as u64).collect(),
             4 | 13 => d.chunks_exact(4).map(|c| e.u32(c) as u64).collect(),
             16 | 18 => d.chunks_exact(8).map(|c| e.u64(c)).collect(),
-            k => return Err(corrupt(format!("tag {t} has type {k}, expected an integer"))),
+            k => {
+                return Err(corrupt(format!(
+                    "tag {t} has type {k}, expected an integer"
+                )))
+            }
         };
         Ok(Some(out))
     }
@@ -202,8 +231,14 @@ impl Ifd {
                 .chunks_exact(8)
                 .map(|c| e.u32(c) as i32 as f64 / (e.u32(&c[4..]) as i32).max(1) as f64)
                 .collect(),
-            11 => d.chunks_exact(4).map(|c| f32::from_bits(e.u32(c)) as f64).collect(),
-            12 => d.chunks_exact(8).map(|c| f64::from_bits(e.u64(c))).collect(),
+            11 => d
+                .chunks_exact(4)
+                .map(|c| f32::from_bits(e.u32(c)) as f64)
+                .collect(),
+            12 => d
+                .chunks_exact(8)
+                .map(|c| f64::from_bits(e.u64(c)))
+                .collect(),
             _ => self.uints(t).ok()??.into_iter().map(|x| x as f64).collect(),
         };
         Some(out)
@@ -295,7 +330,11 @@ impl DirReader<'_> {
     /// Reads the IFD at `offset`; returns it and the offset of the next one (0 = none).
     fn read_ifd(&self, offset: u64) -> SourceResult<(Ifd, u64)> {
         let e = self.header.endian;
-        let (count_len, entry_len, field_len) = if self.header.big { (8, 20, 8) } else { (2, 12, 4) };
+        let (count_len, entry_len, field_len) = if self.header.big {
+            (8, 20, 8)
+        } else {
+            (2, 12, 4)
+        };
         let count_bytes = self.bytes.read_at(offset, count_len)?;
         let count = if self.header.big {
             e.u64(&count_bytes)
@@ -325,11 +364,21 @@ impl DirReader<'_> {
             }
         }
         let tail = &table[count as usize * entry_len..];
-        let next = if self.header.big { e.u64(tail) } else { e.u32(tail) as u64 };
+        let next = if self.header.big {
+            e.u64(tail)
+        } else {
+            e.u32(tail) as u64
+        };
         Ok((Ifd { endian: e, tags }, next))
     }
 
-    fn read_value(&self, t: u16, kind: u16, count: u64, field: &[u8]) -> SourceResult<Option<Value>> {
+    fn read_value(
+        &self,
+        t: u16,
+        kind: u16,
+        count: u64,
+        field: &[u8],
+    ) -> SourceResult<Option<Value>> {
         let Some(size) = type_size(kind) else {
             return Ok(None);
         };
@@ -400,7 +449,7 @@ impl TiffImage {
                 levels.push(l);
             }
         }
-        levels.sort_by(|a, b| b.geometry.width.cmp(&a.geometry.width));
+        levels.sort_by_key(|l| std::cmp::Reverse(l.geometry.width));
         levels.dedup_by(|a, b| a.geometry.width == b.geometry.width);
         let info = describe(first, &levels)?;
         set_scales(&mut levels, info.width, info.height);
@@ -451,7 +500,8 @@ impl TiffImage {
 /// candidate reduced level, which must match its sample layout and be smaller.
 fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceResult<LevelData> {
     let need = |t: u16, what: &str| -> SourceResult<u64> {
-        ifd.uint(t)?.ok_or_else(|| corrupt(format!("missing required tag {what}")))
+        ifd.uint(t)?
+            .ok_or_else(|| corrupt(format!("missing required tag {what}")))
     };
     let width = need(tag::IMAGE_WIDTH, "ImageWidth")?;
     let height = need(tag::IMAGE_LENGTH, "ImageLength")?;
@@ -473,11 +523,16 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
         }
     }
     if ifd.uint(tag::PLANAR_CONFIG)?.unwrap_or(1) == 2 && samples > 1 {
-        return Err(SourceError::Unsupported("separate colour planes (PlanarConfig 2)".into()));
+        return Err(SourceError::Unsupported(
+            "separate colour planes (PlanarConfig 2)".into(),
+        ));
     }
     let striped = !ifd.has(tag::TILE_WIDTH);
     let (tw, th, offsets_tag, counts_tag) = if striped {
-        let rps = ifd.uint(tag::ROWS_PER_STRIP)?.unwrap_or(height).clamp(1, height);
+        let rps = ifd
+            .uint(tag::ROWS_PER_STRIP)?
+            .unwrap_or(height)
+            .clamp(1, height);
         (width, rps, tag::STRIP_OFFSETS, tag::STRIP_BYTE_COUNTS)
     } else {
         let tw = need(tag::TILE_WIDTH, "TileWidth")?;
@@ -554,7 +609,11 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
         })
         .collect();
     let unit = ifd.uint(tag::RESOLUTION_UNIT)?.unwrap_or(2);
-    let res = |t| ifd.floats(t).and_then(|v| v.first().copied()).filter(|r| *r > 0.0);
+    let res = |t| {
+        ifd.floats(t)
+            .and_then(|v| v.first().copied())
+            .filter(|r| *r > 0.0)
+    };
     let pixels_per_cm = match (res(tag::X_RESOLUTION), res(tag::Y_RESOLUTION), unit) {
         (Some(x), Some(y), 2) => Some((x / 2.54, y / 2.54)),
         (Some(x), Some(y), 3) => Some((x, y)),
@@ -589,7 +648,8 @@ fn set_scales(levels: &mut [LevelData], width: u32, height: u32) {
     let snap = |full: u32, part: u32| {
         let ratio = full as f64 / part as f64;
         let pow = 2f64.powi(ratio.log2().round() as i32);
-        let fits = (full as f64 / pow).floor() as u32 == part || (full as f64 / pow).ceil() as u32 == part;
+        let fits =
+            (full as f64 / pow).floor() as u32 == part || (full as f64 / pow).ceil() as u32 == part;
         if fits {
             pow
         } else {
@@ -629,7 +689,9 @@ impl ImageSource for TiffImage {
                 d
             }
             compression::LZW => lossless::unlzw(&stored, expected)?,
-            compression::DEFLATE | compression::ADOBE_DEFLATE => lossless::inflate(&stored, expected)?,
+            compression::DEFLATE | compression::ADOBE_DEFLATE => {
+                lossless::inflate(&stored, expected)?
+            }
             compression::ZSTD | compression::ZSTD_OLD => lossless::unzstd(&stored, expected)?,
             compression::JPEG => {
                 let rgb = l.photometric == 2 && ch == 3;
@@ -640,12 +702,18 @@ impl ImageSource for TiffImage {
                 return webp::decode(&stored, g.tile_width, rows, ch);
             }
             compression::OLD_JPEG => {
-                return Err(SourceError::Unsupported("old-style JPEG (compression 6)".into()))
+                return Err(SourceError::Unsupported(
+                    "old-style JPEG (compression 6)".into(),
+                ))
             }
             c => return Err(SourceError::Unsupported(format!("TIFF compression {c}"))),
         };
         if l.predictor == 2 {
-            lossless::unpredict_horizontal_u8(&mut data, g.tile_width as usize * ch as usize, ch as usize);
+            lossless::unpredict_horizontal_u8(
+                &mut data,
+                g.tile_width as usize * ch as usize,
+                ch as usize,
+            );
         }
         if l.photometric == 0 {
             data.iter_mut().for_each(|v| *v = 255 - *v);
@@ -666,6 +734,10 @@ impl ImageSource for TiffImage {
             return Ok(None);
         };
         let rgb = l.photometric == 2;
-        Ok(Some(jpeg::complete_stream(l.jpeg_tables.as_deref(), &stored, rgb)))
+        Ok(Some(jpeg::complete_stream(
+            l.jpeg_tables.as_deref(),
+            &stored,
+            rgb,
+        )))
     }
 }

@@ -5,7 +5,7 @@
 
 use iipsrv::raster::Raster;
 use iipsrv::view::Rect;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,8 +13,14 @@ use std::time::Duration;
 
 /// Runs a command, panicking with its output when it fails (missing tools included).
 pub fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (install libvips-tools / libtiff-tools)"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {cmd:?}: {e} (install libvips-tools / libtiff-tools)")
+    });
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Writes `r` as a PNG file.
@@ -36,7 +42,11 @@ pub fn decode_image(bytes: &[u8]) -> Raster {
         return Raster::from_vec(info.width, info.height, ch, buf).expect("png raster");
     }
     let h = turbojpeg::read_header(bytes).expect("jpeg header");
-    let ch = if h.colorspace == turbojpeg::Colorspace::Gray { 1 } else { 3 };
+    let ch = if h.colorspace == turbojpeg::Colorspace::Gray {
+        1
+    } else {
+        3
+    };
     iipsrv::codec::jpeg::decode(bytes, h.width as u32, h.height as u32, ch).expect("jpeg decode")
 }
 
@@ -50,22 +60,30 @@ pub fn reference(src: &Raster, region: Rect, w: u32, h: u32) -> Raster {
         for ox in 0..w {
             let x0 = region.x as f64 + ox as f64 * region.w as f64 / w as f64;
             let x1 = region.x as f64 + (ox + 1) as f64 * region.w as f64 / w as f64;
-            let (sx0, sx1) = (x0.floor() as u32, (x1.ceil() as u32).max(x0.floor() as u32 + 1).min(src.width));
-            let (sy0, sy1) = (y0.floor() as u32, (y1.ceil() as u32).max(y0.floor() as u32 + 1).min(src.height));
+            let (sx0, sx1) = (
+                x0.floor() as u32,
+                (x1.ceil() as u32).max(x0.floor() as u32 + 1).min(src.width),
+            );
+            let (sy0, sy1) = (
+                y0.floor() as u32,
+                (y1.ceil() as u32)
+                    .max(y0.floor() as u32 + 1)
+                    .min(src.height),
+            );
             let mut acc = vec![0f64; ch];
             let mut n = 0.0;
             for sy in sy0..sy1 {
                 for sx in sx0..sx1 {
                     let i = (sy as usize * src.width as usize + sx as usize) * ch;
-                    for c in 0..ch {
-                        acc[c] += src.data[i + c] as f64;
+                    for (a, v) in acc.iter_mut().zip(&src.data[i..i + ch]) {
+                        *a += *v as f64;
                     }
                     n += 1.0;
                 }
             }
             let o = (oy as usize * w as usize + ox as usize) * ch;
-            for c in 0..ch {
-                out.data[o + c] = (acc[c] / n).round() as u8;
+            for (d, a) in out.data[o..o + ch].iter_mut().zip(&acc) {
+                *d = (a / n).round() as u8;
             }
         }
     }
@@ -74,8 +92,17 @@ pub fn reference(src: &Raster, region: Rect, w: u32, h: u32) -> Raster {
 
 /// Mean absolute difference per sample between two rasters of the same shape.
 pub fn mean_error(a: &Raster, b: &Raster) -> f64 {
-    assert_eq!((a.width, a.height, a.channels), (b.width, b.height, b.channels), "shapes differ");
-    let sum: u64 = a.data.iter().zip(&b.data).map(|(x, y)| x.abs_diff(*y) as u64).sum();
+    assert_eq!(
+        (a.width, a.height, a.channels),
+        (b.width, b.height, b.channels),
+        "shapes differ"
+    );
+    let sum: u64 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| x.abs_diff(*y) as u64)
+        .sum();
     sum as f64 / a.data.len() as f64
 }
 
@@ -89,14 +116,18 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// Sends one raw request (with `Connection: close` appended) and reads the answer.
 pub fn raw_request(port: u16, head: &str) -> Reply {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     write!(s, "{head}Connection: close\r\n\r\n").expect("send");
     let mut reader = BufReader::new(s);
     if head.starts_with("HEAD ") {
@@ -108,13 +139,21 @@ pub fn raw_request(port: u16, head: &str) -> Reply {
 /// Reads the status line and headers of an answer that has no body (HEAD).
 pub fn read_head<R: BufRead>(r: &mut R) -> Reply {
     let (status, headers) = read_status_and_headers(r);
-    Reply { status, headers, body: Vec::new() }
+    Reply {
+        status,
+        headers,
+        body: Vec::new(),
+    }
 }
 
 fn read_status_and_headers<R: BufRead>(r: &mut R) -> (u16, Vec<(String, String)>) {
     let mut line = String::new();
     r.read_line(&mut line).expect("status line");
-    let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
     let mut headers = Vec::new();
     loop {
         line.clear();
@@ -133,7 +172,10 @@ fn read_status_and_headers<R: BufRead>(r: &mut R) -> (u16, Vec<(String, String)>
 /// Reads one answer from a connection; `to_eof` reads a body without length until close.
 pub fn read_reply<R: BufRead>(r: &mut R, to_eof: bool) -> Reply {
     let (status, headers) = read_status_and_headers(r);
-    let len = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
+    let len = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
     let mut body = Vec::new();
     match len {
         Some(n) => {
@@ -145,12 +187,19 @@ pub fn read_reply<R: BufRead>(r: &mut R, to_eof: bool) -> Reply {
         }
         None => {}
     }
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// GET a path.
 pub fn get(port: u16, path: &str) -> Reply {
-    raw_request(port, &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"))
+    raw_request(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"),
+    )
 }
 
 /// The server binary running on an ephemeral port; killed on drop.
@@ -163,8 +212,17 @@ impl Server {
     /// Starts `iipsrv --http 127.0.0.1:0` with the given environment.
     pub fn start(env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_iipsrv"));
-        cmd.args(["--http", "127.0.0.1:0"]).stderr(Stdio::piped()).stdout(Stdio::null());
-        for var in ["FILESYSTEM_PREFIX", "CORS", "VERBOSITY", "LOGFILE", "MAX_CVT", "BASE_URL"] {
+        cmd.args(["--http", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        for var in [
+            "FILESYSTEM_PREFIX",
+            "CORS",
+            "VERBOSITY",
+            "LOGFILE",
+            "MAX_CVT",
+            "BASE_URL",
+        ] {
             cmd.env_remove(var);
         }
         for (k, v) in env {
@@ -174,10 +232,17 @@ impl Server {
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let port = loop {
-            let line = lines.next().expect("server exited early").expect("read stderr");
+            let line = lines
+                .next()
+                .expect("server exited early")
+                .expect("read stderr");
             if let Some(rest) = line.split("serving http://").nth(1) {
                 let addr = rest.trim_end_matches('/');
-                break addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+                break addr
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("port");
             }
         };
         std::thread::spawn(move || for _ in lines {});
@@ -199,7 +264,10 @@ impl Drop for Server {
 
 /// A fresh temporary directory that lives as long as the value.
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("iipsrv-test").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("iipsrv-test")
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// The source pattern of the test images.
@@ -211,7 +279,11 @@ pub fn pattern(w: u32, h: u32) -> Raster {
 pub fn vips_tiff(dir: &Path, src_png: &Path, name: &str, args: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let mut cmd = Command::new("vips");
-    cmd.arg("tiffsave").arg(src_png).arg(&out).args(["--tile", "--pyramid"]).args(args);
+    cmd.arg("tiffsave")
+        .arg(src_png)
+        .arg(&out)
+        .args(["--tile", "--pyramid"])
+        .args(args);
     if !args.contains(&"--tile-width") {
         cmd.args(["--tile-width", "256", "--tile-height", "256"]);
     }

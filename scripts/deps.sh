@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a task needs, when any is missing.
+#   scripts/deps.sh build   # compiling: cmake + nasm for the bundled libjpeg-turbo
+#   scripts/deps.sh test    # build + what the tests start: libvips-tools, libtiff-tools,
+#                           # libtiff-dev (validator image without resolution tags), python3-venv
+#   scripts/deps.sh bench   # test + the reference server and load tools: iipimage-server,
+#                           # lighttpd, nginx-light, wrk, libopenjp2-tools
+# Runs apt-get as root (or through sudo); prints what it would install otherwise.
+set -euo pipefail
+what=${1:-build}
+pkgs=(cmake nasm pkg-config gcc curl)
+case "$what" in
+  build) ;;
+  test) pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv) ;;
+  bench) pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv iipimage-server lighttpd nginx-light wrk libopenjp2-tools) ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, unit and integration tests (real files, real sockets),
+# and the official IIIF validator at levels 0-2 for API 2.0 and 3.0.
+# Installs the Debian packages it needs when they are missing (scripts/deps.sh test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+cargo fmt --check
+cargo clippy --all-targets --release -- -D warnings
+cargo test --release
+scripts/validate-iiif.sh
