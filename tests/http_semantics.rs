@@ -309,3 +309,35 @@ fn index_lists_images() {
     assert_eq!(r.status, 200);
     assert!(text(&r).contains("/iiif/a.tif/info.json"));
 }
+
+#[test]
+fn icc_profiles_follow_embed_icc_and_max_icc() {
+    use iipsrv::codec::tiff_writer::{self, Compression};
+    let dir = tempdir();
+    let levels = tiff_writer::pyramid(iipsrv::demo::pattern(600, 400), 256);
+    let icc = vec![7u8; 3000];
+    let bytes =
+        tiff_writer::write(&levels, Some(256), Compression::Jpeg(90), Some(&icc)).expect("tiff");
+    std::fs::write(dir.path().join("icc.tif"), bytes).expect("write");
+    let has_icc = |r: &Response| r.body.windows(12).any(|w| w == b"ICC_PROFILE\0");
+    let tile = "/iiif/icc.tif/0,0,256,256/256,/0/default.jpg";
+    let scaled = "/iiif/icc.tif/full/100,/0/default.jpg";
+    let on = app(dir.path(), &[]);
+    assert!(
+        has_icc(&get(&on, tile)),
+        "passthrough tile carries the profile"
+    );
+    assert!(
+        has_icc(&get(&on, scaled)),
+        "re-encoded answer carries the profile"
+    );
+    assert!(
+        !has_icc(&get(&on, "/iiif/icc.tif/full/100,/0/gray.jpg")),
+        "no RGB profile on grey"
+    );
+    for args in [["--embed-icc", "0"], ["--max-icc", "1000"]] {
+        let off = app(dir.path(), &args);
+        assert!(!has_icc(&get(&off, tile)), "{args:?}");
+        assert!(!has_icc(&get(&off, scaled)), "{args:?}");
+    }
+}

@@ -89,6 +89,7 @@ pub fn info_json(info: &ImageInfo, ctx: &InfoContext) -> Value {
     if let (Some(max), true) = (ctx.max_size, v3) {
         m.insert("maxWidth".into(), json!(max));
         m.insert("maxHeight".into(), json!(max));
+        m.insert("maxArea".into(), json!(max as u64 * max as u64));
     }
     let sizes: Vec<Value> = info.levels[1..]
         .iter()
@@ -156,6 +157,7 @@ fn v2_profile(colour: bool, ctx: &InfoContext) -> Value {
     if let (Some(max), Some(obj)) = (ctx.max_size, p.as_object_mut()) {
         obj.insert("maxWidth".into(), json!(max));
         obj.insert("maxHeight".into(), json!(max));
+        obj.insert("maxArea".into(), json!(max as u64 * max as u64));
     }
     json!(["http://iiif.io/api/image/2/level2.json", p])
 }
@@ -237,6 +239,7 @@ mod tests {
         assert_eq!(j["sizes"][0], json!({"width": 250, "height": 200}));
         assert_eq!(j["tiles"][0]["scaleFactors"], json!([1, 2, 4]));
         assert_eq!(j["maxWidth"], 5000);
+        assert_eq!(j["maxArea"], 25_000_000);
         assert!(j["extraFeatures"]
             .as_array()
             .is_some_and(|f| f.contains(&json!("regionSquare"))));

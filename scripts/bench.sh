@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Benchmarks this server against the reference in one session, with the shared workloads
+# (../shared/peers/bench.sh, wrk on loopback): IIIF style, workloads hot / cold / region at
+# 2 and 16 connections. The reference is Debian's iipsrv 1.1 as 2 FastCGI processes behind
+# lighttpd (../shared/peers/start-iipsrv.sh); ours is the HTTP front end.
+#
+#   scripts/bench.sh                          # full image set in /tmp/peers/images (make-images.sh)
+#   IMAGES=/tmp/peers/images-small W=4000 H=3000 DURATION=10 scripts/bench.sh
+#   PASSTHROUGH=0 scripts/bench.sh            # ours re-encodes like 1.1 (CODEC_PASSTHROUGH=0)
+# Prints both result tables and the ratio ours / reference per workload and connection count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-$(cd .. && pwd)/shared}
+IMAGES=${IMAGES:-/tmp/peers/images}
+export W=${W:-20000} H=${H:-15000} DURATION=${DURATION:-15} IMAGES
+PASSTHROUGH=${PASSTHROUGH:-1}
+REF_PORT=${REF_PORT:-8080}
+OUR_PORT=${OUR_PORT:-8090}
+OUT=${OUT:-/tmp/peers/bench-$(date +%Y%m%d-%H%M%S)}
+scripts/deps.sh bench
+cargo build --release -q
+[ -d "$IMAGES" ] || { echo "no images in $IMAGES: run $SHARED/peers/make-images.sh" >&2; exit 1; }
+mkdir -p "$OUT"
+
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; RUN=$OUT/ref-run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+RUN=$OUT/ref-run PORT=$REF_PORT ACCESSLOG=0 IMAGES="$IMAGES" bash "$SHARED/peers/start-iipsrv.sh" > "$OUT/ref-start.log"
+NAME=reference OUT=$OUT/reference bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$REF_PORT/iiif" iiif > "$OUT/reference.log" 2>&1
+RUN=$OUT/ref-run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
+
+FILESYSTEM_PREFIX="$IMAGES" MAX_IMAGE_CACHE_SIZE=256 CORS='*' VERBOSITY=0 CODEC_PASSTHROUGH=$PASSTHROUGH \
+  ./target/release/iipsrv --http "127.0.0.1:$OUR_PORT" 2> "$OUT/ours-server.log" &
+pid=$!
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$OUR_PORT/" && break; sleep 0.1; done
+NAME=iipsrv-rs OUT=$OUT/ours bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$OUR_PORT/iiif" iiif > "$OUT/ours.log" 2>&1
+rss=$(awk '/VmHWM/{print $2" "$3}' "/proc/$pid/status")
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+
+echo "== reference (Debian iipsrv 1.1, 2 FastCGI procs behind lighttpd)"; column -t -s $'\t' "$OUT/reference/results.tsv"
+echo "== iipsrv-rs (HTTP, CODEC_PASSTHROUGH=$PASSTHROUGH; peak RSS $rss)"; column -t -s $'\t' "$OUT/ours/results.tsv"
+echo "== ratio ours / reference (requests/s; p99 ms ours vs reference)"
+join -t $'\t' <(awk -F'\t' 'NR>1{print $3"-"$4"\t"$5"\t"$8}' "$OUT/ours/results.tsv" | sort) \
+              <(awk -F'\t' 'NR>1{print $3"-"$4"\t"$5"\t"$8}' "$OUT/reference/results.tsv" | sort) |
+  awk -F'\t' '{printf "%-12s %8.1f / %8.1f req/s = %5.2fx   p99 %7.2f vs %7.2f ms\n", $1, $2, $4, $2/$4, $3, $5}'
+echo "results in $OUT"
