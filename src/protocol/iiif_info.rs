@@ -23,7 +23,8 @@ pub struct InfoContext<'a> {
 }
 
 const FORMATS: [&str; 3] = ["png", "webp", "tif"];
-const FEATURES_V3: [&str; 16] = [
+/// Features of both versions (same names in 2.1 `supports` and 3.0 `extraFeatures`).
+const FEATURES: [&str; 16] = [
     "baseUriRedirect",
     "canonicalLinkHeader",
     "cors",
@@ -36,25 +37,6 @@ const FEATURES_V3: [&str; 16] = [
     "rotationArbitrary",
     "rotationBy90s",
     "sizeByConfinedWh",
-    "sizeByH",
-    "sizeByPct",
-    "sizeByW",
-    "sizeByWh",
-];
-const SUPPORTS_V2: [&str; 17] = [
-    "baseUriRedirect",
-    "canonicalLinkHeader",
-    "cors",
-    "jsonldMediaType",
-    "mirroring",
-    "profileLinkHeader",
-    "regionByPct",
-    "regionByPx",
-    "regionSquare",
-    "rotationArbitrary",
-    "rotationBy90s",
-    "sizeByConfinedWh",
-    "sizeByDistortedWh",
     "sizeByH",
     "sizeByPct",
     "sizeByW",
@@ -130,7 +112,7 @@ fn insert_v3_extras(m: &mut Map<String, Value>, colour: bool, ctx: &InfoContext)
     if colour {
         qualities.insert(0, "color");
     }
-    let mut features: Vec<&str> = FEATURES_V3.to_vec();
+    let mut features: Vec<&str> = FEATURES.to_vec();
     if ctx.allow_upscaling {
         features.push("sizeUpscaling");
     }
@@ -147,7 +129,8 @@ fn v2_profile(colour: bool, ctx: &InfoContext) -> Value {
     if colour {
         qualities.insert(1, "color");
     }
-    let mut supports: Vec<&str> = SUPPORTS_V2.to_vec();
+    let mut supports: Vec<&str> = FEATURES.to_vec();
+    supports.push("sizeByDistortedWh");
     if ctx.allow_upscaling {
         supports.push("sizeAboveFull");
     }
