@@ -7,6 +7,8 @@
 #   scripts/bench.sh                          # full image set in /tmp/peers/images (make-images.sh)
 #   IMAGES=/tmp/peers/images-small W=4000 H=3000 DURATION=10 scripts/bench.sh
 #   PASSTHROUGH=0 scripts/bench.sh            # ours re-encodes like 1.1 (CODEC_PASSTHROUGH=0)
+#   CACHE_MB=0 WORKLOADS=region scripts/bench.sh   # ours without the answer cache (every region
+#                                             # rendered; the reference caches raw tiles only)
 # Prints both result tables and the ratio ours / reference per workload and connection count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,9 @@ SHARED=${SHARED:-$(cd .. && pwd)/shared}
 IMAGES=${IMAGES:-/tmp/peers/images}
 export W=${W:-20000} H=${H:-15000} DURATION=${DURATION:-15} IMAGES
 PASSTHROUGH=${PASSTHROUGH:-1}
+CACHE_MB=${CACHE_MB:-256}
+[ -n "${WORKLOADS:-}" ] && export WORKLOADS
+[ -n "${CONNS:-}" ] && export CONNS
 REF_PORT=${REF_PORT:-8080}
 OUR_PORT=${OUR_PORT:-8090}
 OUT=${OUT:-/tmp/peers/bench-$(date +%Y%m%d-%H%M%S)}
@@ -30,7 +35,7 @@ RUN=$OUT/ref-run PORT=$REF_PORT ACCESSLOG=0 IMAGES="$IMAGES" bash "$SHARED/peers
 NAME=reference OUT=$OUT/reference bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$REF_PORT/iiif" iiif > "$OUT/reference.log" 2>&1
 RUN=$OUT/ref-run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
 
-FILESYSTEM_PREFIX="$IMAGES" MAX_IMAGE_CACHE_SIZE=256 CORS='*' VERBOSITY=0 CODEC_PASSTHROUGH=$PASSTHROUGH \
+FILESYSTEM_PREFIX="$IMAGES" MAX_IMAGE_CACHE_SIZE=$CACHE_MB CORS='*' VERBOSITY=0 CODEC_PASSTHROUGH=$PASSTHROUGH \
   ./target/release/iipsrv --http "127.0.0.1:$OUR_PORT" 2> "$OUT/ours-server.log" &
 pid=$!
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$OUR_PORT/" && break; sleep 0.1; done
@@ -39,7 +44,7 @@ rss=$(awk '/VmHWM/{print $2" "$3}' "/proc/$pid/status")
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 
 echo "== reference (Debian iipsrv 1.1, 2 FastCGI procs behind lighttpd)"; column -t -s $'\t' "$OUT/reference/results.tsv"
-echo "== iipsrv-rs (HTTP, CODEC_PASSTHROUGH=$PASSTHROUGH; peak RSS $rss)"; column -t -s $'\t' "$OUT/ours/results.tsv"
+echo "== iipsrv-rs (HTTP, CODEC_PASSTHROUGH=$PASSTHROUGH, MAX_IMAGE_CACHE_SIZE=$CACHE_MB; peak RSS $rss)"; column -t -s $'\t' "$OUT/ours/results.tsv"
 echo "== ratio ours / reference (requests/s; p99 ms ours vs reference)"
 join -t $'\t' <(awk -F'\t' 'NR>1{print $3"-"$4"\t"$5"\t"$8}' "$OUT/ours/results.tsv" | sort) \
               <(awk -F'\t' 'NR>1{print $3"-"$4"\t"$5"\t"$8}' "$OUT/reference/results.tsv" | sort) |
