@@ -109,8 +109,13 @@ pub struct Config {
     #[arg(long, env = "CACHE_CONTROL", default_value = "max-age=86400")]
     pub cache_control: String,
 
-    /// URL prefix to protocol map, "prefix=>protocol" (comma-separated list).
-    #[arg(long, env = "URI_MAP", default_value = "iiif=>IIIF")]
+    /// URL prefix to protocol map, "prefix=>protocol" (comma-separated list; protocols
+    /// IIIF, IIP, DeepZoom, Zoomify).
+    #[arg(
+        long,
+        env = "URI_MAP",
+        default_value = "iiif=>IIIF,deepzoom=>DeepZoom,zoomify=>Zoomify"
+    )]
     pub uri_map: String,
 
     /// Default IIIF API version (2 or 3).
@@ -135,6 +140,12 @@ pub struct Config {
 pub enum Protocol {
     /// IIIF Image API.
     Iiif,
+    /// Internet Imaging Protocol (query string).
+    Iip,
+    /// DeepZoom.
+    DeepZoom,
+    /// Zoomify.
+    Zoomify,
 }
 
 /// One URI_MAP entry: requests whose path starts with `/prefix/` go to `protocol`.
@@ -174,6 +185,9 @@ impl Config {
             })?;
             let protocol = match proto.trim().to_ascii_lowercase().as_str() {
                 "iiif" => Protocol::Iiif,
+                "iip" => Protocol::Iip,
+                "deepzoom" => Protocol::DeepZoom,
+                "zoomify" => Protocol::Zoomify,
                 p => {
                     return Err(Error::bad(format!(
                         "URI_MAP protocol {p:?} is not supported"

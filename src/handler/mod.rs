@@ -1,14 +1,17 @@
 //! The one request handler shared by every front end. It takes a plain [`Request`] (method,
 //! path, query, headers) and returns a plain [`Response`]; no sockets, so tests call it
-//! directly. Routing: `/` (index page), URI_MAP prefixes (IIIF), everything else 404.
+//! directly. Routing: URI_MAP prefixes (IIIF, DeepZoom, Zoomify, IIP), any other path
+//! with a query string (IIP, as the original's FastCGI endpoint), `/` (index page), else 404.
+
+mod iiif;
+mod iip;
+mod tiles;
 
 use crate::cache::{Answer, AnswerCache};
 use crate::config::{Config, Protocol, UriMap};
 use crate::error::{Error, Result};
 use crate::ops::Interpolation;
 use crate::pipeline::{self, Settings};
-use crate::protocol::iiif::{self, IiifRequest, SizeLimits, Target, Version};
-use crate::protocol::iiif_info::{self, InfoContext};
 use crate::registry::{Opened, Registry};
 use crate::view::View;
 use bytes::Bytes;
@@ -101,7 +104,7 @@ pub struct Response {
 }
 
 impl Response {
-    fn new(status: u16, mime: &str, body: impl Into<Bytes>) -> Response {
+    pub(super) fn new(status: u16, mime: &str, body: impl Into<Bytes>) -> Response {
         Response {
             status,
             headers: vec![("content-type", mime.to_string())],
@@ -223,9 +226,6 @@ impl App {
     }
 
     fn route(&self, req: &Request) -> Result<Response> {
-        if req.path == "/" || req.path.is_empty() {
-            return Ok(self.index());
-        }
         for map in &self.maps {
             let rest = if map.prefix.is_empty() {
                 Some(req.path.trim_start_matches('/'))
@@ -235,10 +235,21 @@ impl App {
                     .and_then(|p| p.strip_prefix(map.prefix.as_str()))
                     .and_then(|p| p.strip_prefix('/'))
             };
-            if let (Some(rest), Protocol::Iiif) = (rest, map.protocol) {
-                let base = format!("/{}", map.prefix);
-                return self.iiif(req, rest, base.trim_end_matches('/'));
-            }
+            let Some(rest) = rest else { continue };
+            let base = format!("/{}", map.prefix);
+            let base = base.trim_end_matches('/');
+            return match map.protocol {
+                Protocol::Iiif => self.iiif(req, rest, base),
+                Protocol::DeepZoom => self.deepzoom(req, rest),
+                Protocol::Zoomify => self.zoomify(req, rest),
+                Protocol::Iip => self.iip(req),
+            };
+        }
+        if !req.query.is_empty() {
+            return self.iip(req);
+        }
+        if req.path == "/" || req.path.is_empty() {
+            return Ok(self.index());
         }
         Err(Error::NotFound(format!(
             "no resource at {}",
@@ -246,114 +257,45 @@ impl App {
         )))
     }
 
-    fn iiif(&self, req: &Request, rest: &str, base: &str) -> Result<Response> {
-        let parsed = iiif::parse(rest)?;
-        let default = if self.config.iiif_version == 2 {
-            Version::V2
-        } else {
-            Version::V3
-        };
-        let negotiated = accept_version(req);
-        let version = parsed.version.or(negotiated).unwrap_or(default);
-        let id_uri = self.id_uri(req, base, &parsed);
-        match &parsed.target {
-            Target::Base => {
-                self.registry.resolve(&parsed.id)?;
-                let mut r = Response::new(303, "text/plain", Bytes::new());
-                r.headers.push(("location", format!("{id_uri}/info.json")));
-                Ok(r)
-            }
-            Target::Info => {
-                let opened = self.registry.open(&parsed.id)?;
-                if let Some(r) = not_modified(req, opened.mtime) {
-                    return Ok(r);
-                }
-                let private = parsed.version.is_none() && negotiated.is_some_and(|v| v != default);
-                Ok(self.info_response(req, &opened, &id_uri, version, private))
-            }
-            Target::Image(params) => {
-                let opened = self.registry.open(&parsed.id)?;
-                if let Some(r) = not_modified(req, opened.mtime) {
-                    return Ok(r);
-                }
-                let info = opened.source.info();
-                let limits = SizeLimits {
-                    max_size: self.config.max_size(),
-                    allow_upscaling: self.config.allow_upscaling == 1,
-                };
-                let view = params.resolve(info.width, info.height, version, limits)?;
-                let answer = self.render(&opened, &view)?;
-                let mut r = self.image_response(answer, opened.mtime);
-                r.headers.push((
-                    "link",
-                    link_header(&id_uri, &view, info.width, info.height, version),
-                ));
-                Ok(r)
-            }
-        }
-    }
-
-    /// The `id` of an image: X-IIIF-ID, else BASE_URL + id, else scheme://Host/prefix/id.
-    fn id_uri(&self, req: &Request, base: &str, parsed: &IiifRequest) -> String {
-        if let Some(id) = req.header("x-iiif-id") {
-            return id.trim_end_matches('/').to_string();
-        }
-        let version_seg = match parsed.version {
-            Some(Version::V2) => "2/",
-            Some(Version::V3) => "3/",
-            None => "",
-        };
-        if let Some(b) = self.config.base_url.as_deref().filter(|b| !b.is_empty()) {
-            return format!("{}/{version_seg}{}", b.trim_end_matches('/'), parsed.raw_id);
-        }
-        let scheme = if req.https { "https" } else { "http" };
-        let host = req.header("host").unwrap_or("localhost");
-        format!("{scheme}://{host}{base}/{version_seg}{}", parsed.raw_id)
-    }
-
-    fn info_response(
+    /// Opens an image and answers a view of it as an image response (cache, 304, headers).
+    pub(super) fn view_response(
         &self,
         req: &Request,
         opened: &Opened,
-        id: &str,
-        version: Version,
-        private: bool,
+        view: &View,
+    ) -> Result<Response> {
+        if let Some(r) = not_modified(req, opened.mtime) {
+            return Ok(r);
+        }
+        let answer = self.render(opened, view)?;
+        Ok(self.image_response(answer, opened.mtime))
+    }
+
+    /// A text answer (XML descriptors, OBJ lines) with the image's Last-Modified.
+    pub(super) fn text_response(
+        &self,
+        mime: &str,
+        body: String,
+        opened: Option<&Opened>,
     ) -> Response {
-        let ctx = InfoContext {
-            id,
-            version,
-            max_size: self.config.max_size(),
-            allow_upscaling: self.config.allow_upscaling == 1,
-            copyright: self.config.copyright.as_deref(),
-            extra: self.extra_info.as_ref(),
-        };
-        let doc = iiif_info::info_json(opened.source.info(), &ctx);
-        let body = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        let wants_ld = req
-            .header("accept")
-            .is_some_and(|a| a.contains("application/ld+json"));
-        let mime = if wants_ld {
-            format!("application/ld+json;profile=\"{}\"", version.context())
-        } else {
-            "application/json".to_string()
-        };
-        let mut r = Response::new(200, &mime, body);
+        let mut r = Response::new(200, mime, body);
+        if let Some(o) = opened {
+            r.headers
+                .push(("last-modified", httpdate::fmt_http_date(o.mtime)));
+        }
         r.headers
-            .push(("last-modified", httpdate::fmt_http_date(opened.mtime)));
-        let cc = if private {
-            "private".to_string()
-        } else {
-            self.config.cache_control.clone()
-        };
-        r.headers.push(("cache-control", cc));
-        r.headers.push(("vary", "Accept".into()));
-        let profile = match version {
-            Version::V2 => "http://iiif.io/api/image/2/level2.json",
-            Version::V3 => "http://iiif.io/api/image/3/level2.json",
-        };
-        r.headers
-            .push(("link", format!("<{profile}>;rel=\"profile\"")));
+            .push(("cache-control", self.config.cache_control.clone()));
         r
+    }
+
+    /// The registry of images.
+    pub(super) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The IIIF/IIP size limits from the configuration.
+    pub(super) fn max_size(&self) -> Option<u32> {
+        self.config.max_size()
     }
 
     /// Renders a view of an open image, through the answer cache.
@@ -376,7 +318,7 @@ impl App {
         Ok(answer)
     }
 
-    fn image_response(&self, answer: Answer, mtime: SystemTime) -> Response {
+    pub(super) fn image_response(&self, answer: Answer, mtime: SystemTime) -> Response {
         let mut r = Response::new(200, answer.mime, answer.body);
         r.headers
             .push(("last-modified", httpdate::fmt_http_date(mtime)));
@@ -450,20 +392,8 @@ fn list_images(dir: &Path) -> Vec<String> {
     names
 }
 
-/// The version asked for through an Accept header's JSON-LD profile.
-fn accept_version(req: &Request) -> Option<Version> {
-    let accept = req.header("accept")?;
-    if accept.contains("iiif.io/api/image/2/context.json") {
-        Some(Version::V2)
-    } else if accept.contains("iiif.io/api/image/3/context.json") {
-        Some(Version::V3)
-    } else {
-        None
-    }
-}
-
 /// A 304 when the client's copy (If-Modified-Since) is as new as the file.
-fn not_modified(req: &Request, mtime: SystemTime) -> Option<Response> {
+pub(super) fn not_modified(req: &Request, mtime: SystemTime) -> Option<Response> {
     let since = httpdate::parse_http_date(req.header("if-modified-since")?).ok()?;
     let file_secs = mtime.duration_since(UNIX_EPOCH).ok()?.as_secs();
     let since_secs = since.duration_since(UNIX_EPOCH).ok()?.as_secs();
@@ -474,37 +404,4 @@ fn not_modified(req: &Request, mtime: SystemTime) -> Option<Response> {
             .push(("last-modified", httpdate::fmt_http_date(mtime)));
         r
     })
-}
-
-/// Link header of an image answer: the compliance profile and the canonical URI.
-fn link_header(id: &str, view: &View, width: u32, height: u32, version: Version) -> String {
-    let r = view.region;
-    let region = if (r.x, r.y, r.w, r.h) == (0, 0, width, height) {
-        "full".to_string()
-    } else {
-        format!("{},{},{},{}", r.x, r.y, r.w, r.h)
-    };
-    let size = match version {
-        Version::V3 if (view.width, view.height) == (r.w, r.h) => "max".to_string(),
-        Version::V3 => format!("{},{}", view.width, view.height),
-        Version::V2 => format!("{},", view.width),
-    };
-    let rot = format!(
-        "{}{}",
-        if view.rotation.mirror { "!" } else { "" },
-        view.rotation.degrees
-    );
-    let quality = match view.quality {
-        crate::view::Quality::Default => "default",
-        crate::view::Quality::Gray => "gray",
-        crate::view::Quality::Bitonal => "bitonal",
-    };
-    let profile = match version {
-        Version::V2 => "http://iiif.io/api/image/2/level2.json",
-        Version::V3 => "http://iiif.io/api/image/3/level2.json",
-    };
-    format!(
-        "<{id}/{region}/{size}/{rot}/{quality}.{}>;rel=\"canonical\", <{profile}>;rel=\"profile\"",
-        view.format.extension()
-    )
 }

@@ -1,0 +1,695 @@
+//! The Internet Imaging Protocol as the original iipsrv speaks it: a query string of
+//! `CMD=argument` pairs, run in order, command names case-insensitive. Parameters (FIF, QLT,
+//! WID, HEI, RGN, ROT, COL) set up the request; actions (OBJ, JTL/PTL/WTL/TTL, CVT and the
+//! embedded DeepZoom/Zoomify/IIIF forms) say what to answer.
+//!
+//! Commands are listed in one table ([`COMMANDS`]), one parse function each. This module
+//! is pure: it turns text into an [`IipRequest`], and an [`IipRequest`] plus an
+//! [`ImageInfo`] into [`View`]s and OBJ answer lines.
+//!
+//! Reference: the iipsrv manual page and the answers of the original server.
+
+use crate::error::{Error, Result};
+use crate::source::{ColourSpace, ImageInfo};
+use crate::view::{Format, Quality, Rect, Rotation, View};
+use percent_encoding::percent_decode_str;
+
+/// Most commands accepted in one query string.
+pub const MAX_COMMANDS: usize = 128;
+
+/// One OBJ metadata query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjQuery {
+    /// `IIP,1.0`: the protocol version.
+    Iip,
+    /// `IIP-server`: the server's IIP level.
+    IipServer,
+    /// `Max-size`: full-resolution width and height.
+    MaxSize,
+    /// `Tile-size`.
+    TileSize,
+    /// `Resolution-number`: number of pyramid levels.
+    ResolutionNumber,
+    /// `Resolutions`: every level's size, smallest first.
+    Resolutions,
+    /// `Bits-per-channel`.
+    BitsPerChannel,
+    /// `Min-Max-sample-values`.
+    MinMax,
+    /// `Colorspace,*,*`.
+    Colorspace,
+    /// `Horizontal-views`: sequence angles (0 for a single image).
+    HorizontalViews,
+    /// `Vertical-views`: sequence angles (90 for a single image).
+    VerticalViews,
+    /// `Basic-info`: IIP-server, Max-size, Resolution-number, Colorspace.
+    BasicInfo,
+    /// `Summary-info` and single metadata fields (`title`, `copyright`, ...).
+    Metadata(String),
+}
+
+/// What an IIP request asks to be answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// One or more OBJ queries, answered as `Name:value` lines.
+    Obj(ObjQuery),
+    /// One tile: resolution number (0 = smallest) and tile index (row-major).
+    Tile {
+        /// Output format (JTL jpeg, PTL png, WTL webp, TTL tiff).
+        format: Format,
+        /// Resolution number, 0 being the smallest level.
+        resolution: u32,
+        /// Tile index, row-major at that resolution.
+        tile: u64,
+    },
+    /// CVT: the region (RGN) at the size (WID/HEI) in a format.
+    Convert(Format),
+    /// `DeepZoom=path`: a DeepZoom request in query form.
+    DeepZoom(String),
+    /// `Zoomify=path`: a Zoomify request in query form.
+    Zoomify(String),
+    /// `IIIF=path`: a IIIF request in query form.
+    Iiif(String),
+}
+
+/// A parsed IIP request.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IipRequest {
+    /// FIF: the image identifier.
+    pub image: Option<String>,
+    /// QLT: encoder quality.
+    pub quality: Option<u8>,
+    /// WID: output width.
+    pub width: Option<u32>,
+    /// HEI: output height.
+    pub height: Option<u32>,
+    /// RGN: region as fractions of the full image (x, y, w, h).
+    pub region: Option<[f64; 4]>,
+    /// ROT: rotation (multiples of 90) with `!` flip.
+    pub rotation: Option<Rotation>,
+    /// COL: grey or binary output.
+    pub colour: Option<Quality>,
+    /// Actions in the order given.
+    pub actions: Vec<Action>,
+}
+
+/// One command of the table: its name and how its argument changes the request.
+pub struct Command {
+    /// Name, upper case.
+    pub name: &'static str,
+    /// Applies the (percent-decoded) argument.
+    pub apply: fn(&mut IipRequest, &str) -> Result<()>,
+}
+
+/// Every IIP command we understand. Unknown commands are ignored, as the original does.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "FIF",
+        apply: |r, a| set(&mut r.image, Some(a.to_string())),
+    },
+    Command {
+        name: "QLT",
+        apply: |r, a| set(&mut r.quality, Some(quality(a)?)),
+    },
+    Command {
+        name: "WID",
+        apply: |r, a| set(&mut r.width, Some(pixels(a, "WID")?)),
+    },
+    Command {
+        name: "HEI",
+        apply: |r, a| set(&mut r.height, Some(pixels(a, "HEI")?)),
+    },
+    Command {
+        name: "RGN",
+        apply: |r, a| set(&mut r.region, Some(region(a)?)),
+    },
+    Command {
+        name: "ROT",
+        apply: |r, a| set(&mut r.rotation, Some(rotation(a)?)),
+    },
+    Command {
+        name: "COL",
+        apply: |r, a| set(&mut r.colour, Some(colour(a)?)),
+    },
+    Command {
+        name: "OBJ",
+        apply: |r, a| push(r, Action::Obj(obj(a)?)),
+    },
+    Command {
+        name: "JTL",
+        apply: |r, a| push(r, tile(a, Format::Jpeg)?),
+    },
+    Command {
+        name: "PTL",
+        apply: |r, a| push(r, tile(a, Format::Png)?),
+    },
+    Command {
+        name: "WTL",
+        apply: |r, a| push(r, tile(a, Format::Webp)?),
+    },
+    Command {
+        name: "TTL",
+        apply: |r, a| push(r, tile(a, Format::Tiff)?),
+    },
+    Command {
+        name: "CVT",
+        apply: |r, a| push(r, Action::Convert(convert_format(a))),
+    },
+    Command {
+        name: "DEEPZOOM",
+        apply: |r, a| push(r, Action::DeepZoom(a.to_string())),
+    },
+    Command {
+        name: "ZOOMIFY",
+        apply: |r, a| push(r, Action::Zoomify(a.to_string())),
+    },
+    Command {
+        name: "IIIF",
+        apply: |r, a| push(r, Action::Iiif(a.to_string())),
+    },
+];
+
+fn set<T>(slot: &mut Option<T>, v: Option<T>) -> Result<()> {
+    *slot = v;
+    Ok(())
+}
+
+fn push(r: &mut IipRequest, a: Action) -> Result<()> {
+    r.actions.push(a);
+    Ok(())
+}
+
+fn bad(cmd: &str, arg: &str) -> Error {
+    let shown: String = arg.chars().take(80).collect();
+    Error::bad(format!("IIP: bad argument to {cmd}: {shown}"))
+}
+
+fn quality(a: &str) -> Result<u8> {
+    let q = a.rsplit(':').next().unwrap_or(a);
+    q.trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|q| *q <= 100)
+        .ok_or_else(|| bad("QLT", a))
+}
+
+fn pixels(a: &str, cmd: &str) -> Result<u32> {
+    a.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| bad(cmd, a))
+}
+
+fn region(a: &str) -> Result<[f64; 4]> {
+    let v: Vec<f64> = a
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| bad("RGN", a))?;
+    match v.as_slice() {
+        [x, y, w, h] if v.iter().all(|n| n.is_finite()) && *w > 0.0 && *h > 0.0 => {
+            Ok([*x, *y, *w, *h])
+        }
+        _ => Err(bad("RGN", a)),
+    }
+}
+
+fn rotation(a: &str) -> Result<Rotation> {
+    let (mirror, n) = a.strip_prefix('!').map_or((false, a), |r| (true, r));
+    let d: f64 = n.trim().parse().map_err(|_| bad("ROT", a))?;
+    if !d.is_finite() || d.rem_euclid(90.0) != 0.0 {
+        return Err(bad("ROT", a));
+    }
+    Ok(Rotation {
+        mirror,
+        degrees: d.rem_euclid(360.0),
+    })
+}
+
+fn colour(a: &str) -> Result<Quality> {
+    match a.to_ascii_lowercase().as_str() {
+        "grey" | "gray" => Ok(Quality::Gray),
+        "binary" => Ok(Quality::Bitonal),
+        _ => Err(bad("COL", a)),
+    }
+}
+
+fn tile(a: &str, format: Format) -> Result<Action> {
+    let (r, t) = a.split_once(',').ok_or_else(|| bad("tile command", a))?;
+    let resolution = r.trim().parse().map_err(|_| bad("tile command", a))?;
+    let tile = t.trim().parse().map_err(|_| bad("tile command", a))?;
+    Ok(Action::Tile {
+        format,
+        resolution,
+        tile,
+    })
+}
+
+/// CVT's format; unknown names fall back to JPEG as in the original.
+fn convert_format(a: &str) -> Format {
+    match a.to_ascii_lowercase().as_str() {
+        "png" => Format::Png,
+        "webp" => Format::Webp,
+        "tif" | "tiff" => Format::Tiff,
+        _ => Format::Jpeg,
+    }
+}
+
+fn obj(a: &str) -> Result<ObjQuery> {
+    let lower = a.to_ascii_lowercase();
+    let key = lower.split(',').next().unwrap_or("");
+    Ok(match key {
+        "iip" => ObjQuery::Iip,
+        "iip-server" => ObjQuery::IipServer,
+        "max-size" => ObjQuery::MaxSize,
+        "tile-size" => ObjQuery::TileSize,
+        "resolution-number" => ObjQuery::ResolutionNumber,
+        "resolutions" => ObjQuery::Resolutions,
+        "bits-per-channel" => ObjQuery::BitsPerChannel,
+        "min-max-sample-values" => ObjQuery::MinMax,
+        "colorspace" => ObjQuery::Colorspace,
+        "horizontal-views" => ObjQuery::HorizontalViews,
+        "vertical-views" => ObjQuery::VerticalViews,
+        "basic-info" => ObjQuery::BasicInfo,
+        "summary-info" | "title" | "subject" | "author" | "creator" | "copyright" | "rights"
+        | "description" | "date" | "software" | "make" | "model" | "artist" => {
+            ObjQuery::Metadata(key.to_string())
+        }
+        _ => {
+            return Err(Error::bad(format!(
+                "IIP: unsupported OBJ query: {}",
+                a.chars().take(80).collect::<String>()
+            )))
+        }
+    })
+}
+
+/// Parses a query string into a request, running the command table in order.
+pub fn parse(query: &str) -> Result<IipRequest> {
+    let mut req = IipRequest::default();
+    let pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if pairs.len() > MAX_COMMANDS {
+        return Err(Error::bad(format!(
+            "IIP: more than {MAX_COMMANDS} commands"
+        )));
+    }
+    for pair in pairs {
+        let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        let arg = percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| Error::bad("IIP: argument is not valid UTF-8"))?;
+        let name = name.to_ascii_uppercase();
+        match COMMANDS.iter().find(|c| c.name == name) {
+            Some(c) => (c.apply)(&mut req, &arg)?,
+            None => tracing::debug!("IIP: ignoring unknown command {name}"),
+        }
+    }
+    Ok(req)
+}
+
+/// Output size and region limits of CVT.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvertLimits {
+    /// MAX_CVT: largest output width or height.
+    pub max_size: Option<u32>,
+    /// ALLOW_UPSCALING.
+    pub allow_upscaling: bool,
+}
+
+impl IipRequest {
+    /// The image of the request, or the 400 the original gives without FIF.
+    pub fn image(&self) -> Result<&str> {
+        self.image
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::bad("IIP: no image given (FIF)"))
+    }
+
+    /// The view of one tile: `resolution` counts from the smallest level.
+    pub fn tile_view(
+        &self,
+        info: &ImageInfo,
+        resolution: u32,
+        tile: u64,
+        format: Format,
+    ) -> Result<View> {
+        let n = info.levels.len() as u32;
+        if resolution >= n {
+            return Err(Error::NotFound(format!(
+                "IIP: asked for non-existent resolution: {resolution}"
+            )));
+        }
+        let level = &info.levels[(n - 1 - resolution) as usize];
+        let across = level.tiles_across() as u64;
+        let (tx, ty) = (tile % across, tile / across);
+        if ty >= level.tiles_down() as u64 {
+            return Err(Error::NotFound(format!(
+                "IIP: asked for non-existent tile: {tile}"
+            )));
+        }
+        let (lx, ly) = (tx as u32 * level.tile_width, ty as u32 * level.tile_height);
+        let (lw, lh) = (
+            level.tile_width.min(level.width - lx),
+            level.tile_height.min(level.height - ly),
+        );
+        let x = ((lx as f64 * level.scale_x).round() as u32).min(info.width - 1);
+        let y = ((ly as f64 * level.scale_y).round() as u32).min(info.height - 1);
+        let w = ((lw as f64 * level.scale_x).round() as u32).clamp(1, info.width - x);
+        let h = ((lh as f64 * level.scale_y).round() as u32).clamp(1, info.height - y);
+        Ok(View {
+            region: Rect { x, y, w, h },
+            width: lw,
+            height: lh,
+            rotation: self.rotation.unwrap_or(Rotation::NONE),
+            quality: self.colour.unwrap_or(Quality::Default),
+            format,
+            encoder_quality: self.quality,
+        })
+    }
+
+    /// The view of CVT: RGN (fractions) of the image at WID/HEI (fitted inside both when
+    /// both are given), at most MAX_CVT; without WID/HEI the region's own size, scaled down
+    /// to MAX_CVT.
+    pub fn convert_view(
+        &self,
+        info: &ImageInfo,
+        format: Format,
+        limits: ConvertLimits,
+    ) -> Result<View> {
+        let region = match self.region {
+            None => Rect {
+                x: 0,
+                y: 0,
+                w: info.width,
+                h: info.height,
+            },
+            Some([fx, fy, fw, fh]) => {
+                let (w, h) = (info.width as f64, info.height as f64);
+                let x = (fx.clamp(0.0, 1.0) * w).round() as u32;
+                let y = (fy.clamp(0.0, 1.0) * h).round() as u32;
+                if x >= info.width || y >= info.height {
+                    return Err(Error::bad("IIP: region is outside the image"));
+                }
+                let rw = ((fw * w).round().max(1.0) as u32).min(info.width - x);
+                let rh = ((fh * h).round().max(1.0) as u32).min(info.height - y);
+                Rect { x, y, w: rw, h: rh }
+            }
+        };
+        let (rw, rh) = (region.w as f64, region.h as f64);
+        let mut scale = match (self.width, self.height) {
+            (Some(w), Some(h)) => (w as f64 / rw).min(h as f64 / rh),
+            (Some(w), None) => w as f64 / rw,
+            (None, Some(h)) => h as f64 / rh,
+            (None, None) => 1.0,
+        };
+        if !limits.allow_upscaling {
+            scale = scale.min(1.0);
+        }
+        if let Some(m) = limits.max_size {
+            scale = scale.min(m as f64 / rw).min(m as f64 / rh);
+        }
+        let width = (rw * scale).round().max(1.0) as u32;
+        let height = (rh * scale).round().max(1.0) as u32;
+        Ok(View {
+            region,
+            width,
+            height,
+            rotation: self.rotation.unwrap_or(Rotation::NONE),
+            quality: self.colour.unwrap_or(Quality::Default),
+            format,
+            encoder_quality: self.quality,
+        })
+    }
+}
+
+/// The IIP level of this server, as `OBJ=IIP-server` reports it (the original says 3.65).
+pub const IIP_SERVER_LEVEL: &str = "3.65";
+
+fn colorspace_line(info: &ImageInfo) -> String {
+    let n = info.levels.len();
+    let (space, channels) = match (info.colour, info.channels) {
+        (ColourSpace::CieLab, _) => (4, "3 0 1 2".to_string()),
+        (ColourSpace::Grey, _) => (1, "1 0".to_string()),
+        (_, c) if c >= 3 => (3, "3 0 1 2".to_string()),
+        (_, c) => (1, format!("{c} 0")),
+    };
+    format!(
+        "Colorspace,0-{},0:0 0 {space} {channels}",
+        n.saturating_sub(1)
+    )
+}
+
+/// The answer lines of one OBJ query (without line ends).
+pub fn obj_lines(q: &ObjQuery, info: &ImageInfo) -> Vec<String> {
+    match q {
+        ObjQuery::Iip => vec!["IIP:1.0".into()],
+        ObjQuery::IipServer => vec![format!("IIP-server:{IIP_SERVER_LEVEL}")],
+        ObjQuery::MaxSize => vec![format!("Max-size:{} {}", info.width, info.height)],
+        ObjQuery::TileSize => {
+            let l = &info.levels[0];
+            vec![format!("Tile-size:{} {}", l.tile_width, l.tile_height)]
+        }
+        ObjQuery::ResolutionNumber => vec![format!("Resolution-number:{}", info.levels.len())],
+        ObjQuery::Resolutions => {
+            let sizes: Vec<String> = info
+                .levels
+                .iter()
+                .rev()
+                .map(|l| format!("{} {}", l.width, l.height))
+                .collect();
+            vec![format!("Resolutions:{}", sizes.join(","))]
+        }
+        ObjQuery::BitsPerChannel => vec![format!("Bits-per-channel:{}", info.bits_per_sample)],
+        ObjQuery::MinMax => {
+            let v: String = info
+                .min_max
+                .iter()
+                .map(|(a, b)| format!(" {a}  {b} "))
+                .collect();
+            vec![format!("Min-Max-sample-values:{}", v.trim_end())]
+        }
+        ObjQuery::Colorspace => vec![colorspace_line(info)],
+        ObjQuery::HorizontalViews => vec!["Horizontal-views:0".into()],
+        ObjQuery::VerticalViews => vec!["Vertical-views:90".into()],
+        ObjQuery::BasicInfo => vec![
+            format!("IIP-server:{IIP_SERVER_LEVEL}"),
+            format!("Max-size:{} {}", info.width, info.height),
+            format!("Resolution-number:{}", info.levels.len()),
+            colorspace_line(info),
+        ],
+        ObjQuery::Metadata(field) => metadata_lines(field, info),
+    }
+}
+
+fn metadata_lines(field: &str, info: &ImageInfo) -> Vec<String> {
+    let m = &info.metadata;
+    let pick = |name: &str| -> Option<&String> {
+        match name {
+            "title" | "subject" | "description" => m.description.as_ref(),
+            "author" | "creator" | "artist" => m.artist.as_ref(),
+            "copyright" | "rights" => m.copyright.as_ref(),
+            "date" => m.date.as_ref(),
+            "software" => m.software.as_ref(),
+            "make" => m.make.as_ref(),
+            "model" => m.model.as_ref(),
+            _ => None,
+        }
+    };
+    if field == "summary-info" {
+        return [
+            "title",
+            "author",
+            "copyright",
+            "date",
+            "software",
+            "make",
+            "model",
+        ]
+        .iter()
+        .filter_map(|f| pick(f).map(|v| format!("{f}:{}", one_line(v))))
+        .collect();
+    }
+    vec![format!(
+        "{field}:{}",
+        pick(field).map(|v| one_line(v)).unwrap_or_default()
+    )]
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{Level, Metadata, SampleFormat};
+
+    fn info() -> ImageInfo {
+        let level = |w: u32, h: u32, s: f64| Level {
+            width: w,
+            height: h,
+            tile_width: 256,
+            tile_height: 256,
+            scale_x: s,
+            scale_y: s,
+        };
+        ImageInfo {
+            width: 4000,
+            height: 3000,
+            levels: vec![
+                level(4000, 3000, 1.0),
+                level(2000, 1500, 2.0),
+                level(1000, 750, 4.0),
+                level(500, 375, 8.0),
+                level(250, 187, 16.0),
+            ],
+            channels: 3,
+            bits_per_sample: 8,
+            sample_format: SampleFormat::Unsigned,
+            colour: ColourSpace::Rgb,
+            min_max: vec![(0.0, 255.0); 3],
+            icc: None,
+            metadata: Metadata::default(),
+        }
+    }
+
+    const LIMITS: ConvertLimits = ConvertLimits {
+        max_size: Some(5000),
+        allow_upscaling: true,
+    };
+
+    #[test]
+    fn commands_in_any_order_and_case() {
+        let r = parse("fif=a%20b.tif&qlt=90&Jtl=3,5&obj=Max-size").expect("parse");
+        assert_eq!(r.image.as_deref(), Some("a b.tif"));
+        assert_eq!(r.quality, Some(90));
+        assert_eq!(
+            r.actions,
+            vec![
+                Action::Tile {
+                    format: Format::Jpeg,
+                    resolution: 3,
+                    tile: 5
+                },
+                Action::Obj(ObjQuery::MaxSize)
+            ]
+        );
+        assert!(parse("FIF=x&UNKNOWN=1&OBJ=IIP,1.0").is_ok());
+    }
+
+    #[test]
+    fn bad_arguments_are_400() {
+        for q in [
+            "WID=-5",
+            "WID=abc",
+            "HEI=0",
+            "RGN=0,0,1",
+            "RGN=a,b,c,d",
+            "RGN=0,0,0,1",
+            "ROT=45",
+            "QLT=300",
+            "JTL=1",
+            "JTL=a,b",
+            "COL=pink",
+            "OBJ=bogus",
+        ] {
+            assert_eq!(parse(q).map_err(|e| e.status()).err(), Some(400), "{q}");
+        }
+        let many = vec!["OBJ=IIP,1.0"; MAX_COMMANDS + 1].join("&");
+        assert!(parse(&many).is_err());
+    }
+
+    #[test]
+    fn tile_views_match_iiif_tiles() {
+        let i = info();
+        let r = parse("FIF=x").expect("parse");
+        let v = r
+            .tile_view(&i, 4, 0, Format::Jpeg)
+            .expect("top-left full res");
+        assert_eq!(
+            (v.region, v.width, v.height),
+            (
+                Rect {
+                    x: 0,
+                    y: 0,
+                    w: 256,
+                    h: 256
+                },
+                256,
+                256
+            )
+        );
+        let v = r.tile_view(&i, 2, 3, Format::Jpeg).expect("edge tile");
+        assert_eq!(
+            (v.region, v.width, v.height),
+            (
+                Rect {
+                    x: 3072,
+                    y: 0,
+                    w: 928,
+                    h: 1024
+                },
+                232,
+                256
+            )
+        );
+        let v = r.tile_view(&i, 0, 0, Format::Png).expect("smallest");
+        assert_eq!((v.width, v.height), (250, 187));
+        assert_eq!(
+            r.tile_view(&i, 5, 0, Format::Jpeg)
+                .map_err(|e| e.status())
+                .err(),
+            Some(404)
+        );
+        assert_eq!(
+            r.tile_view(&i, 0, 1, Format::Jpeg)
+                .map_err(|e| e.status())
+                .err(),
+            Some(404)
+        );
+    }
+
+    #[test]
+    fn convert_sizes_round_and_fit() {
+        let i = info();
+        let size = |q: &str| {
+            let v = parse(q)
+                .expect("parse")
+                .convert_view(&i, Format::Jpeg, LIMITS)
+                .expect("view");
+            (v.width, v.height)
+        };
+        assert_eq!(size("WID=300&HEI=300"), (300, 225));
+        assert_eq!(size("HEI=100"), (133, 100));
+        assert_eq!(size("WID=512"), (512, 384));
+        assert_eq!(size(""), (4000, 3000));
+        assert_eq!(size("WID=600&RGN=0.25,0.25,0.1,0.1"), (600, 450));
+        let big = ConvertLimits {
+            max_size: Some(1000),
+            allow_upscaling: false,
+        };
+        let v = parse("WID=9000")
+            .expect("parse")
+            .convert_view(&i, Format::Jpeg, big)
+            .expect("view");
+        assert_eq!((v.width, v.height), (1000, 750));
+    }
+
+    #[test]
+    fn obj_answers() {
+        let i = info();
+        assert_eq!(
+            obj_lines(&ObjQuery::Resolutions, &i),
+            vec!["Resolutions:250 187,500 375,1000 750,2000 1500,4000 3000"]
+        );
+        assert_eq!(
+            obj_lines(&ObjQuery::MinMax, &i),
+            vec!["Min-Max-sample-values: 0  255  0  255  0  255"]
+        );
+        assert_eq!(
+            obj_lines(&ObjQuery::Colorspace, &i),
+            vec!["Colorspace,0-4,0:0 0 3 3 0 1 2"]
+        );
+    }
+}

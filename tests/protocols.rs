@@ -1,0 +1,149 @@
+//! IIP, DeepZoom and Zoomify through the one handler (no sockets): answers shaped like the
+//! original's, and the same tile through every protocol being the same bytes and one cache
+//! entry.
+
+mod common;
+
+use common::{decode_image, tempdir};
+use iipsrv::config::Config;
+use iipsrv::handler::{App, Request, Response};
+
+fn fixture() -> (tempfile::TempDir, App) {
+    let dir = tempdir();
+    iipsrv::demo::write_demo(&dir.path().join("a.tif"), 1000, 700).expect("image");
+    let app = App::new(Config::from_args(["iipsrv"]).expect("config"), dir.path()).expect("app");
+    (dir, app)
+}
+
+fn get(app: &App, path: &str) -> Response {
+    app.handle(&Request::get(path))
+}
+
+fn text(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).to_string()
+}
+
+#[test]
+fn obj_answers_like_the_original() {
+    let (_d, a) = fixture();
+    let r = get(
+        &a,
+        "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&OBJ=IIP,1.0&OBJ=Max-size&OBJ=Tile-size&OBJ=Resolution-number&OBJ=Bits-per-channel&OBJ=Min-Max-sample-values&OBJ=Resolutions",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/vnd.netfpx"));
+    assert_eq!(
+        text(&r),
+        "IIP:1.0\r\nMax-size:1000 700\r\nTile-size:256 256\r\nResolution-number:3\r\nBits-per-channel:8\r\n\
+         Min-Max-sample-values: 0  255  0  255  0  255\r\nResolutions:250 175,500 350,1000 700\r\n"
+    );
+    assert_eq!(text(&get(&a, "/?OBJ=IIP,1.0")), "IIP:1.0\r\n");
+    assert_eq!(
+        text(&get(&a, "/x?fif=a.tif&obj=colorspace,*,*")),
+        "Colorspace,0-2,0:0 0 3 3 0 1 2\r\n"
+    );
+    assert_eq!(get(&a, "/x?OBJ=Max-size").status, 400, "needs FIF");
+    assert_eq!(get(&a, "/x?FIF=none.tif&OBJ=Max-size").status, 404);
+    assert_eq!(get(&a, "/x?FIF=../a.tif&OBJ=Max-size").status, 403);
+}
+
+#[test]
+fn one_tile_through_four_protocols_is_one_entry() {
+    let (_d, a) = fixture();
+    // resolution 1 of 3 is the 500x350 level; its tile 1 is the top-right one (244 x 256)
+    let iip = get(&a, "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&JTL=1,1");
+    assert_eq!(iip.status, 200, "{}", text(&iip));
+    let img = decode_image(&iip.body);
+    assert_eq!((img.width, img.height), (244, 256));
+    let iiif = get(&a, "/iiif/a.tif/512,0,488,512/244,/0/default.jpg");
+    let dz = get(&a, "/deepzoom/a.tif_files/9/1_0.jpg");
+    let zoomify = get(&a, "/zoomify/a.tif/TileGroup0/1-1-0.jpg");
+    let embedded = get(
+        &a,
+        "/fcgi-bin/iipsrv.fcgi?Zoomify=a.tif/TileGroup0/1-1-0.jpg",
+    );
+    for (name, r) in [
+        ("iiif", &iiif),
+        ("deepzoom", &dz),
+        ("zoomify", &zoomify),
+        ("embedded", &embedded),
+    ] {
+        assert_eq!(r.status, 200, "{name}: {}", text(r));
+        assert_eq!(r.body, iip.body, "{name} gives other bytes");
+    }
+    assert_eq!(a.cache().len(), 1, "one cache entry for all of them");
+}
+
+#[test]
+fn deepzoom_and_zoomify_descriptors() {
+    let (_d, a) = fixture();
+    let dzi = get(&a, "/deepzoom/a.tif.dzi");
+    assert_eq!(dzi.header("content-type"), Some("application/xml"));
+    assert_eq!(
+        text(&dzi),
+        "<Image xmlns=\"http://schemas.microsoft.com/deepzoom/2008\" TileSize=\"256\" Overlap=\"0\" Format=\"jpg\"><Size Width=\"1000\" Height=\"700\"/></Image>"
+    );
+    assert_eq!(
+        text(&get(&a, "/fcgi-bin/iipsrv.fcgi?DeepZoom=a.tif.dzi")),
+        text(&dzi)
+    );
+    let props = text(&get(&a, "/zoomify/a.tif/ImageProperties.xml"));
+    assert_eq!(
+        props,
+        "<IMAGE_PROPERTIES WIDTH=\"1000\" HEIGHT=\"700\" NUMTILES=\"17\" NUMIMAGES=\"1\" VERSION=\"1.8\" TILESIZE=\"256\"/>"
+    );
+    // DeepZoom levels: 10 is full resolution, levels below the smallest pyramid level get it
+    let top = decode_image(&get(&a, "/deepzoom/a.tif_files/10/3_2.jpg").body);
+    assert_eq!((top.width, top.height), (232, 188));
+    let low = decode_image(&get(&a, "/deepzoom/a.tif_files/2/0_0.jpg").body);
+    assert_eq!((low.width, low.height), (250, 175));
+    assert_eq!(get(&a, "/deepzoom/a.tif_files/10/4_0.jpg").status, 404);
+    assert_eq!(get(&a, "/zoomify/a.tif/TileGroup0/0-1-0.jpg").status, 404);
+    assert_eq!(get(&a, "/deepzoom/a.tif_files/x/0_0.jpg").status, 400);
+    assert_eq!(
+        get(&a, "/zoomify/../secret/ImageProperties.xml").status,
+        403
+    );
+}
+
+#[test]
+fn cvt_sizes_formats_and_rotation() {
+    let (_d, a) = fixture();
+    let size = |q: &str| {
+        let r = get(&a, &format!("/fcgi-bin/iipsrv.fcgi?FIF=a.tif&{q}"));
+        assert_eq!(r.status, 200, "{q}: {}", text(&r));
+        let img = decode_image(&r.body);
+        (
+            img.width,
+            img.height,
+            r.header("content-type").map(str::to_string),
+        )
+    };
+    let jpeg = Some("image/jpeg".to_string());
+    assert_eq!(size("WID=300&HEI=300&CVT=jpeg"), (300, 210, jpeg.clone()));
+    assert_eq!(
+        size("HEI=100&CVT=png"),
+        (143, 100, Some("image/png".to_string()))
+    );
+    assert_eq!(size("WID=300&ROT=90&CVT=jpeg"), (210, 300, jpeg.clone()));
+    assert_eq!(
+        size("WID=200&RGN=0.5,0.5,0.5,0.5&CVT=jpeg"),
+        (200, 140, jpeg.clone())
+    );
+    assert_eq!(size("WID=100&CVT=unknown"), (100, 70, jpeg));
+    let grey = decode_image(&get(&a, "/x?FIF=a.tif&WID=100&COL=grey&CVT=png").body);
+    assert_eq!(grey.channels, 1);
+    let q = get(&a, "/x?FIF=a.tif&QLT=20&JTL=0,0");
+    let default = get(&a, "/x?FIF=a.tif&JTL=0,0");
+    assert!(q.body.len() < default.body.len(), "QLT lowers the quality");
+    for bad in [
+        "WID=abc&CVT=jpeg",
+        "RGN=2,2,1,1&CVT=jpeg",
+        "ROT=45&CVT=jpeg",
+        "JTL=7,0",
+        "JTL=0,99",
+    ] {
+        let r = get(&a, &format!("/x?FIF=a.tif&{bad}"));
+        assert!(r.status == 400 || r.status == 404, "{bad}: {}", r.status);
+    }
+}
