@@ -96,29 +96,9 @@ pub fn descriptor(info: &ImageInfo, format: Format) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{ColourSpace, Level, Metadata, SampleFormat};
 
     fn info(w: u32, h: u32, levels: usize) -> ImageInfo {
-        let lv = |k: i32| Level {
-            width: w >> k,
-            height: h >> k,
-            tile_width: 256,
-            tile_height: 256,
-            scale_x: 2f64.powi(k),
-            scale_y: 2f64.powi(k),
-        };
-        ImageInfo {
-            width: w,
-            height: h,
-            levels: (0..levels as i32).map(lv).collect(),
-            channels: 3,
-            bits_per_sample: 8,
-            sample_format: SampleFormat::Unsigned,
-            colour: ColourSpace::Rgb,
-            min_max: vec![],
-            icc: None,
-            metadata: Metadata::default(),
-        }
+        crate::source::test_info(w, h, levels)
     }
 
     #[test]

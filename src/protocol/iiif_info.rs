@@ -170,36 +170,11 @@ fn physdim(ctx: &InfoContext, cm_per_pixel: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{ColourSpace, Metadata, SampleFormat};
 
     fn image() -> ImageInfo {
-        let level = |w: u32, h: u32, s: f64| Level {
-            width: w,
-            height: h,
-            tile_width: 256,
-            tile_height: 256,
-            scale_x: s,
-            scale_y: s,
-        };
-        ImageInfo {
-            width: 1000,
-            height: 800,
-            levels: vec![
-                level(1000, 800, 1.0),
-                level(500, 400, 2.0),
-                level(250, 200, 4.0),
-            ],
-            channels: 3,
-            bits_per_sample: 8,
-            sample_format: SampleFormat::Unsigned,
-            colour: ColourSpace::Rgb,
-            min_max: vec![(0.0, 255.0); 3],
-            icc: None,
-            metadata: Metadata {
-                pixels_per_cm: Some((10.0, 10.0)),
-                ..Metadata::default()
-            },
-        }
+        let mut info = crate::source::test_info(1000, 800, 3);
+        info.metadata.pixels_per_cm = Some((10.0, 10.0));
+        info
     }
 
     fn ctx(version: Version) -> InfoContext<'static> {

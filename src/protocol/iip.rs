@@ -523,35 +523,9 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{Level, Metadata, SampleFormat};
 
     fn info() -> ImageInfo {
-        let level = |w: u32, h: u32, s: f64| Level {
-            width: w,
-            height: h,
-            tile_width: 256,
-            tile_height: 256,
-            scale_x: s,
-            scale_y: s,
-        };
-        ImageInfo {
-            width: 4000,
-            height: 3000,
-            levels: vec![
-                level(4000, 3000, 1.0),
-                level(2000, 1500, 2.0),
-                level(1000, 750, 4.0),
-                level(500, 375, 8.0),
-                level(250, 187, 16.0),
-            ],
-            channels: 3,
-            bits_per_sample: 8,
-            sample_format: SampleFormat::Unsigned,
-            colour: ColourSpace::Rgb,
-            min_max: vec![(0.0, 255.0); 3],
-            icc: None,
-            metadata: Metadata::default(),
-        }
+        crate::source::test_info(4000, 3000, 5)
     }
 
     const LIMITS: ConvertLimits = ConvertLimits {

@@ -144,3 +144,29 @@ pub trait ImageSource: Send + Sync {
     /// 8-bit data; `None` otherwise. Used to answer without decoding.
     fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>>;
 }
+
+/// An 8-bit RGB image description with a dyadic pyramid of `levels` levels of 256 px
+/// tiles (libvips sizes: each level the floor of half the previous), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_info(width: u32, height: u32, levels: usize) -> ImageInfo {
+    let level = |k: i32| Level {
+        width: width >> k,
+        height: height >> k,
+        tile_width: 256,
+        tile_height: 256,
+        scale_x: 2f64.powi(k),
+        scale_y: 2f64.powi(k),
+    };
+    ImageInfo {
+        width,
+        height,
+        levels: (0..levels as i32).map(level).collect(),
+        channels: 3,
+        bits_per_sample: 8,
+        sample_format: SampleFormat::Unsigned,
+        colour: ColourSpace::Rgb,
+        min_max: vec![(0.0, 255.0); 3],
+        icc: None,
+        metadata: Metadata::default(),
+    }
+}
