@@ -14,9 +14,17 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "iipsrv", version, about, long_about = None)]
 pub struct Config {
-    /// HTTP address to listen on.
-    #[arg(long = "http", value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    pub http: SocketAddr,
+    /// HTTP address to listen on (default 127.0.0.1:8080 when no FastCGI socket is used).
+    #[arg(long = "http", value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+
+    /// FastCGI: listen on HOST:PORT, or on a Unix socket path.
+    #[arg(long, value_name = "HOST:PORT|PATH")]
+    pub bind: Option<String>,
+
+    /// FastCGI listen backlog.
+    #[arg(long, default_value_t = 2048)]
+    pub backlog: i32,
 
     /// Directory prefixed to every image path; when unset, a generated demo image is served.
     #[arg(long, env = "FILESYSTEM_PREFIX", value_name = "DIR")]

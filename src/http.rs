@@ -1,8 +1,9 @@
 //! The HTTP/1.1 front end (tokio + hyper): turns hyper requests into handler [`Request`]s,
-//! runs the handler on the blocking pool behind an admission bound, and writes the answer.
+//! answers them through the [`Dispatcher`], and writes the answer.
 //! Keep-alive is on; a client that takes longer than 30 s to send its headers is dropped.
 
-use crate::handler::{App, Method, Request, Response};
+use crate::dispatch::Dispatcher;
+use crate::handler::{Method, Request, Response};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -10,18 +11,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 /// Value of the Server header.
 pub const SERVER: &str = concat!("iipsrv-rs/", env!("CARGO_PKG_VERSION"));
 
-/// Accepts connections on `listener` forever, answering each request with `app`.
-/// At most `max_in_flight` requests are worked on at once; more get 503 + Retry-After.
-pub async fn serve(app: Arc<App>, listener: TcpListener, max_in_flight: usize) {
-    let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+/// Accepts connections on `listener` forever, answering each request through `dispatcher`.
+pub async fn serve(dispatcher: Dispatcher, listener: TcpListener) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
@@ -32,9 +29,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, max_in_flight: usize) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let (app, permits) = (app.clone(), permits.clone());
+        let dispatcher = dispatcher.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| answer(app.clone(), permits.clone(), req));
+            let svc = service_fn(move |req| answer(dispatcher.clone(), req));
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
@@ -70,51 +67,12 @@ fn to_request(req: &hyper::Request<Incoming>) -> Request {
 }
 
 async fn answer(
-    app: Arc<App>,
-    permits: Arc<Semaphore>,
+    dispatcher: Dispatcher,
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let start = Instant::now();
     let request = to_request(&req);
     let head = request.method == Method::Head;
-    let response = match permits.try_acquire_owned() {
-        Ok(permit) => {
-            let req2 = request.clone();
-            let worker = tokio::task::spawn_blocking(move || {
-                let r = app.handle(&req2);
-                drop(permit);
-                r
-            });
-            worker.await.unwrap_or_else(|e| {
-                tracing::error!("handler failed: {e}");
-                plain(500, "internal error")
-            })
-        }
-        Err(_) => {
-            let mut r = plain(503, "server busy, retry later");
-            r.headers.push(("retry-after", "1".into()));
-            r
-        }
-    };
-    tracing::info!(
-        "{} {}{}{} {} {}B {:.2}ms",
-        req.method(),
-        request.path,
-        if request.query.is_empty() { "" } else { "?" },
-        request.query,
-        response.status,
-        response.body.len(),
-        start.elapsed().as_secs_f64() * 1000.0
-    );
-    Ok(to_hyper(response, head))
-}
-
-fn plain(status: u16, text: &str) -> Response {
-    Response {
-        status,
-        headers: vec![("content-type", "text/plain; charset=utf-8".into())],
-        body: Bytes::copy_from_slice(text.as_bytes()),
-    }
+    Ok(to_hyper(dispatcher.answer(request).await, head))
 }
 
 fn to_hyper(r: Response, head: bool) -> hyper::Response<Full<Bytes>> {

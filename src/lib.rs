@@ -4,13 +4,16 @@
 //! [`pipeline`] → encoder → response. Layers, from the bottom:
 //! - pure, no I/O: [`view`], [`raster`], [`ops`], [`protocol`];
 //! - formats: [`codec`] (tile compressions and output encoders), [`source`] (image readers);
-//! - server: [`config`], [`registry`], [`cache`], [`pipeline`], [`handler`], [`http`].
+//! - server: [`config`], [`registry`], [`cache`], [`pipeline`], [`handler`], and the front
+//!   ends [`http`] and [`fastcgi`] around [`dispatch`].
 
 pub mod cache;
 pub mod codec;
 pub mod config;
 pub mod demo;
+pub mod dispatch;
 pub mod error;
+pub mod fastcgi;
 pub mod handler;
 pub mod http;
 pub mod ops;

@@ -1,8 +1,12 @@
 //! The `iipsrv` binary: reads the configuration, sets up logging and the worker pools,
-//! and runs the HTTP front end.
+//! and runs the front ends: FastCGI on `--bind` or an inherited socket on standard input,
+//! HTTP on `--http` (127.0.0.1:8080 when there is no FastCGI socket).
 
 use iipsrv::config::Config;
+use iipsrv::dispatch::Dispatcher;
 use iipsrv::handler::App;
+use iipsrv::{fastcgi, http};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -70,7 +74,7 @@ fn main() -> ExitCode {
             }
         },
     };
-    let addr = config.http;
+    let (http_addr, bind, backlog) = (config.http, config.bind.clone(), config.backlog);
     let app = match App::new(config, &root) {
         Ok(a) => Arc::new(a),
         Err(e) => {
@@ -90,19 +94,48 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let dispatcher = Dispatcher::new(app, threads * 64);
     runtime.block_on(async move {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => {
-                let local = listener.local_addr().unwrap_or(addr);
-                tracing::info!("listening on http://{local}/ (images: {})", root.display());
-                eprintln!("iipsrv: serving http://{local}/");
-                iipsrv::http::serve(app, listener, threads * 64).await;
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("iipsrv: cannot listen on {addr}: {e}");
-                ExitCode::FAILURE
+        let fcgi = match bind {
+            Some(spec) => match fastcgi::bind(&spec, backlog) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    eprintln!("iipsrv: cannot bind FastCGI socket {spec}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => fastcgi::inherited(),
+        };
+        let http_addr = match (http_addr, &fcgi) {
+            (Some(a), _) => Some(a),
+            (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            (None, Some(_)) => None,
+        };
+        let mut servers = tokio::task::JoinSet::new();
+        if let Some(listener) = fcgi {
+            tracing::info!(
+                "FastCGI on {} (images: {})",
+                listener.describe(),
+                root.display()
+            );
+            eprintln!("iipsrv: FastCGI on {}", listener.describe());
+            servers.spawn(fastcgi::serve(dispatcher.clone(), listener));
+        }
+        if let Some(addr) = http_addr {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    let local = listener.local_addr().unwrap_or(addr);
+                    tracing::info!("listening on http://{local}/ (images: {})", root.display());
+                    eprintln!("iipsrv: serving http://{local}/");
+                    servers.spawn(http::serve(dispatcher.clone(), listener));
+                }
+                Err(e) => {
+                    eprintln!("iipsrv: cannot listen on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
+        while servers.join_next().await.is_some() {}
+        ExitCode::SUCCESS
     })
 }

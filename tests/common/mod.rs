@@ -128,7 +128,8 @@ pub fn raw_request(port: u16, head: &str) -> Reply {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    write!(s, "{head}Connection: close\r\n\r\n").expect("send");
+    // one write; a server that answers early (bad request) may close before we finish
+    let _ = s.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes());
     let mut reader = BufReader::new(s);
     if head.starts_with("HEAD ") {
         return read_head(&mut reader);

@@ -1,0 +1,86 @@
+//! What every front end does around the one handler: admission control (a bounded number
+//! of requests in flight, 503 + Retry-After beyond it), running the handler on the blocking
+//! pool, and the request log line.
+
+use crate::handler::{App, Request, Response};
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+/// The shared state of a front end: the application and its admission permits.
+#[derive(Clone)]
+pub struct Dispatcher {
+    app: Arc<App>,
+    permits: Arc<Semaphore>,
+}
+
+impl Dispatcher {
+    /// A dispatcher letting at most `max_in_flight` requests work at once.
+    pub fn new(app: Arc<App>, max_in_flight: usize) -> Dispatcher {
+        Dispatcher {
+            app,
+            permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
+        }
+    }
+
+    /// Answers one request: 503 when saturated, the handler's answer otherwise.
+    pub async fn answer(&self, request: Request) -> Response {
+        let start = Instant::now();
+        let (method, path, query) = (request.method, request.path.clone(), request.query.clone());
+        let response = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let app = self.app.clone();
+                let worker = tokio::task::spawn_blocking(move || {
+                    let r = app.handle(&request);
+                    drop(permit);
+                    r
+                });
+                worker.await.unwrap_or_else(|e| {
+                    tracing::error!("handler failed: {e}");
+                    plain(500, "internal error")
+                })
+            }
+            Err(_) => {
+                let mut r = plain(503, "server busy, retry later");
+                r.headers.push(("retry-after", "1".into()));
+                r
+            }
+        };
+        tracing::info!(
+            "{method:?} {path}{}{query} {} {}B {:.2}ms",
+            if query.is_empty() { "" } else { "?" },
+            response.status,
+            response.body.len(),
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+        response
+    }
+}
+
+/// A plain-text response.
+pub fn plain(status: u16, text: &str) -> Response {
+    Response {
+        status,
+        headers: vec![("content-type", "text/plain; charset=utf-8".into())],
+        body: Bytes::copy_from_slice(text.as_bytes()),
+    }
+}
+
+/// The reason phrase of a status code (for FastCGI `Status:` lines).
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        303 => "See Other",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
