@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit and integration tests (real files, real sockets),
-# and the official IIIF validator at levels 0-2 for API 2.0 and 3.0.
+# the official IIIF validator at levels 0-2 for API 2.0 and 3.0, and the FastCGI front end
+# behind lighttpd, nginx and spawn-fcgi.
 # Installs the Debian packages it needs when they are missing (scripts/deps.sh test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,3 +10,4 @@ cargo fmt --check
 cargo clippy --all-targets --release -- -D warnings
 cargo test --release
 scripts/validate-iiif.sh
+scripts/webservers-test.sh

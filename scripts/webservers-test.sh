@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Our binary as a FastCGI process behind real web servers, configured the way the original's
+# documentation shows (../shared/peers/start-iipsrv.sh writes the configurations):
+#   lighttpd -> iipsrv --bind HOST:PORT        (2 processes)
+#   nginx    -> iipsrv --bind HOST:PORT        (fastcgi_pass, Debian's fastcgi_params)
+#   lighttpd -> spawn-fcgi -> iipsrv            (listening socket inherited on fd 0)
+# Through each: the IIIF validator (levels 0-2, v3 at /iiif/ and v2 at /iiif/2/) and a sample
+# of IIP, DeepZoom and Zoomify requests. Fails on any validator failure or wrong answer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-$(cd .. && pwd)/shared}
+cargo build --release -q
+BIN=$PWD/target/release/iipsrv
+work=$(mktemp -d)
+run=""
+cleanup() { [ -n "$run" ] && RUN=$run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+images=$work/images
+mkdir -p "$images"
+# the validator's test image (made once by validate.sh) doubles as the sample image
+cat > "$work/spawn-wrapper" <<EOW
+#!/bin/sh
+# called as: spawn-wrapper --bind HOST:PORT ; spawn-fcgi binds and passes the socket on fd 0
+hp=\$2
+exec spawn-fcgi -n -a "\${hp%:*}" -p "\${hp##*:}" -- "$BIN"
+EOW
+chmod +x "$work/spawn-wrapper"
+
+failed=0; passed=0
+check() { # name expected-status expected-type-prefix url
+  local got
+  got=$(curl -s -o "$work/body" -w '%{http_code} %{content_type}' "$4")
+  if [[ "$got" == "$2 $3"* ]]; then passed=$((passed + 1)); else echo "FAIL $1: got '$got' for $4"; failed=$((failed + 1)); fi
+}
+
+for setup in lighttpd nginx spawn-fcgi; do
+  web=$setup; bin=$BIN
+  [ "$setup" = spawn-fcgi ] && { web=lighttpd; bin=$work/spawn-wrapper; }
+  port=$(free_port); fport=$(free_port)
+  run=$work/run-$setup
+  WEB=$web RUN=$run PORT=$port FCGI_PORT=$fport NPROCS=$([ "$setup" = lighttpd ] && echo 2 || echo 1) \
+    IMAGES="$images" IIPSRV_BIN="$bin" VERBOSITY=0 TIFF_COMPRESSION=0 bash "$SHARED/peers/start-iipsrv.sh" > "$work/start.log" 2>&1 \
+    || { cat "$work/start.log"; cat "$run"/logs/* 2>/dev/null | tail -20; exit 1; }
+  base=http://127.0.0.1:$port
+  for v in 3.0 2.0; do
+    prefix=$base/iiif; [ "$v" = 2.0 ] && prefix=$prefix/2
+    out=$work/validate-$setup-$v
+    IMAGES="$images" OUT="$out" VERSIONS="$v" LEVELS="0 1 2" NAME="$setup" \
+      bash "$SHARED/peers/validate.sh" "$prefix" > "$work/validate.log" 2>&1 || { cat "$work/validate.log"; exit 1; }
+    n=$(wc -l < "$out/results.tsv"); f=$(grep -c FAIL "$out/results.tsv" || true)
+    echo "$setup: IIIF validator v$v levels 0-2: $n tests, $f failed"
+    [ "$n" -gt 0 ] || { echo "validator ran no test"; exit 1; }
+    [ "$f" = 0 ] || grep -A4 '^# failures' "$out/summary.txt"
+    passed=$((passed + n - f)); failed=$((failed + f))
+  done
+  id=67352ccc-d1b0-11e1-89ae-279075081939
+  check "$setup IIP OBJ" 200 application/vnd.netfpx "$base/fcgi-bin/iipsrv.fcgi?FIF=$id&OBJ=IIP,1.0&OBJ=Max-size"
+  grep -q "Max-size:1000 1000" "$work/body" || { echo "FAIL $setup: OBJ body"; failed=$((failed + 1)); }
+  check "$setup IIP JTL" 200 image/jpeg "$base/fcgi-bin/iipsrv.fcgi?FIF=$id&JTL=2,3"
+  check "$setup IIP CVT" 200 image/png "$base/fcgi-bin/iipsrv.fcgi?FIF=$id&WID=200&CVT=png"
+  check "$setup IIP missing" 404 text/plain "$base/fcgi-bin/iipsrv.fcgi?FIF=nope.tif&OBJ=Max-size"
+  check "$setup DeepZoom dzi" 200 application/xml "$base/deepzoom/$id.dzi"
+  check "$setup DeepZoom tile" 200 image/jpeg "$base/deepzoom/${id}_files/10/1_1.jpg"
+  check "$setup DeepZoom query" 200 application/xml "$base/fcgi-bin/iipsrv.fcgi?DeepZoom=$id.dzi"
+  check "$setup Zoomify props" 200 application/xml "$base/zoomify/$id/ImageProperties.xml"
+  check "$setup Zoomify tile" 200 image/jpeg "$base/zoomify/$id/TileGroup0/2-1-1.jpg"
+  # an uncompressed TIFF answer (3 MB) crosses many FastCGI records
+  big=$(curl -s -o /dev/null -w '%{size_download}' "$base/iiif/$id/full/max/0/default.tif")
+  [ "$big" -gt 3000000 ] && passed=$((passed + 1)) || { echo "FAIL $setup: large answer $big bytes"; failed=$((failed + 1)); }
+  RUN=$run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
+  run=""
+done
+echo "web servers: $passed passed, $failed failed"
+[ "$failed" = 0 ]
