@@ -9,6 +9,7 @@
 #   PASSTHROUGH=0 scripts/bench.sh            # ours re-encodes like 1.1 (CODEC_PASSTHROUGH=0)
 #   CACHE_MB=0 WORKLOADS=region scripts/bench.sh   # ours without the answer cache (every region
 #                                             # rendered; the reference caches raw tiles only)
+#   FRONT=fcgi scripts/bench.sh               # ours as 2 FastCGI processes behind the same lighttpd
 # Prints both result tables and the ratio ours / reference per workload and connection count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,23 +29,38 @@ cargo build --release -q
 mkdir -p "$OUT"
 
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; RUN=$OUT/ref-run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true; }
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  for r in "$OUT/ref-run" "$OUT/ours-run"; do RUN=$r bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true; done
+}
 trap cleanup EXIT
 
 RUN=$OUT/ref-run PORT=$REF_PORT ACCESSLOG=0 IMAGES="$IMAGES" bash "$SHARED/peers/start-iipsrv.sh" > "$OUT/ref-start.log"
 NAME=reference OUT=$OUT/reference bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$REF_PORT/iiif" iiif > "$OUT/reference.log" 2>&1
 RUN=$OUT/ref-run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
 
-FILESYSTEM_PREFIX="$IMAGES" MAX_IMAGE_CACHE_SIZE=$CACHE_MB CORS='*' VERBOSITY=0 CODEC_PASSTHROUGH=$PASSTHROUGH \
-  ./target/release/iipsrv --http "127.0.0.1:$OUR_PORT" 2> "$OUT/ours-server.log" &
-pid=$!
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$OUR_PORT/" && break; sleep 0.1; done
+FRONT=${FRONT:-http}
+if [ "$FRONT" = fcgi ]; then
+  MAX_IMAGE_CACHE_SIZE=$CACHE_MB VERBOSITY=0 CODEC_PASSTHROUGH=$PASSTHROUGH RUN=$OUT/ours-run PORT=$OUR_PORT \
+    FCGI_PORT=$((OUR_PORT + 1000)) ACCESSLOG=0 IMAGES="$IMAGES" IIPSRV_BIN=$PWD/target/release/iipsrv \
+    bash "$SHARED/peers/start-iipsrv.sh" > "$OUT/ours-start.log"
+else
+  FILESYSTEM_PREFIX="$IMAGES" MAX_IMAGE_CACHE_SIZE=$CACHE_MB CORS='*' VERBOSITY=0 CODEC_PASSTHROUGH=$PASSTHROUGH \
+    ./target/release/iipsrv --http "127.0.0.1:$OUR_PORT" 2> "$OUT/ours-server.log" &
+  pid=$!
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$OUR_PORT/" && break; sleep 0.1; done
+fi
 NAME=iipsrv-rs OUT=$OUT/ours bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$OUR_PORT/iiif" iiif > "$OUT/ours.log" 2>&1
-rss=$(awk '/VmHWM/{print $2" "$3}' "/proc/$pid/status")
-kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+if [ "$FRONT" = fcgi ]; then
+  rss=$(for f in "$OUT"/ours-run/pids/*.child; do awk '/VmHWM/{print $2}' "/proc/$(cat "$f")/status"; done | paste -sd+ | bc)" kB (sum)"
+  RUN=$OUT/ours-run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
+else
+  rss=$(awk '/VmHWM/{print $2" "$3}' "/proc/$pid/status")
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+fi
 
 echo "== reference (Debian iipsrv 1.1, 2 FastCGI procs behind lighttpd)"; column -t -s $'\t' "$OUT/reference/results.tsv"
-echo "== iipsrv-rs (HTTP, CODEC_PASSTHROUGH=$PASSTHROUGH, MAX_IMAGE_CACHE_SIZE=$CACHE_MB; peak RSS $rss)"; column -t -s $'\t' "$OUT/ours/results.tsv"
+echo "== iipsrv-rs ($FRONT, CODEC_PASSTHROUGH=$PASSTHROUGH, MAX_IMAGE_CACHE_SIZE=$CACHE_MB; peak RSS $rss)"; column -t -s $'\t' "$OUT/ours/results.tsv"
 echo "== ratio ours / reference (requests/s; p99 ms ours vs reference)"
 join -t $'\t' <(awk -F'\t' 'NR>1{print $3"-"$4"\t"$5"\t"$8}' "$OUT/ours/results.tsv" | sort) \
               <(awk -F'\t' 'NR>1{print $3"-"$4"\t"$5"\t"$8}' "$OUT/reference/results.tsv" | sort) |
