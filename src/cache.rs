@@ -1,7 +1,9 @@
 //! The encoded-answer cache: a byte-weighted LRU (quick_cache, CLOCK-Pro eviction) of
-//! finished answers, keyed by image path + modification time + the canonical view. The
-//! same pixels asked through any protocol are one entry.
+//! finished answers in RAM, keyed by image path + modification time + the canonical view
+//! (the same pixels asked through any protocol are one entry), backed by an optional
+//! memcached tier shared between processes.
 
+use crate::memcached::Memcached;
 use bytes::Bytes;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
@@ -24,10 +26,14 @@ impl Weighter<String, Answer> for ByteWeight {
     }
 }
 
-/// A bounded cache of answers; a capacity of 0 caches nothing.
+/// A bounded cache of answers; a capacity of 0 caches nothing in RAM.
 pub struct AnswerCache {
     inner: Option<Cache<String, Answer, ByteWeight>>,
+    remote: Option<Memcached>,
 }
+
+/// MIME types an answer can have (memcached stores the type's index).
+const MIMES: [&str; 4] = ["image/jpeg", "image/png", "image/webp", "image/tiff"];
 
 impl AnswerCache {
     /// A cache holding at most `megabytes` MB of answers.
@@ -37,16 +43,45 @@ impl AnswerCache {
             let estimated_items = (bytes / 16_384).clamp(16, 1 << 20) as usize;
             Cache::with_weighter(estimated_items, bytes, ByteWeight)
         });
-        AnswerCache { inner }
+        AnswerCache {
+            inner,
+            remote: None,
+        }
     }
 
-    /// The answer stored under `key`, if any.
+    /// Adds the shared memcached tier.
+    pub fn with_memcached(mut self, remote: Option<Memcached>) -> AnswerCache {
+        self.remote = remote;
+        self
+    }
+
+    /// The answer stored under `key`, from RAM or else from memcached.
     pub fn get(&self, key: &str) -> Option<Answer> {
-        self.inner.as_ref()?.get(key)
+        if let Some(hit) = self.inner.as_ref().and_then(|c| c.get(key)) {
+            return Some(hit);
+        }
+        let stored = self.remote.as_ref()?.get(key)?;
+        let (&tag, body) = stored.split_first()?;
+        let answer = Answer {
+            body: Bytes::copy_from_slice(body),
+            mime: MIMES.get(tag as usize)?,
+        };
+        if let Some(c) = &self.inner {
+            c.insert(key.to_string(), answer.clone());
+        }
+        Some(answer)
     }
 
-    /// Stores an answer.
+    /// Stores an answer in RAM and in memcached.
     pub fn insert(&self, key: String, answer: Answer) {
+        if let (Some(remote), Some(tag)) =
+            (&self.remote, MIMES.iter().position(|m| *m == answer.mime))
+        {
+            let mut value = Vec::with_capacity(answer.body.len() + 1);
+            value.push(tag as u8);
+            value.extend_from_slice(&answer.body);
+            remote.set(&key, &value);
+        }
         if let Some(c) = &self.inner {
             c.insert(key, answer);
         }

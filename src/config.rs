@@ -62,6 +62,14 @@ pub struct Config {
     #[arg(long, env = "MAX_IMAGE_CACHE_SIZE", default_value_t = 5.0)]
     pub max_image_cache_size: f64,
 
+    /// memcached servers, comma-separated host[:port] (default port 11211); empty disables.
+    #[arg(long, env = "MEMCACHED_SERVERS", default_value = "")]
+    pub memcached_servers: String,
+
+    /// Seconds an answer stays in memcached.
+    #[arg(long, env = "MEMCACHED_TIMEOUT", default_value_t = 86400)]
+    pub memcached_timeout: u32,
+
     /// Number of open-image descriptions kept (-1 unlimited).
     #[arg(
         long,

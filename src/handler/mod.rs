@@ -10,6 +10,7 @@ mod tiles;
 use crate::cache::{Answer, AnswerCache};
 use crate::config::{Config, Protocol, UriMap};
 use crate::error::{Error, Result};
+use crate::memcached::Memcached;
 use crate::ops::Interpolation;
 use crate::pipeline::{self, Settings};
 use crate::registry::{Opened, Registry};
@@ -127,6 +128,9 @@ pub struct App {
     registry: Registry,
     cache: AnswerCache,
     settings: Settings,
+    /// A fingerprint of the encoder settings, part of every cache key: processes with other
+    /// settings sharing one memcached never serve each other's answers.
+    settings_tag: String,
     maps: Vec<UriMap>,
     extra_info: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -154,8 +158,16 @@ impl App {
             passthrough: config.codec_passthrough == 1,
             max_icc,
         };
+        let settings_tag = format!(
+            "{:016x}",
+            xxhash_rust::xxh3::xxh3_64(format!("{settings:?}").as_bytes())
+        );
         Ok(App {
-            cache: AnswerCache::new(config.max_image_cache_size),
+            settings_tag,
+            cache: AnswerCache::new(config.max_image_cache_size).with_memcached(Memcached::new(
+                &config.memcached_servers,
+                config.memcached_timeout,
+            )),
             maps: config.uri_maps()?,
             extra_info: config.extra_info()?,
             registry,
@@ -305,7 +317,12 @@ impl App {
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_nanos();
-        let key = format!("{}|{mtime}|{}", opened.path.display(), view.cache_key());
+        let key = format!(
+            "{}|{mtime}|{}|{}",
+            opened.path.display(),
+            view.cache_key(),
+            self.settings_tag
+        );
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit);
         }
