@@ -34,11 +34,11 @@ pub struct Config {
     #[arg(long, env = "FILESYSTEM_SUFFIX", default_value = "")]
     pub filesystem_suffix: String,
 
-    /// Logging level 0-4 (0 none, 1 requests and errors, 2+ more detail).
+    /// Logging level 0-4 (0 none, 1 requests and errors, 2 debug, 3-4 trace).
     #[arg(long, env = "VERBOSITY", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=6))]
     pub verbosity: u8,
 
-    /// Log file; "syslog" is not supported here and logs to standard error instead.
+    /// Log file (appended), or "syslog"; standard error when unset.
     #[arg(long, env = "LOGFILE")]
     pub logfile: Option<PathBuf>,
 

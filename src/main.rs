@@ -10,44 +10,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-fn init_logging(config: &Config) {
-    let level = match config.verbosity {
-        0 => return,
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::new(format!("iipsrv={level}"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    match config.logfile.as_deref() {
-        Some(p) if p.as_os_str() != "syslog" => {
-            match std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-            {
-                Ok(f) => builder
-                    .with_ansi(false)
-                    .with_writer(std::sync::Mutex::new(f))
-                    .init(),
-                Err(e) => {
-                    builder.with_writer(std::io::stderr).init();
-                    tracing::warn!(
-                        "cannot write log file {}: {e}; logging to standard error",
-                        p.display()
-                    );
-                }
-            }
-        }
-        _ => builder.with_writer(std::io::stderr).init(),
-    }
-}
-
 fn main() -> ExitCode {
     let config = Config::from_env();
-    init_logging(&config);
+    iipsrv::logging::init(config.verbosity, config.logfile.as_deref());
     let threads = config
         .omp_num_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -62,10 +27,7 @@ fn main() -> ExitCode {
         Some(p) => p,
         None => match iipsrv::demo::ensure_demo_dir() {
             Ok(d) => {
-                tracing::info!(
-                    "no FILESYSTEM_PREFIX: serving the demo image from {}",
-                    d.display()
-                );
+                tracing::info!("no FILESYSTEM_PREFIX: serving the generated demo image");
                 d
             }
             Err(e) => {
@@ -113,11 +75,7 @@ fn main() -> ExitCode {
         };
         let mut servers = tokio::task::JoinSet::new();
         if let Some(listener) = fcgi {
-            tracing::info!(
-                "FastCGI on {} (images: {})",
-                listener.describe(),
-                root.display()
-            );
+            tracing::info!("FastCGI on {}", listener.describe());
             eprintln!("iipsrv: FastCGI on {}", listener.describe());
             servers.spawn(fastcgi::serve(dispatcher.clone(), listener));
         }
@@ -125,7 +83,7 @@ fn main() -> ExitCode {
             match tokio::net::TcpListener::bind(addr).await {
                 Ok(listener) => {
                     let local = listener.local_addr().unwrap_or(addr);
-                    tracing::info!("listening on http://{local}/ (images: {})", root.display());
+                    tracing::info!("listening on http://{local}/");
                     eprintln!("iipsrv: serving http://{local}/");
                     servers.spawn(http::serve(dispatcher.clone(), listener));
                 }

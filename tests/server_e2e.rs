@@ -86,3 +86,61 @@ fn head_keep_alive_and_hostile_requests() {
         "still answering"
     );
 }
+
+#[test]
+fn logfile_gets_a_line_per_request_and_bad_logfiles_only_warn() {
+    let dir = tempdir();
+    iipsrv::demo::write_demo(&dir.path().join("a.tif"), 300, 200).expect("image");
+    let prefix = dir.path().to_string_lossy().to_string();
+    let log = dir.path().join("iipsrv.log");
+    let logfile = log.to_string_lossy().to_string();
+    {
+        let server = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("LOGFILE", &logfile)]);
+        assert_eq!(
+            get(server.port, "/iiif/a.tif/full/100,/0/default.jpg").status,
+            200
+        );
+        assert_eq!(get(server.port, "/iiif/nope.tif/info.json").status, 404);
+    }
+    let text = std::fs::read_to_string(&log).expect("log written");
+    let line = text
+        .lines()
+        .find(|l| l.contains("/iiif/a.tif/full/100,/0/default.jpg"))
+        .expect("request line");
+    assert!(line.contains(" 200 ") && line.contains("ms"), "{line}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("nope.tif") && l.contains("404")),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&prefix),
+        "no log line shows the image directory: {text}"
+    );
+
+    let quiet = dir.path().join("quiet.log");
+    let quiet_s = quiet.to_string_lossy().to_string();
+    {
+        let server = Server::start(&[
+            ("FILESYSTEM_PREFIX", &prefix),
+            ("LOGFILE", &quiet_s),
+            ("VERBOSITY", "0"),
+        ]);
+        assert_eq!(get(server.port, "/iiif/a.tif/info.json").status, 200);
+    }
+    assert!(
+        !quiet.exists()
+            || std::fs::read_to_string(&quiet)
+                .unwrap_or_default()
+                .is_empty()
+    );
+
+    for bad in ["/nonexistent-dir/x/iipsrv.log", "syslog"] {
+        let server = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("LOGFILE", bad)]);
+        assert_eq!(
+            get(server.port, "/iiif/a.tif/info.json").status,
+            200,
+            "{bad}"
+        );
+    }
+}
