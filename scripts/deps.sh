@@ -2,7 +2,7 @@
 # Installs the Debian packages a task needs, when any is missing.
 #   scripts/deps.sh build   # compiling: cmake + nasm for the bundled libjpeg-turbo
 #   scripts/deps.sh test    # build + what the tests start: libvips-tools, libtiff-tools, lighttpd,
-#                           # nginx-light, spawn-fcgi, memcached,
+#                           # nginx-light, spawn-fcgi, memcached, apache2, libapache2-mod-fcgid,
 #                           # libtiff-dev (validator image without resolution tags), python3-venv
 #   scripts/deps.sh bench   # test + the reference server and load tools: iipimage-server,
 #                           # lighttpd, nginx-light, wrk, libopenjp2-tools
@@ -12,7 +12,7 @@ what=${1:-build}
 pkgs=(cmake nasm pkg-config gcc curl)
 case "$what" in
   build) ;;
-  test) pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi memcached) ;;
+  test) pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi memcached apache2 libapache2-mod-fcgid) ;;
   bench) pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi iipimage-server lighttpd nginx-light wrk libopenjp2-tools) ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac

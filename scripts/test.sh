@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit and integration tests (real files, real sockets),
 # the official IIIF validator at levels 0-2 for API 2.0 and 3.0, and the FastCGI front end
-# behind lighttpd, nginx and spawn-fcgi.
+# behind lighttpd, nginx, spawn-fcgi and Apache (mod_proxy_fcgi, mod_fcgid).
 # Installs the Debian packages it needs when they are missing (scripts/deps.sh test).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,6 +4,7 @@
 #   lighttpd -> iipsrv --bind HOST:PORT        (2 processes)
 #   nginx    -> iipsrv --bind HOST:PORT        (fastcgi_pass, Debian's fastcgi_params)
 #   lighttpd -> spawn-fcgi -> iipsrv            (listening socket inherited on fd 0)
+#   apache   -> mod_proxy_fcgi -> iipsrv --bind (IIIF) and mod_fcgid -> iipsrv (IIP, fd 0)
 # Through each: the IIIF validator (levels 0-2, v3 at /iiif/ and v2 at /iiif/2/) and a sample
 # of IIP, DeepZoom and Zoomify requests. Fails on any validator failure or wrong answer.
 set -euo pipefail
@@ -12,8 +13,14 @@ SHARED=${SHARED:-$(cd .. && pwd)/shared}
 cargo build --release -q
 BIN=$PWD/target/release/iipsrv
 work=$(mktemp -d)
+chmod 755 "$work"   # Apache's worker user must read the images
 run=""
-cleanup() { [ -n "$run" ] && RUN=$run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1; rm -rf "$work"; }
+cleanup() {
+  [ -n "$run" ] && RUN=$run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1
+  [ -f "$work/apache/httpd.pid" ] && apache2 -f "$work/apache/httpd.conf" -k stop 2>/dev/null
+  [ -n "${ipid:-}" ] && kill "$ipid" 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -35,14 +42,64 @@ check() { # name expected-status expected-type-prefix url
   if [[ "$got" == "$2 $3"* ]]; then passed=$((passed + 1)); else echo "FAIL $1: got '$got' for $4"; failed=$((failed + 1)); fi
 }
 
-for setup in lighttpd nginx spawn-fcgi; do
+# Apache: mod_proxy_fcgi for /iiif/ (to a --bind process), mod_fcgid for /fcgi-bin/ (spawned)
+start_apache() { # port
+  local a=$work/apache fport
+  fport=$(free_port)
+  mkdir -p "$a/logs" "$a/fcgid" "$a/fcgi-bin"
+  cp "$BIN" "$a/fcgi-bin/iipsrv.fcgi"
+  chown -R www-data "$a/fcgid"; chmod -R a+rX "$a"
+  CORS="*" FILESYSTEM_PREFIX="$images" VERBOSITY=0 TIFF_COMPRESSION=0 "$BIN" --bind "127.0.0.1:$fport" 2> "$a/logs/iipsrv.log" &
+  ipid=$!
+  cat > "$a/httpd.conf" <<EOA
+ServerRoot $a
+ServerName 127.0.0.1
+Listen 127.0.0.1:$1
+PidFile $a/httpd.pid
+ErrorLog $a/logs/error.log
+User www-data
+Group www-data
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
+LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so
+LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so
+LoadModule proxy_fcgi_module /usr/lib/apache2/modules/mod_proxy_fcgi.so
+LoadModule fcgid_module /usr/lib/apache2/modules/mod_fcgid.so
+DocumentRoot $a
+ProxyPass /iiif/ fcgi://127.0.0.1:$fport/iiif/ enablereuse=on
+FcgidIPCDir $a/fcgid
+FcgidProcessTableFile $a/fcgid/table
+FcgidInitialEnv FILESYSTEM_PREFIX $images/
+FcgidInitialEnv CORS *
+FcgidInitialEnv VERBOSITY 0
+ScriptAlias /fcgi-bin/ $a/fcgi-bin/
+<Directory $a/fcgi-bin>
+  SetHandler fcgid-script
+  Options +ExecCGI
+  Require all granted
+</Directory>
+RewriteEngine on
+RewriteRule ^/deepzoom/(.*)\$ /fcgi-bin/iipsrv.fcgi?DeepZoom=\$1 [PT]
+RewriteRule ^/zoomify/(.*)\$ /fcgi-bin/iipsrv.fcgi?Zoomify=\$1 [PT]
+EOA
+  apache2 -f "$a/httpd.conf" -k start || { cat "$a/logs/error.log"; exit 1; }
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$1/iiif/x/info.json" && break; sleep 0.1; done
+}
+
+for setup in lighttpd nginx spawn-fcgi apache; do
   web=$setup; bin=$BIN
   [ "$setup" = spawn-fcgi ] && { web=lighttpd; bin=$work/spawn-wrapper; }
   port=$(free_port); fport=$(free_port)
   run=$work/run-$setup
-  WEB=$web RUN=$run PORT=$port FCGI_PORT=$fport NPROCS=$([ "$setup" = lighttpd ] && echo 2 || echo 1) \
-    IMAGES="$images" IIPSRV_BIN="$bin" VERBOSITY=0 TIFF_COMPRESSION=0 bash "$SHARED/peers/start-iipsrv.sh" > "$work/start.log" 2>&1 \
-    || { cat "$work/start.log"; cat "$run"/logs/* 2>/dev/null | tail -20; exit 1; }
+  if [ "$setup" = apache ]; then
+    run=""
+    start_apache "$port"
+  else
+    WEB=$web RUN=$run PORT=$port FCGI_PORT=$fport NPROCS=$([ "$setup" = lighttpd ] && echo 2 || echo 1) \
+      IMAGES="$images" IIPSRV_BIN="$bin" VERBOSITY=0 TIFF_COMPRESSION=0 bash "$SHARED/peers/start-iipsrv.sh" > "$work/start.log" 2>&1 \
+      || { cat "$work/start.log"; cat "$run"/logs/* 2>/dev/null | tail -20; exit 1; }
+  fi
   base=http://127.0.0.1:$port
   for v in 3.0 2.0; do
     prefix=$base/iiif; [ "$v" = 2.0 ] && prefix=$prefix/2
@@ -69,7 +126,11 @@ for setup in lighttpd nginx spawn-fcgi; do
   # an uncompressed TIFF answer (3 MB) crosses many FastCGI records
   big=$(curl -s -o /dev/null -w '%{size_download}' "$base/iiif/$id/full/max/0/default.tif")
   [ "$big" -gt 3000000 ] && passed=$((passed + 1)) || { echo "FAIL $setup: large answer $big bytes"; failed=$((failed + 1)); }
-  RUN=$run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
+  if [ "$setup" = apache ]; then
+    apache2 -f "$work/apache/httpd.conf" -k stop; kill "$ipid"; ipid=""
+  else
+    RUN=$run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
+  fi
   run=""
 done
 echo "web servers: $passed passed, $failed failed"
