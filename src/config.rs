@@ -146,6 +146,11 @@ pub struct Config {
     #[arg(long, env = "COPYRIGHT")]
     pub copyright: Option<String>,
 
+    /// Kakadu JPEG2000 read mode (0 fast, 1 fussy, 2 resilient): accepted for
+    /// compatibility; it has no effect, as this server has no Kakadu build.
+    #[arg(long, env = "KAKADU_READMODE", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub kakadu_readmode: u8,
+
     /// Worker threads for decoding and encoding (default: all cores).
     #[arg(long, env = "OMP_NUM_THREADS")]
     pub omp_num_threads: Option<usize>,
