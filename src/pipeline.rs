@@ -13,6 +13,12 @@ use crate::source::{ImageInfo, ImageSource};
 use crate::view::{Format, Quality, Rect, View};
 use rayon::prelude::*;
 
+/// Most pixels an answer may have, whatever MAX_CVT says (about 300 MB of RGB).
+pub const MAX_OUTPUT_PIXELS: u64 = 100_000_000;
+/// Most pixels of one level read to make an answer (a huge image without reduced levels
+/// cannot be rendered whole at a small size).
+pub const MAX_SOURCE_PIXELS: u64 = 100_000_000;
+
 /// Encoder and resampling settings from the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -110,7 +116,19 @@ pub fn plan(info: &ImageInfo, view: &View) -> Plan {
 /// Renders a view of a source into encoded bytes.
 pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result<Rendered> {
     let info = src.info();
+    if view.width as u64 * view.height as u64 > MAX_OUTPUT_PIXELS {
+        return Err(Error::bad(format!(
+            "requested size {}x{} is larger than this server renders",
+            view.width, view.height
+        )));
+    }
     let plan = plan(info, view);
+    let (x0, y0, x1, y1) = plan.bounds;
+    if (x1 - x0) as u64 * (y1 - y0) as u64 > MAX_SOURCE_PIXELS {
+        return Err(Error::bad(
+            "region too large to render from this image (no pyramid level small enough)",
+        ));
+    }
     if let Some(bytes) = passthrough(src, view, &plan, settings)? {
         return Ok(Rendered {
             bytes,
@@ -118,7 +136,6 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
             passthrough: true,
         });
     }
-    let (x0, y0, x1, y1) = plan.bounds;
     let pixels = compose(src, plan.level, x0, y0, x1, y1)?;
     let pixels = if plan.resize {
         ops::resize(

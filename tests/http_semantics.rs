@@ -124,6 +124,19 @@ fn bad_requests_get_the_right_status_and_one_line() {
         );
     }
     assert_eq!(get(&a, "/iiif/a.tif/full/^1000,/0/default.jpg").status, 200);
+    let unlimited = app(dir.path(), &["--max-cvt", "-1"]);
+    assert_eq!(
+        get(&unlimited, "/iiif/a.tif/full/^60000,60000/0/default.jpg").status,
+        400
+    );
+    assert_eq!(
+        get(&unlimited, "/x?FIF=a.tif&WID=90000&CVT=jpeg").status,
+        400
+    );
+    assert_eq!(
+        get(&unlimited, "/iiif/a.tif/full/^2000,/0/default.jpg").status,
+        200
+    );
     let strict = app(dir.path(), &["--allow-upscaling", "0"]);
     assert_eq!(
         get(&strict, "/iiif/a.tif/full/^700,/0/default.jpg").status,

@@ -259,3 +259,38 @@ fn one_pixel_image_and_our_own_writer() {
     );
     assert!(mean_error(&got, &src.crop(300, 200, 256, 256)) < 3.0);
 }
+
+#[test]
+fn huge_image_without_pyramid_is_refused_not_allocated() {
+    let dir = tempdir();
+    let black = dir.path().join("black.v");
+    run(Command::new("vips")
+        .arg("black")
+        .arg(&black)
+        .args(["12000", "12000"]));
+    run(Command::new("vips")
+        .arg("tiffsave")
+        .arg(&black)
+        .arg(dir.path().join("flat.tif"))
+        .args([
+            "--tile",
+            "--tile-width",
+            "256",
+            "--tile-height",
+            "256",
+            "--compression",
+            "deflate",
+        ]));
+    let prefix = dir.path().to_string_lossy().to_string();
+    let mut server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    assert_eq!(
+        get(server.port, "/iiif/flat.tif/full/100,/0/default.jpg").status,
+        400
+    );
+    let tile = fetch(
+        server.port,
+        "/iiif/flat.tif/2048,2048,256,256/max/0/default.png",
+    );
+    assert!(tile.data.iter().all(|&v| v == 0));
+    assert!(server.alive());
+}
