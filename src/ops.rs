@@ -2,7 +2,7 @@
 //! Pure functions, no I/O; the pipeline calls them in a fixed order.
 
 use crate::raster::Raster;
-use crate::view::{Quality, Rotation};
+use crate::view::{Adjust, Quality, Rotation};
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
@@ -139,6 +139,37 @@ pub fn apply_quality(src: Raster, quality: Quality) -> Raster {
             g
         }
     }
+}
+
+/// Applies tone adjustments to every colour sample (alpha untouched) through a lookup
+/// table: gamma, then inversion, then contrast, on values normalised to 0-1.
+pub fn apply_adjust(mut src: Raster, adjust: Adjust) -> Raster {
+    if adjust.is_identity() {
+        return src;
+    }
+    let lut: Vec<u8> = (0..=255u32)
+        .map(|v| {
+            let mut x = v as f32 / 255.0;
+            if let Some(g) = adjust.gamma {
+                x = x.powf(g);
+            }
+            if adjust.invert {
+                x = 1.0 - x;
+            }
+            if let Some(c) = adjust.contrast {
+                x *= c;
+            }
+            (x * 255.0).round().clamp(0.0, 255.0) as u8
+        })
+        .collect();
+    let ch = src.channels as usize;
+    let colour = if ch == 2 || ch == 4 { ch - 1 } else { ch };
+    for px in src.data.chunks_exact_mut(ch) {
+        for v in &mut px[..colour] {
+            *v = lut[*v as usize];
+        }
+    }
+    src
 }
 
 /// Mirrors horizontally.
@@ -316,6 +347,33 @@ mod tests {
         let t = rotate_any(&r, 30.0, true);
         assert_eq!(t.channels, 4);
         assert_eq!(t.data[3], 0);
+    }
+
+    #[test]
+    fn adjustments_in_the_original_order() {
+        let r = Raster::from_vec(3, 1, 1, vec![0, 128, 255]).expect("size");
+        let gamma = Adjust {
+            gamma: Some(2.0),
+            ..Adjust::default()
+        };
+        assert_eq!(apply_adjust(r.clone(), gamma).data, vec![0, 64, 255]);
+        let inv = Adjust {
+            invert: true,
+            contrast: Some(0.5),
+            ..Adjust::default()
+        };
+        assert_eq!(apply_adjust(r.clone(), inv).data, vec![128, 63, 0]);
+        let cnt = Adjust {
+            contrast: Some(2.0),
+            ..Adjust::default()
+        };
+        assert_eq!(apply_adjust(r.clone(), cnt).data, vec![0, 255, 255]);
+        let alpha = Raster::from_vec(1, 1, 2, vec![10, 77]).expect("size");
+        let inv = Adjust {
+            invert: true,
+            ..Adjust::default()
+        };
+        assert_eq!(apply_adjust(alpha, inv).data, vec![245, 77]);
     }
 
     #[test]

@@ -148,6 +148,7 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
     } else {
         pixels
     };
+    let pixels = ops::apply_adjust(pixels, view.adjust);
     let pixels = ops::apply_quality(pixels, view.quality);
     let pixels = ops::apply_rotation(pixels, view.rotation, view.format.has_alpha());
     let icc = icc_for(info, view, settings);

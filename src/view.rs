@@ -94,6 +94,27 @@ impl Rotation {
     }
 }
 
+/// Tone adjustments (IIP GAM, INV, CNT), applied in the original's order: gamma, then
+/// inversion, then contrast, on values normalised to 0-1.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Adjust {
+    /// GAM: v → v^gamma.
+    pub gamma: Option<f32>,
+    /// INV: v → 1 - v.
+    pub invert: bool,
+    /// CNT: v → v × contrast, clipped.
+    pub contrast: Option<f32>,
+}
+
+impl Adjust {
+    /// Whether nothing is changed.
+    pub fn is_identity(&self) -> bool {
+        self.gamma.is_none_or(|g| g == 1.0)
+            && !self.invert
+            && self.contrast.is_none_or(|c| c == 1.0)
+    }
+}
+
 /// One render: which pixels of which size, treated how, encoded how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct View {
@@ -107,6 +128,8 @@ pub struct View {
     pub rotation: Rotation,
     /// Colour treatment.
     pub quality: Quality,
+    /// Tone adjustments.
+    pub adjust: Adjust,
     /// Output encoding.
     pub format: Format,
     /// Encoder quality asked by the request (IIP QLT); `None` uses the configured default.
@@ -116,7 +139,9 @@ pub struct View {
 impl View {
     /// Whether the view asks for nothing but pixels: no colour change, no rotation.
     pub fn is_plain(&self) -> bool {
-        self.quality == Quality::Default && self.rotation == Rotation::NONE
+        self.quality == Quality::Default
+            && self.rotation == Rotation::NONE
+            && self.adjust.is_identity()
     }
 
     /// A canonical text naming exactly these pixels and this encoding; two views with the
@@ -141,6 +166,10 @@ impl View {
         if let Some(q) = self.encoder_quality {
             let _ = write!(k, "/q{q}");
         }
+        if !self.adjust.is_identity() {
+            let a = self.adjust;
+            let _ = write!(k, "/g{:?}i{}c{:?}", a.gamma, a.invert, a.contrast);
+        }
         k
     }
 }
@@ -161,6 +190,7 @@ mod tests {
             height: 5,
             rotation: Rotation::NONE,
             quality: Quality::Default,
+            adjust: Adjust::default(),
             format: Format::Jpeg,
             encoder_quality: None,
         }
@@ -175,7 +205,15 @@ mod tests {
         c.encoder_quality = Some(90);
         let mut d = view();
         d.format = Format::Png;
-        let keys = [a.cache_key(), b.cache_key(), c.cache_key(), d.cache_key()];
+        let mut e = view();
+        e.adjust.invert = true;
+        let keys = [
+            a.cache_key(),
+            b.cache_key(),
+            c.cache_key(),
+            d.cache_key(),
+            e.cache_key(),
+        ];
         for i in 0..keys.len() {
             for j in i + 1..keys.len() {
                 assert_ne!(keys[i], keys[j]);

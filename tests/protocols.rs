@@ -147,3 +147,28 @@ fn cvt_sizes_formats_and_rotation() {
         assert!(r.status == 400 || r.status == 404, "{bad}: {}", r.status);
     }
 }
+
+#[test]
+fn gamma_invert_contrast_follow_the_original() {
+    let (_d, a) = fixture();
+    let mean = |q: &str| {
+        let r = get(&a, &format!("/x?FIF=a.tif&WID=200&{q}CVT=png"));
+        assert_eq!(r.status, 200, "{q}: {}", text(&r));
+        let img = decode_image(&r.body);
+        img.data.iter().map(|&v| v as f64).sum::<f64>() / img.data.len() as f64
+    };
+    let plain = mean("");
+    assert!((mean("CNT=0.5&") - plain / 2.0).abs() < 1.0);
+    assert!((mean("INV&") - (255.0 - plain)).abs() < 1.0);
+    // gamma, then inversion, then contrast, whatever the order in the query (as Debian's 1.1)
+    assert!((mean("CNT=0.5&INV&") - (255.0 - plain) / 2.0).abs() < 1.0);
+    assert_eq!(mean("INV&CNT=0.5&"), mean("CNT=0.5&INV&"));
+    let g = mean("GAM=2&");
+    assert!(g < plain * 0.8, "gamma 2 darkens: {g} vs {plain}");
+    assert!((mean("GAM=2&INV&") - (255.0 - g)).abs() < 1.0);
+    assert_eq!(get(&a, "/x?FIF=a.tif&CNT=abc&CVT=jpeg").status, 400);
+    // adjusted tiles are not passed through and not shared with plain ones
+    let plain_tile = get(&a, "/x?FIF=a.tif&JTL=1,0");
+    let inverted = get(&a, "/x?FIF=a.tif&INV&JTL=1,0");
+    assert_ne!(plain_tile.body, inverted.body);
+}

@@ -10,7 +10,7 @@
 //! Spec: <https://iiif.io/api/image/3.0/>, <https://iiif.io/api/image/2.1/>.
 
 use crate::error::{Error, Result};
-use crate::view::{Format, Quality, Rect, Rotation, View};
+use crate::view::{Adjust, Format, Quality, Rect, Rotation, View};
 use percent_encoding::percent_decode_str;
 
 /// IIIF Image API major version.
@@ -409,6 +409,7 @@ impl ImageParams {
             height: h,
             rotation: self.rotation,
             quality: self.quality,
+            adjust: Adjust::default(),
             format: self.format,
             encoder_quality: None,
         })

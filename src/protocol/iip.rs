@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::source::{ColourSpace, ImageInfo};
-use crate::view::{Format, Quality, Rect, Rotation, View};
+use crate::view::{Adjust, Format, Quality, Rect, Rotation, View};
 use percent_encoding::percent_decode_str;
 
 /// Most commands accepted in one query string.
@@ -89,6 +89,8 @@ pub struct IipRequest {
     pub rotation: Option<Rotation>,
     /// COL: grey or binary output.
     pub colour: Option<Quality>,
+    /// GAM, INV, CNT.
+    pub adjust: Adjust,
     /// Actions in the order given.
     pub actions: Vec<Action>,
 }
@@ -130,6 +132,18 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "COL",
         apply: |r, a| set(&mut r.colour, Some(colour(a)?)),
+    },
+    Command {
+        name: "GAM",
+        apply: |r, a| set(&mut r.adjust.gamma, Some(factor(a, "GAM")?)),
+    },
+    Command {
+        name: "CNT",
+        apply: |r, a| set(&mut r.adjust.contrast, Some(factor(a, "CNT")?)),
+    },
+    Command {
+        name: "INV",
+        apply: invert,
     },
     Command {
         name: "OBJ",
@@ -174,6 +188,11 @@ fn set<T>(slot: &mut Option<T>, v: Option<T>) -> Result<()> {
     Ok(())
 }
 
+fn invert(r: &mut IipRequest, _: &str) -> Result<()> {
+    r.adjust.invert = true;
+    Ok(())
+}
+
 fn push(r: &mut IipRequest, a: Action) -> Result<()> {
     r.actions.push(a);
     Ok(())
@@ -198,6 +217,15 @@ fn pixels(a: &str, cmd: &str) -> Result<u32> {
         .parse::<u32>()
         .ok()
         .filter(|v| *v > 0)
+        .ok_or_else(|| bad(cmd, a))
+}
+
+/// A non-negative finite factor (GAM, CNT).
+fn factor(a: &str, cmd: &str) -> Result<f32> {
+    a.trim()
+        .parse::<f32>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
         .ok_or_else(|| bad(cmd, a))
 }
 
@@ -363,6 +391,7 @@ impl IipRequest {
             height: lh,
             rotation: self.rotation.unwrap_or(Rotation::NONE),
             quality: self.colour.unwrap_or(Quality::Default),
+            adjust: self.adjust,
             format,
             encoder_quality: self.quality,
         })
@@ -417,6 +446,7 @@ impl IipRequest {
             height,
             rotation: self.rotation.unwrap_or(Rotation::NONE),
             quality: self.colour.unwrap_or(Quality::Default),
+            adjust: self.adjust,
             format,
             encoder_quality: self.quality,
         })
