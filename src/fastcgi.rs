@@ -1,8 +1,10 @@
 //! The FastCGI front end, as the original `iipsrv.fcgi` runs: on `--bind HOST:PORT` or a
 //! Unix socket path with `--backlog`, or on a listening socket inherited as file
 //! descriptor 0 (spawn-fcgi, Apache mod_fcgid, lighttpd `bin-path`). Record framing is the
-//! `tokio-fastcgi` crate; every request is answered in its own task, so one connection's
-//! multiplexed requests do not wait for each other.
+//! `tokio-fastcgi` crate. Connections are served concurrently; the requests multiplexed on
+//! one connection are answered one after another, because the crate's writer panics when
+//! two answers of one connection are written at once (found by `tests/fastcgi_protocol.rs`;
+//! the web servers in use open one connection per concurrent request anyway).
 //!
 //! Parameters are read as the original reads them: the path from REQUEST_URI (else
 //! SCRIPT_NAME + PATH_INFO), the query from QUERY_STRING, headers from HTTP_*, HTTPS.
@@ -116,28 +118,28 @@ where
         loop {
             match requests.next().await {
                 Ok(Some(request)) => {
+                    // One at a time per connection: tokio-fastcgi's writer panics when two
+                    // answers of one connection are written concurrently.
                     let dispatcher = dispatcher.clone();
-                    tokio::spawn(async move {
-                        let result = request
-                            .process(|req| async move {
-                                let r = to_request(|n| req.get_str_param(n).map(str::to_string));
-                                let head = r.method == Method::Head;
-                                let response = dispatcher.answer(r).await;
-                                let bytes = encode(&response, head);
-                                let mut out = req.get_stdout();
-                                match out.write(&bytes).await {
-                                    Ok(_) => RequestResult::Complete(0),
-                                    Err(e) => {
-                                        tracing::debug!("FastCGI client went away: {e}");
-                                        RequestResult::Complete(1)
-                                    }
+                    let result = request
+                        .process(|req| async move {
+                            let r = to_request(|n| req.get_str_param(n).map(str::to_string));
+                            let head = r.method == Method::Head;
+                            let response = dispatcher.answer(r).await;
+                            let bytes = encode(&response, head);
+                            let mut out = req.get_stdout();
+                            match out.write(&bytes).await {
+                                Ok(_) => RequestResult::Complete(0),
+                                Err(e) => {
+                                    tracing::debug!("FastCGI client went away: {e}");
+                                    RequestResult::Complete(1)
                                 }
-                            })
-                            .await;
-                        if let Err(e) = result {
-                            tracing::debug!("FastCGI request ended: {e}");
-                        }
-                    });
+                            }
+                        })
+                        .await;
+                    if let Err(e) = result {
+                        tracing::debug!("FastCGI request ended: {e}");
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {

@@ -16,10 +16,7 @@ struct Memcached {
 
 impl Memcached {
     fn start() -> Memcached {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
+        let port = free_port();
         let child = Command::new("memcached")
             .args([
                 "-l",
@@ -37,11 +34,7 @@ impl Memcached {
             .stderr(Stdio::null())
             .spawn()
             .expect("start memcached (apt-get install memcached)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "memcached did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "memcached");
         Memcached { port, child }
     }
 

@@ -7,7 +7,6 @@
 use crate::error::{Error, Result};
 use crate::source::ImageInfo;
 use crate::view::Format;
-use percent_encoding::percent_decode_str;
 
 /// A parsed DeepZoom request.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,10 +32,7 @@ pub enum DeepZoomRequest {
 }
 
 fn decode(s: &str) -> Result<String> {
-    Ok(percent_decode_str(s)
-        .decode_utf8()
-        .map_err(|_| Error::bad("DeepZoom: path is not valid UTF-8"))?
-        .into_owned())
+    super::decode(s, "DeepZoom")
 }
 
 /// Parses the path after the DeepZoom prefix (or the `DeepZoom=` argument).

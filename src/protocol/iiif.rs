@@ -11,7 +11,6 @@
 
 use crate::error::{Error, Result};
 use crate::view::{Adjust, Format, Quality, Rect, Rotation, View};
-use percent_encoding::percent_decode_str;
 
 /// IIIF Image API major version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,10 +113,7 @@ pub struct SizeLimits {
 }
 
 fn decode(s: &str) -> Result<String> {
-    let d = percent_decode_str(s)
-        .decode_utf8()
-        .map_err(|_| Error::bad("identifier is not valid UTF-8"))?;
-    Ok(d.into_owned())
+    super::decode(s, "IIIF")
 }
 
 /// Parses the part of the path after the IIIF prefix (no leading slash), e.g.

@@ -6,3 +6,13 @@ pub mod iiif;
 pub mod iiif_info;
 pub mod iip;
 pub mod zoomify;
+
+use crate::error::{Error, Result};
+
+/// Percent-decodes one path or argument as UTF-8; `what` names the protocol in the error.
+pub fn decode(s: &str, what: &str) -> Result<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| Error::bad(format!("{what}: path is not valid UTF-8")))
+}

@@ -4,7 +4,6 @@
 
 use crate::error::{Error, Result};
 use crate::source::ImageInfo;
-use percent_encoding::percent_decode_str;
 
 /// A parsed Zoomify request.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,10 +27,7 @@ pub enum ZoomifyRequest {
 }
 
 fn decode(s: &str) -> Result<String> {
-    Ok(percent_decode_str(s)
-        .decode_utf8()
-        .map_err(|_| Error::bad("Zoomify: path is not valid UTF-8"))?
-        .into_owned())
+    super::decode(s, "Zoomify")
 }
 
 /// Parses the path after the Zoomify prefix (or the `Zoomify=` argument).
