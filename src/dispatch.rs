@@ -48,7 +48,8 @@ impl Dispatcher {
             }
         };
         tracing::info!(
-            "{method:?} {path}{}{query} {} {}B {:.2}ms",
+            "{} {path}{}{query} {} {}B {:.2}ms",
+            method.as_str(),
             if query.is_empty() { "" } else { "?" },
             response.status,
             response.body.len(),

@@ -35,6 +35,17 @@ pub enum Method {
 }
 
 impl Method {
+    /// The method's name as HTTP writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Options => "OPTIONS",
+            Method::Other => "OTHER",
+        }
+    }
+
     /// Maps a method name.
     pub fn parse(s: &str) -> Method {
         match s {
