@@ -35,7 +35,14 @@ fn info_json_versions_and_ids() {
     let a = app(dir.path(), &[]);
     let r = get(&a, "/iiif/a.tif/info.json");
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/ld+json;profile=\"http://iiif.io/api/image/3/context.json\""),
+        "JSON-LD by default, as the original"
+    );
+    let plain =
+        a.handle(&Request::get("/iiif/a.tif/info.json").with_header("Accept", "application/json"));
+    assert_eq!(plain.header("content-type"), Some("application/json"));
     let j: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(j["id"], "http://localhost/iiif/a.tif");
     assert_eq!(j["tiles"][0]["scaleFactors"], serde_json::json!([1, 2, 4]));

@@ -294,3 +294,26 @@ fn huge_image_without_pyramid_is_refused_not_allocated() {
     assert!(tile.data.iter().all(|&v| v == 0));
     assert!(server.alive());
 }
+
+#[test]
+fn cielab_is_refused_until_converted() {
+    let dir = tempdir();
+    write_png(&pattern(300, 200), &dir.path().join("src.png"));
+    let lab = dir.path().join("lab.v");
+    let labq = dir.path().join("labq.v");
+    run(Command::new("vips")
+        .arg("colourspace")
+        .arg(dir.path().join("src.png"))
+        .arg(&lab)
+        .arg("lab"));
+    run(Command::new("vips").arg("Lab2LabQ").arg(&lab).arg(&labq));
+    vips_tiff(dir.path(), &labq, "lab.tif", &["--compression", "deflate"]);
+    let prefix = dir.path().to_string_lossy().to_string();
+    let server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    assert_eq!(get(server.port, "/iiif/lab.tif/info.json").status, 200);
+    assert_eq!(
+        get(server.port, "/iiif/lab.tif/full/100,/0/default.jpg").status,
+        501,
+        "no wrong colours"
+    );
+}

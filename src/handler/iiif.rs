@@ -93,13 +93,15 @@ impl App {
         };
         let doc = iiif_info::info_json(opened.source.info(), &ctx);
         let body = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        let wants_ld = req
+        // JSON-LD with the version's profile, always, as the original answers; a client that
+        // asks for plain JSON gets that.
+        let plain_json = req
             .header("accept")
-            .is_some_and(|a| a.contains("application/ld+json"));
-        let mime = if wants_ld {
-            format!("application/ld+json;profile=\"{}\"", version.context())
-        } else {
+            .is_some_and(|a| a.contains("application/json") && !a.contains("application/ld+json"));
+        let mime = if plain_json {
             "application/json".to_string()
+        } else {
+            format!("application/ld+json;profile=\"{}\"", version.context())
         };
         let mut r = Response::new(200, &mime, body);
         r.headers

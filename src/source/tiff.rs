@@ -677,6 +677,11 @@ impl ImageSource for TiffImage {
                 self.info.bits_per_sample
             )));
         }
+        if self.info.colour == ColourSpace::CieLab || self.info.colour == ColourSpace::Other {
+            return Err(SourceError::Unsupported(
+                "CIELAB and multi-band images are not served yet".into(),
+            ));
+        }
         let ch = l.samples as u8;
         let Some(stored) = self.stored_tile(l, idx)? else {
             return Ok(Raster::filled(g.tile_width, rows, ch, 0));
