@@ -99,6 +99,11 @@ fn deepzoom_and_zoomify_descriptors() {
     assert_eq!((low.width, low.height), (250, 175));
     assert_eq!(get(&a, "/deepzoom/a.tif_files/10/4_0.jpg").status, 404);
     assert_eq!(get(&a, "/zoomify/a.tif/TileGroup0/0-1-0.jpg").status, 404);
+    assert_eq!(
+        get(&a, "/zoomify/a.tif/TileGroup0/4294967295-0-0.jpg").status,
+        404
+    );
+    assert_eq!(get(&a, "/x?FIF=a.tif&JTL=4294967295,0").status, 404);
     assert_eq!(get(&a, "/deepzoom/a.tif_files/x/0_0.jpg").status, 400);
     assert_eq!(
         get(&a, "/zoomify/../secret/ImageProperties.xml").status,

@@ -10,7 +10,7 @@
 //! Reference: the iipsrv manual page and the answers of the original server.
 
 use crate::error::{Error, Result};
-use crate::source::{ColourSpace, ImageInfo};
+use crate::source::{ColourSpace, ImageInfo, Level};
 use crate::view::{Adjust, Format, Quality, Rect, Rotation, View};
 use percent_encoding::percent_decode_str;
 
@@ -336,6 +336,24 @@ pub fn parse(query: &str) -> Result<IipRequest> {
     Ok(req)
 }
 
+/// The pyramid level of an IIP resolution number (0 = smallest); 404 when there is none.
+fn level_of(info: &ImageInfo, resolution: u32) -> Result<&Level> {
+    let n = info.levels.len();
+    (resolution as usize)
+        .checked_add(1)
+        .and_then(|r| n.checked_sub(r))
+        .map(|i| &info.levels[i])
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "IIP: asked for non-existent resolution: {resolution}"
+            ))
+        })
+}
+
+fn no_tile(tile: u64) -> Error {
+    Error::NotFound(format!("IIP: asked for non-existent tile: {tile}"))
+}
+
 /// Output size and region limits of CVT.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvertLimits {
@@ -362,21 +380,30 @@ impl IipRequest {
         tile: u64,
         format: Format,
     ) -> Result<View> {
-        let n = info.levels.len() as u32;
-        if resolution >= n {
-            return Err(Error::NotFound(format!(
-                "IIP: asked for non-existent resolution: {resolution}"
-            )));
-        }
-        let level = &info.levels[(n - 1 - resolution) as usize];
-        let across = level.tiles_across() as u64;
+        let across = level_of(info, resolution)?.tiles_across() as u64;
         let (tx, ty) = (tile % across, tile / across);
-        if ty >= level.tiles_down() as u64 {
+        let ty = u32::try_from(ty).map_err(|_| no_tile(tile))?;
+        self.tile_view_at(info, resolution, tx as u32, ty, format)
+            .map_err(|_| no_tile(tile))
+    }
+
+    /// The view of the tile in column `tx`, row `ty` at `resolution` (DeepZoom, Zoomify);
+    /// 404 outside the level.
+    pub fn tile_view_at(
+        &self,
+        info: &ImageInfo,
+        resolution: u32,
+        tx: u32,
+        ty: u32,
+        format: Format,
+    ) -> Result<View> {
+        let level = level_of(info, resolution)?;
+        if tx >= level.tiles_across() || ty >= level.tiles_down() {
             return Err(Error::NotFound(format!(
-                "IIP: asked for non-existent tile: {tile}"
+                "no tile {tx},{ty} at resolution {resolution}"
             )));
         }
-        let (lx, ly) = (tx as u32 * level.tile_width, ty as u32 * level.tile_height);
+        let (lx, ly) = (tx * level.tile_width, ty * level.tile_height);
         let (lw, lh) = (
             level.tile_width.min(level.width - lx),
             level.tile_height.min(level.height - ly),
