@@ -94,6 +94,15 @@ impl Rotation {
     }
 }
 
+/// Server limits on the output size, shared by every protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct SizeLimits {
+    /// Largest output width and height (MAX_CVT); `None` for no limit.
+    pub max_size: Option<u32>,
+    /// Whether sizes larger than the region may be produced (ALLOW_UPSCALING).
+    pub allow_upscaling: bool,
+}
+
 /// Tone adjustments (IIP GAM, INV, CNT), applied in the original's order: gamma, then
 /// inversion, then contrast, on values normalised to 0-1.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

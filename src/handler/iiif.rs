@@ -2,7 +2,7 @@
 
 use super::{not_modified, App, Request, Response};
 use crate::error::Result;
-use crate::protocol::iiif::{self, IiifRequest, SizeLimits, Target, Version};
+use crate::protocol::iiif::{self, IiifRequest, Target, Version};
 use crate::protocol::iiif_info::{self, InfoContext};
 use crate::registry::Opened;
 use crate::view::View;
@@ -41,11 +41,7 @@ impl App {
                     return Ok(r);
                 }
                 let info = opened.source.info();
-                let limits = SizeLimits {
-                    max_size: self.config.max_size(),
-                    allow_upscaling: self.config.allow_upscaling == 1,
-                };
-                let view = params.resolve(info.width, info.height, version, limits)?;
+                let view = params.resolve(info.width, info.height, version, self.size_limits())?;
                 let answer = self.render(&opened, &view)?;
                 let mut r = self.image_response(answer, opened.mtime);
                 r.headers.push((

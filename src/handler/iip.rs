@@ -3,7 +3,7 @@
 
 use super::{App, Request, Response};
 use crate::error::{Error, Result};
-use crate::protocol::iip::{self, Action, ConvertLimits, ObjQuery};
+use crate::protocol::iip::{self, Action, ObjQuery};
 
 /// MIME type of OBJ answers, as the original sends it.
 const NETFPX: &str = "application/vnd.netfpx";
@@ -28,7 +28,7 @@ impl App {
             .iter()
             .find(|a| matches!(a, Action::Tile { .. } | Action::Convert(_)));
         if let Some(action) = image_action {
-            let opened = self.registry().open(parsed.image()?)?;
+            let opened = self.registry.open(parsed.image()?)?;
             let info = opened.source.info();
             let view = match action {
                 Action::Tile {
@@ -37,11 +37,7 @@ impl App {
                     tile,
                 } => parsed.tile_view(info, *resolution, *tile, *format)?,
                 Action::Convert(format) => {
-                    let limits = ConvertLimits {
-                        max_size: self.max_size(),
-                        allow_upscaling: self.config().allow_upscaling == 1,
-                    };
-                    parsed.convert_view(info, *format, limits)?
+                    parsed.convert_view(info, *format, self.size_limits())?
                 }
                 _ => return Err(Error::Internal("unexpected IIP action".into())),
             };
@@ -66,7 +62,7 @@ impl App {
         let needs_image = queries.iter().any(|q| **q != ObjQuery::Iip);
         let opened = match (needs_image, parsed.image.as_deref()) {
             (false, None) => None,
-            _ => Some(self.registry().open(parsed.image()?)?),
+            _ => Some(self.registry.open(parsed.image()?)?),
         };
         let mut body = String::new();
         for q in queries {

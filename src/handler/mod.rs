@@ -14,7 +14,7 @@ use crate::memcached::Memcached;
 use crate::ops::Interpolation;
 use crate::pipeline::{self, Settings};
 use crate::registry::{Opened, Registry};
-use crate::view::View;
+use crate::view::{SizeLimits, View};
 use bytes::Bytes;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -311,14 +311,12 @@ impl App {
         r
     }
 
-    /// The registry of images.
-    pub(super) fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
-    /// The IIIF/IIP size limits from the configuration.
-    pub(super) fn max_size(&self) -> Option<u32> {
-        self.config.max_size()
+    /// MAX_CVT and ALLOW_UPSCALING, as every protocol applies them.
+    pub(super) fn size_limits(&self) -> SizeLimits {
+        SizeLimits {
+            max_size: self.config.max_size(),
+            allow_upscaling: self.config.allow_upscaling == 1,
+        }
     }
 
     /// Renders a view of an open image, through the answer cache.

@@ -10,7 +10,7 @@
 //! Spec: <https://iiif.io/api/image/3.0/>, <https://iiif.io/api/image/2.1/>.
 
 use crate::error::{Error, Result};
-use crate::view::{Adjust, Format, Quality, Rect, Rotation, View};
+use crate::view::{Adjust, Format, Quality, Rect, Rotation, SizeLimits, View};
 
 /// IIIF Image API major version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,15 +101,6 @@ pub struct ImageParams {
     pub quality: Quality,
     /// Format.
     pub format: Format,
-}
-
-/// Server limits that bound the output size.
-#[derive(Debug, Clone, Copy)]
-pub struct SizeLimits {
-    /// Largest output width and height (MAX_CVT); `None` for no limit.
-    pub max_size: Option<u32>,
-    /// Whether sizes larger than the region may be produced (ALLOW_UPSCALING).
-    pub allow_upscaling: bool,
 }
 
 fn decode(s: &str) -> Result<String> {

@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::source::{ColourSpace, ImageInfo, Level};
-use crate::view::{Adjust, Format, Quality, Rect, Rotation, View};
+use crate::view::{Adjust, Format, Quality, Rect, Rotation, SizeLimits, View};
 use percent_encoding::percent_decode_str;
 
 /// Most commands accepted in one query string.
@@ -354,15 +354,6 @@ fn no_tile(tile: u64) -> Error {
     Error::NotFound(format!("IIP: asked for non-existent tile: {tile}"))
 }
 
-/// Output size and region limits of CVT.
-#[derive(Debug, Clone, Copy)]
-pub struct ConvertLimits {
-    /// MAX_CVT: largest output width or height.
-    pub max_size: Option<u32>,
-    /// ALLOW_UPSCALING.
-    pub allow_upscaling: bool,
-}
-
 impl IipRequest {
     /// The image of the request, or the 400 the original gives without FIF.
     pub fn image(&self) -> Result<&str> {
@@ -431,7 +422,7 @@ impl IipRequest {
         &self,
         info: &ImageInfo,
         format: Format,
-        limits: ConvertLimits,
+        limits: SizeLimits,
     ) -> Result<View> {
         let region = match self.region {
             None => Rect {
@@ -585,7 +576,7 @@ mod tests {
         crate::source::test_info(4000, 3000, 5)
     }
 
-    const LIMITS: ConvertLimits = ConvertLimits {
+    const LIMITS: SizeLimits = SizeLimits {
         max_size: Some(5000),
         allow_upscaling: true,
     };
@@ -696,7 +687,7 @@ mod tests {
         assert_eq!(size("WID=512"), (512, 384));
         assert_eq!(size(""), (4000, 3000));
         assert_eq!(size("WID=600&RGN=0.25,0.25,0.1,0.1"), (600, 450));
-        let big = ConvertLimits {
+        let big = SizeLimits {
             max_size: Some(1000),
             allow_upscaling: false,
         };
