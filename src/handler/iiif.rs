@@ -37,17 +37,11 @@ impl App {
             }
             Target::Image(params) => {
                 let opened = self.registry.open(&parsed.id)?;
-                if let Some(r) = not_modified(req, opened.mtime) {
-                    return Ok(r);
-                }
                 let info = opened.source.info();
                 let view = params.resolve(info.width, info.height, version, self.size_limits())?;
-                let answer = self.render(&opened, &view)?;
-                let mut r = self.image_response(answer, opened.mtime);
-                r.headers.push((
-                    "link",
-                    link_header(&id_uri, &view, info.width, info.height, version),
-                ));
+                let mut r = self.view_response(req, &opened, &view)?;
+                let link = link_header(&id_uri, &view, info.width, info.height, version);
+                r.headers.push(("link", link));
                 Ok(r)
             }
         }
@@ -109,12 +103,8 @@ impl App {
         };
         r.headers.push(("cache-control", cc));
         r.headers.push(("vary", "Accept".into()));
-        let profile = match version {
-            Version::V2 => "http://iiif.io/api/image/2/level2.json",
-            Version::V3 => "http://iiif.io/api/image/3/level2.json",
-        };
         r.headers
-            .push(("link", format!("<{profile}>;rel=\"profile\"")));
+            .push(("link", format!("<{}>;rel=\"profile\"", version.profile())));
         r
     }
 }
@@ -154,12 +144,9 @@ fn link_header(id: &str, view: &View, width: u32, height: u32, version: Version)
         crate::view::Quality::Gray => "gray",
         crate::view::Quality::Bitonal => "bitonal",
     };
-    let profile = match version {
-        Version::V2 => "http://iiif.io/api/image/2/level2.json",
-        Version::V3 => "http://iiif.io/api/image/3/level2.json",
-    };
     format!(
-        "<{id}/{region}/{size}/{rot}/{quality}.{}>;rel=\"canonical\", <{profile}>;rel=\"profile\"",
-        view.format.extension()
+        "<{id}/{region}/{size}/{rot}/{quality}.{}>;rel=\"canonical\", <{}>;rel=\"profile\"",
+        view.format.extension(),
+        version.profile()
     )
 }

@@ -344,7 +344,7 @@ impl App {
         Ok(answer)
     }
 
-    pub(super) fn image_response(&self, answer: Answer, mtime: SystemTime) -> Response {
+    fn image_response(&self, answer: Answer, mtime: SystemTime) -> Response {
         let mut r = Response::new(200, answer.mime, answer.body);
         r.headers
             .push(("last-modified", httpdate::fmt_http_date(mtime)));

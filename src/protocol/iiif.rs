@@ -29,6 +29,14 @@ impl Version {
             Version::V3 => "http://iiif.io/api/image/3/context.json",
         }
     }
+
+    /// The URI of this version's level-2 compliance profile (Link headers).
+    pub fn profile(self) -> &'static str {
+        match self {
+            Version::V2 => "http://iiif.io/api/image/2/level2.json",
+            Version::V3 => "http://iiif.io/api/image/3/level2.json",
+        }
+    }
 }
 
 /// What the request asks for.

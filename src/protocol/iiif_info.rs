@@ -142,7 +142,7 @@ fn v2_profile(colour: bool, ctx: &InfoContext) -> Value {
         obj.insert("maxHeight".into(), json!(max));
         obj.insert("maxArea".into(), json!(max as u64 * max as u64));
     }
-    json!(["http://iiif.io/api/image/2/level2.json", p])
+    json!([Version::V2.profile(), p])
 }
 
 /// The physical dimensions service, with the `id`/`type` the v3 validator requires.
