@@ -2,8 +2,8 @@
 //! of requests in flight, 503 + Retry-After beyond it), running the handler on the blocking
 //! pool, and the request log line.
 
+use crate::error::Error;
 use crate::handler::{App, Request, Response};
-use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -38,14 +38,10 @@ impl Dispatcher {
                 });
                 worker.await.unwrap_or_else(|e| {
                     tracing::error!("handler failed: {e}");
-                    plain(500, "internal error")
+                    Response::from_error(&Error::Internal("internal error".into()))
                 })
             }
-            Err(_) => {
-                let mut r = plain(503, "server busy, retry later");
-                r.headers.push(("retry-after", "1".into()));
-                r
-            }
+            Err(_) => Response::from_error(&Error::Overloaded("server busy, retry later".into())),
         };
         tracing::info!(
             "{} {path}{}{query} {} {}B {:.2}ms",
@@ -56,15 +52,6 @@ impl Dispatcher {
             start.elapsed().as_secs_f64() * 1000.0
         );
         response
-    }
-}
-
-/// A plain-text response.
-pub fn plain(status: u16, text: &str) -> Response {
-    Response {
-        status,
-        headers: vec![("content-type", "text/plain; charset=utf-8".into())],
-        body: Bytes::copy_from_slice(text.as_bytes()),
     }
 }
 

@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn cgi_response_framing() {
-        let r = crate::dispatch::plain(404, "nope");
+        let r = Response::from_error(&crate::error::Error::NotFound("nope".into()));
         let text = String::from_utf8(encode(&r, false)).expect("utf8");
         assert!(text.starts_with("Status: 404 Not Found\r\n"));
         assert!(text.ends_with("content-length: 4\r\n\r\nnope"));

@@ -124,6 +124,18 @@ impl Response {
         }
     }
 
+    /// The answer to an error: its status, a one-line text body, and Allow (405) or
+    /// Retry-After (503) where the status calls for one.
+    pub fn from_error(e: &Error) -> Response {
+        let mut r = Response::new(e.status(), "text/plain; charset=utf-8", e.to_string());
+        match e.status() {
+            405 => r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into())),
+            503 => r.headers.push(("retry-after", "1".into())),
+            _ => {}
+        }
+        r
+    }
+
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -202,7 +214,7 @@ impl App {
         let mut resp = match req.method {
             Method::Options => self.preflight(),
             Method::Other => {
-                self.error_response(&Error::MethodNotAllowed("method not allowed".into()))
+                Response::from_error(&Error::MethodNotAllowed("method not allowed".into()))
             }
             _ => self.route(req).unwrap_or_else(|e| {
                 if e.status() >= 500 {
@@ -210,7 +222,7 @@ impl App {
                 } else {
                     tracing::info!(path = %req.path, status = e.status(), "{e}");
                 }
-                self.error_response(&e)
+                Response::from_error(&e)
             }),
         };
         if let Some(origin) = &self.config.cors {
@@ -233,17 +245,6 @@ impl App {
                 "Accept, Content-Type, X-Requested-With, If-Modified-Since".into(),
             ));
             r.headers.push(("access-control-max-age", "86400".into()));
-        }
-        r
-    }
-
-    fn error_response(&self, e: &Error) -> Response {
-        let mut r = Response::new(e.status(), "text/plain; charset=utf-8", e.to_string());
-        if e.status() == 405 {
-            r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into()));
-        }
-        if e.status() == 503 {
-            r.headers.push(("retry-after", "1".into()));
         }
         r
     }
