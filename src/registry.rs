@@ -58,6 +58,12 @@ impl Registry {
 
     /// The safe, canonical path of an identifier.
     pub fn resolve(&self, id: &str) -> Result<PathBuf> {
+        self.locate(id).map(|(path, _)| path)
+    }
+
+    /// The canonical path and the file's metadata (one stat serves the regular-file check
+    /// and the modification time).
+    fn locate(&self, id: &str) -> Result<(PathBuf, std::fs::Metadata)> {
         if id.is_empty() {
             return Err(Error::NotFound("empty image identifier".into()));
         }
@@ -80,18 +86,16 @@ impl Registry {
                 "image path leaves the image directory".into(),
             ));
         }
-        if !canonical.is_file() {
-            return Err(not_found(id));
+        match std::fs::metadata(&canonical) {
+            Ok(m) if m.is_file() => Ok((canonical, m)),
+            _ => Err(not_found(id)),
         }
-        Ok(canonical)
     }
 
     /// Opens (or finds already open) the image of an identifier.
     pub fn open(&self, id: &str) -> Result<Opened> {
-        let path = self.resolve(id)?;
-        let mtime = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .map_err(|_| not_found(id))?;
+        let (path, meta) = self.locate(id)?;
+        let mtime = meta.modified().map_err(|_| not_found(id))?;
         if let Some(o) = self.images.get(&path) {
             if o.mtime == mtime {
                 return Ok(o);
