@@ -4,6 +4,7 @@
 //! memcached tier shared between processes.
 
 use crate::memcached::Memcached;
+use crate::view::Format;
 use bytes::Bytes;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
@@ -33,7 +34,12 @@ pub struct AnswerCache {
 }
 
 /// MIME types an answer can have (memcached stores the type's index).
-const MIMES: [&str; 4] = ["image/jpeg", "image/png", "image/webp", "image/tiff"];
+const MIMES: [&str; 4] = [
+    Format::Jpeg.mime(),
+    Format::Png.mime(),
+    Format::Webp.mime(),
+    Format::Tiff.mime(),
+];
 
 impl AnswerCache {
     /// A cache holding at most `megabytes` MB of answers.

@@ -46,7 +46,7 @@ pub enum Format {
 
 impl Format {
     /// The MIME type of an answer in this format.
-    pub fn mime(self) -> &'static str {
+    pub const fn mime(self) -> &'static str {
         match self {
             Format::Jpeg => "image/jpeg",
             Format::Png => "image/png",
