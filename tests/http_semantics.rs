@@ -3,30 +3,13 @@
 
 mod common;
 
-use common::tempdir;
-use iipsrv::config::Config;
-use iipsrv::handler::{App, Method, Request, Response};
-use std::path::Path;
-
-fn app(dir: &Path, args: &[&str]) -> App {
-    let mut all = vec!["iipsrv"];
-    all.extend_from_slice(args);
-    let config = Config::from_args(all).expect("config");
-    App::new(config, dir).expect("app")
-}
+use common::{app, call as get, tempdir, text};
+use iipsrv::handler::{Method, Request, Response};
 
 fn fixture() -> tempfile::TempDir {
     let dir = tempdir();
     iipsrv::demo::write_demo(&dir.path().join("a.tif"), 600, 400).expect("image");
     dir
-}
-
-fn get(app: &App, path: &str) -> Response {
-    app.handle(&Request::get(path))
-}
-
-fn text(r: &Response) -> String {
-    String::from_utf8_lossy(&r.body).to_string()
 }
 
 #[test]

@@ -4,23 +4,14 @@
 
 mod common;
 
-use common::{decode_image, tempdir};
-use iipsrv::config::Config;
-use iipsrv::handler::{App, Request, Response};
+use common::{app, call as get, decode_image, tempdir, text};
+use iipsrv::handler::App;
 
 fn fixture() -> (tempfile::TempDir, App) {
     let dir = tempdir();
     iipsrv::demo::write_demo(&dir.path().join("a.tif"), 1000, 700).expect("image");
-    let app = App::new(Config::from_args(["iipsrv"]).expect("config"), dir.path()).expect("app");
+    let app = app(dir.path(), &[]);
     (dir, app)
-}
-
-fn get(app: &App, path: &str) -> Response {
-    app.handle(&Request::get(path))
-}
-
-fn text(r: &Response) -> String {
-    String::from_utf8_lossy(&r.body).to_string()
 }
 
 #[test]

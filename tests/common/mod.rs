@@ -308,3 +308,21 @@ pub fn wait_for_port(port: u16, what: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The handler serving `dir`, configured by command-line style `args`.
+pub fn app(dir: &Path, args: &[&str]) -> iipsrv::handler::App {
+    let mut all = vec!["iipsrv"];
+    all.extend_from_slice(args);
+    let config = iipsrv::config::Config::from_args(all).expect("config");
+    iipsrv::handler::App::new(config, dir).expect("app")
+}
+
+/// A GET of `path` through the handler, without sockets.
+pub fn call(app: &iipsrv::handler::App, path: &str) -> iipsrv::handler::Response {
+    app.handle(&iipsrv::handler::Request::get(path))
+}
+
+/// A handler answer's body as text.
+pub fn text(r: &iipsrv::handler::Response) -> String {
+    String::from_utf8_lossy(&r.body).to_string()
+}
