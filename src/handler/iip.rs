@@ -76,6 +76,6 @@ impl App {
                 body.push_str("\r\n");
             }
         }
-        Ok(self.text_response(NETFPX, body, opened.as_ref()))
+        Ok(self.ok_response(NETFPX, body, opened.as_ref()))
     }
 }

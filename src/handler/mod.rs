@@ -292,14 +292,15 @@ impl App {
             return Ok(r);
         }
         let answer = self.render(opened, view)?;
-        Ok(self.image_response(answer, opened.mtime))
+        Ok(self.ok_response(answer.mime, answer.body, Some(opened)))
     }
 
-    /// A text answer (XML descriptors, OBJ lines) with the image's Last-Modified.
-    pub(super) fn text_response(
+    /// A 200 answer (an image, an XML descriptor, OBJ lines) with Cache-Control and, when
+    /// it comes from an image, that image's Last-Modified.
+    pub(super) fn ok_response(
         &self,
         mime: &str,
-        body: String,
+        body: impl Into<Bytes>,
         opened: Option<&Opened>,
     ) -> Response {
         let mut r = Response::new(200, mime, body);
@@ -343,15 +344,6 @@ impl App {
         };
         self.cache.insert(key, answer.clone());
         Ok(answer)
-    }
-
-    fn image_response(&self, answer: Answer, mtime: SystemTime) -> Response {
-        let mut r = Response::new(200, answer.mime, answer.body);
-        r.headers
-            .push(("last-modified", httpdate::fmt_http_date(mtime)));
-        r.headers
-            .push(("cache-control", self.config.cache_control.clone()));
-        r
     }
 
     /// The index page: the images in the image directory with links to their IIIF URLs.
