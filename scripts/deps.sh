@@ -3,17 +3,20 @@
 #   scripts/deps.sh build   # compiling: cmake + nasm for the bundled libjpeg-turbo
 #   scripts/deps.sh test    # build + what the tests start: libvips-tools, libtiff-tools, lighttpd,
 #                           # nginx-light, spawn-fcgi, memcached, apache2, libapache2-mod-fcgid,
-#                           # libtiff-dev (validator image without resolution tags), python3-venv
-#   scripts/deps.sh bench   # test + the reference server and load tools: iipimage-server,
-#                           # lighttpd, nginx-light, wrk, libopenjp2-tools
+#                           # libtiff-dev (validator image without resolution tags), python3-venv,
+#                           # iipimage-server (the reference of the compatibility suite),
+#                           # libopenjp2-tools (make-images.sh)
+#   scripts/deps.sh bench   # test + the load tool wrk
 # Runs apt-get as root (or through sudo); prints what it would install otherwise.
 set -euo pipefail
 what=${1:-build}
 pkgs=(cmake nasm pkg-config gcc curl)
 case "$what" in
   build) ;;
-  test) pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi memcached apache2 libapache2-mod-fcgid) ;;
-  bench) pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi iipimage-server lighttpd nginx-light wrk libopenjp2-tools) ;;
+  test|bench)
+    pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi memcached
+           apache2 libapache2-mod-fcgid iipimage-server libopenjp2-tools)
+    [ "$what" = bench ] && pkgs+=(wrk) ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 missing=()

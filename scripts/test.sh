@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit and integration tests (real files, real sockets),
 # the official IIIF validator at levels 0-2 for API 2.0 and 3.0, and the FastCGI front end
-# behind lighttpd, nginx, spawn-fcgi and Apache (mod_proxy_fcgi, mod_fcgid).
+# behind lighttpd, nginx, spawn-fcgi and Apache (mod_proxy_fcgi, mod_fcgid), and the
+# differential compatibility suite against Debian's iipsrv 1.1 (tests/compat/requests.tsv).
 # Installs the Debian packages it needs when they are missing (scripts/deps.sh test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +12,4 @@ cargo clippy --all-targets --release -- -D warnings
 cargo test --release
 scripts/validate-iiif.sh
 scripts/webservers-test.sh
+scripts/compat-test.sh

@@ -20,6 +20,7 @@ pub mod logging;
 pub mod memcached;
 pub mod ops;
 pub mod pipeline;
+pub mod process;
 pub mod protocol;
 pub mod raster;
 pub mod registry;

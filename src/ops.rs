@@ -1,8 +1,9 @@
 //! Pixel operations on [`Raster`]s: resize, colour treatment, mirror and rotation.
 //! Pure functions, no I/O; the pipeline calls them in a fixed order.
 
+use crate::process;
 use crate::raster::Raster;
-use crate::view::{Adjust, Quality, Rotation};
+use crate::view::{Quality, Rotation};
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
@@ -101,9 +102,10 @@ pub fn resize(
     }
 }
 
-/// Rec. 601 luma of an RGB triple, as the original computes greyscale.
+/// Rec. 601 luma of an RGB triple in 22-bit fixed point, truncated, as the original
+/// computes greyscale (so grey answers match it exactly).
 fn luma(r: u8, g: u8, b: u8) -> u8 {
-    ((r as u32 * 299 + g as u32 * 587 + b as u32 * 114 + 500) / 1000) as u8
+    ((1_254_097 * r as u32 + 2_462_056 * g as u32 + 478_151 * b as u32) >> 22) as u8
 }
 
 /// Converts to one grey channel (alpha dropped).
@@ -126,50 +128,14 @@ pub fn to_gray(src: &Raster) -> Raster {
     }
 }
 
-/// Applies an IIIF quality: greyscale, or black and white thresholded at 128.
-pub fn apply_quality(src: Raster, quality: Quality) -> Raster {
+/// Applies the colour treatment: greyscale, or black and white split at `threshold`
+/// (the image's Otsu level, see [`process::otsu`]).
+pub fn apply_quality(src: Raster, quality: Quality, threshold: u8) -> Raster {
     match quality {
         Quality::Default => src,
         Quality::Gray => to_gray(&src),
-        Quality::Bitonal => {
-            let mut g = to_gray(&src);
-            for v in &mut g.data {
-                *v = if *v >= 128 { 255 } else { 0 };
-            }
-            g
-        }
+        Quality::Bitonal => process::threshold(to_gray(&src), threshold),
     }
-}
-
-/// Applies tone adjustments to every colour sample (alpha untouched) through a lookup
-/// table: gamma, then inversion, then contrast, on values normalised to 0-1.
-pub fn apply_adjust(mut src: Raster, adjust: Adjust) -> Raster {
-    if adjust.is_identity() {
-        return src;
-    }
-    let lut: Vec<u8> = (0..=255u32)
-        .map(|v| {
-            let mut x = v as f32 / 255.0;
-            if let Some(g) = adjust.gamma {
-                x = x.powf(g);
-            }
-            if adjust.invert {
-                x = 1.0 - x;
-            }
-            if let Some(c) = adjust.contrast {
-                x *= c;
-            }
-            (x * 255.0).round().clamp(0.0, 255.0) as u8
-        })
-        .collect();
-    let ch = src.channels as usize;
-    let colour = if ch == 2 || ch == 4 { ch - 1 } else { ch };
-    for px in src.data.chunks_exact_mut(ch) {
-        for v in &mut px[..colour] {
-            *v = lut[*v as usize];
-        }
-    }
-    src
 }
 
 /// Mirrors horizontally.
@@ -350,36 +316,9 @@ mod tests {
     }
 
     #[test]
-    fn adjustments_in_the_original_order() {
-        let r = Raster::from_vec(3, 1, 1, vec![0, 128, 255]).expect("size");
-        let gamma = Adjust {
-            gamma: Some(2.0),
-            ..Adjust::default()
-        };
-        assert_eq!(apply_adjust(r.clone(), gamma).data, vec![0, 64, 255]);
-        let inv = Adjust {
-            invert: true,
-            contrast: Some(0.5),
-            ..Adjust::default()
-        };
-        assert_eq!(apply_adjust(r.clone(), inv).data, vec![128, 63, 0]);
-        let cnt = Adjust {
-            contrast: Some(2.0),
-            ..Adjust::default()
-        };
-        assert_eq!(apply_adjust(r.clone(), cnt).data, vec![0, 255, 255]);
-        let alpha = Raster::from_vec(1, 1, 2, vec![10, 77]).expect("size");
-        let inv = Adjust {
-            invert: true,
-            ..Adjust::default()
-        };
-        assert_eq!(apply_adjust(alpha, inv).data, vec![245, 77]);
-    }
-
-    #[test]
     fn bitonal_is_black_or_white() {
         let r = ramp(16, 16);
-        let b = apply_quality(r, Quality::Bitonal);
+        let b = apply_quality(r, Quality::Bitonal, 128);
         assert!(b.data.iter().all(|&v| v == 0 || v == 255));
     }
 

@@ -8,9 +8,10 @@
 use crate::codec::{jpeg, png, tiff_writer, webp};
 use crate::error::{Error, Result};
 use crate::ops::{self, Interpolation, Window};
+use crate::process;
 use crate::raster::Raster;
 use crate::source::{ImageInfo, ImageSource};
-use crate::view::{Format, Quality, Rect, View};
+use crate::view::{Format, Rect, View};
 use rayon::prelude::*;
 
 /// Most pixels an answer may have, whatever MAX_CVT says (about 300 MB of RGB).
@@ -136,7 +137,17 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
             passthrough: true,
         });
     }
+    let hist = if view.needs_histogram() {
+        Some(histogram(src)?)
+    } else {
+        None
+    };
     let pixels = compose(src, plan.level, x0, y0, x1, y1)?;
+    let pixels = if view.process.needs_float() {
+        process::apply(&pixels, &view.process, hist.as_ref())
+    } else {
+        pixels
+    };
     let pixels = if plan.resize {
         ops::resize(
             &pixels,
@@ -148,10 +159,14 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
     } else {
         pixels
     };
-    let pixels = ops::apply_adjust(pixels, view.adjust);
-    let pixels = ops::apply_quality(pixels, view.quality);
+    let level = hist.as_ref().map_or(128, process::otsu);
+    let pixels = ops::apply_quality(pixels, view.quality, level);
+    let pixels = match (&hist, view.process.equalise) {
+        (Some(h), true) => process::equalise(pixels, h),
+        _ => pixels,
+    };
     let pixels = ops::apply_rotation(pixels, view.rotation, view.format.has_alpha());
-    let icc = icc_for(info, view, settings);
+    let icc = icc_for(info, pixels.channels, settings);
     let bytes = encode(&pixels, view.format, view.encoder_quality, settings, icc)?;
     Ok(Rendered {
         bytes,
@@ -160,11 +175,21 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
     })
 }
 
-/// The ICC profile to embed: only for colour answers from colour images, within MAX_ICC.
-fn icc_for<'a>(info: &'a ImageInfo, view: &View, settings: &Settings) -> Option<&'a [u8]> {
+/// The ICC profile to embed: only when the answer keeps the image's colour model (a grey
+/// answer of a colour image cannot carry its RGB profile), within MAX_ICC.
+fn icc_for<'a>(info: &'a ImageInfo, out_channels: u8, settings: &Settings) -> Option<&'a [u8]> {
     let icc = info.icc.as_deref()?;
-    let colour_kept = view.quality == Quality::Default || info.channels < 3;
-    (colour_kept && !icc.is_empty() && icc.len() <= settings.max_icc).then_some(icc.as_slice())
+    let colour_kept = (out_channels >= 3) == (info.channels >= 3);
+    (colour_kept && !icc.is_empty() && icc.len() <= settings.max_icc).then_some(icc)
+}
+
+/// The image's histogram, from the first tile of its smallest level as the original does:
+/// cheap, and the same for every tile of the image.
+fn histogram(src: &dyn ImageSource) -> Result<process::Histogram> {
+    let smallest = src.info().levels.len() - 1;
+    let l = &src.info().levels[smallest];
+    let (w, h) = (l.width.min(l.tile_width), l.height.min(l.tile_height));
+    Ok(process::histogram(&compose(src, smallest, 0, 0, w, h)?))
 }
 
 /// The stored JPEG tile when the view is exactly one whole stored tile, unprocessed.
@@ -192,7 +217,7 @@ fn passthrough(
     let Some(stream) = src.jpeg_tile(plan.level, x0 / l.tile_width, y0 / l.tile_height)? else {
         return Ok(None);
     };
-    Ok(Some(match icc_for(src.info(), view, s) {
+    Ok(Some(match icc_for(src.info(), src.info().channels, s) {
         Some(icc) => jpeg::insert_icc(&stream, icc),
         None => stream,
     }))

@@ -103,24 +103,93 @@ pub struct SizeLimits {
     pub allow_upscaling: bool,
 }
 
-/// Tone adjustments (IIP GAM, INV, CNT), applied in the original's order: gamma, then
-/// inversion, then contrast, on values normalised to 0-1.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Adjust {
-    /// GAM: v → v^gamma.
-    pub gamma: Option<f32>,
-    /// INV: v → 1 - v.
-    pub invert: bool,
-    /// CNT: v → v × contrast, clipped.
-    pub contrast: Option<f32>,
+/// GAM: a power law, or the original's logarithm transform.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Gamma {
+    /// v → v^g on normalised values.
+    Power(f32),
+    /// v → ln(1 + 255 v) / ln(256) (`GAM=log`).
+    Log,
 }
 
-impl Adjust {
+/// CNT: a contrast factor or a stretch of the image's histogram range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Contrast {
+    /// v → v × factor, clipped.
+    Factor(f32),
+    /// Input range set to the lowest and highest used levels of the image (`CNT=st`).
+    Stretch,
+}
+
+/// CMP: colour maps for single-channel data (channel 0 of colour images).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colormap {
+    /// Black, red, yellow, white.
+    Hot,
+    /// Black, blue, cyan, white.
+    Cold,
+    /// Dark blue to dark red through green.
+    Jet,
+    /// Value in the red channel.
+    Red,
+    /// Value in the green channel.
+    Green,
+    /// Value in the blue channel.
+    Blue,
+}
+
+/// MINMAX: the input range of one channel (`None` for all) used to normalise samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChannelRange {
+    /// Channel index, or `None` for every channel.
+    pub channel: Option<usize>,
+    /// Sample value mapped to 0.
+    pub min: f32,
+    /// Sample value mapped to 1.
+    pub max: f32,
+}
+
+/// Tone and colour processing (IIP MINMAX, SHD, CTW, GAM, INV, CMP, CNV, CNT), applied in
+/// the original's order on values normalised to 0-1, before resizing; then CNT=eq after
+/// the colour treatment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Process {
+    /// MINMAX overrides, applied in order.
+    pub ranges: Vec<ChannelRange>,
+    /// SHD: light azimuth (degrees from 12 o'clock) and elevation.
+    pub shade: Option<(i32, i32)>,
+    /// CTW: one row per output channel, one coefficient per input channel.
+    pub twist: Option<Vec<Vec<f32>>>,
+    /// GAM.
+    pub gamma: Option<Gamma>,
+    /// INV: v → 1 - v.
+    pub invert: bool,
+    /// CMP.
+    pub colormap: Option<Colormap>,
+    /// CNV: a square kernel of odd side (3 or 5), row-major.
+    pub convolution: Option<Vec<f32>>,
+    /// CNT as a factor or a stretch.
+    pub contrast: Option<Contrast>,
+    /// CNT=eq: histogram equalisation.
+    pub equalise: bool,
+}
+
+impl Process {
+    /// Whether the float pipeline must run (any operation but equalisation).
+    pub fn needs_float(&self) -> bool {
+        !self.ranges.is_empty()
+            || self.shade.is_some()
+            || self.twist.is_some()
+            || self.gamma.is_some_and(|g| g != Gamma::Power(1.0))
+            || self.invert
+            || self.colormap.is_some()
+            || self.convolution.is_some()
+            || self.contrast.is_some_and(|c| c != Contrast::Factor(1.0))
+    }
+
     /// Whether nothing is changed.
     pub fn is_identity(&self) -> bool {
-        self.gamma.is_none_or(|g| g == 1.0)
-            && !self.invert
-            && self.contrast.is_none_or(|c| c == 1.0)
+        !self.needs_float() && !self.equalise
     }
 }
 
@@ -137,8 +206,8 @@ pub struct View {
     pub rotation: Rotation,
     /// Colour treatment.
     pub quality: Quality,
-    /// Tone adjustments.
-    pub adjust: Adjust,
+    /// Tone and colour processing.
+    pub process: Process,
     /// Output encoding.
     pub format: Format,
     /// Encoder quality asked by the request (IIP QLT); `None` uses the configured default.
@@ -150,7 +219,14 @@ impl View {
     pub fn is_plain(&self) -> bool {
         self.quality == Quality::Default
             && self.rotation == Rotation::NONE
-            && self.adjust.is_identity()
+            && self.process.is_identity()
+    }
+
+    /// Whether the image's histogram is needed (bitonal threshold, stretch, equalisation).
+    pub fn needs_histogram(&self) -> bool {
+        self.quality == Quality::Bitonal
+            || self.process.equalise
+            || self.process.contrast == Some(Contrast::Stretch)
     }
 
     /// A canonical text naming exactly these pixels and this encoding; two views with the
@@ -175,9 +251,8 @@ impl View {
         if let Some(q) = self.encoder_quality {
             let _ = write!(k, "/q{q}");
         }
-        if !self.adjust.is_identity() {
-            let a = self.adjust;
-            let _ = write!(k, "/g{:?}i{}c{:?}", a.gamma, a.invert, a.contrast);
+        if !self.process.is_identity() {
+            let _ = write!(k, "/{:?}", self.process);
         }
         k
     }
@@ -199,7 +274,7 @@ mod tests {
             height: 5,
             rotation: Rotation::NONE,
             quality: Quality::Default,
-            adjust: Adjust::default(),
+            process: Process::default(),
             format: Format::Jpeg,
             encoder_quality: None,
         }
@@ -215,7 +290,7 @@ mod tests {
         let mut d = view();
         d.format = Format::Png;
         let mut e = view();
-        e.adjust.invert = true;
+        e.process.invert = true;
         let keys = [
             a.cache_key(),
             b.cache_key(),

@@ -10,7 +10,7 @@
 //! Spec: <https://iiif.io/api/image/3.0/>, <https://iiif.io/api/image/2.1/>.
 
 use crate::error::{Error, Result};
-use crate::view::{Adjust, Format, Quality, Rect, Rotation, SizeLimits, View};
+use crate::view::{Format, Process, Quality, Rect, Rotation, SizeLimits, View};
 
 /// IIIF Image API major version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,7 +404,7 @@ impl ImageParams {
             height: h,
             rotation: self.rotation,
             quality: self.quality,
-            adjust: Adjust::default(),
+            process: Process::default(),
             format: self.format,
             encoder_quality: None,
         })

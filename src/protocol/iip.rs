@@ -10,8 +10,9 @@
 //! Reference: the iipsrv manual page and the answers of the original server.
 
 use crate::error::{Error, Result};
+use crate::protocol::iip_process as proc_arg;
 use crate::source::{ColourSpace, ImageInfo, Level};
-use crate::view::{Adjust, Format, Quality, Rect, Rotation, SizeLimits, View};
+use crate::view::{Format, Process, Quality, Rect, Rotation, SizeLimits, View};
 use percent_encoding::percent_decode_str;
 
 /// Most commands accepted in one query string.
@@ -89,8 +90,12 @@ pub struct IipRequest {
     pub rotation: Option<Rotation>,
     /// COL: grey or binary output.
     pub colour: Option<Quality>,
-    /// GAM, INV, CNT.
-    pub adjust: Adjust,
+    /// GAM, INV, CNT, MINMAX, SHD, CMP, CTW, CNV.
+    pub process: Process,
+    /// LYR: JPEG2000 quality layers to decode.
+    pub layers: Option<u32>,
+    /// SDS / JTLS: sequence angles (horizontal, vertical).
+    pub angles: Option<(i32, i32)>,
     /// Actions in the order given.
     pub actions: Vec<Action>,
 }
@@ -135,15 +140,50 @@ pub const COMMANDS: &[Command] = &[
     },
     Command {
         name: "GAM",
-        apply: |r, a| set(&mut r.adjust.gamma, Some(factor(a, "GAM")?)),
+        apply: |r, a| set(&mut r.process.gamma, Some(proc_arg::gamma(a)?)),
     },
     Command {
         name: "CNT",
-        apply: |r, a| set(&mut r.adjust.contrast, Some(factor(a, "CNT")?)),
+        apply: |r, a| proc_arg::contrast(&mut r.process, a),
     },
     Command {
         name: "INV",
         apply: invert,
+    },
+    Command {
+        name: "MINMAX",
+        apply: |r, a| {
+            r.process.ranges.push(proc_arg::minmax(a)?);
+            Ok(())
+        },
+    },
+    Command {
+        name: "SHD",
+        apply: |r, a| set(&mut r.process.shade, Some(proc_arg::shade(a)?)),
+    },
+    Command {
+        name: "CMP",
+        apply: |r, a| set(&mut r.process.colormap, proc_arg::colormap(a)),
+    },
+    Command {
+        name: "CTW",
+        apply: |r, a| set(&mut r.process.twist, Some(proc_arg::twist(a)?)),
+    },
+    Command {
+        name: "CNV",
+        apply: |r, a| set(&mut r.process.convolution, Some(proc_arg::convolution(a)?)),
+    },
+    Command {
+        name: "LYR",
+        apply: |r, a| set(&mut r.layers, Some(count(a, "LYR")?)),
+    },
+    Command {
+        name: "SDS",
+        apply: |r, a| set(&mut r.angles, Some(angles(a)?)),
+    },
+    Command {
+        name: "JTLS",
+        apply: tile_with_angles,
     },
     Command {
         name: "OBJ",
@@ -189,8 +229,31 @@ fn set<T>(slot: &mut Option<T>, v: Option<T>) -> Result<()> {
 }
 
 fn invert(r: &mut IipRequest, _: &str) -> Result<()> {
-    r.adjust.invert = true;
+    r.process.invert = true;
     Ok(())
+}
+
+fn count(a: &str, cmd: &str) -> Result<u32> {
+    a.trim().parse::<u32>().map_err(|_| bad(cmd, a))
+}
+
+/// SDS: `x[,y]` angles; y is 0 when absent.
+fn angles(a: &str) -> Result<(i32, i32)> {
+    let angle = |s: &str| s.trim().parse::<i32>().map_err(|_| bad("SDS", a));
+    match a.split_once(',') {
+        Some((x, y)) => Ok((angle(x)?, angle(y)?)),
+        None => Ok((angle(a)?, 0)),
+    }
+}
+
+/// JTLS: the legacy `xangle,resolution,tile,yangle` form of SDS plus JTL.
+fn tile_with_angles(r: &mut IipRequest, a: &str) -> Result<()> {
+    let parts: Vec<&str> = a.split(',').collect();
+    let [x, res, tile_no, y] = parts.as_slice() else {
+        return Err(bad("JTLS", a));
+    };
+    r.angles = Some(angles(&format!("{x},{y}"))?);
+    push(r, tile(&format!("{res},{tile_no}"), Format::Jpeg)?)
 }
 
 fn push(r: &mut IipRequest, a: Action) -> Result<()> {
@@ -217,15 +280,6 @@ fn pixels(a: &str, cmd: &str) -> Result<u32> {
         .parse::<u32>()
         .ok()
         .filter(|v| *v > 0)
-        .ok_or_else(|| bad(cmd, a))
-}
-
-/// A non-negative finite factor (GAM, CNT).
-fn factor(a: &str, cmd: &str) -> Result<f32> {
-    a.trim()
-        .parse::<f32>()
-        .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0)
         .ok_or_else(|| bad(cmd, a))
 }
 
@@ -409,7 +463,7 @@ impl IipRequest {
             height: lh,
             rotation: self.rotation.unwrap_or(Rotation::NONE),
             quality: self.colour.unwrap_or(Quality::Default),
-            adjust: self.adjust,
+            process: self.process.clone(),
             format,
             encoder_quality: self.quality,
         })
@@ -464,7 +518,7 @@ impl IipRequest {
             height,
             rotation: self.rotation.unwrap_or(Rotation::NONE),
             quality: self.colour.unwrap_or(Quality::Default),
-            adjust: self.adjust,
+            process: self.process.clone(),
             format,
             encoder_quality: self.quality,
         })

@@ -5,6 +5,7 @@ pub mod deepzoom;
 pub mod iiif;
 pub mod iiif_info;
 pub mod iip;
+pub mod iip_process;
 pub mod zoomify;
 
 use crate::error::{Error, Result};
