@@ -109,6 +109,18 @@ pub struct Config {
     )]
     pub max_icc: i64,
 
+    /// Watermark image (a TIFF) added to every answer.
+    #[arg(long, env = "WATERMARK", value_name = "FILE")]
+    pub watermark: Option<PathBuf>,
+
+    /// Chance 0-1 that each block of an answer gets the watermark.
+    #[arg(long, env = "WATERMARK_PROBABILITY", default_value_t = 1.0)]
+    pub watermark_probability: f32,
+
+    /// Opacity 0-1 of the watermark.
+    #[arg(long, env = "WATERMARK_OPACITY", default_value_t = 1.0)]
+    pub watermark_opacity: f32,
+
     /// 1 sends stored JPEG tiles as they are when no processing is asked; 0 re-encodes.
     #[arg(long, env = "CODEC_PASSTHROUGH", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub codec_passthrough: u8,

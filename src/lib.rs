@@ -26,3 +26,4 @@ pub mod raster;
 pub mod registry;
 pub mod source;
 pub mod view;
+pub mod watermark;

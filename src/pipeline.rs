@@ -12,7 +12,9 @@ use crate::process;
 use crate::raster::Raster;
 use crate::source::{ImageInfo, ImageSource};
 use crate::view::{Format, Rect, View};
+use crate::watermark::Watermark;
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Most pixels an answer may have, whatever MAX_CVT says (about 300 MB of RGB).
 pub const MAX_OUTPUT_PIXELS: u64 = 100_000_000;
@@ -38,6 +40,8 @@ pub struct Settings {
     pub passthrough: bool,
     /// Largest ICC profile embedded in answers, in bytes; 0 embeds none (MAX_ICC/EMBED_ICC).
     pub max_icc: usize,
+    /// WATERMARK added to every answer (its Debug text names the file and settings).
+    pub watermark: Option<Arc<Watermark>>,
 }
 
 impl Default for Settings {
@@ -50,6 +54,7 @@ impl Default for Settings {
             tiff_compression: 2,
             passthrough: true,
             max_icc: 65_536,
+            watermark: None,
         }
     }
 }
@@ -165,7 +170,12 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
         (Some(h), true) => process::equalise(pixels, h),
         _ => pixels,
     };
-    let pixels = ops::apply_rotation(pixels, view.rotation, view.format.has_alpha());
+    let mut pixels = ops::apply_rotation(pixels, view.rotation, view.format.has_alpha());
+    if let Some(wm) = &settings.watermark {
+        let l = &info.levels[0];
+        let seed = xxhash_rust::xxh3::xxh3_64(view.cache_key().as_bytes());
+        wm.apply(&mut pixels, 2 * l.tile_width.max(l.tile_height), seed);
+    }
     let icc = icc_for(info, pixels.channels, settings);
     let bytes = encode(&pixels, view.format, view.encoder_quality, settings, icc)?;
     Ok(Rendered {
@@ -206,6 +216,7 @@ fn passthrough(
         && x1 - x0 == l.tile_width
         && y1 - y0 == l.tile_height;
     if !(s.passthrough
+        && s.watermark.is_none()
         && !plan.resize
         && whole_tile
         && view.is_plain()
@@ -223,8 +234,9 @@ fn passthrough(
     }))
 }
 
-/// Decodes the tiles of `level` that the box touches, in parallel, and assembles the box.
-fn compose(
+/// Decodes the tiles of `level` that the box touches, in parallel, and assembles the box
+/// (left, top, right, bottom, in level pixels).
+pub fn compose(
     src: &dyn ImageSource,
     level: usize,
     x0: u32,

@@ -118,7 +118,7 @@ fn not_found(id: &str) -> Error {
 }
 
 /// Opens a file with the source for its format, recognised by its first bytes.
-fn open_source(path: &Path) -> Result<Arc<dyn ImageSource>> {
+pub fn open_source(path: &Path) -> Result<Arc<dyn ImageSource>> {
     let bytes = Arc::new(FileBytes::open(path)?);
     let magic = crate::source::bytes::ByteSource::read_at(bytes.as_ref(), 0, 4).unwrap_or_default();
     match magic.as_slice() {

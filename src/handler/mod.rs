@@ -15,8 +15,10 @@ use crate::ops::Interpolation;
 use crate::pipeline::{self, Settings};
 use crate::registry::{Opened, Registry};
 use crate::view::{SizeLimits, View};
+use crate::watermark::Watermark;
 use bytes::Bytes;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Request methods the handler distinguishes.
@@ -145,6 +147,18 @@ impl Response {
     }
 }
 
+/// Loads WATERMARK; a file that cannot be read is logged and skipped, as the original does.
+fn load_watermark(config: &Config) -> Option<Arc<Watermark>> {
+    let path = config.watermark.as_ref()?;
+    match Watermark::load(path, config.watermark_probability, config.watermark_opacity) {
+        Ok(w) => Some(Arc::new(w)),
+        Err(e) => {
+            tracing::error!("WATERMARK {} not used: {e}", path.display());
+            None
+        }
+    }
+}
+
 /// The application: configuration, image registry, caches and encoder settings.
 pub struct App {
     config: Config,
@@ -180,6 +194,7 @@ impl App {
             tiff_compression: config.tiff_compression,
             passthrough: config.codec_passthrough == 1,
             max_icc,
+            watermark: load_watermark(&config),
         };
         let settings_tag = format!(
             "{:016x}",
