@@ -93,6 +93,14 @@ impl AnswerCache {
         }
     }
 
+    /// Drops every answer held in RAM (SIGHUP); memcached, shared with other processes,
+    /// keeps its entries.
+    pub fn clear(&self) {
+        if let Some(c) = &self.inner {
+            c.clear();
+        }
+    }
+
     /// Number of answers held.
     pub fn len(&self) -> usize {
         self.inner.as_ref().map_or(0, Cache::len)

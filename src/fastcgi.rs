@@ -11,6 +11,7 @@
 
 use crate::dispatch::{reason, Dispatcher};
 use crate::handler::{Method, Request, Response};
+use crate::lifecycle::Stop;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::io;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -87,19 +88,14 @@ impl Listener {
     }
 }
 
-/// Accepts FastCGI connections forever.
-pub async fn serve(dispatcher: Dispatcher, listener: Listener) {
+/// Accepts FastCGI connections until `stop` is asked. On stop, each connection finishes
+/// the request it is answering and closes instead of waiting for the next one.
+pub async fn serve(dispatcher: Dispatcher, listener: Listener, stop: Stop) {
+    let mut stopping = stop.clone();
     loop {
-        let accepted = match &listener {
-            Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
-                let _ = s.set_nodelay(true);
-                let (r, w) = s.into_split();
-                spawn_connection(dispatcher.clone(), r, w)
-            }),
-            Listener::Unix(l) => l.accept().await.map(|(s, _)| {
-                let (r, w) = s.into_split();
-                spawn_connection(dispatcher.clone(), r, w)
-            }),
+        let accepted = tokio::select! {
+            a = accept(&listener, &dispatcher, &stop) => a,
+            _ = stopping.requested() => return,
         };
         if let Err(e) = accepted {
             tracing::warn!("FastCGI accept failed: {e}");
@@ -108,15 +104,36 @@ pub async fn serve(dispatcher: Dispatcher, listener: Listener) {
     }
 }
 
-fn spawn_connection<R, W>(dispatcher: Dispatcher, reader: R, writer: W)
+/// Accepts one connection and starts serving it.
+async fn accept(listener: &Listener, dispatcher: &Dispatcher, stop: &Stop) -> std::io::Result<()> {
+    match listener {
+        Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+            let _ = s.set_nodelay(true);
+            let (r, w) = s.into_split();
+            spawn_connection(dispatcher.clone(), stop.clone(), r, w)
+        }),
+        Listener::Unix(l) => l.accept().await.map(|(s, _)| {
+            let (r, w) = s.into_split();
+            spawn_connection(dispatcher.clone(), stop.clone(), r, w)
+        }),
+    }
+}
+
+fn spawn_connection<R, W>(dispatcher: Dispatcher, mut stop: Stop, reader: R, writer: W)
 where
     R: AsyncRead + Unpin + Send + Sync + 'static,
     W: AsyncWrite + Unpin + Send + Sync + 'static,
 {
+    let live = stop.live();
     tokio::spawn(async move {
+        let _live = live;
         let mut requests = Requests::new(reader, writer, 255, 255);
         loop {
-            match requests.next().await {
+            let next = tokio::select! {
+                n = requests.next() => n,
+                _ = stop.requested() => break,
+            };
+            match next {
                 Ok(Some(request)) => {
                     // One at a time per connection: tokio-fastcgi's writer panics when two
                     // answers of one connection are written concurrently.

@@ -4,6 +4,7 @@
 
 use crate::dispatch::Dispatcher;
 use crate::handler::{Method, Request, Response};
+use crate::lifecycle::Stop;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -17,11 +18,16 @@ use tokio::net::TcpListener;
 /// Value of the Server header.
 pub const SERVER: &str = concat!("iipsrv-rs/", env!("CARGO_PKG_VERSION"));
 
-/// Accepts connections on `listener` forever, answering each request through `dispatcher`.
-pub async fn serve(dispatcher: Dispatcher, listener: TcpListener) {
+/// Accepts connections on `listener` until `stop` is asked, answering each request through
+/// `dispatcher`. On stop, each connection finishes the request it is answering and closes.
+pub async fn serve(dispatcher: Dispatcher, listener: TcpListener, mut stop: Stop) {
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(c) => c,
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.requested() => return,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -29,7 +35,8 @@ pub async fn serve(dispatcher: Dispatcher, listener: TcpListener) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let dispatcher = dispatcher.clone();
+        let (dispatcher, mut stop) = (dispatcher.clone(), stop.clone());
+        let live = stop.live();
         tokio::spawn(async move {
             let svc = service_fn(move |req| answer(dispatcher.clone(), req));
             let conn = http1::Builder::new()
@@ -38,9 +45,18 @@ pub async fn serve(dispatcher: Dispatcher, listener: TcpListener) {
                 .keep_alive(true)
                 .max_buf_size(64 * 1024)
                 .serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.requested() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!("connection ended: {e}");
             }
+            drop(live);
         });
     }
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod fastcgi;
 pub mod handler;
 pub mod http;
+pub mod lifecycle;
 pub mod logging;
 pub mod memcached;
 pub mod ops;

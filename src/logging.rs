@@ -4,7 +4,63 @@
 //! status, bytes, milliseconds) and errors; 2 adds debug detail (client disconnects, skipped
 //! commands); 3 and 4 everything (trace).
 
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The log file in use, reopened on SIGHUP (so log rotation can move it away).
+static LOG_FILE: OnceLock<Arc<LogFile>> = OnceLock::new();
+
+/// An appended log file that can be reopened under the same name.
+pub struct LogFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl LogFile {
+    fn open(path: &Path) -> io::Result<LogFile> {
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            file: Mutex::new(append(path)?),
+        })
+    }
+}
+
+fn append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+impl Write for &LogFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.file.lock() {
+            Ok(mut f) => f.write(buf),
+            Err(_) => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.lock() {
+            Ok(mut f) => f.flush(),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Reopens the log file (SIGHUP); keeps the old one when the name cannot be opened.
+pub fn reopen() {
+    let Some(log) = LOG_FILE.get() else {
+        return;
+    };
+    match append(&log.path) {
+        Ok(f) => {
+            if let Ok(mut slot) = log.file.lock() {
+                *slot = f;
+            }
+        }
+        Err(e) => tracing::warn!("cannot reopen log file {}: {e}", log.path.display()),
+    }
+}
 
 fn level(verbosity: u8) -> Option<&'static str> {
     match verbosity {
@@ -41,15 +97,12 @@ pub fn init(verbosity: u8, logfile: Option<&Path>) {
                 None => builder.with_writer(std::io::stderr).init(),
             }
         }
-        Some(p) => match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-        {
-            Ok(f) => builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(f))
-                .init(),
+        Some(p) => match LogFile::open(p) {
+            Ok(f) => {
+                let f = Arc::new(f);
+                let _ = LOG_FILE.set(f.clone());
+                builder.with_ansi(false).with_writer(f).init()
+            }
             Err(e) => {
                 builder.with_writer(std::io::stderr).init();
                 tracing::warn!(

@@ -1,10 +1,12 @@
 //! The `iipsrv` binary: reads the configuration, sets up logging and the worker pools,
 //! and runs the front ends: FastCGI on `--bind` or an inherited socket on standard input,
-//! HTTP on `--http` (127.0.0.1:8080 when there is no FastCGI socket).
+//! HTTP on `--http` (127.0.0.1:8080 when there is no FastCGI socket); SIGTERM stops it
+//! gracefully, SIGHUP reopens the log and drops the caches (`iipsrv::lifecycle`).
 
 use iipsrv::config::Config;
 use iipsrv::dispatch::Dispatcher;
 use iipsrv::handler::App;
+use iipsrv::lifecycle::Lifecycle;
 use iipsrv::{fastcgi, http};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -56,7 +58,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let dispatcher = Dispatcher::new(app, threads * 64);
+    let dispatcher = Dispatcher::new(app.clone(), threads * 64);
+    let lifecycle = Lifecycle::new();
     runtime.block_on(async move {
         let fcgi = match bind {
             Some(spec) => match fastcgi::bind(&spec, backlog) {
@@ -77,7 +80,11 @@ fn main() -> ExitCode {
         if let Some(listener) = fcgi {
             tracing::info!("FastCGI on {}", listener.describe());
             eprintln!("iipsrv: FastCGI on {}", listener.describe());
-            servers.spawn(fastcgi::serve(dispatcher.clone(), listener));
+            servers.spawn(fastcgi::serve(
+                dispatcher.clone(),
+                listener,
+                lifecycle.stop_handle(),
+            ));
         }
         if let Some(addr) = http_addr {
             match tokio::net::TcpListener::bind(addr).await {
@@ -85,7 +92,11 @@ fn main() -> ExitCode {
                     let local = listener.local_addr().unwrap_or(addr);
                     tracing::info!("listening on http://{local}/");
                     eprintln!("iipsrv: serving http://{local}/");
-                    servers.spawn(http::serve(dispatcher.clone(), listener));
+                    servers.spawn(http::serve(
+                        dispatcher.clone(),
+                        listener,
+                        lifecycle.stop_handle(),
+                    ));
                 }
                 Err(e) => {
                     eprintln!("iipsrv: cannot listen on {addr}: {e}");
@@ -93,7 +104,12 @@ fn main() -> ExitCode {
                 }
             }
         }
+        iipsrv::lifecycle::handle_signals(&lifecycle, app).await;
         while servers.join_next().await.is_some() {}
+        if !lifecycle.drained(iipsrv::lifecycle::DRAIN_TIMEOUT).await {
+            tracing::warn!("stopped with {} connections still open", lifecycle.live());
+        }
+        tracing::info!("stopped");
         ExitCode::SUCCESS
     })
 }

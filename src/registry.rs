@@ -92,7 +92,12 @@ impl Registry {
         }
     }
 
-    /// Opens (or finds already open) the image of an identifier.
+    /// Forgets every open image (SIGHUP): the next request reads each file anew.
+    pub fn clear(&self) {
+        self.images.clear();
+    }
+
+    /// Opens an image by id, from the cache when the file has not changed.
     pub fn open(&self, id: &str) -> Result<Opened> {
         let (path, meta) = self.locate(id)?;
         let mtime = meta.modified().map_err(|_| not_found(id))?;

@@ -219,6 +219,12 @@ impl App {
         &self.config
     }
 
+    /// Drops the answer cache (RAM) and the open images, as the original does on SIGHUP.
+    pub fn drop_caches(&self) {
+        self.cache.clear();
+        self.registry.clear();
+    }
+
     /// The answer cache (for tests and metrics).
     pub fn cache(&self) -> &AnswerCache {
         &self.cache
