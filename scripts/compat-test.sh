@@ -56,6 +56,14 @@ EOF
 vips tiffsave "$work/patch.png" "$extra/patch.tif" --tile --pyramid --compression deflate \
   --tile-width 256 --tile-height 256
 
+# An image sequence (FILENAME_PATTERN _pyr_): <id>_pyr_<horizontal>_<vertical>.tif, views
+# of one size (as a real sequence has), two of them different (the negative of the patches)
+for a in 000_000 000_090 045_090; do cp "$extra/patch.tif" "$extra/seq_pyr_$a.tif"; done
+vips invert "$work/patch.png" "$work/negative.v"
+vips tiffsave "$work/negative.v" "$extra/seq_pyr_000_180.tif" --tile --pyramid \
+  --compression deflate --tile-width 256 --tile-height 256
+cp "$extra/seq_pyr_000_180.tif" "$extra/seq_pyr_045_000.tif"
+
 ref_port=$(free_port); ours_port=$(free_port)
 RUN=$work/run-ref PORT=$ref_port FCGI_PORT=$(free_port) IMAGES=$extra IIPSRV_BIN=$REF_BIN \
   bash "$SHARED/peers/start-iipsrv.sh" >/dev/null

@@ -34,6 +34,11 @@ pub struct Config {
     #[arg(long, env = "FILESYSTEM_SUFFIX", default_value = "")]
     pub filesystem_suffix: String,
 
+    /// Marks image sequences: an id that is not a file names the files
+    /// `<id><pattern><horizontal>_<vertical>.tif` (e.g. `vase_pyr_000_090.tif`).
+    #[arg(long, env = "FILENAME_PATTERN", default_value = "_pyr_")]
+    pub filename_pattern: String,
+
     /// Logging level 0-4 (0 none, 1 requests and errors, 2 debug, 3-4 trace).
     #[arg(long, env = "VERBOSITY", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=6))]
     pub verbosity: u8,

@@ -25,6 +25,7 @@ pub mod process;
 pub mod protocol;
 pub mod raster;
 pub mod registry;
+pub mod sequence;
 pub mod source;
 pub mod view;
 pub mod watermark;

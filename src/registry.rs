@@ -6,6 +6,7 @@
 //! (symlinks followed) must stay under the canonical root.
 
 use crate::error::{Error, Result};
+use crate::sequence::{self, Views};
 use crate::source::bytes::FileBytes;
 use crate::source::tiff::TiffImage;
 use crate::source::ImageSource;
@@ -26,18 +27,22 @@ pub struct Opened {
     pub path: Arc<PathBuf>,
     /// Last modification time.
     pub mtime: SystemTime,
+    /// The angles of the sequence this view belongs to (None for a single file).
+    pub views: Option<Arc<Views>>,
 }
 
 /// Resolves identifiers and keeps parsed images.
 pub struct Registry {
     root: PathBuf,
     suffix: String,
+    pattern: String,
     images: Cache<PathBuf, Opened>,
 }
 
 impl Registry {
-    /// A registry serving files under `root`; `capacity` images are kept parsed.
-    pub fn new(root: &Path, suffix: &str, capacity: usize) -> Result<Registry> {
+    /// A registry serving files under `root` (ids + `suffix`; sequences named with
+    /// `pattern`, FILENAME_PATTERN); `capacity` images are kept parsed.
+    pub fn new(root: &Path, suffix: &str, pattern: &str, capacity: usize) -> Result<Registry> {
         let root = root.canonicalize().map_err(|e| {
             Error::Internal(format!(
                 "image directory {} is not usable: {e}",
@@ -47,6 +52,7 @@ impl Registry {
         Ok(Registry {
             root,
             suffix: suffix.to_string(),
+            pattern: pattern.to_string(),
             images: Cache::new(capacity.max(1)),
         })
     }
@@ -64,6 +70,13 @@ impl Registry {
     /// The canonical path and the file's metadata (one stat serves the regular-file check
     /// and the modification time).
     fn locate(&self, id: &str) -> Result<(PathBuf, std::fs::Metadata)> {
+        self.check_id(id)?;
+        let relative = id.trim_start_matches('/');
+        self.locate_file(&format!("{relative}{}", self.suffix), id)
+    }
+
+    /// Refuses identifiers that are empty, too long, or try to climb out of the root.
+    fn check_id(&self, id: &str) -> Result<()> {
         if id.is_empty() {
             return Err(Error::NotFound("empty image identifier".into()));
         }
@@ -78,8 +91,12 @@ impl Registry {
                 "image identifier may not contain '..'".into(),
             ));
         }
-        let relative = id.trim_start_matches('/');
-        let candidate = self.root.join(format!("{relative}{}", self.suffix));
+        Ok(())
+    }
+
+    /// The canonical path and metadata of `relative` under the root; errors name `id`.
+    fn locate_file(&self, relative: &str, id: &str) -> Result<(PathBuf, std::fs::Metadata)> {
+        let candidate = self.root.join(relative);
         let canonical = candidate.canonicalize().map_err(|_| not_found(id))?;
         if !canonical.starts_with(&self.root) {
             return Err(Error::Forbidden(
@@ -99,7 +116,33 @@ impl Registry {
 
     /// Opens an image by id, from the cache when the file has not changed.
     pub fn open(&self, id: &str) -> Result<Opened> {
-        let (path, meta) = self.locate(id)?;
+        self.open_view(id, None)
+    }
+
+    /// Opens an image by id; when the id is a sequence rather than a file, the view at
+    /// `angles` (horizontal, vertical; default 0, 90) of it.
+    pub fn open_view(&self, id: &str, angles: Option<(i32, i32)>) -> Result<Opened> {
+        match self.locate(id) {
+            Ok(found) => self.open_located(found, id),
+            Err(Error::NotFound(m)) => match self.sequence(id)? {
+                Some((ext, views)) => {
+                    let at = angles.unwrap_or(sequence::DEFAULT_ANGLES);
+                    let relative = id.trim_start_matches('/');
+                    let name = sequence::file_name(relative, &self.pattern, at, &ext);
+                    let found = self.locate_file(&name, id).map_err(|_| {
+                        Error::NotFound(format!("no view {},{} of sequence {id}", at.0, at.1))
+                    })?;
+                    let mut opened = self.open_located(found, id)?;
+                    opened.views = Some(Arc::new(views));
+                    Ok(opened)
+                }
+                None => Err(Error::NotFound(m)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_located(&self, (path, meta): (PathBuf, std::fs::Metadata), id: &str) -> Result<Opened> {
         let mtime = meta.modified().map_err(|_| not_found(id))?;
         if let Some(o) = self.images.get(&path) {
             if o.mtime == mtime {
@@ -111,9 +154,52 @@ impl Registry {
             source,
             path: Arc::new(path.clone()),
             mtime,
+            views: None,
         };
         self.images.insert(path, opened.clone());
         Ok(opened)
+    }
+
+    /// The extension and views of sequence `id` (its `000_090` file names the extension),
+    /// or None when there is no such sequence.
+    fn sequence(&self, id: &str) -> Result<Option<(String, Views)>> {
+        if self.pattern.is_empty() {
+            return Ok(None);
+        }
+        let relative = id.trim_start_matches('/');
+        let candidate = self.root.join(relative);
+        let (Some(dir), Some(stem)) = (
+            candidate.parent(),
+            candidate.file_name().and_then(|n| n.to_str()),
+        ) else {
+            return Ok(None);
+        };
+        let Ok(dir) = dir.canonicalize() else {
+            return Ok(None);
+        };
+        if !dir.starts_with(&self.root) {
+            return Err(Error::Forbidden(
+                "image path leaves the image directory".into(),
+            ));
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(None);
+        };
+        let names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(stem))
+            .collect();
+        let ext = names
+            .iter()
+            .find_map(|n| match sequence::parse_name(n, stem, &self.pattern) {
+                Some((0, 90, ext)) => Some(ext.to_string()),
+                _ => None,
+            });
+        Ok(ext.map(|ext| {
+            let views =
+                sequence::views(names.iter().map(String::as_str), stem, &self.pattern, &ext);
+            (ext, views)
+        }))
     }
 }
 

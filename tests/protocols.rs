@@ -168,3 +168,42 @@ fn gamma_invert_contrast_follow_the_original() {
     let inverted = get(&a, "/x?FIF=a.tif&INV&JTL=1,0");
     assert_ne!(plain_tile.body, inverted.body);
 }
+
+#[test]
+fn sequences_follow_filename_pattern() {
+    let dir = tempdir();
+    for (name, w) in [
+        ("vase_pyr_000_090.tif", 300),
+        ("vase_pyr_045_090.tif", 310),
+        ("vase_pyr_000_000.tif", 320),
+        ("vase-000_090.tif", 330),
+    ] {
+        iipsrv::demo::write_demo(&dir.path().join(name), w, 200).expect("image");
+    }
+    let a = app(dir.path(), &[]);
+    let obj = |q: &str| text(&get(&a, &format!("/x?FIF=vase&{q}")));
+    assert_eq!(
+        obj("OBJ=Horizontal-views&OBJ=Vertical-views"),
+        "Horizontal-views:0 45\r\nVertical-views:0 90\r\n"
+    );
+    assert_eq!(
+        obj("OBJ=Max-size"),
+        "Max-size:300 200\r\n",
+        "default view 0,90"
+    );
+    assert_eq!(obj("SDS=45,90&OBJ=Max-size"), "Max-size:310 200\r\n");
+    assert_eq!(
+        obj("SDS=0&OBJ=Max-size"),
+        "Max-size:320 200\r\n",
+        "SDS=x means x,0"
+    );
+    assert_eq!(get(&a, "/x?FIF=vase&SDS=90,90&JTL=0,0").status, 404);
+    assert_eq!(get(&a, "/x?FIF=vase&JTLS=45,0,0,90").status, 200);
+    let other = app(dir.path(), &["--filename-pattern", "-"]);
+    assert_eq!(
+        text(&get(&other, "/x?FIF=vase&OBJ=Max-size")),
+        "Max-size:330 200\r\n"
+    );
+    assert_eq!(get(&a, "/x?FIF=../vase&OBJ=Max-size").status, 403);
+    assert_eq!(get(&a, "/x?FIF=nothing&OBJ=Max-size").status, 404);
+}

@@ -28,7 +28,7 @@ impl App {
             .iter()
             .find(|a| matches!(a, Action::Tile { .. } | Action::Convert(_)));
         if let Some(action) = image_action {
-            let opened = self.registry.open(parsed.image()?)?;
+            let opened = self.registry.open_view(parsed.image()?, parsed.angles)?;
             let info = opened.source.info();
             let view = match action {
                 Action::Tile {
@@ -62,13 +62,13 @@ impl App {
         let needs_image = queries.iter().any(|q| **q != ObjQuery::Iip);
         let opened = match (needs_image, parsed.image.as_deref()) {
             (false, None) => None,
-            _ => Some(self.registry.open(parsed.image()?)?),
+            _ => Some(self.registry.open_view(parsed.image()?, parsed.angles)?),
         };
         let mut body = String::new();
         for q in queries {
             let lines = match (&opened, q) {
                 (_, ObjQuery::Iip) => vec!["IIP:1.0".to_string()],
-                (Some(o), q) => iip::obj_lines(q, o.source.info()),
+                (Some(o), q) => iip::obj_lines(q, o.source.info(), o.views.as_deref()),
                 (None, _) => return Err(Error::bad("IIP: no image given (FIF)")),
             };
             for l in lines {

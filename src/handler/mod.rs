@@ -180,7 +180,12 @@ impl App {
             n if n < 0 => 1 << 20,
             n => n as usize,
         };
-        let registry = Registry::new(root, &config.filesystem_suffix, capacity)?;
+        let registry = Registry::new(
+            root,
+            &config.filesystem_suffix,
+            &config.filename_pattern,
+            capacity,
+        )?;
         let max_icc = match (config.embed_icc, config.max_icc) {
             (0, _) => 0,
             (_, n) if n < 0 => usize::MAX,

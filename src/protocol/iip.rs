@@ -11,6 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::iip_process as proc_arg;
+use crate::sequence::Views;
 use crate::source::{ColourSpace, ImageInfo, Level};
 use crate::view::{Format, Process, Quality, Rect, Rotation, SizeLimits, View};
 use percent_encoding::percent_decode_str;
@@ -542,8 +543,17 @@ fn colorspace_line(info: &ImageInfo) -> String {
     )
 }
 
+/// A list of angles as OBJ writes it, space separated; `single` for a lone file.
+fn angle_list(list: Option<&[i32]>, single: i32) -> String {
+    match list {
+        Some(l) => l.iter().map(i32::to_string).collect::<Vec<_>>().join(" "),
+        None => single.to_string(),
+    }
+}
+
 /// The answer lines of one OBJ query (without line ends).
-pub fn obj_lines(q: &ObjQuery, info: &ImageInfo) -> Vec<String> {
+/// `views` are the angles of the sequence the image belongs to (a single file: 0 and 90).
+pub fn obj_lines(q: &ObjQuery, info: &ImageInfo, views: Option<&Views>) -> Vec<String> {
     match q {
         ObjQuery::Iip => vec!["IIP:1.0".into()],
         ObjQuery::IipServer => vec![format!("IIP-server:{IIP_SERVER_LEVEL}")],
@@ -572,8 +582,14 @@ pub fn obj_lines(q: &ObjQuery, info: &ImageInfo) -> Vec<String> {
             vec![format!("Min-Max-sample-values:{}", v.trim_end())]
         }
         ObjQuery::Colorspace => vec![colorspace_line(info)],
-        ObjQuery::HorizontalViews => vec!["Horizontal-views:0".into()],
-        ObjQuery::VerticalViews => vec!["Vertical-views:90".into()],
+        ObjQuery::HorizontalViews => vec![format!(
+            "Horizontal-views:{}",
+            angle_list(views.map(|v| v.horizontal.as_slice()), 0)
+        )],
+        ObjQuery::VerticalViews => vec![format!(
+            "Vertical-views:{}",
+            angle_list(views.map(|v| v.vertical.as_slice()), 90)
+        )],
         ObjQuery::BasicInfo => vec![
             format!("IIP-server:{IIP_SERVER_LEVEL}"),
             format!("Max-size:{} {}", info.width, info.height),
@@ -756,15 +772,15 @@ mod tests {
     fn obj_answers() {
         let i = info();
         assert_eq!(
-            obj_lines(&ObjQuery::Resolutions, &i),
+            obj_lines(&ObjQuery::Resolutions, &i, None),
             vec!["Resolutions:250 187,500 375,1000 750,2000 1500,4000 3000"]
         );
         assert_eq!(
-            obj_lines(&ObjQuery::MinMax, &i),
+            obj_lines(&ObjQuery::MinMax, &i, None),
             vec!["Min-Max-sample-values: 0  255  0  255  0  255"]
         );
         assert_eq!(
-            obj_lines(&ObjQuery::Colorspace, &i),
+            obj_lines(&ObjQuery::Colorspace, &i, None),
             vec!["Colorspace,0-4,0:0 0 3 3 0 1 2"]
         );
     }
