@@ -3,7 +3,39 @@
 
 use super::{App, Request, Response};
 use crate::error::{Error, Result};
+use crate::pipeline;
 use crate::protocol::iip::{self, Action, ObjQuery};
+use crate::protocol::spectral::{self, ProfileQuery, SpectraQuery};
+use crate::registry::Opened;
+use crate::sequence;
+
+/// One band's value at a SPECTRA point: channel 0 of the pixel, 8-bit scaled to 0-1.
+fn spectra_value(opened: &Opened, q: &SpectraQuery) -> Result<f64> {
+    let src = opened.source.as_ref();
+    let info = src.info();
+    let level = iip::level_index(info, q.resolution)?;
+    let l = &info.levels[level];
+    let across = l.tiles_across() as u64;
+    let (tx, ty) = (q.tile % across, q.tile / across);
+    let outside = || {
+        Error::NotFound(format!(
+            "IIP: no tile {} at resolution {}",
+            q.tile, q.resolution
+        ))
+    };
+    if ty >= l.tiles_down() as u64 {
+        return Err(outside());
+    }
+    let (tx, ty) = (tx as u32, ty as u32);
+    let x0 = tx * l.tile_width + q.x;
+    let y0 = ty * l.tile_height + q.y;
+    let inside_tile = q.x < l.tile_width && q.y < l.tile_height;
+    if !inside_tile || x0 >= l.width || y0 >= l.height {
+        return Err(Error::bad("IIP: SPECTRA point is outside the tile"));
+    }
+    let px = pipeline::compose(src, level, x0, y0, x0 + 1, y0 + 1)?;
+    Ok(px.data.first().copied().unwrap_or(0) as f64 / 255.0)
+}
 
 /// MIME type of OBJ answers, as the original sends it.
 const NETFPX: &str = "application/vnd.netfpx";
@@ -20,6 +52,8 @@ impl App {
                     let base = format!("{}?IIIF=", req.path);
                     return self.iiif(req, p.trim_start_matches('/'), &base);
                 }
+                Action::Spectra(q) => return self.spectra(&parsed, q),
+                Action::Profile(q) => return self.profile(&parsed, q),
                 _ => {}
             }
         }
@@ -44,6 +78,44 @@ impl App {
             return self.view_response(req, &opened, &view);
         }
         self.obj(&parsed)
+    }
+
+    /// SPECTRA: the pixel in every band of the image (the horizontal views of a sequence;
+    /// one band for a single file), channel 0, normalised to 0-1 for integer samples.
+    fn spectra(&self, parsed: &iip::IipRequest, q: &SpectraQuery) -> Result<Response> {
+        let image = parsed.image()?;
+        let first = self.registry.open_view(image, parsed.angles)?;
+        let vertical = parsed.angles.map_or(sequence::DEFAULT_ANGLES.1, |a| a.1);
+        let bands: Vec<Option<i32>> = match &first.views {
+            Some(v) => v.horizontal.iter().map(|h| Some(*h)).collect(),
+            None => vec![None],
+        };
+        let mut points = Vec::with_capacity(bands.len());
+        for band in bands {
+            let opened = match band {
+                Some(h) => self.registry.open_view(image, Some((h, vertical)))?,
+                None => first.clone(),
+            };
+            let value = spectra_value(&opened, q)?;
+            points.push((band.unwrap_or(0).to_string(), value));
+        }
+        let body = spectral::spectra_xml(&points);
+        Ok(self.ok_response("application/xml", body, Some(&first)))
+    }
+
+    /// PFL: the samples of a horizontal line at one resolution, channels interleaved.
+    fn profile(&self, parsed: &iip::IipRequest, q: &ProfileQuery) -> Result<Response> {
+        let opened = self.registry.open_view(parsed.image()?, parsed.angles)?;
+        let src = opened.source.as_ref();
+        let level = iip::level_index(src.info(), q.resolution)?;
+        let l = &src.info().levels[level];
+        if q.x2 > l.width || q.y1 >= l.height {
+            return Err(Error::bad("IIP: PFL line is outside the image"));
+        }
+        let line = pipeline::compose(src, level, q.x1, q.y1, q.x2, q.y1 + 1)?;
+        let values: Vec<f64> = line.data.iter().map(|&v| v as f64).collect();
+        let body = spectral::profile_json(&values);
+        Ok(self.ok_response("application/json", body, Some(&opened)))
     }
 
     /// OBJ answers: one `Name:value` line per query, CRLF-terminated.

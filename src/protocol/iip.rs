@@ -11,6 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::iip_process as proc_arg;
+use crate::protocol::spectral::{self, ProfileQuery, SpectraQuery};
 use crate::sequence::Views;
 use crate::source::{ColourSpace, ImageInfo, Level};
 use crate::view::{Format, Process, Quality, Rect, Rotation, SizeLimits, View};
@@ -66,6 +67,10 @@ pub enum Action {
     },
     /// CVT: the region (RGN) at the size (WID/HEI) in a format.
     Convert(Format),
+    /// SPECTRA: one pixel's value in every band (XML).
+    Spectra(SpectraQuery),
+    /// PFL: the values along a horizontal line (JSON).
+    Profile(ProfileQuery),
     /// `DeepZoom=path`: a DeepZoom request in query form.
     DeepZoom(String),
     /// `Zoomify=path`: a Zoomify request in query form.
@@ -209,6 +214,14 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "CVT",
         apply: |r, a| push(r, Action::Convert(convert_format(a))),
+    },
+    Command {
+        name: "SPECTRA",
+        apply: |r, a| push(r, Action::Spectra(spectral::parse_spectra(a)?)),
+    },
+    Command {
+        name: "PFL",
+        apply: |r, a| push(r, Action::Profile(spectral::parse_profile(a)?)),
     },
     Command {
         name: "DEEPZOOM",
@@ -393,11 +406,16 @@ pub fn parse(query: &str) -> Result<IipRequest> {
 
 /// The pyramid level of an IIP resolution number (0 = smallest); 404 when there is none.
 fn level_of(info: &ImageInfo, resolution: u32) -> Result<&Level> {
+    level_index(info, resolution).map(|i| &info.levels[i])
+}
+
+/// The index in `info.levels` (0 = full size) of an IIP resolution number; 404 when
+/// there is none.
+pub fn level_index(info: &ImageInfo, resolution: u32) -> Result<usize> {
     let n = info.levels.len();
     (resolution as usize)
         .checked_add(1)
         .and_then(|r| n.checked_sub(r))
-        .map(|i| &info.levels[i])
         .ok_or_else(|| {
             Error::NotFound(format!(
                 "IIP: asked for non-existent resolution: {resolution}"

@@ -6,6 +6,7 @@ pub mod iiif;
 pub mod iiif_info;
 pub mod iip;
 pub mod iip_process;
+pub mod spectral;
 pub mod zoomify;
 
 use crate::error::{Error, Result};
