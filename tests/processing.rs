@@ -176,7 +176,12 @@ fn spectra_reads_every_band_of_a_sequence_and_pfl_a_line() {
         let r = Raster::filled(300, 200, 1, v);
         let png = dir.path().join(format!("b{band}.png"));
         write_png(&r, &png);
-        vips_tiff(dir.path(), &png, &format!("bands_pyr_{band:03}_090.tif"), &[]);
+        vips_tiff(
+            dir.path(),
+            &png,
+            &format!("bands_pyr_{band:03}_090.tif"),
+            &[],
+        );
     }
     let a = app(dir.path(), &[]);
     let r = call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=bands&SPECTRA=1,0,10,10");
@@ -185,13 +190,24 @@ fn spectra_reads_every_band_of_a_sequence_and_pfl_a_line() {
     let xml = String::from_utf8_lossy(&r.body).to_string();
     for (band, value) in [(0, "0.200000"), (1, "0.400000"), (2, "0.800000")] {
         assert!(
-            xml.contains(&format!("<wavelength>{band}</wavelength>\n\t\t<reflectance>{value}</reflectance>")),
+            xml.contains(&format!(
+                "<wavelength>{band}</wavelength>\n\t\t<reflectance>{value}</reflectance>"
+            )),
             "{xml}"
         );
     }
-    let line = call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=bands&SDS=2,90&PFL=1:10,5-14,5");
-    assert_eq!(String::from_utf8_lossy(&line.body), "{\n\t\"profile\": [204,204,204,204]\n}");
+    let line = call(
+        &a,
+        "/fcgi-bin/iipsrv.fcgi?FIF=bands&SDS=2,90&PFL=1:10,5-14,5",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&line.body),
+        "{\n\t\"profile\": [204,204,204,204]\n}"
+    );
     let outside = call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=bands&SPECTRA=1,0,299,10");
     assert_eq!(outside.status, 400);
-    assert_eq!(call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=bands&PFL=1:10,5-900,5").status, 400);
+    assert_eq!(
+        call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=bands&PFL=1:10,5-900,5").status,
+        400
+    );
 }
