@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod codec;
+pub mod colour;
 pub mod config;
 pub mod demo;
 pub mod dispatch;

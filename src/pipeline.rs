@@ -6,12 +6,13 @@
 //! parallel), crop and resize in one pass, apply the quality, mirror and rotate, encode.
 
 use crate::codec::{jpeg, png, tiff_writer, webp};
+use crate::colour;
 use crate::error::{Error, Result};
 use crate::ops::{self, Interpolation, Window};
 use crate::process;
-use crate::raster::Raster;
-use crate::source::{ImageInfo, ImageSource};
-use crate::view::{Format, Rect, View};
+use crate::raster::{FloatRaster, Pixels, Raster};
+use crate::source::{ColourSpace, ImageInfo, ImageSource};
+use crate::view::{Format, Process, Rect, View};
 use crate::watermark::Watermark;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -147,12 +148,7 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
     } else {
         None
     };
-    let pixels = compose(src, plan.level, x0, y0, x1, y1)?;
-    let pixels = if view.process.needs_float() {
-        process::apply(&pixels, &view.process, hist.as_ref())
-    } else {
-        pixels
-    };
+    let pixels = level_pixels(src, plan.level, plan.bounds, &view.process, hist.as_ref())?;
     let pixels = if plan.resize {
         ops::resize(
             &pixels,
@@ -189,7 +185,8 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
 /// answer of a colour image cannot carry its RGB profile), within MAX_ICC.
 fn icc_for<'a>(info: &'a ImageInfo, out_channels: u8, settings: &Settings) -> Option<&'a [u8]> {
     let icc = info.icc.as_deref()?;
-    let colour_kept = (out_channels >= 3) == (info.channels >= 3);
+    let colour_kept =
+        (out_channels >= 3) == (info.channels >= 3) && info.colour != ColourSpace::CieLab;
     (colour_kept && !icc.is_empty() && icc.len() <= settings.max_icc).then_some(icc)
 }
 
@@ -199,7 +196,48 @@ fn histogram(src: &dyn ImageSource) -> Result<process::Histogram> {
     let smallest = src.info().levels.len() - 1;
     let l = &src.info().levels[smallest];
     let (w, h) = (l.width.min(l.tile_width), l.height.min(l.tile_height));
-    Ok(process::histogram(&compose(src, smallest, 0, 0, w, h)?))
+    let plain = Process::default();
+    let pixels = level_pixels(src, smallest, (0, 0, w, h), &plain, None)?;
+    Ok(process::histogram(&pixels))
+}
+
+/// A box of a level as processed 8-bit pixels. 8-bit images go through the float pipeline
+/// only when the view asks for processing; other images always do, from their own units
+/// (CIELAB by way of sRGB), which is how they become 8-bit.
+pub fn level_pixels(
+    src: &dyn ImageSource,
+    level: usize,
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+    p: &Process,
+    hist: Option<&process::Histogram>,
+) -> Result<Raster> {
+    let info = src.info();
+    if !info.needs_float() {
+        let pixels = compose(src, level, x0, y0, x1, y1)?;
+        return Ok(if p.needs_float() {
+            process::apply(&pixels, p, hist)
+        } else {
+            pixels
+        });
+    }
+    let (floats, ranges) = display_floats(info, compose_float(src, level, x0, y0, x1, y1)?)?;
+    Ok(process::apply_float(floats, &ranges, p, hist))
+}
+
+/// Float pixels ready for the tone pipeline with each channel's default range: CIELAB
+/// converted to sRGB (0-255), other images as they are with their min/max sample values.
+fn display_floats(info: &ImageInfo, f: FloatRaster) -> Result<(FloatRaster, Vec<(f32, f32)>)> {
+    if info.colour == ColourSpace::CieLab {
+        let rgb = colour::lab_to_srgb(&f)
+            .ok_or_else(|| Error::Internal("the colour engine could not convert CIELAB".into()))?;
+        return Ok((rgb, vec![(0.0, 255.0); 3]));
+    }
+    let ranges = info
+        .min_max
+        .iter()
+        .map(|&(lo, hi)| (lo as f32, hi as f32))
+        .collect();
+    Ok((f, ranges))
 }
 
 /// The stored JPEG tile when the view is exactly one whole stored tile, unprocessed.
@@ -234,8 +272,8 @@ fn passthrough(
     }))
 }
 
-/// Decodes the tiles of `level` that the box touches, in parallel, and assembles the box
-/// (left, top, right, bottom, in level pixels).
+/// Decodes the 8-bit tiles of `level` that the box touches, in parallel, and assembles the
+/// box (left, top, right, bottom, in level pixels).
 pub fn compose(
     src: &dyn ImageSource,
     level: usize,
@@ -244,14 +282,41 @@ pub fn compose(
     x1: u32,
     y1: u32,
 ) -> Result<Raster> {
+    assemble(src, level, (x0, y0, x1, y1), |tx, ty| {
+        src.read_tile(level, tx, ty)
+    })
+}
+
+/// [`compose`] for float samples in the image's own units (any image).
+pub fn compose_float(
+    src: &dyn ImageSource,
+    level: usize,
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+) -> Result<FloatRaster> {
+    assemble(src, level, (x0, y0, x1, y1), |tx, ty| {
+        src.read_tile_float(level, tx, ty)
+    })
+}
+
+/// Reads the tiles the box touches with `read` (in parallel) and copies their parts into
+/// one raster; a box inside one whole tile is that tile.
+fn assemble<T: Copy + Default + Send>(
+    src: &dyn ImageSource,
+    level: usize,
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+    read: impl Fn(u32, u32) -> crate::source::SourceResult<Pixels<T>> + Sync,
+) -> Result<Pixels<T>> {
     let l = &src.info().levels[level];
     let (tw, th) = (l.tile_width, l.tile_height);
     let coords: Vec<(u32, u32)> = (y0 / th..=(y1 - 1) / th)
         .flat_map(|ty| (x0 / tw..=(x1 - 1) / tw).map(move |tx| (tx, ty)))
         .collect();
-    let tiles: Vec<Raster> = coords
+    let tiles: Vec<Pixels<T>> = coords
         .par_iter()
-        .map(|&(tx, ty)| src.read_tile(level, tx, ty))
+        .map(|&(tx, ty)| read(tx, ty))
         .collect::<std::result::Result<_, _>>()?;
     let channels = tiles.first().map_or(src.info().channels, |t| t.channels);
     if let ([tile], [(tx, ty)]) = (tiles.as_slice(), coords.as_slice()) {
@@ -263,7 +328,7 @@ pub fn compose(
                 .ok_or_else(|| Error::Internal("no tile".into()));
         }
     }
-    let mut canvas = Raster::filled(x1 - x0, y1 - y0, channels, 0);
+    let mut canvas = Pixels::filled(x1 - x0, y1 - y0, channels, T::default());
     for (tile, &(tx, ty)) in tiles.iter().zip(&coords) {
         if tile.channels != channels {
             return Err(Error::BadImage(

@@ -11,7 +11,7 @@
 //! original reads out of bounds when hill-shading single-channel data, ours shades a height
 //! field instead (see [`shade`]).
 
-use crate::raster::Raster;
+use crate::raster::{FloatRaster, Raster};
 use crate::view::{Colormap, Contrast, Gamma, Process};
 
 /// A 256-bin histogram of channel averages.
@@ -25,10 +25,23 @@ struct Floats {
     data: Vec<f32>,
 }
 
-/// Runs the float pipeline on `src` (at pyramid-level resolution, before resizing).
+/// Runs the float pipeline on 8-bit `src` (at pyramid-level resolution, before resizing).
 /// `hist` is needed for [`Contrast::Stretch`]; without it the full 0-255 range is used.
 pub fn apply(src: &Raster, p: &Process, hist: Option<&Histogram>) -> Raster {
-    let ranges = input_ranges(src.channels as usize, p, hist);
+    let full = vec![(0.0, 255.0); src.channels as usize];
+    apply_float(src.to_float(), &full, p, hist)
+}
+
+/// Runs the float pipeline on samples in the image's own units, `ranges` being each
+/// channel's (min, max) when the request sets none (SMin/SMaxSampleValue or the type's
+/// range): this is how 16-bit and float images become 8-bit answers.
+pub fn apply_float(
+    src: FloatRaster,
+    ranges: &[(f32, f32)],
+    p: &Process,
+    hist: Option<&Histogram>,
+) -> Raster {
+    let ranges = input_ranges(ranges, p, hist);
     let mut f = normalise(src, &ranges);
     if let Some((h, v)) = p.shade {
         f = shade(&f, h, v);
@@ -60,10 +73,15 @@ pub fn apply(src: &Raster, p: &Process, hist: Option<&Histogram>) -> Raster {
     to_bytes(&f, factor)
 }
 
-/// Each channel's (min, max): the 8-bit range, then MINMAX overrides, or the histogram's
-/// used range for a stretch.
-fn input_ranges(channels: usize, p: &Process, hist: Option<&Histogram>) -> Vec<(f32, f32)> {
-    let mut ranges = vec![(0.0f32, 255.0f32); channels];
+/// Each channel's (min, max): the image's, then MINMAX overrides, or the histogram's used
+/// range (in 1/255ths of the image's) for a stretch.
+fn input_ranges(
+    defaults: &[(f32, f32)],
+    p: &Process,
+    hist: Option<&Histogram>,
+) -> Vec<(f32, f32)> {
+    let mut ranges = defaults.to_vec();
+    let channels = ranges.len();
     for r in &p.ranges {
         match r.channel {
             Some(c) if c < channels => ranges[c] = (r.min, r.max),
@@ -76,13 +94,16 @@ fn input_ranges(channels: usize, p: &Process, hist: Option<&Histogram>) -> Vec<(
             h.iter().position(|&n| n > 0),
             h.iter().rposition(|&n| n > 0),
         ) {
-            ranges.iter_mut().for_each(|x| *x = (lo as f32, hi as f32));
+            let at = |(a, b): (f32, f32), k: usize| a + (b - a) * k as f32 / 255.0;
+            ranges
+                .iter_mut()
+                .for_each(|x| *x = (at(*x, lo), at(*x, hi)));
         }
     }
     ranges
 }
 
-fn normalise(src: &Raster, ranges: &[(f32, f32)]) -> Floats {
+fn normalise(src: FloatRaster, ranges: &[(f32, f32)]) -> Floats {
     let ch = src.channels as usize;
     let scale: Vec<(f32, f32)> = ranges
         .iter()
@@ -91,15 +112,12 @@ fn normalise(src: &Raster, ranges: &[(f32, f32)]) -> Floats {
             (lo, if d.abs() > 1e-30 { 1.0 / d } else { 1e30 })
         })
         .collect();
-    let data = src
-        .data
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let (lo, inv) = scale[i % ch];
-            (v as f32 - lo) * inv
-        })
-        .collect();
+    let mut data = src.data;
+    for p in data.chunks_exact_mut(ch) {
+        for (v, &(lo, inv)) in p.iter_mut().zip(&scale) {
+            *v = (*v - lo) * inv;
+        }
+    }
     Floats {
         width: src.width,
         height: src.height,

@@ -1,25 +1,34 @@
-//! An 8-bit interleaved pixel buffer: what tiles decode into, what the pipeline works on
-//! and what encoders take. Pure data, no I/O.
+//! Interleaved pixel buffers: what tiles decode into, what the pipeline works on and what
+//! encoders take. Pure data, no I/O. 8-bit [`Raster`]s carry most images end to end;
+//! [`FloatRaster`]s carry 16-bit, 32-bit and CIELAB samples until they are brought to 8 bits.
 
 use crate::view::Rect;
 
-/// Interleaved 8-bit pixels, `channels` samples per pixel, rows packed without padding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Raster {
+/// Interleaved pixels of sample type `T`, `channels` samples per pixel, rows packed without
+/// padding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pixels<T> {
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
     pub height: u32,
     /// Samples per pixel: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA.
     pub channels: u8,
-    /// `width * height * channels` bytes.
-    pub data: Vec<u8>,
+    /// `width * height * channels` samples.
+    pub data: Vec<T>,
 }
 
-impl Raster {
-    /// A raster filled with one byte value.
-    pub fn filled(width: u32, height: u32, channels: u8, value: u8) -> Raster {
-        Raster {
+/// 8-bit pixels: what most images are, and what every encoder takes.
+pub type Raster = Pixels<u8>;
+
+/// Float pixels in the image's own units (16-bit, 32-bit, CIELAB samples), before they are
+/// brought to 8 bits by the processing pipeline.
+pub type FloatRaster = Pixels<f32>;
+
+impl<T: Copy + Default> Pixels<T> {
+    /// A raster filled with one sample value.
+    pub fn filled(width: u32, height: u32, channels: u8, value: T) -> Pixels<T> {
+        Pixels {
             width,
             height,
             channels,
@@ -28,8 +37,8 @@ impl Raster {
     }
 
     /// Wraps existing pixel data; `None` when the length does not match the dimensions.
-    pub fn from_vec(width: u32, height: u32, channels: u8, data: Vec<u8>) -> Option<Raster> {
-        (data.len() == width as usize * height as usize * channels as usize).then_some(Raster {
+    pub fn from_vec(width: u32, height: u32, channels: u8, data: Vec<T>) -> Option<Pixels<T>> {
+        (data.len() == width as usize * height as usize * channels as usize).then_some(Pixels {
             width,
             height,
             channels,
@@ -44,7 +53,7 @@ impl Raster {
 
     /// Copies the block `from` of `src` to (`dx`, `dy`) of `self`.
     /// Both rasters must have the same channel count and the blocks must fit.
-    pub fn blit(&mut self, src: &Raster, from: Rect, dx: u32, dy: u32) {
+    pub fn blit(&mut self, src: &Pixels<T>, from: Rect, dx: u32, dy: u32) {
         let ch = self.channels as usize;
         let row = from.w as usize * ch;
         for r in 0..from.h as usize {
@@ -55,10 +64,22 @@ impl Raster {
     }
 
     /// The `w`×`h` block at (`x`, `y`) as a new raster.
-    pub fn crop(&self, x: u32, y: u32, w: u32, h: u32) -> Raster {
-        let mut out = Raster::filled(w, h, self.channels, 0);
+    pub fn crop(&self, x: u32, y: u32, w: u32, h: u32) -> Pixels<T> {
+        let mut out = Pixels::filled(w, h, self.channels, T::default());
         out.blit(self, Rect { x, y, w, h }, 0, 0);
         out
+    }
+}
+
+impl Raster {
+    /// The same pixels as floats (0-255).
+    pub fn to_float(&self) -> FloatRaster {
+        FloatRaster {
+            width: self.width,
+            height: self.height,
+            channels: self.channels,
+            data: self.data.iter().map(|&v| v as f32).collect(),
+        }
     }
 }
 

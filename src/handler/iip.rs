@@ -8,8 +8,10 @@ use crate::protocol::iip::{self, Action, ObjQuery};
 use crate::protocol::spectral::{self, ProfileQuery, SpectraQuery};
 use crate::registry::Opened;
 use crate::sequence;
+use crate::source::SampleFormat;
 
-/// One band's value at a SPECTRA point: channel 0 of the pixel, 8-bit scaled to 0-1.
+/// One band's value at a SPECTRA point: channel 0 of the pixel, integers scaled to 0-1 by
+/// their type's range (value/255, value/65535), floats as stored, as the original answers.
 fn spectra_value(opened: &Opened, q: &SpectraQuery) -> Result<f64> {
     let src = opened.source.as_ref();
     let info = src.info();
@@ -33,8 +35,12 @@ fn spectra_value(opened: &Opened, q: &SpectraQuery) -> Result<f64> {
     if !inside_tile || x0 >= l.width || y0 >= l.height {
         return Err(Error::bad("IIP: SPECTRA point is outside the tile"));
     }
-    let px = pipeline::compose(src, level, x0, y0, x0 + 1, y0 + 1)?;
-    Ok(px.data.first().copied().unwrap_or(0) as f64 / 255.0)
+    let px = pipeline::compose_float(src, level, x0, y0, x0 + 1, y0 + 1)?;
+    let v = px.data.first().copied().unwrap_or(0.0) as f64;
+    Ok(match info.sample_format {
+        SampleFormat::Float => v,
+        _ => v / (2f64.powi(info.bits_per_sample.min(32) as i32) - 1.0),
+    })
 }
 
 /// MIME type of OBJ answers, as the original sends it.
@@ -112,7 +118,7 @@ impl App {
         if q.x2 > l.width || q.y1 >= l.height {
             return Err(Error::bad("IIP: PFL line is outside the image"));
         }
-        let line = pipeline::compose(src, level, q.x1, q.y1, q.x2, q.y1 + 1)?;
+        let line = pipeline::compose_float(src, level, q.x1, q.y1, q.x2, q.y1 + 1)?;
         let values: Vec<f64> = line.data.iter().map(|&v| v as f64).collect();
         let body = spectral::profile_json(&values);
         Ok(self.ok_response("application/json", body, Some(&opened)))

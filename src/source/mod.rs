@@ -5,9 +5,10 @@
 //! the stored tile is as a complete JPEG stream ([`ImageSource::jpeg_tile`]).
 
 pub mod bytes;
+pub mod samples;
 pub mod tiff;
 
-use crate::raster::Raster;
+use crate::raster::{FloatRaster, Raster};
 use std::sync::Arc;
 
 /// Why a source could not answer. Converted to the request layer's error by the caller.
@@ -130,6 +131,18 @@ pub struct ImageInfo {
     pub metadata: Metadata,
 }
 
+impl ImageInfo {
+    /// Whether tiles must go through [`ImageSource::read_tile_float`] and the float
+    /// pipeline: samples that are not 8-bit unsigned, CIELAB, or more bands than an 8-bit
+    /// answer carries.
+    pub fn needs_float(&self) -> bool {
+        self.bits_per_sample != 8
+            || self.sample_format != SampleFormat::Unsigned
+            || self.colour == ColourSpace::CieLab
+            || self.channels > 4
+    }
+}
+
 /// An open image that can hand out decoded tiles. Implementations are shared between
 /// threads: every method takes `&self`.
 pub trait ImageSource: Send + Sync {
@@ -139,6 +152,14 @@ pub trait ImageSource: Send + Sync {
     /// Decodes one stored tile of `level` (tile column `tx`, row `ty`) into 8-bit pixels of
     /// `info().channels` channels. Edge tiles come back at their stored size.
     fn read_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Raster>;
+
+    /// Decodes one stored tile into floats in the image's own units: integer sample values
+    /// as stored, floats as stored, CIELAB as L* 0-100 and signed a*, b*. Every image
+    /// answers this (8-bit images through [`ImageSource::read_tile`]); images for which
+    /// [`ImageInfo::needs_float`] holds answer only this.
+    fn read_tile_float(&self, level: usize, tx: u32, ty: u32) -> SourceResult<FloatRaster> {
+        self.read_tile(level, tx, ty).map(|r| r.to_float())
+    }
 
     /// The stored tile as a complete, standalone JPEG stream when it is JPEG-compressed
     /// 8-bit data; `None` otherwise. Used to answer without decoding.

@@ -15,7 +15,8 @@ use super::{
     ColourSpace, ImageInfo, ImageSource, Level, Metadata, SampleFormat, SourceError, SourceResult,
 };
 use crate::codec::{jpeg, lossless, webp};
-use crate::raster::Raster;
+use super::samples;
+use crate::raster::{FloatRaster, Raster};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -285,6 +286,7 @@ struct LevelData {
 /// An open TIFF: parsed directories plus the byte source its tiles are read from.
 pub struct TiffImage {
     bytes: Arc<dyn ByteSource>,
+    big_endian: bool,
     info: ImageInfo,
     levels: Vec<LevelData>,
     limits: Limits,
@@ -457,6 +459,7 @@ impl TiffImage {
         info.levels = levels.iter().map(|l| l.geometry.clone()).collect();
         Ok(TiffImage {
             bytes,
+            big_endian: header.endian == Endian::Big,
             info,
             levels,
             limits,
@@ -662,6 +665,48 @@ fn set_scales(levels: &mut [LevelData], width: u32, height: u32) {
     }
 }
 
+/// A tile's bytes after lossless decompression (none, LZW, deflate, zstd), `expected`
+/// bytes long.
+fn decompress(compression: u16, stored: Vec<u8>, expected: usize) -> SourceResult<Vec<u8>> {
+    match compression {
+        compression::NONE => {
+            let mut d = stored;
+            d.resize(expected, 0);
+            Ok(d)
+        }
+        compression::LZW => lossless::unlzw(&stored, expected),
+        compression::DEFLATE | compression::ADOBE_DEFLATE => lossless::inflate(&stored, expected),
+        compression::ZSTD | compression::ZSTD_OLD => lossless::unzstd(&stored, expected),
+        compression::OLD_JPEG => Err(SourceError::Unsupported(
+            "old-style JPEG (compression 6)".into(),
+        )),
+        c => Err(SourceError::Unsupported(format!(
+            "TIFF compression {c} for these samples"
+        ))),
+    }
+}
+
+/// CIELAB samples as stored to L* (0-100) and signed a*, b*: photometric 8 keeps a*/b* as
+/// signed integers, ICCLab (9) as unsigned with an offset of half the range; 16-bit a*/b*
+/// are in 1/256 units.
+fn lab_units(data: &mut [f32], channels: usize, bits: u16, photometric: u16) {
+    let full = 2f32.powi(bits as i32);
+    let ab_scale = if bits == 16 { 1.0 / 256.0 } else { 1.0 };
+    for p in data.chunks_exact_mut(channels) {
+        p[0] = p[0] * 100.0 / (full - 1.0);
+        for v in p.iter_mut().take(3).skip(1) {
+            let signed = if photometric == 9 {
+                *v - full / 2.0
+            } else if *v >= full / 2.0 {
+                *v - full
+            } else {
+                *v
+            };
+            *v = signed * ab_scale;
+        }
+    }
+}
+
 impl ImageSource for TiffImage {
     fn info(&self) -> &ImageInfo {
         &self.info
@@ -671,33 +716,16 @@ impl ImageSource for TiffImage {
         let l = self.level(level)?;
         let (idx, rows) = self.locate(l, tx, ty)?;
         let g = &l.geometry;
-        if self.info.bits_per_sample != 8 {
-            return Err(SourceError::Unsupported(format!(
-                "{}-bit images are not served yet",
-                self.info.bits_per_sample
-            )));
-        }
-        if self.info.colour == ColourSpace::CieLab || self.info.colour == ColourSpace::Other {
+        if self.info.needs_float() {
             return Err(SourceError::Unsupported(
-                "CIELAB and multi-band images are not served yet".into(),
+                "not an 8-bit RGB or grey image (read as floats)".into(),
             ));
         }
         let ch = l.samples as u8;
         let Some(stored) = self.stored_tile(l, idx)? else {
             return Ok(Raster::filled(g.tile_width, rows, ch, 0));
         };
-        let expected = g.tile_width as usize * rows as usize * ch as usize;
-        let mut data = match l.compression {
-            compression::NONE => {
-                let mut d = stored;
-                d.resize(expected, 0);
-                d
-            }
-            compression::LZW => lossless::unlzw(&stored, expected)?,
-            compression::DEFLATE | compression::ADOBE_DEFLATE => {
-                lossless::inflate(&stored, expected)?
-            }
-            compression::ZSTD | compression::ZSTD_OLD => lossless::unzstd(&stored, expected)?,
+        match l.compression {
             compression::JPEG => {
                 let rgb = l.photometric == 2 && ch == 3;
                 let stream = jpeg::complete_stream(l.jpeg_tables.as_deref(), &stored, rgb);
@@ -706,13 +734,10 @@ impl ImageSource for TiffImage {
             compression::WEBP | compression::WEBP_OLD => {
                 return webp::decode(&stored, g.tile_width, rows, ch);
             }
-            compression::OLD_JPEG => {
-                return Err(SourceError::Unsupported(
-                    "old-style JPEG (compression 6)".into(),
-                ))
-            }
-            c => return Err(SourceError::Unsupported(format!("TIFF compression {c}"))),
-        };
+            _ => {}
+        }
+        let expected = g.tile_width as usize * rows as usize * ch as usize;
+        let mut data = decompress(l.compression, stored, expected)?;
         if l.predictor == 2 {
             lossless::unpredict_horizontal_u8(
                 &mut data,
@@ -724,6 +749,40 @@ impl ImageSource for TiffImage {
             data.iter_mut().for_each(|v| *v = 255 - *v);
         }
         Raster::from_vec(g.tile_width, rows, ch, data).ok_or_else(|| corrupt("tile size mismatch"))
+    }
+
+    fn read_tile_float(&self, level: usize, tx: u32, ty: u32) -> SourceResult<FloatRaster> {
+        if !self.info.needs_float() {
+            return self.read_tile(level, tx, ty).map(|r| r.to_float());
+        }
+        let l = self.level(level)?;
+        let (idx, rows) = self.locate(l, tx, ty)?;
+        let g = &l.geometry;
+        let bits = self.info.bits_per_sample;
+        if bits < 8 {
+            return Err(SourceError::Unsupported(format!("{bits}-bit samples")));
+        }
+        let ch = l.samples as usize;
+        let Some(stored) = self.stored_tile(l, idx)? else {
+            return Ok(FloatRaster::filled(g.tile_width, rows, ch as u8, 0.0));
+        };
+        let row_samples = g.tile_width as usize * ch;
+        let expected = row_samples * rows as usize * (bits / 8) as usize;
+        let bytes = decompress(l.compression, stored, expected)?;
+        let layout = samples::Layout {
+            bits,
+            format: self.info.sample_format,
+            big_endian: self.big_endian,
+            predictor: l.predictor,
+            row_samples,
+            channels: ch,
+        };
+        let mut data = samples::to_floats(bytes, &layout)?;
+        if self.info.colour == ColourSpace::CieLab {
+            lab_units(&mut data, ch, bits, l.photometric);
+        }
+        FloatRaster::from_vec(g.tile_width, rows, ch as u8, data)
+            .ok_or_else(|| corrupt("tile size mismatch"))
     }
 
     fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>> {
