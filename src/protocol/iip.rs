@@ -547,8 +547,11 @@ impl IipRequest {
 /// The IIP level of this server, as `OBJ=IIP-server` reports it (the original says 3.65).
 pub const IIP_SERVER_LEVEL: &str = "3.65";
 
+/// `Colorspace,0-<levels-1>,0:<calibrated> 0 <space> <channels> <order…>`; CIELAB is the
+/// one calibrated space, as the original marks it.
 fn colorspace_line(info: &ImageInfo) -> String {
     let n = info.levels.len();
+    let calibrated = u8::from(info.colour == ColourSpace::CieLab);
     let (space, channels) = match (info.colour, info.channels) {
         (ColourSpace::CieLab, _) => (4, "3 0 1 2".to_string()),
         (ColourSpace::Grey, _) => (1, "1 0".to_string()),
@@ -556,7 +559,7 @@ fn colorspace_line(info: &ImageInfo) -> String {
         (_, c) => (1, format!("{c} 0")),
     };
     format!(
-        "Colorspace,0-{},0:0 0 {space} {channels}",
+        "Colorspace,0-{},0:{calibrated} 0 {space} {channels}",
         n.saturating_sub(1)
     )
 }
