@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a task needs, when any is missing.
-#   scripts/deps.sh build   # compiling: cmake + nasm for the bundled libjpeg-turbo
+#   scripts/deps.sh build   # compiling: cmake + nasm for the bundled libjpeg-turbo, liblcms2-dev
 #   scripts/deps.sh test    # build + what the tests start: libvips-tools, libtiff-tools, lighttpd,
 #                           # nginx-light, spawn-fcgi, memcached, apache2, libapache2-mod-fcgid,
 #                           # libtiff-dev (validator image without resolution tags), python3-venv,
@@ -10,7 +10,7 @@
 # Runs apt-get as root (or through sudo); prints what it would install otherwise.
 set -euo pipefail
 what=${1:-build}
-pkgs=(cmake nasm pkg-config gcc curl)
+pkgs=(cmake nasm pkg-config gcc curl liblcms2-dev)
 case "$what" in
   build) ;;
   test|bench)

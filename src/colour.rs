@@ -7,9 +7,7 @@
 //! its sRGB profile makes the RGB (relative colorimetric).
 
 use crate::raster::FloatRaster;
-use lcms2::{
-    CIEXYZExt, Flags, Intent, PixelFormat, Profile, ThreadContext, Transform, CIEXYZ,
-};
+use lcms2::{CIEXYZExt, Flags, Intent, PixelFormat, Profile, ThreadContext, Transform, CIEXYZ};
 use std::sync::OnceLock;
 
 /// An XYZ to sRGB transform that threads share: thread context, no cache (`Sync`).
@@ -143,6 +141,9 @@ mod tests {
         let red = convert([53.23, 80.11, 67.22]);
         assert!(red[0] > 250.0 && red[1] < 5.0 && red[2] < 5.0, "{red:?}");
         let blue = convert([32.30, 79.19, -107.86]);
-        assert!(blue[0] < 5.0 && blue[1] < 5.0 && blue[2] > 250.0, "{blue:?}");
+        assert!(
+            blue[0] < 5.0 && blue[1] < 5.0 && blue[2] > 250.0,
+            "{blue:?}"
+        );
     }
 }

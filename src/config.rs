@@ -163,6 +163,16 @@ pub struct Config {
     #[arg(long, env = "COPYRIGHT")]
     pub copyright: Option<String>,
 
+    /// JPEG2000 quality layers decoded: 0 half of those in the file (the default), -1
+    /// all, n at most n (IIP LYR may ask for fewer).
+    #[arg(
+        long,
+        env = "MAX_LAYERS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub max_layers: i32,
+
     /// Kakadu JPEG2000 read mode (0 fast, 1 fussy, 2 resilient): accepted for
     /// compatibility; it has no effect, as this server has no Kakadu build.
     #[arg(long, env = "KAKADU_READMODE", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]

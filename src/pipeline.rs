@@ -41,6 +41,8 @@ pub struct Settings {
     pub passthrough: bool,
     /// Largest ICC profile embedded in answers, in bytes; 0 embeds none (MAX_ICC/EMBED_ICC).
     pub max_icc: usize,
+    /// MAX_LAYERS: JPEG2000 quality layers (0 half, -1 all, n at most n).
+    pub max_layers: i32,
     /// WATERMARK added to every answer (its Debug text names the file and settings).
     pub watermark: Option<Arc<Watermark>>,
 }
@@ -55,6 +57,7 @@ impl Default for Settings {
             tiff_compression: 2,
             passthrough: true,
             max_icc: 65_536,
+            max_layers: 0,
             watermark: None,
         }
     }
@@ -129,6 +132,8 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
             view.width, view.height
         )));
     }
+    let layered = src.with_layers(layers(settings.max_layers, view.layers));
+    let src = layered.as_deref().unwrap_or(src);
     let plan = plan(info, view);
     let (x0, y0, x1, y1) = plan.bounds;
     if (x1 - x0) as u64 * (y1 - y0) as u64 > MAX_SOURCE_PIXELS {
@@ -179,6 +184,23 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
         mime: view.format.mime(),
         passthrough: false,
     })
+}
+
+/// The quality layers to decode, as the original combines MAX_LAYERS with the request's
+/// LYR: a positive maximum caps the request (and applies when it asks none); a negative
+/// maximum with no request means all; otherwise the request (0: the source's default).
+pub fn layers(max_layers: i32, asked: i32) -> i32 {
+    if max_layers > 0 {
+        if asked > 0 && asked < max_layers {
+            asked
+        } else {
+            max_layers
+        }
+    } else if max_layers < 0 && asked == 0 {
+        -1
+    } else {
+        asked
+    }
 }
 
 /// The ICC profile to embed: only when the answer keeps the image's colour model (a grey

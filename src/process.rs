@@ -75,11 +75,7 @@ pub fn apply_float(
 
 /// Each channel's (min, max): the image's, then MINMAX overrides, or the histogram's used
 /// range (in 1/255ths of the image's) for a stretch.
-fn input_ranges(
-    defaults: &[(f32, f32)],
-    p: &Process,
-    hist: Option<&Histogram>,
-) -> Vec<(f32, f32)> {
+fn input_ranges(defaults: &[(f32, f32)], p: &Process, hist: Option<&Histogram>) -> Vec<(f32, f32)> {
     let mut ranges = defaults.to_vec();
     let channels = ranges.len();
     for r in &p.ranges {

@@ -7,7 +7,8 @@
 
 use crate::error::{Error, Result};
 use crate::sequence::{self, Views};
-use crate::source::bytes::FileBytes;
+use crate::source::bytes::{ByteSource, FileBytes};
+use crate::source::jpeg2000::{self, Jpeg2000Image};
 use crate::source::tiff::TiffImage;
 use crate::source::ImageSource;
 use quick_cache::sync::Cache;
@@ -211,21 +212,24 @@ fn not_found(id: &str) -> Error {
 /// Opens a file with the source for its format, recognised by its first bytes.
 pub fn open_source(path: &Path) -> Result<Arc<dyn ImageSource>> {
     let bytes = Arc::new(FileBytes::open(path)?);
-    let magic = crate::source::bytes::ByteSource::read_at(bytes.as_ref(), 0, 4).unwrap_or_default();
-    match magic.as_slice() {
+    let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
+    match head.get(..4).unwrap_or_default() {
         [b'I', b'I', 42 | 43, 0] | [b'M', b'M', 0, 42 | 43] => {
             Ok(Arc::new(TiffImage::open(bytes)?))
         }
-        _ => Err(Error::Unsupported("not a TIFF image".into())),
+        _ if jpeg2000::sniff(&head).is_some() => Ok(Arc::new(Jpeg2000Image::open(bytes)?)),
+        _ => Err(Error::Unsupported("not a TIFF or JPEG2000 image".into())),
     }
 }
 
-/// Whether a file starts like a TIFF (used to list images).
-pub fn looks_like_tiff(path: &Path) -> bool {
+/// Whether a file starts like an image we serve (used to list images).
+pub fn looks_like_image(path: &Path) -> bool {
     use std::io::Read;
-    let mut head = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && matches!(head, [b'I', b'I', 42 | 43, 0] | [b'M', b'M', 0, 42 | 43])
+    let mut head = [0u8; 12];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head));
+    read.is_ok_and(|n| n >= 4)
+        && (matches!(
+            head[..4],
+            [b'I', b'I', 42 | 43, 0] | [b'M', b'M', 0, 42 | 43]
+        ) || jpeg2000::sniff(&head).is_some())
 }

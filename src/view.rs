@@ -212,6 +212,8 @@ pub struct View {
     pub format: Format,
     /// Encoder quality asked by the request (IIP QLT); `None` uses the configured default.
     pub encoder_quality: Option<u8>,
+    /// JPEG2000 quality layers asked by the request (IIP LYR); 0 leaves it to MAX_LAYERS.
+    pub layers: i32,
 }
 
 impl View {
@@ -254,6 +256,9 @@ impl View {
         if !self.process.is_identity() {
             let _ = write!(k, "/{:?}", self.process);
         }
+        if self.layers != 0 {
+            let _ = write!(k, "/l{}", self.layers);
+        }
         k
     }
 }
@@ -277,6 +282,7 @@ mod tests {
             process: Process::default(),
             format: Format::Jpeg,
             encoder_quality: None,
+            layers: 0,
         }
     }
 
@@ -291,12 +297,15 @@ mod tests {
         d.format = Format::Png;
         let mut e = view();
         e.process.invert = true;
+        let mut f = view();
+        f.layers = 2;
         let keys = [
             a.cache_key(),
             b.cache_key(),
             c.cache_key(),
             d.cache_key(),
             e.cache_key(),
+            f.cache_key(),
         ];
         for i in 0..keys.len() {
             for j in i + 1..keys.len() {

@@ -111,17 +111,6 @@ fn make_variants(dir: &Path, src: &Path, grey_src: &Path) -> Vec<Variant> {
     ]
 }
 
-fn fetch(port: u16, path: &str) -> Raster {
-    let r = get(port, path);
-    assert_eq!(
-        r.status,
-        200,
-        "{path}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    decode_image(&r.body)
-}
-
 fn check_variant(port: u16, v: &Variant, src: &Raster) {
     let id = v.name;
     let info = get(port, &format!("/iiif/{id}/info.json"));
@@ -349,7 +338,13 @@ fn sixteen_bit_float_and_signed_samples_scale_by_their_range() {
         &["--compression", "deflate", "--predictor", "horizontal"],
     );
     // Float in 0-1, the range the original assumes for floats without SMin/SMaxSampleValue.
-    vips(&["linear", &p("src.png"), &p("f.v"), "0.00392156862745098", "0"]);
+    vips(&[
+        "linear",
+        &p("src.png"),
+        &p("f.v"),
+        "0.00392156862745098",
+        "0",
+    ]);
     vips(&["cast", &p("f.v"), &p("f32.v"), "float"]);
     vips_tiff(
         dir.path(),
@@ -367,7 +362,9 @@ fn sixteen_bit_float_and_signed_samples_scale_by_their_range() {
     let obj = |id: &str| {
         let r = get(
             server.port,
-            &format!("/fcgi-bin/iipsrv.fcgi?FIF={id}&OBJ=Bits-per-channel&OBJ=Min-Max-sample-values"),
+            &format!(
+                "/fcgi-bin/iipsrv.fcgi?FIF={id}&OBJ=Bits-per-channel&OBJ=Min-Max-sample-values"
+            ),
         );
         String::from_utf8_lossy(&r.body).to_string()
     };

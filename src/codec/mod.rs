@@ -3,6 +3,7 @@
 
 pub mod jpeg;
 pub mod lossless;
+pub mod openjpeg;
 pub mod png;
 pub mod tiff_writer;
 pub mod webp;

@@ -199,6 +199,7 @@ impl App {
             tiff_compression: config.tiff_compression,
             passthrough: config.codec_passthrough == 1,
             max_icc,
+            max_layers: config.max_layers,
             watermark: load_watermark(&config),
         };
         let settings_tag = format!(
@@ -429,7 +430,7 @@ fn list_images(dir: &Path) -> Vec<String> {
     };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
-        .filter(|e| crate::registry::looks_like_tiff(&e.path()))
+        .filter(|e| crate::registry::looks_like_image(&e.path()))
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     names.sort();

@@ -407,6 +407,7 @@ impl ImageParams {
             process: Process::default(),
             format: self.format,
             encoder_quality: None,
+            layers: 0,
         })
     }
 }

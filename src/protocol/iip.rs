@@ -485,6 +485,7 @@ impl IipRequest {
             process: self.process.clone(),
             format,
             encoder_quality: self.quality,
+            layers: self.layers.map_or(0, |l| l.min(i32::MAX as u32) as i32),
         })
     }
 
@@ -540,6 +541,7 @@ impl IipRequest {
             process: self.process.clone(),
             format,
             encoder_quality: self.quality,
+            layers: self.layers.map_or(0, |l| l.min(i32::MAX as u32) as i32),
         })
     }
 }

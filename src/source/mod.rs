@@ -5,6 +5,7 @@
 //! the stored tile is as a complete JPEG stream ([`ImageSource::jpeg_tile`]).
 
 pub mod bytes;
+pub mod jpeg2000;
 pub mod samples;
 pub mod tiff;
 
@@ -159,6 +160,14 @@ pub trait ImageSource: Send + Sync {
     /// [`ImageInfo::needs_float`] holds answer only this.
     fn read_tile_float(&self, level: usize, tx: u32, ty: u32) -> SourceResult<FloatRaster> {
         self.read_tile(level, tx, ty).map(|r| r.to_float())
+    }
+
+    /// This image decoding `layers` quality layers (0 the source's default, -1 all, n the
+    /// first n), for sources with progressive quality (JPEG2000); `None` when the source
+    /// has no such thing or the count changes nothing.
+    fn with_layers(&self, layers: i32) -> Option<Arc<dyn ImageSource>> {
+        let _ = layers;
+        None
     }
 
     /// The stored tile as a complete, standalone JPEG stream when it is JPEG-compressed

@@ -26,7 +26,7 @@ pub struct Layout {
 /// Converts `bytes` (a whole number of rows, already decompressed) to float samples.
 pub fn to_floats(mut bytes: Vec<u8>, l: &Layout) -> SourceResult<Vec<f32>> {
     let size = (l.bits / 8) as usize;
-    if l.row_samples == 0 || size == 0 || bytes.len() % (l.row_samples * size) != 0 {
+    if l.row_samples == 0 || size == 0 || !bytes.len().is_multiple_of(l.row_samples * size) {
         return Err(SourceError::Corrupt("tile data is not whole rows".into()));
     }
     if l.predictor == 3 {

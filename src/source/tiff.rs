@@ -11,11 +11,11 @@
 //! Spec: TIFF 6.0, Adobe TIFF Technical Notes (JPEG in TIFF, SubIFDs), BigTIFF.
 
 use super::bytes::ByteSource;
+use super::samples;
 use super::{
     ColourSpace, ImageInfo, ImageSource, Level, Metadata, SampleFormat, SourceError, SourceResult,
 };
 use crate::codec::{jpeg, lossless, webp};
-use super::samples;
 use crate::raster::{FloatRaster, Raster};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -203,6 +203,18 @@ pub fn get(port: u16, path: &str) -> Reply {
     )
 }
 
+/// GETs an image answer, asserting a 200, and decodes it.
+pub fn fetch(port: u16, path: &str) -> Raster {
+    let r = get(port, path);
+    assert_eq!(
+        r.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    decode_image(&r.body)
+}
+
 /// The server binary running on an ephemeral port; killed on drop.
 pub struct Server {
     pub port: u16,
@@ -223,6 +235,7 @@ impl Server {
             "LOGFILE",
             "MAX_CVT",
             "BASE_URL",
+            "MAX_LAYERS",
         ] {
             cmd.env_remove(var);
         }
