@@ -90,11 +90,18 @@ pub fn info_json(info: &ImageInfo, ctx: &InfoContext) -> Value {
         json!([{"width": tw, "height": th, "scaleFactors": scale_factors}]),
     );
     let colour = info.channels >= 3;
+    // COPYRIGHT, else the file's own Copyright tag (in v3 only when it is a URI, as
+    // `rights` must be: a licence or rights statement).
+    let tagged = info.metadata.copyright.as_deref();
     if v3 {
         insert_v3_extras(&mut m, colour, ctx);
+        let uri = tagged.filter(|c| c.starts_with("http://") || c.starts_with("https://"));
+        if let Some(c) = ctx.copyright.or(uri) {
+            m.insert("rights".into(), json!(c));
+        }
     } else {
         m.insert("profile".into(), v2_profile(colour, ctx));
-        if let Some(c) = ctx.copyright {
+        if let Some(c) = ctx.copyright.or(tagged) {
             m.insert("attribution".into(), json!(c));
         }
     }
@@ -119,9 +126,6 @@ fn insert_v3_extras(m: &mut Map<String, Value>, colour: bool, ctx: &InfoContext)
     m.insert("extraQualities".into(), json!(qualities));
     m.insert("extraFormats".into(), json!(FORMATS));
     m.insert("extraFeatures".into(), json!(features));
-    if let Some(c) = ctx.copyright {
-        m.insert("rights".into(), json!(c));
-    }
 }
 
 fn v2_profile(colour: bool, ctx: &InfoContext) -> Value {
@@ -222,5 +226,25 @@ mod tests {
         let mut c = ctx(Version::V3);
         c.extra = Some(&extra);
         assert_eq!(info_json(&image(), &c)["logo"], "http://h/logo.png");
+    }
+
+    #[test]
+    fn the_files_copyright_is_the_fallback() {
+        let mut info = image();
+        info.metadata.copyright = Some("© The Museum".into());
+        assert_eq!(
+            info_json(&info, &ctx(Version::V2))["attribution"],
+            "© The Museum"
+        );
+        assert!(info_json(&info, &ctx(Version::V3)).get("rights").is_none());
+        info.metadata.copyright = Some("https://creativecommons.org/licenses/by/4.0/".into());
+        let j = info_json(&info, &ctx(Version::V3));
+        assert_eq!(j["rights"], "https://creativecommons.org/licenses/by/4.0/");
+        let mut c = ctx(Version::V3);
+        c.copyright = Some("http://rightsstatements.org/vocab/InC/1.0/");
+        assert_eq!(
+            info_json(&info, &c)["rights"],
+            "http://rightsstatements.org/vocab/InC/1.0/"
+        );
     }
 }
