@@ -9,8 +9,9 @@ use crate::error::{Error, Result};
 use crate::sequence::{self, Views};
 use crate::source::bytes::{ByteSource, FileBytes};
 use crate::source::jpeg2000::{self, Jpeg2000Image};
+use crate::source::memory::MemoryImage;
 use crate::source::tiff::TiffImage;
-use crate::source::ImageSource;
+use crate::source::{ImageSource, SourceError};
 use quick_cache::sync::Cache;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -213,13 +214,69 @@ fn not_found(id: &str) -> Error {
 pub fn open_source(path: &Path) -> Result<Arc<dyn ImageSource>> {
     let bytes = Arc::new(FileBytes::open(path)?);
     let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
-    match head.get(..4).unwrap_or_default() {
-        [b'I', b'I', 42 | 43, 0] | [b'M', b'M', 0, 42 | 43] => {
-            Ok(Arc::new(TiffImage::open(bytes)?))
+    match Kind::of(&head) {
+        Some(Kind::Tiff) => pyramid_or_memory(TiffImage::open(bytes)?, path),
+        Some(Kind::Jpeg2000) => Ok(Arc::new(Jpeg2000Image::open(bytes)?)),
+        Some(Kind::Flat) => {
+            if bytes.len() > MAX_FLAT_FILE_BYTES {
+                return Err(Error::BadImage(
+                    "image file too large to decode whole; convert it to a pyramidal TIFF".into(),
+                ));
+            }
+            let data = bytes.read_at(0, bytes.len() as usize)?;
+            let image = MemoryImage::from_file_bytes(&data)?;
+            warn_flat(path);
+            Ok(Arc::new(image))
         }
-        _ if jpeg2000::sniff(&head).is_some() => Ok(Arc::new(Jpeg2000Image::open(bytes)?)),
-        _ => Err(Error::Unsupported("not a TIFF or JPEG2000 image".into())),
+        None => Err(Error::Unsupported(
+            "not a TIFF, JPEG2000, JPEG or PNG image".into(),
+        )),
     }
+}
+
+/// Largest JPEG or PNG file decoded whole.
+const MAX_FLAT_FILE_BYTES: u64 = 1 << 30;
+
+/// The formats we open, by their first bytes.
+enum Kind {
+    Tiff,
+    Jpeg2000,
+    /// JPEG or PNG: no pyramid, decoded whole.
+    Flat,
+}
+
+impl Kind {
+    fn of(head: &[u8]) -> Option<Kind> {
+        match head {
+            [b'I', b'I', 42 | 43, 0, ..] | [b'M', b'M', 0, 42 | 43, ..] => Some(Kind::Tiff),
+            [0xff, 0xd8, 0xff, ..] | [0x89, b'P', b'N', b'G', ..] => Some(Kind::Flat),
+            _ => jpeg2000::sniff(head).map(|_| Kind::Jpeg2000),
+        }
+    }
+}
+
+/// A TIFF with a pyramid as it is; one without (a single level larger than two tiles
+/// across) decoded into memory with levels made there, when it fits.
+fn pyramid_or_memory(tiff: TiffImage, path: &Path) -> Result<Arc<dyn ImageSource>> {
+    let info = tiff.info();
+    let flat = info.levels.len() == 1 && info.width.max(info.height) > 512 && !info.needs_float();
+    if !flat {
+        return Ok(Arc::new(tiff));
+    }
+    warn_flat(path);
+    match MemoryImage::from_source(&tiff) {
+        Ok(m) => Ok(Arc::new(m)),
+        Err(SourceError::Limit(_)) => Ok(Arc::new(tiff)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn warn_flat(path: &Path) {
+    tracing::warn!(
+        "{} has no pyramid: its levels are built in memory when opened; a tiled pyramidal \
+         TIFF (vips tiffsave --tile --pyramid) would be faster and lighter",
+        path.display()
+    );
 }
 
 /// Whether a file starts like an image we serve (used to list images).

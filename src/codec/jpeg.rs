@@ -82,6 +82,18 @@ fn with_decompressor<T>(f: impl FnOnce(&mut Decompressor) -> SourceResult<T>) ->
     })
 }
 
+/// Width, height and channel count (1 grey, else 3) of a JPEG stream.
+pub fn dimensions(jpeg: &[u8]) -> SourceResult<(u32, u32, u8)> {
+    let h =
+        turbojpeg::read_header(jpeg).map_err(|e| SourceError::Corrupt(format!("bad JPEG: {e}")))?;
+    let ch = if h.colorspace == turbojpeg::Colorspace::Gray {
+        1
+    } else {
+        3
+    };
+    Ok((h.width as u32, h.height as u32, ch))
+}
+
 /// Decodes a complete JPEG stream into `channels` (1 or 3) channels, checking that its size
 /// is the `width`×`height` the container promised before allocating.
 pub fn decode(jpeg: &[u8], width: u32, height: u32, channels: u8) -> SourceResult<Raster> {

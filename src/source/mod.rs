@@ -6,6 +6,7 @@
 
 pub mod bytes;
 pub mod jpeg2000;
+pub mod memory;
 pub mod samples;
 pub mod tiff;
 
@@ -175,6 +176,27 @@ pub trait ImageSource: Send + Sync {
     fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>>;
 }
 
+/// The description of a plain 8-bit image of `channels` channels (grey, grey + alpha, RGB,
+/// RGBA) with no levels yet and no metadata.
+pub fn plain_info(width: u32, height: u32, channels: u8) -> ImageInfo {
+    ImageInfo {
+        width,
+        height,
+        levels: Vec::new(),
+        channels,
+        bits_per_sample: 8,
+        sample_format: SampleFormat::Unsigned,
+        colour: if channels >= 3 {
+            ColourSpace::Rgb
+        } else {
+            ColourSpace::Grey
+        },
+        min_max: vec![(0.0, 255.0); channels as usize],
+        icc: None,
+        metadata: Metadata::default(),
+    }
+}
+
 /// An 8-bit RGB image description with a dyadic pyramid of `levels` levels of 256 px
 /// tiles (libvips sizes: each level the floor of half the previous), for unit tests.
 #[cfg(test)]
@@ -188,15 +210,7 @@ pub(crate) fn test_info(width: u32, height: u32, levels: usize) -> ImageInfo {
         scale_y: 2f64.powi(k),
     };
     ImageInfo {
-        width,
-        height,
         levels: (0..levels as i32).map(level).collect(),
-        channels: 3,
-        bits_per_sample: 8,
-        sample_format: SampleFormat::Unsigned,
-        colour: ColourSpace::Rgb,
-        min_max: vec![(0.0, 255.0); 3],
-        icc: None,
-        metadata: Metadata::default(),
+        ..plain_info(width, height, 3)
     }
 }
