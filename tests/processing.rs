@@ -211,3 +211,54 @@ fn spectra_reads_every_band_of_a_sequence_and_pfl_a_line() {
         400
     );
 }
+
+#[test]
+fn multiband_file_bands_render_and_spectra_lists_them() {
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+    // Six constant bands: band k holds 40k + 10.
+    let mut bands = Vec::new();
+    for k in 0..6u32 {
+        let name = format!("b{k}.png");
+        write_png(
+            &Raster::filled(300, 200, 1, (40 * k + 10) as u8),
+            &dir.path().join(&name),
+        );
+        bands.push(p(&name));
+    }
+    common::run(std::process::Command::new("vips").args([
+        "bandjoin",
+        &bands.join(" "),
+        &p("six.v"),
+    ]));
+    vips_tiff(
+        dir.path(),
+        Path::new(&p("six.v")),
+        "six.tif",
+        &["--compression", "deflate"],
+    );
+    let a = app(dir.path(), &[]);
+    // Without a selection the first three bands are the colours; CTW picks any three.
+    assert_eq!(
+        pixel(&png(&a, "FIF=six.tif&CVT=png"), 5, 5),
+        vec![10, 50, 90]
+    );
+    let picked = png(
+        &a,
+        "FIF=six.tif&CTW=[0,0,0,1,0,0;0,0,0,0,1,0;0,0,0,0,0,1]&CVT=png",
+    );
+    assert_eq!(pixel(&picked, 5, 5), vec![130, 170, 210]);
+    let one = png(&a, "FIF=six.tif&CTW=[0,0,0,0,0,1]&CVT=png");
+    assert_eq!(pixel(&one, 5, 5), vec![210]);
+    let r = call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=six.tif&SPECTRA=0,0,10,10");
+    let xml = String::from_utf8_lossy(&r.body).to_string();
+    for k in 0..6u32 {
+        let value = format!("{:.6}", (40 * k + 10) as f64 / 255.0);
+        assert!(
+            xml.contains(&format!(
+                "<wavelength>{k}</wavelength>\n\t\t<reflectance>{value}"
+            )),
+            "{xml}"
+        );
+    }
+}

@@ -10,9 +10,9 @@ use crate::registry::Opened;
 use crate::sequence;
 use crate::source::SampleFormat;
 
-/// One band's value at a SPECTRA point: channel 0 of the pixel, integers scaled to 0-1 by
-/// their type's range (value/255, value/65535), floats as stored, as the original answers.
-fn spectra_value(opened: &Opened, q: &SpectraQuery) -> Result<f64> {
+/// The samples of a SPECTRA point, every channel: integers scaled to 0-1 by their type's
+/// range (value/255, value/65535), floats as stored, as the original answers.
+fn spectra_pixel(opened: &Opened, q: &SpectraQuery) -> Result<Vec<f64>> {
     let src = opened.source.as_ref();
     let info = src.info();
     let level = iip::level_index(info, q.resolution)?;
@@ -36,11 +36,11 @@ fn spectra_value(opened: &Opened, q: &SpectraQuery) -> Result<f64> {
         return Err(Error::bad("IIP: SPECTRA point is outside the tile"));
     }
     let px = pipeline::compose_float(src, level, x0, y0, x0 + 1, y0 + 1)?;
-    let v = px.data.first().copied().unwrap_or(0.0) as f64;
-    Ok(match info.sample_format {
-        SampleFormat::Float => v,
-        _ => v / (2f64.powi(info.bits_per_sample.min(32) as i32) - 1.0),
-    })
+    let scale = match info.sample_format {
+        SampleFormat::Float => 1.0,
+        _ => 2f64.powi(info.bits_per_sample.min(32) as i32) - 1.0,
+    };
+    Ok(px.data.iter().map(|&v| v as f64 / scale).collect())
 }
 
 /// MIME type of OBJ answers, as the original sends it.
@@ -86,8 +86,9 @@ impl App {
         self.obj(&parsed)
     }
 
-    /// SPECTRA: the pixel in every band of the image (the horizontal views of a sequence;
-    /// one band for a single file), channel 0, normalised to 0-1 for integer samples.
+    /// SPECTRA: the pixel in every band of the image — the horizontal views of a sequence
+    /// (channel 0 of each), the channels of a multi-band file (more than four), or the one
+    /// band of any other file — normalised to 0-1 for integer samples.
     fn spectra(&self, parsed: &iip::IipRequest, q: &SpectraQuery) -> Result<Response> {
         let image = parsed.image()?;
         let first = self.registry.open_view(image, parsed.angles)?;
@@ -102,8 +103,14 @@ impl App {
                 Some(h) => self.registry.open_view(image, Some((h, vertical)))?,
                 None => first.clone(),
             };
-            let value = spectra_value(&opened, q)?;
-            points.push((band.unwrap_or(0).to_string(), value));
+            let pixel = spectra_pixel(&opened, q)?;
+            let multiband = band.is_none() && pixel.len() > 4;
+            if multiband {
+                points.extend(pixel.iter().enumerate().map(|(c, v)| (c.to_string(), *v)));
+            } else {
+                let value = pixel.first().copied().unwrap_or(0.0);
+                points.push((band.unwrap_or(0).to_string(), value));
+            }
         }
         let body = spectral::spectra_xml(&points);
         Ok(self.ok_response("application/xml", body, Some(&first)))
