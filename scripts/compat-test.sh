@@ -39,7 +39,8 @@ fi
 # Extra images: 8-bit grey pyramid, and uniform colour patches (exact colour-map answers).
 extra=$work/extra
 mkdir -p "$extra"
-cp "$images"/big-jpeg-q90.tif "$images"/big-deflate.tif "$extra/"
+cp "$images"/big-jpeg-q90.tif "$images"/big-deflate.tif "$images"/grey16.tif "$images"/lab8.tif \
+  "$images"/small-rgb.jp2 "$images"/elevation-f32.tif "$extra/"
 vips colourspace "$images/big-deflate.tif" "$work/grey.v" b-w
 vips tiffsave "$work/grey.v" "$extra/grey8.tif" --tile --pyramid --compression deflate \
   --tile-width 256 --tile-height 256
@@ -72,4 +73,4 @@ RUN=$work/run-ours PORT=$ours_port FCGI_PORT=$(free_port) IMAGES=$extra IIPSRV_B
 
 "$venv/bin/python" scripts/compat.py "http://127.0.0.1:$ref_port" "http://127.0.0.1:$ours_port" \
   tests/compat/requests.tsv --ids rgb=big-jpeg-q90.tif lossless=big-deflate.tif grey=grey8.tif \
-  patch=patch.tif
+  patch=patch.tif grey16=grey16.tif lab=lab8.tif jp2=small-rgb.jp2 elevation=elevation-f32.tif

@@ -8,7 +8,7 @@ use crate::protocol::iip::{self, Action, ObjQuery};
 use crate::protocol::spectral::{self, ProfileQuery, SpectraQuery};
 use crate::registry::Opened;
 use crate::sequence;
-use crate::source::SampleFormat;
+use crate::source::{ColourSpace, SampleFormat};
 
 /// The samples of a SPECTRA point, every channel: integers scaled to 0-1 by their type's
 /// range (value/255, value/65535), floats as stored, as the original answers.
@@ -36,8 +36,11 @@ fn spectra_pixel(opened: &Opened, q: &SpectraQuery) -> Result<Vec<f64>> {
         return Err(Error::bad("IIP: SPECTRA point is outside the tile"));
     }
     let px = pipeline::compose_float(src, level, x0, y0, x0 + 1, y0 + 1)?;
-    let scale = match info.sample_format {
-        SampleFormat::Float => 1.0,
+    // CIELAB samples come as L* (0-100): L*/100 is the stored L over its range, as the
+    // original divides the stored value.
+    let scale = match (info.colour, info.sample_format) {
+        (ColourSpace::CieLab, _) => 100.0,
+        (_, SampleFormat::Float) => 1.0,
         _ => 2f64.powi(info.bits_per_sample.min(32) as i32) - 1.0,
     };
     Ok(px.data.iter().map(|&v| v as f64 / scale).collect())
