@@ -207,3 +207,36 @@ fn sequences_follow_filename_pattern() {
     assert_eq!(get(&a, "/x?FIF=../vase&OBJ=Max-size").status, 403);
     assert_eq!(get(&a, "/x?FIF=nothing&OBJ=Max-size").status, 404);
 }
+
+#[test]
+fn til_streams_the_tiles_of_a_rectangle() {
+    let (_dir, a) = fixture();
+    let r = get(&a, "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&TIL=2,0-5");
+    assert_eq!(r.status, 200);
+    let body = r.body.to_vec();
+    let mut at = 0;
+    let mut seen = Vec::new();
+    while at < body.len() {
+        let colon = body[at..].iter().position(|&b| b == b':').expect("prefix") + at;
+        let head = String::from_utf8_lossy(&body[at..colon]).to_string();
+        let parts: Vec<&str> = head.trim_start_matches("Tile,").split([',', '/']).collect();
+        let (tile, len): (u64, usize) = (
+            parts[1].parse().expect("tile"),
+            parts[3].parse().expect("length"),
+        );
+        assert_eq!(parts[0], "2");
+        assert_eq!(&body[colon + 1..colon + 9], &[2, 0, 0, 0, 0, 0x11, 0, 0]);
+        let jpeg = &body[colon + 9..colon + 1 + len];
+        let single = get(&a, &format!("/fcgi-bin/iipsrv.fcgi?FIF=a.tif&JTL=2,{tile}"));
+        assert_eq!(jpeg, &single.body[..], "tile {tile}");
+        assert_eq!(&body[colon + 1 + len..colon + 3 + len], b"\r\n");
+        seen.push(tile);
+        at = colon + 3 + len;
+    }
+    // 1000×700 at 256 px: four tiles across; tiles 0 and 5 span columns 0-1, rows 0-1.
+    assert_eq!(seen, vec![0, 4, 1, 5]);
+    assert_eq!(
+        get(&a, "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&TIL=2,99999").status,
+        404
+    );
+}

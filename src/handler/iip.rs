@@ -9,6 +9,7 @@ use crate::protocol::spectral::{self, ProfileQuery, SpectraQuery};
 use crate::registry::Opened;
 use crate::sequence;
 use crate::source::{ColourSpace, SampleFormat};
+use crate::view::Format;
 
 /// The samples of a SPECTRA point, every channel: integers scaled to 0-1 by their type's
 /// range (value/255, value/65535), floats as stored, as the original answers.
@@ -46,6 +47,9 @@ fn spectra_pixel(opened: &Opened, q: &SpectraQuery) -> Result<Vec<f64>> {
     Ok(px.data.iter().map(|&v| v as f64 / scale).collect())
 }
 
+/// Most tiles one TIL answer carries.
+const MAX_STREAM_TILES: usize = 1024;
+
 /// MIME type of OBJ answers, as the original sends it.
 const NETFPX: &str = "application/vnd.netfpx";
 
@@ -62,6 +66,11 @@ impl App {
                     return self.iiif(req, p.trim_start_matches('/'), &base);
                 }
                 Action::Spectra(q) => return self.spectra(&parsed, q),
+                Action::TileStream {
+                    resolution,
+                    first,
+                    last,
+                } => return self.tile_stream(req, &parsed, *resolution, *first, *last),
                 Action::Profile(q) => return self.profile(&parsed, q),
                 _ => {}
             }
@@ -87,6 +96,47 @@ impl App {
             return self.view_response(req, &opened, &view);
         }
         self.obj(&parsed)
+    }
+
+    /// TIL: the JPEG tiles of a rectangle as one IIP tile stream (`application/vnd.netfpx`).
+    fn tile_stream(
+        &self,
+        req: &Request,
+        parsed: &iip::IipRequest,
+        resolution: u32,
+        first: u64,
+        last: u64,
+    ) -> Result<Response> {
+        let opened = self.registry.open_view(parsed.image()?, parsed.angles)?;
+        if let Some(r) = super::not_modified(req, opened.mtime) {
+            return Ok(r);
+        }
+        let info = opened.source.info();
+        let level = &info.levels[iip::level_index(info, resolution)?];
+        let (across, down) = (level.tiles_across() as u64, level.tiles_down() as u64);
+        if first >= across * down {
+            return Err(Error::NotFound(format!(
+                "IIP: no tile {first} at resolution {resolution}"
+            )));
+        }
+        let tiles = iip::stream_tiles(first, last, across, down);
+        if tiles.len() > MAX_STREAM_TILES {
+            return Err(Error::bad(format!(
+                "IIP: TIL asks for more than {MAX_STREAM_TILES} tiles"
+            )));
+        }
+        let mut body = Vec::new();
+        for (tx, ty) in tiles {
+            let view = parsed.tile_view_at(info, resolution, tx, ty, Format::Jpeg)?;
+            let answer = self.render(&opened, &view)?;
+            iip::stream_entry(
+                &mut body,
+                resolution,
+                ty as u64 * across + tx as u64,
+                &answer.body,
+            );
+        }
+        Ok(self.ok_response(NETFPX, body, Some(&opened)))
     }
 
     /// SPECTRA: the pixel in every band of the image — the horizontal views of a sequence

@@ -65,6 +65,16 @@ pub enum Action {
         /// Tile index, row-major at that resolution.
         tile: u64,
     },
+    /// TIL: the tiles of the rectangle spanned by two tiles of one resolution, as one
+    /// legacy IIP tile stream.
+    TileStream {
+        /// Resolution number, 0 being the smallest level.
+        resolution: u32,
+        /// First tile index (row-major).
+        first: u64,
+        /// Last tile index (row-major); the rectangle's opposite corner.
+        last: u64,
+    },
     /// CVT: the region (RGN) at the size (WID/HEI) in a format.
     Convert(Format),
     /// SPECTRA: one pixel's value in every band (XML).
@@ -194,6 +204,10 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "OBJ",
         apply: |r, a| push(r, Action::Obj(obj(a)?)),
+    },
+    Command {
+        name: "TIL",
+        apply: |r, a| push(r, tile_stream(a)?),
     },
     Command {
         name: "JTL",
@@ -340,6 +354,48 @@ fn tile(a: &str, format: Format) -> Result<Action> {
         resolution,
         tile,
     })
+}
+
+/// TIL's `resolution,first-last` (or `resolution,tile`); a last tile before the first is
+/// the first, as in the original.
+fn tile_stream(a: &str) -> Result<Action> {
+    let (r, range) = a.split_once(',').ok_or_else(|| bad("TIL", a))?;
+    let (first, last) = range.split_once('-').unwrap_or((range, ""));
+    let number = |v: &str| v.trim().parse::<u64>().map_err(|_| bad("TIL", a));
+    let first = number(first)?;
+    let last = if last.trim().is_empty() {
+        first
+    } else {
+        number(last)?
+    };
+    Ok(Action::TileStream {
+        resolution: r.trim().parse().map_err(|_| bad("TIL", a))?,
+        first,
+        last: last.max(first),
+    })
+}
+
+/// The tiles of a TIL rectangle at a level `across` tiles wide and `down` tiles high, in
+/// the original's order (column by column), clipped to the level.
+pub fn stream_tiles(first: u64, last: u64, across: u64, down: u64) -> Vec<(u32, u32)> {
+    let (mut x0, y0) = (first % across, first / across);
+    let (mut x1, y1) = (last % across, last / across);
+    if x1 < x0 {
+        std::mem::swap(&mut x0, &mut x1);
+    }
+    let rows = y0..=y1.min(down.saturating_sub(1));
+    (x0..=x1)
+        .flat_map(|x| rows.clone().map(move |y| (x as u32, y as u32)))
+        .collect()
+}
+
+/// One tile of a TIL stream: `Tile,<res>,<n>,0/<len+8>:`, the IIP compression type (2:
+/// JPEG) and FlashPix sub-type, the JPEG stream, CRLF.
+pub fn stream_entry(out: &mut Vec<u8>, resolution: u32, tile: u64, jpeg: &[u8]) {
+    out.extend_from_slice(format!("Tile,{resolution},{tile},0/{}:", jpeg.len() + 8).as_bytes());
+    out.extend_from_slice(&[2, 0, 0, 0, 0, 0x11, 0, 0]);
+    out.extend_from_slice(jpeg);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// CVT's format; unknown names fall back to JPEG as in the original.
@@ -673,6 +729,36 @@ mod tests {
         max_size: Some(5000),
         allow_upscaling: true,
     };
+
+    #[test]
+    fn tile_streams_as_the_original_orders_them() {
+        let r = parse("FIF=x&TIL=1,0-5").expect("parse");
+        assert_eq!(
+            r.actions,
+            vec![Action::TileStream {
+                resolution: 1,
+                first: 0,
+                last: 5
+            }]
+        );
+        assert!(parse("FIF=x&TIL=1").is_err());
+        // Columns first; a last tile left of the first still spans the rectangle.
+        assert_eq!(
+            stream_tiles(0, 3, 2, 2),
+            vec![(0, 0), (0, 1), (1, 0), (1, 1)]
+        );
+        assert_eq!(
+            stream_tiles(1, 2, 2, 2),
+            vec![(0, 0), (0, 1), (1, 0), (1, 1)]
+        );
+        assert_eq!(
+            stream_tiles(0, 5, 2, 2),
+            vec![(0, 0), (0, 1), (1, 0), (1, 1)]
+        );
+        let mut out = Vec::new();
+        stream_entry(&mut out, 2, 7, b"JPEG");
+        assert_eq!(out, b"Tile,2,7,0/12:\x02\0\0\0\0\x11\0\0JPEG\r\n".to_vec());
+    }
 
     #[test]
     fn commands_in_any_order_and_case() {
