@@ -10,7 +10,11 @@
 #   CACHE_MB=0 WORKLOADS=region scripts/bench.sh   # ours without the answer cache (every region
 #                                             # rendered; the reference caches raw tiles only)
 #   FRONT=fcgi scripts/bench.sh               # ours as 2 FastCGI processes behind the same lighttpd
-# Prints both result tables and the ratio ours / reference per workload and connection count.
+#   FRONT=fcgi WEB=nginx STYLES="iiif iip" scripts/bench.sh   # both behind the same nginx
+#   STYLES="iip deepzoom zoomify" scripts/bench.sh   # other protocols (region: iiif and iip only)
+#   ID=big-rgb.jp2 WORKLOADS=region scripts/bench.sh # another image (W, H: its size)
+# Prints both result tables and the ratio ours / reference per style, workload and
+# connection count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
@@ -27,6 +31,28 @@ scripts/deps.sh bench
 cargo build --release -q
 [ -d "$IMAGES" ] || { echo "no images in $IMAGES: run $SHARED/peers/make-images.sh" >&2; exit 1; }
 mkdir -p "$OUT"
+STYLES=${STYLES:-iiif}
+export WEB=${WEB:-lighttpd}
+[ -n "${ID:-}" ] && export ID
+
+# The base URL of a protocol style on a server root.
+base_for() {
+  case "$1" in
+    iiif) echo "$2/iiif" ;;
+    iip) echo "$2/fcgi-bin/iipsrv.fcgi" ;;
+    deepzoom) echo "$2/deepzoom" ;;
+    zoomify) echo "$2/zoomify" ;;
+    *) echo "unknown style $1" >&2; exit 2 ;;
+  esac
+}
+
+# Runs every style against one server: bench_all NAME ROOT
+bench_all() {
+  for style in $STYLES; do
+    NAME=$1-$style OUT=$OUT/$1-$style bash "$SHARED/peers/bench.sh" "$(base_for "$style" "$2")" "$style" \
+      > "$OUT/$1-$style.log" 2>&1
+  done
+}
 
 pid=""
 cleanup() {
@@ -36,7 +62,7 @@ cleanup() {
 trap cleanup EXIT
 
 RUN=$OUT/ref-run PORT=$REF_PORT ACCESSLOG=0 IMAGES="$IMAGES" bash "$SHARED/peers/start-iipsrv.sh" > "$OUT/ref-start.log"
-NAME=reference OUT=$OUT/reference bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$REF_PORT/iiif" iiif > "$OUT/reference.log" 2>&1
+bench_all reference "http://127.0.0.1:$REF_PORT"
 RUN=$OUT/ref-run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
 
 FRONT=${FRONT:-http}
@@ -50,7 +76,7 @@ else
   pid=$!
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$OUR_PORT/" && break; sleep 0.1; done
 fi
-NAME=iipsrv-rs OUT=$OUT/ours bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$OUR_PORT/iiif" iiif > "$OUT/ours.log" 2>&1
+bench_all ours "http://127.0.0.1:$OUR_PORT"
 if [ "$FRONT" = fcgi ]; then
   rss=$(for f in "$OUT"/ours-run/pids/*.child; do awk '/VmHWM/{print $2}' "/proc/$(cat "$f")/status"; done | paste -sd+ | bc)" kB (sum)"
   RUN=$OUT/ours-run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
@@ -59,10 +85,14 @@ else
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 fi
 
-echo "== reference (Debian iipsrv 1.1, 2 FastCGI procs behind lighttpd)"; column -t -s $'\t' "$OUT/reference/results.tsv"
-echo "== iipsrv-rs ($FRONT, CODEC_PASSTHROUGH=$PASSTHROUGH, MAX_IMAGE_CACHE_SIZE=$CACHE_MB; peak RSS $rss)"; column -t -s $'\t' "$OUT/ours/results.tsv"
-echo "== ratio ours / reference (requests/s; p99 ms ours vs reference)"
-join -t $'\t' <(awk -F'\t' 'NR>1{print $3"-"$4"\t"$5"\t"$8}' "$OUT/ours/results.tsv" | sort) \
-              <(awk -F'\t' 'NR>1{print $3"-"$4"\t"$5"\t"$8}' "$OUT/reference/results.tsv" | sort) |
-  awk -F'\t' '{printf "%-12s %8.1f / %8.1f req/s = %5.2fx   p99 %7.2f vs %7.2f ms\n", $1, $2, $4, $2/$4, $3, $5}'
+for style in $STYLES; do
+  ref=$OUT/reference-$style/results.tsv; ours=$OUT/ours-$style/results.tsv
+  echo "== $style: reference (Debian iipsrv 1.1, 2 FastCGI procs behind $WEB)"; column -t -s $'\t' "$ref"
+  echo "== $style: iipsrv-rs ($FRONT, CODEC_PASSTHROUGH=$PASSTHROUGH, MAX_IMAGE_CACHE_SIZE=$CACHE_MB; peak RSS $rss)"
+  column -t -s $'\t' "$ours"
+  echo "== $style: ratio ours / reference (requests/s; p99 ms ours vs reference)"
+  join -t $'\t' <(awk -F'\t' 'NR>1{print $3"-"$4"\t"$5"\t"$8}' "$ours" | sort) \
+                <(awk -F'\t' 'NR>1{print $3"-"$4"\t"$5"\t"$8}' "$ref" | sort) |
+    awk -F'\t' '{printf "%-12s %8.1f / %8.1f req/s = %5.2fx   p99 %7.2f vs %7.2f ms\n", $1, $2, $4, $2/$4, $3, $5}'
+done
 echo "results in $OUT"
