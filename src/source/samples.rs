@@ -29,53 +29,67 @@ pub fn to_floats(mut bytes: Vec<u8>, l: &Layout) -> SourceResult<Vec<f32>> {
     if l.row_samples == 0 || size == 0 || !bytes.len().is_multiple_of(l.row_samples * size) {
         return Err(SourceError::Corrupt("tile data is not whole rows".into()));
     }
-    if l.predictor == 3 {
+    let big = if l.predictor == 3 {
         if l.format != SampleFormat::Float {
             return Err(SourceError::Corrupt(
                 "floating-point predictor on integer samples".into(),
             ));
         }
         unpredict_float(&mut bytes, l.row_samples, l.channels, size);
-        return Ok(decode(&bytes, size, true, l.format));
-    }
-    let mut out = decode(&bytes, size, l.big_endian, l.format);
+        true
+    } else {
+        l.big_endian
+    };
+    let mut words = words(&bytes, size, big);
     if l.predictor == 2 {
-        if l.format == SampleFormat::Float {
-            return Err(SourceError::Unsupported(
-                "horizontal predictor on float samples".into(),
-            ));
-        }
-        unpredict_integers(&mut out, l);
+        // On the stored words, as libtiff does (float words too).
+        unpredict_words(&mut words, l);
     }
-    Ok(out)
+    Ok(words.into_iter().map(|w| value(w, size, l.format)).collect())
 }
 
-/// Reads every sample of `size` bytes in the given byte order.
-fn decode(bytes: &[u8], size: usize, big: bool, format: SampleFormat) -> Vec<f32> {
-    let word = |c: &[u8]| -> u64 {
-        let fold = |acc: u64, b: &u8| (acc << 8) | *b as u64;
-        if big {
-            c.iter().fold(0, fold)
-        } else {
-            c.iter().rev().fold(0, fold)
-        }
-    };
+/// Every sample's stored bits, in the given byte order.
+fn words(bytes: &[u8], size: usize, big: bool) -> Vec<u64> {
+    let fold = |acc: u64, b: &u8| (acc << 8) | *b as u64;
     bytes
         .chunks_exact(size)
         .map(|c| {
-            let w = word(c);
-            match (format, size) {
-                (SampleFormat::Float, 4) => f32::from_bits(w as u32),
-                (SampleFormat::Float, 8) => f64::from_bits(w) as f32,
-                (SampleFormat::Float, 2) => half_to_f32(w as u16),
-                (SampleFormat::Signed, 1) => w as u8 as i8 as f32,
-                (SampleFormat::Signed, 2) => w as u16 as i16 as f32,
-                (SampleFormat::Signed, 4) => w as u32 as i32 as f32,
-                (SampleFormat::Signed, _) => w as i64 as f32,
-                _ => w as f32,
+            if big {
+                c.iter().fold(0, fold)
+            } else {
+                c.iter().rev().fold(0, fold)
             }
         })
         .collect()
+}
+
+/// One sample's value from its stored bits.
+fn value(w: u64, size: usize, format: SampleFormat) -> f32 {
+    match (format, size) {
+        (SampleFormat::Float, 4) => f32::from_bits(w as u32),
+        (SampleFormat::Float, 8) => f64::from_bits(w) as f32,
+        (SampleFormat::Float, 2) => half_to_f32(w as u16),
+        (SampleFormat::Signed, 1) => w as u8 as i8 as f32,
+        (SampleFormat::Signed, 2) => w as u16 as i16 as f32,
+        (SampleFormat::Signed, 4) => w as u32 as i32 as f32,
+        (SampleFormat::Signed, _) => w as i64 as f32,
+        _ => w as f32,
+    }
+}
+
+/// Predictor 2: each word is the sum of the differences so far along its row, for each
+/// channel, wrapping at the sample width.
+fn unpredict_words(data: &mut [u64], l: &Layout) {
+    let mask = if l.bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << l.bits) - 1
+    };
+    for row in data.chunks_exact_mut(l.row_samples) {
+        for i in l.channels..row.len() {
+            row[i] = row[i].wrapping_add(row[i - l.channels]) & mask;
+        }
+    }
 }
 
 /// IEEE half precision to single.
@@ -88,26 +102,6 @@ fn half_to_f32(h: u16) -> f32 {
         31 if frac == 0.0 => sign * f32::INFINITY,
         31 => f32::NAN,
         e => sign * (1.0 + frac / 1024.0) * 2f32.powi(e - 15),
-    }
-}
-
-/// Predictor 2 on whole integer samples: each sample is the sum of the differences so
-/// far along its row, for each channel, wrapping at the sample width.
-fn unpredict_integers(data: &mut [f32], l: &Layout) {
-    let modulus = 2f64.powi(l.bits as i32);
-    let signed = l.format == SampleFormat::Signed;
-    let wrap = |v: f64| {
-        let m = v.rem_euclid(modulus);
-        if signed && m >= modulus / 2.0 {
-            m - modulus
-        } else {
-            m
-        }
-    };
-    for row in data.chunks_exact_mut(l.row_samples) {
-        for i in l.channels..row.len() {
-            row[i] = wrap(row[i] as f64 + row[i - l.channels] as f64) as f32;
-        }
     }
 }
 
@@ -171,6 +165,20 @@ mod tests {
         }
         let l = layout(32, SampleFormat::Float, 3, 4);
         assert_eq!(to_floats(planes, &l).ok(), Some(values.to_vec()));
+    }
+
+    #[test]
+    fn horizontal_predictor_on_float_words() {
+        // libtiff differences the 32-bit words of floats like integers.
+        let values = [1.5f32, 1000.25, -2.0];
+        let mut prev = 0u32;
+        let mut bytes = Vec::new();
+        for v in values {
+            bytes.extend(v.to_bits().wrapping_sub(prev).to_le_bytes());
+            prev = v.to_bits();
+        }
+        let l = layout(32, SampleFormat::Float, 2, 3);
+        assert_eq!(to_floats(bytes, &l).ok(), Some(values.to_vec()));
     }
 
     #[test]
