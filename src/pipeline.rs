@@ -304,6 +304,9 @@ pub fn compose(
     x1: u32,
     y1: u32,
 ) -> Result<Raster> {
+    if let Some(region) = src.read_region(level, (x0, y0, x1, y1)) {
+        return Ok(region?);
+    }
     assemble(src, level, (x0, y0, x1, y1), |tx, ty| {
         src.read_tile(level, tx, ty)
     })
@@ -318,6 +321,9 @@ pub fn compose_float(
     x1: u32,
     y1: u32,
 ) -> Result<FloatRaster> {
+    if let Some(region) = src.read_region_float(level, (x0, y0, x1, y1)) {
+        return Ok(region?);
+    }
     assemble(src, level, (x0, y0, x1, y1), |tx, ty| {
         src.read_tile_float(level, tx, ty)
     })

@@ -27,7 +27,10 @@ fn omp_num_threads_sizes_the_worker_pools() {
     };
     let (one, eight) = (count("1"), count("8"));
     // Eight workers in each of the two pools (requests, decoding) against one.
-    assert!(eight >= one + 14, "1 worker: {one} threads, 8 workers: {eight}");
+    assert!(
+        eight >= one + 14,
+        "1 worker: {one} threads, 8 workers: {eight}"
+    );
 }
 
 #[test]

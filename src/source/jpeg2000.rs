@@ -14,7 +14,8 @@ use super::{
     ColourSpace, ImageInfo, ImageSource, Level, Metadata, SampleFormat, SourceError, SourceResult,
 };
 use crate::codec::openjpeg::{self, Container, DecodeRequest};
-use crate::raster::{FloatRaster, Raster};
+use crate::raster::{FloatRaster, Pixels, Raster};
+use rayon::prelude::*;
 use std::sync::Arc;
 
 /// Tile size served at every level.
@@ -293,38 +294,77 @@ impl Jpeg2000Image {
         tx: u32,
         ty: u32,
     ) -> SourceResult<(u32, u32, Vec<openjpeg::Component>)> {
-        let l = self
-            .info
-            .levels
-            .get(level)
-            .ok_or_else(|| SourceError::Limit(format!("no level {level}")))?;
+        let l = self.level(level)?;
         if tx >= l.tiles_across() || ty >= l.tiles_down() {
             return Err(SourceError::Limit(format!("no tile {tx},{ty}")));
         }
         let (lx, ly) = (tx * TILE, ty * TILE);
         let (w, h) = (TILE.min(l.width - lx), TILE.min(l.height - ly));
+        let comps = self.decode_box(level, (lx, ly, lx + w, ly + h))?;
+        Ok((w, h, comps))
+    }
+
+    fn level(&self, level: usize) -> SourceResult<&Level> {
+        self.info
+            .levels
+            .get(level)
+            .ok_or_else(|| SourceError::Limit(format!("no level {level}")))
+    }
+
+    /// Decodes a box of a level (left, top, right, bottom in level pixels) in one OpenJPEG
+    /// pass; each component covers at least the box.
+    fn decode_box(
+        &self,
+        level: usize,
+        (x0, y0, x1, y1): (u32, u32, u32, u32),
+    ) -> SourceResult<Vec<openjpeg::Component>> {
         let (ox, oy) = self.header.origin;
         let (fw, fh) = self.header.size;
         let k = level as u32;
         let full = |v: u32, limit: u32| ((v as u64) << k).min(limit as u64) as u32;
-        let area = (
-            ox + full(lx, fw),
-            oy + full(ly, fh),
-            ox + full(lx + w, fw),
-            oy + full(ly + h, fh),
-        );
         let req = DecodeRequest {
             reduce: k,
             layers: self.layers,
-            area,
+            area: (
+                ox + full(x0, fw),
+                oy + full(y0, fh),
+                ox + full(x1, fw),
+                oy + full(y1, fh),
+            ),
         };
         let comps = openjpeg::decode(self.bytes.as_ref(), self.header.container, &req)?;
-        if comps.len() != self.info.channels as usize
-            || comps.iter().any(|c| c.width < w || c.height < h)
-        {
+        let short = |c: &openjpeg::Component| c.width < x1 - x0 || c.height < y1 - y0;
+        if comps.len() != self.info.channels as usize || comps.iter().any(short) {
             return Err(corrupt("decoded area smaller than asked"));
         }
-        Ok((w, h, comps))
+        Ok(comps)
+    }
+
+    /// A box of a level decoded in horizontal bands, one per worker thread, each band one
+    /// OpenJPEG pass — far cheaper than one pass per 256-pixel tile, since every pass walks
+    /// the codestream's tile-part headers — converted through `convert`.
+    fn region<T: Copy + Default + Send>(
+        &self,
+        level: usize,
+        (x0, y0, x1, y1): (u32, u32, u32, u32),
+        convert: impl Fn(i32) -> T + Sync,
+    ) -> SourceResult<Pixels<T>> {
+        let (w, h) = (x1 - x0, y1 - y0);
+        let bands = (rayon::current_num_threads() as u32).clamp(1, (h / 512).max(1));
+        let step = h.div_ceil(bands);
+        let parts: Vec<(u32, u32)> = (0..bands)
+            .map(|b| (y0 + b * step, (y0 + (b + 1) * step).min(y1)))
+            .filter(|(a, b)| b > a)
+            .collect();
+        let decoded: Vec<Vec<T>> = parts
+            .par_iter()
+            .map(|&(a, b)| {
+                let comps = self.decode_box(level, (x0, a, x1, b))?;
+                Ok(Self::interleave(w, b - a, &comps, &convert))
+            })
+            .collect::<SourceResult<_>>()?;
+        let data: Vec<T> = decoded.into_iter().flatten().collect();
+        Pixels::from_vec(w, h, self.info.channels, data).ok_or_else(|| corrupt("region size"))
     }
 
     /// Interleaves the `w`×`h` top-left part of each component through `convert`.
@@ -332,7 +372,7 @@ impl Jpeg2000Image {
         w: u32,
         h: u32,
         comps: &[openjpeg::Component],
-        convert: impl Fn(i32) -> T,
+        convert: &impl Fn(i32) -> T,
     ) -> Vec<T> {
         let mut out = Vec::with_capacity(w as usize * h as usize * comps.len());
         for y in 0..h as usize {
@@ -425,18 +465,37 @@ impl ImageSource for Jpeg2000Image {
             ));
         }
         let (w, h, comps) = self.decode_tile(level, tx, ty)?;
-        let data = Self::interleave(w, h, &comps, |v| v.clamp(0, 255) as u8);
+        let data = Self::interleave(w, h, &comps, &|v| v.clamp(0, 255) as u8);
         Raster::from_vec(w, h, comps.len() as u8, data).ok_or_else(|| corrupt("tile size"))
     }
 
     fn read_tile_float(&self, level: usize, tx: u32, ty: u32) -> SourceResult<FloatRaster> {
         let (w, h, comps) = self.decode_tile(level, tx, ty)?;
-        let data = Self::interleave(w, h, &comps, |v| v as f32);
+        let data = Self::interleave(w, h, &comps, &|v| v as f32);
         FloatRaster::from_vec(w, h, comps.len() as u8, data).ok_or_else(|| corrupt("tile size"))
     }
 
     fn jpeg_tile(&self, _level: usize, _tx: u32, _ty: u32) -> SourceResult<Option<Vec<u8>>> {
         Ok(None)
+    }
+
+    fn read_region(
+        &self,
+        level: usize,
+        area: (u32, u32, u32, u32),
+    ) -> Option<SourceResult<Raster>> {
+        if self.info.needs_float() {
+            return None;
+        }
+        Some(self.region(level, area, |v| v.clamp(0, 255) as u8))
+    }
+
+    fn read_region_float(
+        &self,
+        level: usize,
+        area: (u32, u32, u32, u32),
+    ) -> Option<SourceResult<FloatRaster>> {
+        Some(self.region(level, area, |v| v as f32))
     }
 
     fn with_layers(&self, layers: i32) -> Option<Arc<dyn ImageSource>> {

@@ -163,6 +163,27 @@ pub trait ImageSource: Send + Sync {
         self.read_tile(level, tx, ty).map(|r| r.to_float())
     }
 
+    /// A box of a level (left, top, right, bottom) decoded in one piece, for sources where
+    /// that is cheaper than tile by tile (JPEG2000); `None` when tiles are the way.
+    fn read_region(
+        &self,
+        level: usize,
+        area: (u32, u32, u32, u32),
+    ) -> Option<SourceResult<Raster>> {
+        let _ = (level, area);
+        None
+    }
+
+    /// [`ImageSource::read_region`] as floats in the image's own units.
+    fn read_region_float(
+        &self,
+        level: usize,
+        area: (u32, u32, u32, u32),
+    ) -> Option<SourceResult<FloatRaster>> {
+        let _ = (level, area);
+        None
+    }
+
     /// This image decoding `layers` quality layers (0 the source's default, -1 all, n the
     /// first n), for sources with progressive quality (JPEG2000); `None` when the source
     /// has no such thing or the count changes nothing.

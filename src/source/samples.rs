@@ -45,7 +45,10 @@ pub fn to_floats(mut bytes: Vec<u8>, l: &Layout) -> SourceResult<Vec<f32>> {
         // On the stored words, as libtiff does (float words too).
         unpredict_words(&mut words, l);
     }
-    Ok(words.into_iter().map(|w| value(w, size, l.format)).collect())
+    Ok(words
+        .into_iter()
+        .map(|w| value(w, size, l.format))
+        .collect())
 }
 
 /// Every sample's stored bits, in the given byte order.
