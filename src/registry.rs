@@ -125,7 +125,19 @@ impl Registry {
     /// `angles` (horizontal, vertical; default 0, 90) of it.
     pub fn open_view(&self, id: &str, angles: Option<(i32, i32)>) -> Result<Opened> {
         match self.locate(id) {
-            Ok(found) => self.open_located(found, id),
+            Ok(found) => {
+                let first = self.open_located(found.clone(), id, 0)?;
+                let pages = first.views.as_ref().map_or(0, |v| v.pages.len());
+                match angles.map(|a| a.0) {
+                    Some(page) if pages > 0 && page != 0 => {
+                        let index = usize::try_from(page).ok().filter(|&p| p < pages);
+                        let page = index
+                            .ok_or_else(|| Error::NotFound(format!("no page {page} of {id}")))?;
+                        self.open_located(found, id, page)
+                    }
+                    _ => Ok(first),
+                }
+            }
             Err(Error::NotFound(m)) => match self.sequence(id)? {
                 Some((ext, views)) => {
                     let at = angles.unwrap_or(sequence::DEFAULT_ANGLES);
@@ -134,7 +146,7 @@ impl Registry {
                     let found = self.locate_file(&name, id).map_err(|_| {
                         Error::NotFound(format!("no view {},{} of sequence {id}", at.0, at.1))
                     })?;
-                    let mut opened = self.open_located(found, id)?;
+                    let mut opened = self.open_located(found, id, 0)?;
                     opened.views = Some(Arc::new(views));
                     Ok(opened)
                 }
@@ -144,21 +156,31 @@ impl Registry {
         }
     }
 
-    fn open_located(&self, (path, meta): (PathBuf, std::fs::Metadata), id: &str) -> Result<Opened> {
+    /// Opens a located file (page `page` of a stack), from the cache when unchanged.
+    fn open_located(
+        &self,
+        (path, meta): (PathBuf, std::fs::Metadata),
+        id: &str,
+        page: usize,
+    ) -> Result<Opened> {
         let mtime = meta.modified().map_err(|_| not_found(id))?;
-        if let Some(o) = self.images.get(&path) {
+        let key = match page {
+            0 => path.clone(),
+            p => PathBuf::from(format!("{}#page{p}", path.display())),
+        };
+        if let Some(o) = self.images.get(&key) {
             if o.mtime == mtime {
                 return Ok(o);
             }
         }
-        let source = open_source(&path)?;
+        let (source, views) = open_page(&path, page)?;
         let opened = Opened {
             source,
-            path: Arc::new(path.clone()),
+            path: Arc::new(key.clone()),
             mtime,
-            views: None,
+            views: views.map(Arc::new),
         };
-        self.images.insert(path, opened.clone());
+        self.images.insert(key, opened.clone());
         Ok(opened)
     }
 
@@ -212,11 +234,22 @@ fn not_found(id: &str) -> Error {
 
 /// Opens a file with the source for its format, recognised by its first bytes.
 pub fn open_source(path: &Path) -> Result<Arc<dyn ImageSource>> {
+    Ok(open_page(path, 0)?.0)
+}
+
+/// Opens page `page` of a file (0 unless it is a multi-page TIFF stack), with the views of
+/// the stack when it is one.
+fn open_page(path: &Path, page: usize) -> Result<(Arc<dyn ImageSource>, Option<Views>)> {
     let bytes = Arc::new(FileBytes::open(path)?);
     let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
-    match Kind::of(&head) {
-        Some(Kind::Tiff) => pyramid_or_memory(TiffImage::open(bytes)?, path),
-        Some(Kind::Jpeg2000) => Ok(Arc::new(Jpeg2000Image::open(bytes)?)),
+    let source = match Kind::of(&head) {
+        Some(Kind::Tiff) => {
+            let tiff = TiffImage::open_page(bytes, page)?;
+            let views = (!tiff.pages().is_empty()).then(|| Views::of_pages(tiff.pages()));
+            return Ok((pyramid_or_memory(tiff, path)?, views));
+        }
+        _ if page != 0 => return Err(Error::NotFound(format!("no page {page} in this image"))),
+        Some(Kind::Jpeg2000) => Arc::new(Jpeg2000Image::open(bytes)?) as Arc<dyn ImageSource>,
         Some(Kind::Flat) => {
             if bytes.len() > MAX_FLAT_FILE_BYTES {
                 return Err(Error::BadImage(
@@ -226,12 +259,15 @@ pub fn open_source(path: &Path) -> Result<Arc<dyn ImageSource>> {
             let data = bytes.read_at(0, bytes.len() as usize)?;
             let image = MemoryImage::from_file_bytes(&data)?;
             warn_flat(path);
-            Ok(Arc::new(image))
+            Arc::new(image)
         }
-        None => Err(Error::Unsupported(
-            "not a TIFF, JPEG2000, JPEG or PNG image".into(),
-        )),
-    }
+        None => {
+            return Err(Error::Unsupported(
+                "not a TIFF, JPEG2000, JPEG or PNG image".into(),
+            ))
+        }
+    };
+    Ok((source, None))
 }
 
 /// Largest JPEG or PNG file decoded whole.

@@ -13,13 +13,36 @@ pub const EXTENSIONS: &[&str] = &["tif", "tiff", "jp2", "jpx", "j2k"];
 /// The default view: horizontal 0, vertical 90.
 pub const DEFAULT_ANGLES: (i32, i32) = (0, 90);
 
-/// The angles a sequence has, sorted.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The angles a sequence has, sorted; or the pages of a multi-page TIFF stack (horizontal
+/// 0..n, vertical 0, with their names).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Views {
     /// Horizontal angles (or band indices).
     pub horizontal: Vec<i32>,
     /// Vertical angles.
     pub vertical: Vec<i32>,
+    /// Stack pages: name and scale of each horizontal view; empty for a sequence.
+    pub pages: Vec<crate::source::tiff::Page>,
+}
+
+impl Views {
+    /// The views of a stack of pages.
+    pub fn of_pages(pages: &[crate::source::tiff::Page]) -> Views {
+        Views {
+            horizontal: (0..pages.len() as i32).collect(),
+            vertical: vec![0],
+            pages: pages.to_vec(),
+        }
+    }
+
+    /// The band name of horizontal view `h`: the page name, else the index.
+    pub fn band_name(&self, h: i32) -> String {
+        usize::try_from(h)
+            .ok()
+            .and_then(|i| self.pages.get(i))
+            .and_then(|p| p.name.clone())
+            .unwrap_or_else(|| h.to_string())
+    }
 }
 
 /// The relative file name of one view of sequence `id`.

@@ -262,3 +262,74 @@ fn multiband_file_bands_render_and_spectra_lists_them() {
         );
     }
 }
+
+#[test]
+fn multipage_stack_pages_are_bands_with_names() {
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+    let mut pages = Vec::new();
+    for k in 0..3u32 {
+        let png = format!("p{k}.png");
+        write_png(
+            &Raster::filled(300, 200, 1, (60 * k + 20) as u8),
+            &dir.path().join(&png),
+        );
+        let tif = format!("p{k}.tif");
+        common::run(std::process::Command::new("vips").args([
+            "tiffsave",
+            &p(&png),
+            &p(&tif),
+            "--tile",
+            "--tile-width",
+            "256",
+            "--tile-height",
+            "256",
+        ]));
+        pages.push(p(&tif));
+    }
+    let mut cp = std::process::Command::new("tiffcp");
+    cp.args(&pages).arg(p("stack.tif"));
+    common::run(&mut cp);
+    for (k, name) in ["450nm", "550nm", "650nm"].iter().enumerate() {
+        for (tag, value) in [("254", "2"), ("269", *name)] {
+            common::run(std::process::Command::new("tiffset").args([
+                "-d",
+                &k.to_string(),
+                "-s",
+                tag,
+                value,
+                &p("stack.tif"),
+            ]));
+        }
+    }
+    let a = app(dir.path(), &[]);
+    let stack = call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=stack.tif&OBJ=stack");
+    assert_eq!(stack.status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&stack.body).expect("json");
+    assert_eq!(json[1]["name"], "550nm");
+    assert_eq!(json[2]["id"], 2);
+    let views = call(
+        &a,
+        "/fcgi-bin/iipsrv.fcgi?FIF=stack.tif&OBJ=Horizontal-views",
+    );
+    assert!(common::text(&views).contains("Horizontal-views:0 1 2"));
+    // SDS picks a page; without it page 0 is served.
+    assert_eq!(pixel(&png(&a, "FIF=stack.tif&CVT=png"), 5, 5), vec![20]);
+    assert_eq!(
+        pixel(&png(&a, "FIF=stack.tif&SDS=2,0&CVT=png"), 5, 5),
+        vec![140]
+    );
+    assert_eq!(
+        call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=stack.tif&SDS=7,0&CVT=png").status,
+        404
+    );
+    let r = call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=stack.tif&SPECTRA=0,0,10,10");
+    let xml = String::from_utf8_lossy(&r.body).to_string();
+    for (name, v) in [("450nm", 20.0), ("550nm", 80.0), ("650nm", 140.0)] {
+        let point = format!(
+            "<wavelength>{name}</wavelength>\n\t\t<reflectance>{:.6}",
+            v / 255.0
+        );
+        assert!(xml.contains(&point), "{xml}");
+    }
+}

@@ -162,7 +162,11 @@ impl App {
                 points.extend(pixel.iter().enumerate().map(|(c, v)| (c.to_string(), *v)));
             } else {
                 let value = pixel.first().copied().unwrap_or(0.0);
-                points.push((band.unwrap_or(0).to_string(), value));
+                let name = match (band, &first.views) {
+                    (Some(h), Some(v)) => v.band_name(h),
+                    _ => "0".to_string(),
+                };
+                points.push((name, value));
             }
         }
         let body = spectral::spectra_xml(&points);
@@ -202,6 +206,10 @@ impl App {
             (false, None) => None,
             _ => Some(self.registry.open_view(parsed.image()?, parsed.angles)?),
         };
+        if let ([ObjQuery::Stack], Some(o)) = (queries.as_slice(), &opened) {
+            let json = iip::stack_json(o.views.as_deref()).unwrap_or_default();
+            return Ok(self.ok_response("application/json", json, Some(o)));
+        }
         let mut body = String::new();
         for q in queries {
             let lines = match (&opened, q) {

@@ -47,6 +47,8 @@ pub enum ObjQuery {
     VerticalViews,
     /// `Basic-info`: IIP-server, Max-size, Resolution-number, Colorspace.
     BasicInfo,
+    /// `stack`: the pages of a multi-page TIFF stack as JSON.
+    Stack,
     /// `Summary-info` and single metadata fields (`title`, `copyright`, ...).
     Metadata(String),
 }
@@ -424,6 +426,7 @@ fn obj(a: &str) -> Result<ObjQuery> {
         "horizontal-views" => ObjQuery::HorizontalViews,
         "vertical-views" => ObjQuery::VerticalViews,
         "basic-info" => ObjQuery::BasicInfo,
+        "stack" => ObjQuery::Stack,
         "summary-info" | "title" | "subject" | "author" | "creator" | "copyright" | "rights"
         | "description" | "date" | "software" | "make" | "model" | "artist" => {
             ObjQuery::Metadata(key.to_string())
@@ -602,6 +605,26 @@ impl IipRequest {
     }
 }
 
+/// OBJ=stack: each page's index, name and scale, in the original's JSON layout; `None`
+/// when the image is not a stack (the original then answers nothing).
+pub fn stack_json(views: Option<&Views>) -> Option<String> {
+    let pages = &views?.pages;
+    if pages.is_empty() {
+        return None;
+    }
+    let items: Vec<String> = pages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let name = serde_json::to_string(p.name.as_deref().unwrap_or(""))
+                .unwrap_or_else(|_| "\"\"".into());
+            let scale = crate::protocol::spectral::fmt_g(p.scale.unwrap_or(1.0));
+            format!("\n\t{{\n\t\t\"id\": {i},\n\t\t\"name\": {name},\n\t\t\"scale\": {scale}\n\t}}")
+        })
+        .collect();
+    Some(format!("[ {}\n]", items.join(",")))
+}
+
 /// The IIP level of this server, as `OBJ=IIP-server` reports it (the original says 3.65).
 pub const IIP_SERVER_LEVEL: &str = "3.65";
 
@@ -669,6 +692,7 @@ pub fn obj_lines(q: &ObjQuery, info: &ImageInfo, views: Option<&Views>) -> Vec<S
             "Vertical-views:{}",
             angle_list(views.map(|v| v.vertical.as_slice()), 90)
         )],
+        ObjQuery::Stack => stack_json(views).into_iter().collect(),
         ObjQuery::BasicInfo => vec![
             format!("IIP-server:{IIP_SERVER_LEVEL}"),
             format!("Max-size:{} {}", info.width, info.height),

@@ -54,6 +54,7 @@ mod tag {
     pub const BITS_PER_SAMPLE: u16 = 258;
     pub const COMPRESSION: u16 = 259;
     pub const PHOTOMETRIC: u16 = 262;
+    pub const DOCUMENT_NAME: u16 = 269;
     pub const IMAGE_DESCRIPTION: u16 = 270;
     pub const MAKE: u16 = 271;
     pub const MODEL: u16 = 272;
@@ -80,9 +81,12 @@ mod tag {
     pub const JPEG_TABLES: u16 = 347;
     pub const COPYRIGHT: u16 = 33432;
     pub const ICC_PROFILE: u16 = 34675;
+    pub const STONITS: u16 = 37439;
 
     /// The tags whose values we load; others are skipped without reading.
-    pub const KNOWN: [u16; 32] = [
+    pub const KNOWN: [u16; 34] = [
+        DOCUMENT_NAME,
+        STONITS,
         NEW_SUBFILE_TYPE,
         IMAGE_WIDTH,
         IMAGE_LENGTH,
@@ -283,9 +287,20 @@ struct LevelData {
     jpeg_tables: Option<Vec<u8>>,
 }
 
+/// One page of a multi-page TIFF stack: a top-level IFD marked as a page (SubfileType 2),
+/// with its reduced levels in SubIFDs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// DocumentName, shown by OBJ=stack and as the SPECTRA wavelength.
+    pub name: Option<String>,
+    /// STONITS (sample to physical units), shown by OBJ=stack.
+    pub scale: Option<f64>,
+}
+
 /// An open TIFF: parsed directories plus the byte source its tiles are read from.
 pub struct TiffImage {
     bytes: Arc<dyn ByteSource>,
+    pages: Vec<Page>,
     big_endian: bool,
     info: ImageInfo,
     levels: Vec<LevelData>,
@@ -427,6 +442,25 @@ impl TiffImage {
     /// Parses the directories of a TIFF: finds the pyramid levels, their tile tables, the
     /// sample layout, ICC profile and metadata.
     pub fn open_with_limits(bytes: Arc<dyn ByteSource>, limits: Limits) -> SourceResult<TiffImage> {
+        Self::open_page_with_limits(bytes, 0, limits)
+    }
+
+    /// Opens page `page` of a multi-page stack (page 0 of any other TIFF).
+    pub fn open_page(bytes: Arc<dyn ByteSource>, page: usize) -> SourceResult<TiffImage> {
+        Self::open_page_with_limits(bytes, page, Limits::default())
+    }
+
+    /// The pages of a stack (two or more top-level IFDs marked as pages); empty for a
+    /// plain image or pyramid.
+    pub fn pages(&self) -> &[Page] {
+        &self.pages
+    }
+
+    fn open_page_with_limits(
+        bytes: Arc<dyn ByteSource>,
+        page: usize,
+        limits: Limits,
+    ) -> SourceResult<TiffImage> {
         let header = DirReader::read_header(bytes.as_ref())?;
         let reader = DirReader {
             bytes: bytes.as_ref(),
@@ -434,7 +468,16 @@ impl TiffImage {
             limits,
         };
         let chain = reader.chain(header.first_ifd)?;
-        let first = &chain[0];
+        let marked: Vec<usize> = (0..chain.len())
+            .filter(|&i| matches!(chain[i].uint(tag::NEW_SUBFILE_TYPE), Ok(Some(t)) if t & 2 != 0))
+            .collect();
+        let stack = marked.len() >= 2;
+        let at = match (stack, page) {
+            (_, 0) if !stack => 0,
+            (true, p) if p < marked.len() => marked[p],
+            _ => return Err(SourceError::Limit(format!("no page {page} in this image"))),
+        };
+        let first = &chain[at];
         let mut candidates: Vec<Ifd> = vec![first.clone()];
         match first.uints(tag::SUB_IFDS)? {
             Some(subs) if !subs.is_empty() => {
@@ -442,8 +485,22 @@ impl TiffImage {
                     candidates.push(reader.read_ifd(off)?.0);
                 }
             }
-            _ => candidates.extend(chain.iter().skip(1).cloned()),
+            _ if !stack => candidates.extend(chain.iter().skip(1).cloned()),
+            _ => {}
         }
+        let pages = if stack {
+            marked
+                .iter()
+                .map(|&i| Page {
+                    name: chain[i].ascii(tag::DOCUMENT_NAME),
+                    scale: chain[i]
+                        .floats(tag::STONITS)
+                        .and_then(|v| v.first().copied()),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let base = read_level(first, None, &limits)?;
         let mut levels = vec![base];
         for ifd in &candidates[1..] {
@@ -459,6 +516,7 @@ impl TiffImage {
         info.levels = levels.iter().map(|l| l.geometry.clone()).collect();
         Ok(TiffImage {
             bytes,
+            pages,
             big_endian: header.endian == Endian::Big,
             info,
             levels,
