@@ -206,9 +206,16 @@ impl App {
             (false, None) => None,
             _ => Some(self.registry.open_view(parsed.image()?, parsed.angles)?),
         };
-        if let ([ObjQuery::Stack], Some(o)) = (queries.as_slice(), &opened) {
-            let json = iip::stack_json(o.views.as_deref()).unwrap_or_default();
-            return Ok(self.ok_response("application/json", json, Some(o)));
+        match (queries.as_slice(), &opened) {
+            ([ObjQuery::Stack], Some(o)) => {
+                let json = iip::stack_json(o.views.as_deref()).unwrap_or_default();
+                return Ok(self.ok_response("application/json", json, Some(o)));
+            }
+            ([ObjQuery::AllMetadata], Some(o)) => {
+                let json = iip::metadata_json(o.source.info());
+                return Ok(self.ok_response("application/json", json, Some(o)));
+            }
+            _ => {}
         }
         let mut body = String::new();
         for q in queries {

@@ -49,6 +49,14 @@ pub enum ObjQuery {
     BasicInfo,
     /// `stack`: the pages of a multi-page TIFF stack as JSON.
     Stack,
+    /// `IIP-opt-comm`: the optional commands, as the original lists them.
+    OptionalCommands,
+    /// `IIP-opt-obj`: the optional objects, as the original lists them.
+    OptionalObjects,
+    /// `DPI`: the physical resolution, when the file has one.
+    Dpi,
+    /// `metadata`: every metadata field as JSON.
+    AllMetadata,
     /// `Summary-info` and single metadata fields (`title`, `copyright`, ...).
     Metadata(String),
 }
@@ -427,10 +435,14 @@ fn obj(a: &str) -> Result<ObjQuery> {
         "vertical-views" => ObjQuery::VerticalViews,
         "basic-info" => ObjQuery::BasicInfo,
         "stack" => ObjQuery::Stack,
+        "iip-opt-comm" => ObjQuery::OptionalCommands,
+        "iip-opt-obj" => ObjQuery::OptionalObjects,
+        "dpi" => ObjQuery::Dpi,
+        "metadata" => ObjQuery::AllMetadata,
         "summary-info" | "title" | "subject" | "author" | "creator" | "copyright" | "rights"
-        | "description" | "date" | "software" | "make" | "model" | "artist" => {
-            ObjQuery::Metadata(key.to_string())
-        }
+        | "description" | "date" | "software" | "make" | "model" | "artist" | "keywords"
+        | "comment" | "last-author" | "rev-number" | "edit-time" | "last-printed"
+        | "last-save-dtm" | "xmp" | "scale" => ObjQuery::Metadata(key.to_string()),
         _ => {
             return Err(Error::bad(format!(
                 "IIP: unsupported OBJ query: {}",
@@ -693,6 +705,19 @@ pub fn obj_lines(q: &ObjQuery, info: &ImageInfo, views: Option<&Views>) -> Vec<S
             angle_list(views.map(|v| v.vertical.as_slice()), 90)
         )],
         ObjQuery::Stack => stack_json(views).into_iter().collect(),
+        ObjQuery::AllMetadata => vec![metadata_json(info)],
+        ObjQuery::OptionalCommands => {
+            vec!["IIP-opt-comm:CVT CNT QLT JTL JTLS WID HEI RGN MINMAX SHD CMP INV CTW".into()]
+        }
+        ObjQuery::OptionalObjects => vec!["IIP-opt-obj:Horizontal-views Vertical-views \
+            Tile-size Bits-per-channel Min-Max-sample-values Resolutions"
+            .into()],
+        ObjQuery::Dpi => info
+            .metadata
+            .pixels_per_cm
+            .map(|(x, y)| format!("DPI:{:.6} {:.6}", x * 2.54, y * 2.54))
+            .into_iter()
+            .collect(),
         ObjQuery::BasicInfo => vec![
             format!("IIP-server:{IIP_SERVER_LEVEL}"),
             format!("Max-size:{} {}", info.width, info.height),
@@ -737,6 +762,32 @@ fn metadata_lines(field: &str, info: &ImageInfo) -> Vec<String> {
     )]
 }
 
+/// OBJ=metadata: every non-empty field as a JSON object, under the original's names.
+pub fn metadata_json(info: &ImageInfo) -> String {
+    let m = &info.metadata;
+    let fields = [
+        ("creator", &m.artist),
+        ("date", &m.date),
+        ("description", &m.description),
+        ("make", &m.make),
+        ("model", &m.model),
+        ("rights", &m.copyright),
+        ("software", &m.software),
+    ];
+    let items: Vec<String> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            let v = v.as_deref().filter(|v| !v.is_empty())?;
+            let v = serde_json::to_string(v).ok()?;
+            Some(format!("\n\t\"{k}\": {v}"))
+        })
+        .collect();
+    if items.is_empty() {
+        return "{\n}".into();
+    }
+    format!("{{ {}\n}}", items.join(","))
+}
+
 fn one_line(s: &str) -> String {
     s.replace(['\r', '\n'], " ")
 }
@@ -753,6 +804,21 @@ mod tests {
         max_size: Some(5000),
         allow_upscaling: true,
     };
+
+    #[test]
+    fn optional_lists_dpi_and_metadata_json() {
+        let mut info = crate::source::test_info(100, 100, 1);
+        info.metadata.pixels_per_cm = Some((10.0, 20.0));
+        info.metadata.artist = Some("A \"quoted\" name".into());
+        let lines = |q: &str| obj_lines(&obj(q).expect("query"), &info, None);
+        assert_eq!(lines("DPI"), vec!["DPI:25.400000 50.800000"]);
+        assert!(lines("IIP-opt-comm")[0].starts_with("IIP-opt-comm:CVT CNT QLT JTL"));
+        assert!(lines("iip-opt-obj")[0].ends_with("Min-Max-sample-values Resolutions"));
+        let json: serde_json::Value =
+            serde_json::from_str(&metadata_json(&info)).expect("valid JSON");
+        assert_eq!(json["creator"], "A \"quoted\" name");
+        assert!(obj("not-a-thing").is_err());
+    }
 
     #[test]
     fn tile_streams_as_the_original_orders_them() {
