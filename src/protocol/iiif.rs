@@ -96,6 +96,39 @@ pub enum Size {
     Fit(u32, u32, bool),
 }
 
+impl ImageParams {
+    /// The parameters as a path `{region}/{size}/{rotation}/{quality}.{format}`, which
+    /// [`parse`] reads back to the same parameters (used by the fuzzer's round trip).
+    pub fn to_path(&self) -> String {
+        let region = match self.region {
+            Region::Full => "full".to_string(),
+            Region::Square => "square".to_string(),
+            Region::Pixels(x, y, w, h) => format!("{x},{y},{w},{h}"),
+            Region::Percent(x, y, w, h) => format!("pct:{x},{y},{w},{h}"),
+        };
+        let up = |u: bool| if u { "^" } else { "" };
+        let size = match self.size {
+            Size::Max { upscale } => format!("{}max", up(upscale)),
+            Size::Width(w, u) => format!("{}{w},", up(u)),
+            Size::Height(h, u) => format!("{},{h}", up(u)),
+            Size::Percent(n, u) => format!("{}pct:{n}", up(u)),
+            Size::Exact(w, h, u) => format!("{}{w},{h}", up(u)),
+            Size::Fit(w, h, u) => format!("{}!{w},{h}", up(u)),
+        };
+        let mirror = if self.rotation.mirror { "!" } else { "" };
+        let quality = match self.quality {
+            Quality::Default => "default",
+            Quality::Gray => "gray",
+            Quality::Bitonal => "bitonal",
+        };
+        format!(
+            "{region}/{size}/{mirror}{}/{quality}.{}",
+            self.rotation.degrees,
+            self.format.extension()
+        )
+    }
+}
+
 /// The image parameters of a request, not yet resolved against an image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageParams {
@@ -202,7 +235,8 @@ pub fn parse_region(s: &str) -> Result<Region> {
         _ => {
             if let Some(p) = s.strip_prefix("pct:") {
                 let [x, y, w, h] = four::<f64>(p, "region")?;
-                if w <= 0.0 || h <= 0.0 || x >= 100.0 || y >= 100.0 {
+                let finite = [x, y, w, h].iter().all(|v| v.is_finite());
+                if !finite || w <= 0.0 || h <= 0.0 || x >= 100.0 || y >= 100.0 {
                     return Err(Error::bad(format!("IIIF: region out of range: {s}")));
                 }
                 Ok(Region::Percent(x, y, w, h))
@@ -232,7 +266,7 @@ pub fn parse_size(s: &str, version: Version) -> Result<Size> {
         _ => {
             if let Some(p) = body.strip_prefix("pct:") {
                 let n: f64 = number(p, "size")?;
-                if n <= 0.0 {
+                if n <= 0.0 || !n.is_finite() {
                     return Err(bad());
                 }
                 return Ok(Size::Percent(n, up));
@@ -267,6 +301,7 @@ pub fn parse_rotation(s: &str) -> Result<Rotation> {
     };
     let degrees: f64 = number(n, "rotation")?;
     if !(0.0..=360.0).contains(&degrees) {
+        // Also refuses infinities (overlong digit strings).
         return Err(Error::bad(format!("IIIF: rotation out of range: {s}")));
     }
     Ok(Rotation {
@@ -430,6 +465,26 @@ mod tests {
 
     fn status(path: &str) -> u16 {
         parse(path).err().map_or(200, |e| e.status())
+    }
+
+    #[test]
+    fn image_parameters_print_and_parse_back() {
+        for path in [
+            "a/full/max/0/default.jpg",
+            "a/pct:10.5,20,30.25,40/^!300,200/!90/gray.png",
+            "a/0,0,256,256/256,/0/color.webp",
+            "a/square/,100/180.5/bitonal.tif",
+            "a/full/pct:12.5/0/default.jpg",
+        ] {
+            let first = parse(path).expect("parse");
+            let Target::Image(p) = &first.target else {
+                panic!("{path}: not an image request");
+            };
+            let again = parse(&format!("a/{}", p.to_path())).expect("reparse");
+            assert_eq!(again.target, first.target, "{path}");
+        }
+        let huge = format!("a/full/pct:{}/0/default.jpg", "9".repeat(400));
+        assert!(parse(&huge).is_err());
     }
 
     #[test]
