@@ -94,7 +94,7 @@ mod tests {
     use super::*;
 
     fn info(w: u32, h: u32, levels: usize) -> ImageInfo {
-        crate::source::test_info(w, h, levels)
+        crate::source::dyadic_info(w, h, levels)
     }
 
     #[test]

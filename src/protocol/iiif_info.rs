@@ -176,7 +176,7 @@ mod tests {
     use super::*;
 
     fn image() -> ImageInfo {
-        let mut info = crate::source::test_info(1000, 800, 3);
+        let mut info = crate::source::dyadic_info(1000, 800, 3);
         info.metadata.pixels_per_cm = Some((10.0, 10.0));
         info
     }

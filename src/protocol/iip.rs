@@ -797,7 +797,7 @@ mod tests {
     use super::*;
 
     fn info() -> ImageInfo {
-        crate::source::test_info(4000, 3000, 5)
+        crate::source::dyadic_info(4000, 3000, 5)
     }
 
     const LIMITS: SizeLimits = SizeLimits {
@@ -807,7 +807,7 @@ mod tests {
 
     #[test]
     fn optional_lists_dpi_and_metadata_json() {
-        let mut info = crate::source::test_info(100, 100, 1);
+        let mut info = crate::source::dyadic_info(100, 100, 1);
         info.metadata.pixels_per_cm = Some((10.0, 20.0));
         info.metadata.artist = Some("A \"quoted\" name".into());
         let lines = |q: &str| obj_lines(&obj(q).expect("query"), &info, None);

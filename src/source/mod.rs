@@ -219,9 +219,9 @@ pub fn plain_info(width: u32, height: u32, channels: u8) -> ImageInfo {
 }
 
 /// An 8-bit RGB image description with a dyadic pyramid of `levels` levels of 256 px
-/// tiles (libvips sizes: each level the floor of half the previous), for unit tests.
-#[cfg(test)]
-pub(crate) fn test_info(width: u32, height: u32, levels: usize) -> ImageInfo {
+/// tiles (libvips sizes: each level the floor of half the previous), for tests and the
+/// fuzzers, which need an image to build views against.
+pub fn dyadic_info(width: u32, height: u32, levels: usize) -> ImageInfo {
     let level = |k: i32| Level {
         width: width >> k,
         height: height >> k,

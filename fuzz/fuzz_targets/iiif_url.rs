@@ -1,0 +1,19 @@
+//! IIIF paths: parsing never panics, and image parameters printed back parse to the same.
+#![no_main]
+
+use iipsrv::protocol::iiif::{self, Target};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(path) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(request) = iiif::parse(path) else {
+        return;
+    };
+    if let Target::Image(params) = &request.target {
+        let printed = params.to_path();
+        let again = iiif::parse(&format!("id/{printed}")).expect("a printed path parses");
+        assert_eq!(again.target, request.target, "{printed}");
+    }
+});

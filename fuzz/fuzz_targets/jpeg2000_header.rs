@@ -1,0 +1,22 @@
+//! JPEG2000 files: our box and main-header parser never panics; when it accepts a file,
+//! decoding the smallest level's first tile through OpenJPEG is an answer or an error.
+#![no_main]
+
+use iipsrv::source::bytes::MemBytes;
+use iipsrv::source::jpeg2000::Jpeg2000Image;
+use iipsrv::source::ImageSource;
+use libfuzzer_sys::fuzz_target;
+use std::sync::Arc;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(image) = Jpeg2000Image::open(Arc::new(MemBytes(data.to_vec()))) else {
+        return;
+    };
+    let info = image.info();
+    let smallest = info.levels.len().saturating_sub(1);
+    let l = &info.levels[smallest];
+    // Bound the work per input: only small decodes.
+    if (l.width as u64) * (l.height as u64) * (info.channels as u64) <= 1 << 20 {
+        let _ = image.read_tile_float(smallest, 0, 0);
+    }
+});
