@@ -22,6 +22,8 @@ use std::sync::Arc;
 const TILE: u32 = 256;
 /// Most bytes of box headers and main header read while parsing.
 const HEADER_LIMIT: usize = 1 << 20;
+/// Most pixels decoded in one OpenJPEG pass of a region.
+const BAND_PIXELS: u64 = 4 << 20;
 /// Most components accepted.
 const MAX_COMPONENTS: usize = 64;
 
@@ -350,7 +352,11 @@ impl Jpeg2000Image {
         convert: impl Fn(i32) -> T + Sync,
     ) -> SourceResult<Pixels<T>> {
         let (w, h) = (x1 - x0, y1 - y0);
-        let bands = (rayon::current_num_threads() as u32).clamp(1, (h / 512).max(1));
+        // One band per worker for tall boxes, and enough bands that none holds more than
+        // about 4 megapixels (OpenJPEG keeps 4 bytes per sample and component).
+        let per_thread = (rayon::current_num_threads() as u32).clamp(1, (h / 512).max(1));
+        let by_size = ((w as u64 * h as u64).div_ceil(BAND_PIXELS) as u32).min(h.max(1));
+        let bands = per_thread.max(by_size);
         let step = h.div_ceil(bands);
         let parts: Vec<(u32, u32)> = (0..bands)
             .map(|b| (y0 + b * step, (y0 + (b + 1) * step).min(y1)))
