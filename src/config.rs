@@ -12,7 +12,13 @@ use std::path::PathBuf;
 /// Every setting can be given as an environment variable (as the original iipsrv reads
 /// them) or as the flag shown; the flag wins.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "iipsrv", version, about, long_about = None)]
+#[command(
+    name = "iipsrv",
+    version,
+    about,
+    long_about = None,
+    after_help = "Also: iipsrv check PATH...  reports what the server sees in image files and what would make them servable or faster."
+)]
 pub struct Config {
     /// HTTP address to listen on (default 127.0.0.1:8080 when no FastCGI socket is used).
     #[arg(long = "http", value_name = "ADDR")]

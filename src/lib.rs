@@ -8,6 +8,7 @@
 //!   ends [`http`] and [`fastcgi`] around [`dispatch`].
 
 pub mod cache;
+pub mod check;
 pub mod codec;
 pub mod colour;
 pub mod config;

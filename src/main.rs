@@ -2,6 +2,7 @@
 //! and runs the front ends: FastCGI on `--bind` or an inherited socket on standard input,
 //! HTTP on `--http` (127.0.0.1:8080 when there is no FastCGI socket); SIGTERM stops it
 //! gracefully, SIGHUP reopens the log and drops the caches (`iipsrv::lifecycle`).
+//! `iipsrv check PATH...` reports on image files instead (`iipsrv::check`).
 
 use iipsrv::config::Config;
 use iipsrv::dispatch::Dispatcher;
@@ -13,6 +14,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("check") {
+        if args.len() < 3 {
+            eprintln!("usage: iipsrv check PATH...");
+            return ExitCode::from(2);
+        }
+        return match iipsrv::check::run(&args[2..]) {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::FAILURE,
+        };
+    }
     let config = Config::from_env();
     iipsrv::logging::init(config.verbosity, config.logfile.as_deref());
     let threads = config

@@ -450,6 +450,23 @@ impl TiffImage {
         Self::open_page_with_limits(bytes, page, Limits::default())
     }
 
+    /// How level 0 is stored: its compression's name and whether it is in strips rather
+    /// than tiles (for `iipsrv check`).
+    pub fn storage(&self) -> (String, bool) {
+        let l = &self.levels[0];
+        let name = match l.compression {
+            compression::NONE => "none".to_string(),
+            compression::LZW => "LZW".to_string(),
+            compression::OLD_JPEG => "old-style JPEG".to_string(),
+            compression::JPEG => "JPEG".to_string(),
+            compression::DEFLATE | compression::ADOBE_DEFLATE => "deflate".to_string(),
+            compression::ZSTD | compression::ZSTD_OLD => "zstd".to_string(),
+            compression::WEBP | compression::WEBP_OLD => "WebP".to_string(),
+            c => format!("compression {c}"),
+        };
+        (name, l.striped)
+    }
+
     /// The pages of a stack (two or more top-level IFDs marked as pages); empty for a
     /// plain image or pyramid.
     pub fn pages(&self) -> &[Page] {
