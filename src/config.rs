@@ -136,6 +136,11 @@ pub struct Config {
     #[arg(long, env = "CODEC_PASSTHROUGH", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub codec_passthrough: u8,
 
+    /// Answer `/health` (the process is up) and `/ready` (the image directory is
+    /// readable) for load balancers and orchestrators; 0 turns both off (404).
+    #[arg(long, env = "HEALTH_ENDPOINTS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub health_endpoints: u8,
+
     /// Access-Control-Allow-Origin value ("*" or an origin); unset disables CORS.
     #[arg(long, env = "CORS")]
     pub cors: Option<String>,

@@ -28,7 +28,8 @@ pub enum Error {
     /// The image file is corrupt or cannot be read (500).
     #[error("{0}")]
     BadImage(String),
-    /// The decode pool is saturated; the client should retry later (503).
+    /// The server cannot answer now (the decode pool is saturated, the image directory
+    /// cannot be read); the client should retry later (503).
     #[error("{0}")]
     Overloaded(String),
     /// A bug or an unexpected I/O failure (500).

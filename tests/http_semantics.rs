@@ -344,3 +344,21 @@ fn icc_profiles_follow_embed_icc_and_max_icc() {
         assert!(!has_icc(&get(&off, scaled)), "{args:?}");
     }
 }
+
+#[test]
+fn health_and_readiness() {
+    let dir = tempdir();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).expect("dir");
+    let a = common::app(&images, &[]);
+    let health = common::call(&a, "/health");
+    assert_eq!((health.status, &health.body[..]), (200, &b"ok\n"[..]));
+    assert_eq!(common::call(&a, "/ready").status, 200);
+    std::fs::remove_dir(&images).expect("remove");
+    let gone = common::call(&a, "/ready");
+    assert_eq!(gone.status, 503);
+    assert_eq!(common::call(&a, "/health").status, 200);
+    std::fs::create_dir(&images).expect("dir");
+    let off = common::app(&images, &["--health-endpoints", "0"]);
+    assert_eq!(common::call(&off, "/health").status, 404);
+}

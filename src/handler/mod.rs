@@ -277,6 +277,13 @@ impl App {
     }
 
     fn route(&self, req: &Request) -> Result<Response> {
+        if self.config.health_endpoints == 1 && req.query.is_empty() {
+            match req.path.as_str() {
+                "/health" => return Ok(Response::new(200, "text/plain", "ok\n")),
+                "/ready" => return self.ready(),
+                _ => {}
+            }
+        }
         for map in &self.maps {
             let rest = if map.prefix.is_empty() {
                 Some(req.path.trim_start_matches('/'))
@@ -371,6 +378,16 @@ impl App {
         };
         self.cache.insert(key, answer.clone());
         Ok(answer)
+    }
+
+    /// `/ready`: 200 when the image directory can be listed, else 503 with the reason.
+    fn ready(&self) -> Result<Response> {
+        match std::fs::read_dir(self.registry.root()) {
+            Ok(_) => Ok(Response::new(200, "text/plain", "ready\n")),
+            Err(_) => Err(Error::Overloaded(
+                "the image directory cannot be read".into(),
+            )),
+        }
     }
 
     /// The index page: the images in the image directory with links to their IIIF URLs.
