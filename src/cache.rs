@@ -63,10 +63,16 @@ impl AnswerCache {
 
     /// The answer stored under `key`, from RAM or else from memcached.
     pub fn get(&self, key: &str) -> Option<Answer> {
-        if let Some(hit) = self.inner.as_ref().and_then(|c| c.get(key)) {
-            return Some(hit);
+        if let Some(ram) = &self.inner {
+            let hit = ram.get(key);
+            crate::telemetry::cache("ram", hit.is_some());
+            if hit.is_some() {
+                return hit;
+            }
         }
-        let stored = self.remote.as_ref()?.get(key)?;
+        let stored = self.remote.as_ref()?.get(key);
+        crate::telemetry::cache("memcached", stored.is_some());
+        let stored = stored?;
         let (&tag, body) = stored.split_first()?;
         let answer = Answer {
             body: Bytes::copy_from_slice(body),

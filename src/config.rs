@@ -141,6 +141,10 @@ pub struct Config {
     #[arg(long, env = "HEALTH_ENDPOINTS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub health_endpoints: u8,
 
+    /// Answer `/metrics` (Prometheus text format); 0 turns it off (404).
+    #[arg(long, env = "METRICS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub metrics: u8,
+
     /// Access-Control-Allow-Origin value ("*" or an origin); unset disables CORS.
     #[arg(long, env = "CORS")]
     pub cors: Option<String>,

@@ -1,9 +1,10 @@
 //! What every front end does around the one handler: admission control (a bounded number
 //! of requests in flight, 503 + Retry-After beyond it), running the handler on the blocking
-//! pool, and the request log line.
+//! pool, the request log line and the request metrics.
 
 use crate::error::Error;
 use crate::handler::{App, Request, Response};
+use crate::telemetry;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -28,28 +29,37 @@ impl Dispatcher {
     pub async fn answer(&self, request: Request) -> Response {
         let start = Instant::now();
         let (method, path, query) = (request.method, request.path.clone(), request.query.clone());
+        let protocol = self.app.protocol_of(&request);
         let response = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let app = self.app.clone();
+                telemetry::in_flight(1.0);
                 let worker = tokio::task::spawn_blocking(move || {
                     let r = app.handle(&request);
                     drop(permit);
                     r
                 });
-                worker.await.unwrap_or_else(|e| {
+                let r = worker.await.unwrap_or_else(|e| {
                     tracing::error!("handler failed: {e}");
                     Response::from_error(&Error::Internal("internal error".into()))
-                })
+                });
+                telemetry::in_flight(-1.0);
+                r
             }
-            Err(_) => Response::from_error(&Error::Overloaded("server busy, retry later".into())),
+            Err(_) => {
+                telemetry::rejected();
+                Response::from_error(&Error::Overloaded("server busy, retry later".into()))
+            }
         };
+        let elapsed = start.elapsed().as_secs_f64();
+        telemetry::request(protocol, response.status, response.body.len(), elapsed);
         tracing::info!(
             "{} {path}{}{query} {} {}B {:.2}ms",
             method.as_str(),
             if query.is_empty() { "" } else { "?" },
             response.status,
             response.body.len(),
-            start.elapsed().as_secs_f64() * 1000.0
+            elapsed * 1000.0
         );
         response
     }

@@ -29,5 +29,6 @@ pub mod raster;
 pub mod registry;
 pub mod sequence;
 pub mod source;
+pub mod telemetry;
 pub mod view;
 pub mod watermark;

@@ -116,6 +116,11 @@ impl Registry {
         self.images.clear();
     }
 
+    /// How many images are held open.
+    pub fn open_count(&self) -> usize {
+        self.images.len()
+    }
+
     /// Opens an image by id, from the cache when the file has not changed.
     pub fn open(&self, id: &str) -> Result<Opened> {
         self.open_view(id, None)

@@ -144,3 +144,39 @@ fn logfile_gets_a_line_per_request_and_bad_logfiles_only_warn() {
         );
     }
 }
+
+#[test]
+fn metrics_count_requests_latency_bytes_and_cache_hits() {
+    let dir = tempdir();
+    iipsrv::demo::write_demo(&dir.path().join("a.tif"), 600, 400).expect("image");
+    let prefix = dir.path().to_string_lossy().to_string();
+    let server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    for _ in 0..2 {
+        assert_eq!(
+            get(server.port, "/iiif/a.tif/full/200,/0/default.jpg").status,
+            200
+        );
+    }
+    assert_eq!(get(server.port, "/iiif/nope.tif/info.json").status, 404);
+    assert_eq!(
+        get(server.port, "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&OBJ=Max-size").status,
+        200
+    );
+    let m = get(server.port, "/metrics");
+    assert_eq!(m.status, 200);
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    for needle in [
+        "iipsrv_requests_total{protocol=\"iiif\",status=\"200\"} 2",
+        "iipsrv_requests_total{protocol=\"iiif\",status=\"404\"} 1",
+        "iipsrv_requests_total{protocol=\"iip\",status=\"200\"} 1",
+        "iipsrv_cache_lookups_total{tier=\"ram\",outcome=\"hit\"} 1",
+        "iipsrv_request_duration_seconds_bucket{protocol=\"iiif\",le=\"0.0005\"}",
+        "iipsrv_response_bytes_total{protocol=\"iiif\"}",
+        "iipsrv_requests_in_flight",
+        "iipsrv_open_images 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    let off = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("METRICS", "0")]);
+    assert_eq!(get(off.port, "/metrics").status, 404);
+}

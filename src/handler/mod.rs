@@ -175,6 +175,7 @@ pub struct App {
 impl App {
     /// Builds the application serving images under `root`.
     pub fn new(config: Config, root: &Path) -> Result<App> {
+        crate::telemetry::init();
         config.validate()?;
         let capacity = match config.max_metadata_cache_size {
             n if n < 0 => 1 << 20,
@@ -276,15 +277,9 @@ impl App {
         r
     }
 
-    fn route(&self, req: &Request) -> Result<Response> {
-        if self.config.health_endpoints == 1 && req.query.is_empty() {
-            match req.path.as_str() {
-                "/health" => return Ok(Response::new(200, "text/plain", "ok\n")),
-                "/ready" => return self.ready(),
-                _ => {}
-            }
-        }
-        for map in &self.maps {
+    /// The URI map entry a path falls under, with the rest of the path after its prefix.
+    fn mapped<'a>(&self, req: &'a Request) -> Option<(&UriMap, &'a str)> {
+        self.maps.iter().find_map(|map| {
             let rest = if map.prefix.is_empty() {
                 Some(req.path.trim_start_matches('/'))
             } else {
@@ -293,7 +288,45 @@ impl App {
                     .and_then(|p| p.strip_prefix(map.prefix.as_str()))
                     .and_then(|p| p.strip_prefix('/'))
             };
-            let Some(rest) = rest else { continue };
+            rest.map(|r| (map, r))
+        })
+    }
+
+    /// The endpoint `/health`, `/ready` or `/metrics` the request is for, when enabled.
+    fn admin_path<'a>(&self, req: &'a Request) -> Option<&'a str> {
+        let path = req.path.as_str();
+        let health = self.config.health_endpoints == 1 && (path == "/health" || path == "/ready");
+        let metrics = self.config.metrics == 1 && path == "/metrics";
+        (req.query.is_empty() && (health || metrics)).then_some(path)
+    }
+
+    /// The protocol a request speaks, as the request metrics label it.
+    pub fn protocol_of(&self, req: &Request) -> &'static str {
+        if self.admin_path(req).is_some() {
+            return "admin";
+        }
+        match self.mapped(req).map(|(m, _)| m.protocol) {
+            Some(Protocol::Iiif) => "iiif",
+            Some(Protocol::DeepZoom) => "deepzoom",
+            Some(Protocol::Zoomify) => "zoomify",
+            Some(Protocol::Iip) => "iip",
+            None if !req.query.is_empty() => "iip",
+            None => "other",
+        }
+    }
+
+    fn route(&self, req: &Request) -> Result<Response> {
+        match self.admin_path(req) {
+            Some("/health") => return Ok(Response::new(200, "text/plain", "ok\n")),
+            Some("/ready") => return self.ready(),
+            Some(_) => {
+                crate::telemetry::open_images(self.registry.open_count());
+                let text = crate::telemetry::render();
+                return Ok(Response::new(200, "text/plain; version=0.0.4", text));
+            }
+            None => {}
+        }
+        if let Some((map, rest)) = self.mapped(req) {
             let base = format!("/{}", map.prefix);
             let base = base.trim_end_matches('/');
             return match map.protocol {

@@ -1,0 +1,71 @@
+//! Prometheus metrics (`/metrics`): requests by protocol and status, latency histograms,
+//! bytes out, answer-cache hits and misses per tier, requests in flight and refused by
+//! admission control. Recorded through the `metrics` facade; rendered by
+//! `metrics-exporter-prometheus` (no HTTP listener of its own: the answer goes through our
+//! front ends like any other).
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// Latency buckets, seconds: from a cached tile to a large render.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// The process's recorder, installed on first use; `None` when another recorder was
+/// installed first (metrics are then not ours to render).
+fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("iipsrv_request_duration_seconds".into()),
+                    &BUCKETS,
+                )
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Installs the recorder (at start-up, so the first requests are counted).
+pub fn init() {
+    let _ = handle();
+}
+
+/// The metrics in Prometheus text format.
+pub fn render() -> String {
+    handle().map(|h| h.render()).unwrap_or_default()
+}
+
+/// One answered request.
+pub fn request(protocol: &'static str, status: u16, bytes: usize, seconds: f64) {
+    let status = status.to_string();
+    counter!("iipsrv_requests_total", "protocol" => protocol, "status" => status).increment(1);
+    histogram!("iipsrv_request_duration_seconds", "protocol" => protocol).record(seconds);
+    counter!("iipsrv_response_bytes_total", "protocol" => protocol).increment(bytes as u64);
+}
+
+/// A lookup in one answer-cache tier (`ram` or `memcached`).
+pub fn cache(tier: &'static str, hit: bool) {
+    let outcome = if hit { "hit" } else { "miss" };
+    counter!("iipsrv_cache_lookups_total", "tier" => tier, "outcome" => outcome).increment(1);
+}
+
+/// Requests being worked on by the handler pool.
+pub fn in_flight(delta: f64) {
+    gauge!("iipsrv_requests_in_flight").increment(delta);
+}
+
+/// A request refused by admission control (503).
+pub fn rejected() {
+    counter!("iipsrv_requests_rejected_total").increment(1);
+}
+
+/// Images held open by the registry.
+pub fn open_images(n: usize) {
+    gauge!("iipsrv_open_images").set(n as f64);
+}
