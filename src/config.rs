@@ -17,7 +17,7 @@ use std::path::PathBuf;
     version,
     about,
     long_about = None,
-    after_help = "Also: iipsrv check PATH...  reports what the server sees in image files and what would make them servable or faster."
+    after_help = "Also: iipsrv check PATH...  reports what the server sees in image files and what would make them servable or faster.\n      iipsrv man  prints this manual as a man page (roff)."
 )]
 pub struct Config {
     /// HTTP address to listen on (default 127.0.0.1:8080 when no FastCGI socket is used).
@@ -221,6 +221,41 @@ pub struct UriMap {
 }
 
 impl Config {
+    /// The manual page (roff), generated from the same definitions as `--help`, with an
+    /// ENVIRONMENT section naming each variable as the original reads it.
+    pub fn man_page() -> std::io::Result<Vec<u8>> {
+        use clap::CommandFactory;
+        let command = Config::command();
+        let mut out = Vec::new();
+        clap_mangen::Man::new(command.clone()).render(&mut out)?;
+        out.extend_from_slice(b".SH ENVIRONMENT\n");
+        for arg in command.get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let defaults: Vec<String> = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().to_string())
+                .collect();
+            let default = if defaults.is_empty() {
+                String::new()
+            } else {
+                format!(" [default: {}]", defaults.join(","))
+            };
+            let roff = |t: &str| t.replace('\\', "\\e").replace('-', "\\-");
+            out.extend_from_slice(
+                format!(
+                    ".TP\n\\fB{}\\fR\n{}{}\n",
+                    roff(&env.to_string_lossy()),
+                    roff(&help),
+                    roff(&default)
+                )
+                .as_bytes(),
+            );
+        }
+        Ok(out)
+    }
+
     /// Parses the process arguments and environment.
     pub fn from_env() -> Config {
         Config::parse()

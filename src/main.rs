@@ -2,7 +2,8 @@
 //! and runs the front ends: FastCGI on `--bind` or an inherited socket on standard input,
 //! HTTP on `--http` (127.0.0.1:8080 when there is no FastCGI socket); SIGTERM stops it
 //! gracefully, SIGHUP reopens the log and drops the caches (`iipsrv::lifecycle`).
-//! `iipsrv check PATH...` reports on image files instead (`iipsrv::check`).
+//! `iipsrv check PATH...` reports on image files instead (`iipsrv::check`); `iipsrv man`
+//! prints the manual page generated from the option definitions.
 
 use iipsrv::config::Config;
 use iipsrv::dispatch::Dispatcher;
@@ -15,6 +16,19 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("man") {
+        return match Config::man_page() {
+            Ok(page) => {
+                use std::io::Write;
+                let _ = std::io::stdout().write_all(&page);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("iipsrv: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.get(1).map(String::as_str) == Some("check") {
         if args.len() < 3 {
             eprintln!("usage: iipsrv check PATH...");

@@ -47,3 +47,27 @@ fn kakadu_readmode_is_accepted_and_checked() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("KAKADU_READMODE"));
 }
+
+#[test]
+fn man_page_is_generated_from_the_options_and_committed() {
+    let out = Command::new(env!("CARGO_BIN_EXE_iipsrv"))
+        .arg("man")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout).to_string();
+    for needle in [
+        ".TH iipsrv 1",
+        ".SH ENVIRONMENT",
+        "\\fBMAX_LAYERS\\fR",
+        "\\-\\-bind",
+    ] {
+        assert!(page.contains(needle), "missing {needle}");
+    }
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/iipsrv.1"))
+        .expect("docs/iipsrv.1");
+    assert!(
+        committed == page,
+        "docs/iipsrv.1 is stale: run `cargo run -- man > docs/iipsrv.1`"
+    );
+}
