@@ -289,21 +289,14 @@ impl Jpeg2000Image {
         &self.header
     }
 
-    /// Decodes one tile into components.
-    fn decode_tile(
-        &self,
-        level: usize,
-        tx: u32,
-        ty: u32,
-    ) -> SourceResult<(u32, u32, Vec<openjpeg::Component>)> {
+    /// The box of tile (`tx`, `ty`) of a level, checked to exist.
+    fn tile_box(&self, level: usize, tx: u32, ty: u32) -> SourceResult<(u32, u32, u32, u32)> {
         let l = self.level(level)?;
         if tx >= l.tiles_across() || ty >= l.tiles_down() {
             return Err(SourceError::Limit(format!("no tile {tx},{ty}")));
         }
         let (lx, ly) = (tx * TILE, ty * TILE);
-        let (w, h) = (TILE.min(l.width - lx), TILE.min(l.height - ly));
-        let comps = self.decode_box(level, (lx, ly, lx + w, ly + h))?;
-        Ok((w, h, comps))
+        Ok((lx, ly, (lx + TILE).min(l.width), (ly + TILE).min(l.height)))
     }
 
     fn level(&self, level: usize) -> SourceResult<&Level> {
@@ -392,6 +385,16 @@ impl Jpeg2000Image {
     }
 }
 
+/// An 8-bit sample from OpenJPEG's integer.
+fn to_u8(v: i32) -> u8 {
+    v.clamp(0, 255) as u8
+}
+
+/// A float sample from OpenJPEG's integer.
+fn to_f32(v: i32) -> f32 {
+    v as f32
+}
+
 /// Quality layers for a MAX_LAYERS/LYR value: -1 all (0 to OpenJPEG), 0 half of the file's
 /// (rounded up), n the first n (at least 1).
 fn layer_count(h: &Header, layers: i32) -> u32 {
@@ -470,15 +473,11 @@ impl ImageSource for Jpeg2000Image {
                 "not an 8-bit JPEG2000 (read as floats)".into(),
             ));
         }
-        let (w, h, comps) = self.decode_tile(level, tx, ty)?;
-        let data = Self::interleave(w, h, &comps, &|v| v.clamp(0, 255) as u8);
-        Raster::from_vec(w, h, comps.len() as u8, data).ok_or_else(|| corrupt("tile size"))
+        self.region(level, self.tile_box(level, tx, ty)?, to_u8)
     }
 
     fn read_tile_float(&self, level: usize, tx: u32, ty: u32) -> SourceResult<FloatRaster> {
-        let (w, h, comps) = self.decode_tile(level, tx, ty)?;
-        let data = Self::interleave(w, h, &comps, &|v| v as f32);
-        FloatRaster::from_vec(w, h, comps.len() as u8, data).ok_or_else(|| corrupt("tile size"))
+        self.region(level, self.tile_box(level, tx, ty)?, to_f32)
     }
 
     fn jpeg_tile(&self, _level: usize, _tx: u32, _ty: u32) -> SourceResult<Option<Vec<u8>>> {
@@ -493,7 +492,7 @@ impl ImageSource for Jpeg2000Image {
         if self.info.needs_float() {
             return None;
         }
-        Some(self.region(level, area, |v| v.clamp(0, 255) as u8))
+        Some(self.region(level, area, to_u8))
     }
 
     fn read_region_float(
@@ -501,7 +500,7 @@ impl ImageSource for Jpeg2000Image {
         level: usize,
         area: (u32, u32, u32, u32),
     ) -> Option<SourceResult<FloatRaster>> {
-        Some(self.region(level, area, |v| v as f32))
+        Some(self.region(level, area, to_f32))
     }
 
     fn with_layers(&self, layers: i32) -> Option<Arc<dyn ImageSource>> {
