@@ -3,10 +3,9 @@
 //! or faster. Each file gets a few lines on standard output; the exit status is non-zero
 //! when any file cannot be served.
 
-use crate::codec::jpeg;
-use crate::registry;
+use crate::registry::{self, Kind};
 use crate::source::bytes::{ByteSource, FileBytes};
-use crate::source::jpeg2000::{self, Jpeg2000Image};
+use crate::source::jpeg2000::Jpeg2000Image;
 use crate::source::tiff::TiffImage;
 use crate::source::{ImageInfo, ImageSource};
 use std::path::Path;
@@ -57,62 +56,57 @@ fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), String> {
     let head = bytes
         .read_at(0, bytes.len().min(12) as usize)
         .map_err(|e| e.to_string())?;
-    if head.starts_with(b"II") || head.starts_with(b"MM") {
-        let tiff = TiffImage::open(bytes).map_err(|e| e.to_string())?;
-        let (compression, striped) = tiff.storage();
-        let mut lines = vec![format!(
-            "TIFF, {}, stored {compression}{}",
-            describe(tiff.info()),
-            if striped { " in strips" } else { "" }
-        )];
-        if !tiff.pages().is_empty() {
-            lines.push(format!("stack of {} pages", tiff.pages().len()));
+    match Kind::of(&head) {
+        Some(Kind::Tiff) => {
+            let tiff = TiffImage::open(bytes).map_err(|e| e.to_string())?;
+            let (compression, striped) = tiff.storage();
+            let mut lines = vec![format!(
+                "TIFF, {}, stored {compression}{}",
+                describe(tiff.info()),
+                if striped { " in strips" } else { "" }
+            )];
+            if !tiff.pages().is_empty() {
+                lines.push(format!("stack of {} pages", tiff.pages().len()));
+            }
+            let mut advice = pyramid_advice(tiff.info(), striped);
+            if compression == "none" {
+                advice.push("uncompressed: deflate or JPEG tiles would read faster".into());
+            }
+            probe(&tiff)?;
+            Ok((lines, verdict(advice)))
         }
-        let mut advice = pyramid_advice(tiff.info(), striped);
-        if compression == "none" {
-            advice.push("uncompressed: deflate or JPEG tiles would read faster".into());
+        Some(Kind::Jpeg2000) => {
+            let image = Jpeg2000Image::open(bytes).map_err(|e| e.to_string())?;
+            let h = image.header();
+            let mut lines = vec![format!("JPEG2000, {}", describe(image.info()))];
+            lines.push(format!(
+                "{} resolutions, {} quality layers{}",
+                h.resolutions,
+                h.layers,
+                if h.htj2k { ", HTJ2K" } else { "" }
+            ));
+            probe(&image)?;
+            Ok((lines, Verdict::Good))
         }
-        probe(&tiff)?;
-        Ok((lines, verdict(advice)))
-    } else if jpeg2000::sniff(&head).is_some() {
-        let image = Jpeg2000Image::open(bytes).map_err(|e| e.to_string())?;
-        let h = image.header();
-        let mut lines = vec![format!("JPEG2000, {}", describe(image.info()))];
-        lines.push(format!(
-            "{} resolutions, {} quality layers{}",
-            h.resolutions,
-            h.layers,
-            if h.htj2k { ", HTJ2K" } else { "" }
-        ));
-        probe(&image)?;
-        Ok((lines, Verdict::Good))
-    } else if head.starts_with(&[0xff, 0xd8, 0xff]) || head.starts_with(b"\x89PNG") {
-        let data = bytes
-            .read_at(0, bytes.len().min(64 << 10) as usize)
-            .map_err(|e| e.to_string())?;
-        let kind = if head.starts_with(b"\x89PNG") {
-            "PNG"
-        } else {
-            "JPEG"
-        };
-        let size = match kind {
-            "JPEG" => jpeg::dimensions(&data)
-                .ok()
-                .map(|(w, h, _)| format!("{w}×{h}")),
-            _ => None,
-        };
-        let lines = vec![format!(
-            "{kind}{}",
-            size.map(|s| format!(", {s}")).unwrap_or_default()
-        )];
-        registry::open_source(path).map_err(|e| e.to_string())?;
-        let advice = vec![format!(
-            "a plain {kind} has no tiles or pyramid: it is decoded whole into memory when \
-             opened; convert it to a tiled pyramidal TIFF (vips tiffsave --tile --pyramid)"
-        )];
-        Ok((lines, Verdict::Slow(advice)))
-    } else {
-        Err("not a TIFF, JPEG2000, JPEG or PNG image".into())
+        Some(Kind::Flat) => {
+            let kind = if head.starts_with(b"\x89PNG") {
+                "PNG"
+            } else {
+                "JPEG"
+            };
+            let image = registry::open_source(path).map_err(|e| e.to_string())?;
+            let lines = vec![format!(
+                "{kind}, {}×{}",
+                image.info().width,
+                image.info().height
+            )];
+            let advice = vec![format!(
+                "a plain {kind} has no tiles or pyramid: it is decoded whole into memory when \
+                 opened; convert it to a tiled pyramidal TIFF (vips tiffsave --tile --pyramid)"
+            )];
+            Ok((lines, Verdict::Slow(advice)))
+        }
+        None => Err("not a TIFF, JPEG2000, JPEG or PNG image".into()),
     }
 }
 

@@ -279,15 +279,18 @@ fn open_page(path: &Path, page: usize) -> Result<(Arc<dyn ImageSource>, Option<V
 const MAX_FLAT_FILE_BYTES: u64 = 1 << 30;
 
 /// The formats we open, by their first bytes.
-enum Kind {
+pub enum Kind {
+    /// Classic TIFF or BigTIFF, either byte order.
     Tiff,
+    /// A JP2 file or a raw JPEG2000 codestream.
     Jpeg2000,
     /// JPEG or PNG: no pyramid, decoded whole.
     Flat,
 }
 
 impl Kind {
-    fn of(head: &[u8]) -> Option<Kind> {
+    /// The format of a file starting with `head` (its first 12 bytes suffice).
+    pub fn of(head: &[u8]) -> Option<Kind> {
         match head {
             [b'I', b'I', 42 | 43, 0, ..] | [b'M', b'M', 0, 42 | 43, ..] => Some(Kind::Tiff),
             [0xff, 0xd8, 0xff, ..] | [0x89, b'P', b'N', b'G', ..] => Some(Kind::Flat),

@@ -490,7 +490,7 @@ impl TiffImage {
             .collect();
         let stack = marked.len() >= 2;
         let at = match (stack, page) {
-            (_, 0) if !stack => 0,
+            (false, 0) => 0,
             (true, p) if p < marked.len() => marked[p],
             _ => return Err(SourceError::Limit(format!("no page {page} in this image"))),
         };
