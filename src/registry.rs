@@ -6,12 +6,13 @@
 //! (symlinks followed) must stay under the canonical root.
 
 use crate::error::{Error, Result};
+use crate::pipeline;
 use crate::sequence::{self, Views};
 use crate::source::bytes::{ByteSource, FileBytes};
 use crate::source::jpeg2000::{self, Jpeg2000Image};
-use crate::source::memory::MemoryImage;
+use crate::source::memory::{self, MemoryImage};
 use crate::source::tiff::TiffImage;
-use crate::source::{ImageSource, SourceError};
+use crate::source::ImageSource;
 use quick_cache::sync::Cache;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -308,11 +309,11 @@ fn pyramid_or_memory(tiff: TiffImage, path: &Path) -> Result<Arc<dyn ImageSource
         return Ok(Arc::new(tiff));
     }
     warn_flat(path);
-    match MemoryImage::from_source(&tiff) {
-        Ok(m) => Ok(Arc::new(m)),
-        Err(SourceError::Limit(_)) => Ok(Arc::new(tiff)),
-        Err(e) => Err(e.into()),
+    if info.width as u64 * info.height as u64 > memory::MAX_PIXELS {
+        return Ok(Arc::new(tiff));
     }
+    let full = pipeline::compose(&tiff, 0, 0, 0, info.width, info.height)?;
+    Ok(Arc::new(MemoryImage::new(full, info.clone())))
 }
 
 fn warn_flat(path: &Path) {

@@ -50,26 +50,6 @@ impl MemoryImage {
         MemoryImage { info, levels }
     }
 
-    /// Reads every pixel of `src`'s full-resolution level (an 8-bit image) and builds the
-    /// levels; refused above [`MAX_PIXELS`].
-    pub fn from_source(src: &dyn ImageSource) -> SourceResult<MemoryImage> {
-        let info = src.info().clone();
-        check_size(info.width, info.height)?;
-        let l = &info.levels[0];
-        let mut full = Raster::filled(info.width, info.height, info.channels, 0);
-        for ty in 0..l.tiles_down() {
-            for tx in 0..l.tiles_across() {
-                let tile = src.read_tile(0, tx, ty)?;
-                let (x, y) = (tx * l.tile_width, ty * l.tile_height);
-                let w = tile.width.min(info.width - x);
-                let h = tile.height.min(info.height - y);
-                let from = crate::view::Rect { x: 0, y: 0, w, h };
-                full.blit(&tile, from, x, y);
-            }
-        }
-        Ok(MemoryImage::new(full, info))
-    }
-
     /// Decodes a whole JPEG or PNG file.
     pub fn from_file_bytes(bytes: &[u8]) -> SourceResult<MemoryImage> {
         let full = if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
