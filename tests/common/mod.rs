@@ -313,6 +313,30 @@ pub fn pattern(w: u32, h: u32) -> Raster {
     iipsrv::demo::pattern(w, h)
 }
 
+/// Runs `vips` with the arguments.
+pub fn vips(args: &[&str]) {
+    run(Command::new("vips").args(args));
+}
+
+/// `src_png` (8-bit) as 16-bit samples, v × 257 filling the type's range: `<dir>/u16.v`.
+pub fn sixteen_bit(dir: &Path, src_png: &Path) -> PathBuf {
+    let p = |n: &str| dir.join(n).to_string_lossy().to_string();
+    vips(&["linear", &src_png.to_string_lossy(), &p("w.v"), "257", "0"]);
+    vips(&["cast", &p("w.v"), &p("c.v"), "ushort"]);
+    vips(&["copy", &p("c.v"), &p("u16.v"), "--interpretation", "rgb16"]);
+    dir.join("u16.v")
+}
+
+/// `src_png` as float samples v / 255, in 0-1 (the range the original assumes for floats
+/// without SMin/SMaxSampleValue): `<dir>/f32.v`.
+pub fn unit_float(dir: &Path, src_png: &Path) -> PathBuf {
+    let p = |n: &str| dir.join(n).to_string_lossy().to_string();
+    let scale = (1.0f64 / 255.0).to_string();
+    vips(&["linear", &src_png.to_string_lossy(), &p("f.v"), &scale, "0"]);
+    vips(&["cast", &p("f.v"), &p("f32.v"), "float"]);
+    dir.join("f32.v")
+}
+
 /// Makes `name` in `dir` from a PNG source with `vips tiffsave` and extra arguments.
 pub fn vips_tiff(dir: &Path, src_png: &Path, name: &str, args: &[&str]) -> PathBuf {
     let out = dir.join(name);
