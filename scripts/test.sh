@@ -3,7 +3,8 @@
 # the official IIIF validator at levels 0-2 for API 2.0 and 3.0, and the FastCGI front end
 # behind lighttpd, nginx, spawn-fcgi and Apache (mod_proxy_fcgi, mod_fcgid), and the
 # differential compatibility suite against Debian's iipsrv 1.1 (tests/compat/requests.tsv),
-# and every fuzz target for FUZZ_SECONDS (default 30) each (scripts/fuzz.sh; 0 skips).
+# and every fuzz target for FUZZ_RUNS inputs (default 200000) each from a fixed seed, so a
+# verdict is reproducible (scripts/fuzz.sh --runs; 0 skips).
 # Installs the Debian packages it needs when they are missing (scripts/deps.sh test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,5 +16,5 @@ cargo test --release
 scripts/validate-iiif.sh
 scripts/webservers-test.sh
 scripts/compat-test.sh
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
-if [ "$FUZZ_SECONDS" -gt 0 ]; then scripts/fuzz.sh "$FUZZ_SECONDS"; fi
+FUZZ_RUNS=${FUZZ_RUNS:-200000}
+if [ "$FUZZ_RUNS" -gt 0 ]; then scripts/fuzz.sh --runs "$FUZZ_RUNS"; fi
