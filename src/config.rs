@@ -141,6 +141,11 @@ pub struct Config {
     #[arg(long, env = "HEALTH_ENDPOINTS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub health_endpoints: u8,
 
+    /// Serve the pages for people: `/` lists the images, `/viewer/<id>` opens one in the
+    /// built-in OpenSeadragon viewer; 0 turns both off (404).
+    #[arg(long, env = "VIEWER", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub viewer: u8,
+
     /// Answer `/metrics` (Prometheus text format); 0 turns it off (404).
     #[arg(long, env = "METRICS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub metrics: u8,

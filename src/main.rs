@@ -65,6 +65,12 @@ fn main() -> ExitCode {
         },
     };
     let (http_addr, bind, backlog) = (config.http, config.bind.clone(), config.backlog);
+    // Where a person should point a browser, printed once the address is known.
+    let viewer_page = match (config.viewer, config.filesystem_prefix.is_none()) {
+        (0, _) => None,
+        (_, true) => Some(format!("viewer/{}", iipsrv::demo::DEMO_NAME)),
+        (_, false) => Some(String::new()),
+    };
     let app = match App::new(config, &root) {
         Ok(a) => Arc::new(a),
         Err(e) => {
@@ -118,6 +124,9 @@ fn main() -> ExitCode {
                     let local = listener.local_addr().unwrap_or(addr);
                     tracing::info!("listening on http://{local}/");
                     eprintln!("iipsrv: serving http://{local}/");
+                    if let Some(page) = &viewer_page {
+                        eprintln!("iipsrv: in a browser: http://{local}/{page}");
+                    }
                     servers.spawn(http::serve(
                         dispatcher.clone(),
                         listener,

@@ -324,14 +324,13 @@ fn warn_flat(path: &Path) {
     );
 }
 
-/// Whether a file starts like an image we serve (used to list images).
-pub fn looks_like_image(path: &Path) -> bool {
+/// The format of a file from its first bytes (None when it is no image we serve; used to
+/// list images).
+pub fn kind_of_file(path: &Path) -> Option<Kind> {
     use std::io::Read;
     let mut head = [0u8; 12];
-    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head));
-    read.is_ok_and(|n| n >= 4)
-        && (matches!(
-            head[..4],
-            [b'I', b'I', 42 | 43, 0] | [b'M', b'M', 0, 42 | 43]
-        ) || jpeg2000::sniff(&head).is_some())
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    Kind::of(&head[..n])
 }

@@ -305,12 +305,79 @@ fn passthrough_sends_the_stored_tile() {
     assert_eq!((img.width, img.height), (88, 144));
 }
 
+/// `/` lists the images (thumbnail, size, format) and links each to `/viewer/<id>`, whose
+/// page carries the image's size, levels and the protocol URLs (relative), with
+/// OpenSeadragon compiled in; VIEWER=0 turns the pages off; `/?FIF=` stays IIP.
 #[test]
-fn index_lists_images() {
+fn index_and_viewer_pages() {
     let dir = fixture();
-    let r = get(&app(dir.path(), &[]), "/");
-    assert_eq!(r.status, 200);
-    assert!(text(&r).contains("/iiif/a.tif/info.json"));
+    std::fs::write(dir.path().join("notes.txt"), "not an image").expect("write");
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    iipsrv::demo::write_demo(&dir.path().join("sub/x<y>.tif"), 300, 200).expect("image");
+    let a = app(dir.path(), &[]);
+    let index = text(&get(&a, "/"));
+    assert!(
+        index.contains("<img src=\"iiif/a.tif/full/!160,160/0/default.jpg\""),
+        "{index}"
+    );
+    assert!(index.contains("href=\"viewer/a.tif\""));
+    assert!(
+        index.contains("600 × 400, 3 levels</td><td>TIFF</td>"),
+        "{index}"
+    );
+    assert!(!index.contains("notes.txt"));
+
+    let page = get(&a, "/viewer/a.tif");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let page = text(&page);
+    let json = page
+        .split("<script id=\"config\" type=\"application/json\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("config block");
+    let config: serde_json::Value = serde_json::from_str(json).expect("config json");
+    assert_eq!(
+        (config["width"].as_u64(), config["height"].as_u64()),
+        (Some(600), Some(400))
+    );
+    assert_eq!(
+        config["levels"],
+        serde_json::json!([[150, 100], [300, 200], [600, 400]])
+    );
+    assert_eq!(config["urls"]["iiif"], "../iiif/a.tif/info.json");
+    assert_eq!(config["urls"]["deepzoom"], "../deepzoom/a.tif.dzi");
+    assert_eq!(config["urls"]["iip"], "../?FIF=a.tif");
+    assert_eq!(config["haveScript"], true, "OpenSeadragon is compiled in");
+    for asset in ["openseadragon.min.js", "images/zoomin_rest.png"] {
+        let r = get(&a, &format!("/viewer/assets/{asset}"));
+        assert_eq!(r.status, 200, "{asset}");
+        assert!(r.body.len() > 1000, "{asset}");
+    }
+
+    // An id in a subdirectory, with characters that must not break the page.
+    let nested = text(&get(&a, "/viewer/sub/x%3Cy%3E.tif"));
+    assert!(
+        nested.contains("\"iiif\":\"../../iiif/sub%2Fx%3Cy%3E.tif/info.json\""),
+        "{nested}"
+    );
+    assert!(nested.contains("<title>sub/x&lt;y&gt;.tif"), "{nested}");
+    assert!(!nested.contains("x<y>"), "no raw < from the id in the page");
+
+    assert_eq!(get(&a, "/viewer/missing.tif").status, 404);
+    assert_eq!(get(&a, "/viewer/assets/nothing.js").status, 404);
+    assert_eq!(get(&a, "/viewer/..%2Fetc%2Fpasswd").status, 403);
+    let iip = get(&a, "/?FIF=a.tif&OBJ=Max-size");
+    assert_eq!(text(&iip), "Max-size:600 400\r\n");
+
+    let off = app(dir.path(), &["--viewer", "0"]);
+    for path in ["/", "/viewer/a.tif", "/viewer/assets/openseadragon.min.js"] {
+        assert_eq!(get(&off, path).status, 404, "{path}");
+    }
+    assert_eq!(get(&off, "/?FIF=a.tif&OBJ=Max-size").status, 200);
 }
 
 #[test]

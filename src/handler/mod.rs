@@ -1,11 +1,13 @@
 //! The one request handler shared by every front end. It takes a plain [`Request`] (method,
 //! path, query, headers) and returns a plain [`Response`]; no sockets, so tests call it
 //! directly. Routing: URI_MAP prefixes (IIIF, DeepZoom, Zoomify, IIP), any other path
-//! with a query string (IIP, as the original's FastCGI endpoint), `/` (index page), else 404.
+//! with a query string (IIP, as the original's FastCGI endpoint), `/` and `/viewer/` (the
+//! pages for people, [`viewer`]), else 404.
 
 mod iiif;
 mod iip;
 mod tiles;
+mod viewer;
 
 use crate::cache::{Answer, AnswerCache};
 use crate::config::{Config, Protocol, UriMap};
@@ -326,6 +328,9 @@ impl App {
             }
             None => {}
         }
+        if let Some(page) = self.viewer_route(req) {
+            return page;
+        }
         if let Some((map, rest)) = self.mapped(req) {
             let base = format!("/{}", map.prefix);
             let base = base.trim_end_matches('/');
@@ -338,9 +343,6 @@ impl App {
         }
         if !req.query.is_empty() {
             return self.iip(req);
-        }
-        if req.path == "/" || req.path.is_empty() {
-            return Ok(self.index());
         }
         Err(Error::NotFound(format!(
             "no resource at {}",
@@ -422,37 +424,6 @@ impl App {
             )),
         }
     }
-
-    /// The index page: the images in the image directory with links to their IIIF URLs.
-    fn index(&self) -> Response {
-        let prefix = self
-            .maps
-            .iter()
-            .find(|m| m.protocol == Protocol::Iiif)
-            .map_or("iiif".to_string(), |m| m.prefix.clone());
-        let mut rows = String::new();
-        for name in list_images(self.registry.root()) {
-            let id = percent_encoding::utf8_percent_encode(&name, ID_ENCODE).to_string();
-            let dims = self
-                .registry
-                .open(&name)
-                .map(|o| format!("{} × {}", o.source.info().width, o.source.info().height))
-                .unwrap_or_else(|e| format!("unreadable: {e}"));
-            rows.push_str(&format!(
-                "<li><a href=\"/{prefix}/{id}/full/max/0/default.jpg\"><img src=\"/{prefix}/{id}/full/!200,200/0/default.jpg\" alt=\"\"></a> \
-                 <b>{n}</b> ({dims}) — <a href=\"/{prefix}/{id}/info.json\">info.json</a></li>\n",
-                n = html_escape(&name),
-            ));
-        }
-        if rows.is_empty() {
-            rows.push_str("<li>No TIFF images in the image directory.</li>");
-        }
-        let body = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>iipsrv</title></head><body>\
-             <h1>iipsrv</h1><p>IIIF Image API at <code>/{prefix}/&lt;id&gt;/info.json</code></p><ul>{rows}</ul></body></html>"
-        );
-        Response::new(200, "text/html; charset=utf-8", body)
-    }
 }
 
 /// Characters escaped when an identifier is put into a URL path segment.
@@ -480,7 +451,7 @@ fn list_images(dir: &Path) -> Vec<String> {
     };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
-        .filter(|e| crate::registry::looks_like_image(&e.path()))
+        .filter(|e| crate::registry::kind_of_file(&e.path()).is_some())
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     names.sort();

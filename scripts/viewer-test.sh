@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Browser test of the viewer (viewer/e2e.mjs) in headless Chromium: first with no image
+# directory configured, as the README's first command serves (the demo image, TIFF), then
+# with a directory holding a JPEG2000 file. Screenshots go to target/viewer-test/.
+# Needs Debian's chromium (scripts/deps.sh test) and Node.js; installs viewer/'s npm
+# packages (OpenSeadragon, playwright-core) when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d viewer/node_modules/playwright-core ] || (cd viewer && npm ci --no-audit --no-fund)
+cargo build --release -q
+BIN=$PWD/target/release/iipsrv
+out=$PWD/target/viewer-test
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  status=$?
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  [ "$status" = 0 ] || { echo "viewer: FAILED; the server's log ends:" >&2; tail -20 "$work/server.log" >&2; }
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+# serve ENV... : starts the server on $port and waits for /health.
+serve() {
+  [ -n "$pid" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; }
+  env "$@" "$BIN" --http "127.0.0.1:$port" >>"$work/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/health" >/dev/null && return 0
+    sleep 0.2
+  done
+  tail -20 "$work/server.log"; exit 1
+}
+
+serve -u FILESYSTEM_PREFIX TMPDIR="$work"
+node viewer/e2e.mjs "http://127.0.0.1:$port" demo.tif "$out/demo"
+
+mkdir -p "$work/images"
+vips copy "$work/iipsrv-demo/demo.tif" "$work/demo.ppm"
+opj_compress -i "$work/demo.ppm" -o "$work/images/demo.jp2" -n 5 -t 1024,1024 >/dev/null
+serve FILESYSTEM_PREFIX="$work/images/"
+node viewer/e2e.mjs "http://127.0.0.1:$port" demo.jp2 "$out/jp2"
+echo "viewer: screenshots in $out"

@@ -1,0 +1,212 @@
+// End-to-end test of the viewer in headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core): for each protocol, opens /viewer/<id>?protocol=..., waits for the first
+// view, zooms and pans, and checks
+//   - the tiles: every tile request answered 200 with an image, none failed in the viewer,
+//     and the zoomed view fetched tiles of a deeper level than the first view;
+//   - the picture: a screenshot of the viewer (saved as <out>/viewer-<protocol>.png) is not
+//     blank, and matches the server's own rendering of the same image area (one IIIF or IIP
+//     region request) to a mean difference under 3 grey levels (1.2-1.6 seen; a view
+//     shifted by 16 pixels differs by 4.3): tiles drawn, and drawn in the right places.
+// Usage: node viewer/e2e.mjs BASE_URL IMAGE_ID OUT_DIR
+import { chromium } from "playwright-core";
+import { mkdirSync, writeFileSync } from "node:fs";
+
+const [base, id, out] = process.argv.slice(2);
+if (!base || !id || !out) {
+  console.error("usage: node viewer/e2e.mjs BASE_URL IMAGE_ID OUT_DIR");
+  process.exit(2);
+}
+mkdirSync(out, { recursive: true });
+
+/** Which requests are tiles, per protocol. */
+const tilePattern = {
+  iiif: /\/iiif\/.+\/default\.jpg$/,
+  deepzoom: /_files\/\d+\/\d+_\d+\.jpg$/,
+  zoomify: /TileGroup\d+\/\d+-\d+-\d+\.jpg$/,
+  iip: /[?&]JTL=\d+,\d+$/,
+};
+
+/** The level a tile URL asks for, to tell deeper tiles apart (larger is more detailed);
+ * `width` is the image's. */
+function tileDepth(protocol, url, width) {
+  switch (protocol) {
+    case "iiif": {
+      // Source pixels per output pixel (region width / size width): smaller is deeper.
+      const m = url.match(/\/(full|\d+,\d+,(\d+),\d+)\/(\d+),/);
+      return m ? -Math.round(Math.log2(Number(m[2] || width) / Number(m[3]))) : -99;
+    }
+    case "deepzoom": return Number(url.match(/_files\/(\d+)\//)[1]);
+    case "zoomify": return Number(url.match(/TileGroup\d+\/(\d+)-/)[1]);
+    default: return Number(url.match(/JTL=(\d+),/)[1]);
+  }
+}
+
+const failures = [];
+function check(ok, what) {
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures.push(what);
+}
+
+/** Requests sent and not yet answered, per page (to say what a timeout waited for). */
+const pending = new Map();
+function track(page) {
+  const open = new Set();
+  pending.set(page, open);
+  page.on("request", (r) => open.add(r));
+  page.on("requestfinished", (r) => open.delete(r));
+  page.on("requestfailed", (r) => open.delete(r));
+}
+
+/** Waits until the viewer has drawn everything it asked for and no request has been open
+ * for half a second (Playwright's "networkidle" is a one-time page-load event, so it
+ * cannot tell when the tiles of a zoom have arrived). */
+async function settle(page) {
+  const open = pending.get(page);
+  const deadline = Date.now() + 30000;
+  let quietSince = null;
+  while (Date.now() < deadline) {
+    const loaded = await page.evaluate(
+      () => !!window.viewer && viewer.world.getItemCount() > 0 && viewer.world.getItemAt(0).getFullyLoaded(),
+    );
+    if (loaded && open.size === 0) {
+      quietSince ??= Date.now();
+      if (Date.now() - quietSince >= 500) return;
+    } else {
+      quietSince = null;
+    }
+    await page.waitForTimeout(100);
+  }
+  const urls = [...open].map((r) => r.url());
+  throw new Error(`the viewer did not settle in 30 s; requests still open: ${urls.join(" ") || "none"}`);
+}
+
+/** Mean absolute difference per channel between two PNG/JPEG images of one size, and the
+ * screenshot's own spread (standard deviation) and count of distinct colours. */
+async function compare(page, shot, reference) {
+  return page.evaluate(async ([a, b]) => {
+    const load = (src) => new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve(img);
+      img.onerror = reject;
+      img.src = src;
+    });
+    const pixels = (img) => {
+      const c = document.createElement("canvas");
+      c.width = img.width;
+      c.height = img.height;
+      const ctx = c.getContext("2d");
+      ctx.drawImage(img, 0, 0);
+      return ctx.getImageData(0, 0, img.width, img.height).data;
+    };
+    const [ia, ib] = [await load(a), await load(b)];
+    const [pa, pb] = [pixels(ia), pixels(ib)];
+    let diff = 0, sum = 0, sq = 0, n = 0;
+    const colours = new Set();
+    for (let i = 0; i < pa.length; i += 4) {
+      for (let c = 0; c < 3; c++) {
+        diff += Math.abs(pa[i + c] - pb[i + c]);
+        sum += pa[i + c];
+        sq += pa[i + c] * pa[i + c];
+        n++;
+      }
+      colours.add((pa[i] >> 3) << 10 | (pa[i + 1] >> 3) << 5 | (pa[i + 2] >> 3));
+    }
+    const mean = sum / n;
+    return {
+      sizes: [ia.width, ia.height, ib.width, ib.height],
+      meanDiff: diff / n,
+      stddev: Math.sqrt(sq / n - mean * mean),
+      colours: colours.size,
+    };
+  }, [shot, reference]);
+}
+
+/** The server's rendering of what the viewer shows: the image area under the viewer, at the
+ * viewer's size in pixels, as one IIIF region request (IIP's RGN+WID for IIP). */
+async function referenceUrl(page, protocol) {
+  return page.evaluate(([protocol, id]) => {
+    const item = viewer.world.getItemAt(0);
+    const r = item.viewportToImageRectangle(viewer.viewport.getBounds(true));
+    const el = document.getElementById("viewer");
+    const [w, h] = [el.clientWidth, el.clientHeight];
+    const x = Math.round(r.x), y = Math.round(r.y);
+    const rw = Math.round(r.width), rh = Math.round(r.height);
+    const enc = encodeURIComponent(id);
+    if (protocol === "iip") {
+      const size = item.getContentSize();
+      const rgn = [x / size.x, y / size.y, rw / size.x, rh / size.y].map((v) => v.toFixed(6)).join(",");
+      return `../?FIF=${enc}&WID=${w}&HEI=${h}&RGN=${rgn}&CVT=jpeg`;
+    }
+    return `../iiif/${enc}/${x},${y},${rw},${rh}/${w},${h}/0/default.jpg`;
+  }, [protocol, id]);
+}
+
+async function run(browser, protocol) {
+  const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+  track(page);
+  const tiles = [];
+  page.on("response", (r) => {
+    if (tilePattern[protocol].test(r.url())) {
+      tiles.push({ url: r.url(), status: r.status(), type: r.headers()["content-type"] });
+    }
+  });
+  page.on("pageerror", (e) => check(false, `${protocol}: page error ${e.message}`));
+  await page.goto(`${base}/viewer/${encodeURIComponent(id)}?protocol=${protocol}`);
+  await settle(page);
+  const width = await page.evaluate(() => config.width);
+  const depth = (list) => Math.max(...list.map((t) => tileDepth(protocol, t.url, width)));
+  const first = tiles.length;
+  const firstDepth = depth(tiles);
+  await page.locator("#viewer").screenshot({ path: `${out}/viewer-${protocol}-home.png` });
+  check(first > 0, `${protocol}: first view loaded ${first} tiles`);
+
+  // Zoom to one image pixel per screen pixel, then pan a little right and down.
+  await page.evaluate(() => {
+    viewer.viewport.zoomTo(viewer.world.getItemAt(0).imageToViewportZoom(1), null, true);
+    viewer.viewport.panBy(new OpenSeadragon.Point(0.07, 0.04), true);
+    viewer.viewport.applyConstraints(true);
+  });
+  await settle(page);
+  const zoomed = tiles.slice(first);
+  const zoomedDepth = depth(zoomed);
+  check(zoomed.length > 0, `${protocol}: zoom and pan loaded ${zoomed.length} more tiles`);
+  check(zoomedDepth > firstDepth, `${protocol}: zoomed tiles are of a deeper level (${zoomedDepth} > ${firstDepth})`);
+  const bad = tiles.filter((t) => t.status !== 200 || !/^image\//.test(t.type || ""));
+  check(bad.length === 0, `${protocol}: all ${tiles.length} tile answers are 200 images` +
+    (bad.length ? ` (first bad: ${bad[0].status} ${bad[0].url})` : ""));
+  const events = await page.evaluate(() => window.tileEvents);
+  check(events.failed === 0 && events.loaded > 0,
+    `${protocol}: viewer drew ${events.loaded} tiles, ${events.failed} failed`);
+
+  // The navigator and buttons are not part of the image: hide them for the comparison.
+  await page.evaluate(() => {
+    viewer.setControlsEnabled(false);
+    if (viewer.navigator) viewer.navigator.element.style.display = "none";
+  });
+  const shot = await page.locator("#viewer").screenshot({ animations: "disabled" });
+  const path = `${out}/viewer-${protocol}.png`;
+  writeFileSync(path, shot);
+  const ref = new URL(await referenceUrl(page, protocol), page.url()).href;
+  const stats = await compare(page, `data:image/png;base64,${shot.toString("base64")}`, ref);
+  check(stats.stddev > 20 && stats.colours > 100,
+    `${protocol}: screenshot ${path} is not blank (spread ${stats.stddev.toFixed(1)}, ${stats.colours} colours)`);
+  check(stats.sizes[0] === stats.sizes[2] && stats.meanDiff < 3,
+    `${protocol}: screenshot matches the server's rendering of the same area ` +
+    `(mean difference ${stats.meanDiff.toFixed(2)} grey levels, sizes ${stats.sizes.join("x")})`);
+  await page.close();
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
+});
+try {
+  for (const protocol of ["iiif", "deepzoom", "zoomify", "iip"]) {
+    await run(browser, protocol);
+  }
+} finally {
+  await browser.close();
+}
+console.log(`viewer: ${failures.length ? "FAILED " + failures.length : "all checks passed"}`);
+process.exit(failures.length ? 1 : 0);
