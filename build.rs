@@ -1,4 +1,6 @@
-//! Embeds the viewer's front end into the binary: OpenSeadragon's built script and button
+//! Compiles `csrc/jpeg_rows.c` (row-by-row JPEG decoding for `iipsrv convert`) against the
+//! libjpeg-turbo headers that turbojpeg-sys exports, and embeds the viewer's front end into
+//! the binary: OpenSeadragon's built script and button
 //! images, from the npm package pinned in `viewer/package-lock.json`, so `/viewer/<id>`
 //! works offline with no CDN and no files beside the binary. When the package is not
 //! installed yet, `npm ci` is run in `viewer/` (npm's registry or its local cache); when
@@ -13,6 +15,7 @@ use std::process::Command;
 const OSD_BUILD: &str = "viewer/node_modules/openseadragon/build/openseadragon";
 
 fn main() {
+    jpeg_rows();
     println!("cargo:rerun-if-changed=viewer/package-lock.json");
     println!("cargo:rerun-if-changed={OSD_BUILD}/openseadragon.min.js");
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
@@ -36,6 +39,19 @@ fn main() {
     table.push(']');
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
     std::fs::write(out.join("viewer_assets.rs"), table).expect("OUT_DIR is writable");
+}
+
+/// The C part of `src/codec/jpeg_bands.rs`.
+fn jpeg_rows() {
+    println!("cargo:rerun-if-changed=csrc/jpeg_rows.c");
+    let mut build = cc::Build::new();
+    build.file("csrc/jpeg_rows.c").warnings(true);
+    if let Ok(dirs) = std::env::var("DEP_TURBOJPEG_INCLUDE") {
+        for dir in dirs.split(',') {
+            build.include(dir);
+        }
+    }
+    build.compile("iipsrv_jpeg_rows");
 }
 
 /// Runs `npm ci` in `viewer/`; a missing npm or registry only costs the viewer.

@@ -5,8 +5,8 @@
 #                           # nginx-light, spawn-fcgi, memcached, apache2, libapache2-mod-fcgid,
 #                           # libtiff-dev (validator image without resolution tags), python3-venv,
 #                           # iipimage-server (the reference of the compatibility suite),
-#                           # libopenjp2-tools (make-images.sh), chromium (viewer test; Node.js
-#                           # and npm come with the machine)
+#                           # libopenjp2-tools (make-images.sh), time (peak memory of convert),
+#                           # chromium (viewer test; Node.js and npm come with the machine)
 #   scripts/deps.sh bench   # test + the load tool wrk
 # Runs apt-get as root (or through sudo); prints what it would install otherwise.
 set -euo pipefail
@@ -16,7 +16,7 @@ case "$what" in
   build) ;;
   test|bench)
     pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi memcached
-           apache2 libapache2-mod-fcgid iipimage-server libopenjp2-tools chromium)
+           apache2 libapache2-mod-fcgid iipimage-server libopenjp2-tools chromium time)
     [ "$what" = bench ] && pkgs+=(wrk) ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac

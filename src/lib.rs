@@ -12,6 +12,7 @@ pub mod check;
 pub mod codec;
 pub mod colour;
 pub mod config;
+pub mod convert;
 pub mod demo;
 pub mod dispatch;
 pub mod error;

@@ -2,7 +2,8 @@
 //! and runs the front ends: FastCGI on `--bind` or an inherited socket on standard input,
 //! HTTP on `--http` (127.0.0.1:8080 when there is no FastCGI socket); SIGTERM stops it
 //! gracefully, SIGHUP reopens the log and drops the caches (`iipsrv::lifecycle`).
-//! `iipsrv check PATH...` reports on image files instead (`iipsrv::check`); `iipsrv man`
+//! `iipsrv check PATH...` reports on image files instead (`iipsrv::check`), `iipsrv convert
+//! INPUT OUTPUT.tif` builds a pyramidal TIFF (`iipsrv::convert`); `iipsrv man`
 //! prints the manual page generated from the option definitions.
 
 use iipsrv::config::Config;
@@ -37,6 +38,15 @@ fn main() -> ExitCode {
         return match iipsrv::check::run(&args[2..]) {
             true => ExitCode::SUCCESS,
             false => ExitCode::FAILURE,
+        };
+    }
+    if args.get(1).map(String::as_str) == Some("convert") {
+        return match iipsrv::convert::run(&args[2..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("iipsrv convert: {e}");
+                ExitCode::FAILURE
+            }
         };
     }
     let config = Config::from_env();

@@ -59,9 +59,15 @@ pub fn unpredict_horizontal_u8(data: &mut [u8], row_samples: usize, channels: us
     }
 }
 
-/// Compresses with zlib (TIFF compression 8).
+/// Compresses with zlib (TIFF compression 8), fast: answers are made while a client waits.
 pub fn deflate(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    deflate_level(data, 1)
+}
+
+/// Compresses with zlib at `level` 0-9 (6 is zlib's and libtiff's default, for files that
+/// are written once and kept).
+pub fn deflate_level(data: &[u8], level: u32) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level));
     // Writing into a Vec cannot fail.
     let _ = e.write_all(data);
     e.finish().unwrap_or_default()

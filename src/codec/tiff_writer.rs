@@ -27,7 +27,8 @@ pub enum Compression {
 }
 
 impl Compression {
-    fn code(self) -> u16 {
+    /// The TIFF Compression tag value.
+    pub fn code(self) -> u16 {
         match self {
             Compression::None => 1,
             Compression::Lzw => 5,
