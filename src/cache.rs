@@ -7,7 +7,7 @@ use crate::memcached::Memcached;
 use crate::view::Format;
 use bytes::Bytes;
 use quick_cache::sync::Cache;
-use quick_cache::Weighter;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 
 /// A finished answer body and its MIME type.
 #[derive(Debug, Clone)]
@@ -27,9 +27,23 @@ impl Weighter<String, Answer> for ByteWeight {
     }
 }
 
+/// Counts evictions for the metrics (`iipsrv_cache_evictions_total{tier="ram"}`).
+#[derive(Clone, Default)]
+struct CountEvictions;
+
+impl Lifecycle<String, Answer> for CountEvictions {
+    type RequestState = ();
+    fn on_evict(&self, _state: &mut (), _key: String, _val: Answer) {
+        crate::telemetry::evicted("ram");
+    }
+}
+
+/// The RAM tier.
+type Ram = Cache<String, Answer, ByteWeight, DefaultHashBuilder, CountEvictions>;
+
 /// A bounded cache of answers; a capacity of 0 caches nothing in RAM.
 pub struct AnswerCache {
-    inner: Option<Cache<String, Answer, ByteWeight>>,
+    inner: Option<Ram>,
     remote: Option<Memcached>,
 }
 
@@ -47,7 +61,13 @@ impl AnswerCache {
         let bytes = (megabytes * 1024.0 * 1024.0) as u64;
         let inner = (bytes > 0).then(|| {
             let estimated_items = (bytes / 16_384).clamp(16, 1 << 20) as usize;
-            Cache::with_weighter(estimated_items, bytes, ByteWeight)
+            Ram::with(
+                estimated_items,
+                bytes,
+                ByteWeight,
+                DefaultHashBuilder::default(),
+                CountEvictions,
+            )
         });
         AnswerCache {
             inner,

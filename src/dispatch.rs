@@ -35,7 +35,9 @@ impl Dispatcher {
                 let app = self.app.clone();
                 telemetry::in_flight(1.0);
                 let worker = tokio::task::spawn_blocking(move || {
+                    telemetry::working(1.0);
                     let r = app.handle(&request);
+                    telemetry::working(-1.0);
                     drop(permit);
                     r
                 });

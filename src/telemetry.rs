@@ -60,6 +60,17 @@ pub fn in_flight(delta: f64) {
     gauge!("iipsrv_requests_in_flight").increment(delta);
 }
 
+/// Requests running on a worker thread right now (the decode pool's busy count; those
+/// in flight but not working are queued for a thread).
+pub fn working(delta: f64) {
+    gauge!("iipsrv_requests_working").increment(delta);
+}
+
+/// An answer evicted from a cache tier to make room.
+pub fn evicted(tier: &'static str) {
+    counter!("iipsrv_cache_evictions_total", "tier" => tier).increment(1);
+}
+
 /// A request refused by admission control (503).
 pub fn rejected() {
     counter!("iipsrv_requests_rejected_total").increment(1);

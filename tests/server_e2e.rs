@@ -150,12 +150,20 @@ fn metrics_count_requests_latency_bytes_and_cache_hits() {
     let dir = tempdir();
     iipsrv::demo::write_demo(&dir.path().join("a.tif"), 600, 400).expect("image");
     let prefix = dir.path().to_string_lossy().to_string();
-    let server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    let server = Server::start(&[
+        ("FILESYSTEM_PREFIX", &prefix),
+        ("MAX_IMAGE_CACHE_SIZE", "0.5"),
+    ]);
     for _ in 0..2 {
         assert_eq!(
             get(server.port, "/iiif/a.tif/full/200,/0/default.jpg").status,
             200
         );
+    }
+    // 40 answers of 20-60 kB each overflow the 0.5 MB RAM tier: evictions.
+    for w in 560..600 {
+        let path = format!("/iiif/a.tif/full/{w},/0/default.png");
+        assert_eq!(get(server.port, &path).status, 200);
     }
     assert_eq!(get(server.port, "/iiif/nope.tif/info.json").status, 404);
     assert_eq!(
@@ -166,13 +174,15 @@ fn metrics_count_requests_latency_bytes_and_cache_hits() {
     assert_eq!(m.status, 200);
     let text = String::from_utf8_lossy(&m.body).to_string();
     for needle in [
-        "iipsrv_requests_total{protocol=\"iiif\",status=\"200\"} 2",
+        "iipsrv_requests_total{protocol=\"iiif\",status=\"200\"} 42",
         "iipsrv_requests_total{protocol=\"iiif\",status=\"404\"} 1",
         "iipsrv_requests_total{protocol=\"iip\",status=\"200\"} 1",
         "iipsrv_cache_lookups_total{tier=\"ram\",outcome=\"hit\"} 1",
         "iipsrv_request_duration_seconds_bucket{protocol=\"iiif\",le=\"0.0005\"}",
         "iipsrv_response_bytes_total{protocol=\"iiif\"}",
         "iipsrv_requests_in_flight",
+        "iipsrv_requests_working 1",
+        "iipsrv_cache_evictions_total{tier=\"ram\"}",
         "iipsrv_open_images 1",
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
