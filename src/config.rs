@@ -17,7 +17,7 @@ use std::path::PathBuf;
     version,
     about,
     long_about = None,
-    after_help = "Also: iipsrv check PATH...  reports what the server sees in image files and what would make them servable or faster.\n      iipsrv man  prints this manual as a man page (roff)."
+    after_help = "Also: iipsrv check PATH...  reports what the server sees in image files and what would make them servable or faster.\n      iipsrv convert INPUT OUTPUT.tif [--tile N] [--compression jpeg|deflate|webp|zstd|lzw|none] [--quality Q] [--bigtiff]\n            makes a tiled pyramidal TIFF from a JPEG, PNG or TIFF (iipsrv convert --help).\n      iipsrv man  prints this manual as a man page (roff)."
 )]
 pub struct Config {
     /// HTTP address to listen on (default 127.0.0.1:8080 when no FastCGI socket is used).
@@ -258,6 +258,12 @@ impl Config {
                 .as_bytes(),
             );
         }
+        out.extend_from_slice(b".SH CONVERT\n.B iipsrv convert\nINPUT OUTPUT.tif [OPTIONS]\n.PP\n");
+        let convert = crate::convert::Args::command();
+        if let Some(about) = convert.get_about() {
+            out.extend_from_slice(format!("{about}.\n").as_bytes());
+        }
+        clap_mangen::Man::new(convert).render_options_section(&mut out)?;
         Ok(out)
     }
 
