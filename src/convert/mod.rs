@@ -137,6 +137,9 @@ fn build<T: Sample + FromBand>(
     let (height, width) = (input.height, input.width);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Band, String>>(1);
     std::thread::scope(|scope| {
+        // Owned by this closure, so that an early error return drops it, which stops a
+        // reader blocked in `send` before the scope waits for it.
+        let rx = rx;
         scope.spawn(move || {
             let mut y = 0;
             while y < height {
