@@ -52,6 +52,15 @@ fn vips_max_difference(a: &Path, b: &Path, dir: &Path) -> f64 {
         .expect("a number")
 }
 
+/// What `tiffinfo` prints of a file.
+fn tiffinfo(path: &Path) -> String {
+    let out = Command::new("tiffinfo")
+        .arg(path)
+        .output()
+        .expect("tiffinfo");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// `tiffinfo`'s directories: (width, height) of each, checked to be tiled.
 fn tiff_levels(path: &Path) -> Vec<(u32, u32)> {
     let out = Command::new("tiffinfo")
@@ -221,14 +230,7 @@ fn sixteen_bit_inputs_stay_sixteen_bit_when_lossless() {
     for input in ["in16.png", "in16.tif"] {
         let out = p(&format!("{input}-zstd.tif"));
         converted(&p(input), &out, &["--compression", "deflate"]);
-        let info = String::from_utf8_lossy(
-            &Command::new("tiffinfo")
-                .arg(&out)
-                .output()
-                .expect("tiffinfo")
-                .stdout,
-        )
-        .to_string();
+        let info = tiffinfo(&out);
         assert!(info.contains("Bits/Sample: 16"), "{info}");
         assert_eq!(
             vips_max_difference(&out, &p("c.v"), dir.path()),
@@ -247,14 +249,7 @@ fn sixteen_bit_inputs_stay_sixteen_bit_when_lossless() {
             &out8,
             &["--compression", "jpeg", "--quality", "95"],
         );
-        assert!(String::from_utf8_lossy(
-            &Command::new("tiffinfo")
-                .arg(&out8)
-                .output()
-                .expect("tiffinfo")
-                .stdout
-        )
-        .contains("Bits/Sample: 8"));
+        assert!(tiffinfo(&out8).contains("Bits/Sample: 8"));
     }
 }
 
@@ -281,25 +276,11 @@ fn bigtiff_alpha_and_icc_are_carried() {
     vips(&["jpegsave", &p("in.png"), &p("icc.jpg"), "--profile", "srgb"]);
     let jpeg = dir.path().join("icc.tif");
     converted(Path::new(&p("icc.jpg")), &jpeg, &[]);
-    let info = String::from_utf8_lossy(
-        &Command::new("tiffinfo")
-            .arg(&jpeg)
-            .output()
-            .expect("tiffinfo")
-            .stdout,
-    )
-    .to_string();
+    let info = tiffinfo(&jpeg);
     assert!(info.contains("ICC Profile: <present>"), "{info}");
     let rgb = dir.path().join("rgb.tif");
     converted(Path::new(&p("rgba.png")), &rgb, &["--compression", "jpeg"]);
-    let info = String::from_utf8_lossy(
-        &Command::new("tiffinfo")
-            .arg(&rgb)
-            .output()
-            .expect("tiffinfo")
-            .stdout,
-    )
-    .to_string();
+    let info = tiffinfo(&rgb);
     assert!(info.contains("Samples/Pixel: 3"), "{info}");
 }
 

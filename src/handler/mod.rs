@@ -444,21 +444,6 @@ fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-/// TIFF files directly in `dir`, sorted, at most 500.
-fn list_images(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| crate::registry::kind_of_file(&e.path()).is_some())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    names.truncate(500);
-    names
-}
-
 /// A 304 when the client's copy (If-Modified-Since) is as new as the file.
 pub(super) fn not_modified(req: &Request, mtime: SystemTime) -> Option<Response> {
     let since = httpdate::parse_http_date(req.header("if-modified-since")?).ok()?;

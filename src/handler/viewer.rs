@@ -3,7 +3,7 @@
 //! IIP (`?protocol=`). OpenSeadragon's script and button images are compiled into the binary
 //! (build.rs, from the npm package), so the pages need no CDN. VIEWER=0 turns all of it off.
 
-use super::{html_escape, list_images, App, Request, Response, ID_ENCODE};
+use super::{html_escape, App, Request, Response, ID_ENCODE};
 use crate::config::Protocol;
 use crate::error::{Error, Result};
 use crate::registry::Kind;
@@ -54,8 +54,8 @@ impl App {
     fn index(&self) -> Response {
         let iiif = self.prefix_of(Protocol::Iiif);
         let mut rows = String::new();
-        for name in list_images(self.registry.root()) {
-            rows.push_str(&self.index_row(&name, iiif));
+        for (name, kind) in list_images(self.registry.root()) {
+            rows.push_str(&self.index_row(&name, kind, iiif));
         }
         if rows.is_empty() {
             rows.push_str("<tr><td colspan=\"4\">No images in the image directory.</td></tr>");
@@ -70,9 +70,13 @@ impl App {
 
     /// One row of the index: thumbnail (IIIF when mapped), name linked to the viewer, size
     /// in pixels and levels, format.
-    fn index_row(&self, name: &str, iiif: Option<&str>) -> String {
+    fn index_row(&self, name: &str, kind: Kind, iiif: Option<&str>) -> String {
         let id = percent_encoding::utf8_percent_encode(name, ID_ENCODE).to_string();
-        let format = kind_label(&self.registry.root().join(name));
+        let format = match kind {
+            Kind::Tiff => "TIFF",
+            Kind::Jpeg2000 => "JPEG2000",
+            Kind::Flat => "JPEG/PNG (no pyramid)",
+        };
         let size = match self.registry.open(name) {
             Ok(o) => {
                 let info = o.source.info();
@@ -161,14 +165,22 @@ fn asset(name: &str) -> Result<Response> {
     Ok(r)
 }
 
-/// The format of a file as the index shows it.
-fn kind_label(path: &std::path::Path) -> &'static str {
-    match crate::registry::kind_of_file(path) {
-        Some(Kind::Tiff) => "TIFF",
-        Some(Kind::Jpeg2000) => "JPEG2000",
-        Some(Kind::Flat) => "JPEG/PNG (no pyramid)",
-        None => "?",
-    }
+/// The image files directly in `dir` with their format (read once, from their first
+/// bytes), sorted by name, at most 500.
+fn list_images(dir: &std::path::Path) -> Vec<(String, Kind)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut images: Vec<(String, Kind)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let kind = crate::registry::kind_of_file(&e.path())?;
+            Some((e.file_name().into_string().ok()?, kind))
+        })
+        .collect();
+    images.sort_by(|a, b| a.0.cmp(&b.0));
+    images.truncate(500);
+    images
 }
 
 /// The index page's style sheet.
