@@ -21,7 +21,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/ports.sh
 
 images=${IMAGES:-$work/images}
 if [ ! -f "$images/big-jpeg-q90.tif" ]; then
@@ -65,11 +65,10 @@ vips tiffsave "$work/negative.v" "$extra/seq_pyr_000_180.tif" --tile --pyramid \
   --compression deflate --tile-width 256 --tile-height 256
 cp "$extra/seq_pyr_000_180.tif" "$extra/seq_pyr_045_000.tif"
 
-ref_port=$(free_port); ours_port=$(free_port)
-RUN=$work/run-ref PORT=$ref_port FCGI_PORT=$(free_port) IMAGES=$extra IIPSRV_BIN=$REF_BIN \
-  bash "$SHARED/peers/start-iipsrv.sh" >/dev/null
-RUN=$work/run-ours PORT=$ours_port FCGI_PORT=$(free_port) IMAGES=$extra IIPSRV_BIN=$BIN \
-  IIIF_VERSION=2 bash "$SHARED/peers/start-iipsrv.sh" >/dev/null
+start_peer "$work/run-ref" IMAGES="$extra" IIPSRV_BIN="$REF_BIN"
+ref_port=$PEER_PORT
+start_peer "$work/run-ours" IMAGES="$extra" IIPSRV_BIN="$BIN" IIIF_VERSION=2
+ours_port=$PEER_PORT
 
 "$venv/bin/python" scripts/compat.py "http://127.0.0.1:$ref_port" "http://127.0.0.1:$ours_port" \
   tests/compat/requests.tsv --ids rgb=big-jpeg-q90.tif lossless=big-deflate.tif grey=grey8.tif \

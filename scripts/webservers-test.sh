@@ -22,7 +22,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/ports.sh
 
 images=$work/images
 mkdir -p "$images"
@@ -90,15 +90,15 @@ EOA
 for setup in lighttpd nginx spawn-fcgi apache; do
   web=$setup; bin=$BIN
   [ "$setup" = spawn-fcgi ] && { web=lighttpd; bin=$work/spawn-wrapper; }
-  port=$(free_port); fport=$(free_port)
   run=$work/run-$setup
   if [ "$setup" = apache ]; then
     run=""
+    port=$(free_port)
     start_apache "$port"
   else
-    WEB=$web RUN=$run PORT=$port FCGI_PORT=$fport NPROCS=$([ "$setup" = lighttpd ] && echo 2 || echo 1) \
-      IMAGES="$images" IIPSRV_BIN="$bin" VERBOSITY=0 TIFF_COMPRESSION=0 bash "$SHARED/peers/start-iipsrv.sh" > "$work/start.log" 2>&1 \
-      || { cat "$work/start.log"; cat "$run"/logs/* 2>/dev/null | tail -20; exit 1; }
+    start_peer "$run" WEB=$web NPROCS=$([ "$setup" = lighttpd ] && echo 2 || echo 1) \
+      IMAGES="$images" IIPSRV_BIN="$bin" VERBOSITY=0 TIFF_COMPRESSION=0 || exit 1
+    port=$PEER_PORT
   fi
   base=http://127.0.0.1:$port
   for v in 3.0 2.0; do

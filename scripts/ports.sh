@@ -1,0 +1,53 @@
+# Port helpers for the test scripts (sourced). Ports are taken below the kernel's ephemeral
+# range (32768 and up), so the outgoing connections of other tests cannot take one between
+# the moment it is chosen and the moment a server binds it; a block is checked port by port,
+# because start-iipsrv.sh binds FCGI_PORT, FCGI_PORT+1, … for its NPROCS processes.
+
+# Prints the first port of N consecutive ports that are free now: free_port_block N
+free_port_block() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(500):
+    base = random.randrange(12000, 32000 - n)
+    socks = []
+    try:
+        for port in range(base, base + n):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(base)
+    sys.exit(0)
+sys.exit("no block of %d free ports" % n)
+PY
+}
+
+# Prints one free port.
+free_port() { free_port_block 1; }
+
+# Starts ../shared/peers/start-iipsrv.sh on a fresh block of ports (the web server on the
+# first, its FastCGI processes on the next ones), with up to three attempts; on each failure
+# prints the script's complaint and the servers' logs. Sets PEER_PORT to the web server's
+# port. Usage: start_peer RUN_DIR [VAR=value ...]   (SHARED must be set)
+start_peer() {
+  local run=$1 attempt base
+  shift
+  for attempt in 1 2 3; do
+    base=$(free_port_block 4)
+    if env "$@" RUN="$run" PORT="$base" FCGI_PORT=$((base + 1)) \
+      bash "$SHARED/peers/start-iipsrv.sh" > "$run.start.log" 2>&1; then
+      PEER_PORT=$base
+      return 0
+    fi
+    echo "start-iipsrv.sh failed (attempt $attempt of 3):" >&2
+    tail -n 5 "$run.start.log" >&2
+    tail -n 5 "$run"/logs/* >&2 2>/dev/null || true
+    RUN="$run" bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
+  done
+  return 1
+}
