@@ -1,13 +1,18 @@
-//! The encoded-answer cache: a byte-weighted LRU (quick_cache, CLOCK-Pro eviction) of
-//! finished answers in RAM, keyed by image path + modification time + the canonical view
-//! (the same pixels asked through any protocol are one entry), backed by an optional
-//! memcached tier shared between processes.
+//! The caches, both byte-weighted (quick_cache, CLOCK-Pro eviction) and shared by all
+//! threads:
+//! - [`AnswerCache`]: finished answers in RAM, keyed by image path + modification time +
+//!   the canonical view (the same pixels asked through any protocol are one entry), backed
+//!   by an optional memcached tier shared between processes;
+//! - [`TileCache`]: decoded tiles of compressed images, so that overlapping regions and
+//!   re-encoded tiles of the same area decode each stored tile once.
 
 use crate::memcached::Memcached;
+use crate::raster::Raster;
 use crate::view::Format;
 use bytes::Bytes;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
+use std::sync::Arc;
 
 /// A finished answer body and its MIME type.
 #[derive(Debug, Clone)]
@@ -16,6 +21,15 @@ pub struct Answer {
     pub body: Bytes,
     /// MIME type.
     pub mime: &'static str,
+}
+
+impl From<crate::pipeline::Rendered> for Answer {
+    fn from(r: crate::pipeline::Rendered) -> Answer {
+        Answer {
+            body: Bytes::from(r.bytes),
+            mime: r.mime,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -104,6 +118,23 @@ impl AnswerCache {
         Some(answer)
     }
 
+    /// The answer held in RAM, without asking memcached (the quick path, which must not
+    /// wait on the network). Counts hits only: a miss is counted when the answer is made.
+    pub fn get_ram(&self, key: &str) -> Option<Answer> {
+        let hit = self.inner.as_ref()?.get(key)?;
+        crate::telemetry::cache("ram", true);
+        Some(hit)
+    }
+
+    /// Stores an answer made on the quick path (a stored tile) in RAM only, and counts the
+    /// RAM miss that made it: memcached would not serve a stored tile faster than the file.
+    pub fn insert_ram(&self, key: String, answer: Answer) {
+        crate::telemetry::cache("ram", false);
+        if let Some(c) = &self.inner {
+            c.insert(key, answer);
+        }
+    }
+
     /// Stores an answer in RAM and in memcached.
     pub fn insert(&self, key: String, answer: Answer) {
         if let (Some(remote), Some(tag)) =
@@ -143,6 +174,80 @@ impl AnswerCache {
     }
 }
 
+/// The identity of one decoded tile: the image (a hash of its path, page and modification
+/// time, so that a changed file never meets its old tiles), the level, the column and row.
+pub type TileKey = (u64, u32, u32, u32);
+
+#[derive(Clone)]
+struct TileWeight;
+
+impl Weighter<TileKey, Arc<Raster>> for TileWeight {
+    fn weight(&self, _key: &TileKey, val: &Arc<Raster>) -> u64 {
+        val.data.len() as u64 + 96
+    }
+}
+
+/// Counts evictions of decoded tiles (`iipsrv_cache_evictions_total{tier="decoded"}`).
+#[derive(Clone, Default)]
+struct CountTileEvictions;
+
+impl Lifecycle<TileKey, Arc<Raster>> for CountTileEvictions {
+    type RequestState = ();
+    fn on_evict(&self, _state: &mut (), _key: TileKey, _val: Arc<Raster>) {
+        crate::telemetry::evicted("decoded");
+    }
+}
+
+/// A bounded cache of decoded 8-bit tiles (DECODED_CACHE_SIZE).
+pub struct TileCache {
+    inner: Cache<TileKey, Arc<Raster>, TileWeight, DefaultHashBuilder, CountTileEvictions>,
+}
+
+impl TileCache {
+    /// A cache of at most `megabytes` MB of decoded pixels; `None` for 0.
+    pub fn new(megabytes: f64) -> Option<Arc<TileCache>> {
+        let bytes = (megabytes * 1024.0 * 1024.0) as u64;
+        (bytes > 0).then(|| {
+            let estimated_items = (bytes / 196_608).clamp(16, 1 << 20) as usize;
+            Arc::new(TileCache {
+                inner: Cache::with(
+                    estimated_items,
+                    bytes,
+                    TileWeight,
+                    DefaultHashBuilder::default(),
+                    CountTileEvictions,
+                ),
+            })
+        })
+    }
+
+    /// The tile under `key`, decoding it with `decode` (once, whatever the number of
+    /// threads asking at the same time) when it is not held.
+    pub fn get_or_decode<E>(
+        &self,
+        key: TileKey,
+        decode: impl FnOnce() -> Result<Raster, E>,
+    ) -> Result<Arc<Raster>, E> {
+        let mut missed = false;
+        let tile = self.inner.get_or_insert_with(&key, || {
+            missed = true;
+            decode().map(Arc::new)
+        });
+        crate::telemetry::cache("decoded", !missed);
+        tile
+    }
+
+    /// Drops every tile (SIGHUP).
+    pub fn clear(&self) {
+        self.inner.clear();
+    }
+
+    /// Bytes held.
+    pub fn weight(&self) -> u64 {
+        self.inner.weight()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +276,27 @@ mod tests {
         c.insert("a".into(), answer(10));
         assert!(c.get("a").is_none());
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_tile_is_decoded_once_and_bounded_by_bytes() {
+        let cache = TileCache::new(1.0).expect("cache");
+        let decodes = std::sync::atomic::AtomicUsize::new(0);
+        let decode = || {
+            decodes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, ()>(Raster::filled(256, 256, 3, 7))
+        };
+        for _ in 0..3 {
+            let t = cache.get_or_decode((1, 0, 0, 0), decode).expect("tile");
+            assert_eq!(t.data[0], 7);
+        }
+        assert_eq!(decodes.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for x in 0..20 {
+            cache.get_or_decode((1, 0, x, 1), decode).expect("tile");
+        }
+        assert!(cache.weight() <= 1024 * 1024, "{}", cache.weight());
+        assert!(TileCache::new(0.0).is_none());
+        let failed = cache.get_or_decode((2, 0, 0, 0), || Err::<Raster, _>("corrupt"));
+        assert_eq!(failed.err(), Some("corrupt"));
     }
 }

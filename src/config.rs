@@ -73,6 +73,11 @@ pub struct Config {
     #[arg(long, env = "MAX_IMAGE_CACHE_SIZE", default_value_t = 5.0)]
     pub max_image_cache_size: f64,
 
+    /// Decoded-tile cache size in MB (0 disables it): decoded tiles of compressed images,
+    /// shared by overlapping regions and re-encoded tiles (not in the original).
+    #[arg(long, env = "DECODED_CACHE_SIZE", default_value_t = 128.0)]
+    pub decoded_cache_size: f64,
+
     /// memcached servers, comma-separated host[:port] (default port 11211); empty disables.
     #[arg(long, env = "MEMCACHED_SERVERS", default_value = "")]
     pub memcached_servers: String,
@@ -344,6 +349,9 @@ impl Config {
             return Err(Error::bad(
                 "MAX_IMAGE_CACHE_SIZE must be a number of MB >= 0",
             ));
+        }
+        if self.decoded_cache_size < 0.0 || !self.decoded_cache_size.is_finite() {
+            return Err(Error::bad("DECODED_CACHE_SIZE must be a number of MB >= 0"));
         }
         if self.omp_num_threads == Some(0) {
             return Err(Error::bad("OMP_NUM_THREADS must be at least 1"));

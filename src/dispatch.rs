@@ -1,9 +1,10 @@
-//! What every front end does around the one handler: admission control (a bounded number
-//! of requests in flight, 503 + Retry-After beyond it), running the handler on the blocking
-//! pool, the request log line and the request metrics.
+//! What every front end does around the one handler: the quick attempt on the connection's
+//! own thread (answers from memory and stored tiles of open images, no hand-off), admission
+//! control for the rest (a bounded number of requests in flight, 503 + Retry-After beyond
+//! it), running the handler on the blocking pool, the request log line and the metrics.
 
 use crate::error::Error;
-use crate::handler::{App, Request, Response};
+use crate::handler::{App, Budget, Request, Response};
 use crate::telemetry;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,12 +26,36 @@ impl Dispatcher {
         }
     }
 
-    /// Answers one request: 503 when saturated, the handler's answer otherwise.
-    pub async fn answer(&self, request: Request) -> Response {
+    /// Answers one request: quickly when it can be, else on the worker pool (503 when that
+    /// is saturated).
+    pub async fn answer(&self, mut request: Request) -> Response {
         let start = Instant::now();
         let (method, path, query) = (request.method, request.path.clone(), request.query.clone());
         let protocol = self.app.protocol_of(&request);
-        let response = match self.permits.clone().try_acquire_owned() {
+        request.budget = Budget::Quick;
+        let quick = self.app.handle_quick(&request);
+        request.budget = Budget::Full;
+        let response = match quick {
+            Some(r) => r,
+            None => self.answer_on_pool(request).await,
+        };
+        let elapsed = start.elapsed().as_secs_f64();
+        telemetry::request(protocol, response.status, response.body.len(), elapsed);
+        tracing::info!(
+            "{} {path}{}{query} {} {}B {:.2}ms",
+            method.as_str(),
+            if query.is_empty() { "" } else { "?" },
+            response.status,
+            response.body.len(),
+            elapsed * 1000.0
+        );
+        response
+    }
+
+    /// Runs the handler on the blocking pool, or answers 503 when too many requests are in
+    /// flight already.
+    async fn answer_on_pool(&self, request: Request) -> Response {
+        match self.permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let app = self.app.clone();
                 telemetry::in_flight(1.0);
@@ -52,18 +77,7 @@ impl Dispatcher {
                 telemetry::rejected();
                 Response::from_error(&Error::Overloaded("server busy, retry later".into()))
             }
-        };
-        let elapsed = start.elapsed().as_secs_f64();
-        telemetry::request(protocol, response.status, response.body.len(), elapsed);
-        tracing::info!(
-            "{} {path}{}{query} {} {}B {:.2}ms",
-            method.as_str(),
-            if query.is_empty() { "" } else { "?" },
-            response.status,
-            response.body.len(),
-            elapsed * 1000.0
-        );
-        response
+        }
     }
 }
 

@@ -35,6 +35,11 @@ pub enum Error {
     /// A bug or an unexpected I/O failure (500).
     #[error("{0}")]
     Internal(String),
+    /// The answer needs work that a quick attempt does not do (opening an image, decoding
+    /// pixels); the dispatcher runs the request again on the worker pool. Never reaches a
+    /// client (500 if it ever did).
+    #[error("the answer needs a worker")]
+    Deferred,
 }
 
 impl Error {
@@ -46,7 +51,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::Unsupported(_) => 501,
-            Error::BadImage(_) | Error::Internal(_) => 500,
+            Error::BadImage(_) | Error::Internal(_) | Error::Deferred => 500,
             Error::Overloaded(_) => 503,
         }
     }

@@ -212,6 +212,7 @@ pub fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
         query,
         headers,
         https,
+        budget: crate::handler::Budget::Full,
     }
 }
 

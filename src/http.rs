@@ -73,6 +73,7 @@ fn to_request(req: &hyper::Request<Incoming>) -> Request {
         query: req.uri().query().unwrap_or("").to_string(),
         headers,
         https: false,
+        budget: crate::handler::Budget::Full,
     };
     if r.header("host").is_none() {
         if let Some(a) = req.uri().authority() {

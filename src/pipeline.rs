@@ -141,12 +141,8 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
             "region too large to render from this image (no pyramid level small enough)",
         ));
     }
-    if let Some(bytes) = passthrough(src, view, &plan, settings)? {
-        return Ok(Rendered {
-            bytes,
-            mime: Format::Jpeg.mime(),
-            passthrough: true,
-        });
+    if let Some(stored) = passthrough(src, view, &plan, settings)? {
+        return Ok(stored);
     }
     let hist = if view.needs_histogram() {
         Some(histogram(src)?)
@@ -184,6 +180,16 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
         mime: view.format.mime(),
         passthrough: false,
     })
+}
+
+/// The stored tile as the answer, when [`render`] would send it as it is (passthrough);
+/// `None` when the view needs decoding. Costs one positioned read, no decoding.
+pub fn stored_tile(
+    src: &dyn ImageSource,
+    view: &View,
+    settings: &Settings,
+) -> Result<Option<Rendered>> {
+    passthrough(src, view, &plan(src.info(), view), settings)
 }
 
 /// The quality layers to decode, as the original combines MAX_LAYERS with the request's
@@ -268,7 +274,7 @@ fn passthrough(
     view: &View,
     plan: &Plan,
     s: &Settings,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<Rendered>> {
     let l = &src.info().levels[plan.level];
     let (x0, y0, x1, y1) = plan.bounds;
     let whole_tile = x0 % l.tile_width == 0
@@ -288,9 +294,14 @@ fn passthrough(
     let Some(stream) = src.jpeg_tile(plan.level, x0 / l.tile_width, y0 / l.tile_height)? else {
         return Ok(None);
     };
-    Ok(Some(match icc_for(src.info(), src.info().channels, s) {
+    let bytes = match icc_for(src.info(), src.info().channels, s) {
         Some(icc) => jpeg::insert_icc(&stream, icc),
         None => stream,
+    };
+    Ok(Some(Rendered {
+        bytes,
+        mime: Format::Jpeg.mime(),
+        passthrough: true,
     }))
 }
 
@@ -308,7 +319,7 @@ pub fn compose(
         return Ok(region?);
     }
     assemble(src, level, (x0, y0, x1, y1), |tx, ty| {
-        src.read_tile(level, tx, ty)
+        src.read_tile_shared(level, tx, ty)
     })
 }
 
@@ -329,35 +340,66 @@ pub fn compose_float(
     })
 }
 
+/// A decoded tile as [`assemble`] takes it: owned, or shared with the decoded-tile cache.
+trait Tile<T>: Send {
+    /// The pixels.
+    fn pixels(&self) -> &Pixels<T>;
+    /// The pixels, owned (a copy when shared).
+    fn into_pixels(self) -> Pixels<T>;
+}
+
+impl<T: Send> Tile<T> for Pixels<T> {
+    fn pixels(&self) -> &Pixels<T> {
+        self
+    }
+    fn into_pixels(self) -> Pixels<T> {
+        self
+    }
+}
+
+impl<T: Clone + Send + Sync> Tile<T> for Arc<Pixels<T>> {
+    fn pixels(&self) -> &Pixels<T> {
+        self
+    }
+    fn into_pixels(self) -> Pixels<T> {
+        Arc::unwrap_or_clone(self)
+    }
+}
+
 /// Reads the tiles the box touches with `read` (in parallel) and copies their parts into
 /// one raster; a box inside one whole tile is that tile.
-fn assemble<T: Copy + Default + Send>(
+fn assemble<T: Copy + Default + Send, P: Tile<T>>(
     src: &dyn ImageSource,
     level: usize,
     (x0, y0, x1, y1): (u32, u32, u32, u32),
-    read: impl Fn(u32, u32) -> crate::source::SourceResult<Pixels<T>> + Sync,
+    read: impl Fn(u32, u32) -> crate::source::SourceResult<P> + Sync,
 ) -> Result<Pixels<T>> {
     let l = &src.info().levels[level];
     let (tw, th) = (l.tile_width, l.tile_height);
     let coords: Vec<(u32, u32)> = (y0 / th..=(y1 - 1) / th)
         .flat_map(|ty| (x0 / tw..=(x1 - 1) / tw).map(move |tx| (tx, ty)))
         .collect();
-    let tiles: Vec<Pixels<T>> = coords
+    let tiles: Vec<P> = coords
         .par_iter()
         .map(|&(tx, ty)| read(tx, ty))
         .collect::<std::result::Result<_, _>>()?;
-    let channels = tiles.first().map_or(src.info().channels, |t| t.channels);
+    let channels = tiles
+        .first()
+        .map_or(src.info().channels, |t| t.pixels().channels);
     if let ([tile], [(tx, ty)]) = (tiles.as_slice(), coords.as_slice()) {
         let (ox, oy) = (x0 - tx * tw, y0 - ty * th);
+        let tile = tile.pixels();
         if ox == 0 && oy == 0 && tile.width == x1 - x0 && tile.height == y1 - y0 {
             return tiles
                 .into_iter()
                 .next()
+                .map(Tile::into_pixels)
                 .ok_or_else(|| Error::Internal("no tile".into()));
         }
     }
     let mut canvas = Pixels::filled(x1 - x0, y1 - y0, channels, T::default());
     for (tile, &(tx, ty)) in tiles.iter().zip(&coords) {
+        let tile = tile.pixels();
         if tile.channels != channels {
             return Err(Error::BadImage(
                 "tiles disagree on their channel count".into(),

@@ -5,10 +5,12 @@
 //! `..` components, NUL bytes and backslash traversal are refused, and the canonical path
 //! (symlinks followed) must stay under the canonical root.
 
+use crate::cache::TileCache;
 use crate::error::{Error, Result};
 use crate::pipeline;
 use crate::sequence::{self, Views};
 use crate::source::bytes::{ByteSource, FileBytes};
+use crate::source::cached::CachedTiles;
 use crate::source::jpeg2000::{self, Jpeg2000Image};
 use crate::source::memory::{self, MemoryImage};
 use crate::source::tiff::TiffImage;
@@ -16,7 +18,8 @@ use crate::source::ImageSource;
 use quick_cache::sync::Cache;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Longest identifier accepted, in bytes.
 pub const MAX_ID_LEN: usize = 1024;
@@ -40,6 +43,24 @@ pub struct Registry {
     suffix: String,
     pattern: String,
     images: Cache<PathBuf, Opened>,
+    /// Path under the root → its canonical path and the identity of the file found there
+    /// when it was checked, so that an unchanged file costs one stat, not a readlink per
+    /// path component.
+    canonical: Cache<PathBuf, (PathBuf, FileIdentity)>,
+    /// Decoded tiles of the images worth it ([`ImageSource::worth_caching`]).
+    tiles: Option<Arc<TileCache>>,
+}
+
+/// What tells one file from another, even one put in its place: device, inode and the
+/// inode's change time (which no process can set back).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileIdentity(u64, u64, i64, i64);
+
+impl FileIdentity {
+    fn of(m: &std::fs::Metadata) -> FileIdentity {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity(m.dev(), m.ino(), m.ctime(), m.ctime_nsec())
+    }
 }
 
 impl Registry {
@@ -57,7 +78,36 @@ impl Registry {
             suffix: suffix.to_string(),
             pattern: pattern.to_string(),
             images: Cache::new(capacity.max(1)),
+            canonical: Cache::new(capacity.max(1) * 4),
+            tiles: None,
         })
+    }
+
+    /// Keeps the decoded tiles of the images opened from now on in `tiles`.
+    pub fn with_tile_cache(mut self, tiles: Option<Arc<TileCache>>) -> Registry {
+        self.tiles = tiles;
+        self
+    }
+
+    /// `source` reading through the decoded-tile cache when it has one and the image is
+    /// worth it; `key` and `mtime` make its tiles' keys.
+    fn tile_cached(
+        &self,
+        source: Arc<dyn ImageSource>,
+        key: &Path,
+        mtime: SystemTime,
+    ) -> Arc<dyn ImageSource> {
+        match &self.tiles {
+            Some(tiles) if source.worth_caching() => {
+                let stamp = mtime
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos();
+                let image = xxh3_64(format!("{}|{stamp}", key.display()).as_bytes());
+                Arc::new(CachedTiles::new(source, image, tiles.clone()))
+            }
+            _ => source,
+        }
     }
 
     /// The canonical image root.
@@ -98,8 +148,15 @@ impl Registry {
     }
 
     /// The canonical path and metadata of `relative` under the root; errors name `id`.
+    /// A file already checked is the same file when its identity has not changed.
     fn locate_file(&self, relative: &str, id: &str) -> Result<(PathBuf, std::fs::Metadata)> {
         let candidate = self.root.join(relative);
+        let meta = std::fs::metadata(&candidate).map_err(|_| not_found(id))?;
+        if let Some((canonical, seen)) = self.canonical.get(&candidate) {
+            if seen == FileIdentity::of(&meta) && meta.is_file() {
+                return Ok((canonical, meta));
+            }
+        }
         let canonical = candidate.canonicalize().map_err(|_| not_found(id))?;
         if !canonical.starts_with(&self.root) {
             return Err(Error::Forbidden(
@@ -107,7 +164,12 @@ impl Registry {
             ));
         }
         match std::fs::metadata(&canonical) {
-            Ok(m) if m.is_file() => Ok((canonical, m)),
+            Ok(m) if m.is_file() => {
+                let identity = FileIdentity::of(&m);
+                self.canonical
+                    .insert(candidate, (canonical.clone(), identity));
+                Ok((canonical, m))
+            }
             _ => Err(not_found(id)),
         }
     }
@@ -115,6 +177,10 @@ impl Registry {
     /// Forgets every open image (SIGHUP): the next request reads each file anew.
     pub fn clear(&self) {
         self.images.clear();
+        self.canonical.clear();
+        if let Some(tiles) = &self.tiles {
+            tiles.clear();
+        }
     }
 
     /// How many images are held open.
@@ -130,20 +196,33 @@ impl Registry {
     /// Opens an image by id; when the id is a sequence rather than a file, the view at
     /// `angles` (horizontal, vertical; default 0, 90) of it.
     pub fn open_view(&self, id: &str, angles: Option<(i32, i32)>) -> Result<Opened> {
+        self.open_view_within(id, angles, false)
+    }
+
+    /// [`Registry::open_view`]; with `only_open`, an image that is not already open (or
+    /// has changed) is not opened: [`Error::Deferred`], for the quick path, which must not
+    /// parse files.
+    pub fn open_view_within(
+        &self,
+        id: &str,
+        angles: Option<(i32, i32)>,
+        only_open: bool,
+    ) -> Result<Opened> {
         match self.locate(id) {
             Ok(found) => {
-                let first = self.open_located(found.clone(), id, 0)?;
+                let first = self.open_located(found.clone(), id, 0, only_open)?;
                 let pages = first.views.as_ref().map_or(0, |v| v.pages.len());
                 match angles.map(|a| a.0) {
                     Some(page) if pages > 0 && page != 0 => {
                         let index = usize::try_from(page).ok().filter(|&p| p < pages);
                         let page = index
                             .ok_or_else(|| Error::NotFound(format!("no page {page} of {id}")))?;
-                        self.open_located(found, id, page)
+                        self.open_located(found, id, page, only_open)
                     }
                     _ => Ok(first),
                 }
             }
+            Err(Error::NotFound(_)) if only_open => Err(Error::Deferred),
             Err(Error::NotFound(m)) => match self.sequence(id)? {
                 Some((ext, views)) => {
                     let at = angles.unwrap_or(sequence::DEFAULT_ANGLES);
@@ -152,7 +231,7 @@ impl Registry {
                     let found = self.locate_file(&name, id).map_err(|_| {
                         Error::NotFound(format!("no view {},{} of sequence {id}", at.0, at.1))
                     })?;
-                    let mut opened = self.open_located(found, id, 0)?;
+                    let mut opened = self.open_located(found, id, 0, only_open)?;
                     opened.views = Some(Arc::new(views));
                     Ok(opened)
                 }
@@ -162,12 +241,14 @@ impl Registry {
         }
     }
 
-    /// Opens a located file (page `page` of a stack), from the cache when unchanged.
+    /// Opens a located file (page `page` of a stack), from the cache when unchanged; with
+    /// `only_open`, from the cache or not at all.
     fn open_located(
         &self,
         (path, meta): (PathBuf, std::fs::Metadata),
         id: &str,
         page: usize,
+        only_open: bool,
     ) -> Result<Opened> {
         let mtime = meta.modified().map_err(|_| not_found(id))?;
         let key = match page {
@@ -179,9 +260,12 @@ impl Registry {
                 return Ok(o);
             }
         }
+        if only_open {
+            return Err(Error::Deferred);
+        }
         let (source, views) = open_page(&path, page)?;
         let opened = Opened {
-            source,
+            source: self.tile_cached(source, &key, mtime),
             path: Arc::new(key.clone()),
             mtime,
             views: views.map(Arc::new),

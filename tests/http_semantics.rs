@@ -4,7 +4,7 @@
 mod common;
 
 use common::{app, call as get, tempdir, text};
-use iipsrv::handler::{Method, Request, Response};
+use iipsrv::handler::{Budget, Method, Request, Response};
 
 fn fixture() -> tempfile::TempDir {
     let dir = tempdir();
@@ -428,4 +428,81 @@ fn health_and_readiness() {
     std::fs::create_dir(&images).expect("dir");
     let off = common::app(&images, &["--health-endpoints", "0"]);
     assert_eq!(common::call(&off, "/health").status, 404);
+}
+
+#[test]
+fn a_symlink_repointed_out_of_the_root_is_refused_at_once() {
+    let dir = tempdir();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).expect("mkdir");
+    iipsrv::demo::write_demo(&images.join("a.tif"), 300, 200).expect("image");
+    iipsrv::demo::write_demo(&dir.path().join("secret.tif"), 300, 200).expect("outside");
+    let link = images.join("link.tif");
+    std::os::unix::fs::symlink(images.join("a.tif"), &link).expect("symlink");
+    let a = app(&images, &[]);
+    assert_eq!(get(&a, "/iiif/link.tif/info.json").status, 200);
+    std::fs::remove_file(&link).expect("unlink");
+    std::os::unix::fs::symlink(dir.path().join("secret.tif"), &link).expect("symlink");
+    assert_eq!(
+        get(&a, "/iiif/link.tif/info.json").status,
+        403,
+        "the remembered canonical path is not reused for another file"
+    );
+}
+
+#[test]
+fn the_quick_path_answers_only_from_memory() {
+    let dir = fixture();
+    let a = app(dir.path(), &["--max-image-cache-size", "0"]);
+    let quick = |path: &str| {
+        let mut r = Request::get(path);
+        r.budget = Budget::Quick;
+        a.handle_quick(&r)
+    };
+    let tile = "/iiif/a.tif/0,0,256,256/256,/0/default.jpg";
+    let region = "/iiif/a.tif/100,100,300,200/150,/0/default.jpg";
+    assert!(
+        quick(tile).is_none(),
+        "an image not yet open needs a worker"
+    );
+    assert!(quick("/").is_none(), "the index page lists files: a worker");
+    let full = get(&a, tile);
+    assert_eq!(full.status, 200);
+    let fast = quick(tile).expect("a stored tile of an open image is quick");
+    assert_eq!((fast.status, &fast.body), (200, &full.body));
+    assert_eq!(
+        fast.header("access-control-allow-origin"),
+        full.header("access-control-allow-origin")
+    );
+    assert!(quick(region).is_none(), "a region to render needs a worker");
+    let info = quick("/iiif/a.tif/info.json").expect("info.json of an open image is quick");
+    assert_eq!(info.body, get(&a, "/iiif/a.tif/info.json").body);
+    assert_eq!(
+        quick("/iiif/a.tif/0,0,9,9/max/0/default.xyz").map(|r| r.status),
+        Some(400)
+    );
+    assert!(
+        quick("/iiif/nope.tif/info.json").is_none(),
+        "not found: a worker looks further"
+    );
+}
+
+#[test]
+fn the_decoded_tile_cache_changes_no_pixel() {
+    let dir = fixture();
+    let with = app(dir.path(), &["--max-image-cache-size", "0"]);
+    let without = app(
+        dir.path(),
+        &["--max-image-cache-size", "0", "--decoded-cache-size", "0"],
+    );
+    for path in [
+        "/iiif/a.tif/100,100,300,200/150,/0/default.png",
+        "/iiif/a.tif/50,120,500,260/250,/0/gray.png",
+        "/iiif/a.tif/100,100,300,200/150,/0/default.png",
+        "/iiif/a.tif/0,0,256,256/256,/0/default.png",
+    ] {
+        let (a, b) = (get(&with, path), get(&without, path));
+        assert_eq!(a.status, 200, "{path}");
+        assert_eq!(a.body, b.body, "{path}");
+    }
 }

@@ -28,7 +28,7 @@ impl App {
                 Ok(r)
             }
             Target::Info => {
-                let opened = self.registry.open(&parsed.id)?;
+                let opened = self.open(req, &parsed.id)?;
                 if let Some(r) = not_modified(req, opened.mtime) {
                     return Ok(r);
                 }
@@ -36,7 +36,7 @@ impl App {
                 Ok(self.info_response(req, &opened, &id_uri, version, private))
             }
             Target::Image(params) => {
-                let opened = self.registry.open(&parsed.id)?;
+                let opened = self.open(req, &parsed.id)?;
                 let info = opened.source.info();
                 let view = params.resolve(info.width, info.height, version, self.size_limits())?;
                 let mut r = self.view_response(req, &opened, &view)?;

@@ -1,7 +1,7 @@
 //! Answers to IIP query strings: OBJ metadata lines, tiles (JTL/PTL/WTL/TTL), CVT
 //! regions, and the embedded DeepZoom/Zoomify/IIIF forms.
 
-use super::{App, Request, Response};
+use super::{App, Budget, Request, Response};
 use crate::error::{Error, Result};
 use crate::pipeline;
 use crate::protocol::iip::{self, Action, ObjQuery};
@@ -65,6 +65,9 @@ impl App {
                     let base = format!("{}?IIIF=", req.path);
                     return self.iiif(req, p.trim_start_matches('/'), &base);
                 }
+                Action::Spectra(_) | Action::Profile(_) if req.budget == Budget::Quick => {
+                    return Err(Error::Deferred)
+                }
                 Action::Spectra(q) => return self.spectra(&parsed, q),
                 Action::TileStream {
                     resolution,
@@ -80,7 +83,7 @@ impl App {
             .iter()
             .find(|a| matches!(a, Action::Tile { .. } | Action::Convert(_)));
         if let Some(action) = image_action {
-            let opened = self.registry.open_view(parsed.image()?, parsed.angles)?;
+            let opened = self.open_view(req, parsed.image()?, parsed.angles)?;
             let info = opened.source.info();
             let view = match action {
                 Action::Tile {
@@ -95,7 +98,7 @@ impl App {
             };
             return self.view_response(req, &opened, &view);
         }
-        self.obj(&parsed)
+        self.obj(req, &parsed)
     }
 
     /// TIL: the JPEG tiles of a rectangle as one IIP tile stream (`application/vnd.netfpx`).
@@ -107,7 +110,7 @@ impl App {
         first: u64,
         last: u64,
     ) -> Result<Response> {
-        let opened = self.registry.open_view(parsed.image()?, parsed.angles)?;
+        let opened = self.open_view(req, parsed.image()?, parsed.angles)?;
         if let Some(r) = super::not_modified(req, opened.mtime) {
             return Ok(r);
         }
@@ -128,7 +131,7 @@ impl App {
         let mut body = Vec::new();
         for (tx, ty) in tiles {
             let view = parsed.tile_view_at(info, resolution, tx, ty, Format::Jpeg)?;
-            let answer = self.render(&opened, &view)?;
+            let answer = self.render(req, &opened, &view)?;
             iip::stream_entry(
                 &mut body,
                 resolution,
@@ -189,7 +192,7 @@ impl App {
     }
 
     /// OBJ answers: one `Name:value` line per query, CRLF-terminated.
-    fn obj(&self, parsed: &iip::IipRequest) -> Result<Response> {
+    fn obj(&self, req: &Request, parsed: &iip::IipRequest) -> Result<Response> {
         let queries: Vec<&ObjQuery> = parsed
             .actions
             .iter()
@@ -204,7 +207,7 @@ impl App {
         let needs_image = queries.iter().any(|q| **q != ObjQuery::Iip);
         let opened = match (needs_image, parsed.image.as_deref()) {
             (false, None) => None,
-            _ => Some(self.registry.open_view(parsed.image()?, parsed.angles)?),
+            _ => Some(self.open_view(req, parsed.image()?, parsed.angles)?),
         };
         match (queries.as_slice(), &opened) {
             ([ObjQuery::Stack], Some(o)) => {

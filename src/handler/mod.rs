@@ -9,7 +9,7 @@ mod iip;
 mod tiles;
 mod viewer;
 
-use crate::cache::{Answer, AnswerCache};
+use crate::cache::{Answer, AnswerCache, TileCache};
 use crate::config::{Config, Protocol, UriMap};
 use crate::error::{Error, Result};
 use crate::memcached::Memcached;
@@ -62,6 +62,18 @@ impl Method {
     }
 }
 
+/// How much work the handler may do for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Only what is answered from memory in microseconds: cached answers, descriptors and
+    /// stored tiles (one positioned read) of images already open. Anything more fails with
+    /// [`Error::Deferred`]. The dispatcher tries this on the connection's own thread first,
+    /// which saves two thread hand-offs per request (most of the time of a cached tile).
+    Quick,
+    /// Everything (the worker pool).
+    Full,
+}
+
 /// A request as the handler sees it.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -75,6 +87,9 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Whether the client connection is HTTPS (for building absolute URIs).
     pub https: bool,
+    /// The work the handler may do (front ends ask [`Budget::Full`]; the dispatcher tries
+    /// [`Budget::Quick`] first).
+    pub budget: Budget,
 }
 
 impl Request {
@@ -89,6 +104,7 @@ impl Request {
             query: query.to_string(),
             headers: vec![("host".into(), "localhost".into())],
             https: false,
+            budget: Budget::Full,
         }
     }
 
@@ -188,7 +204,8 @@ impl App {
             &config.filesystem_suffix,
             &config.filename_pattern,
             capacity,
-        )?;
+        )?
+        .with_tile_cache(TileCache::new(config.decoded_cache_size));
         let max_icc = match (config.embed_icc, config.max_icc) {
             (0, _) => 0,
             (_, n) if n < 0 => usize::MAX,
@@ -240,26 +257,62 @@ impl App {
     }
 
     /// Handles one request. Never panics on bad input: every failure is an error response.
+    /// With [`Budget::Quick`], a request that needs more work answers
+    /// [`Error::Deferred`]'s 500; the dispatcher uses [`App::handle_quick`] instead.
     pub fn handle(&self, req: &Request) -> Response {
-        let mut resp = match req.method {
-            Method::Options => self.preflight(),
-            Method::Other => {
-                Response::from_error(&Error::MethodNotAllowed("method not allowed".into()))
-            }
-            _ => self.route(req).unwrap_or_else(|e| {
-                if e.status() >= 500 {
-                    tracing::warn!(path = %req.path, status = e.status(), "{e}");
-                } else {
-                    tracing::info!(path = %req.path, status = e.status(), "{e}");
-                }
-                Response::from_error(&e)
-            }),
+        let routed = match req.method {
+            Method::Options => Ok(self.preflight()),
+            Method::Other => Err(Error::MethodNotAllowed("method not allowed".into())),
+            _ => self.route(req),
         };
+        self.finish(req, routed)
+    }
+
+    /// Answers a request within [`Budget::Quick`] (whatever `req.budget` says), or `None`
+    /// when it needs the worker pool.
+    pub fn handle_quick(&self, req: &Request) -> Option<Response> {
+        if !matches!(req.method, Method::Get | Method::Head) {
+            return None;
+        }
+        debug_assert_eq!(req.budget, Budget::Quick);
+        match self.route(req) {
+            Err(Error::Deferred) => None,
+            routed => Some(self.finish(req, routed)),
+        }
+    }
+
+    /// The response of a routed request: errors logged and turned into their status, CORS.
+    fn finish(&self, req: &Request, routed: Result<Response>) -> Response {
+        let mut resp = routed.unwrap_or_else(|e| {
+            if e.status() >= 500 {
+                tracing::warn!(path = %req.path, status = e.status(), "{e}");
+            } else {
+                tracing::info!(path = %req.path, status = e.status(), "{e}");
+            }
+            Response::from_error(&e)
+        });
         if let Some(origin) = &self.config.cors {
             resp.headers
                 .push(("access-control-allow-origin", origin.clone()));
         }
         resp
+    }
+
+    /// Opens image `id` (the view at `angles` of a sequence); within [`Budget::Quick`]
+    /// only an image already open and unchanged.
+    pub(super) fn open_view(
+        &self,
+        req: &Request,
+        id: &str,
+        angles: Option<(i32, i32)>,
+    ) -> Result<Opened> {
+        self.registry
+            .open_view_within(id, angles, req.budget == Budget::Quick)
+    }
+
+    /// [`App::open_view`] of a plain image.
+    pub(super) fn open(&self, req: &Request, id: &str) -> Result<Opened> {
+        self.open_view(req, id, None)
     }
 
     fn preflight(&self) -> Response {
@@ -318,7 +371,9 @@ impl App {
     }
 
     fn route(&self, req: &Request) -> Result<Response> {
+        let quick = req.budget == Budget::Quick;
         match self.admin_path(req) {
+            Some(_) if quick => return Err(Error::Deferred),
             Some("/health") => return Ok(Response::new(200, "text/plain", "ok\n")),
             Some("/ready") => return self.ready(),
             Some(_) => {
@@ -329,7 +384,7 @@ impl App {
             None => {}
         }
         if let Some(page) = self.viewer_route(req) {
-            return page;
+            return if quick { Err(Error::Deferred) } else { page };
         }
         if let Some((map, rest)) = self.mapped(req) {
             let base = format!("/{}", map.prefix);
@@ -360,7 +415,7 @@ impl App {
         if let Some(r) = not_modified(req, opened.mtime) {
             return Ok(r);
         }
-        let answer = self.render(opened, view)?;
+        let answer = self.render(req, opened, view)?;
         Ok(self.ok_response(answer.mime, answer.body, Some(opened)))
     }
 
@@ -390,8 +445,9 @@ impl App {
         }
     }
 
-    /// Renders a view of an open image, through the answer cache.
-    pub fn render(&self, opened: &Opened, view: &View) -> Result<Answer> {
+    /// Renders a view of an open image, through the answer cache; within
+    /// [`Budget::Quick`] only a cached answer or a stored tile sent as it is.
+    pub fn render(&self, req: &Request, opened: &Opened, view: &View) -> Result<Answer> {
         let mtime = opened
             .mtime
             .duration_since(UNIX_EPOCH)
@@ -403,14 +459,20 @@ impl App {
             view.cache_key(),
             self.settings_tag
         );
+        let src = opened.source.as_ref();
+        if req.budget == Budget::Quick {
+            if let Some(hit) = self.cache.get_ram(&key) {
+                return Ok(hit);
+            }
+            let stored = pipeline::stored_tile(src, view, &self.settings)?;
+            let answer = Answer::from(stored.ok_or(Error::Deferred)?);
+            self.cache.insert_ram(key, answer.clone());
+            return Ok(answer);
+        }
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit);
         }
-        let rendered = pipeline::render(opened.source.as_ref(), view, &self.settings)?;
-        let answer = Answer {
-            body: Bytes::from(rendered.bytes),
-            mime: rendered.mime,
-        };
+        let answer = Answer::from(pipeline::render(src, view, &self.settings)?);
         self.cache.insert(key, answer.clone());
         Ok(answer)
     }

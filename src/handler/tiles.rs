@@ -13,7 +13,7 @@ impl App {
     pub(super) fn deepzoom(&self, req: &Request, rest: &str) -> Result<Response> {
         match deepzoom::parse(rest)? {
             DeepZoomRequest::Descriptor { id } => {
-                let opened = self.registry.open(&id)?;
+                let opened = self.open(req, &id)?;
                 let xml = deepzoom::descriptor(opened.source.info(), Format::Jpeg);
                 Ok(self.ok_response("application/xml", xml, Some(&opened)))
             }
@@ -24,7 +24,7 @@ impl App {
                 y,
                 format,
             } => {
-                let opened = self.registry.open(&id)?;
+                let opened = self.open(req, &id)?;
                 let info = opened.source.info();
                 let resolution = deepzoom::resolution(info, level);
                 let view = IipRequest::default().tile_view_at(info, resolution, x, y, format)?;
@@ -37,12 +37,12 @@ impl App {
     pub(super) fn zoomify(&self, req: &Request, rest: &str) -> Result<Response> {
         match zoomify::parse(rest)? {
             ZoomifyRequest::Properties { id } => {
-                let opened = self.registry.open(&id)?;
+                let opened = self.open(req, &id)?;
                 let xml = zoomify::properties(opened.source.info());
                 Ok(self.ok_response("application/xml", xml, Some(&opened)))
             }
             ZoomifyRequest::Tile { id, z, x, y } => {
-                let opened = self.registry.open(&id)?;
+                let opened = self.open(req, &id)?;
                 let view = IipRequest::default().tile_view_at(
                     opened.source.info(),
                     z,

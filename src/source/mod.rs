@@ -5,6 +5,7 @@
 //! the stored tile is as a complete JPEG stream ([`ImageSource::jpeg_tile`]).
 
 pub mod bytes;
+pub mod cached;
 pub mod jpeg2000;
 pub mod memory;
 pub mod samples;
@@ -154,6 +155,17 @@ pub trait ImageSource: Send + Sync {
     /// Decodes one stored tile of `level` (tile column `tx`, row `ty`) into 8-bit pixels of
     /// `info().channels` channels. Edge tiles come back at their stored size.
     fn read_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Raster>;
+
+    /// [`ImageSource::read_tile`], possibly shared with a cache (no copy of a cached tile).
+    fn read_tile_shared(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Arc<Raster>> {
+        self.read_tile(level, tx, ty).map(Arc::new)
+    }
+
+    /// Whether keeping this image's decoded tiles is worth their memory: decoding a tile
+    /// costs much more than copying it (compressed tiles). False by default.
+    fn worth_caching(&self) -> bool {
+        false
+    }
 
     /// Decodes one stored tile into floats in the image's own units: integer sample values
     /// as stored, floats as stored, CIELAB as L* 0-100 and signed a*, b*. Every image

@@ -787,6 +787,10 @@ impl ImageSource for TiffImage {
         &self.info
     }
 
+    fn worth_caching(&self) -> bool {
+        !self.info.needs_float() && self.levels[0].compression != compression::NONE
+    }
+
     fn read_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Raster> {
         let l = self.level(level)?;
         let (idx, rows) = self.locate(l, tx, ty)?;
