@@ -4,15 +4,15 @@
 # 2 and 16 connections. The reference is Debian's iipsrv 1.1 as 2 FastCGI processes behind
 # lighttpd (../shared/peers/start-iipsrv.sh); ours is the HTTP front end.
 #
-#   scripts/bench.sh                          # full image set in /tmp/peers/images (make-images.sh)
-#   IMAGES=/tmp/peers/images-small W=4000 H=3000 DURATION=10 scripts/bench.sh
-#   PASSTHROUGH=0 scripts/bench.sh            # ours re-encodes like 1.1 (CODEC_PASSTHROUGH=0)
-#   CACHE_MB=0 WORKLOADS=region scripts/bench.sh   # ours without the answer cache (every region
+#   bench/compare.sh                          # full image set in /tmp/peers/images (make-images.sh)
+#   IMAGES=/tmp/peers/images-small W=4000 H=3000 DURATION=10 bench/compare.sh
+#   PASSTHROUGH=0 bench/compare.sh            # ours re-encodes like 1.1 (CODEC_PASSTHROUGH=0)
+#   CACHE_MB=0 WORKLOADS=region bench/compare.sh   # ours without the answer cache (every region
 #                                             # rendered; the reference caches raw tiles only)
-#   FRONT=fcgi scripts/bench.sh               # ours as 2 FastCGI processes behind the same lighttpd
-#   FRONT=fcgi WEB=nginx STYLES="iiif iip" scripts/bench.sh   # both behind the same nginx
-#   STYLES="iip deepzoom zoomify" scripts/bench.sh   # other protocols (region: iiif and iip only)
-#   ID=big-rgb.jp2 WORKLOADS=region scripts/bench.sh # another image (W, H: its size)
+#   FRONT=fcgi bench/compare.sh               # ours as 2 FastCGI processes behind the same lighttpd
+#   FRONT=fcgi WEB=nginx STYLES="iiif iip" bench/compare.sh   # both behind the same nginx
+#   STYLES="iip deepzoom zoomify" bench/compare.sh   # other protocols (region: iiif and iip only)
+#   ID=big-rgb.jp2 WORKLOADS=region bench/compare.sh # another image (W, H: its size)
 # Prints both result tables and the ratio ours / reference per style, workload and
 # connection count.
 set -euo pipefail

@@ -1,0 +1,87 @@
+"""Prints the table of bench/run.sh: each of our runs against the reference's run of the same
+workload and connection count, the ratio of requests/s, both p99s, and the target of the
+performance issue; then the load runs (errors, peak RSS). Usage: table.py OUT_DIR"""
+import csv
+import os
+import sys
+
+out = sys.argv[1]
+
+# (our configuration, workload) -> (what it is, target ratio or None, p99 must be no worse)
+ROWS = [
+    ("http", "hot", "hot tiles, HTTP front end, answer cache 256 MB", 15.0, False),
+    ("http-cold", "cold", "cold tiles, HTTP, no answer cache (passthrough)", 8.5, False),
+    ("http-cold", "region", "regions -> 512 px, HTTP, no answer cache", 3.0, True),
+    ("pt0", "hot", "hot tiles, CODEC_PASSTHROUGH=0", 15.0, False),
+    ("pt0-cold", "cold", "cold tiles, CODEC_PASSTHROUGH=0, no answer cache", 2.0, False),
+    ("fcgi", "hot", "hot tiles, FastCGI behind lighttpd (like for like)", None, False),
+    ("fcgi-cold", "cold", "cold tiles, FastCGI behind lighttpd, no answer cache", None, False),
+    ("fcgi-cold", "region", "regions, FastCGI behind lighttpd, no answer cache", None, True),
+]
+
+
+def results(name):
+    """The rows of one run's results.tsv, keyed by (workload, conns)."""
+    path = os.path.join(out, name, "results.tsv")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return {(r["workload"], r["conns"]): r for r in csv.DictReader(f, delimiter="\t")}
+
+
+def rss_mb(name):
+    """Peak RSS of a run's server processes in MB, or '?'."""
+    try:
+        with open(os.path.join(out, name + ".rss")) as f:
+            return "%.0f" % (int(f.read().strip()) / 1024)
+    except (OSError, ValueError):
+        return "?"
+
+
+def num(x):
+    return "{:,.0f}".format(float(x))
+
+
+ref = results("reference")
+print("| workload | conns | reference req/s | p99 ms | ours req/s | p99 ms | ratio | target | met | ours peak RSS MB |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for name, workload, label, target, p99_bound in ROWS:
+    ours = results(name)
+    for conns in ("2", "16"):
+        r, o = ref.get((workload, conns)), ours.get((workload, conns))
+        if not r or not o:
+            continue
+        ratio = float(o["rps"]) / float(r["rps"])
+        errors = int(o["non2xx"]) + int(o["sockerr"])
+        met = "-"
+        if target is not None:
+            ok = ratio >= target and errors == 0
+            if p99_bound:
+                ok = ok and float(o["p99_ms"]) <= float(r["p99_ms"])
+            met = "yes" if ok else "no"
+        print("| %s | %s | %s | %.2f | %s | %.2f | %.2fx | %s | %s | %s |" % (
+            label, conns, num(r["rps"]), float(r["p99_ms"]), num(o["rps"]), float(o["p99_ms"]),
+            ratio, ("%gx" % target) + (", p99 no worse" if p99_bound else "") if target else "",
+            met, rss_mb(name)))
+
+static = results("static-run")
+if static:
+    print()
+    print("The machine's limit: nginx serving the same 50 hot answers as static files: " + ", ".join(
+        "%s req/s at %s connections (%.1fx the reference)" % (
+            num(static[("hot", c)]["rps"]), c,
+            float(static[("hot", c)]["rps"]) / float(ref[("hot", c)]["rps"]))
+        for c in ("2", "16") if ("hot", c) in static and ("hot", c) in ref) + ".")
+
+load = results("load")
+if load:
+    print()
+    print("| load (HTTP, caches 256 + 256 MB) | conns | req/s | p99 ms | requests | non-2xx | socket errors |")
+    print("|---|---|---|---|---|---|---|")
+    for (workload, conns), o in sorted(load.items()):
+        print("| %s | %s | %s | %.2f | %s | %s | %s |" % (
+            workload, conns, num(o["rps"]), float(o["p99_ms"]), num(o["reqs"]), o["non2xx"],
+            o["sockerr"]))
+    print()
+    print("Peak RSS of the load run: %s MB; reference (2 processes, both runs): %s MB."
+          % (rss_mb("load"), rss_mb("reference")))

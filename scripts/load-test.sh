@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Overload, soak and a web server dropping its FastCGI connections — the long runs of the
+# reliability issue (minutes; a manual run, not part of scripts/test.sh):
+#  1. load: wrk at 256 and 1024 connections, LOAD_SECONDS (60) per workload (hot tiles, cold
+#     tiles, regions; ../shared/peers/bench.sh lists) against our HTTP front end. The answers
+#     by status come from the server's own /metrics, so deliberate 503s (admission control)
+#     are told from failures; wrk's socket errors are listed too.
+#  2. soak: SOAK_SECONDS (600) of cold tiles and regions at 64 connections, the server's RSS
+#     sampled every second (printed: first and last minute's mean, the maximum).
+#  3. web server faults: ours as 2 FastCGI processes behind lighttpd; lighttpd killed (-9)
+#     twice under load and started again: our processes must keep their PIDs and answer.
+# Images: IMAGES (default /tmp/peers/images, 20000x15000; W and H give their size).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-$(cd .. && pwd)/shared}
+IMAGES=${IMAGES:-/tmp/peers/images}
+export W=${W:-20000} H=${H:-15000} IMAGES
+LOAD_SECONDS=${LOAD_SECONDS:-60}
+SOAK_SECONDS=${SOAK_SECONDS:-600}
+OUT=${OUT:-/tmp/peers/load-$(date +%Y%m%d-%H%M%S)}
+scripts/deps.sh bench
+cargo build --release -q
+mkdir -p "$OUT"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+source scripts/ports.sh
+BIN=$PWD/target/release/iipsrv
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  RUN=$OUT/fcgi-run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+port=$(free_port)
+FILESYSTEM_PREFIX="$IMAGES" MAX_IMAGE_CACHE_SIZE=256 DECODED_CACHE_SIZE=256 VERBOSITY=1 \
+  LOGFILE="$OUT/server.log" "$BIN" --http "127.0.0.1:$port" 2> "$OUT/server.err" &
+pid=$!
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done
+
+# Requests answered so far, by status: "200=… 503=…".
+statuses() {
+  curl -s "http://127.0.0.1:$port/metrics" | awk '
+    /^iipsrv_requests_total\{/ { match($0, /status="[0-9]+"/); s = substr($0, RSTART + 8, 3); n[s] += $NF }
+    END { for (s in n) printf "%s=%d ", s, n[s] }'
+}
+
+echo "== 1. load: $LOAD_SECONDS s per workload at 256 and 1024 connections"
+before=$(statuses)
+NAME=load OUT=$OUT/load CONNS="256 1024" DURATION=$LOAD_SECONDS WARMUP=0 \
+  bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$port/iiif" iiif > "$OUT/load.log" 2>&1
+column -t -s $'\t' "$OUT/load/results.tsv" | cut -c1-160
+echo "answers by status before: ${before:-none}"
+echo "answers by status after:  $(statuses)"
+kill -0 "$pid" && echo "server alive (pid $pid)"
+
+echo "== 2. soak: $SOAK_SECONDS s, cold tiles and regions at 64 connections, RSS every second"
+cat "$OUT/load/urls-cold.txt" "$OUT/load/urls-region.txt" | shuf --random-source=<(yes) > "$OUT/soak-urls.txt"
+: > "$OUT/rss.txt"
+( while kill -0 "$pid" 2>/dev/null; do awk '/VmRSS/{print $2}' "/proc/$pid/status" >> "$OUT/rss.txt"; sleep 1; done ) &
+sampler=$!
+wrk -t1 -c64 -d"${SOAK_SECONDS}s" --latency --timeout 30s -s "$OUT/load/paths.lua" "http://127.0.0.1:$port" \
+  -- "$OUT/soak-urls.txt" random > "$OUT/soak.txt" 2>&1 || true
+kill "$sampler" 2>/dev/null || true
+grep -m1 '^RESULT' "$OUT/soak.txt" | tr '\t' ' '
+awk -v n="$(wc -l < "$OUT/rss.txt")" '
+  { v[NR] = $1; if ($1 > max) max = $1 }
+  END {
+    for (i = 1; i <= 60 && i <= n; i++) a += v[i]
+    for (i = n - 59; i <= n; i++) if (i > 0) b += v[i]
+    m = (n < 60 ? n : 60)
+    printf "RSS: %d samples; first minute mean %.0f MB, last minute mean %.0f MB, max %.0f MB\n", n, a / m / 1024, b / m / 1024, max / 1024
+  }' "$OUT/rss.txt"
+echo "answers by status: $(statuses)"
+kill -0 "$pid" && echo "server alive (pid $pid)"
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+
+echo "== 3. lighttpd killed under load, FastCGI processes kept"
+start_peer "$OUT/fcgi-run" IMAGES="$IMAGES" IIPSRV_BIN="$BIN" VERBOSITY=0 ACCESSLOG=0 || exit 1
+web=$PEER_PORT
+children_before=$(cat "$OUT"/fcgi-run/pids/*.child | sort | tr '\n' ' ')
+wrk -t1 -c32 -d20s --timeout 5s -s "$OUT/load/paths.lua" "http://127.0.0.1:$web" \
+  -- "$OUT/soak-urls.txt" random > "$OUT/fault-wrk.txt" 2>&1 &
+load=$!
+for round in 1 2; do
+  sleep 5
+  kill -9 "$(cat "$OUT/fcgi-run/pids/web-lighttpd.pid")"
+  sleep 1
+  nohup lighttpd -D -f "$OUT/fcgi-run/lighttpd.conf" > "$OUT/fcgi-run/logs/lighttpd-$round.out" 2>&1 < /dev/null &
+  echo $! > "$OUT/fcgi-run/pids/web-lighttpd.pid"
+  echo "round $round: lighttpd killed and started again"
+done
+wait "$load" || true
+grep -m1 '^RESULT' "$OUT/fault-wrk.txt" | tr '\t' ' '
+children_after=$(cat "$OUT"/fcgi-run/pids/*.child | sort | tr '\n' ' ')
+ok=0
+for i in $(seq 1 20); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$web$(sed -n "${i}p" "$OUT/soak-urls.txt")")
+  [ "$code" = 200 ] && ok=$((ok + 1))
+done
+echo "after the faults: $ok/20 answers 200; FastCGI PIDs before: $children_before after: $children_after"
+[ "$children_before" = "$children_after" ] && [ "$ok" = 20 ] && echo "web server faults: survived"
+echo "results in $OUT"
