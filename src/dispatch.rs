@@ -6,6 +6,7 @@
 use crate::error::Error;
 use crate::handler::{App, Budget, Request, Response};
 use crate::telemetry;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -53,31 +54,62 @@ impl Dispatcher {
     }
 
     /// Runs the handler on the blocking pool, or answers 503 when too many requests are in
-    /// flight already.
+    /// flight already. A request whose client goes away (its future dropped) before a
+    /// worker takes it is skipped, so vanished clients cost no worker.
     async fn answer_on_pool(&self, request: Request) -> Response {
-        match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let app = self.app.clone();
-                telemetry::in_flight(1.0);
-                let worker = tokio::task::spawn_blocking(move || {
-                    telemetry::working(1.0);
-                    let r = app.handle(&request);
-                    telemetry::working(-1.0);
-                    drop(permit);
-                    r
-                });
-                let r = worker.await.unwrap_or_else(|e| {
-                    tracing::error!("handler failed: {e}");
-                    Response::from_error(&Error::Internal("internal error".into()))
-                });
-                telemetry::in_flight(-1.0);
-                r
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            telemetry::rejected();
+            return Response::from_error(&Error::Overloaded("server busy, retry later".into()));
+        };
+        let app = self.app.clone();
+        let _in_flight = InFlight::enter();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let _watch = Abandon(abandoned.clone());
+        let worker = tokio::task::spawn_blocking(move || {
+            if abandoned.load(Ordering::Acquire) {
+                return None;
             }
-            Err(_) => {
-                telemetry::rejected();
-                Response::from_error(&Error::Overloaded("server busy, retry later".into()))
+            telemetry::working(1.0);
+            let r = app.handle(&request);
+            telemetry::working(-1.0);
+            drop(permit);
+            Some(r)
+        });
+        match worker.await {
+            Ok(Some(r)) => r,
+            Ok(None) => Response::from_error(&Error::Internal("request abandoned".into())),
+            Err(e) => {
+                tracing::error!("handler failed: {e}");
+                Response::from_error(&Error::Internal("internal error".into()))
             }
         }
+    }
+}
+
+/// Counts a request in `iipsrv_requests_in_flight` for as long as it lives, including when
+/// its future is dropped because the client went away.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> InFlight {
+        telemetry::in_flight(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        telemetry::in_flight(-1.0);
+    }
+}
+
+/// Marks a request abandoned when dropped: after its answer (harmless), or when the client
+/// went away first (then a worker that has not started it skips it).
+struct Abandon(Arc<AtomicBool>);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
     }
 }
 

@@ -190,3 +190,60 @@ fn metrics_count_requests_latency_bytes_and_cache_hits() {
     let off = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("METRICS", "0")]);
     assert_eq!(get(off.port, "/metrics").status, 404);
 }
+
+#[test]
+fn slow_and_vanishing_clients_cost_no_worker() {
+    let dir = tempdir();
+    iipsrv::demo::write_demo(&dir.path().join("a.tif"), 1600, 1200).expect("image");
+    let prefix = dir.path().to_string_lossy().to_string();
+    let mut server = Server::start(&[
+        ("FILESYSTEM_PREFIX", &prefix),
+        ("OMP_NUM_THREADS", "1"),
+        ("MAX_IMAGE_CACHE_SIZE", "0"),
+    ]);
+    let port = server.port;
+    // Slowloris: 300 connections, each stalled in the middle of its headers (more than the
+    // 64 requests one worker thread admits).
+    let stalled: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.write_all(b"GET /iiif/a.tif/info.json HTTP/1.1\r\nHo")
+                .expect("send");
+            s
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    assert_eq!(get(port, "/iiif/a.tif/full/300,/0/default.jpg").status, 200);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(3),
+        "a render waited {:?} behind stalled clients",
+        start.elapsed()
+    );
+    // Clients that vanish: each asks for a large render and closes at once.
+    for _ in 0..40 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(
+            format!("GET /iiif/a.tif/full/max/0/default.png HTTP/1.1\r\nHost: h:{port}\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("send");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let m = String::from_utf8_lossy(&get(port, "/metrics").body).to_string();
+        // The /metrics request itself is the one in flight.
+        if m.lines()
+            .any(|l| l.starts_with("iipsrv_requests_in_flight ") && l.ends_with(" 1"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "renders of vanished clients still in flight after 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(get(port, "/iiif/a.tif/full/200,/0/default.jpg").status, 200);
+    drop(stalled);
+    assert!(server.alive(), "the server survived");
+}
