@@ -4,7 +4,7 @@
 #  1. load: wrk at 256 and 1024 connections, LOAD_SECONDS (60) per workload (hot tiles, cold
 #     tiles, regions; ../shared/peers/bench.sh lists) against our HTTP front end. The answers
 #     by status come from the server's own /metrics, so deliberate 503s (admission control)
-#     are told from failures; wrk's socket errors are listed too.
+#     are told from failures; wrk's socket errors are listed too. LOAD_SECONDS=0 skips it.
 #  2. soak: SOAK_SECONDS (600) of cold tiles and regions at 64 connections, the server's RSS
 #     sampled every second (printed: first and last minute's mean, the maximum).
 #  3. web server faults: ours as 2 FastCGI processes behind lighttpd; lighttpd killed (-9)
@@ -44,9 +44,11 @@ statuses() {
     END { for (s in n) printf "%s=%d ", s, n[s] }'
 }
 
-echo "== 1. load: $LOAD_SECONDS s per workload at 256 and 1024 connections"
+echo "== 1. load: $LOAD_SECONDS s per workload at 256 and 1024 connections (0: only make the URL lists)"
 before=$(statuses)
-NAME=load OUT=$OUT/load CONNS="256 1024" DURATION=$LOAD_SECONDS WARMUP=0 \
+conns="256 1024"
+[ "$LOAD_SECONDS" = 0 ] && conns=2
+NAME=load OUT=$OUT/load CONNS="$conns" DURATION=$((LOAD_SECONDS > 0 ? LOAD_SECONDS : 1)) WARMUP=0 \
   bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$port/iiif" iiif > "$OUT/load.log" 2>&1
 column -t -s $'\t' "$OUT/load/results.tsv" | cut -c1-160
 echo "answers by status before: ${before:-none}"

@@ -31,9 +31,28 @@ fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Installs the recorder (at start-up, so the first requests are counted).
+/// How often recorded latencies are folded into the histograms. The exporter keeps every
+/// sample until then: without this, a server nobody scrapes grew by every request's sample
+/// (about 15 MB a minute under a soak at thousands of requests a second).
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Installs the recorder (at start-up, so the first requests are counted) and starts its
+/// upkeep thread (once per process).
 pub fn init() {
-    let _ = handle();
+    static UPKEEP: std::sync::Once = std::sync::Once::new();
+    let Some(h) = handle() else { return };
+    UPKEEP.call_once(|| {
+        let upkeep = move || loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            h.run_upkeep();
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(upkeep)
+        {
+            tracing::warn!("metrics upkeep thread not started: {e}");
+        }
+    });
 }
 
 /// The metrics in Prometheus text format.
