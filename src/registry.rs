@@ -29,8 +29,11 @@ pub const MAX_ID_LEN: usize = 1024;
 pub struct Opened {
     /// The image.
     pub source: Arc<dyn ImageSource>,
-    /// Canonical path (for cache keys and logs; never shown to clients).
-    pub path: Arc<PathBuf>,
+    /// This version of the image: its canonical path (with `#page<n>` for a page of a
+    /// stack) and modification time in nanoseconds, made once when it is opened; the part
+    /// of every answer and decoded-tile key that a changed file changes. Never shown to
+    /// clients.
+    pub version: Arc<str>,
     /// Last modification time.
     pub mtime: SystemTime,
     /// The angles of the sequence this view belongs to (None for a single file).
@@ -90,20 +93,11 @@ impl Registry {
     }
 
     /// `source` reading through the decoded-tile cache when it has one and the image is
-    /// worth it; `key` and `mtime` make its tiles' keys.
-    fn tile_cached(
-        &self,
-        source: Arc<dyn ImageSource>,
-        key: &Path,
-        mtime: SystemTime,
-    ) -> Arc<dyn ImageSource> {
+    /// worth it, its tiles keyed by a hash of the image's `version`.
+    fn tile_cached(&self, source: Arc<dyn ImageSource>, version: &str) -> Arc<dyn ImageSource> {
         match &self.tiles {
             Some(tiles) if source.worth_caching() => {
-                let stamp = mtime
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_nanos();
-                let image = xxh3_64(format!("{}|{stamp}", key.display()).as_bytes());
+                let image = xxh3_64(version.as_bytes());
                 Arc::new(CachedTiles::new(source, image, tiles.clone()))
             }
             _ => source,
@@ -264,9 +258,14 @@ impl Registry {
             return Err(Error::Deferred);
         }
         let (source, views) = open_page(&path, page)?;
+        let stamp = mtime
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let version: Arc<str> = format!("{}|{stamp}", key.display()).into();
         let opened = Opened {
-            source: self.tile_cached(source, &key, mtime),
-            path: Arc::new(key.clone()),
+            source: self.tile_cached(source, &version),
+            version,
             mtime,
             views: views.map(Arc::new),
         };

@@ -21,7 +21,7 @@ use crate::watermark::Watermark;
 use bytes::Bytes;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Request methods the handler distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,14 +448,9 @@ impl App {
     /// Renders a view of an open image, through the answer cache; within
     /// [`Budget::Quick`] only a cached answer or a stored tile sent as it is.
     pub fn render(&self, req: &Request, opened: &Opened, view: &View) -> Result<Answer> {
-        let mtime = opened
-            .mtime
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_nanos();
         let key = format!(
-            "{}|{mtime}|{}|{}",
-            opened.path.display(),
+            "{}|{}|{}",
+            opened.version,
             view.cache_key(),
             self.settings_tag
         );
