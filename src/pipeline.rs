@@ -336,70 +336,41 @@ pub fn compose_float(
         return Ok(region?);
     }
     assemble(src, level, (x0, y0, x1, y1), |tx, ty| {
-        src.read_tile_float(level, tx, ty)
+        src.read_tile_float(level, tx, ty).map(Arc::new)
     })
 }
 
-/// A decoded tile as [`assemble`] takes it: owned, or shared with the decoded-tile cache.
-trait Tile<T>: Send {
-    /// The pixels.
-    fn pixels(&self) -> &Pixels<T>;
-    /// The pixels, owned (a copy when shared).
-    fn into_pixels(self) -> Pixels<T>;
-}
-
-impl<T: Send> Tile<T> for Pixels<T> {
-    fn pixels(&self) -> &Pixels<T> {
-        self
-    }
-    fn into_pixels(self) -> Pixels<T> {
-        self
-    }
-}
-
-impl<T: Clone + Send + Sync> Tile<T> for Arc<Pixels<T>> {
-    fn pixels(&self) -> &Pixels<T> {
-        self
-    }
-    fn into_pixels(self) -> Pixels<T> {
-        Arc::unwrap_or_clone(self)
-    }
-}
-
-/// Reads the tiles the box touches with `read` (in parallel) and copies their parts into
-/// one raster; a box inside one whole tile is that tile.
-fn assemble<T: Copy + Default + Send, P: Tile<T>>(
+/// Reads the tiles the box touches with `read` (in parallel; tiles may be shared with the
+/// decoded-tile cache) and copies their parts into one raster; a box inside one whole tile
+/// is that tile (copied only when the cache shares it).
+fn assemble<T: Copy + Default + Send + Sync>(
     src: &dyn ImageSource,
     level: usize,
     (x0, y0, x1, y1): (u32, u32, u32, u32),
-    read: impl Fn(u32, u32) -> crate::source::SourceResult<P> + Sync,
+    read: impl Fn(u32, u32) -> crate::source::SourceResult<Arc<Pixels<T>>> + Sync,
 ) -> Result<Pixels<T>> {
     let l = &src.info().levels[level];
     let (tw, th) = (l.tile_width, l.tile_height);
     let coords: Vec<(u32, u32)> = (y0 / th..=(y1 - 1) / th)
         .flat_map(|ty| (x0 / tw..=(x1 - 1) / tw).map(move |tx| (tx, ty)))
         .collect();
-    let tiles: Vec<P> = coords
+    let tiles: Vec<Arc<Pixels<T>>> = coords
         .par_iter()
         .map(|&(tx, ty)| read(tx, ty))
         .collect::<std::result::Result<_, _>>()?;
-    let channels = tiles
-        .first()
-        .map_or(src.info().channels, |t| t.pixels().channels);
+    let channels = tiles.first().map_or(src.info().channels, |t| t.channels);
     if let ([tile], [(tx, ty)]) = (tiles.as_slice(), coords.as_slice()) {
         let (ox, oy) = (x0 - tx * tw, y0 - ty * th);
-        let tile = tile.pixels();
         if ox == 0 && oy == 0 && tile.width == x1 - x0 && tile.height == y1 - y0 {
             return tiles
                 .into_iter()
                 .next()
-                .map(Tile::into_pixels)
+                .map(Arc::unwrap_or_clone)
                 .ok_or_else(|| Error::Internal("no tile".into()));
         }
     }
     let mut canvas = Pixels::filled(x1 - x0, y1 - y0, channels, T::default());
     for (tile, &(tx, ty)) in tiles.iter().zip(&coords) {
-        let tile = tile.pixels();
         if tile.channels != channels {
             return Err(Error::BadImage(
                 "tiles disagree on their channel count".into(),
