@@ -268,8 +268,8 @@ impl App {
         self.finish(req, routed)
     }
 
-    /// Answers a request within [`Budget::Quick`] (whatever `req.budget` says), or `None`
-    /// when it needs the worker pool.
+    /// Answers a request whose budget is [`Budget::Quick`] (the dispatcher sets it), or
+    /// `None` when it needs the worker pool.
     pub fn handle_quick(&self, req: &Request) -> Option<Response> {
         if !matches!(req.method, Method::Get | Method::Head) {
             return None;
