@@ -28,6 +28,7 @@ REF_PORT=${REF_PORT:-8080}
 OUR_PORT=${OUR_PORT:-8090}
 OUT=${OUT:-/tmp/peers/bench-$(date +%Y%m%d-%H%M%S)}
 scripts/deps.sh bench
+source scripts/ports.sh
 cargo build --release -q
 [ -d "$IMAGES" ] || { echo "no images in $IMAGES: run $SHARED/peers/make-images.sh" >&2; exit 1; }
 mkdir -p "$OUT"
@@ -74,7 +75,7 @@ else
   FILESYSTEM_PREFIX="$IMAGES" MAX_IMAGE_CACHE_SIZE=$CACHE_MB CORS='*' VERBOSITY=0 CODEC_PASSTHROUGH=$PASSTHROUGH \
     ./target/release/iipsrv --http "127.0.0.1:$OUR_PORT" 2> "$OUT/ours-server.log" &
   pid=$!
-  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$OUR_PORT/" && break; sleep 0.1; done
+  wait_for_http "http://127.0.0.1:$OUR_PORT/"
 fi
 bench_all ours "http://127.0.0.1:$OUR_PORT"
 if [ "$FRONT" = fcgi ]; then

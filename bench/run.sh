@@ -60,7 +60,7 @@ ours_http() {
     "$BIN" --http "127.0.0.1:$port" 2> "$OUT/$name-server.log" &
   pid=$!
   echo "$pid" > "$OUT/$name.pid"
-  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  wait_for_http "http://127.0.0.1:$port/"
   measure "$name" "http://127.0.0.1:$port" "$workloads" "$conns"
   echo "$(peak_rss "$OUT/$name.pid")" > "$OUT/$name.rss"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
@@ -92,7 +92,7 @@ static_nginx() {
   port=$(free_port)
   env FILESYSTEM_PREFIX="$IMAGES" VERBOSITY=0 "$BIN" --http "127.0.0.1:$port" 2> "$OUT/static-server.log" &
   pid=$!
-  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  wait_for_http "http://127.0.0.1:$port/"
   while read -r u; do
     mkdir -p "$root$(dirname "$u")"
     curl -s -o "$root$u" "http://127.0.0.1:$port$u"

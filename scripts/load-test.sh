@@ -35,7 +35,7 @@ port=$(free_port)
 FILESYSTEM_PREFIX="$IMAGES" MAX_IMAGE_CACHE_SIZE=256 DECODED_CACHE_SIZE=256 VERBOSITY=1 \
   LOGFILE="$OUT/server.log" "$BIN" --http "127.0.0.1:$port" 2> "$OUT/server.err" &
 pid=$!
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done
+wait_for_http "http://127.0.0.1:$port/health"
 
 # Requests answered so far, by status: "200=… 503=…".
 statuses() {

@@ -51,3 +51,9 @@ start_peer() {
   done
   return 1
 }
+
+# Waits up to 10 s for a URL to answer (a server just started): wait_for_http URL. Never
+# fails: a server that did not come up fails the caller's first real request instead.
+wait_for_http() {
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
+}

@@ -21,7 +21,7 @@ for nores in 0 1; do
   port=$(free_port)
   CORS='*' FILESYSTEM_PREFIX="$images" VERBOSITY=0 ./target/release/iipsrv --http "127.0.0.1:$port" 2>"$work/server-$nores.log" &
   pid=$!
-  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  wait_for_http "http://127.0.0.1:$port/"
   for v in 3.0 2.0; do
     base="http://127.0.0.1:$port/iiif"; [ "$v" = 2.0 ] && base="$base/2"
     out="$work/validate-$nores-$v"

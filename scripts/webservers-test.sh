@@ -84,7 +84,7 @@ RewriteRule ^/deepzoom/(.*)\$ /fcgi-bin/iipsrv.fcgi?DeepZoom=\$1 [PT]
 RewriteRule ^/zoomify/(.*)\$ /fcgi-bin/iipsrv.fcgi?Zoomify=\$1 [PT]
 EOA
   apache2 -f "$a/httpd.conf" -k start || { cat "$a/logs/error.log"; exit 1; }
-  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$1/iiif/x/info.json" && break; sleep 0.1; done
+  wait_for_http "http://127.0.0.1:$1/iiif/x/info.json"
 }
 
 for setup in lighttpd nginx spawn-fcgi apache; do
