@@ -6,7 +6,9 @@
 #                           # libtiff-dev (validator image without resolution tags), python3-venv,
 #                           # iipimage-server (the reference of the compatibility suite),
 #                           # libopenjp2-tools (make-images.sh), time (peak memory of convert),
-#                           # chromium (viewer test; Node.js and npm come with the machine)
+#                           # chromium (viewer test; Node.js and npm come with the machine),
+#                           # redis-server (the shared tier's other engine), and s3s-fs from
+#                           # crates.io (the S3-compatible store of the object-storage tests)
 #   scripts/deps.sh bench   # test + the load tool wrk
 # Runs apt-get as root (or through sudo); prints what it would install otherwise.
 set -euo pipefail
@@ -16,10 +18,15 @@ case "$what" in
   build) ;;
   test|bench)
     pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi memcached
-           apache2 libapache2-mod-fcgid iipimage-server libopenjp2-tools chromium time)
+           apache2 libapache2-mod-fcgid iipimage-server libopenjp2-tools chromium time redis-server)
     [ "$what" = bench ] && pkgs+=(wrk) ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
+# s3s-fs 0.14.1 is the newest that builds with the machine's rustc (1.95).
+if [ "$what" != build ] && ! command -v s3s-fs >/dev/null; then
+  echo "installing: s3s-fs (cargo install)" >&2
+  cargo install --quiet --locked s3s-fs@0.14.1 --features binary
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,12 +2,12 @@
 //! threads:
 //! - [`AnswerCache`]: finished answers in RAM, keyed by image path + modification time +
 //!   the canonical view (the same pixels asked through any protocol are one entry), backed
-//!   by an optional memcached tier shared between processes;
+//!   by an optional shared tier (memcached or Redis) between processes;
 //! - [`TileCache`]: decoded tiles of compressed images, so that overlapping regions and
 //!   re-encoded tiles of the same area decode each stored tile once.
 
-use crate::memcached::Memcached;
 use crate::raster::Raster;
+use crate::tier::SharedTier;
 use crate::view::Format;
 use bytes::Bytes;
 use quick_cache::sync::Cache;
@@ -58,10 +58,10 @@ type Ram = Cache<String, Answer, ByteWeight, DefaultHashBuilder, CountEvictions>
 /// A bounded cache of answers; a capacity of 0 caches nothing in RAM.
 pub struct AnswerCache {
     inner: Option<Ram>,
-    remote: Option<Memcached>,
+    remote: Option<Arc<SharedTier>>,
 }
 
-/// MIME types an answer can have (memcached stores the type's index).
+/// MIME types an answer can have (the shared tier stores the type's index).
 const MIMES: [&str; 4] = [
     Format::Jpeg.mime(),
     Format::Png.mime(),
@@ -89,13 +89,13 @@ impl AnswerCache {
         }
     }
 
-    /// Adds the shared memcached tier.
-    pub fn with_memcached(mut self, remote: Option<Memcached>) -> AnswerCache {
+    /// Adds the shared tier (memcached or Redis).
+    pub fn with_tier(mut self, remote: Option<Arc<SharedTier>>) -> AnswerCache {
         self.remote = remote;
         self
     }
 
-    /// The answer stored under `key`, from RAM or else from memcached.
+    /// The answer stored under `key`, from RAM or else from the shared tier.
     pub fn get(&self, key: &str) -> Option<Answer> {
         if let Some(ram) = &self.inner {
             let hit = ram.get(key);
@@ -104,8 +104,9 @@ impl AnswerCache {
                 return hit;
             }
         }
-        let stored = self.remote.as_ref()?.get(key);
-        crate::telemetry::cache("memcached", stored.is_some());
+        let remote = self.remote.as_ref()?;
+        let stored = remote.get(key);
+        crate::telemetry::cache(remote.name(), stored.is_some());
         let stored = stored?;
         let (&tag, body) = stored.split_first()?;
         let answer = Answer {
@@ -118,7 +119,7 @@ impl AnswerCache {
         Some(answer)
     }
 
-    /// The answer held in RAM, without asking memcached (the quick path, which must not
+    /// The answer held in RAM, without asking the shared tier (the quick path, which must not
     /// wait on the network). Counts hits only: a miss is counted when the answer is made.
     pub fn get_ram(&self, key: &str) -> Option<Answer> {
         let hit = self.inner.as_ref()?.get(key)?;
@@ -127,7 +128,7 @@ impl AnswerCache {
     }
 
     /// Stores an answer made on the quick path (a stored tile) in RAM only, and counts the
-    /// RAM miss that made it: memcached would not serve a stored tile faster than the file.
+    /// RAM miss that made it: the shared tier would not serve a stored tile faster than the file.
     pub fn insert_ram(&self, key: String, answer: Answer) {
         crate::telemetry::cache("ram", false);
         if let Some(c) = &self.inner {
@@ -135,7 +136,7 @@ impl AnswerCache {
         }
     }
 
-    /// Stores an answer in RAM and in memcached.
+    /// Stores an answer in RAM and in the shared tier.
     pub fn insert(&self, key: String, answer: Answer) {
         if let (Some(remote), Some(tag)) =
             (&self.remote, MIMES.iter().position(|m| *m == answer.mime))
@@ -150,11 +151,23 @@ impl AnswerCache {
         }
     }
 
-    /// Drops every answer held in RAM (SIGHUP); memcached, shared with other processes,
-    /// keeps its entries.
+    /// Drops every answer held in RAM (SIGHUP); the shared tier, used by other
+    /// processes, keeps its entries.
     pub fn clear(&self) {
         if let Some(c) = &self.inner {
             c.clear();
+        }
+    }
+
+    /// The shared tier's engine, when there is one.
+    pub fn tier_name(&self) -> Option<&'static str> {
+        self.remote.as_ref().map(|t| t.name())
+    }
+
+    /// Drops the answers held in RAM whose key starts with `version` (one image, purged).
+    pub fn forget(&self, version: &str) {
+        if let Some(c) = &self.inner {
+            c.retain(|key, _| !key.starts_with(version));
         }
     }
 
@@ -245,6 +258,68 @@ impl TileCache {
     /// Bytes held.
     pub fn weight(&self) -> u64 {
         self.inner.weight()
+    }
+}
+
+/// The identity of one block of an object: the object version (a hash of its URL and
+/// ETag, so that a replaced object never meets its old bytes) and the block's index.
+pub type BlockKey = (u64, u64);
+
+#[derive(Clone)]
+struct BlockWeight;
+
+impl Weighter<BlockKey, Bytes> for BlockWeight {
+    fn weight(&self, _key: &BlockKey, val: &Bytes) -> u64 {
+        val.len() as u64 + 64
+    }
+}
+
+/// A bounded cache of fixed-size blocks of remote objects (OBJECT_CACHE_SIZE): TIFF
+/// directories and JPEG2000 headers are read once, and tiles stored side by side come
+/// with one request.
+pub struct BlockCache {
+    inner: Cache<BlockKey, Bytes, BlockWeight>,
+    block_size: u64,
+}
+
+impl BlockCache {
+    /// A cache of at most `megabytes` MB of blocks of `block_size` bytes (at least one
+    /// block is held whatever the size, as reads go through it).
+    pub fn new(megabytes: f64, block_size: u64) -> Arc<BlockCache> {
+        let block_size = block_size.max(4096);
+        let bytes = ((megabytes * 1024.0 * 1024.0) as u64).max(block_size * 4);
+        let estimated_items = (bytes / block_size).clamp(16, 1 << 20) as usize;
+        Arc::new(BlockCache {
+            inner: Cache::with_weighter(estimated_items, bytes, BlockWeight),
+            block_size,
+        })
+    }
+
+    /// Bytes per block.
+    pub fn block_size(&self) -> u64 {
+        self.block_size
+    }
+
+    /// The block under `key`, if held; counted as the `object` tier's lookups.
+    pub fn get(&self, key: &BlockKey) -> Option<Bytes> {
+        let hit = self.inner.get(key);
+        crate::telemetry::cache("object", hit.is_some());
+        hit
+    }
+
+    /// Whether the block under `key` is held (not counted: for planning fetches).
+    pub fn contains(&self, key: &BlockKey) -> bool {
+        self.inner.peek(key).is_some()
+    }
+
+    /// Keeps a block.
+    pub fn insert(&self, key: BlockKey, block: Bytes) {
+        self.inner.insert(key, block);
+    }
+
+    /// Drops every block (SIGHUP).
+    pub fn clear(&self) {
+        self.inner.clear();
     }
 }
 

@@ -17,7 +17,7 @@ use std::path::PathBuf;
     version,
     about,
     long_about = None,
-    after_help = "Also: iipsrv check PATH...  reports what the server sees in image files and what would make them servable or faster.\n      iipsrv convert INPUT OUTPUT.tif [--tile N] [--compression jpeg|deflate|webp|zstd|lzw|none] [--quality Q] [--bigtiff]\n            makes a tiled pyramidal TIFF from a JPEG, PNG or TIFF (iipsrv convert --help).\n      iipsrv man  prints this manual as a man page (roff)."
+    after_help = "Also: iipsrv check PATH...  reports what the server sees in image files and what would make them servable or faster.\n      iipsrv convert INPUT OUTPUT.tif [--tile N] [--compression jpeg|deflate|webp|zstd|lzw|none] [--quality Q] [--bigtiff]\n            makes a tiled pyramidal TIFF from a JPEG, PNG or TIFF (iipsrv convert --help).\n      iipsrv purge ID...  purges images across the shared tier (MEMCACHED_SERVERS or REDIS_URL).\n      iipsrv man  prints this manual as a man page (roff)."
 )]
 pub struct Config {
     /// HTTP address to listen on (default 127.0.0.1:8080 when no FastCGI socket is used).
@@ -32,8 +32,10 @@ pub struct Config {
     #[arg(long, default_value_t = 2048)]
     pub backlog: i32,
 
-    /// Directory prefixed to every image path; when unset, a generated demo image is served.
-    #[arg(long, env = "FILESYSTEM_PREFIX", value_name = "DIR")]
+    /// Directory prefixed to every image path; an s3://bucket/prefix/ or http(s):// URL
+    /// serves every id from object storage instead; when unset, a generated demo image
+    /// is served.
+    #[arg(long, env = "FILESYSTEM_PREFIX", value_name = "DIR|URL")]
     pub filesystem_prefix: Option<PathBuf>,
 
     /// Suffix appended to every image path (e.g. ".tif").
@@ -81,6 +83,42 @@ pub struct Config {
     /// memcached servers, comma-separated host[:port] (default port 11211); empty disables.
     #[arg(long, env = "MEMCACHED_SERVERS", default_value = "")]
     pub memcached_servers: String,
+
+    /// Redis (or Valkey) URL for the shared tier instead of memcached, e.g.
+    /// redis://cache:6379/0 (not in the original).
+    #[arg(long, env = "REDIS_URL", default_value = "")]
+    pub redis_url: String,
+
+    /// Ids served from object storage: "id-prefix=>URL" items, comma-separated, where URL
+    /// is s3://bucket/prefix/ or an http(s):// base with Range support; ids starting with
+    /// id-prefix/ (every id for an empty prefix) are objects under URL (not in the
+    /// original). S3 settings come from the AWS_* variables and ~/.aws files.
+    #[arg(long, env = "OBJECT_MAP", default_value = "")]
+    pub object_map: String,
+
+    /// RAM cache of object-storage blocks in MB (TIFF directories, tiles read nearby).
+    #[arg(long, env = "OBJECT_CACHE_SIZE", default_value_t = 64.0)]
+    pub object_cache_size: f64,
+
+    /// Object-storage block size in KB: the least a request fetches.
+    #[arg(long, env = "OBJECT_BLOCK_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u64).range(4..=16384))]
+    pub object_block_size: u64,
+
+    /// Seconds an open object (and an image's purge generation in the shared tier) is
+    /// trusted before it is checked again (a HEAD request; a tier lookup).
+    #[arg(long, env = "REVALIDATE_INTERVAL", default_value_t = 10)]
+    pub revalidate_interval: u64,
+
+    /// Token of the admin endpoint POST /admin/purge/<id> (Authorization: Bearer
+    /// <token>); unset turns the endpoint off (404).
+    #[arg(long, env = "ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+
+    /// Addresses (IPs or CIDR ranges, comma-separated; "*" for any) of proxies whose
+    /// X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Prefix are believed when
+    /// building info.json ids; empty believes none (BASE_URL wins over both).
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
 
     /// Seconds an answer stays in memcached.
     #[arg(long, env = "MEMCACHED_TIMEOUT", default_value_t = 86400)]
@@ -316,6 +354,30 @@ impl Config {
         Ok(maps)
     }
 
+    /// The object rules (id prefix, URL): OBJECT_MAP's, then FILESYSTEM_PREFIX's when it
+    /// is a URL (for every id).
+    pub fn object_rules(&self) -> Result<Vec<(String, String)>> {
+        let mut rules = crate::objects::parse_map(&self.object_map)?;
+        if let Some(url) = self.filesystem_prefix.as_ref().and_then(|p| p.to_str()) {
+            if crate::objects::is_url(url) {
+                rules.push((String::new(), url.to_string()));
+            }
+        }
+        Ok(rules)
+    }
+
+    /// FILESYSTEM_PREFIX when it names a directory (not a URL).
+    pub fn local_prefix(&self) -> Option<&std::path::Path> {
+        self.filesystem_prefix
+            .as_deref()
+            .filter(|p| !p.to_str().is_some_and(crate::objects::is_url))
+    }
+
+    /// The parsed TRUSTED_PROXIES.
+    pub fn proxies(&self) -> Result<crate::forwarded::Trusted> {
+        crate::forwarded::Trusted::parse(&self.trusted_proxies)
+    }
+
     /// MAX_CVT as an optional limit.
     pub fn max_size(&self) -> Option<u32> {
         u32::try_from(self.max_cvt).ok().filter(|&m| m > 0)
@@ -345,6 +407,11 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         self.uri_maps()?;
         self.extra_info()?;
+        self.object_rules()?;
+        self.proxies()?;
+        if self.object_cache_size < 0.0 || !self.object_cache_size.is_finite() {
+            return Err(Error::bad("OBJECT_CACHE_SIZE must be a number of MB >= 0"));
+        }
         if self.max_image_cache_size < 0.0 || !self.max_image_cache_size.is_finite() {
             return Err(Error::bad(
                 "MAX_IMAGE_CACHE_SIZE must be a number of MB >= 0",

@@ -32,6 +32,13 @@ pub enum Error {
     /// cannot be read); the client should retry later (503).
     #[error("{0}")]
     Overloaded(String),
+    /// The object store or HTTP server holding the image failed (502): another try, or
+    /// another instance, may succeed.
+    #[error("{0}")]
+    Upstream(String),
+    /// A request for an admin endpoint without the right token (401).
+    #[error("{0}")]
+    Unauthorized(String),
     /// A bug or an unexpected I/O failure (500).
     #[error("{0}")]
     Internal(String),
@@ -47,11 +54,13 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadRequest(_) => 400,
+            Error::Unauthorized(_) => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::Unsupported(_) => 501,
             Error::BadImage(_) | Error::Internal(_) | Error::Deferred => 500,
+            Error::Upstream(_) => 502,
             Error::Overloaded(_) => 503,
         }
     }
@@ -68,6 +77,7 @@ impl From<SourceError> for Error {
             SourceError::Unsupported(m) => Error::Unsupported(m),
             SourceError::Corrupt(m) | SourceError::Limit(m) => Error::BadImage(m),
             SourceError::Io(m) => Error::Internal(m),
+            SourceError::Remote(m) => Error::Upstream(m),
         }
     }
 }

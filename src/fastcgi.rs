@@ -181,13 +181,16 @@ pub fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
             param("PATH_INFO").unwrap_or_default()
         ),
     };
-    const HEADERS: [(&str, &str); 6] = [
+    const HEADERS: [(&str, &str); 9] = [
         ("HTTP_HOST", "host"),
         ("HTTP_ACCEPT", "accept"),
         ("HTTP_IF_MODIFIED_SINCE", "if-modified-since"),
         ("HTTP_X_IIIF_ID", "x-iiif-id"),
         ("HTTP_ORIGIN", "origin"),
         ("HTTP_X_FORWARDED_PROTO", "x-forwarded-proto"),
+        ("HTTP_X_FORWARDED_HOST", "x-forwarded-host"),
+        ("HTTP_X_FORWARDED_PREFIX", "x-forwarded-prefix"),
+        ("HTTP_AUTHORIZATION", "authorization"),
     ];
     let https = param("HTTPS").is_some_and(|v| v.eq_ignore_ascii_case("on") || v == "1");
     let mut headers: Vec<(String, String)> = HEADERS
@@ -213,6 +216,7 @@ pub fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
         headers,
         https,
         budget: crate::handler::Budget::Full,
+        peer: param("REMOTE_ADDR").and_then(|a| a.parse().ok()),
     }
 }
 

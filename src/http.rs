@@ -12,6 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -26,8 +27,8 @@ pub async fn serve(dispatcher: Dispatcher, listener: TcpListener, mut stop: Stop
             a = listener.accept() => a,
             _ = stop.requested() => return,
         };
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let (stream, peer) = match accepted {
+            Ok((s, a)) => (s, a.ip()),
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -38,7 +39,7 @@ pub async fn serve(dispatcher: Dispatcher, listener: TcpListener, mut stop: Stop
         let (dispatcher, mut stop) = (dispatcher.clone(), stop.clone());
         let live = stop.live();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| answer(dispatcher.clone(), req));
+            let svc = service_fn(move |req| answer(dispatcher.clone(), req, peer));
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
@@ -61,7 +62,7 @@ pub async fn serve(dispatcher: Dispatcher, listener: TcpListener, mut stop: Stop
     }
 }
 
-fn to_request(req: &hyper::Request<Incoming>) -> Request {
+fn to_request(req: &hyper::Request<Incoming>, peer: Option<IpAddr>) -> Request {
     let headers = req
         .headers()
         .iter()
@@ -74,6 +75,7 @@ fn to_request(req: &hyper::Request<Incoming>) -> Request {
         headers,
         https: false,
         budget: crate::handler::Budget::Full,
+        peer,
     };
     if r.header("host").is_none() {
         if let Some(a) = req.uri().authority() {
@@ -86,8 +88,9 @@ fn to_request(req: &hyper::Request<Incoming>) -> Request {
 async fn answer(
     dispatcher: Dispatcher,
     req: hyper::Request<Incoming>,
+    peer: IpAddr,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let request = to_request(&req);
+    let request = to_request(&req, Some(peer));
     let head = request.method == Method::Head;
     Ok(to_hyper(dispatcher.answer(request).await, head))
 }

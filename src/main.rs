@@ -3,8 +3,9 @@
 //! HTTP on `--http` (127.0.0.1:8080 when there is no FastCGI socket); SIGTERM stops it
 //! gracefully, SIGHUP reopens the log and drops the caches (`iipsrv::lifecycle`).
 //! `iipsrv check PATH...` reports on image files instead (`iipsrv::check`), `iipsrv convert
-//! INPUT OUTPUT.tif` builds a pyramidal TIFF (`iipsrv::convert`); `iipsrv man`
-//! prints the manual page generated from the option definitions.
+//! INPUT OUTPUT.tif` builds a pyramidal TIFF (`iipsrv::convert`); `iipsrv purge ID...`
+//! purges images across the shared cache tier; `iipsrv man` prints the manual page
+//! generated from the option definitions.
 
 use iipsrv::config::Config;
 use iipsrv::dispatch::Dispatcher;
@@ -49,6 +50,9 @@ fn main() -> ExitCode {
             }
         };
     }
+    if args.get(1).map(String::as_str) == Some("purge") {
+        return purge(&args[2..]);
+    }
     let config = Config::from_env();
     iipsrv::logging::init(config.verbosity, config.logfile.as_deref());
     let threads = config
@@ -61,12 +65,13 @@ fn main() -> ExitCode {
         eprintln!("iipsrv: cannot start worker threads: {e}");
         return ExitCode::FAILURE;
     }
-    let root = match config.filesystem_prefix.clone() {
-        Some(p) => p,
-        None => match iipsrv::demo::ensure_demo_dir() {
+    let root = match (config.local_prefix(), &config.filesystem_prefix) {
+        (Some(p), _) => Some(p.to_path_buf()),
+        (None, Some(_)) => None,
+        (None, None) => match iipsrv::demo::ensure_demo_dir() {
             Ok(d) => {
                 tracing::info!("no FILESYSTEM_PREFIX: serving the generated demo image");
-                d
+                Some(d)
             }
             Err(e) => {
                 eprintln!("iipsrv: cannot write the demo image: {e}");
@@ -81,7 +86,7 @@ fn main() -> ExitCode {
         (_, true) => Some(format!("viewer/{}", iipsrv::demo::DEMO_NAME)),
         (_, false) => Some(String::new()),
     };
-    let app = match App::new(config, &root) {
+    let app = match App::new(config, root.as_deref()) {
         Ok(a) => Arc::new(a),
         Err(e) => {
             eprintln!("iipsrv: {e}");
@@ -157,4 +162,48 @@ fn main() -> ExitCode {
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// `iipsrv purge ID...`: purges images across the shared tier configured in the
+/// environment (MEMCACHED_SERVERS or REDIS_URL, with the same FILESYSTEM_PREFIX, OBJECT_MAP
+/// and FILESYSTEM_SUFFIX as the servers, so that ids resolve to the same files and objects).
+fn purge(ids: &[String]) -> ExitCode {
+    if ids.is_empty() {
+        eprintln!("usage: iipsrv purge ID...");
+        return ExitCode::from(2);
+    }
+    let config = match Config::from_args(["iipsrv"]) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("iipsrv purge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.memcached_servers.trim().is_empty() && config.redis_url.trim().is_empty() {
+        eprintln!("iipsrv purge: no shared tier: set MEMCACHED_SERVERS or REDIS_URL as the servers have it");
+        return ExitCode::from(2);
+    }
+    let root = config.local_prefix().map(|p| p.to_path_buf());
+    let app = match App::new(config, root.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("iipsrv purge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut ok = true;
+    for id in ids {
+        match app.purge(id) {
+            Ok(generation) => println!("purged {id}: generation {}", generation.unwrap_or(0)),
+            Err(e) => {
+                eprintln!("iipsrv purge {id}: {e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

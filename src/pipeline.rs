@@ -340,7 +340,8 @@ pub fn compose_float(
     })
 }
 
-/// Reads the tiles the box touches with `read` (in parallel; tiles may be shared with the
+/// Reads the tiles the box touches with `read` (their bytes fetched together first when
+/// the image is remote, then decoded in parallel; tiles may be shared with the
 /// decoded-tile cache) and copies their parts into one raster; a box inside one whole tile
 /// is that tile (copied only when the cache shares it).
 fn assemble<T: Copy + Default + Send + Sync>(
@@ -354,6 +355,9 @@ fn assemble<T: Copy + Default + Send + Sync>(
     let coords: Vec<(u32, u32)> = (y0 / th..=(y1 - 1) / th)
         .flat_map(|ty| (x0 / tw..=(x1 - 1) / tw).map(move |tx| (tx, ty)))
         .collect();
+    if coords.len() > 1 {
+        src.prefetch_tiles(level, &coords)?;
+    }
     let tiles: Vec<Arc<Pixels<T>>> = coords
         .par_iter()
         .map(|&(tx, ty)| read(tx, ty))

@@ -1,12 +1,16 @@
 //! From identifier to open image: path safety in one place, then a bounded cache of
 //! parsed images keyed by path and modification time.
 //!
-//! Identifiers resolve under the image root (FILESYSTEM_PREFIX) plus FILESYSTEM_SUFFIX.
-//! `..` components, NUL bytes and backslash traversal are refused, and the canonical path
-//! (symlinks followed) must stay under the canonical root.
+//! Identifiers resolve to objects when an object rule takes them ([`ObjectStores`]), else
+//! under the image root (FILESYSTEM_PREFIX) plus FILESYSTEM_SUFFIX. `..` components, NUL
+//! bytes and backslash traversal are refused, and the canonical path (symlinks followed)
+//! must stay under the canonical root. A file is checked (one stat) on every request; an
+//! object and an image's purge generation in the shared tier once per
+//! REVALIDATE_INTERVAL.
 
 use crate::cache::TileCache;
 use crate::error::{Error, Result};
+use crate::objects::{self, ObjectRef, ObjectStores};
 use crate::pipeline;
 use crate::sequence::{self, Views};
 use crate::source::bytes::{ByteSource, FileBytes};
@@ -15,10 +19,11 @@ use crate::source::jpeg2000::{self, Jpeg2000Image};
 use crate::source::memory::{self, MemoryImage};
 use crate::source::tiff::TiffImage;
 use crate::source::ImageSource;
+use crate::tier::SharedTier;
 use quick_cache::sync::Cache;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Longest identifier accepted, in bytes.
@@ -29,10 +34,10 @@ pub const MAX_ID_LEN: usize = 1024;
 pub struct Opened {
     /// The image.
     pub source: Arc<dyn ImageSource>,
-    /// This version of the image: its canonical path (with `#page<n>` for a page of a
-    /// stack) and modification time in nanoseconds, made once when it is opened; the part
-    /// of every answer and decoded-tile key that a changed file changes. Never shown to
-    /// clients.
+    /// This version of the image: its canonical path or object URL (with `#page<n>` for
+    /// a page of a stack), modification time in nanoseconds (an object's ETag) and purge
+    /// generation, made once when it is opened; the part of every answer and decoded-tile
+    /// key that a changed file or a purge changes. Never shown to clients.
     pub version: Arc<str>,
     /// Last modification time.
     pub mtime: SystemTime,
@@ -40,18 +45,38 @@ pub struct Opened {
     pub views: Option<Arc<Views>>,
 }
 
+/// A parsed image in the registry, with what it was opened from.
+#[derive(Clone)]
+struct Entry {
+    opened: Opened,
+    /// The file's modification time in nanoseconds, or the object's ETag.
+    stamp: String,
+    /// The purge generation it was opened under.
+    generation: u64,
+    /// When the stamp (objects) and generation were last confirmed.
+    checked: Instant,
+}
+
 /// Resolves identifiers and keeps parsed images.
 pub struct Registry {
-    root: PathBuf,
+    /// The image directory (None when every id is an object).
+    root: Option<PathBuf>,
     suffix: String,
     pattern: String,
-    images: Cache<PathBuf, Opened>,
+    /// Location (canonical path or object URL, `#page<n>` for pages) → the parsed image.
+    images: Cache<String, Entry>,
     /// Path under the root → its canonical path and the identity of the file found there
     /// when it was checked, so that an unchanged file costs one stat, not a readlink per
     /// path component.
     canonical: Cache<PathBuf, (PathBuf, FileIdentity)>,
     /// Decoded tiles of the images worth it ([`ImageSource::worth_caching`]).
     tiles: Option<Arc<TileCache>>,
+    /// The object rules and clients.
+    objects: Option<ObjectStores>,
+    /// The shared tier, for purge generations.
+    tier: Option<Arc<SharedTier>>,
+    /// How long an object's stamp and an image's generation are trusted.
+    revalidate: Duration,
 }
 
 /// What tells one file from another, even one put in its place: device, inode and the
@@ -68,14 +93,24 @@ impl FileIdentity {
 
 impl Registry {
     /// A registry serving files under `root` (ids + `suffix`; sequences named with
-    /// `pattern`, FILENAME_PATTERN); `capacity` images are kept parsed.
-    pub fn new(root: &Path, suffix: &str, pattern: &str, capacity: usize) -> Result<Registry> {
-        let root = root.canonicalize().map_err(|e| {
-            Error::Internal(format!(
-                "image directory {} is not usable: {e}",
-                root.display()
-            ))
-        })?;
+    /// `pattern`, FILENAME_PATTERN); `capacity` images are kept parsed. Without a root,
+    /// only objects are served.
+    pub fn new(
+        root: Option<&Path>,
+        suffix: &str,
+        pattern: &str,
+        capacity: usize,
+    ) -> Result<Registry> {
+        let root = root
+            .map(|root| {
+                root.canonicalize().map_err(|e| {
+                    Error::Internal(format!(
+                        "image directory {} is not usable: {e}",
+                        root.display()
+                    ))
+                })
+            })
+            .transpose()?;
         Ok(Registry {
             root,
             suffix: suffix.to_string(),
@@ -83,12 +118,29 @@ impl Registry {
             images: Cache::new(capacity.max(1)),
             canonical: Cache::new(capacity.max(1) * 4),
             tiles: None,
+            objects: None,
+            tier: None,
+            revalidate: Duration::from_secs(10),
         })
     }
 
     /// Keeps the decoded tiles of the images opened from now on in `tiles`.
     pub fn with_tile_cache(mut self, tiles: Option<Arc<TileCache>>) -> Registry {
         self.tiles = tiles;
+        self
+    }
+
+    /// Serves the ids that `objects` routes from object storage.
+    pub fn with_objects(mut self, objects: Option<ObjectStores>) -> Registry {
+        self.objects = objects;
+        self
+    }
+
+    /// Follows purge generations in `tier`, checked every `revalidate` (which also bounds
+    /// how long an object is trusted unchanged).
+    pub fn with_tier(mut self, tier: Option<Arc<SharedTier>>, revalidate: Duration) -> Registry {
+        self.tier = tier;
+        self.revalidate = revalidate;
         self
     }
 
@@ -104,9 +156,9 @@ impl Registry {
         }
     }
 
-    /// The canonical image root.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// The canonical image root (None when every id is an object).
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
     }
 
     /// The safe, canonical path of an identifier.
@@ -144,7 +196,8 @@ impl Registry {
     /// The canonical path and metadata of `relative` under the root; errors name `id`.
     /// A file already checked is the same file when its identity has not changed.
     fn locate_file(&self, relative: &str, id: &str) -> Result<(PathBuf, std::fs::Metadata)> {
-        let candidate = self.root.join(relative);
+        let root = self.root.as_ref().ok_or_else(|| not_found(id))?;
+        let candidate = root.join(relative);
         let meta = std::fs::metadata(&candidate).map_err(|_| not_found(id))?;
         if let Some((canonical, seen)) = self.canonical.get(&candidate) {
             if seen == FileIdentity::of(&meta) && meta.is_file() {
@@ -152,7 +205,7 @@ impl Registry {
             }
         }
         let canonical = candidate.canonicalize().map_err(|_| not_found(id))?;
-        if !canonical.starts_with(&self.root) {
+        if !canonical.starts_with(root) {
             return Err(Error::Forbidden(
                 "image path leaves the image directory".into(),
             ));
@@ -174,6 +227,9 @@ impl Registry {
         self.canonical.clear();
         if let Some(tiles) = &self.tiles {
             tiles.clear();
+        }
+        if let Some(objects) = &self.objects {
+            objects.clear();
         }
     }
 
@@ -202,18 +258,19 @@ impl Registry {
         angles: Option<(i32, i32)>,
         only_open: bool,
     ) -> Result<Opened> {
+        if let Some(object) = self.route(id)? {
+            let first = self.open_object(&object, 0, only_open)?;
+            return match stack_page(&first, angles, id)? {
+                Some(page) => self.open_object(&object, page, only_open),
+                None => Ok(first),
+            };
+        }
         match self.locate(id) {
             Ok(found) => {
                 let first = self.open_located(found.clone(), id, 0, only_open)?;
-                let pages = first.views.as_ref().map_or(0, |v| v.pages.len());
-                match angles.map(|a| a.0) {
-                    Some(page) if pages > 0 && page != 0 => {
-                        let index = usize::try_from(page).ok().filter(|&p| p < pages);
-                        let page = index
-                            .ok_or_else(|| Error::NotFound(format!("no page {page} of {id}")))?;
-                        self.open_located(found, id, page, only_open)
-                    }
-                    _ => Ok(first),
+                match stack_page(&first, angles, id)? {
+                    Some(page) => self.open_located(found, id, page, only_open),
+                    None => Ok(first),
                 }
             }
             Err(Error::NotFound(_)) if only_open => Err(Error::Deferred),
@@ -235,7 +292,80 @@ impl Registry {
         }
     }
 
-    /// Opens a located file (page `page` of a stack), from the cache when unchanged; with
+    /// The object `id` names, when an object rule takes it (no request made).
+    fn route(&self, id: &str) -> Result<Option<ObjectRef>> {
+        let Some(objects) = &self.objects else {
+            return Ok(None);
+        };
+        self.check_id(id)?;
+        objects.route(id, &self.suffix).transpose()
+    }
+
+    /// The registry key of page `page` of the file or object at `location`.
+    fn key(location: &str, page: usize) -> String {
+        match page {
+            0 => location.to_string(),
+            p => format!("{location}#page{p}"),
+        }
+    }
+
+    /// Whether an entry's stamp (objects) and generation were confirmed recently enough.
+    fn fresh(&self, entry: &Entry) -> bool {
+        entry.checked.elapsed() < self.revalidate
+    }
+
+    /// A held entry checked again: kept (and its check time renewed) when the file or
+    /// object is still as `stamp` says and its purge generation has not moved.
+    fn revalidated(
+        &self,
+        key: String,
+        entry: Entry,
+        stamp: &str,
+        location: &str,
+    ) -> Option<Opened> {
+        if entry.stamp != stamp || self.generation(location) != entry.generation {
+            return None;
+        }
+        let opened = entry.opened.clone();
+        let checked = Instant::now();
+        self.images.insert(key, Entry { checked, ..entry });
+        Some(opened)
+    }
+
+    /// The purge generation of `location` (0 without a shared tier).
+    fn generation(&self, location: &str) -> u64 {
+        self.tier.as_ref().map_or(0, |t| t.generation(location))
+    }
+
+    /// Opens page `page` of an object, from the cache while it is trusted unchanged; with
+    /// `only_open`, from the cache or not at all (a HEAD request is network).
+    fn open_object(&self, object: &ObjectRef, page: usize, only_open: bool) -> Result<Opened> {
+        let key = Self::key(&object.url, page);
+        let held = self.images.get(&key);
+        if let Some(entry) = held.as_ref().filter(|e| self.fresh(e)) {
+            return Ok(entry.opened.clone());
+        }
+        if only_open {
+            return Err(Error::Deferred);
+        }
+        let objects = self
+            .objects
+            .as_ref()
+            .ok_or_else(|| Error::Internal("no object stores".into()))?;
+        let stat = objects.stat(object)?;
+        let stamp = stat.tag();
+        if let Some(opened) =
+            held.and_then(|e| self.revalidated(key.clone(), e, &stamp, &object.url))
+        {
+            return Ok(opened);
+        }
+        let bytes = objects.bytes(object, &stat);
+        let (source, views) = open_bytes(bytes, page, &object.url)?;
+        Ok(self.keep(key, &object.url, stamp, stat.mtime, source, views))
+    }
+
+    /// Opens a located file (page `page` of a stack), from the cache when unchanged (and,
+    /// with a shared tier, its generation confirmed within the interval); with
     /// `only_open`, from the cache or not at all.
     fn open_located(
         &self,
@@ -245,32 +375,78 @@ impl Registry {
         only_open: bool,
     ) -> Result<Opened> {
         let mtime = meta.modified().map_err(|_| not_found(id))?;
-        let key = match page {
-            0 => path.clone(),
-            p => PathBuf::from(format!("{}#page{p}", path.display())),
-        };
-        if let Some(o) = self.images.get(&key) {
-            if o.mtime == mtime {
-                return Ok(o);
+        let location = path.display().to_string();
+        let key = Self::key(&location, page);
+        let stamp = objects::nanos(mtime).to_string();
+        if let Some(entry) = self.images.get(&key).filter(|e| e.stamp == stamp) {
+            if self.tier.is_none() || self.fresh(&entry) {
+                return Ok(entry.opened);
+            }
+            if only_open {
+                return Err(Error::Deferred);
+            }
+            if let Some(opened) = self.revalidated(key.clone(), entry, &stamp, &location) {
+                return Ok(opened);
             }
         }
         if only_open {
             return Err(Error::Deferred);
         }
         let (source, views) = open_page(&path, page)?;
-        let stamp = mtime
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        let version: Arc<str> = format!("{}|{stamp}", key.display()).into();
+        Ok(self.keep(key, &location, stamp, mtime, source, views))
+    }
+
+    /// Keeps a newly opened image under `key`, its version tagged with `stamp` and the
+    /// current purge generation of `location`.
+    fn keep(
+        &self,
+        key: String,
+        location: &str,
+        stamp: String,
+        mtime: SystemTime,
+        source: Arc<dyn ImageSource>,
+        views: Option<Views>,
+    ) -> Opened {
+        let generation = self.generation(location);
+        let version: Arc<str> = format!("{key}|{stamp}|g{generation}").into();
         let opened = Opened {
             source: self.tile_cached(source, &version),
             version,
             mtime,
             views: views.map(Arc::new),
         };
-        self.images.insert(key, opened.clone());
-        Ok(opened)
+        let entry = Entry {
+            opened: opened.clone(),
+            stamp,
+            generation,
+            checked: Instant::now(),
+        };
+        self.images.insert(key, entry);
+        opened
+    }
+
+    /// Purges image `id`: its generation goes up in the shared tier (so that no instance
+    /// uses its stored answers again once it next checks), and this registry forgets it.
+    /// Returns the new generation (None without a tier) and the versions forgotten, whose
+    /// answers the caller drops from RAM.
+    pub fn purge(&self, id: &str) -> Result<(Option<u64>, Vec<Arc<str>>)> {
+        let location = match self.route(id)? {
+            Some(object) => object.url,
+            None => self.locate(id)?.0.display().to_string(),
+        };
+        let generation = self.tier.as_ref().map(|t| t.purge(&location)).transpose()?;
+        let page_prefix = format!("{location}#page");
+        let forgotten = std::sync::Mutex::new(Vec::new());
+        self.images.retain(|key, entry| {
+            let of_it = key == &location || key.starts_with(&page_prefix);
+            if of_it {
+                if let Ok(mut f) = forgotten.lock() {
+                    f.push(entry.opened.version.clone());
+                }
+            }
+            !of_it
+        });
+        Ok((generation, forgotten.into_inner().unwrap_or_default()))
     }
 
     /// The extension and views of sequence `id` (its `000_090` file names the extension),
@@ -279,8 +455,11 @@ impl Registry {
         if self.pattern.is_empty() {
             return Ok(None);
         }
+        let Some(root) = &self.root else {
+            return Ok(None);
+        };
         let relative = id.trim_start_matches('/');
-        let candidate = self.root.join(relative);
+        let candidate = root.join(relative);
         let (Some(dir), Some(stem)) = (
             candidate.parent(),
             candidate.file_name().and_then(|n| n.to_str()),
@@ -290,7 +469,7 @@ impl Registry {
         let Ok(dir) = dir.canonicalize() else {
             return Ok(None);
         };
-        if !dir.starts_with(&self.root) {
+        if !dir.starts_with(root) {
             return Err(Error::Forbidden(
                 "image path leaves the image directory".into(),
             ));
@@ -329,13 +508,26 @@ pub fn open_source(path: &Path) -> Result<Arc<dyn ImageSource>> {
 /// Opens page `page` of a file (0 unless it is a multi-page TIFF stack), with the views of
 /// the stack when it is one.
 fn open_page(path: &Path, page: usize) -> Result<(Arc<dyn ImageSource>, Option<Views>)> {
-    let bytes = Arc::new(FileBytes::open(path)?);
+    open_bytes(
+        Arc::new(FileBytes::open(path)?),
+        page,
+        &path.display().to_string(),
+    )
+}
+
+/// Opens page `page` of the image in `bytes` (a file or an object, `name` in warnings)
+/// with the source for its format, recognised by its first bytes.
+fn open_bytes(
+    bytes: Arc<dyn ByteSource>,
+    page: usize,
+    name: &str,
+) -> Result<(Arc<dyn ImageSource>, Option<Views>)> {
     let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
     let source = match Kind::of(&head) {
         Some(Kind::Tiff) => {
             let tiff = TiffImage::open_page(bytes, page)?;
             let views = (!tiff.pages().is_empty()).then(|| Views::of_pages(tiff.pages()));
-            return Ok((pyramid_or_memory(tiff, path)?, views));
+            return Ok((pyramid_or_memory(tiff, name)?, views));
         }
         _ if page != 0 => return Err(Error::NotFound(format!("no page {page} in this image"))),
         Some(Kind::Jpeg2000) => Arc::new(Jpeg2000Image::open(bytes)?) as Arc<dyn ImageSource>,
@@ -347,7 +539,7 @@ fn open_page(path: &Path, page: usize) -> Result<(Arc<dyn ImageSource>, Option<V
             }
             let data = bytes.read_at(0, bytes.len() as usize)?;
             let image = MemoryImage::from_file_bytes(&data)?;
-            warn_flat(path);
+            warn_flat(name);
             Arc::new(image)
         }
         None => {
@@ -357,6 +549,20 @@ fn open_page(path: &Path, page: usize) -> Result<(Arc<dyn ImageSource>, Option<V
         }
     };
     Ok((source, None))
+}
+
+/// The page of a stack that `angles` asks (its first number), when it is not the first;
+/// the error when the stack has no such page.
+fn stack_page(first: &Opened, angles: Option<(i32, i32)>, id: &str) -> Result<Option<usize>> {
+    let pages = first.views.as_ref().map_or(0, |v| v.pages.len());
+    match angles.map(|a| a.0) {
+        Some(page) if pages > 0 && page != 0 => usize::try_from(page)
+            .ok()
+            .filter(|&p| p < pages)
+            .map(Some)
+            .ok_or_else(|| Error::NotFound(format!("no page {page} of {id}"))),
+        _ => Ok(None),
+    }
 }
 
 /// Largest JPEG or PNG file decoded whole.
@@ -385,13 +591,13 @@ impl Kind {
 
 /// A TIFF with a pyramid as it is; one without (a single level larger than two tiles
 /// across) decoded into memory with levels made there, when it fits.
-fn pyramid_or_memory(tiff: TiffImage, path: &Path) -> Result<Arc<dyn ImageSource>> {
+fn pyramid_or_memory(tiff: TiffImage, name: &str) -> Result<Arc<dyn ImageSource>> {
     let info = tiff.info();
     let flat = info.levels.len() == 1 && info.width.max(info.height) > 512 && !info.needs_float();
     if !flat {
         return Ok(Arc::new(tiff));
     }
-    warn_flat(path);
+    warn_flat(name);
     if info.width as u64 * info.height as u64 > memory::MAX_PIXELS {
         return Ok(Arc::new(tiff));
     }
@@ -399,11 +605,10 @@ fn pyramid_or_memory(tiff: TiffImage, path: &Path) -> Result<Arc<dyn ImageSource
     Ok(Arc::new(MemoryImage::new(full, info.clone())))
 }
 
-fn warn_flat(path: &Path) {
+fn warn_flat(name: &str) {
     tracing::warn!(
-        "{} has no pyramid: its levels are built in memory when opened; a tiled pyramidal \
-         TIFF (vips tiffsave --tile --pyramid) would be faster and lighter",
-        path.display()
+        "{name} has no pyramid: its levels are built in memory when opened; a tiled pyramidal \
+         TIFF (vips tiffsave --tile --pyramid) would be faster and lighter"
     );
 }
 

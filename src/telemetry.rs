@@ -74,6 +74,12 @@ pub fn cache(tier: &'static str, hit: bool) {
     counter!("iipsrv_cache_lookups_total", "tier" => tier, "outcome" => outcome).increment(1);
 }
 
+/// Requests sent to an object store or HTTP image server (`get`: one ranged GET,
+/// `head`: one HEAD), so that a deployment sees what its store bills.
+pub fn object_request(kind: &'static str) {
+    counter!("iipsrv_object_requests_total", "kind" => kind).increment(1);
+}
+
 /// Requests being worked on by the handler pool.
 pub fn in_flight(delta: f64) {
     gauge!("iipsrv_requests_in_flight").increment(delta);

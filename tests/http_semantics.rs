@@ -69,6 +69,48 @@ fn info_json_versions_and_ids() {
 }
 
 #[test]
+fn forwarded_headers_count_only_from_trusted_proxies() {
+    let dir = fixture();
+    let id_of = |a: &iipsrv::handler::App, peer: &str| {
+        let mut req = Request::get("/iiif/a.tif/info.json")
+            .with_header("X-Forwarded-Proto", "https")
+            .with_header("X-Forwarded-Host", "images.example.org")
+            .with_header("X-Forwarded-Prefix", "/public/");
+        req.peer = peer.parse().ok();
+        let j: serde_json::Value = serde_json::from_slice(&a.handle(&req).body).expect("json");
+        j["id"].as_str().expect("id").to_string()
+    };
+    let trusting = app(dir.path(), &["--trusted-proxies", "10.0.0.0/8, 127.0.0.1"]);
+    assert_eq!(
+        id_of(&trusting, "10.1.2.3"),
+        "https://images.example.org/public/iiif/a.tif"
+    );
+    assert_eq!(
+        id_of(&trusting, "192.168.1.1"),
+        "http://localhost/iiif/a.tif",
+        "a peer that is not trusted sets nothing"
+    );
+    let plain = app(dir.path(), &[]);
+    assert_eq!(id_of(&plain, "127.0.0.1"), "http://localhost/iiif/a.tif");
+    let based = app(
+        dir.path(),
+        &[
+            "--trusted-proxies",
+            "*",
+            "--base-url",
+            "https://pub.example/iiif",
+        ],
+    );
+    assert_eq!(id_of(&based, "127.0.0.1"), "https://pub.example/iiif/a.tif");
+    assert!(
+        iipsrv::config::Config::from_args(["iipsrv", "--trusted-proxies", "x"])
+            .expect("parses")
+            .validate()
+            .is_err()
+    );
+}
+
+#[test]
 fn base_uri_redirects_to_info() {
     let dir = fixture();
     let r = get(&app(dir.path(), &[]), "/iiif/a.tif");

@@ -2,6 +2,7 @@
 
 use super::{not_modified, App, Request, Response};
 use crate::error::Result;
+use crate::forwarded;
 use crate::protocol::iiif::{self, IiifRequest, Target, Version};
 use crate::protocol::iiif_info::{self, InfoContext};
 use crate::registry::Opened;
@@ -47,7 +48,9 @@ impl App {
         }
     }
 
-    /// The `id` of an image: X-IIIF-ID, else BASE_URL + id, else scheme://Host/prefix/id.
+    /// The `id` of an image: X-IIIF-ID, else BASE_URL + id, else scheme://host/prefix/id,
+    /// where a trusted proxy's X-Forwarded-Proto, -Host and -Prefix replace the scheme,
+    /// Host and nothing it saw.
     fn id_uri(&self, req: &Request, base: &str, parsed: &IiifRequest) -> String {
         if let Some(id) = req.header("x-iiif-id") {
             return id.trim_end_matches('/').to_string();
@@ -60,9 +63,29 @@ impl App {
         if let Some(b) = self.config.base_url.as_deref().filter(|b| !b.is_empty()) {
             return format!("{}/{version_seg}{}", b.trim_end_matches('/'), parsed.raw_id);
         }
-        let scheme = if req.https { "https" } else { "http" };
-        let host = req.header("host").unwrap_or("localhost");
-        format!("{scheme}://{host}{base}/{version_seg}{}", parsed.raw_id)
+        let forwarded = |name: &str| {
+            self.proxies
+                .trusts(req.peer)
+                .then(|| req.header(name).and_then(forwarded::first_value))
+                .flatten()
+        };
+        let scheme = match forwarded("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => "http",
+            _ if req.https => "https",
+            _ => "http",
+        };
+        let host = forwarded("x-forwarded-host")
+            .or_else(|| req.header("host"))
+            .unwrap_or("localhost");
+        let prefix = forwarded("x-forwarded-prefix")
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty())
+            .map_or(String::new(), |p| format!("/{p}"));
+        format!(
+            "{scheme}://{host}{prefix}{base}/{version_seg}{}",
+            parsed.raw_id
+        )
     }
 
     fn info_response(

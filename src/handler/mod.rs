@@ -12,10 +12,11 @@ mod viewer;
 use crate::cache::{Answer, AnswerCache, TileCache};
 use crate::config::{Config, Protocol, UriMap};
 use crate::error::{Error, Result};
-use crate::memcached::Memcached;
+use crate::objects::ObjectStores;
 use crate::ops::Interpolation;
 use crate::pipeline::{self, Settings};
 use crate::registry::{Opened, Registry};
+use crate::tier::SharedTier;
 use crate::view::{SizeLimits, View};
 use crate::watermark::Watermark;
 use bytes::Bytes;
@@ -90,6 +91,9 @@ pub struct Request {
     /// The work the handler may do (front ends ask [`Budget::Full`]; the dispatcher tries
     /// [`Budget::Quick`] first).
     pub budget: Budget,
+    /// The address the request came from (the TCP peer for HTTP, REMOTE_ADDR for
+    /// FastCGI), for TRUSTED_PROXIES.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl Request {
@@ -105,6 +109,7 @@ impl Request {
             headers: vec![("host".into(), "localhost".into())],
             https: false,
             budget: Budget::Full,
+            peer: None,
         }
     }
 
@@ -188,24 +193,41 @@ pub struct App {
     settings_tag: String,
     maps: Vec<UriMap>,
     extra_info: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The proxies whose forwarded headers are believed.
+    proxies: crate::forwarded::Trusted,
 }
 
 impl App {
-    /// Builds the application serving images under `root`.
-    pub fn new(config: Config, root: &Path) -> Result<App> {
+    /// Builds the application serving images under `root` (None when every id is an
+    /// object, FILESYSTEM_PREFIX being a URL).
+    pub fn new(config: Config, root: Option<&Path>) -> Result<App> {
         crate::telemetry::init();
         config.validate()?;
         let capacity = match config.max_metadata_cache_size {
             n if n < 0 => 1 << 20,
             n => n as usize,
         };
+        let tier = SharedTier::from_settings(
+            &config.memcached_servers,
+            &config.redis_url,
+            config.memcached_timeout,
+        )?
+        .map(Arc::new);
+        let objects = ObjectStores::new(
+            &config.object_rules()?,
+            config.object_cache_size,
+            config.object_block_size,
+        )?;
+        let revalidate = std::time::Duration::from_secs(config.revalidate_interval);
         let registry = Registry::new(
             root,
             &config.filesystem_suffix,
             &config.filename_pattern,
             capacity,
         )?
-        .with_tile_cache(TileCache::new(config.decoded_cache_size));
+        .with_tile_cache(TileCache::new(config.decoded_cache_size))
+        .with_objects(objects)
+        .with_tier(tier.clone(), revalidate);
         let max_icc = match (config.embed_icc, config.max_icc) {
             (0, _) => 0,
             (_, n) if n < 0 => usize::MAX,
@@ -228,10 +250,8 @@ impl App {
         );
         Ok(App {
             settings_tag,
-            cache: AnswerCache::new(config.max_image_cache_size).with_memcached(Memcached::new(
-                &config.memcached_servers,
-                config.memcached_timeout,
-            )),
+            cache: AnswerCache::new(config.max_image_cache_size).with_tier(tier),
+            proxies: config.proxies()?,
             maps: config.uri_maps()?,
             extra_info: config.extra_info()?,
             registry,
@@ -357,7 +377,7 @@ impl App {
 
     /// The protocol a request speaks, as the request metrics label it.
     pub fn protocol_of(&self, req: &Request) -> &'static str {
-        if self.admin_path(req).is_some() {
+        if self.admin_path(req).is_some() || req.path.starts_with("/admin/") {
             return "admin";
         }
         match self.mapped(req).map(|(m, _)| m.protocol) {
@@ -372,6 +392,13 @@ impl App {
 
     fn route(&self, req: &Request) -> Result<Response> {
         let quick = req.budget == Budget::Quick;
+        if let Some(id) = req.path.strip_prefix("/admin/purge/") {
+            return if quick {
+                Err(Error::Deferred)
+            } else {
+                self.purge_request(req, id)
+            };
+        }
         match self.admin_path(req) {
             Some(_) if quick => return Err(Error::Deferred),
             Some("/health") => return Ok(Response::new(200, "text/plain", "ok\n")),
@@ -459,6 +486,9 @@ impl App {
             if let Some(hit) = self.cache.get_ram(&key) {
                 return Ok(hit);
             }
+            if src.is_remote() {
+                return Err(Error::Deferred);
+            }
             let stored = pipeline::stored_tile(src, view, &self.settings)?;
             let answer = Answer::from(stored.ok_or(Error::Deferred)?);
             self.cache.insert_ram(key, answer.clone());
@@ -472,11 +502,58 @@ impl App {
         Ok(answer)
     }
 
+    /// `POST /admin/purge/<id>` with `Authorization: Bearer <ADMIN_TOKEN>`: purges one
+    /// image across the shared tier (404 while ADMIN_TOKEN is unset).
+    fn purge_request(&self, req: &Request, raw_id: &str) -> Result<Response> {
+        let Some(token) = self.config.admin_token.as_deref().filter(|t| !t.is_empty()) else {
+            return Err(Error::NotFound(format!(
+                "no resource at {}",
+                truncate(&req.path)
+            )));
+        };
+        if req.method != Method::Post {
+            return Err(Error::MethodNotAllowed("purge with POST".into()));
+        }
+        let given = req
+            .header("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same_secret(given.trim().as_bytes(), token.as_bytes()) {
+            tracing::warn!(path = %req.path, "purge refused: bad or missing admin token");
+            return Err(Error::Unauthorized(
+                "a valid admin token is required".into(),
+            ));
+        }
+        let id = percent_encoding::percent_decode_str(raw_id)
+            .decode_utf8()
+            .map_err(|_| Error::bad("image identifier is not UTF-8"))?;
+        let generation = self.purge(&id)?;
+        tracing::info!(id = %truncate(&id), ?generation, "purged");
+        let body = serde_json::json!({
+            "purged": id,
+            "generation": generation,
+            "tier": self.cache.tier_name(),
+        });
+        Ok(Response::new(200, "application/json", body.to_string()))
+    }
+
+    /// Purges image `id`: a new generation in the shared tier (every instance stops using
+    /// its stored answers once it next checks, within REVALIDATE_INTERVAL), and its
+    /// answers and open state dropped here at once. The new generation, None without a
+    /// tier.
+    pub fn purge(&self, id: &str) -> Result<Option<u64>> {
+        let (generation, versions) = self.registry.purge(id)?;
+        for version in versions {
+            self.cache.forget(&version);
+        }
+        Ok(generation)
+    }
+
     /// `/ready`: 200 when the image directory can be listed, else 503 with the reason.
     fn ready(&self) -> Result<Response> {
-        match std::fs::read_dir(self.registry.root()) {
-            Ok(_) => Ok(Response::new(200, "text/plain", "ready\n")),
-            Err(_) => Err(Error::Overloaded(
+        match self.registry.root().map(std::fs::read_dir) {
+            None | Some(Ok(_)) => Ok(Response::new(200, "text/plain", "ready\n")),
+            Some(Err(_)) => Err(Error::Overloaded(
                 "the image directory cannot be read".into(),
             )),
         }
@@ -495,6 +572,16 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Compares a secret in time independent of where the first difference is.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 fn truncate(s: &str) -> String {

@@ -54,7 +54,8 @@ impl App {
     fn index(&self) -> Response {
         let iiif = self.prefix_of(Protocol::Iiif);
         let mut rows = String::new();
-        for (name, kind) in list_images(self.registry.root()) {
+        let listed = self.registry.root().map(list_images).unwrap_or_default();
+        for (name, kind) in listed {
             rows.push_str(&self.index_row(&name, kind, iiif));
         }
         if rows.is_empty() {

@@ -1,6 +1,6 @@
 //! Byte sources: where a container reader gets its bytes. Files are read with positioned
-//! reads so that every thread shares one handle with no seek and no lock. Object storage
-//! plugs in here later as another implementation.
+//! reads so that every thread shares one handle with no seek and no lock; objects in S3
+//! or on HTTP servers are [`super::remote::RemoteBytes`].
 
 use super::{SourceError, SourceResult};
 use std::fs::File;
@@ -19,6 +19,19 @@ pub trait ByteSource: Send + Sync {
 
     /// Reads exactly `len` bytes at `offset`; an error when they are not all there.
     fn read_at(&self, offset: u64, len: usize) -> SourceResult<Vec<u8>>;
+
+    /// Says that the ranges (offset, length) will be read soon, so that a remote source
+    /// fetches them together; local sources have nothing to do.
+    fn prefetch(&self, ranges: &[(u64, usize)]) -> SourceResult<()> {
+        let _ = ranges;
+        Ok(())
+    }
+
+    /// Whether reads may wait on the network (the quick path leaves such sources to the
+    /// worker pool).
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 /// A local file read with `pread`.

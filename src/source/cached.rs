@@ -69,6 +69,14 @@ impl ImageSource for CachedTiles {
         self.inner.with_layers(layers)
     }
 
+    fn prefetch_tiles(&self, level: usize, tiles: &[(u32, u32)]) -> SourceResult<()> {
+        self.inner.prefetch_tiles(level, tiles)
+    }
+
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
+
     fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>> {
         self.inner.jpeg_tile(level, tx, ty)
     }

@@ -498,6 +498,10 @@ impl ImageSource for Jpeg2000Image {
         Ok(None)
     }
 
+    fn is_remote(&self) -> bool {
+        self.bytes.is_remote()
+    }
+
     fn read_region(
         &self,
         level: usize,

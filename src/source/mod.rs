@@ -8,6 +8,7 @@ pub mod bytes;
 pub mod cached;
 pub mod jpeg2000;
 pub mod memory;
+pub mod remote;
 pub mod samples;
 pub mod tiff;
 
@@ -26,6 +27,9 @@ pub enum SourceError {
     /// The file asks for more than the configured limits (huge tiles, too many entries).
     #[error("{0}")]
     Limit(String),
+    /// The object store or HTTP server holding the image failed or could not be reached.
+    #[error("{0}")]
+    Remote(String),
     /// Reading failed.
     #[error("{0}")]
     Io(String),
@@ -202,6 +206,19 @@ pub trait ImageSource: Send + Sync {
     fn with_layers(&self, layers: i32) -> Option<Arc<dyn ImageSource>> {
         let _ = layers;
         None
+    }
+
+    /// Says that these tiles of `level` will be read soon (a region's), so that a remote
+    /// source fetches their bytes together. Nothing to do for local files.
+    fn prefetch_tiles(&self, level: usize, tiles: &[(u32, u32)]) -> SourceResult<()> {
+        let _ = (level, tiles);
+        Ok(())
+    }
+
+    /// Whether reading pixels may wait on the network (an object store): the quick path
+    /// leaves such images to the worker pool.
+    fn is_remote(&self) -> bool {
+        false
     }
 
     /// The stored tile as a complete, standalone JPEG stream when it is JPEG-compressed

@@ -864,6 +864,26 @@ impl ImageSource for TiffImage {
             .ok_or_else(|| corrupt("tile size mismatch"))
     }
 
+    fn prefetch_tiles(&self, level: usize, tiles: &[(u32, u32)]) -> SourceResult<()> {
+        if !self.bytes.is_remote() {
+            return Ok(());
+        }
+        let l = self.level(level)?;
+        let mut ranges = Vec::with_capacity(tiles.len());
+        for &(tx, ty) in tiles {
+            let (idx, _) = self.locate(l, tx, ty)?;
+            let (off, len) = (l.offsets[idx], l.counts[idx]);
+            if len > 0 && len <= self.limits.max_stored_tile_bytes {
+                ranges.push((off, len as usize));
+            }
+        }
+        self.bytes.prefetch(&ranges)
+    }
+
+    fn is_remote(&self) -> bool {
+        self.bytes.is_remote()
+    }
+
     fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>> {
         let l = self.level(level)?;
         let passable = l.compression == compression::JPEG

@@ -375,7 +375,7 @@ pub fn app(dir: &Path, args: &[&str]) -> iipsrv::handler::App {
     let mut all = vec!["iipsrv"];
     all.extend_from_slice(args);
     let config = iipsrv::config::Config::from_args(all).expect("config");
-    iipsrv::handler::App::new(config, dir).expect("app")
+    iipsrv::handler::App::new(config, Some(dir)).expect("app")
 }
 
 /// A GET of `path` through the handler, without sockets.

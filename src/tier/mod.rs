@@ -1,0 +1,221 @@
+//! The shared cache tier: encoded answers in memcached (MEMCACHED_SERVERS) or Redis
+//! (REDIS_URL), so that several server processes — on one machine or many — share what
+//! any of them rendered, plus one generation counter per image that makes a purge reach
+//! every instance.
+//!
+//! A dead or slow tier costs nothing but the cache: timeouts are short, and after a
+//! failure the tier is skipped for a few seconds before it is tried again. Keys are a hash
+//! of the canonical answer key, so they are short, free of spaces and the same in every
+//! instance that resolves an id to the same file or object.
+
+mod memcached;
+mod redis;
+
+use crate::error::{Error, Result};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub use memcached::server_urls;
+
+/// How long one operation may take.
+const TIMEOUT: Duration = Duration::from_millis(250);
+/// How long the tier is skipped after a failure.
+const BACKOFF: Duration = Duration::from_secs(5);
+
+/// One cache engine, as the tier drives it. Errors are one-line reasons; the tier logs
+/// them and backs off.
+trait Backend: Send + Sync {
+    /// The engine's name, for logs and metrics (`memcached`, `redis`).
+    fn name(&self) -> &'static str;
+    /// The value under `key`, if any.
+    fn get(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, String>;
+    /// Stores `value` under `key` for `expiry` seconds (0: no expiry).
+    fn set(&self, key: &str, value: &[u8], expiry: u32) -> std::result::Result<(), String>;
+    /// Adds one to the counter under `key` (created at 0 first); the new value.
+    fn incr(&self, key: &str) -> std::result::Result<u64, String>;
+    /// Drops the connections after a failure, so that the next use connects anew.
+    fn reset(&self);
+}
+
+/// The shared tier: a backend that never makes a request fail.
+pub struct SharedTier {
+    backend: Box<dyn Backend>,
+    expiry: u32,
+    retry_at: Mutex<Option<Instant>>,
+}
+
+impl SharedTier {
+    /// The tier of MEMCACHED_SERVERS or REDIS_URL (entries kept `expiry` seconds,
+    /// MEMCACHED_TIMEOUT); `None` when neither is set, an error when both are.
+    pub fn from_settings(memcached: &str, redis: &str, expiry: u32) -> Result<Option<SharedTier>> {
+        let backend: Box<dyn Backend> = match (memcached.trim(), redis.trim()) {
+            ("", "") => return Ok(None),
+            (m, "") => Box::new(memcached::Memcached::new(m)?),
+            ("", r) => Box::new(redis::Redis::new(r)?),
+            _ => {
+                return Err(Error::bad(
+                    "set MEMCACHED_SERVERS or REDIS_URL, not both: the tier is one engine",
+                ))
+            }
+        };
+        Ok(Some(SharedTier {
+            backend,
+            expiry,
+            retry_at: Mutex::new(None),
+        }))
+    }
+
+    /// The engine's name (`memcached` or `redis`), as metrics label the tier.
+    pub fn name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Whether the tier is to be tried now (not backing off after a failure).
+    fn available(&self) -> bool {
+        self.retry_at
+            .lock()
+            .map(|t| t.is_none_or(|t| Instant::now() >= t))
+            .unwrap_or(false)
+    }
+
+    fn failed(&self, what: &str, e: &str) {
+        tracing::warn!(
+            "{} {what} failed ({e}); skipping it for {}s",
+            self.name(),
+            BACKOFF.as_secs()
+        );
+        self.backend.reset();
+        if let Ok(mut t) = self.retry_at.lock() {
+            *t = Some(Instant::now() + BACKOFF);
+        }
+    }
+
+    fn succeeded(&self) {
+        if let Ok(mut t) = self.retry_at.lock() {
+            *t = None;
+        }
+    }
+
+    /// The value stored under answer key `key`, if any (and if the tier answers in time).
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        if !self.available() {
+            return None;
+        }
+        match self.backend.get(&hashed(key)) {
+            Ok(v) => {
+                self.succeeded();
+                v
+            }
+            Err(e) => {
+                self.failed("get", &e);
+                None
+            }
+        }
+    }
+
+    /// Stores a value under answer key `key`; failures are logged and otherwise ignored.
+    pub fn set(&self, key: &str, value: &[u8]) {
+        if !self.available() {
+            return;
+        }
+        match self.backend.set(&hashed(key), value, self.expiry) {
+            Ok(()) => self.succeeded(),
+            Err(e) => self.failed("set", &e),
+        }
+    }
+
+    /// The purge generation of the image at `location` (its canonical path or object
+    /// URL): 0 until it is first purged, or when the tier cannot be asked.
+    pub fn generation(&self, location: &str) -> u64 {
+        if !self.available() {
+            return 0;
+        }
+        match self.backend.get(&generation_key(location)) {
+            Ok(v) => {
+                self.succeeded();
+                v.and_then(|v| String::from_utf8(v).ok())
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0)
+            }
+            Err(e) => {
+                self.failed("get", &e);
+                0
+            }
+        }
+    }
+
+    /// Purges the image at `location` across the tier: its generation goes up by one, so
+    /// that every answer key of the old generation is never asked again (the engine
+    /// evicts them). Unlike lookups this reports failure, as the caller must know.
+    pub fn purge(&self, location: &str) -> Result<u64> {
+        self.backend
+            .incr(&generation_key(location))
+            .inspect(|_| self.succeeded())
+            .map_err(|e| {
+                self.failed("purge", &e);
+                Error::Overloaded(format!("{} cannot purge now: {e}", self.name()))
+            })
+    }
+}
+
+/// The tier key of an answer key: a 128-bit hash, hex.
+fn hashed(key: &str) -> String {
+    format!(
+        "iipsrv-{:032x}",
+        xxhash_rust::xxh3::xxh3_128(key.as_bytes())
+    )
+}
+
+/// The tier key of an image's purge generation.
+fn generation_key(location: &str) -> String {
+    format!(
+        "iipsrv-gen-{:032x}",
+        xxhash_rust::xxh3::xxh3_128(location.as_bytes())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_short_and_plain() {
+        let k = hashed(&"x y\n".repeat(200));
+        assert_eq!(k.len(), 39);
+        assert!(k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        assert_ne!(generation_key("/a.tif"), hashed("/a.tif"));
+    }
+
+    #[test]
+    fn one_engine_at_a_time() {
+        assert!(SharedTier::from_settings("", "", 10)
+            .expect("valid")
+            .is_none());
+        assert!(SharedTier::from_settings("localhost", "redis://localhost/", 10).is_err());
+        assert!(SharedTier::from_settings("", "not a url", 10).is_err());
+    }
+
+    #[test]
+    fn a_dead_engine_costs_nothing() {
+        // nothing listens on port 1: connection refused, then skipped without waiting
+        for (m, r) in [("127.0.0.1:1", ""), ("", "redis://127.0.0.1:1/")] {
+            let tier = SharedTier::from_settings(m, r, 10)
+                .expect("valid")
+                .expect("configured");
+            let start = Instant::now();
+            assert!(tier.get("a").is_none());
+            tier.set("a", b"v");
+            for _ in 0..100 {
+                assert!(tier.get("a").is_none());
+                assert_eq!(tier.generation("/a.tif"), 0);
+            }
+            assert!(tier.purge("/a.tif").is_err());
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "{}: {:?}",
+                tier.name(),
+                start.elapsed()
+            );
+        }
+    }
+}
