@@ -3,7 +3,8 @@
 # the official IIIF validator at levels 0-2 for API 2.0 and 3.0, and the FastCGI front end
 # behind lighttpd, nginx, spawn-fcgi and Apache (mod_proxy_fcgi, mod_fcgid), and the
 # differential compatibility suite against Debian's iipsrv 1.1 (tests/compat/requests.tsv),
-# the viewer in headless Chromium (scripts/viewer-test.sh),
+# the viewer in headless Chromium (scripts/viewer-test.sh), the multi-instance test (two
+# servers behind nginx, images only in an S3 store, one memcached; scripts/scaleout-test.sh),
 # and every fuzz target for FUZZ_RUNS inputs (default 200000) each from a fixed seed, so a
 # verdict is reproducible (scripts/fuzz.sh --runs; 0 skips).
 # Installs the Debian packages it needs when they are missing (scripts/deps.sh test).
@@ -18,5 +19,6 @@ scripts/validate-iiif.sh
 scripts/webservers-test.sh
 scripts/compat-test.sh
 scripts/viewer-test.sh
+scripts/scaleout-test.sh
 FUZZ_RUNS=${FUZZ_RUNS:-200000}
 if [ "$FUZZ_RUNS" -gt 0 ]; then scripts/fuzz.sh --runs "$FUZZ_RUNS"; fi

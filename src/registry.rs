@@ -161,11 +161,6 @@ impl Registry {
         self.root.as_deref()
     }
 
-    /// The safe, canonical path of an identifier.
-    pub fn resolve(&self, id: &str) -> Result<PathBuf> {
-        self.locate(id).map(|(path, _)| path)
-    }
-
     /// The canonical path and the file's metadata (one stat serves the regular-file check
     /// and the modification time).
     fn locate(&self, id: &str) -> Result<(PathBuf, std::fs::Metadata)> {

@@ -23,7 +23,7 @@ impl App {
         let id_uri = self.id_uri(req, base, &parsed);
         match &parsed.target {
             Target::Base => {
-                self.registry.resolve(&parsed.id)?;
+                self.open(req, &parsed.id)?;
                 let mut r = Response::new(303, "text/plain", Bytes::new());
                 r.headers.push(("location", format!("{id_uri}/info.json")));
                 Ok(r)
