@@ -4,8 +4,11 @@
 #   disk      one server reading the images from local disk
 #   s3        one server reading the same images from an S3-compatible store (s3s-fs on this
 #             machine, its bucket a symlink to the image directory): cold tiles vs disk
-#   lb1, lb2  one, then two servers (images in S3, one memcached shared) behind nginx as a
-#             load balancer
+#   http      one server reading them over HTTP with Range from nginx (OBJECT_MAP): the
+#             same remote path with a store that sets TCP_NODELAY, which s3s-fs does not
+#             (its answers wait on our delayed ACKs: steps of ~40 ms)
+#   lb1, lb2  one, then two servers (images over HTTP from nginx) behind nginx as a load
+#             balancer
 # All with the answer cache off (cold and region must render; see bench/run.sh) and the
 # decoded-tile cache at 128 MB per server; the object block cache at OBJECT_CACHE_SIZE (64).
 #
@@ -59,11 +62,9 @@ for name in sorted(os.listdir(images)):
         json.dump({"e_tag": sums[real]}, f)
 PY
 p0=$(free_port_block 6)
-s3=$p0 mc=$((p0 + 1)) lb=$((p0 + 2)) pa=$((p0 + 3)) pb=$((p0 + 4)) pd=$((p0 + 5))
+s3=$p0 files=$((p0 + 1)) lb=$((p0 + 2)) pa=$((p0 + 3)) pb=$((p0 + 4)) pd=$((p0 + 5))
 s3s-fs --host 127.0.0.1 --port "$s3" --access-key bench --secret-key bench-secret "$OUT/s3" \
   > "$OUT/s3s.log" 2>&1 &
-pids+=($!)
-memcached -l 127.0.0.1 -p "$mc" -U 0 -u root -m 256 &
 pids+=($!)
 
 # ours NAME PORT [VAR=value ...]: one server, answer cache off.
@@ -88,52 +89,55 @@ object_gets() {
   curl -s "http://127.0.0.1:$1/metrics" | awk '/iipsrv_object_requests_total\{kind="get"\}/{print $2}'
 }
 
-# nginx in front of the ports given
+# nginx: the images over HTTP at /files/, and a balancer in front of the ports given
 balancer() {
   local ups=""
   for p in "$@"; do ups+="server 127.0.0.1:$p;"; done
   [ -f "$OUT/nginx/nginx.pid" ] && { kill "$(cat "$OUT/nginx/nginx.pid")"; sleep 0.5; }
-  cat > "$OUT/nginx/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-error_log $OUT/nginx/error.log;
-pid $OUT/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $OUT/nginx/tmp; proxy_temp_path $OUT/nginx/tmp;
-  fastcgi_temp_path $OUT/nginx/tmp; uwsgi_temp_path $OUT/nginx/tmp; scgi_temp_path $OUT/nginx/tmp;
+  { nginx_head "$OUT/nginx" 4096; cat <<EOF
   upstream iipsrv { least_conn; $ups keepalive 64; }
+  keepalive_requests 100000;
   server {
     listen 127.0.0.1:$lb;
     location / { proxy_pass http://iipsrv; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
+  server {
+    listen 127.0.0.1:$files;
+    location /files/ { alias $IMAGES/; }
+  }
 }
 EOF
+} > "$OUT/nginx/nginx.conf"
   nginx -c "$OUT/nginx/nginx.conf"
   wait_for_http "http://127.0.0.1:$lb/health"
 }
 
+balancer "$pd"
+web="FILESYSTEM_PREFIX=http://127.0.0.1:$files/files/"
 ours disk "$pd" FILESYSTEM_PREFIX="$IMAGES"
 measure disk "http://127.0.0.1:$pd" "cold region"
 kill "${pids[-1]}"
-ours s3 "$pa" FILESYSTEM_PREFIX=s3://images/ MEMCACHED_SERVERS="127.0.0.1:$mc"
+ours s3 "$pa" FILESYSTEM_PREFIX=s3://images/
 measure s3 "http://127.0.0.1:$pa" "cold region"
 echo "s3: $(object_gets "$pa") ranged GETs" > "$OUT/object-gets.txt"
 kill "${pids[-1]}"
-ours lb1 "$pa" FILESYSTEM_PREFIX=s3://images/ MEMCACHED_SERVERS="127.0.0.1:$mc"
+ours http "$pa" "$web"
+measure http "http://127.0.0.1:$pa" "cold region"
+echo "http: $(object_gets "$pa") ranged GETs" >> "$OUT/object-gets.txt"
+kill "${pids[-1]}"
+ours lb1 "$pa" "$web"
 balancer "$pa"
 measure lb1 "http://127.0.0.1:$lb" "cold region"
 kill "${pids[-1]}"
-ours lb2a "$pa" FILESYSTEM_PREFIX=s3://images/ MEMCACHED_SERVERS="127.0.0.1:$mc"
-ours lb2b "$pb" FILESYSTEM_PREFIX=s3://images/ MEMCACHED_SERVERS="127.0.0.1:$mc"
+ours lb2a "$pa" "$web"
+ours lb2b "$pb" "$web"
 balancer "$pa" "$pb"
 measure lb2 "http://127.0.0.1:$lb" "cold region"
 echo "lb2: $(object_gets "$pa") + $(object_gets "$pb") ranged GETs" >> "$OUT/object-gets.txt"
 
 {
   printf 'config\tworkload\tconns\treq/s\tp99 ms\tnon-2xx\n'
-  for c in disk s3 lb1 lb2; do
+  for c in disk s3 http lb1 lb2; do
     awk -F'\t' -v c="$c" 'NR > 1 { printf "%s\t%s\t%s\t%.0f\t%.1f\t%s\n", c, $3, $4, $5, $8, $11 }' "$OUT/$c/results.tsv"
   done
 } > "$OUT/table.tsv"

@@ -57,3 +57,22 @@ start_peer() {
 wait_for_http() {
   for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
 }
+
+# Prints the head of an nginx configuration for scripts that start their own nginx: runs as
+# root (it reads the scripts' temporary files), keeps its pid, error log and temporary files
+# under DIR, and opens the http block, which the caller fills and closes:
+#   { nginx_head DIR WORKER_CONNECTIONS; cat <<END ...servers... } END; } > DIR/nginx.conf
+nginx_head() {
+  mkdir -p "$1/tmp"
+  cat <<EOF
+user root;
+worker_processes 1;
+error_log $1/error.log;
+pid $1/nginx.pid;
+events { worker_connections $2; }
+http {
+  access_log off;
+  client_body_temp_path $1/tmp; proxy_temp_path $1/tmp;
+  fastcgi_temp_path $1/tmp; uwsgi_temp_path $1/tmp; scgi_temp_path $1/tmp;
+EOF
+}

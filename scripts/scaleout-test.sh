@@ -53,16 +53,7 @@ pids+=($!)
 memcached -l 127.0.0.1 -p "$mc" -U 0 -u root -m 64 &
 mcpid=$!; pids+=($mcpid)
 mkdir -p "$work/nginx/tmp"
-cat > "$work/nginx/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-error_log $work/nginx/error.log;
-pid $work/nginx/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/tmp; proxy_temp_path $work/nginx/tmp;
-  fastcgi_temp_path $work/nginx/tmp; uwsgi_temp_path $work/nginx/tmp; scgi_temp_path $work/nginx/tmp;
+{ nginx_head "$work/nginx" 1024; cat <<EOF
   upstream iipsrv {
     server 127.0.0.1:$pa max_fails=1 fail_timeout=2s;
     server 127.0.0.1:$pb max_fails=1 fail_timeout=2s;
@@ -88,6 +79,7 @@ http {
   }
 }
 EOF
+} > "$work/nginx/nginx.conf"
 nginx -c "$work/nginx/nginx.conf"
 
 ours() {  # ours PORT [VAR=value ...]: one of our servers, reading images from the store

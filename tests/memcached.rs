@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 struct Memcached {
@@ -16,25 +16,7 @@ struct Memcached {
 
 impl Memcached {
     fn start() -> Memcached {
-        let port = free_port();
-        let child = Command::new("memcached")
-            .args([
-                "-l",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                "0",
-                "-m",
-                "64",
-                "-u",
-                "root",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start memcached (apt-get install memcached)");
-        wait_for_port(port, "memcached");
+        let (child, port) = start_memcached();
         Memcached { port, child }
     }
 

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 /// s3s-fs serving `root` (buckets are its directories); killed on drop.
@@ -17,21 +17,21 @@ struct S3 {
 
 impl S3 {
     fn start(root: &Path) -> S3 {
-        let port = free_port();
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args([
+        let root = root.to_str().expect("utf-8 path");
+        let (child, port) = spawn_listener(
+            "s3s-fs",
+            &[
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
                 "--access-key",
                 "test-key",
                 "--secret-key",
                 "test-secret-key",
-            ])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs (scripts/deps.sh test installs it with cargo install)");
-        wait_for_port(port, "s3s-fs");
+                root,
+            ],
+        );
         S3 { port, child }
     }
 
@@ -61,16 +61,6 @@ fn server(base: &[(&'static str, String)], extra: &[(&'static str, &str)]) -> Se
     let mut env: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
     env.extend_from_slice(extra);
     Server::start(&env)
-}
-
-/// A counter of the server's /metrics (0 when absent).
-fn metric(port: u16, line_start: &str) -> u64 {
-    let body = String::from_utf8(get(port, "/metrics").body).expect("text");
-    body.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
 }
 
 fn gets(port: u16) -> u64 {

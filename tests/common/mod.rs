@@ -370,6 +370,54 @@ pub fn wait_for_port(port: u16, what: &str) {
     }
 }
 
+/// A helper process (a cache engine, an object store) listening on a free port: `args`
+/// after the program name, `{port}` replaced by the port; started and waited for.
+pub fn spawn_listener(program: &str, args: &[&str]) -> (Child, u16) {
+    let port = free_port();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{port}", &port.to_string()))
+        .collect();
+    let child = Command::new(program)
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program} ({e}; scripts/deps.sh test installs it)"));
+    wait_for_port(port, program);
+    (child, port)
+}
+
+/// memcached on a free port (64 MB).
+pub fn start_memcached() -> (Child, u16) {
+    spawn_listener(
+        "memcached",
+        &[
+            "-l",
+            "127.0.0.1",
+            "-p",
+            "{port}",
+            "-U",
+            "0",
+            "-m",
+            "64",
+            "-u",
+            "root",
+        ],
+    )
+}
+
+/// A counter or gauge of a server's `/metrics`: the value of the first line starting with
+/// `line_start` (0 when there is none).
+pub fn metric(port: u16, line_start: &str) -> u64 {
+    let body = String::from_utf8(get(port, "/metrics").body).expect("text");
+    body.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
 /// The handler serving `dir`, configured by command-line style `args`.
 pub fn app(dir: &Path, args: &[&str]) -> iipsrv::handler::App {
     let mut all = vec!["iipsrv"];
