@@ -327,6 +327,17 @@ impl Registry {
         Some(opened)
     }
 
+    /// An open object whose check failed because the store is unreachable: kept as it was
+    /// (answers already cached stay servable through a store outage) and not checked
+    /// again before the next interval, so an outage costs one failed check per interval.
+    fn stale(&self, key: String, entry: Entry, error: &str) -> Opened {
+        tracing::warn!("object store unreachable ({error}); serving what is open and cached");
+        let opened = entry.opened.clone();
+        let checked = Instant::now();
+        self.images.insert(key, Entry { checked, ..entry });
+        opened
+    }
+
     /// The purge generation of `location` (0 without a shared tier).
     fn generation(&self, location: &str) -> u64 {
         self.tier.as_ref().map_or(0, |t| t.generation(location))
@@ -347,7 +358,11 @@ impl Registry {
             .objects
             .as_ref()
             .ok_or_else(|| Error::Internal("no object stores".into()))?;
-        let stat = objects.stat(object)?;
+        let stat = match (objects.stat(object), held.clone()) {
+            (Ok(stat), _) => stat,
+            (Err(Error::Upstream(e)), Some(entry)) => return Ok(self.stale(key, entry, &e)),
+            (Err(e), _) => return Err(e),
+        };
         let stamp = stat.tag();
         if let Some(opened) =
             held.and_then(|e| self.revalidated(key.clone(), e, &stamp, &object.url))
