@@ -183,7 +183,10 @@ fn a_replaced_object_is_noticed_and_a_dead_store_is_a_502() {
         "an answer in the cache survives the store's outage"
     );
     let start = std::time::Instant::now();
-    let r = get(a.port, "/iiif/remote/b.tif/900,500,300,300/300,/0/default.jpg");
+    let r = get(
+        a.port,
+        "/iiif/remote/b.tif/900,500,300,300/300,/0/default.jpg",
+    );
     assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
     let text = String::from_utf8(r.body).expect("text");
     assert_eq!(text.lines().count(), 1, "{text}");

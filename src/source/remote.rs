@@ -59,8 +59,8 @@ impl RemoteBytes {
         first * size..((last + 1) * size).min(self.object.len)
     }
 
-    /// Fetches the byte ranges `ranges` (block-aligned) in as few requests as the store
-    /// allows, and keeps their blocks.
+    /// Fetches the byte ranges `ranges` (block-aligned), one ranged GET each, all at
+    /// once, and keeps their blocks.
     fn fetch(&self, ranges: Vec<Range<u64>>) -> SourceResult<Vec<Bytes>> {
         let object = self.object.clone();
         let wanted = ranges.clone();
