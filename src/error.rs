@@ -65,6 +65,13 @@ impl Error {
         }
     }
 
+    /// The 404 of an image that is not there, naming the id as asked (at most 200
+    /// characters), the same for files and objects.
+    pub fn image_not_found(id: &str) -> Self {
+        let shown: String = id.chars().take(200).collect();
+        Error::NotFound(format!("image not found: {shown}"))
+    }
+
     /// Shorthand for a [`Error::BadRequest`] with a formatted reason.
     pub fn bad(reason: impl Into<String>) -> Self {
         Error::BadRequest(reason.into())

@@ -151,10 +151,7 @@ impl ObjectStores {
                 store: rule.store.clone(),
                 path,
             }),
-            _ => Err(Error::NotFound(format!(
-                "image not found: {}",
-                id.chars().take(200).collect::<String>()
-            ))),
+            _ => Err(Error::image_not_found(id)),
         })
     }
 
@@ -169,10 +166,9 @@ impl ObjectStores {
                 e_tag: m.e_tag,
                 mtime: m.last_modified.into(),
             }),
-            Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound(format!(
-                "image not found: {}",
-                object.path.as_ref().chars().take(200).collect::<String>()
-            ))),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(Error::image_not_found(object.path.as_ref()))
+            }
             Err(e) => Err(remote::remote_error(e).into()),
         }
     }

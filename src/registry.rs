@@ -191,15 +191,20 @@ impl Registry {
     /// The canonical path and metadata of `relative` under the root; errors name `id`.
     /// A file already checked is the same file when its identity has not changed.
     fn locate_file(&self, relative: &str, id: &str) -> Result<(PathBuf, std::fs::Metadata)> {
-        let root = self.root.as_ref().ok_or_else(|| not_found(id))?;
+        let root = self
+            .root
+            .as_ref()
+            .ok_or_else(|| Error::image_not_found(id))?;
         let candidate = root.join(relative);
-        let meta = std::fs::metadata(&candidate).map_err(|_| not_found(id))?;
+        let meta = std::fs::metadata(&candidate).map_err(|_| Error::image_not_found(id))?;
         if let Some((canonical, seen)) = self.canonical.get(&candidate) {
             if seen == FileIdentity::of(&meta) && meta.is_file() {
                 return Ok((canonical, meta));
             }
         }
-        let canonical = candidate.canonicalize().map_err(|_| not_found(id))?;
+        let canonical = candidate
+            .canonicalize()
+            .map_err(|_| Error::image_not_found(id))?;
         if !canonical.starts_with(root) {
             return Err(Error::Forbidden(
                 "image path leaves the image directory".into(),
@@ -212,7 +217,7 @@ impl Registry {
                     .insert(candidate, (canonical.clone(), identity));
                 Ok((canonical, m))
             }
-            _ => Err(not_found(id)),
+            _ => Err(Error::image_not_found(id)),
         }
     }
 
@@ -321,10 +326,7 @@ impl Registry {
         if entry.stamp != stamp || self.generation(location) != entry.generation {
             return None;
         }
-        let opened = entry.opened.clone();
-        let checked = Instant::now();
-        self.images.insert(key, Entry { checked, ..entry });
-        Some(opened)
+        Some(self.renewed(key, entry))
     }
 
     /// An open object whose check failed because the store is unreachable: kept as it was
@@ -332,6 +334,11 @@ impl Registry {
     /// again before the next interval, so an outage costs one failed check per interval.
     fn stale(&self, key: String, entry: Entry, error: &str) -> Opened {
         tracing::warn!("object store unreachable ({error}); serving what is open and cached");
+        self.renewed(key, entry)
+    }
+
+    /// Keeps `entry` under `key` as checked now; its image.
+    fn renewed(&self, key: String, entry: Entry) -> Opened {
         let opened = entry.opened.clone();
         let checked = Instant::now();
         self.images.insert(key, Entry { checked, ..entry });
@@ -358,10 +365,15 @@ impl Registry {
             .objects
             .as_ref()
             .ok_or_else(|| Error::Internal("no object stores".into()))?;
-        let stat = match (objects.stat(object), held.clone()) {
-            (Ok(stat), _) => stat,
-            (Err(Error::Upstream(e)), Some(entry)) => return Ok(self.stale(key, entry, &e)),
-            (Err(e), _) => return Err(e),
+        let stat = match objects.stat(object) {
+            Ok(stat) => stat,
+            Err(Error::Upstream(e)) => {
+                return match held {
+                    Some(entry) => Ok(self.stale(key, entry, &e)),
+                    None => Err(Error::Upstream(e)),
+                }
+            }
+            Err(e) => return Err(e),
         };
         let stamp = stat.tag();
         if let Some(opened) =
@@ -384,7 +396,7 @@ impl Registry {
         page: usize,
         only_open: bool,
     ) -> Result<Opened> {
-        let mtime = meta.modified().map_err(|_| not_found(id))?;
+        let mtime = meta.modified().map_err(|_| Error::image_not_found(id))?;
         let location = path.display().to_string();
         let key = Self::key(&location, page);
         let stamp = objects::nanos(mtime).to_string();
@@ -503,11 +515,6 @@ impl Registry {
             (ext, views)
         }))
     }
-}
-
-fn not_found(id: &str) -> Error {
-    let shown: String = id.chars().take(200).collect();
-    Error::NotFound(format!("image not found: {shown}"))
 }
 
 /// Opens a file with the source for its format, recognised by its first bytes.
