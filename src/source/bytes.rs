@@ -59,19 +59,24 @@ impl ByteSource for FileBytes {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> SourceResult<Vec<u8>> {
-        let end = offset.checked_add(len as u64);
-        if end.is_none_or(|e| e > self.len) {
-            return Err(SourceError::Corrupt(format!(
-                "read of {len} bytes at offset {offset} is past the end of the file ({} bytes)",
-                self.len
-            )));
-        }
+        check_within(offset, len, self.len, "file")?;
         let mut buf = vec![0u8; len];
         self.file
             .read_exact_at(&mut buf, offset)
             .map_err(|e| SourceError::Io(format!("read failed: {e}")))?;
         Ok(buf)
     }
+}
+
+/// Refuses a read of `len` bytes at `offset` that does not lie within the `total` bytes of
+/// a `what` (file, object): a corrupt offset, never a short read.
+pub fn check_within(offset: u64, len: usize, total: u64, what: &str) -> SourceResult<()> {
+    if offset.checked_add(len as u64).is_none_or(|e| e > total) {
+        return Err(SourceError::Corrupt(format!(
+            "read of {len} bytes at offset {offset} is past the end of the {what} ({total} bytes)"
+        )));
+    }
+    Ok(())
 }
 
 /// Bytes held in memory (tests, generated images).

@@ -8,7 +8,7 @@
 //! Every GET carries the ETag seen when the object was opened (If-Match), so a replaced
 //! object fails the read instead of mixing old and new bytes.
 
-use super::bytes::ByteSource;
+use super::bytes::{check_within, ByteSource};
 use super::{SourceError, SourceResult};
 use crate::cache::BlockCache;
 use bytes::Bytes;
@@ -60,8 +60,8 @@ impl RemoteBytes {
     }
 
     /// Fetches the byte ranges `ranges` (block-aligned), one ranged GET each, all at
-    /// once, and keeps their blocks.
-    fn fetch(&self, ranges: Vec<Range<u64>>) -> SourceResult<Vec<Bytes>> {
+    /// once, and keeps their blocks; the blocks of each range, in order.
+    fn fetch(&self, ranges: Vec<Range<u64>>) -> SourceResult<Vec<Vec<Bytes>>> {
         let object = self.object.clone();
         let wanted = ranges.clone();
         let got = run(&self.runtime, async move {
@@ -94,6 +94,7 @@ impl RemoteBytes {
         })?
         .map_err(remote_error)?;
         let size = self.blocks.block_size();
+        let mut blocks = Vec::with_capacity(got.len());
         for (range, data) in ranges.iter().zip(&got) {
             if data.len() as u64 != range.end - range.start {
                 return Err(SourceError::Remote(format!(
@@ -102,13 +103,18 @@ impl RemoteBytes {
                     range.end - range.start
                 )));
             }
-            for (i, chunk) in data.chunks(size as usize).enumerate() {
-                let block = range.start / size + i as u64;
+            let split: Vec<Bytes> = data
+                .chunks(size as usize)
+                .map(|chunk| data.slice_ref(chunk))
+                .collect();
+            for (i, block) in split.iter().enumerate() {
+                let index = range.start / size + i as u64;
                 self.blocks
-                    .insert((self.object.version, block), data.slice_ref(chunk));
+                    .insert((self.object.version, index), block.clone());
             }
+            blocks.push(split);
         }
-        Ok(got)
+        Ok(blocks)
     }
 
     /// The blocks of `ranges` (offset, length) that the cache does not hold, as runs of
@@ -142,13 +148,7 @@ impl ByteSource for RemoteBytes {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> SourceResult<Vec<u8>> {
-        let end = offset.checked_add(len as u64);
-        if end.is_none_or(|e| e > self.object.len) {
-            return Err(SourceError::Corrupt(format!(
-                "read of {len} bytes at offset {offset} is past the end of the object ({} bytes)",
-                self.object.len
-            )));
-        }
+        check_within(offset, len, self.object.len, "object")?;
         if len == 0 {
             return Ok(Vec::new());
         }
@@ -161,9 +161,9 @@ impl ByteSource for RemoteBytes {
         if let (Some(&a), Some(&b)) = (missing.first(), missing.last()) {
             // One request from the first missing block to the last, whatever is between.
             let range = self.span(first + a as u64, first + b as u64);
-            let data = self.fetch(vec![range])?.remove(0);
-            for (i, chunk) in data.chunks(size as usize).enumerate() {
-                held[a + i] = Some(data.slice_ref(chunk));
+            let fetched = self.fetch(vec![range])?.into_iter().flatten();
+            for (slot, block) in held[a..].iter_mut().zip(fetched) {
+                *slot = Some(block);
             }
         }
         let mut out = Vec::with_capacity(len);
