@@ -160,17 +160,20 @@ impl SharedTier {
 
 /// The tier key of an answer key: a 128-bit hash, hex.
 fn hashed(key: &str) -> String {
-    format!(
-        "iipsrv-{:032x}",
-        xxhash_rust::xxh3::xxh3_128(key.as_bytes())
-    )
+    tier_key("iipsrv-", key)
 }
 
 /// The tier key of an image's purge generation.
 fn generation_key(location: &str) -> String {
+    tier_key("iipsrv-gen-", location)
+}
+
+/// `prefix` and the 128-bit hash of `text`, hex: short, free of spaces, the same in every
+/// instance.
+fn tier_key(prefix: &str, text: &str) -> String {
     format!(
-        "iipsrv-gen-{:032x}",
-        xxhash_rust::xxh3::xxh3_128(location.as_bytes())
+        "{prefix}{:032x}",
+        xxhash_rust::xxh3::xxh3_128(text.as_bytes())
     )
 }
 
