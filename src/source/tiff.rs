@@ -562,7 +562,9 @@ impl TiffImage {
         Ok((idx, rows))
     }
 
-    fn stored_tile(&self, l: &LevelData, idx: usize) -> SourceResult<Option<Vec<u8>>> {
+    /// Where tile `idx` of a level is stored (offset, length); `None` for a tile not
+    /// stored (length 0), an error past the stored-tile limit.
+    fn tile_range(&self, l: &LevelData, idx: usize) -> SourceResult<Option<(u64, usize)>> {
         let (off, len) = (l.offsets[idx], l.counts[idx]);
         if len == 0 {
             return Ok(None);
@@ -570,7 +572,14 @@ impl TiffImage {
         if len > self.limits.max_stored_tile_bytes {
             return Err(SourceError::Limit(format!("stored tile of {len} bytes")));
         }
-        self.bytes.read_at(off, len as usize).map(Some)
+        Ok(Some((off, len as usize)))
+    }
+
+    fn stored_tile(&self, l: &LevelData, idx: usize) -> SourceResult<Option<Vec<u8>>> {
+        match self.tile_range(l, idx)? {
+            Some((off, len)) => self.bytes.read_at(off, len).map(Some),
+            None => Ok(None),
+        }
     }
 }
 
@@ -872,10 +881,7 @@ impl ImageSource for TiffImage {
         let mut ranges = Vec::with_capacity(tiles.len());
         for &(tx, ty) in tiles {
             let (idx, _) = self.locate(l, tx, ty)?;
-            let (off, len) = (l.offsets[idx], l.counts[idx]);
-            if len > 0 && len <= self.limits.max_stored_tile_bytes {
-                ranges.push((off, len as usize));
-            }
+            ranges.extend(self.tile_range(l, idx)?);
         }
         self.bytes.prefetch(&ranges)
     }
