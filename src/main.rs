@@ -179,10 +179,6 @@ fn purge(ids: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if config.memcached_servers.trim().is_empty() && config.redis_url.trim().is_empty() {
-        eprintln!("iipsrv purge: no shared tier: set MEMCACHED_SERVERS or REDIS_URL as the servers have it");
-        return ExitCode::from(2);
-    }
     let root = config.local_prefix().map(|p| p.to_path_buf());
     let app = match App::new(config, root.as_deref()) {
         Ok(a) => a,
@@ -191,6 +187,10 @@ fn purge(ids: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if app.cache().tier_name().is_none() {
+        eprintln!("iipsrv purge: no shared tier: set MEMCACHED_SERVERS or REDIS_URL as the servers have it");
+        return ExitCode::from(2);
+    }
     let mut ok = true;
     for id in ids {
         match app.purge(id) {
