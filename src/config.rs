@@ -409,16 +409,14 @@ impl Config {
         self.extra_info()?;
         self.object_rules()?;
         self.proxies()?;
-        if self.object_cache_size < 0.0 || !self.object_cache_size.is_finite() {
-            return Err(Error::bad("OBJECT_CACHE_SIZE must be a number of MB >= 0"));
-        }
-        if self.max_image_cache_size < 0.0 || !self.max_image_cache_size.is_finite() {
-            return Err(Error::bad(
-                "MAX_IMAGE_CACHE_SIZE must be a number of MB >= 0",
-            ));
-        }
-        if self.decoded_cache_size < 0.0 || !self.decoded_cache_size.is_finite() {
-            return Err(Error::bad("DECODED_CACHE_SIZE must be a number of MB >= 0"));
+        for (name, megabytes) in [
+            ("OBJECT_CACHE_SIZE", self.object_cache_size),
+            ("MAX_IMAGE_CACHE_SIZE", self.max_image_cache_size),
+            ("DECODED_CACHE_SIZE", self.decoded_cache_size),
+        ] {
+            if megabytes < 0.0 || !megabytes.is_finite() {
+                return Err(Error::bad(format!("{name} must be a number of MB >= 0")));
+            }
         }
         if self.omp_num_threads == Some(0) {
             return Err(Error::bad("OMP_NUM_THREADS must be at least 1"));
