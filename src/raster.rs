@@ -71,6 +71,68 @@ impl<T: Copy + Default> Pixels<T> {
     }
 }
 
+/// Samples a 2×2 box average can be taken of (8 and 16-bit): the one halving that builds
+/// every pyramid made here (in-memory images, TIFF writing, `iipsrv convert`).
+pub trait Average: Copy + Default {
+    /// The rounded mean of four samples.
+    fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self;
+}
+
+impl Average for u8 {
+    fn mean4(a: u8, b: u8, c: u8, d: u8) -> u8 {
+        ((a as u32 + b as u32 + c as u32 + d as u32 + 2) / 4) as u8
+    }
+}
+
+impl Average for u16 {
+    fn mean4(a: u16, b: u16, c: u16, d: u16) -> u16 {
+        ((a as u32 + b as u32 + c as u32 + d as u32 + 2) / 4) as u16
+    }
+}
+
+impl<T: Average> Pixels<T> {
+    /// The first `rows` rows halved into `width` columns (at most half of each): every
+    /// pixel the rounded mean of a 2×2 block, an odd last row or column dropped, as libvips
+    /// does. `rows` may stop short of the height when rows arrive in bands.
+    pub fn halve_rows(&self, rows: u32, width: u32) -> Pixels<T> {
+        let ch = self.channels as usize;
+        let stride = self.stride();
+        let (rows, width) = (rows.min(self.height) / 2, width.min(self.width / 2));
+        let mut out = Pixels::filled(width, rows, self.channels, T::default());
+        let out_stride = out.stride();
+        for (y, row) in out.data.chunks_exact_mut(out_stride.max(1)).enumerate() {
+            let a = &self.data[2 * y * stride..];
+            let b = &self.data[(2 * y + 1) * stride..];
+            for x in 0..width as usize {
+                for c in 0..ch {
+                    let (l, r) = (2 * x * ch + c, (2 * x + 1) * ch + c);
+                    row[x * ch + c] = T::mean4(a[l], a[r], b[l], b[r]);
+                }
+            }
+        }
+        out
+    }
+
+    /// The whole raster halved (floor sizes).
+    pub fn halved(&self) -> Pixels<T> {
+        self.halve_rows(self.height, self.width / 2)
+    }
+}
+
+/// The pyramid of `full`, largest first: each level half the previous until it fits in
+/// one `tile` × `tile` tile (or a side is under 2 pixels).
+pub fn pyramid<T: Average>(full: Pixels<T>, tile: u32) -> Vec<Pixels<T>> {
+    let mut levels = vec![full];
+    while let Some(last) = levels.last() {
+        if (last.width <= tile && last.height <= tile) || last.width < 2 || last.height < 2 {
+            break;
+        }
+        let next = last.halved();
+        levels.push(next);
+    }
+    levels
+}
+
 impl Raster {
     /// The same pixels as floats (0-255).
     pub fn to_float(&self) -> FloatRaster {
@@ -106,6 +168,18 @@ mod tests {
             1,
         );
         assert_eq!(back.crop(1, 1, 2, 2), c);
+    }
+
+    #[test]
+    fn halving_averages_blocks_and_drops_odd_edges() {
+        let r = Raster::from_vec(3, 3, 1, vec![0, 10, 99, 20, 30, 99, 99, 99, 99]).expect("raster");
+        assert_eq!(r.halved().data, vec![15]);
+        let wide = Pixels::<u16>::filled(1000, 600, 2, 40000);
+        let sizes: Vec<(u32, u32)> = pyramid(wide, 256)
+            .iter()
+            .map(|l| (l.width, l.height))
+            .collect();
+        assert_eq!(sizes, vec![(1000, 600), (500, 300), (250, 150)]);
     }
 
     #[test]

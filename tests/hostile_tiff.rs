@@ -9,7 +9,7 @@ use iipsrv::source::{ImageSource, SourceError};
 use std::sync::Arc;
 
 fn sample(compression: Compression) -> Vec<u8> {
-    let levels = tiff_writer::pyramid(iipsrv::demo::pattern(300, 200), 128);
+    let levels = iipsrv::raster::pyramid(iipsrv::demo::pattern(300, 200), 128);
     tiff_writer::write(&levels, Some(128), compression, Some(b"fake icc profile")).expect("write")
 }
 

@@ -426,7 +426,7 @@ fn index_and_viewer_pages() {
 fn icc_profiles_follow_embed_icc_and_max_icc() {
     use iipsrv::codec::tiff_writer::{self, Compression};
     let dir = tempdir();
-    let levels = tiff_writer::pyramid(iipsrv::demo::pattern(600, 400), 256);
+    let levels = iipsrv::raster::pyramid(iipsrv::demo::pattern(600, 400), 256);
     let icc = vec![7u8; 3000];
     let bytes =
         tiff_writer::write(&levels, Some(256), Compression::Jpeg(90), Some(&icc)).expect("tiff");

@@ -1,18 +1,20 @@
 //! `iipsrv convert INPUT OUTPUT.tif`: the pyramid builder. Turns a JPEG, PNG or TIFF
 //! (striped or tiled, 8 or 16-bit) into a tiled pyramidal TIFF that this server and libvips
 //! read, streaming: the input is read in bands of rows ([`input`]), every level of the
-//! pyramid is built at once from them ([`pyramid`]) and written in one pass ([`tiff_out`]),
+//! pyramid is built at once from them ([`pyramid`]) and written in one pass
+//! ([`crate::codec::tiff_writer::TiffSink`]),
 //! so memory stays near three bands of 16 MB plus two rows of tiles per level, whatever the
 //! image height.
 
 pub mod input;
 pub mod pyramid;
-pub mod tiff_out;
 
+use crate::codec::tiff_writer::TiffSink;
 use clap::{Parser, ValueEnum};
 use input::{Band, Input};
 use pyramid::{lossless, Compression, Level, Sample};
-use std::io::IsTerminal;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal};
 use std::path::{Path, PathBuf};
 
 /// Bytes of input rows read at once (rounded to whole rows of tiles).
@@ -127,8 +129,9 @@ fn build<T: Sample + FromBand>(
         matches!(compression, Compression::Jpeg(_)) && input.channels.is_multiple_of(2);
     let channels = input.channels - u8::from(drop_alpha);
     let icc = input.icc.clone();
-    let mut sink = tiff_out::TiffSink::create(path, args.bigtiff)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let mut sink = TiffSink::new(BufWriter::with_capacity(1 << 20, file), args.bigtiff)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let mut top = Level::<T>::new(input.width, input.height, channels, args.tile, compression);
     let row_bytes = input.width as u64 * input.channels as u64 * (input.bits as u64 / 8);
     let band = ((BAND_BYTES / row_bytes.max(1)) as u32 / args.tile).max(1) * args.tile;
@@ -172,7 +175,11 @@ fn build<T: Sample + FromBand>(
     }
     let mut directories = Vec::new();
     top.directories(icc.as_deref(), &mut directories);
-    sink.finish(directories)?;
+    sink.finish(directories)?
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|file| file.sync_all())
+        .map_err(|e| format!("cannot write the output: {e}"))?;
     progress.done();
     Ok(())
 }

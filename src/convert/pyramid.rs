@@ -4,18 +4,17 @@
 //! odd last row or column dropped, as libvips does) into the next level, which does the
 //! same. Memory is about two tile rows of the full width, whatever the image height.
 
-use super::tiff_out::{Entry, TiffSink, Value};
 pub use crate::codec::tiff_writer::Compression;
+use crate::codec::tiff_writer::{Entry, TiffSink, Value};
 use crate::codec::{jpeg, lossless, webp};
-use crate::raster::{Pixels, Raster};
+use crate::raster::{Average, Pixels, Raster};
 use rayon::prelude::*;
+use std::io::{Seek, Write};
 
 /// A sample type the pyramid is built in: 8 or 16-bit unsigned.
-pub trait Sample: Copy + Default + Send + Sync + 'static {
+pub trait Sample: Average + Send + Sync + 'static {
     /// Bits per sample.
     const BITS: u16;
-    /// The rounded mean of four samples.
-    fn mean4(a: Self, b: Self, c: Self, d: Self) -> Self;
     /// `self - prev`, wrapping (TIFF horizontal predictor).
     fn minus(self, prev: Self) -> Self;
     /// Appends the samples little endian.
@@ -27,9 +26,6 @@ macro_rules! unsigned_sample {
     ($t:ty, $bits:expr) => {
         impl Sample for $t {
             const BITS: u16 = $bits;
-            fn mean4(a: $t, b: $t, c: $t, d: $t) -> $t {
-                ((a as u32 + b as u32 + c as u32 + d as u32 + 2) / 4) as $t
-            }
             fn minus(self, prev: $t) -> $t {
                 self.wrapping_sub(prev)
             }
@@ -105,7 +101,11 @@ impl<T: Sample> Level<T> {
     }
 
     /// Takes the next rows of this level (`rows.width` must be the level's width).
-    pub fn push(&mut self, rows: &Pixels<T>, out: &mut TiffSink) -> Result<(), String> {
+    pub fn push<W: Write + Seek>(
+        &mut self,
+        rows: &Pixels<T>,
+        out: &mut TiffSink<W>,
+    ) -> Result<(), String> {
         let mut y = 0;
         while y < rows.height {
             let take = (self.rows.height - self.filled).min(rows.height - y);
@@ -124,7 +124,7 @@ impl<T: Sample> Level<T> {
     }
 
     /// Writes the current row of tiles and hands its rows, halved, to the next level.
-    fn flush(&mut self, out: &mut TiffSink) -> Result<(), String> {
+    fn flush<W: Write + Seek>(&mut self, out: &mut TiffSink<W>) -> Result<(), String> {
         let across = self.width.div_ceil(self.tile);
         let tiles: Vec<Result<Vec<u8>, String>> = (0..across)
             .into_par_iter()
@@ -138,7 +138,7 @@ impl<T: Sample> Level<T> {
         let filled = self.filled;
         self.filled = 0;
         if let Some(next) = self.next.as_mut() {
-            let half = halve_rows(&self.rows, filled, next.width);
+            let half = self.rows.halve_rows(filled, next.width);
             next.push(&half, out)?;
         }
         Ok(())
@@ -236,27 +236,6 @@ impl<T: Sample> Level<T> {
         let rows = self.height.div_ceil(self.tile) * self.width.div_ceil(self.tile);
         self.offsets.len() as u32 == rows && self.next.as_ref().is_none_or(|n| n.complete())
     }
-}
-
-/// `rows` rows of `src` halved into `width` columns (floor of half the rows).
-fn halve_rows<T: Sample>(src: &Pixels<T>, rows: u32, width: u32) -> Pixels<T> {
-    let ch = src.channels as usize;
-    let stride = src.stride();
-    let mut out = Pixels::filled(width, rows / 2, src.channels, T::default());
-    for y in 0..(rows / 2) as usize {
-        let (a, b) = (
-            &src.data[2 * y * stride..],
-            &src.data[(2 * y + 1) * stride..],
-        );
-        let row = &mut out.data[y * width as usize * ch..(y + 1) * width as usize * ch];
-        for x in 0..width as usize {
-            for c in 0..ch {
-                let (l, r) = (2 * x * ch + c, (2 * x + 1) * ch + c);
-                row[x * ch + c] = T::mean4(a[l], a[r], b[l], b[r]);
-            }
-        }
-    }
-    out
 }
 
 /// Horizontal differencing (TIFF predictor 2): each sample minus the same channel's sample

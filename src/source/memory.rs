@@ -25,14 +25,7 @@ impl MemoryImage {
     /// Builds the levels of `full` (level 0); `info` supplies samples, colour, ICC and
     /// metadata, its levels are replaced.
     pub fn new(full: Raster, mut info: ImageInfo) -> MemoryImage {
-        let mut levels = vec![full];
-        while let Some(last) = levels.last() {
-            if last.width <= TILE && last.height <= TILE || last.width < 2 || last.height < 2 {
-                break;
-            }
-            let half = halve(last);
-            levels.push(half);
-        }
+        let levels = crate::raster::pyramid(full, TILE);
         info.width = levels[0].width;
         info.height = levels[0].height;
         info.levels = levels
@@ -75,32 +68,6 @@ fn check_size(w: u32, h: u32) -> SourceResult<()> {
     Ok(())
 }
 
-/// The next level: each pixel the average of a 2×2 block (floor sizes).
-fn halve(r: &Raster) -> Raster {
-    let (w, h, ch) = (r.width / 2, r.height / 2, r.channels as usize);
-    let stride = r.stride();
-    let mut data = Vec::with_capacity(w as usize * h as usize * ch);
-    for y in 0..h as usize {
-        let (a, b) = (2 * y * stride, (2 * y + 1) * stride);
-        for x in 0..w as usize {
-            for c in 0..ch {
-                let i = 2 * x * ch + c;
-                let sum = r.data[a + i] as u32
-                    + r.data[a + i + ch] as u32
-                    + r.data[b + i] as u32
-                    + r.data[b + i + ch] as u32;
-                data.push(((sum + 2) / 4) as u8);
-            }
-        }
-    }
-    Raster {
-        width: w,
-        height: h,
-        channels: r.channels,
-        data,
-    }
-}
-
 impl ImageSource for MemoryImage {
     fn info(&self) -> &ImageInfo {
         &self.info
@@ -137,11 +104,5 @@ mod tests {
         assert_eq!((t.width, t.height), (244, 44));
         assert!(t.data.iter().all(|&v| v == 100));
         assert!(m.read_tile(2, 1, 0).is_err());
-    }
-
-    #[test]
-    fn halving_averages_blocks() {
-        let r = Raster::from_vec(2, 2, 1, vec![0, 10, 20, 30]).expect("raster");
-        assert_eq!(halve(&r).data, vec![15]);
     }
 }
