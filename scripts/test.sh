@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh test
 cargo fmt --check
 (cd fuzz && cargo fmt --check)
-cargo clippy --all-targets --release -- -D warnings
-cargo test --release
+cargo clippy --workspace --all-targets --release -- -D warnings
+cargo test --workspace --release
 scripts/validate-iiif.sh
 scripts/webservers-test.sh
 scripts/compat-test.sh

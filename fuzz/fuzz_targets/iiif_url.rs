@@ -1,7 +1,7 @@
 //! IIIF paths: parsing never panics, and image parameters printed back parse to the same.
 #![no_main]
 
-use iipsrv::protocol::iiif::{self, Target};
+use iipsrv_core::protocol::iiif::{self, Target};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,8 +2,8 @@
 //! parser and the views built from it against a small image never panic.
 #![no_main]
 
-use iipsrv::protocol::iip;
-use iipsrv::view::{Format, SizeLimits};
+use iipsrv_core::protocol::iip;
+use iipsrv_core::view::{Format, SizeLimits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(request) = iip::parse(query) else {
         return;
     };
-    let info = iipsrv::source::dyadic_info(5000, 3000, 5);
+    let info = iipsrv_core::info::dyadic_info(5000, 3000, 5);
     let limits = SizeLimits {
         max_size: Some(5000),
         allow_upscaling: true,

@@ -2,9 +2,9 @@
 //! decoding the smallest level's first tile through OpenJPEG is an answer or an error.
 #![no_main]
 
-use iipsrv::source::bytes::MemBytes;
-use iipsrv::source::jpeg2000::Jpeg2000Image;
-use iipsrv::source::ImageSource;
+use iipsrv_formats::bytes::MemBytes;
+use iipsrv_formats::source::jpeg2000::Jpeg2000Image;
+use iipsrv_formats::source::ImageSource;
 use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 

@@ -2,9 +2,9 @@
 //! tile decoders behind it never panic and never allocate past their limits.
 #![no_main]
 
-use iipsrv::source::bytes::MemBytes;
-use iipsrv::source::tiff::TiffImage;
-use iipsrv::source::ImageSource;
+use iipsrv_formats::bytes::MemBytes;
+use iipsrv_formats::source::tiff::TiffImage;
+use iipsrv_formats::source::ImageSource;
 use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 

@@ -2,9 +2,9 @@
 //! orders, on arbitrary input, with a bounded expected size.
 #![no_main]
 
-use iipsrv::codec::lossless;
-use iipsrv::source::samples::{to_floats, Layout};
-use iipsrv::source::SampleFormat;
+use iipsrv_core::info::SampleFormat;
+use iipsrv_formats::codec::lossless;
+use iipsrv_formats::source::samples::{to_floats, Layout};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! DeepZoom and Zoomify paths never panic the parsers.
 #![no_main]
 
-use iipsrv::protocol::{deepzoom, zoomify};
+use iipsrv_core::protocol::{deepzoom, zoomify};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,0 +1,101 @@
+//! Byte sources: where a container reader gets its bytes. Files are read with positioned
+//! reads so that every thread shares one handle with no seek and no lock; objects in S3
+//! or on HTTP servers are [`super::remote::RemoteBytes`].
+
+use crate::error::{SourceError, SourceResult};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Random-access bytes of one image.
+pub trait ByteSource: Send + Sync {
+    /// Total length in bytes.
+    fn len(&self) -> u64;
+
+    /// Whether the source is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads exactly `len` bytes at `offset`; an error when they are not all there.
+    fn read_at(&self, offset: u64, len: usize) -> SourceResult<Vec<u8>>;
+
+    /// Says that the ranges (offset, length) will be read soon, so that a remote source
+    /// fetches them together; local sources have nothing to do.
+    fn prefetch(&self, ranges: &[(u64, usize)]) -> SourceResult<()> {
+        let _ = ranges;
+        Ok(())
+    }
+
+    /// Whether reads may wait on the network (the quick path leaves such sources to the
+    /// worker pool).
+    fn is_remote(&self) -> bool {
+        false
+    }
+}
+
+/// A local file read with `pread`.
+pub struct FileBytes {
+    file: File,
+    len: u64,
+}
+
+impl FileBytes {
+    /// Opens `path` for reading.
+    pub fn open(path: &Path) -> SourceResult<FileBytes> {
+        let file =
+            File::open(path).map_err(|e| SourceError::Io(format!("cannot open image: {e}")))?;
+        let len = file
+            .metadata()
+            .map_err(|e| SourceError::Io(format!("cannot stat image: {e}")))?
+            .len();
+        Ok(FileBytes { file, len })
+    }
+}
+
+impl ByteSource for FileBytes {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> SourceResult<Vec<u8>> {
+        check_within(offset, len, self.len, "file")?;
+        let mut buf = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(|e| SourceError::Io(format!("read failed: {e}")))?;
+        Ok(buf)
+    }
+}
+
+/// Refuses a read of `len` bytes at `offset` that does not lie within the `total` bytes of
+/// a `what` (file, object): a corrupt offset, never a short read.
+pub fn check_within(offset: u64, len: usize, total: u64, what: &str) -> SourceResult<()> {
+    if offset.checked_add(len as u64).is_none_or(|e| e > total) {
+        return Err(SourceError::Corrupt(format!(
+            "read of {len} bytes at offset {offset} is past the end of the {what} ({total} bytes)"
+        )));
+    }
+    Ok(())
+}
+
+/// Bytes held in memory (tests, generated images).
+pub struct MemBytes(pub Vec<u8>);
+
+impl ByteSource for MemBytes {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> SourceResult<Vec<u8>> {
+        let start = usize::try_from(offset).ok();
+        let slice = start
+            .and_then(|s| s.checked_add(len).map(|e| (s, e)))
+            .and_then(|(s, e)| self.0.get(s..e));
+        slice.map(<[u8]>::to_vec).ok_or_else(|| {
+            SourceError::Corrupt(format!(
+                "read of {len} bytes at offset {offset} is past the end"
+            ))
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! PNG output (the `png` crate; PNG_QUALITY maps to the deflate effort: 1 fast … 9 best)
+//! and PNG input for plain image files (expanded to 8-bit grey, grey + alpha, RGB, RGBA).
+
+use crate::error::SourceError;
+use crate::error::SourceResult;
+use iipsrv_core::raster::Raster;
+
+/// Decodes a whole PNG to 8-bit samples (palettes expanded, 16-bit reduced), refusing
+/// images of more than `max_pixels` before allocating them.
+pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<Raster> {
+    let bad = |e: png::DecodingError| SourceError::Corrupt(format!("bad PNG: {e}"));
+    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = dec.read_info().map_err(bad)?;
+    let (w, h) = (reader.info().width, reader.info().height);
+    if w as u64 * h as u64 > max_pixels {
+        return Err(SourceError::Limit(format!(
+            "a {w}x{h} PNG is too large to serve; convert it to a tiled pyramidal TIFF"
+        )));
+    }
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| SourceError::Limit("PNG too large".into()))?;
+    let mut buf = vec![0; size];
+    let frame = reader.next_frame(&mut buf).map_err(bad)?;
+    buf.truncate(frame.buffer_size());
+    let channels = frame.color_type.samples() as u8;
+    Raster::from_vec(frame.width, frame.height, channels, buf)
+        .ok_or_else(|| SourceError::Corrupt("PNG frame size".into()))
+}
+
+/// Encodes 1-4 channel 8-bit pixels as PNG; `level` 0-9 picks the compression effort.
+pub fn encode(raster: &Raster, level: u8) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, raster.width, raster.height);
+    enc.set_color(match raster.channels {
+        1 => png::ColorType::Grayscale,
+        2 => png::ColorType::GrayscaleAlpha,
+        3 => png::ColorType::Rgb,
+        _ => png::ColorType::Rgba,
+    });
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(match level {
+        0..=2 => png::Compression::Fast,
+        3..=6 => png::Compression::Balanced,
+        _ => png::Compression::High,
+    });
+    let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+    writer
+        .write_image_data(&raster.data)
+        .map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_png_signature() {
+        let r = Raster::filled(3, 2, 3, 9);
+        let p = encode(&r, 1).expect("encode");
+        assert_eq!(&p[..8], b"\x89PNG\r\n\x1a\n");
+    }
+}

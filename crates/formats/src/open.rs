@@ -1,0 +1,123 @@
+//! Opening an image: its format recognised by its first bytes (TIFF, BigTIFF, JPEG2000,
+//! JPEG, PNG), then the source for that format; flat images get their levels made in
+//! memory. Shared by the server's registry and the `check` and `convert` tools.
+
+use crate::bytes::{ByteSource, FileBytes};
+use crate::error::{SourceError, SourceResult};
+use crate::source::jpeg2000::{self, Jpeg2000Image};
+use crate::source::memory::{self, MemoryImage};
+use crate::source::region;
+use crate::source::tiff::TiffImage;
+use crate::source::ImageSource;
+use iipsrv_core::sequence::Views;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Opens a file with the source for its format, recognised by its first bytes.
+pub fn open_source(path: &Path) -> SourceResult<Arc<dyn ImageSource>> {
+    Ok(open_page(path, 0)?.0)
+}
+
+/// Opens page `page` of a file (0 unless it is a multi-page TIFF stack), with the views of
+/// the stack when it is one.
+pub fn open_page(path: &Path, page: usize) -> SourceResult<(Arc<dyn ImageSource>, Option<Views>)> {
+    open_bytes(
+        Arc::new(FileBytes::open(path)?),
+        page,
+        &path.display().to_string(),
+    )
+}
+
+/// Opens page `page` of the image in `bytes` (a file or an object, `name` in warnings)
+/// with the source for its format, recognised by its first bytes.
+pub fn open_bytes(
+    bytes: Arc<dyn ByteSource>,
+    page: usize,
+    name: &str,
+) -> SourceResult<(Arc<dyn ImageSource>, Option<Views>)> {
+    let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
+    let source = match Kind::of(&head) {
+        Some(Kind::Tiff) => {
+            let tiff = TiffImage::open_page(bytes, page)?;
+            let views = (!tiff.pages().is_empty()).then(|| Views::of_pages(tiff.pages()));
+            return Ok((pyramid_or_memory(tiff, name)?, views));
+        }
+        _ if page != 0 => return Err(SourceError::NoSuchPage(page)),
+        Some(Kind::Jpeg2000) => Arc::new(Jpeg2000Image::open(bytes)?) as Arc<dyn ImageSource>,
+        Some(Kind::Flat) => {
+            if bytes.len() > MAX_FLAT_FILE_BYTES {
+                return Err(SourceError::Limit(
+                    "image file too large to decode whole; convert it to a pyramidal TIFF".into(),
+                ));
+            }
+            let data = bytes.read_at(0, bytes.len() as usize)?;
+            let image = MemoryImage::from_file_bytes(&data)?;
+            warn_flat(name);
+            Arc::new(image)
+        }
+        None => {
+            return Err(SourceError::Unsupported(
+                "not a TIFF, JPEG2000, JPEG or PNG image".into(),
+            ))
+        }
+    };
+    Ok((source, None))
+}
+
+/// Largest JPEG or PNG file decoded whole.
+const MAX_FLAT_FILE_BYTES: u64 = 1 << 30;
+
+/// The formats we open, by their first bytes.
+pub enum Kind {
+    /// Classic TIFF or BigTIFF, either byte order.
+    Tiff,
+    /// A JP2 file or a raw JPEG2000 codestream.
+    Jpeg2000,
+    /// JPEG or PNG: no pyramid, decoded whole.
+    Flat,
+}
+
+impl Kind {
+    /// The format of a file starting with `head` (its first 12 bytes suffice).
+    pub fn of(head: &[u8]) -> Option<Kind> {
+        match head {
+            [b'I', b'I', 42 | 43, 0, ..] | [b'M', b'M', 0, 42 | 43, ..] => Some(Kind::Tiff),
+            [0xff, 0xd8, 0xff, ..] | [0x89, b'P', b'N', b'G', ..] => Some(Kind::Flat),
+            _ => jpeg2000::sniff(head).map(|_| Kind::Jpeg2000),
+        }
+    }
+}
+
+/// A TIFF with a pyramid as it is; one without (a single level larger than two tiles
+/// across) decoded into memory with levels made there, when it fits.
+fn pyramid_or_memory(tiff: TiffImage, name: &str) -> SourceResult<Arc<dyn ImageSource>> {
+    let info = tiff.info();
+    let flat = info.levels.len() == 1 && info.width.max(info.height) > 512 && !info.needs_float();
+    if !flat {
+        return Ok(Arc::new(tiff));
+    }
+    warn_flat(name);
+    if info.width as u64 * info.height as u64 > memory::MAX_PIXELS {
+        return Ok(Arc::new(tiff));
+    }
+    let full = region::compose(&tiff, 0, 0, 0, info.width, info.height)?;
+    Ok(Arc::new(MemoryImage::new(full, info.clone())))
+}
+
+fn warn_flat(name: &str) {
+    tracing::warn!(
+        "{name} has no pyramid: its levels are built in memory when opened; a tiled pyramidal \
+         TIFF (vips tiffsave --tile --pyramid) would be faster and lighter"
+    );
+}
+
+/// The format of a file from its first bytes (None when it is no image we serve; used to
+/// list images).
+pub fn kind_of_file(path: &Path) -> Option<Kind> {
+    use std::io::Read;
+    let mut head = [0u8; 12];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    Kind::of(&head[..n])
+}

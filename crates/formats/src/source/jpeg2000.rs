@@ -1,0 +1,603 @@
+//! JPEG2000 images (`.jp2` files and raw `.j2k`/`.jph` codestreams, HTJ2K included): the
+//! header is read by our own parser (boxes, SIZ, COD, colour and resolution), bounded
+//! before anything is allocated; pixels come from OpenJPEG ([`crate::codec::openjpeg`]),
+//! decoding only the resolution (reduce) and area (decode area) of one tile.
+//!
+//! Levels are the codestream's resolutions, each the floor of half the previous as the
+//! original reports them; tiles are 256 × 256 at every level, as the original serves
+//! JPEG2000. Quality layers: half of those in the file by default (MAX_LAYERS, LYR).
+//!
+//! Spec: ISO/IEC 15444-1 (boxes, markers) and 15444-15 (HTJ2K).
+
+use super::ImageSource;
+use crate::bytes::ByteSource;
+use crate::codec::openjpeg::{self, Container, DecodeRequest};
+use crate::error::{SourceError, SourceResult};
+use iipsrv_core::info::{ColourSpace, ImageInfo, Level, Metadata, SampleFormat};
+use iipsrv_core::raster::{FloatRaster, Pixels, Raster};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Tile size served at every level.
+const TILE: u32 = 256;
+/// Most bytes of box headers and main header read while parsing.
+const HEADER_LIMIT: usize = 1 << 20;
+/// Most pixels decoded in one OpenJPEG pass of a region.
+const BAND_PIXELS: u64 = 4 << 20;
+/// Most components accepted.
+const MAX_COMPONENTS: usize = 64;
+/// Most samples (width × height × components) in one codestream tile. OpenJPEG sets up
+/// its code-block structures for a whole tile at every resolution, about 0.25 byte per
+/// sample whatever part is decoded (measured: 130 MB for an untiled 16000 × 12000 RGB
+/// file), so a 600-byte header declaring a 16 million × 80 tile cost 1 GB per request.
+/// 2^31 samples (an untiled 26000 × 26000 RGB scan, about 550 MB) is the bound.
+const MAX_TILE_SAMPLES: u64 = 1 << 31;
+
+/// What the header says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// Container kind.
+    pub container: Container,
+    /// Image area origin on the reference grid (XOsiz, YOsiz).
+    pub origin: (u32, u32),
+    /// Image width and height.
+    pub size: (u32, u32),
+    /// Per component: precision in bits and signedness.
+    pub components: Vec<(u8, bool)>,
+    /// Resolutions (decomposition levels + 1).
+    pub resolutions: u8,
+    /// Quality layers.
+    pub layers: u16,
+    /// Enumerated colour space of the `colr` box (16 sRGB, 17 grey, 18 sYCC, 14 CIELab).
+    pub enumerated_cs: Option<u32>,
+    /// ICC profile of the `colr` box.
+    pub icc: Option<Vec<u8>>,
+    /// Capture (or display) resolution, pixels per metre, horizontal and vertical.
+    pub pixels_per_metre: Option<(f64, f64)>,
+    /// High-throughput (Part 15) codestream.
+    pub htj2k: bool,
+}
+
+fn corrupt(what: impl Into<String>) -> SourceError {
+    SourceError::Corrupt(format!("JPEG2000: {}", what.into()))
+}
+
+fn be16(b: &[u8], at: usize) -> SourceResult<u16> {
+    b.get(at..at + 2)
+        .map(|s| u16::from_be_bytes([s[0], s[1]]))
+        .ok_or_else(|| corrupt("header cut short"))
+}
+
+fn be32(b: &[u8], at: usize) -> SourceResult<u32> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+        .ok_or_else(|| corrupt("header cut short"))
+}
+
+/// Whether the first bytes are a JP2 signature box or a codestream's SOC + SIZ.
+pub fn sniff(head: &[u8]) -> Option<Container> {
+    if head.starts_with(&[0, 0, 0, 12, b'j', b'P', b' ', b' ']) {
+        Some(Container::Jp2)
+    } else if head.starts_with(&[0xff, 0x4f, 0xff, 0x51]) {
+        Some(Container::Codestream)
+    } else {
+        None
+    }
+}
+
+/// One box: type, content offset and content length.
+struct BoxRef {
+    kind: [u8; 4],
+    start: u64,
+    len: u64,
+}
+
+/// The boxes in `[from, to)`; a zero length means "to the end".
+fn boxes(bytes: &dyn ByteSource, from: u64, to: u64) -> SourceResult<Vec<BoxRef>> {
+    let mut out = Vec::new();
+    let mut at = from;
+    while at + 8 <= to && out.len() < 4096 {
+        let h = bytes.read_at(at, 8)?;
+        let lbox = be32(&h, 0)? as u64;
+        let kind = [h[4], h[5], h[6], h[7]];
+        let (header, total) = match lbox {
+            0 => (8, to - at),
+            1 => {
+                let x = bytes.read_at(at + 8, 8)?;
+                let big = (be32(&x, 0)? as u64) << 32 | be32(&x, 4)? as u64;
+                (16, big)
+            }
+            n => (8, n),
+        };
+        if total < header || at + total > to {
+            return Err(corrupt("a box runs past its parent"));
+        }
+        out.push(BoxRef {
+            kind,
+            start: at + header,
+            len: total - header,
+        });
+        at += total;
+    }
+    Ok(out)
+}
+
+/// Reads a box's whole content, bounded.
+fn content(bytes: &dyn ByteSource, b: &BoxRef) -> SourceResult<Vec<u8>> {
+    if b.len > HEADER_LIMIT as u64 {
+        return Err(corrupt("a header box is too large"));
+    }
+    bytes.read_at(b.start, b.len as usize)
+}
+
+impl Header {
+    /// Parses the header of a JP2 file or a raw codestream.
+    pub fn read(bytes: &dyn ByteSource) -> SourceResult<Header> {
+        let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
+        match sniff(&head) {
+            Some(Container::Codestream) => Self::codestream(bytes, 0, Container::Codestream),
+            Some(Container::Jp2) => Self::jp2(bytes),
+            None => Err(corrupt("not a JPEG2000 file")),
+        }
+    }
+
+    fn jp2(bytes: &dyn ByteSource) -> SourceResult<Header> {
+        let top = boxes(bytes, 0, bytes.len())?;
+        let code = top
+            .iter()
+            .find(|b| &b.kind == b"jp2c")
+            .ok_or_else(|| corrupt("no codestream box"))?;
+        let mut h = Self::codestream(bytes, code.start, Container::Jp2)?;
+        if let Some(jp2h) = top.iter().find(|b| &b.kind == b"jp2h") {
+            for b in boxes(bytes, jp2h.start, jp2h.start + jp2h.len)? {
+                match &b.kind {
+                    b"colr" => h.colour(&content(bytes, &b)?),
+                    b"res " => h.resolution(bytes, &b)?,
+                    _ => {}
+                }
+            }
+        }
+        Ok(h)
+    }
+
+    /// The `colr` box: an enumerated space or an ICC profile (first one wins).
+    fn colour(&mut self, c: &[u8]) {
+        if self.enumerated_cs.is_some() || self.icc.is_some() || c.len() < 3 {
+            return;
+        }
+        match c[0] {
+            1 => self.enumerated_cs = be32(c, 3).ok(),
+            2 | 3 => self.icc = Some(c[3..].to_vec()),
+            _ => {}
+        }
+    }
+
+    /// The `res ` superbox: capture resolution, else display resolution.
+    fn resolution(&mut self, bytes: &dyn ByteSource, res: &BoxRef) -> SourceResult<()> {
+        let inner = boxes(bytes, res.start, res.start + res.len)?;
+        let pick = inner
+            .iter()
+            .find(|b| &b.kind == b"resc")
+            .or_else(|| inner.iter().find(|b| &b.kind == b"resd"));
+        if let Some(b) = pick {
+            let c = content(bytes, b)?;
+            if c.len() >= 10 {
+                let rate = |n: usize, d: usize, e: usize| -> SourceResult<f64> {
+                    let (n, d) = (be16(&c, n)? as f64, be16(&c, d)? as f64);
+                    Ok(n / d.max(1.0) * 10f64.powi(c[e] as i8 as i32))
+                };
+                let (v, h) = (rate(0, 2, 8)?, rate(4, 6, 9)?);
+                if v > 0.0 && h > 0.0 && v.is_finite() && h.is_finite() {
+                    self.pixels_per_metre = Some((h, v));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The codestream main header at `at`: SIZ, then markers up to COD.
+    fn codestream(bytes: &dyn ByteSource, at: u64, container: Container) -> SourceResult<Header> {
+        let n = bytes.len().saturating_sub(at).min(HEADER_LIMIT as u64) as usize;
+        let b = bytes.read_at(at, n)?;
+        if !b.starts_with(&[0xff, 0x4f, 0xff, 0x51]) {
+            return Err(corrupt("the codestream does not start with SOC and SIZ"));
+        }
+        let mut h = Self::siz(&b, 4, container)?;
+        let mut pos = 4 + be16(&b, 4)? as usize;
+        loop {
+            let marker = be16(&b, pos)?;
+            if marker == 0xff90 || marker == 0xff93 {
+                return Err(corrupt("no COD marker in the main header"));
+            }
+            let len = be16(&b, pos + 2)? as usize;
+            match marker {
+                0xff52 => {
+                    h.layers = be16(&b, pos + 6)?;
+                    let levels = *b.get(pos + 9).ok_or_else(|| corrupt("short COD"))?;
+                    if levels > 32 {
+                        return Err(corrupt(format!("{levels} decomposition levels")));
+                    }
+                    h.resolutions = levels + 1;
+                    return Ok(h);
+                }
+                0xff50 => h.htj2k = true,
+                _ => {}
+            }
+            pos += 2 + len;
+        }
+    }
+
+    /// SIZ: sizes, tiling, components. `at` points at the marker's length field.
+    fn siz(b: &[u8], at: usize, container: Container) -> SourceResult<Header> {
+        let rsiz = be16(b, at + 2)?;
+        let (x1, y1) = (be32(b, at + 4)?, be32(b, at + 8)?);
+        let (x0, y0) = (be32(b, at + 12)?, be32(b, at + 16)?);
+        let (tile_w, tile_h) = (be32(b, at + 20)?, be32(b, at + 24)?);
+        let count = be16(b, at + 36)? as usize;
+        if x1 <= x0 || y1 <= y0 || x1 > i32::MAX as u32 || y1 > i32::MAX as u32 {
+            return Err(corrupt(format!("image area {x0},{y0}-{x1},{y1}")));
+        }
+        if count == 0 || count > MAX_COMPONENTS {
+            return Err(SourceError::Unsupported(format!(
+                "JPEG2000 with {count} components"
+            )));
+        }
+        let mut components = Vec::with_capacity(count);
+        for c in 0..count {
+            let s = b.get(at + 38 + 3 * c..at + 41 + 3 * c);
+            let s = s.ok_or_else(|| corrupt("SIZ cut short"))?;
+            if s[1] != 1 || s[2] != 1 {
+                return Err(SourceError::Unsupported(
+                    "JPEG2000 with subsampled components".into(),
+                ));
+            }
+            components.push(((s[0] & 0x7f) + 1, s[0] & 0x80 != 0));
+        }
+        let (tile_w, tile_h) = (tile_w.clamp(1, x1 - x0), tile_h.clamp(1, y1 - y0));
+        if tile_w as u64 * tile_h as u64 * count as u64 > MAX_TILE_SAMPLES {
+            return Err(SourceError::Unsupported(format!(
+                "JPEG2000 tiles of {tile_w} x {tile_h} x {count} samples: more than \
+                 {MAX_TILE_SAMPLES} samples per tile would need too much memory to decode"
+            )));
+        }
+        Ok(Header {
+            container,
+            origin: (x0, y0),
+            size: (x1 - x0, y1 - y0),
+            components,
+            resolutions: 1,
+            layers: 1,
+            enumerated_cs: None,
+            icc: None,
+            pixels_per_metre: None,
+            htj2k: rsiz & 0x4000 != 0,
+        })
+    }
+}
+
+/// An open JPEG2000 image.
+pub struct Jpeg2000Image {
+    bytes: Arc<dyn ByteSource>,
+    header: Arc<Header>,
+    info: Arc<ImageInfo>,
+    /// Quality layers decoded (0 all), from MAX_LAYERS/LYR.
+    layers: u32,
+}
+
+impl Jpeg2000Image {
+    /// Reads the header; tiles are decoded on demand.
+    pub fn open(bytes: Arc<dyn ByteSource>) -> SourceResult<Jpeg2000Image> {
+        let header = Header::read(bytes.as_ref())?;
+        let info = describe(&header)?;
+        let layers = layer_count(&header, 0);
+        Ok(Jpeg2000Image {
+            bytes,
+            header: Arc::new(header),
+            info: Arc::new(info),
+            layers,
+        })
+    }
+
+    /// The header as parsed (for tests and OBJ-like reporting).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The box of tile (`tx`, `ty`) of a level, checked to exist.
+    fn tile_box(&self, level: usize, tx: u32, ty: u32) -> SourceResult<(u32, u32, u32, u32)> {
+        let l = self.level(level)?;
+        if tx >= l.tiles_across() || ty >= l.tiles_down() {
+            return Err(SourceError::Limit(format!("no tile {tx},{ty}")));
+        }
+        let (lx, ly) = (tx * TILE, ty * TILE);
+        Ok((lx, ly, (lx + TILE).min(l.width), (ly + TILE).min(l.height)))
+    }
+
+    fn level(&self, level: usize) -> SourceResult<&Level> {
+        self.info
+            .levels
+            .get(level)
+            .ok_or_else(|| SourceError::Limit(format!("no level {level}")))
+    }
+
+    /// Decodes a box of a level (left, top, right, bottom in level pixels) in one OpenJPEG
+    /// pass; each component covers at least the box.
+    fn decode_box(
+        &self,
+        level: usize,
+        (x0, y0, x1, y1): (u32, u32, u32, u32),
+    ) -> SourceResult<Vec<openjpeg::Component>> {
+        let (ox, oy) = self.header.origin;
+        let (fw, fh) = self.header.size;
+        let k = level as u32;
+        let full = |v: u32, limit: u32| ((v as u64) << k).min(limit as u64) as u32;
+        let req = DecodeRequest {
+            reduce: k,
+            layers: self.layers,
+            area: (
+                ox + full(x0, fw),
+                oy + full(y0, fh),
+                ox + full(x1, fw),
+                oy + full(y1, fh),
+            ),
+        };
+        let comps = openjpeg::decode(self.bytes.as_ref(), self.header.container, &req)?;
+        let short = |c: &openjpeg::Component| c.width < x1 - x0 || c.height < y1 - y0;
+        if comps.len() != self.info.channels as usize || comps.iter().any(short) {
+            return Err(corrupt("decoded area smaller than asked"));
+        }
+        Ok(comps)
+    }
+
+    /// A box of a level decoded in horizontal bands, one per worker thread, each band one
+    /// OpenJPEG pass — far cheaper than one pass per 256-pixel tile, since every pass walks
+    /// the codestream's tile-part headers — converted through `convert`.
+    fn region<T: Copy + Default + Send>(
+        &self,
+        level: usize,
+        (x0, y0, x1, y1): (u32, u32, u32, u32),
+        convert: impl Fn(i32) -> T + Sync,
+    ) -> SourceResult<Pixels<T>> {
+        let (w, h) = (x1 - x0, y1 - y0);
+        // One band per worker for tall boxes, and enough bands that none holds more than
+        // about 4 megapixels (OpenJPEG keeps 4 bytes per sample and component).
+        let per_thread = (rayon::current_num_threads() as u32).clamp(1, (h / 512).max(1));
+        let by_size = ((w as u64 * h as u64).div_ceil(BAND_PIXELS) as u32).min(h.max(1));
+        let bands = per_thread.max(by_size);
+        let step = h.div_ceil(bands);
+        let parts: Vec<(u32, u32)> = (0..bands)
+            .map(|b| (y0 + b * step, (y0 + (b + 1) * step).min(y1)))
+            .filter(|(a, b)| b > a)
+            .collect();
+        let decoded: Vec<Vec<T>> = parts
+            .par_iter()
+            .map(|&(a, b)| {
+                let comps = self.decode_box(level, (x0, a, x1, b))?;
+                Ok(Self::interleave(w, b - a, &comps, &convert))
+            })
+            .collect::<SourceResult<_>>()?;
+        let data: Vec<T> = decoded.into_iter().flatten().collect();
+        Pixels::from_vec(w, h, self.info.channels, data).ok_or_else(|| corrupt("region size"))
+    }
+
+    /// Interleaves the `w`×`h` top-left part of each component through `convert`.
+    fn interleave<T>(
+        w: u32,
+        h: u32,
+        comps: &[openjpeg::Component],
+        convert: &impl Fn(i32) -> T,
+    ) -> Vec<T> {
+        let mut out = Vec::with_capacity(w as usize * h as usize * comps.len());
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                for c in comps {
+                    out.push(convert(c.data[y * c.width as usize + x]));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// An 8-bit sample from OpenJPEG's integer.
+fn to_u8(v: i32) -> u8 {
+    v.clamp(0, 255) as u8
+}
+
+/// A float sample from OpenJPEG's integer.
+fn to_f32(v: i32) -> f32 {
+    v as f32
+}
+
+/// Quality layers for a MAX_LAYERS/LYR value: -1 all (0 to OpenJPEG), 0 half of the file's
+/// (rounded up), n the first n (at least 1).
+fn layer_count(h: &Header, layers: i32) -> u32 {
+    match layers {
+        l if l < 0 => 0,
+        0 => (h.layers as u32).div_ceil(2).max(1),
+        l => l as u32,
+    }
+}
+
+/// The image description: floor-halved levels of 256-px tiles, samples, colour, metadata.
+fn describe(h: &Header) -> SourceResult<ImageInfo> {
+    let (width, height) = h.size;
+    let mut levels = Vec::with_capacity(h.resolutions as usize);
+    for k in 0..h.resolutions as i32 {
+        let (w, hh) = (width >> k, height >> k);
+        if w == 0 || hh == 0 {
+            break;
+        }
+        let scale = 2f64.powi(k);
+        levels.push(Level {
+            width: w,
+            height: hh,
+            tile_width: TILE,
+            tile_height: TILE,
+            scale_x: scale,
+            scale_y: scale,
+        });
+    }
+    let (bits, signed) = h.components[0];
+    let channels = h.components.len();
+    if bits > 32 {
+        return Err(SourceError::Unsupported(format!("{bits}-bit JPEG2000")));
+    }
+    let colour = match (h.enumerated_cs, channels) {
+        (Some(14), _) => ColourSpace::CieLab,
+        (_, 1 | 2) => ColourSpace::Grey,
+        (_, 3 | 4) => ColourSpace::Rgb,
+        _ => ColourSpace::Other,
+    };
+    let max = 2f64.powi(bits as i32) - 1.0;
+    let range = if signed {
+        (-(max + 1.0) / 2.0, (max - 1.0) / 2.0)
+    } else {
+        (0.0, max)
+    };
+    Ok(ImageInfo {
+        width,
+        height,
+        levels,
+        channels: channels as u8,
+        bits_per_sample: bits as u16,
+        sample_format: if signed {
+            SampleFormat::Signed
+        } else {
+            SampleFormat::Unsigned
+        },
+        colour,
+        min_max: vec![range; channels],
+        icc: h.icc.clone().map(Arc::new),
+        metadata: Metadata {
+            pixels_per_cm: h.pixels_per_metre.map(|(x, y)| (x / 100.0, y / 100.0)),
+            ..Metadata::default()
+        },
+    })
+}
+
+impl ImageSource for Jpeg2000Image {
+    fn info(&self) -> &ImageInfo {
+        &self.info
+    }
+
+    fn read_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Raster> {
+        if self.info.needs_float() {
+            return Err(SourceError::Unsupported(
+                "not an 8-bit JPEG2000 (read as floats)".into(),
+            ));
+        }
+        self.region(level, self.tile_box(level, tx, ty)?, to_u8)
+    }
+
+    fn read_tile_float(&self, level: usize, tx: u32, ty: u32) -> SourceResult<FloatRaster> {
+        self.region(level, self.tile_box(level, tx, ty)?, to_f32)
+    }
+
+    fn jpeg_tile(&self, _level: usize, _tx: u32, _ty: u32) -> SourceResult<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    fn is_remote(&self) -> bool {
+        self.bytes.is_remote()
+    }
+
+    fn read_region(
+        &self,
+        level: usize,
+        area: (u32, u32, u32, u32),
+    ) -> Option<SourceResult<Raster>> {
+        if self.info.needs_float() {
+            return None;
+        }
+        Some(self.region(level, area, to_u8))
+    }
+
+    fn read_region_float(
+        &self,
+        level: usize,
+        area: (u32, u32, u32, u32),
+    ) -> Option<SourceResult<FloatRaster>> {
+        Some(self.region(level, area, to_f32))
+    }
+
+    fn with_layers(&self, layers: i32) -> Option<Arc<dyn ImageSource>> {
+        let count = layer_count(&self.header, layers);
+        (count != self.layers).then(|| {
+            Arc::new(Jpeg2000Image {
+                bytes: self.bytes.clone(),
+                header: self.header.clone(),
+                info: self.info.clone(),
+                layers: count,
+            }) as Arc<dyn ImageSource>
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytes::MemBytes;
+
+    /// A minimal codestream header: SOC, SIZ (one tile, `comps` 8-bit components), COD.
+    fn codestream(w: u32, h: u32, comps: u16, levels: u8, layers: u16) -> Vec<u8> {
+        let mut b = vec![0xff, 0x4f, 0xff, 0x51];
+        b.extend((38 + 3 * comps).to_be_bytes());
+        b.extend(0u16.to_be_bytes());
+        for v in [w, h, 0, 0, w, h, 0, 0] {
+            b.extend(v.to_be_bytes());
+        }
+        b.extend(comps.to_be_bytes());
+        for _ in 0..comps {
+            b.extend([7, 1, 1]);
+        }
+        b.extend([0xff, 0x52, 0, 12, 0, 0]);
+        b.extend(layers.to_be_bytes());
+        b.extend([0, levels, 4, 4, 0, 0]);
+        b.extend([0xff, 0x90]);
+        b
+    }
+
+    #[test]
+    fn reads_siz_and_cod() {
+        let bytes = MemBytes(codestream(1000, 600, 3, 5, 8));
+        let h = Header::read(&bytes).expect("header");
+        assert_eq!(h.size, (1000, 600));
+        assert_eq!(h.components, vec![(8, false); 3]);
+        assert_eq!((h.resolutions, h.layers), (6, 8));
+        let info = describe(&h).expect("info");
+        assert_eq!(info.levels.len(), 6);
+        assert_eq!((info.levels[3].width, info.levels[3].height), (125, 75));
+        assert_eq!(layer_count(&h, 0), 4);
+        assert_eq!(layer_count(&h, -1), 0);
+        assert_eq!(layer_count(&h, 3), 3);
+    }
+
+    #[test]
+    fn damaged_headers_are_errors() {
+        let full = codestream(1000, 600, 3, 5, 8);
+        for cut in [3, 10, 40, 50] {
+            assert!(
+                Header::read(&MemBytes(full[..cut].to_vec())).is_err(),
+                "cut {cut}"
+            );
+        }
+        let mut many = full.clone();
+        many[41] = 200;
+        assert!(Header::read(&MemBytes(many)).is_err());
+        assert!(Header::read(&MemBytes(codestream(0, 600, 3, 5, 8))).is_err());
+    }
+
+    /// A tile whose code-block set-up alone would take gigabytes is refused at open
+    /// (found by the fuzzer: 16449580 × 80 × 3 cost 1 GB per request); an untiled
+    /// 20000 × 20000 RGB image still opens.
+    #[test]
+    fn oversized_tiles_are_refused() {
+        let huge = Header::read(&MemBytes(codestream(16_449_580, 80, 3, 9, 1)));
+        assert!(
+            matches!(&huge, Err(SourceError::Unsupported(m)) if m.contains("per tile")),
+            "{huge:?}"
+        );
+        assert!(Header::read(&MemBytes(codestream(20_000, 20_000, 3, 6, 1))).is_ok());
+    }
+}

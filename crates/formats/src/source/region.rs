@@ -1,0 +1,103 @@
+//! Boxes of a pyramid level in one piece: the tiles a box touches, fetched together when
+//! the image is remote, decoded in parallel and copied into one raster. What the render
+//! pipeline, memory pyramids, watermarks and IIP's pixel queries read pixels through.
+
+use super::ImageSource;
+use crate::error::{SourceError, SourceResult};
+use iipsrv_core::raster::{FloatRaster, Pixels, Raster};
+use iipsrv_core::view::Rect;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Decodes the 8-bit tiles of `level` that the box touches, in parallel, and assembles the
+/// box (left, top, right, bottom, in level pixels).
+pub fn compose(
+    src: &dyn ImageSource,
+    level: usize,
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+) -> SourceResult<Raster> {
+    if let Some(region) = src.read_region(level, (x0, y0, x1, y1)) {
+        return region;
+    }
+    assemble(src, level, (x0, y0, x1, y1), |tx, ty| {
+        src.read_tile_shared(level, tx, ty)
+    })
+}
+
+/// [`compose`] for float samples in the image's own units (any image).
+pub fn compose_float(
+    src: &dyn ImageSource,
+    level: usize,
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+) -> SourceResult<FloatRaster> {
+    if let Some(region) = src.read_region_float(level, (x0, y0, x1, y1)) {
+        return region;
+    }
+    assemble(src, level, (x0, y0, x1, y1), |tx, ty| {
+        src.read_tile_float(level, tx, ty).map(Arc::new)
+    })
+}
+
+/// Reads the tiles the box touches with `read` (their bytes fetched together first when
+/// the image is remote, then decoded in parallel; tiles may be shared with the
+/// decoded-tile cache) and copies their parts into one raster; a box inside one whole tile
+/// is that tile (copied only when the cache shares it).
+fn assemble<T: Copy + Default + Send + Sync>(
+    src: &dyn ImageSource,
+    level: usize,
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+    read: impl Fn(u32, u32) -> SourceResult<Arc<Pixels<T>>> + Sync,
+) -> SourceResult<Pixels<T>> {
+    let l = &src.info().levels[level];
+    let (tw, th) = (l.tile_width, l.tile_height);
+    let coords: Vec<(u32, u32)> = (y0 / th..=(y1 - 1) / th)
+        .flat_map(|ty| (x0 / tw..=(x1 - 1) / tw).map(move |tx| (tx, ty)))
+        .collect();
+    if coords.len() > 1 {
+        src.prefetch_tiles(level, &coords)?;
+    }
+    let tiles: Vec<Arc<Pixels<T>>> = coords
+        .par_iter()
+        .map(|&(tx, ty)| read(tx, ty))
+        .collect::<SourceResult<_>>()?;
+    let channels = tiles.first().map_or(src.info().channels, |t| t.channels);
+    if let ([tile], [(tx, ty)]) = (tiles.as_slice(), coords.as_slice()) {
+        let (ox, oy) = (x0 - tx * tw, y0 - ty * th);
+        if ox == 0 && oy == 0 && tile.width == x1 - x0 && tile.height == y1 - y0 {
+            return tiles
+                .into_iter()
+                .next()
+                .map(Arc::unwrap_or_clone)
+                .ok_or_else(|| SourceError::Corrupt("no tile".into()));
+        }
+    }
+    let mut canvas = Pixels::filled(x1 - x0, y1 - y0, channels, T::default());
+    for (tile, &(tx, ty)) in tiles.iter().zip(&coords) {
+        if tile.channels != channels {
+            return Err(SourceError::Corrupt(
+                "tiles disagree on their channel count".into(),
+            ));
+        }
+        let (tx0, ty0) = (tx * tw, ty * th);
+        let ix0 = x0.max(tx0);
+        let iy0 = y0.max(ty0);
+        let ix1 = x1.min(tx0 + tile.width);
+        let iy1 = y1.min(ty0 + tile.height);
+        if ix1 > ix0 && iy1 > iy0 {
+            let from = Rect {
+                x: ix0 - tx0,
+                y: iy0 - ty0,
+                w: ix1 - ix0,
+                h: iy1 - iy0,
+            };
+            canvas.blit(tile, from, ix0 - x0, iy0 - y0);
+        }
+    }
+    Ok(canvas)
+}

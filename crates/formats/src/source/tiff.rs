@@ -1,0 +1,902 @@
+//! Our reader for tiled (and striped) pyramidal TIFF as libvips, libtiff and other tools
+//! write it: classic TIFF and BigTIFF, either byte order; the pyramid as a chain of IFDs
+//! or as SubIFDs of the first; compression none, LZW, deflate, JPEG (with shared
+//! JPEGTables, YCbCr), zstd and WebP; horizontal predictor.
+//!
+//! The directories are parsed once at open ([`TiffImage::open`]); tiles are then read with
+//! positioned reads from the shared [`ByteSource`]. Every count, size and offset from the
+//! file is checked against [`Limits`] before anything is allocated, so a corrupt or hostile
+//! file gives an error, never a panic or an out-of-memory.
+//!
+//! Spec: TIFF 6.0, Adobe TIFF Technical Notes (JPEG in TIFF, SubIFDs), BigTIFF.
+
+use super::samples;
+use super::ImageSource;
+use crate::bytes::ByteSource;
+use crate::codec::{jpeg, lossless, webp};
+use crate::error::{SourceError, SourceResult};
+use iipsrv_core::info::{ColourSpace, ImageInfo, Level, Metadata, Page, SampleFormat};
+use iipsrv_core::raster::{FloatRaster, Raster};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Bounds on what a file may ask of us; checked before allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most IFDs followed in a chain (also stops loops).
+    pub max_ifds: usize,
+    /// Most entries in one IFD.
+    pub max_entries: u64,
+    /// Most bytes one tag's values may occupy.
+    pub max_tag_bytes: u64,
+    /// Most bytes one decoded tile (or strip) may take.
+    pub max_tile_bytes: u64,
+    /// Most bytes one stored (compressed) tile may take.
+    pub max_stored_tile_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_ifds: 1024,
+            max_entries: 4096,
+            max_tag_bytes: 256 << 20,
+            max_tile_bytes: 256 << 20,
+            max_stored_tile_bytes: 256 << 20,
+        }
+    }
+}
+
+mod tag {
+    pub const NEW_SUBFILE_TYPE: u16 = 254;
+    pub const IMAGE_WIDTH: u16 = 256;
+    pub const IMAGE_LENGTH: u16 = 257;
+    pub const BITS_PER_SAMPLE: u16 = 258;
+    pub const COMPRESSION: u16 = 259;
+    pub const PHOTOMETRIC: u16 = 262;
+    pub const DOCUMENT_NAME: u16 = 269;
+    pub const IMAGE_DESCRIPTION: u16 = 270;
+    pub const MAKE: u16 = 271;
+    pub const MODEL: u16 = 272;
+    pub const STRIP_OFFSETS: u16 = 273;
+    pub const SAMPLES_PER_PIXEL: u16 = 277;
+    pub const ROWS_PER_STRIP: u16 = 278;
+    pub const STRIP_BYTE_COUNTS: u16 = 279;
+    pub const X_RESOLUTION: u16 = 282;
+    pub const Y_RESOLUTION: u16 = 283;
+    pub const PLANAR_CONFIG: u16 = 284;
+    pub const RESOLUTION_UNIT: u16 = 296;
+    pub const SOFTWARE: u16 = 305;
+    pub const DATE_TIME: u16 = 306;
+    pub const ARTIST: u16 = 315;
+    pub const PREDICTOR: u16 = 317;
+    pub const TILE_WIDTH: u16 = 322;
+    pub const TILE_LENGTH: u16 = 323;
+    pub const TILE_OFFSETS: u16 = 324;
+    pub const TILE_BYTE_COUNTS: u16 = 325;
+    pub const SUB_IFDS: u16 = 330;
+    pub const SAMPLE_FORMAT: u16 = 339;
+    pub const S_MIN_SAMPLE_VALUE: u16 = 340;
+    pub const S_MAX_SAMPLE_VALUE: u16 = 341;
+    pub const JPEG_TABLES: u16 = 347;
+    pub const COPYRIGHT: u16 = 33432;
+    pub const ICC_PROFILE: u16 = 34675;
+    pub const STONITS: u16 = 37439;
+
+    /// The tags whose values we load; others are skipped without reading.
+    pub const KNOWN: [u16; 34] = [
+        DOCUMENT_NAME,
+        STONITS,
+        NEW_SUBFILE_TYPE,
+        IMAGE_WIDTH,
+        IMAGE_LENGTH,
+        BITS_PER_SAMPLE,
+        COMPRESSION,
+        PHOTOMETRIC,
+        IMAGE_DESCRIPTION,
+        MAKE,
+        MODEL,
+        STRIP_OFFSETS,
+        SAMPLES_PER_PIXEL,
+        ROWS_PER_STRIP,
+        STRIP_BYTE_COUNTS,
+        X_RESOLUTION,
+        Y_RESOLUTION,
+        PLANAR_CONFIG,
+        RESOLUTION_UNIT,
+        SOFTWARE,
+        DATE_TIME,
+        ARTIST,
+        PREDICTOR,
+        TILE_WIDTH,
+        TILE_LENGTH,
+        TILE_OFFSETS,
+        TILE_BYTE_COUNTS,
+        SUB_IFDS,
+        SAMPLE_FORMAT,
+        S_MIN_SAMPLE_VALUE,
+        S_MAX_SAMPLE_VALUE,
+        JPEG_TABLES,
+        COPYRIGHT,
+        ICC_PROFILE,
+    ];
+}
+
+/// Compression codes we decode.
+mod compression {
+    pub const NONE: u16 = 1;
+    pub const LZW: u16 = 5;
+    pub const OLD_JPEG: u16 = 6;
+    pub const JPEG: u16 = 7;
+    pub const DEFLATE: u16 = 8;
+    pub const ADOBE_DEFLATE: u16 = 32946;
+    pub const ZSTD: u16 = 50000;
+    pub const ZSTD_OLD: u16 = 34926;
+    pub const WEBP: u16 = 50001;
+    pub const WEBP_OLD: u16 = 34927;
+}
+
+fn corrupt(msg: impl Into<String>) -> SourceError {
+    SourceError::Corrupt(msg.into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endian {
+    Little,
+    Big,
+}
+
+impl Endian {
+    fn u16(self, b: &[u8]) -> u16 {
+        let a = [b[0], b[1]];
+        match self {
+            Endian::Little => u16::from_le_bytes(a),
+            Endian::Big => u16::from_be_bytes(a),
+        }
+    }
+
+    fn u32(self, b: &[u8]) -> u32 {
+        let a = [b[0], b[1], b[2], b[3]];
+        match self {
+            Endian::Little => u32::from_le_bytes(a),
+            Endian::Big => u32::from_be_bytes(a),
+        }
+    }
+
+    fn u64(self, b: &[u8]) -> u64 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[..8]);
+        match self {
+            Endian::Little => u64::from_le_bytes(a),
+            Endian::Big => u64::from_be_bytes(a),
+        }
+    }
+}
+
+/// One tag's raw values.
+#[derive(Debug, Clone)]
+struct Value {
+    kind: u16,
+    count: u64,
+    data: Vec<u8>,
+}
+
+fn type_size(kind: u16) -> Option<u64> {
+    match kind {
+        1 | 2 | 6 | 7 => Some(1),
+        3 | 8 => Some(2),
+        4 | 9 | 11 | 13 => Some(4),
+        5 | 10 | 12 | 16 | 17 | 18 => Some(8),
+        _ => None,
+    }
+}
+
+/// One parsed image file directory: the known tags' values.
+#[derive(Debug, Clone)]
+struct Ifd {
+    endian: Endian,
+    tags: HashMap<u16, Value>,
+}
+
+impl Ifd {
+    fn uints(&self, t: u16) -> SourceResult<Option<Vec<u64>>> {
+        let Some(v) = self.tags.get(&t) else {
+            return Ok(None);
+        };
+        let e = self.endian;
+        let d = &v.data;
+        let out: Vec<u64> = match v.kind {
+            1 | 7 => d.iter().map(|&b| b as u64).collect(),
+            3 => d.chunks_exact(2).map(|c| e.u16(c) as u64).collect(),
+            4 | 13 => d.chunks_exact(4).map(|c| e.u32(c) as u64).collect(),
+            16 | 18 => d.chunks_exact(8).map(|c| e.u64(c)).collect(),
+            k => {
+                return Err(corrupt(format!(
+                    "tag {t} has type {k}, expected an integer"
+                )))
+            }
+        };
+        Ok(Some(out))
+    }
+
+    fn uint(&self, t: u16) -> SourceResult<Option<u64>> {
+        Ok(self.uints(t)?.and_then(|v| v.first().copied()))
+    }
+
+    fn floats(&self, t: u16) -> Option<Vec<f64>> {
+        let v = self.tags.get(&t)?;
+        let e = self.endian;
+        let d = &v.data;
+        let out = match v.kind {
+            5 => d
+                .chunks_exact(8)
+                .map(|c| e.u32(c) as f64 / (e.u32(&c[4..]).max(1)) as f64)
+                .collect(),
+            10 => d
+                .chunks_exact(8)
+                .map(|c| e.u32(c) as i32 as f64 / (e.u32(&c[4..]) as i32).max(1) as f64)
+                .collect(),
+            11 => d
+                .chunks_exact(4)
+                .map(|c| f32::from_bits(e.u32(c)) as f64)
+                .collect(),
+            12 => d
+                .chunks_exact(8)
+                .map(|c| f64::from_bits(e.u64(c)))
+                .collect(),
+            _ => self.uints(t).ok()??.into_iter().map(|x| x as f64).collect(),
+        };
+        Some(out)
+    }
+
+    fn ascii(&self, t: u16) -> Option<String> {
+        let v = self.tags.get(&t)?;
+        let s = String::from_utf8_lossy(&v.data);
+        let s = s.trim_end_matches('\0').trim();
+        (!s.is_empty()).then(|| s.to_string())
+    }
+
+    fn bytes(&self, t: u16) -> Option<&[u8]> {
+        self.tags.get(&t).map(|v| v.data.as_slice())
+    }
+
+    fn has(&self, t: u16) -> bool {
+        self.tags.get(&t).is_some_and(|v| v.count > 0)
+    }
+}
+
+/// How the directories are laid out.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    endian: Endian,
+    big: bool,
+    first_ifd: u64,
+}
+
+/// Everything needed to read one level's tiles.
+#[derive(Debug, Clone)]
+struct LevelData {
+    geometry: Level,
+    offsets: Vec<u64>,
+    counts: Vec<u64>,
+    compression: u16,
+    predictor: u16,
+    photometric: u16,
+    samples: u16,
+    striped: bool,
+    jpeg_tables: Option<Vec<u8>>,
+}
+
+/// An open TIFF: parsed directories plus the byte source its tiles are read from.
+pub struct TiffImage {
+    bytes: Arc<dyn ByteSource>,
+    pages: Vec<Page>,
+    big_endian: bool,
+    info: ImageInfo,
+    levels: Vec<LevelData>,
+    limits: Limits,
+}
+
+struct DirReader<'a> {
+    bytes: &'a dyn ByteSource,
+    header: Header,
+    limits: Limits,
+}
+
+impl DirReader<'_> {
+    fn read_header(bytes: &dyn ByteSource) -> SourceResult<Header> {
+        if bytes.len() < 8 {
+            return Err(corrupt("not a TIFF file: too short"));
+        }
+        let head = bytes.read_at(0, bytes.len().min(16) as usize)?;
+        let endian = match &head[..2] {
+            b"II" => Endian::Little,
+            b"MM" => Endian::Big,
+            _ => return Err(corrupt("not a TIFF file: bad byte-order mark")),
+        };
+        match endian.u16(&head[2..]) {
+            42 => Ok(Header {
+                endian,
+                big: false,
+                first_ifd: endian.u32(&head[4..]) as u64,
+            }),
+            43 if head.len() >= 16 => {
+                if endian.u16(&head[4..]) != 8 {
+                    return Err(corrupt("BigTIFF with an offset size other than 8"));
+                }
+                Ok(Header {
+                    endian,
+                    big: true,
+                    first_ifd: endian.u64(&head[8..]),
+                })
+            }
+            v => Err(corrupt(format!("not a TIFF file: version {v}"))),
+        }
+    }
+
+    /// Reads the IFD at `offset`; returns it and the offset of the next one (0 = none).
+    fn read_ifd(&self, offset: u64) -> SourceResult<(Ifd, u64)> {
+        let e = self.header.endian;
+        let (count_len, entry_len, field_len) = if self.header.big {
+            (8, 20, 8)
+        } else {
+            (2, 12, 4)
+        };
+        let count_bytes = self.bytes.read_at(offset, count_len)?;
+        let count = if self.header.big {
+            e.u64(&count_bytes)
+        } else {
+            e.u16(&count_bytes) as u64
+        };
+        if count == 0 || count > self.limits.max_entries {
+            return Err(corrupt(format!("IFD at {offset} has {count} entries")));
+        }
+        let table_len = count as usize * entry_len + field_len;
+        let table = self.bytes.read_at(offset + count_len as u64, table_len)?;
+        let mut tags = HashMap::new();
+        for entry in table[..count as usize * entry_len].chunks_exact(entry_len) {
+            let t = e.u16(entry);
+            if !tag::KNOWN.contains(&t) {
+                continue;
+            }
+            let kind = e.u16(&entry[2..]);
+            let n = if self.header.big {
+                e.u64(&entry[4..])
+            } else {
+                e.u32(&entry[4..]) as u64
+            };
+            let field = &entry[entry_len - field_len..];
+            if let Some(value) = self.read_value(t, kind, n, field)? {
+                tags.insert(t, value);
+            }
+        }
+        let tail = &table[count as usize * entry_len..];
+        let next = if self.header.big {
+            e.u64(tail)
+        } else {
+            e.u32(tail) as u64
+        };
+        Ok((Ifd { endian: e, tags }, next))
+    }
+
+    fn read_value(
+        &self,
+        t: u16,
+        kind: u16,
+        count: u64,
+        field: &[u8],
+    ) -> SourceResult<Option<Value>> {
+        let Some(size) = type_size(kind) else {
+            return Ok(None);
+        };
+        let len = count
+            .checked_mul(size)
+            .filter(|&l| l <= self.limits.max_tag_bytes)
+            .ok_or_else(|| corrupt(format!("tag {t} is too large ({count} values)")))?;
+        let data = if len <= field.len() as u64 {
+            field[..len as usize].to_vec()
+        } else {
+            let off = if self.header.big {
+                self.header.endian.u64(field)
+            } else {
+                self.header.endian.u32(field) as u64
+            };
+            self.bytes.read_at(off, len as usize)?
+        };
+        Ok(Some(Value { kind, count, data }))
+    }
+
+    /// Follows a chain of IFDs from `first`, stopping at loops and at the limit.
+    fn chain(&self, first: u64) -> SourceResult<Vec<Ifd>> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut next = first;
+        while next != 0 && out.len() < self.limits.max_ifds && seen.insert(next) {
+            let (ifd, n) = self.read_ifd(next)?;
+            out.push(ifd);
+            next = n;
+        }
+        if out.is_empty() {
+            return Err(corrupt("TIFF has no image directory"));
+        }
+        Ok(out)
+    }
+}
+
+impl TiffImage {
+    /// Parses the directories of a TIFF with default [`Limits`].
+    pub fn open(bytes: Arc<dyn ByteSource>) -> SourceResult<TiffImage> {
+        Self::open_with_limits(bytes, Limits::default())
+    }
+
+    /// Parses the directories of a TIFF: finds the pyramid levels, their tile tables, the
+    /// sample layout, ICC profile and metadata.
+    pub fn open_with_limits(bytes: Arc<dyn ByteSource>, limits: Limits) -> SourceResult<TiffImage> {
+        Self::open_page_with_limits(bytes, 0, limits)
+    }
+
+    /// Opens page `page` of a multi-page stack (page 0 of any other TIFF).
+    pub fn open_page(bytes: Arc<dyn ByteSource>, page: usize) -> SourceResult<TiffImage> {
+        Self::open_page_with_limits(bytes, page, Limits::default())
+    }
+
+    /// How level 0 is stored: its compression's name and whether it is in strips rather
+    /// than tiles (for `iipsrv check`).
+    pub fn storage(&self) -> (String, bool) {
+        let l = &self.levels[0];
+        let name = match l.compression {
+            compression::NONE => "none".to_string(),
+            compression::LZW => "LZW".to_string(),
+            compression::OLD_JPEG => "old-style JPEG".to_string(),
+            compression::JPEG => "JPEG".to_string(),
+            compression::DEFLATE | compression::ADOBE_DEFLATE => "deflate".to_string(),
+            compression::ZSTD | compression::ZSTD_OLD => "zstd".to_string(),
+            compression::WEBP | compression::WEBP_OLD => "WebP".to_string(),
+            c => format!("compression {c}"),
+        };
+        (name, l.striped)
+    }
+
+    /// The pages of a stack (two or more top-level IFDs marked as pages); empty for a
+    /// plain image or pyramid.
+    pub fn pages(&self) -> &[Page] {
+        &self.pages
+    }
+
+    fn open_page_with_limits(
+        bytes: Arc<dyn ByteSource>,
+        page: usize,
+        limits: Limits,
+    ) -> SourceResult<TiffImage> {
+        let header = DirReader::read_header(bytes.as_ref())?;
+        let reader = DirReader {
+            bytes: bytes.as_ref(),
+            header,
+            limits,
+        };
+        let chain = reader.chain(header.first_ifd)?;
+        let marked: Vec<usize> = (0..chain.len())
+            .filter(|&i| matches!(chain[i].uint(tag::NEW_SUBFILE_TYPE), Ok(Some(t)) if t & 2 != 0))
+            .collect();
+        let stack = marked.len() >= 2;
+        let at = match (stack, page) {
+            (false, 0) => 0,
+            (true, p) if p < marked.len() => marked[p],
+            _ => return Err(SourceError::Limit(format!("no page {page} in this image"))),
+        };
+        let first = &chain[at];
+        let mut candidates: Vec<Ifd> = vec![first.clone()];
+        match first.uints(tag::SUB_IFDS)? {
+            Some(subs) if !subs.is_empty() => {
+                for off in subs.into_iter().take(limits.max_ifds) {
+                    candidates.push(reader.read_ifd(off)?.0);
+                }
+            }
+            _ if !stack => candidates.extend(chain.iter().skip(1).cloned()),
+            _ => {}
+        }
+        let pages = if stack {
+            marked
+                .iter()
+                .map(|&i| Page {
+                    name: chain[i].ascii(tag::DOCUMENT_NAME),
+                    scale: chain[i]
+                        .floats(tag::STONITS)
+                        .and_then(|v| v.first().copied()),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let base = read_level(first, None, &limits)?;
+        let mut levels = vec![base];
+        for ifd in &candidates[1..] {
+            if let Ok(l) = read_level(ifd, Some(&levels[0]), &limits) {
+                levels.push(l);
+            }
+        }
+        levels.sort_by_key(|l| std::cmp::Reverse(l.geometry.width));
+        levels.dedup_by(|a, b| a.geometry.width == b.geometry.width);
+        let info = describe(first, &levels)?;
+        set_scales(&mut levels, info.width, info.height);
+        let mut info = info;
+        info.levels = levels.iter().map(|l| l.geometry.clone()).collect();
+        Ok(TiffImage {
+            bytes,
+            pages,
+            big_endian: header.endian == Endian::Big,
+            info,
+            levels,
+            limits,
+        })
+    }
+
+    fn level(&self, level: usize) -> SourceResult<&LevelData> {
+        self.levels
+            .get(level)
+            .ok_or_else(|| corrupt(format!("no pyramid level {level}")))
+    }
+
+    /// Index, stored rows and expected decoded size of a tile; checks it exists.
+    fn locate(&self, l: &LevelData, tx: u32, ty: u32) -> SourceResult<(usize, u32)> {
+        let g = &l.geometry;
+        if tx >= g.tiles_across() || ty >= g.tiles_down() {
+            return Err(corrupt(format!("tile {tx},{ty} is outside the level")));
+        }
+        let idx = ty as usize * g.tiles_across() as usize + tx as usize;
+        let rows = if l.striped {
+            g.tile_height.min(g.height - ty * g.tile_height)
+        } else {
+            g.tile_height
+        };
+        Ok((idx, rows))
+    }
+
+    /// Where tile `idx` of a level is stored (offset, length); `None` for a tile not
+    /// stored (length 0), an error past the stored-tile limit.
+    fn tile_range(&self, l: &LevelData, idx: usize) -> SourceResult<Option<(u64, usize)>> {
+        let (off, len) = (l.offsets[idx], l.counts[idx]);
+        if len == 0 {
+            return Ok(None);
+        }
+        if len > self.limits.max_stored_tile_bytes {
+            return Err(SourceError::Limit(format!("stored tile of {len} bytes")));
+        }
+        Ok(Some((off, len as usize)))
+    }
+
+    fn stored_tile(&self, l: &LevelData, idx: usize) -> SourceResult<Option<Vec<u8>>> {
+        match self.tile_range(l, idx)? {
+            Some((off, len)) => self.bytes.read_at(off, len).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Reads one IFD's level geometry and tile table; `base` is level 0 when this is a
+/// candidate reduced level, which must match its sample layout and be smaller.
+fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceResult<LevelData> {
+    let need = |t: u16, what: &str| -> SourceResult<u64> {
+        ifd.uint(t)?
+            .ok_or_else(|| corrupt(format!("missing required tag {what}")))
+    };
+    let width = need(tag::IMAGE_WIDTH, "ImageWidth")?;
+    let height = need(tag::IMAGE_LENGTH, "ImageLength")?;
+    if width == 0 || height == 0 || width > u32::MAX as u64 / 2 || height > u32::MAX as u64 / 2 {
+        return Err(corrupt(format!("image size {width}x{height}")));
+    }
+    let samples = ifd.uint(tag::SAMPLES_PER_PIXEL)?.unwrap_or(1);
+    let bits = ifd.uint(tag::BITS_PER_SAMPLE)?.unwrap_or(1);
+    if samples == 0 || samples > 64 || !matches!(bits, 1 | 8 | 16 | 32 | 64) {
+        return Err(SourceError::Unsupported(format!(
+            "{samples} samples of {bits} bits per pixel"
+        )));
+    }
+    let subfile = ifd.uint(tag::NEW_SUBFILE_TYPE)?.unwrap_or(0);
+    if let Some(b) = base {
+        let g = &b.geometry;
+        if subfile & 4 != 0 || samples != b.samples as u64 || width >= g.width as u64 {
+            return Err(corrupt("not a reduced level of this image"));
+        }
+    }
+    if ifd.uint(tag::PLANAR_CONFIG)?.unwrap_or(1) == 2 && samples > 1 {
+        return Err(SourceError::Unsupported(
+            "separate colour planes (PlanarConfig 2)".into(),
+        ));
+    }
+    let striped = !ifd.has(tag::TILE_WIDTH);
+    let (tw, th, offsets_tag, counts_tag) = if striped {
+        let rps = ifd
+            .uint(tag::ROWS_PER_STRIP)?
+            .unwrap_or(height)
+            .clamp(1, height);
+        (width, rps, tag::STRIP_OFFSETS, tag::STRIP_BYTE_COUNTS)
+    } else {
+        let tw = need(tag::TILE_WIDTH, "TileWidth")?;
+        let th = need(tag::TILE_LENGTH, "TileLength")?;
+        (tw, th, tag::TILE_OFFSETS, tag::TILE_BYTE_COUNTS)
+    };
+    if tw == 0 || th == 0 || tw > 1 << 20 || th > 1 << 20 {
+        return Err(corrupt(format!("tile size {tw}x{th}")));
+    }
+    let tile_bytes = tw * th * samples * bits.div_ceil(8);
+    if tile_bytes > limits.max_tile_bytes {
+        return Err(SourceError::Limit(format!(
+            "a {} of {tw}x{th} pixels is too large to decode; convert to a tiled pyramid",
+            if striped { "strip" } else { "tile" }
+        )));
+    }
+    let geometry = Level {
+        width: width as u32,
+        height: height as u32,
+        tile_width: tw as u32,
+        tile_height: th as u32,
+        scale_x: 1.0,
+        scale_y: 1.0,
+    };
+    let expected = geometry.tiles_across() as usize * geometry.tiles_down() as usize;
+    let offsets = ifd.uints(offsets_tag)?.unwrap_or_default();
+    let counts = ifd.uints(counts_tag)?.unwrap_or_default();
+    if offsets.len() < expected || counts.len() < expected {
+        return Err(corrupt(format!(
+            "tile table has {} entries, the image needs {expected}",
+            offsets.len().min(counts.len())
+        )));
+    }
+    let compression = ifd.uint(tag::COMPRESSION)?.unwrap_or(1) as u16;
+    Ok(LevelData {
+        geometry,
+        offsets,
+        counts,
+        compression,
+        predictor: ifd.uint(tag::PREDICTOR)?.unwrap_or(1) as u16,
+        photometric: ifd.uint(tag::PHOTOMETRIC)?.unwrap_or(1) as u16,
+        samples: samples as u16,
+        striped,
+        jpeg_tables: ifd.bytes(tag::JPEG_TABLES).map(<[u8]>::to_vec),
+    })
+}
+
+/// Builds the image description from the first IFD.
+fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
+    let l0 = &levels[0];
+    let bits = ifd.uint(tag::BITS_PER_SAMPLE)?.unwrap_or(1) as u16;
+    let sample_format = match ifd.uint(tag::SAMPLE_FORMAT)?.unwrap_or(1) {
+        2 => SampleFormat::Signed,
+        3 => SampleFormat::Float,
+        _ => SampleFormat::Unsigned,
+    };
+    let colour = match l0.photometric {
+        0 | 1 => ColourSpace::Grey,
+        2 | 6 => ColourSpace::Rgb,
+        8..=10 => ColourSpace::CieLab,
+        _ => ColourSpace::Other,
+    };
+    let type_range = match (sample_format, bits) {
+        (SampleFormat::Float, _) => (0.0, 1.0),
+        (SampleFormat::Signed, b) => (-(2f64.powi(b as i32 - 1)), 2f64.powi(b as i32 - 1) - 1.0),
+        (SampleFormat::Unsigned, b) => (0.0, 2f64.powi(b as i32) - 1.0),
+    };
+    let mins = ifd.floats(tag::S_MIN_SAMPLE_VALUE).unwrap_or_default();
+    let maxs = ifd.floats(tag::S_MAX_SAMPLE_VALUE).unwrap_or_default();
+    let min_max = (0..l0.samples as usize)
+        .map(|c| {
+            let pick = |v: &[f64], d: f64| v.get(c).or(v.first()).copied().unwrap_or(d);
+            (pick(&mins, type_range.0), pick(&maxs, type_range.1))
+        })
+        .collect();
+    let unit = ifd.uint(tag::RESOLUTION_UNIT)?.unwrap_or(2);
+    let res = |t| {
+        ifd.floats(t)
+            .and_then(|v| v.first().copied())
+            .filter(|r| *r > 0.0)
+    };
+    let pixels_per_cm = match (res(tag::X_RESOLUTION), res(tag::Y_RESOLUTION), unit) {
+        (Some(x), Some(y), 2) => Some((x / 2.54, y / 2.54)),
+        (Some(x), Some(y), 3) => Some((x, y)),
+        _ => None,
+    };
+    Ok(ImageInfo {
+        width: l0.geometry.width,
+        height: l0.geometry.height,
+        levels: Vec::new(),
+        channels: l0.samples.min(255) as u8,
+        bits_per_sample: bits,
+        sample_format,
+        colour,
+        min_max,
+        icc: ifd.bytes(tag::ICC_PROFILE).map(|b| Arc::new(b.to_vec())),
+        metadata: Metadata {
+            description: ifd.ascii(tag::IMAGE_DESCRIPTION),
+            artist: ifd.ascii(tag::ARTIST),
+            copyright: ifd.ascii(tag::COPYRIGHT),
+            date: ifd.ascii(tag::DATE_TIME),
+            software: ifd.ascii(tag::SOFTWARE),
+            make: ifd.ascii(tag::MAKE),
+            model: ifd.ascii(tag::MODEL),
+            pixels_per_cm,
+        },
+    })
+}
+
+/// Full-resolution pixels per level pixel: the nearest power of two when the level is a
+/// halving of the full image (libvips floors, others round up), the plain ratio otherwise.
+fn set_scales(levels: &mut [LevelData], width: u32, height: u32) {
+    let snap = |full: u32, part: u32| {
+        let ratio = full as f64 / part as f64;
+        let pow = 2f64.powi(ratio.log2().round() as i32);
+        let fits =
+            (full as f64 / pow).floor() as u32 == part || (full as f64 / pow).ceil() as u32 == part;
+        if fits {
+            pow
+        } else {
+            ratio
+        }
+    };
+    for l in levels {
+        l.geometry.scale_x = snap(width, l.geometry.width);
+        l.geometry.scale_y = snap(height, l.geometry.height);
+    }
+}
+
+/// A tile's bytes after lossless decompression (none, LZW, deflate, zstd), `expected`
+/// bytes long.
+fn decompress(compression: u16, stored: Vec<u8>, expected: usize) -> SourceResult<Vec<u8>> {
+    match compression {
+        compression::NONE => {
+            let mut d = stored;
+            d.resize(expected, 0);
+            Ok(d)
+        }
+        compression::LZW => lossless::unlzw(&stored, expected),
+        compression::DEFLATE | compression::ADOBE_DEFLATE => lossless::inflate(&stored, expected),
+        compression::ZSTD | compression::ZSTD_OLD => lossless::unzstd(&stored, expected),
+        compression::OLD_JPEG => Err(SourceError::Unsupported(
+            "old-style JPEG (compression 6)".into(),
+        )),
+        c => Err(SourceError::Unsupported(format!(
+            "TIFF compression {c} for these samples"
+        ))),
+    }
+}
+
+/// CIELAB samples as stored to L* (0-100) and signed a*, b*: photometric 8 keeps a*/b* as
+/// signed integers, ICCLab (9) as unsigned with an offset of half the range; 16-bit a*/b*
+/// are in 1/256 units.
+fn lab_units(data: &mut [f32], channels: usize, bits: u16, photometric: u16) {
+    let full = 2f32.powi(bits as i32);
+    let ab_scale = if bits == 16 { 1.0 / 256.0 } else { 1.0 };
+    for p in data.chunks_exact_mut(channels) {
+        p[0] = p[0] * 100.0 / (full - 1.0);
+        for v in p.iter_mut().take(3).skip(1) {
+            let signed = if photometric == 9 {
+                *v - full / 2.0
+            } else if *v >= full / 2.0 {
+                *v - full
+            } else {
+                *v
+            };
+            *v = signed * ab_scale;
+        }
+    }
+}
+
+impl ImageSource for TiffImage {
+    fn info(&self) -> &ImageInfo {
+        &self.info
+    }
+
+    fn worth_caching(&self) -> bool {
+        !self.info.needs_float() && self.levels[0].compression != compression::NONE
+    }
+
+    fn read_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Raster> {
+        let l = self.level(level)?;
+        let (idx, rows) = self.locate(l, tx, ty)?;
+        let g = &l.geometry;
+        if self.info.needs_float() {
+            return Err(SourceError::Unsupported(
+                "not an 8-bit RGB or grey image (read as floats)".into(),
+            ));
+        }
+        let ch = l.samples as u8;
+        let Some(stored) = self.stored_tile(l, idx)? else {
+            return Ok(Raster::filled(g.tile_width, rows, ch, 0));
+        };
+        match l.compression {
+            compression::JPEG => {
+                let rgb = l.photometric == 2 && ch == 3;
+                let stream = jpeg::complete_stream(l.jpeg_tables.as_deref(), &stored, rgb);
+                return jpeg::decode(&stream, g.tile_width, rows, ch);
+            }
+            compression::WEBP | compression::WEBP_OLD => {
+                return webp::decode(&stored, g.tile_width, rows, ch);
+            }
+            _ => {}
+        }
+        let expected = g.tile_width as usize * rows as usize * ch as usize;
+        let mut data = decompress(l.compression, stored, expected)?;
+        if l.predictor == 2 {
+            lossless::unpredict_horizontal_u8(
+                &mut data,
+                g.tile_width as usize * ch as usize,
+                ch as usize,
+            );
+        }
+        if l.photometric == 0 {
+            data.iter_mut().for_each(|v| *v = 255 - *v);
+        }
+        Raster::from_vec(g.tile_width, rows, ch, data).ok_or_else(|| corrupt("tile size mismatch"))
+    }
+
+    fn read_tile_float(&self, level: usize, tx: u32, ty: u32) -> SourceResult<FloatRaster> {
+        if !self.info.needs_float() {
+            return self.read_tile(level, tx, ty).map(|r| r.to_float());
+        }
+        let l = self.level(level)?;
+        let (idx, rows) = self.locate(l, tx, ty)?;
+        let g = &l.geometry;
+        let bits = self.info.bits_per_sample;
+        if bits < 8 {
+            return Err(SourceError::Unsupported(format!("{bits}-bit samples")));
+        }
+        let ch = l.samples as usize;
+        let Some(stored) = self.stored_tile(l, idx)? else {
+            return Ok(FloatRaster::filled(g.tile_width, rows, ch as u8, 0.0));
+        };
+        let row_samples = g.tile_width as usize * ch;
+        let expected = row_samples * rows as usize * (bits / 8) as usize;
+        let bytes = decompress(l.compression, stored, expected)?;
+        let layout = samples::Layout {
+            bits,
+            format: self.info.sample_format,
+            big_endian: self.big_endian,
+            predictor: l.predictor,
+            row_samples,
+            channels: ch,
+        };
+        let mut data = samples::to_floats(bytes, &layout)?;
+        if self.info.colour == ColourSpace::CieLab {
+            lab_units(&mut data, ch, bits, l.photometric);
+        }
+        FloatRaster::from_vec(g.tile_width, rows, ch as u8, data)
+            .ok_or_else(|| corrupt("tile size mismatch"))
+    }
+
+    fn prefetch_tiles(&self, level: usize, tiles: &[(u32, u32)]) -> SourceResult<()> {
+        if !self.bytes.is_remote() {
+            return Ok(());
+        }
+        let l = self.level(level)?;
+        let mut ranges = Vec::with_capacity(tiles.len());
+        for &(tx, ty) in tiles {
+            let (idx, _) = self.locate(l, tx, ty)?;
+            ranges.extend(self.tile_range(l, idx)?);
+        }
+        self.bytes.prefetch(&ranges)
+    }
+
+    fn is_remote(&self) -> bool {
+        self.bytes.is_remote()
+    }
+
+    fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>> {
+        let l = self.level(level)?;
+        let passable = l.compression == compression::JPEG
+            && self.info.bits_per_sample == 8
+            && matches!((l.samples, l.photometric), (1, 1) | (3, 2) | (3, 6));
+        if !passable {
+            return Ok(None);
+        }
+        let (idx, _) = self.locate(l, tx, ty)?;
+        let Some(stored) = self.stored_tile(l, idx)? else {
+            return Ok(None);
+        };
+        let rgb = l.photometric == 2;
+        Ok(Some(jpeg::complete_stream(
+            l.jpeg_tables.as_deref(),
+            &stored,
+            rgb,
+        )))
+    }
+}

@@ -1,0 +1,193 @@
+//! `iipsrv check PATH...`: what the server sees in each image file — format, size, levels,
+//! tiles, storage, samples, colour, ICC profile, metadata — and what would make it servable
+//! or faster. Each file gets a few lines on standard output; the exit status is non-zero
+//! when any file cannot be served.
+
+use iipsrv_core::info::ImageInfo;
+use iipsrv_formats::bytes::{ByteSource, FileBytes};
+use iipsrv_formats::open::{self, Kind};
+use iipsrv_formats::source::jpeg2000::Jpeg2000Image;
+use iipsrv_formats::source::tiff::TiffImage;
+use iipsrv_formats::source::ImageSource;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The verdict on one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Served as it is.
+    Good,
+    /// Served, with advice that would make it faster.
+    Slow(Vec<String>),
+    /// Not servable: why.
+    Unservable(String),
+}
+
+/// Checks every path, printing a report for each; true when all are servable.
+pub fn run(paths: &[std::path::PathBuf]) -> bool {
+    let mut all_servable = true;
+    for p in paths {
+        let (lines, verdict) = check(p);
+        println!("{}:", p.display());
+        for l in lines {
+            println!("  {l}");
+        }
+        match verdict {
+            Verdict::Good => println!("  ok: served as it is"),
+            Verdict::Slow(advice) => advice.iter().for_each(|a| println!("  advice: {a}")),
+            Verdict::Unservable(why) => {
+                println!("  NOT SERVABLE: {why}");
+                all_servable = false;
+            }
+        }
+    }
+    all_servable
+}
+
+/// The description lines and verdict of one file.
+pub fn check(path: &Path) -> (Vec<String>, Verdict) {
+    match inspect(path) {
+        Ok(r) => r,
+        Err(why) => (Vec::new(), Verdict::Unservable(why)),
+    }
+}
+
+fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), String> {
+    let bytes: Arc<dyn ByteSource> = Arc::new(FileBytes::open(path).map_err(|e| e.to_string())?);
+    let head = bytes
+        .read_at(0, bytes.len().min(12) as usize)
+        .map_err(|e| e.to_string())?;
+    match Kind::of(&head) {
+        Some(Kind::Tiff) => {
+            let tiff = TiffImage::open(bytes).map_err(|e| e.to_string())?;
+            let (compression, striped) = tiff.storage();
+            let mut lines = vec![format!(
+                "TIFF, {}, stored {compression}{}",
+                describe(tiff.info()),
+                if striped { " in strips" } else { "" }
+            )];
+            if !tiff.pages().is_empty() {
+                lines.push(format!("stack of {} pages", tiff.pages().len()));
+            }
+            let mut advice = pyramid_advice(tiff.info(), striped);
+            if compression == "none" {
+                advice.push("uncompressed: deflate or JPEG tiles would read faster".into());
+            }
+            probe(&tiff)?;
+            Ok((lines, verdict(advice)))
+        }
+        Some(Kind::Jpeg2000) => {
+            let image = Jpeg2000Image::open(bytes).map_err(|e| e.to_string())?;
+            let h = image.header();
+            let mut lines = vec![format!("JPEG2000, {}", describe(image.info()))];
+            lines.push(format!(
+                "{} resolutions, {} quality layers{}",
+                h.resolutions,
+                h.layers,
+                if h.htj2k { ", HTJ2K" } else { "" }
+            ));
+            probe(&image)?;
+            Ok((lines, Verdict::Good))
+        }
+        Some(Kind::Flat) => {
+            let kind = if head.starts_with(b"\x89PNG") {
+                "PNG"
+            } else {
+                "JPEG"
+            };
+            let image = open::open_source(path).map_err(|e| e.to_string())?;
+            let lines = vec![format!(
+                "{kind}, {}×{}",
+                image.info().width,
+                image.info().height
+            )];
+            let advice = vec![format!(
+                "a plain {kind} has no tiles or pyramid: it is decoded whole into memory when \
+                 opened; convert it to a tiled pyramidal TIFF (vips tiffsave --tile --pyramid)"
+            )];
+            Ok((lines, Verdict::Slow(advice)))
+        }
+        None => Err("not a TIFF, JPEG2000, JPEG or PNG image".into()),
+    }
+}
+
+/// Size, levels, tiles, samples, colour, ICC and metadata in one line.
+fn describe(info: &ImageInfo) -> String {
+    let l0 = &info.levels[0];
+    let mut s = format!(
+        "{}×{}, {} level{}, tiles {}×{}, {} channel{} of {}-bit {:?} samples, {:?}",
+        info.width,
+        info.height,
+        info.levels.len(),
+        if info.levels.len() == 1 { "" } else { "s" },
+        l0.tile_width,
+        l0.tile_height,
+        info.channels,
+        if info.channels == 1 { "" } else { "s" },
+        info.bits_per_sample,
+        info.sample_format,
+        info.colour
+    );
+    if let Some(icc) = &info.icc {
+        s.push_str(&format!(", ICC profile {} bytes", icc.len()));
+    }
+    let m = &info.metadata;
+    for (k, v) in [
+        ("description", &m.description),
+        ("artist", &m.artist),
+        ("copyright", &m.copyright),
+        ("date", &m.date),
+    ] {
+        if let Some(v) = v {
+            s.push_str(&format!(
+                ", {k} \"{}\"",
+                v.chars().take(60).collect::<String>()
+            ));
+        }
+    }
+    if let Some((x, _)) = m.pixels_per_cm {
+        s.push_str(&format!(", {:.1} pixels/cm", x));
+    }
+    s
+}
+
+/// Advice on levels and tiles: a missing pyramid, strips, huge tiles.
+fn pyramid_advice(info: &ImageInfo, striped: bool) -> Vec<String> {
+    let mut advice = Vec::new();
+    let l0 = &info.levels[0];
+    if info.levels.len() == 1 && info.width.max(info.height) > 512 {
+        advice.push(
+            "no pyramid: levels are built in memory when opened (up to 100 megapixels); \
+             vips tiffsave --tile --pyramid makes one"
+                .into(),
+        );
+    }
+    if striped {
+        advice.push("not tiled: 256×256 tiles make regions cheaper".into());
+    } else if l0.tile_width.max(l0.tile_height) > 1024 {
+        advice.push(format!(
+            "huge tiles ({}×{}): each request decodes a whole one; 256 or 512 is usual",
+            l0.tile_width, l0.tile_height
+        ));
+    }
+    advice
+}
+
+fn verdict(advice: Vec<String>) -> Verdict {
+    if advice.is_empty() {
+        Verdict::Good
+    } else {
+        Verdict::Slow(advice)
+    }
+}
+
+/// Decodes the first tile of the smallest and the largest level: an unsupported
+/// compression or damaged data shows here.
+fn probe(src: &dyn ImageSource) -> Result<(), String> {
+    let last = src.info().levels.len() - 1;
+    for level in [last, 0] {
+        src.read_tile_float(level, 0, 0)
+            .map_err(|e| format!("level {level} does not decode: {e}"))?;
+    }
+    Ok(())
+}

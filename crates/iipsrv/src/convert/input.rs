@@ -1,0 +1,345 @@
+//! The inputs of `iipsrv convert`, each read top to bottom in bands of rows without holding
+//! the whole image: TIFF (tiled or striped, through the server's own reader, one row of
+//! stored tiles or strips at a time), PNG (row by row, the `png` crate) and JPEG (bands
+//! through [`iipsrv_formats::codec::jpeg_bands`]). 8-bit and 16-bit unsigned samples, 1-4 channels.
+
+use iipsrv_core::info::ColourSpace;
+use iipsrv_core::info::SampleFormat;
+use iipsrv_core::raster::{Pixels, Raster};
+use iipsrv_formats::bytes::{ByteSource, FileBytes};
+use iipsrv_formats::codec::jpeg_bands::JpegBands;
+use iipsrv_formats::open::Kind;
+use iipsrv_formats::source::tiff::TiffImage;
+use iipsrv_formats::source::ImageSource;
+use rayon::prelude::*;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Interlaced PNGs are decoded whole; above this many pixels they are refused.
+const MAX_INTERLACED_PIXELS: u64 = 64 << 20;
+
+/// Rows of an input in its own sample depth.
+pub enum Band {
+    /// 8-bit samples.
+    Eight(Raster),
+    /// 16-bit samples.
+    Sixteen(Pixels<u16>),
+}
+
+/// An open input.
+pub struct Input {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Channels (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA).
+    pub channels: u8,
+    /// 8 or 16.
+    pub bits: u16,
+    /// The ICC profile, carried over to the output.
+    pub icc: Option<Vec<u8>>,
+    reader: Reader,
+}
+
+enum Reader {
+    Tiff {
+        image: Box<TiffImage>,
+        /// The last row of stored tiles decoded (its index and pixels), for bands that do
+        /// not line up with it.
+        strip: Option<(u32, Band)>,
+    },
+    Png {
+        reader: Box<png::Reader<std::io::BufReader<std::fs::File>>>,
+        /// The whole image of an interlaced PNG.
+        whole: Option<Band>,
+    },
+    Jpeg(JpegBands),
+}
+
+impl Input {
+    /// Opens `path`, recognised by its first bytes.
+    pub fn open(path: &Path) -> Result<Input, String> {
+        let bytes = FileBytes::open(path).map_err(|e| e.to_string())?;
+        let head = bytes
+            .read_at(0, bytes.len().min(12) as usize)
+            .map_err(|e| e.to_string())?;
+        match Kind::of(&head) {
+            Some(Kind::Tiff) => Self::tiff(Arc::new(bytes)),
+            Some(Kind::Flat) if head.starts_with(&[0xff, 0xd8]) => Self::jpeg(path),
+            Some(Kind::Flat) => Self::png(path),
+            Some(Kind::Jpeg2000) => Err(
+                "JPEG2000 input is not supported: the server reads JPEG2000 files as they are"
+                    .into(),
+            ),
+            None => Err("not a TIFF, JPEG or PNG file".into()),
+        }
+    }
+
+    fn tiff(bytes: Arc<FileBytes>) -> Result<Input, String> {
+        let image = TiffImage::open(bytes).map_err(|e| e.to_string())?;
+        let info = image.info();
+        let plain = info.sample_format == SampleFormat::Unsigned
+            && matches!(info.bits_per_sample, 8 | 16)
+            && (1..=4).contains(&info.channels)
+            && info.colour != ColourSpace::CieLab;
+        if !plain {
+            return Err(format!(
+                "TIFF of {} channels of {}-bit {:?} samples ({:?}): convert takes 8 or 16-bit \
+                 unsigned grey or RGB, with or without alpha",
+                info.channels, info.bits_per_sample, info.sample_format, info.colour
+            ));
+        }
+        Ok(Input {
+            width: info.width,
+            height: info.height,
+            channels: info.channels,
+            bits: info.bits_per_sample,
+            icc: info.icc.as_ref().map(|p| p.to_vec()),
+            reader: Reader::Tiff {
+                image: Box::new(image),
+                strip: None,
+            },
+        })
+    }
+
+    fn png(path: &Path) -> Result<Input, String> {
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        let mut dec = png::Decoder::new(std::io::BufReader::new(file));
+        dec.set_transformations(png::Transformations::EXPAND);
+        let reader = dec.read_info().map_err(|e| format!("bad PNG: {e}"))?;
+        let info = reader.info();
+        let (width, height, interlaced) = (info.width, info.height, info.interlaced);
+        let icc = info.icc_profile.as_ref().map(|p| p.to_vec());
+        let (colour, depth) = reader.output_color_type();
+        let bits = if depth == png::BitDepth::Sixteen {
+            16
+        } else {
+            8
+        };
+        if interlaced && width as u64 * height as u64 > MAX_INTERLACED_PIXELS {
+            return Err(format!(
+                "interlaced PNG of {width} x {height}: it can only be decoded whole; save it \
+                 without interlacing first"
+            ));
+        }
+        let mut input = Input {
+            width,
+            height,
+            channels: colour.samples() as u8,
+            bits,
+            icc,
+            reader: Reader::Png {
+                reader: Box::new(reader),
+                whole: None,
+            },
+        };
+        if interlaced {
+            let whole = input.png_whole()?;
+            if let Reader::Png { whole: slot, .. } = &mut input.reader {
+                *slot = Some(whole);
+            }
+        }
+        Ok(input)
+    }
+
+    fn jpeg(path: &Path) -> Result<Input, String> {
+        let data = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+        let bands = JpegBands::open(data).map_err(|e| e.to_string())?;
+        Ok(Input {
+            width: bands.width,
+            height: bands.height,
+            channels: bands.channels,
+            bits: 8,
+            icc: bands.icc.clone(),
+            reader: Reader::Jpeg(bands),
+        })
+    }
+
+    /// Rows `y .. y + rows` (clipped to the image). Bands must be asked for top to bottom.
+    pub fn read(&mut self, y: u32, rows: u32) -> Result<Band, String> {
+        let rows = rows.min(self.height.saturating_sub(y));
+        let (width, channels, bits) = (self.width, self.channels, self.bits);
+        match &mut self.reader {
+            Reader::Jpeg(bands) => bands
+                .read(y, rows)
+                .map(Band::Eight)
+                .map_err(|e| e.to_string()),
+            Reader::Png {
+                whole: Some(all), ..
+            } => Ok(crop_band(all, y, rows)),
+            Reader::Png { reader, .. } => png_rows(reader, width, rows, channels, bits),
+            Reader::Tiff { image, strip } => tiff_rows(image, strip, y, rows, bits),
+        }
+    }
+
+    /// The whole image of an interlaced PNG.
+    fn png_whole(&mut self) -> Result<Band, String> {
+        let Reader::Png { reader, .. } = &mut self.reader else {
+            return Err("not a PNG".into());
+        };
+        let size = reader.output_buffer_size().ok_or("PNG too large")?;
+        let mut buf = vec![0; size];
+        let frame = reader
+            .next_frame(&mut buf)
+            .map_err(|e| format!("bad PNG: {e}"))?;
+        buf.truncate(frame.buffer_size());
+        band_from_bytes(buf, self.width, self.height, self.channels, self.bits)
+    }
+}
+
+/// The next `rows` rows of a non-interlaced PNG.
+fn png_rows(
+    reader: &mut png::Reader<std::io::BufReader<std::fs::File>>,
+    width: u32,
+    rows: u32,
+    channels: u8,
+    bits: u16,
+) -> Result<Band, String> {
+    let row_bytes = width as usize * channels as usize * bits as usize / 8;
+    let mut buf = Vec::with_capacity(row_bytes * rows as usize);
+    for _ in 0..rows {
+        let row = reader
+            .next_row()
+            .map_err(|e| format!("bad PNG: {e}"))?
+            .ok_or("PNG ends early")?;
+        buf.extend_from_slice(row.data());
+    }
+    band_from_bytes(buf, width, rows, channels, bits)
+}
+
+/// PNG sample bytes (16-bit big endian) as a band.
+fn band_from_bytes(buf: Vec<u8>, w: u32, h: u32, ch: u8, bits: u16) -> Result<Band, String> {
+    let bad = || "PNG rows of an unexpected size".to_string();
+    if bits == 16 {
+        let samples = buf
+            .chunks_exact(2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .collect();
+        Pixels::from_vec(w, h, ch, samples)
+            .map(Band::Sixteen)
+            .ok_or_else(bad)
+    } else {
+        Raster::from_vec(w, h, ch, buf)
+            .map(Band::Eight)
+            .ok_or_else(bad)
+    }
+}
+
+/// Rows `y .. y + rows` of a decoded band.
+fn crop_band(band: &Band, y: u32, rows: u32) -> Band {
+    match band {
+        Band::Eight(p) => Band::Eight(p.crop(0, y, p.width, rows)),
+        Band::Sixteen(p) => Band::Sixteen(p.crop(0, y, p.width, rows)),
+    }
+}
+
+/// Rows `y .. y + rows` of a TIFF's full resolution, decoding each row of stored tiles (or
+/// each strip) once: the last one is kept for the next band.
+fn tiff_rows(
+    image: &TiffImage,
+    strip: &mut Option<(u32, Band)>,
+    y: u32,
+    rows: u32,
+    bits: u16,
+) -> Result<Band, String> {
+    let level = image
+        .info()
+        .levels
+        .first()
+        .ok_or("TIFF without levels")?
+        .clone();
+    let th = level.tile_height.max(1);
+    let mut parts = Vec::new();
+    for ty in y / th..=(y + rows - 1) / th {
+        if strip.as_ref().is_none_or(|(at, _)| *at != ty) {
+            *strip = Some((ty, tiff_strip(image, &level, ty, bits)?));
+        }
+        let Some((_, band)) = strip.as_ref() else {
+            return Err("no strip".into());
+        };
+        let top = (ty * th).max(y) - ty * th;
+        let bottom = ((ty + 1) * th).min(y + rows).min(level.height) - ty * th;
+        parts.push(crop_band(band, top, bottom - top));
+    }
+    Ok(stack(parts))
+}
+
+/// One row of stored tiles (or one strip), decoded in parallel and joined.
+fn tiff_strip(
+    image: &TiffImage,
+    level: &iipsrv_core::info::Level,
+    ty: u32,
+    bits: u16,
+) -> Result<Band, String> {
+    let err = |e: iipsrv_formats::error::SourceError| e.to_string();
+    if bits == 16 {
+        let strip = decode_strip(level, ty, image.info().channels, |tx| {
+            let t = image.read_tile_float(0, tx, ty).map_err(err)?;
+            let samples = t.data.iter().map(|&v| v.round().clamp(0.0, 65535.0) as u16);
+            Pixels::from_vec(t.width, t.height, t.channels, samples.collect())
+                .ok_or_else(|| "bad tile".to_string())
+        });
+        strip.map(Band::Sixteen)
+    } else {
+        let strip = decode_strip(level, ty, image.info().channels, |tx| {
+            image.read_tile(0, tx, ty).map_err(err)
+        });
+        strip.map(Band::Eight)
+    }
+}
+
+/// The tiles of tile row `ty`, decoded in parallel by `decode(tx)` and joined (edge tiles
+/// clipped to the level).
+fn decode_strip<T: Copy + Default + Send>(
+    level: &iipsrv_core::info::Level,
+    ty: u32,
+    channels: u8,
+    decode: impl Fn(u32) -> Result<Pixels<T>, String> + Sync + Send,
+) -> Result<Pixels<T>, String> {
+    let tiles: Vec<Pixels<T>> = (0..level.tiles_across())
+        .into_par_iter()
+        .map(decode)
+        .collect::<Result<_, _>>()?;
+    let height = level
+        .tile_height
+        .min(level.height.saturating_sub(ty * level.tile_height));
+    let mut out = Pixels::filled(level.width, height, channels, T::default());
+    for (tx, t) in tiles.iter().enumerate() {
+        join(&mut out, t, tx as u32 * level.tile_width);
+    }
+    Ok(out)
+}
+
+/// Copies a decoded tile into a strip at column `x` (clipped to both).
+fn join<T: Copy + Default>(strip: &mut Pixels<T>, tile: &Pixels<T>, x: u32) {
+    let w = tile.width.min(strip.width.saturating_sub(x));
+    let h = tile.height.min(strip.height);
+    strip.blit(tile, iipsrv_core::view::Rect { x: 0, y: 0, w, h }, x, 0);
+}
+
+/// Bands of one width and depth stacked top to bottom.
+fn stack(parts: Vec<Band>) -> Band {
+    fn cat<T: Copy + Default>(parts: Vec<Pixels<T>>) -> Pixels<T> {
+        let mut it = parts.into_iter();
+        let mut first = it
+            .next()
+            .unwrap_or_else(|| Pixels::filled(0, 0, 1, T::default()));
+        for p in it {
+            first.height += p.height;
+            first.data.extend_from_slice(&p.data);
+        }
+        first
+    }
+    let (mut eights, mut sixteens) = (Vec::new(), Vec::new());
+    for part in parts {
+        match part {
+            Band::Eight(p) => eights.push(p),
+            Band::Sixteen(p) => sixteens.push(p),
+        }
+    }
+    if sixteens.is_empty() {
+        Band::Eight(cat(eights))
+    } else {
+        Band::Sixteen(cat(sixteens))
+    }
+}

@@ -1,0 +1,272 @@
+//! `iipsrv convert INPUT OUTPUT.tif`: the pyramid builder. Turns a JPEG, PNG or TIFF
+//! (striped or tiled, 8 or 16-bit) into a tiled pyramidal TIFF that this server and libvips
+//! read, streaming: the input is read in bands of rows ([`input`]), every level of the
+//! pyramid is built at once from them ([`pyramid`]) and written in one pass
+//! ([`iipsrv_formats::codec::tiff_writer::TiffSink`]),
+//! so memory stays near three bands of 16 MB plus two rows of tiles per level, whatever the
+//! image height.
+
+pub mod input;
+pub mod pyramid;
+
+use clap::{Parser, ValueEnum};
+use iipsrv_formats::codec::tiff_writer::TiffSink;
+use input::{Band, Input};
+use pyramid::{lossless, Compression, Level, Sample};
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal};
+use std::path::{Path, PathBuf};
+
+/// Bytes of input rows read at once (rounded to whole rows of tiles).
+const BAND_BYTES: u64 = 16 << 20;
+
+/// The command line of `iipsrv convert`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "iipsrv convert",
+    about = "Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory"
+)]
+pub struct Args {
+    /// Input image: JPEG, PNG, or TIFF (striped or tiled).
+    pub input: PathBuf,
+    /// Output TIFF (written beside as OUTPUT.partial, then renamed).
+    pub output: PathBuf,
+    /// Tile width and height in pixels (a multiple of 16).
+    #[arg(long, default_value_t = 256)]
+    pub tile: u32,
+    /// Tile compression; jpeg and webp store 8 bits per sample (16-bit input is reduced),
+    /// the others keep 16-bit samples and use the horizontal predictor.
+    #[arg(long, value_enum, default_value_t = Method::Jpeg)]
+    pub compression: Method,
+    /// Quality 1-100 of jpeg and webp tiles.
+    #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+    /// Write BigTIFF (needed above 4 GB).
+    #[arg(long)]
+    pub bigtiff: bool,
+}
+
+/// The compressions on offer.
+#[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
+pub enum Method {
+    /// JPEG (YCbCr 4:2:0 for colour), as most iipsrv installations serve.
+    Jpeg,
+    /// Deflate, lossless.
+    Deflate,
+    /// WebP, lossy (RGB or RGBA images).
+    Webp,
+    /// zstd, lossless.
+    Zstd,
+    /// LZW, lossless.
+    Lzw,
+    /// Uncompressed.
+    None,
+}
+
+/// Converts as `args` say.
+pub fn convert(args: &Args) -> Result<(), String> {
+    if args.tile < 16 || args.tile > 4096 || !args.tile.is_multiple_of(16) {
+        return Err(format!(
+            "--tile {}: a multiple of 16 from 16 to 4096",
+            args.tile
+        ));
+    }
+    let mut input =
+        Input::open(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let compression = match args.compression {
+        Method::Jpeg => Compression::Jpeg(args.quality),
+        Method::Webp => Compression::Webp(Some(args.quality as f32)),
+        Method::Deflate => Compression::Deflate,
+        Method::Zstd => Compression::Zstd,
+        Method::Lzw => Compression::Lzw,
+        Method::None => Compression::None,
+    };
+    if args.compression == Method::Webp && input.channels < 3 {
+        return Err(
+            "WebP tiles hold RGB or RGBA: use jpeg or a lossless compression for grey images"
+                .into(),
+        );
+    }
+    let partial = partial_path(&args.output);
+    let built = if input.bits == 16 && lossless(compression) {
+        build::<u16>(&mut input, args, compression, &partial)
+    } else {
+        build::<u8>(&mut input, args, compression, &partial)
+    };
+    match built {
+        Ok(()) => std::fs::rename(&partial, &args.output)
+            .map_err(|e| format!("cannot rename the output into place: {e}")),
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+/// `OUTPUT.partial`, where the output is written until it is complete.
+fn partial_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Reads the input band by band into the pyramid and writes the TIFF.
+fn build<T: Sample + FromBand>(
+    input: &mut Input,
+    args: &Args,
+    compression: Compression,
+    path: &Path,
+) -> Result<(), String> {
+    // JPEG tiles hold no alpha: it is dropped.
+    let drop_alpha =
+        matches!(compression, Compression::Jpeg(_)) && input.channels.is_multiple_of(2);
+    let channels = input.channels - u8::from(drop_alpha);
+    let icc = input.icc.clone();
+    let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let mut sink = TiffSink::new(BufWriter::with_capacity(1 << 20, file), args.bigtiff)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut top = Level::<T>::new(input.width, input.height, channels, args.tile, compression);
+    let row_bytes = input.width as u64 * input.channels as u64 * (input.bits as u64 / 8);
+    let band = ((BAND_BYTES / row_bytes.max(1)) as u32 / args.tile).max(1) * args.tile;
+    let progress = Progress::new(input.height as u64, args);
+    // One thread decodes the next band while this one builds and encodes the pyramid.
+    let (height, width) = (input.height, input.width);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Band, String>>(1);
+    std::thread::scope(|scope| {
+        // Owned by this closure, so that an early error return drops it, which stops a
+        // reader blocked in `send` before the scope waits for it.
+        let rx = rx;
+        scope.spawn(move || {
+            let mut y = 0;
+            while y < height {
+                let rows = band.min(height - y);
+                let read = input.read(y, rows);
+                let failed = read.is_err();
+                if tx.send(read).is_err() || failed {
+                    return;
+                }
+                y += rows;
+            }
+        });
+        let mut y = 0;
+        while y < height {
+            let pixels = T::from_band(
+                rx.recv().map_err(|_| "the input reader stopped")??,
+                drop_alpha,
+            );
+            if pixels.width != width || pixels.height == 0 {
+                return Err("the input gave rows of the wrong size".to_string());
+            }
+            top.push(&pixels, &mut sink)?;
+            y += pixels.height;
+            progress.advance(pixels.height as u64);
+        }
+        Ok(())
+    })?;
+    if !top.complete() {
+        return Err("the input ended before its last row".into());
+    }
+    let mut directories = Vec::new();
+    top.directories(icc.as_deref(), &mut directories);
+    sink.finish(directories)?
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|file| file.sync_all())
+        .map_err(|e| format!("cannot write the output: {e}"))?;
+    progress.done();
+    Ok(())
+}
+
+/// Turning an input band into the pyramid's sample type (16-bit to 8-bit by rounding
+/// v × 255 / 65535), optionally without its alpha channel.
+pub trait FromBand: Sized {
+    /// The band's pixels in this sample type.
+    fn from_band(band: Band, drop_alpha: bool) -> iipsrv_core::raster::Pixels<Self>;
+}
+
+impl FromBand for u8 {
+    fn from_band(band: Band, drop_alpha: bool) -> iipsrv_core::raster::Pixels<u8> {
+        let p = match band {
+            Band::Eight(p) => p,
+            Band::Sixteen(p) => map(&p, |v| ((v as u32 * 255 + 32767) / 65535) as u8),
+        };
+        if drop_alpha {
+            without_alpha(&p)
+        } else {
+            p
+        }
+    }
+}
+
+impl FromBand for u16 {
+    fn from_band(band: Band, drop_alpha: bool) -> iipsrv_core::raster::Pixels<u16> {
+        let p = match band {
+            Band::Sixteen(p) => p,
+            Band::Eight(p) => map(&p, |v| v as u16 * 257),
+        };
+        if drop_alpha {
+            without_alpha(&p)
+        } else {
+            p
+        }
+    }
+}
+
+fn map<A: Copy, B: Copy + Default>(
+    p: &iipsrv_core::raster::Pixels<A>,
+    f: impl Fn(A) -> B,
+) -> iipsrv_core::raster::Pixels<B> {
+    iipsrv_core::raster::Pixels {
+        width: p.width,
+        height: p.height,
+        channels: p.channels,
+        data: p.data.iter().map(|&v| f(v)).collect(),
+    }
+}
+
+fn without_alpha<T: Copy + Default>(
+    p: &iipsrv_core::raster::Pixels<T>,
+) -> iipsrv_core::raster::Pixels<T> {
+    let ch = p.channels as usize;
+    iipsrv_core::raster::Pixels {
+        width: p.width,
+        height: p.height,
+        channels: p.channels - 1,
+        data: p
+            .data
+            .chunks_exact(ch)
+            .flat_map(|px| px[..ch - 1].iter().copied())
+            .collect(),
+    }
+}
+
+/// A progress bar on a terminal; nothing otherwise.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(rows: u64, args: &Args) -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new(rows);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {percent}% rows, {elapsed} (about {eta} left)",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(format!("{}", args.output.display()));
+        Progress(Some(bar))
+    }
+
+    fn advance(&self, rows: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(rows);
+        }
+    }
+
+    fn done(&self) {
+        if let Some(b) = &self.0 {
+            b.finish();
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! `iipsrv` and `iipsrv serve`: sets up logging and the worker pools, opens the image
+//! root (the generated demo image when FILESYSTEM_PREFIX is unset), builds the application
+//! and runs the front ends until a stop signal; and `iipsrv purge`, which builds the same
+//! application to reach the shared tier.
+
+use iipsrv_server::front::dispatch::Dispatcher;
+use iipsrv_server::front::lifecycle::{self, Lifecycle};
+use iipsrv_server::front::{fastcgi, http};
+use iipsrv_server::handler::App;
+use iipsrv_server::settings::Config;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The default HTTP address when there is no FastCGI socket.
+const DEFAULT_HTTP: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+/// Runs the server with `config` until it is stopped.
+pub fn run(config: Config) -> ExitCode {
+    iipsrv_server::logging::init(config.verbosity, config.logfile.as_deref());
+    let threads = config
+        .omp_num_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    match start(config, threads) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("iipsrv: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds the pools and the application, then serves on a runtime of `threads` workers.
+fn start(config: Config, threads: usize) -> Result<ExitCode, String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| format!("cannot start worker threads: {e}"))?;
+    let root = image_root(&config)?;
+    let fronts = Fronts {
+        http: config.http,
+        bind: config.bind.clone(),
+        backlog: config.backlog,
+        viewer_page: viewer_page(&config),
+    };
+    let app = Arc::new(App::new(config, root.as_deref()).map_err(|e| e.to_string())?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .max_blocking_threads(threads * 4)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let dispatcher = Dispatcher::new(app.clone(), threads * 64);
+    runtime.block_on(fronts.serve(dispatcher, app))
+}
+
+/// The image directory: FILESYSTEM_PREFIX when it is one, none when it is a URL, else the
+/// demo directory (written on first use).
+fn image_root(config: &Config) -> Result<Option<PathBuf>, String> {
+    match (config.local_prefix(), &config.filesystem_prefix) {
+        (Some(p), _) => Ok(Some(p.to_path_buf())),
+        (None, Some(_)) => Ok(None),
+        (None, None) => {
+            let dir = iipsrv_server::demo::ensure_demo_dir()
+                .map_err(|e| format!("cannot write the demo image: {e}"))?;
+            tracing::info!("no FILESYSTEM_PREFIX: serving the generated demo image");
+            Ok(Some(dir))
+        }
+    }
+}
+
+/// Where a person should point a browser, printed once the address is known.
+fn viewer_page(config: &Config) -> Option<String> {
+    match (config.viewer, config.filesystem_prefix.is_none()) {
+        (0, _) => None,
+        (_, true) => Some(format!("viewer/{}", iipsrv_server::demo::DEMO_NAME)),
+        (_, false) => Some(String::new()),
+    }
+}
+
+/// What the front ends listen on.
+struct Fronts {
+    http: Option<SocketAddr>,
+    bind: Option<String>,
+    backlog: i32,
+    viewer_page: Option<String>,
+}
+
+impl Fronts {
+    /// Serves until a stop signal, then waits for the requests in flight.
+    async fn serve(self, dispatcher: Dispatcher, app: Arc<App>) -> Result<ExitCode, String> {
+        let lifecycle = Lifecycle::new();
+        let fcgi = match &self.bind {
+            Some(spec) => Some(
+                fastcgi::bind(spec, self.backlog)
+                    .map_err(|e| format!("cannot bind FastCGI socket {spec}: {e}"))?,
+            ),
+            None => fastcgi::inherited(),
+        };
+        let http_addr = match (self.http, &fcgi) {
+            (Some(a), _) => Some(a),
+            (None, None) => Some(DEFAULT_HTTP),
+            (None, Some(_)) => None,
+        };
+        let mut servers = tokio::task::JoinSet::new();
+        if let Some(listener) = fcgi {
+            tracing::info!("FastCGI on {}", listener.describe());
+            eprintln!("iipsrv: FastCGI on {}", listener.describe());
+            let stop = lifecycle.stop_handle();
+            servers.spawn(fastcgi::serve(dispatcher.clone(), listener, stop));
+        }
+        if let Some(addr) = http_addr {
+            let listener = self.listen(addr).await?;
+            servers.spawn(http::serve(dispatcher, listener, lifecycle.stop_handle()));
+        }
+        lifecycle::handle_signals(&lifecycle, app).await;
+        while servers.join_next().await.is_some() {}
+        if !lifecycle.drained(lifecycle::DRAIN_TIMEOUT).await {
+            tracing::warn!("stopped with {} connections still open", lifecycle.live());
+        }
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// The HTTP listener on `addr`, announced on standard error with the viewer's page.
+    async fn listen(&self, addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let local = listener.local_addr().unwrap_or(addr);
+        tracing::info!("listening on http://{local}/");
+        eprintln!("iipsrv: serving http://{local}/");
+        if let Some(page) = &self.viewer_page {
+            eprintln!("iipsrv: in a browser: http://{local}/{page}");
+        }
+        Ok(listener)
+    }
+}
+
+/// `iipsrv purge ID...`: purges images across the shared tier configured in the
+/// environment (MEMCACHED_SERVERS or REDIS_URL, with the same FILESYSTEM_PREFIX, OBJECT_MAP
+/// and FILESYSTEM_SUFFIX as the servers, so that ids resolve to the same files and objects).
+pub fn purge(ids: &[String]) -> ExitCode {
+    let config = match Config::from_args(["iipsrv"]) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("iipsrv purge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let root = config.local_prefix().map(|p| p.to_path_buf());
+    let app = match App::new(config, root.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("iipsrv purge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if app.cache().tier_name().is_none() {
+        eprintln!("iipsrv purge: no shared tier: set MEMCACHED_SERVERS or REDIS_URL as the servers have it");
+        return ExitCode::from(2);
+    }
+    let failed = ids.iter().filter(|id| !purge_one(&app, id)).count();
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Purges one image, saying so on standard output (or why not on standard error).
+fn purge_one(app: &App, id: &str) -> bool {
+    match app.purge(id) {
+        Ok(generation) => {
+            println!("purged {id}: generation {}", generation.unwrap_or(0));
+            true
+        }
+        Err(e) => {
+            eprintln!("iipsrv purge {id}: {e}");
+            false
+        }
+    }
+}

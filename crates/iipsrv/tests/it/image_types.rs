@@ -1,0 +1,70 @@
+//! Every image type through the four protocols: the full-resolution top-left tile asked
+//! through IIIF, IIP (JTL), DeepZoom and Zoomify is the same view, so the same bytes — for
+//! 8-bit, 16-bit, float, CIELAB, multi-band TIFF and JPEG2000 alike.
+
+use crate::harness::*;
+use std::process::Command;
+
+#[test]
+fn every_type_answers_the_same_tile_through_four_protocols() {
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+    write_png(&pattern(700, 500), &dir.path().join("src.png"));
+    let tiff = |src: &str, out: &str, extra: &[&str]| {
+        let mut args = vec!["tiffsave", src, out, "--tile", "--pyramid"];
+        args.extend_from_slice(&["--tile-width", "256", "--tile-height", "256"]);
+        args.extend_from_slice(extra);
+        vips(&args);
+    };
+    tiff(&p("src.png"), &p("rgb8.tif"), &["--compression", "deflate"]);
+    let png = dir.path().join("src.png");
+    let u16 = sixteen_bit(dir.path(), &png).to_string_lossy().to_string();
+    tiff(&u16, &p("u16.tif"), &["--compression", "lzw"]);
+    let f32 = unit_float(dir.path(), &png).to_string_lossy().to_string();
+    tiff(
+        &f32,
+        &p("f32.tif"),
+        &["--compression", "deflate", "--predictor", "float"],
+    );
+    vips(&["colourspace", &p("src.png"), &p("lab.v"), "lab"]);
+    vips(&["Lab2LabQ", &p("lab.v"), &p("labq.v")]);
+    tiff(&p("labq.v"), &p("lab.tif"), &["--compression", "deflate"]);
+    vips(&[
+        "bandjoin",
+        &format!("{} {}", p("src.png"), p("src.png")),
+        &p("six.v"),
+    ]);
+    tiff(&p("six.v"), &p("six.tif"), &["--compression", "deflate"]);
+    run(Command::new("opj_compress").args(["-i", &p("src.png"), "-o", &p("rgb.jp2"), "-n", "4"]));
+    let server = Server::start(&[("FILESYSTEM_PREFIX", &p(""))]);
+    let port = server.port;
+    for id in [
+        "rgb8.tif", "u16.tif", "f32.tif", "lab.tif", "six.tif", "rgb.jp2",
+    ] {
+        let info = get(port, &format!("/iiif/{id}/info.json"));
+        assert_eq!(info.status, 200, "{id}");
+        let j: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
+        let levels = j["tiles"][0]["scaleFactors"].as_array().map_or(0, Vec::len);
+        assert!(levels >= 2, "{id}");
+        let top = levels - 1;
+        let urls = [
+            format!("/iiif/{id}/0,0,256,256/256,/0/default.jpg"),
+            format!("/fcgi-bin/iipsrv.fcgi?FIF={id}&JTL={top},0"),
+            format!("/deepzoom/{id}_files/10/0_0.jpg"),
+            format!("/zoomify/{id}/TileGroup0/{top}-0-0.jpg"),
+        ];
+        let bodies: Vec<Vec<u8>> = urls
+            .iter()
+            .map(|u| {
+                let r = get(port, u);
+                assert_eq!(r.status, 200, "{u}: {}", String::from_utf8_lossy(&r.body));
+                r.body.to_vec()
+            })
+            .collect();
+        for (u, b) in urls.iter().zip(&bodies).skip(1) {
+            assert!(b == &bodies[0], "{u} differs from the IIIF tile of {id}");
+        }
+        let tile = decode_image(&bodies[0]);
+        assert_eq!((tile.width, tile.height), (256, 256), "{id}");
+    }
+}

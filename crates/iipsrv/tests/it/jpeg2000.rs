@@ -1,0 +1,156 @@
+//! JPEG2000 sources: files made by OpenJPEG's own `opj_compress` from the test pattern,
+//! served by the real binary, compared with the pattern and with `opj_decompress`'s
+//! decode of the same file (levels, layers, 16-bit, raw codestreams, damage).
+
+use crate::harness::*;
+use iipsrv_core::raster::Raster;
+use std::path::Path;
+use std::process::Command;
+
+const W: u32 = 700;
+const H: u32 = 500;
+
+/// `opj_compress` of `src` to `out` with extra arguments.
+fn compress(src: &Path, out: &Path, args: &[&str]) {
+    run(Command::new("opj_compress")
+        .arg("-i")
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .args(args));
+}
+
+/// `opj_decompress` of `src` with extra arguments, read back as a raster.
+fn decompress(src: &Path, args: &[&str]) -> Raster {
+    let out = src.with_extension("decoded.png");
+    run(Command::new("opj_decompress")
+        .arg("-i")
+        .arg(src)
+        .arg("-o")
+        .arg(&out)
+        .args(args));
+    decode_image(&std::fs::read(&out).expect("decoded png"))
+}
+
+#[test]
+fn lossless_and_layered_files_match_openjpeg() {
+    let dir = tempdir();
+    let src = pattern(W, H);
+    let png = dir.path().join("src.png");
+    write_png(&src, &png);
+    compress(&png, &dir.path().join("lossless.jp2"), &["-n", "4"]);
+    compress(
+        &png,
+        &dir.path().join("layers.jp2"),
+        &["-n", "5", "-t", "256,256", "-r", "80,20,5"],
+    );
+    compress(&png, &dir.path().join("raw.j2k"), &["-n", "3"]);
+    let prefix = dir.path().to_string_lossy().to_string();
+    let mut server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    let port = server.port;
+
+    // Lossless: every pixel, through IIIF and IIP.
+    let full = fetch(port, "/iiif/lossless.jp2/full/max/0/default.png");
+    assert_eq!(full, src);
+    let raw = fetch(port, "/fcgi-bin/iipsrv.fcgi?FIF=raw.j2k&CVT=png");
+    assert_eq!(raw, src);
+    let info = get(port, "/iiif/lossless.jp2/info.json");
+    let j: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
+    assert_eq!(
+        j["tiles"][0]["scaleFactors"].as_array().map(Vec::len),
+        Some(4)
+    );
+    assert_eq!(j["tiles"][0]["width"].as_u64(), Some(256));
+
+    // A tile at a reduced level is OpenJPEG's own reduced decode.
+    let reduced = decompress(&dir.path().join("lossless.jp2"), &["-r", "1"]);
+    let tile = fetch(port, "/iiif/lossless.jp2/0,0,512,500/256,/0/default.png");
+    assert_eq!(tile, reduced.crop(0, 0, 256, 250));
+
+    // Quality layers: LYR=1 is the first layer; the default is half (2 of 3); MAX_LAYERS
+    // caps what LYR asks.
+    let path = dir.path().join("layers.jp2");
+    let one = fetch(port, "/fcgi-bin/iipsrv.fcgi?FIF=layers.jp2&LYR=1&CVT=png");
+    assert_eq!(one, decompress(&path, &["-l", "1"]));
+    let default = fetch(port, "/fcgi-bin/iipsrv.fcgi?FIF=layers.jp2&CVT=png");
+    assert_eq!(default, decompress(&path, &["-l", "2"]));
+    let all = fetch(port, "/fcgi-bin/iipsrv.fcgi?FIF=layers.jp2&LYR=3&CVT=png");
+    assert_eq!(all, decompress(&path, &[]));
+    assert!(mean_error(&one, &src) > mean_error(&all, &src));
+    assert!(server.alive());
+    drop(server);
+
+    let capped = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("MAX_LAYERS", "1")]);
+    let asked = fetch(
+        capped.port,
+        "/fcgi-bin/iipsrv.fcgi?FIF=layers.jp2&LYR=3&CVT=png",
+    );
+    assert_eq!(asked, one);
+    drop(capped);
+    let every = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("MAX_LAYERS", "-1")]);
+    let plain = fetch(every.port, "/fcgi-bin/iipsrv.fcgi?FIF=layers.jp2&CVT=png");
+    assert_eq!(plain, all);
+}
+
+#[test]
+fn sixteen_bit_jpeg2000_scales_to_eight() {
+    let dir = tempdir();
+    let src = pattern(300, 200);
+    let png = dir.path().join("src.png");
+    write_png(&src, &png);
+    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+    let u16 = sixteen_bit(dir.path(), &png);
+    vips(&["pngsave", &u16.to_string_lossy(), &p("u16.png")]);
+    compress(
+        Path::new(&p("u16.png")),
+        Path::new(&p("u16.jp2")),
+        &["-n", "3"],
+    );
+    let server = Server::start(&[("FILESYSTEM_PREFIX", &p(""))]);
+    let out = fetch(server.port, "/iiif/u16.jp2/full/max/0/default.png");
+    assert!(mean_error(&out, &src) <= 0.5, "{}", mean_error(&out, &src));
+    let obj = get(
+        server.port,
+        "/fcgi-bin/iipsrv.fcgi?FIF=u16.jp2&OBJ=Bits-per-channel&OBJ=Min-Max-sample-values",
+    );
+    let text = String::from_utf8_lossy(&obj.body).to_string();
+    assert!(
+        text.contains("Bits-per-channel:16") && text.contains("0  65535"),
+        "{text}"
+    );
+}
+
+#[test]
+fn damaged_jpeg2000_is_an_error_not_a_crash() {
+    let dir = tempdir();
+    let png = dir.path().join("src.png");
+    write_png(&pattern(W, H), &png);
+    let good = dir.path().join("good.jp2");
+    compress(&png, &good, &["-n", "4"]);
+    let bytes = std::fs::read(&good).expect("jp2");
+    std::fs::write(dir.path().join("cut.jp2"), &bytes[..bytes.len() / 3]).expect("write");
+    std::fs::write(dir.path().join("head.jp2"), &bytes[..60]).expect("write");
+    let mut garbage = bytes.clone();
+    for b in garbage.iter_mut().skip(300).step_by(7) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(dir.path().join("garbage.jp2"), &garbage).expect("write");
+    let prefix = dir.path().to_string_lossy().to_string();
+    let mut server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    for id in ["cut.jp2", "head.jp2", "garbage.jp2"] {
+        for path in [
+            format!("/iiif/{id}/info.json"),
+            format!("/iiif/{id}/full/max/0/default.jpg"),
+            format!("/iiif/{id}/0,0,256,256/256,/0/default.jpg"),
+        ] {
+            let r = get(server.port, &path);
+            assert!(
+                r.status == 200 || (400..600).contains(&r.status),
+                "{path}: {}",
+                r.status
+            );
+        }
+    }
+    assert!(server.alive());
+    assert_eq!(get(server.port, "/iiif/good.jp2/info.json").status, 200);
+}

@@ -1,0 +1,26 @@
+//! The integration tests of the iipsrv binary and the crates below it: real files made by
+//! the tests (or vips), the handler called without sockets, the binary over real sockets,
+//! and the daemons it talks to (memcached, redis-server, an S3 store), all started by
+//! [`harness`] on free ports. One test binary, one module per subject.
+
+mod harness;
+
+mod check;
+mod convert;
+mod fastcgi_protocol;
+mod faults;
+mod flat_images;
+mod hostile_requests;
+mod hostile_tiff;
+mod http_semantics;
+mod image_types;
+mod jpeg2000;
+mod lifecycle;
+mod memcached;
+mod object_storage;
+mod options;
+mod processing;
+mod protocols;
+mod server_e2e;
+mod shared_tier;
+mod tiff_variants;

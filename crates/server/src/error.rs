@@ -1,0 +1,105 @@
+//! Errors of the request layer, classified by who is at fault, and mapped to an HTTP
+//! status in exactly one place ([`Error::status`]).
+//!
+//! Lower layers (image sources, codecs) have their own [`iipsrv_formats::error::SourceError`];
+//! it converts into this type so that a corrupt file and a bad request never share a status.
+
+use iipsrv_core::error::RequestError;
+use iipsrv_formats::error::SourceError;
+
+/// A failed request: the variant says whose fault it is, the text is a one-line reason
+/// that is safe to show to a client (it never holds an absolute filesystem path).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or asks for something out of range (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is refused for safety reasons, e.g. a path escaping the image directory (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The image or resource does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The method is not one the server answers (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A well-formed request for a feature this server does not implement (501).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The image file is corrupt or cannot be read (500).
+    #[error("{0}")]
+    BadImage(String),
+    /// The server cannot answer now (the decode pool is saturated, the image directory
+    /// cannot be read); the client should retry later (503).
+    #[error("{0}")]
+    Overloaded(String),
+    /// The object store or HTTP server holding the image failed (502): another try, or
+    /// another instance, may succeed.
+    #[error("{0}")]
+    Upstream(String),
+    /// A request for an admin endpoint without the right token (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A bug or an unexpected I/O failure (500).
+    #[error("{0}")]
+    Internal(String),
+    /// The answer needs work that a quick attempt does not do (opening an image, decoding
+    /// pixels); the dispatcher runs the request again on the worker pool. Never reaches a
+    /// client (500 if it ever did).
+    #[error("the answer needs a worker")]
+    Deferred,
+}
+
+impl Error {
+    /// The HTTP status code for this error: the only place errors meet HTTP.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) => 400,
+            Error::Unauthorized(_) => 401,
+            Error::Forbidden(_) => 403,
+            Error::NotFound(_) => 404,
+            Error::MethodNotAllowed(_) => 405,
+            Error::Unsupported(_) => 501,
+            Error::BadImage(_) | Error::Internal(_) | Error::Deferred => 500,
+            Error::Upstream(_) => 502,
+            Error::Overloaded(_) => 503,
+        }
+    }
+
+    /// The 404 of an image that is not there, naming the id as asked (at most 200
+    /// characters), the same for files and objects.
+    pub fn image_not_found(id: &str) -> Self {
+        let shown: String = id.chars().take(200).collect();
+        Error::NotFound(format!("image not found: {shown}"))
+    }
+
+    /// Shorthand for a [`Error::BadRequest`] with a formatted reason.
+    pub fn bad(reason: impl Into<String>) -> Self {
+        Error::BadRequest(reason.into())
+    }
+}
+
+impl From<SourceError> for Error {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::Unsupported(m) => Error::Unsupported(m),
+            SourceError::Corrupt(m) | SourceError::Limit(m) => Error::BadImage(m),
+            SourceError::Io(m) => Error::Internal(m),
+            SourceError::Remote(m) => Error::Upstream(m),
+            e @ SourceError::NoSuchPage(_) => Error::NotFound(e.to_string()),
+        }
+    }
+}
+
+impl From<RequestError> for Error {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::BadRequest(m) => Error::BadRequest(m),
+            RequestError::NotFound(m) => Error::NotFound(m),
+            RequestError::Unsupported(m) => Error::Unsupported(m),
+        }
+    }
+}
+
+/// Result of the request layer.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,603 @@
+//! The one request handler shared by every front end. It takes a plain [`Request`] (method,
+//! path, query, headers) and returns a plain [`Response`]; no sockets, so tests call it
+//! directly. Routing: URI_MAP prefixes (IIIF, DeepZoom, Zoomify, IIP), any other path
+//! with a query string (IIP, as the original's FastCGI endpoint), `/` and `/viewer/` (the
+//! pages for people, [`viewer`]), else 404.
+
+mod iiif;
+mod iip;
+mod tiles;
+mod viewer;
+
+use crate::error::{Error, Result};
+use crate::render::watermark::Watermark;
+use crate::render::{self, Settings};
+use crate::settings::{Config, Protocol, UriMap};
+use crate::storage::cache::{Answer, AnswerCache, TileCache};
+use crate::storage::objects::ObjectStores;
+use crate::storage::registry::{Opened, Registry};
+use crate::storage::tier::SharedTier;
+use bytes::Bytes;
+use iipsrv_core::pixel::Interpolation;
+use iipsrv_core::view::{SizeLimits, View};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Request methods the handler distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// HEAD: a GET without body.
+    Head,
+    /// POST: answered like GET.
+    Post,
+    /// OPTIONS: CORS preflight.
+    Options,
+    /// Anything else: 405.
+    Other,
+}
+
+impl Method {
+    /// The method's name as HTTP writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Options => "OPTIONS",
+            Method::Other => "OTHER",
+        }
+    }
+
+    /// Maps a method name.
+    pub fn parse(s: &str) -> Method {
+        match s {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// How much work the handler may do for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Only what is answered from memory in microseconds: cached answers, descriptors and
+    /// stored tiles (one positioned read) of images already open. Anything more fails with
+    /// [`Error::Deferred`]. The dispatcher tries this on the connection's own thread first,
+    /// which saves two thread hand-offs per request (most of the time of a cached tile).
+    Quick,
+    /// Everything (the worker pool).
+    Full,
+}
+
+/// A request as the handler sees it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Method.
+    pub method: Method,
+    /// Path, still percent-encoded, without the query.
+    pub path: String,
+    /// Query string without `?`.
+    pub query: String,
+    /// Headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// Whether the client connection is HTTPS (for building absolute URIs).
+    pub https: bool,
+    /// The work the handler may do (front ends ask [`Budget::Full`]; the dispatcher tries
+    /// [`Budget::Quick`] first).
+    pub budget: Budget,
+    /// The address the request came from (the TCP peer for HTTP, REMOTE_ADDR for
+    /// FastCGI), for TRUSTED_PROXIES.
+    pub peer: Option<std::net::IpAddr>,
+}
+
+impl Request {
+    /// A GET of `path_and_query`, for tests and tools.
+    pub fn get(path_and_query: &str) -> Request {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        Request {
+            method: Method::Get,
+            path: path.to_string(),
+            query: query.to_string(),
+            headers: vec![("host".into(), "localhost".into())],
+            https: false,
+            budget: Budget::Full,
+            peer: None,
+        }
+    }
+
+    /// Adds a header (builder style).
+    pub fn with_header(mut self, name: &str, value: &str) -> Request {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_string()));
+        self
+    }
+
+    /// The first value of a header (name in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response as the handler produces it; the front end adds Content-Length and Date.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body (kept for HEAD too; the front end drops it).
+    pub body: Bytes,
+}
+
+impl Response {
+    pub(super) fn new(status: u16, mime: &str, body: impl Into<Bytes>) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type", mime.to_string())],
+            body: body.into(),
+        }
+    }
+
+    /// The answer to an error: its status, a one-line text body, and Allow (405) or
+    /// Retry-After (503) where the status calls for one.
+    pub fn from_error(e: &Error) -> Response {
+        let mut r = Response::new(e.status(), "text/plain; charset=utf-8", e.to_string());
+        match e.status() {
+            405 => r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into())),
+            503 => r.headers.push(("retry-after", "1".into())),
+            _ => {}
+        }
+        r
+    }
+
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Loads WATERMARK; a file that cannot be read is logged and skipped, as the original does.
+fn load_watermark(config: &Config) -> Option<Arc<Watermark>> {
+    let path = config.watermark.as_ref()?;
+    match Watermark::load(path, config.watermark_probability, config.watermark_opacity) {
+        Ok(w) => Some(Arc::new(w)),
+        Err(e) => {
+            tracing::error!("WATERMARK {} not used: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// The application: configuration, image registry, caches and encoder settings.
+pub struct App {
+    config: Config,
+    registry: Registry,
+    cache: AnswerCache,
+    settings: Settings,
+    /// A fingerprint of the encoder settings, part of every cache key: processes with other
+    /// settings sharing one memcached never serve each other's answers.
+    settings_tag: String,
+    maps: Vec<UriMap>,
+    extra_info: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The proxies whose forwarded headers are believed.
+    proxies: crate::forwarded::Trusted,
+}
+
+impl App {
+    /// Builds the application serving images under `root` (None when every id is an
+    /// object, FILESYSTEM_PREFIX being a URL).
+    pub fn new(config: Config, root: Option<&Path>) -> Result<App> {
+        crate::telemetry::init();
+        config.validate()?;
+        let capacity = match config.max_metadata_cache_size {
+            n if n < 0 => 1 << 20,
+            n => n as usize,
+        };
+        let tier = SharedTier::from_settings(
+            &config.memcached_servers,
+            &config.redis_url,
+            config.memcached_timeout,
+        )?
+        .map(Arc::new);
+        let objects = ObjectStores::new(
+            &config.object_rules()?,
+            config.object_cache_size,
+            config.object_block_size,
+        )?;
+        let revalidate = std::time::Duration::from_secs(config.revalidate_interval);
+        let registry = Registry::new(
+            root,
+            &config.filesystem_suffix,
+            &config.filename_pattern,
+            capacity,
+        )?
+        .with_tile_cache(TileCache::new(config.decoded_cache_size))
+        .with_objects(objects)
+        .with_tier(tier.clone(), revalidate);
+        let max_icc = match (config.embed_icc, config.max_icc) {
+            (0, _) => 0,
+            (_, n) if n < 0 => usize::MAX,
+            (_, n) => n as usize,
+        };
+        let settings = Settings {
+            interpolation: Interpolation::from_setting(config.interpolation),
+            jpeg_quality: config.jpeg_quality,
+            png_level: config.png_quality,
+            webp_quality: config.webp_quality,
+            tiff_compression: config.tiff_compression,
+            passthrough: config.codec_passthrough == 1,
+            max_icc,
+            max_layers: config.max_layers,
+            watermark: load_watermark(&config),
+        };
+        let settings_tag = format!(
+            "{:016x}",
+            xxhash_rust::xxh3::xxh3_64(format!("{settings:?}").as_bytes())
+        );
+        Ok(App {
+            settings_tag,
+            cache: AnswerCache::new(config.max_image_cache_size).with_tier(tier),
+            proxies: config.proxies()?,
+            maps: config.uri_maps()?,
+            extra_info: config.extra_info()?,
+            registry,
+            settings,
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Drops the answer cache (RAM) and the open images, as the original does on SIGHUP.
+    pub fn drop_caches(&self) {
+        self.cache.clear();
+        self.registry.clear();
+    }
+
+    /// The answer cache (for tests and metrics).
+    pub fn cache(&self) -> &AnswerCache {
+        &self.cache
+    }
+
+    /// Handles one request. Never panics on bad input: every failure is an error response.
+    /// With [`Budget::Quick`], a request that needs more work answers
+    /// [`Error::Deferred`]'s 500; the dispatcher uses [`App::handle_quick`] instead.
+    pub fn handle(&self, req: &Request) -> Response {
+        let routed = match req.method {
+            Method::Options => Ok(self.preflight()),
+            Method::Other => Err(Error::MethodNotAllowed("method not allowed".into())),
+            _ => self.route(req),
+        };
+        self.finish(req, routed)
+    }
+
+    /// Answers a request whose budget is [`Budget::Quick`] (the dispatcher sets it), or
+    /// `None` when it needs the worker pool.
+    pub fn handle_quick(&self, req: &Request) -> Option<Response> {
+        if !matches!(req.method, Method::Get | Method::Head) {
+            return None;
+        }
+        debug_assert_eq!(req.budget, Budget::Quick);
+        match self.route(req) {
+            Err(Error::Deferred) => None,
+            routed => Some(self.finish(req, routed)),
+        }
+    }
+
+    /// The response of a routed request: errors logged and turned into their status, CORS.
+    fn finish(&self, req: &Request, routed: Result<Response>) -> Response {
+        let mut resp = routed.unwrap_or_else(|e| {
+            if e.status() >= 500 {
+                tracing::warn!(path = %req.path, status = e.status(), "{e}");
+            } else {
+                tracing::info!(path = %req.path, status = e.status(), "{e}");
+            }
+            Response::from_error(&e)
+        });
+        if let Some(origin) = &self.config.cors {
+            resp.headers
+                .push(("access-control-allow-origin", origin.clone()));
+        }
+        resp
+    }
+
+    /// Opens image `id` (the view at `angles` of a sequence); within [`Budget::Quick`]
+    /// only an image already open and unchanged.
+    pub(super) fn open_view(
+        &self,
+        req: &Request,
+        id: &str,
+        angles: Option<(i32, i32)>,
+    ) -> Result<Opened> {
+        self.registry
+            .open_view_within(id, angles, req.budget == Budget::Quick)
+    }
+
+    /// [`App::open_view`] of a plain image.
+    pub(super) fn open(&self, req: &Request, id: &str) -> Result<Opened> {
+        self.open_view(req, id, None)
+    }
+
+    fn preflight(&self) -> Response {
+        let mut r = Response::new(204, "text/plain", Bytes::new());
+        r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into()));
+        if self.config.cors.is_some() {
+            r.headers.push((
+                "access-control-allow-methods",
+                "GET, HEAD, POST, OPTIONS".into(),
+            ));
+            r.headers.push((
+                "access-control-allow-headers",
+                "Accept, Content-Type, X-Requested-With, If-Modified-Since".into(),
+            ));
+            r.headers.push(("access-control-max-age", "86400".into()));
+        }
+        r
+    }
+
+    /// The URI map entry a path falls under, with the rest of the path after its prefix.
+    fn mapped<'a>(&self, req: &'a Request) -> Option<(&UriMap, &'a str)> {
+        self.maps.iter().find_map(|map| {
+            let rest = if map.prefix.is_empty() {
+                Some(req.path.trim_start_matches('/'))
+            } else {
+                req.path
+                    .strip_prefix('/')
+                    .and_then(|p| p.strip_prefix(map.prefix.as_str()))
+                    .and_then(|p| p.strip_prefix('/'))
+            };
+            rest.map(|r| (map, r))
+        })
+    }
+
+    /// The endpoint `/health`, `/ready` or `/metrics` the request is for, when enabled.
+    fn admin_path<'a>(&self, req: &'a Request) -> Option<&'a str> {
+        let path = req.path.as_str();
+        let health = self.config.health_endpoints == 1 && (path == "/health" || path == "/ready");
+        let metrics = self.config.metrics == 1 && path == "/metrics";
+        (req.query.is_empty() && (health || metrics)).then_some(path)
+    }
+
+    /// The protocol a request speaks, as the request metrics label it.
+    pub fn protocol_of(&self, req: &Request) -> &'static str {
+        if self.admin_path(req).is_some() || req.path.starts_with("/admin/") {
+            return "admin";
+        }
+        match self.mapped(req).map(|(m, _)| m.protocol) {
+            Some(Protocol::Iiif) => "iiif",
+            Some(Protocol::DeepZoom) => "deepzoom",
+            Some(Protocol::Zoomify) => "zoomify",
+            Some(Protocol::Iip) => "iip",
+            None if !req.query.is_empty() => "iip",
+            None => "other",
+        }
+    }
+
+    fn route(&self, req: &Request) -> Result<Response> {
+        let quick = req.budget == Budget::Quick;
+        if let Some(id) = req.path.strip_prefix("/admin/purge/") {
+            return if quick {
+                Err(Error::Deferred)
+            } else {
+                self.purge_request(req, id)
+            };
+        }
+        match self.admin_path(req) {
+            Some(_) if quick => return Err(Error::Deferred),
+            Some("/health") => return Ok(Response::new(200, "text/plain", "ok\n")),
+            Some("/ready") => return self.ready(),
+            Some(_) => {
+                crate::telemetry::open_images(self.registry.open_count());
+                let text = crate::telemetry::render();
+                return Ok(Response::new(200, "text/plain; version=0.0.4", text));
+            }
+            None => {}
+        }
+        if let Some(page) = self.viewer_route(req) {
+            return if quick { Err(Error::Deferred) } else { page };
+        }
+        if let Some((map, rest)) = self.mapped(req) {
+            let base = format!("/{}", map.prefix);
+            let base = base.trim_end_matches('/');
+            return match map.protocol {
+                Protocol::Iiif => self.iiif(req, rest, base),
+                Protocol::DeepZoom => self.deepzoom(req, rest),
+                Protocol::Zoomify => self.zoomify(req, rest),
+                Protocol::Iip => self.iip(req),
+            };
+        }
+        if !req.query.is_empty() {
+            return self.iip(req);
+        }
+        Err(Error::NotFound(format!(
+            "no resource at {}",
+            truncate(&req.path)
+        )))
+    }
+
+    /// Opens an image and answers a view of it as an image response (cache, 304, headers).
+    pub(super) fn view_response(
+        &self,
+        req: &Request,
+        opened: &Opened,
+        view: &View,
+    ) -> Result<Response> {
+        if let Some(r) = not_modified(req, opened.mtime) {
+            return Ok(r);
+        }
+        let answer = self.render(req, opened, view)?;
+        Ok(self.ok_response(answer.mime, answer.body, Some(opened)))
+    }
+
+    /// A 200 answer (an image, an XML descriptor, OBJ lines) with Cache-Control and, when
+    /// it comes from an image, that image's Last-Modified.
+    pub(super) fn ok_response(
+        &self,
+        mime: &str,
+        body: impl Into<Bytes>,
+        opened: Option<&Opened>,
+    ) -> Response {
+        let mut r = Response::new(200, mime, body);
+        if let Some(o) = opened {
+            r.headers
+                .push(("last-modified", httpdate::fmt_http_date(o.mtime)));
+        }
+        r.headers
+            .push(("cache-control", self.config.cache_control.clone()));
+        r
+    }
+
+    /// MAX_CVT and ALLOW_UPSCALING, as every protocol applies them.
+    pub(super) fn size_limits(&self) -> SizeLimits {
+        SizeLimits {
+            max_size: self.config.max_size(),
+            allow_upscaling: self.config.allow_upscaling == 1,
+        }
+    }
+
+    /// Renders a view of an open image, through the answer cache; within
+    /// [`Budget::Quick`] only a cached answer or a stored tile sent as it is.
+    pub fn render(&self, req: &Request, opened: &Opened, view: &View) -> Result<Answer> {
+        let key = format!(
+            "{}|{}|{}",
+            opened.version,
+            view.cache_key(),
+            self.settings_tag
+        );
+        let src = opened.source.as_ref();
+        if req.budget == Budget::Quick {
+            if let Some(hit) = self.cache.get_ram(&key) {
+                return Ok(hit);
+            }
+            if src.is_remote() {
+                return Err(Error::Deferred);
+            }
+            let stored = render::stored_tile(src, view, &self.settings)?;
+            let answer = Answer::from(stored.ok_or(Error::Deferred)?);
+            self.cache.insert_ram(key, answer.clone());
+            return Ok(answer);
+        }
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit);
+        }
+        let answer = Answer::from(render::render(src, view, &self.settings)?);
+        self.cache.insert(key, answer.clone());
+        Ok(answer)
+    }
+
+    /// `POST /admin/purge/<id>` with `Authorization: Bearer <ADMIN_TOKEN>`: purges one
+    /// image across the shared tier (404 while ADMIN_TOKEN is unset).
+    fn purge_request(&self, req: &Request, raw_id: &str) -> Result<Response> {
+        let Some(token) = self.config.admin_token.as_deref().filter(|t| !t.is_empty()) else {
+            return Err(Error::NotFound(format!(
+                "no resource at {}",
+                truncate(&req.path)
+            )));
+        };
+        if req.method != Method::Post {
+            return Err(Error::MethodNotAllowed("purge with POST".into()));
+        }
+        let given = req
+            .header("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same_secret(given.trim().as_bytes(), token.as_bytes()) {
+            tracing::warn!(path = %req.path, "purge refused: bad or missing admin token");
+            return Err(Error::Unauthorized(
+                "a valid admin token is required".into(),
+            ));
+        }
+        let id = percent_encoding::percent_decode_str(raw_id)
+            .decode_utf8()
+            .map_err(|_| Error::bad("image identifier is not UTF-8"))?;
+        let generation = self.purge(&id)?;
+        tracing::info!(id = %truncate(&id), ?generation, "purged");
+        let body = serde_json::json!({
+            "purged": id,
+            "generation": generation,
+            "tier": self.cache.tier_name(),
+        });
+        Ok(Response::new(200, "application/json", body.to_string()))
+    }
+
+    /// Purges image `id`: a new generation in the shared tier (every instance stops using
+    /// its stored answers once it next checks, within REVALIDATE_INTERVAL), and its
+    /// answers and open state dropped here at once. The new generation, None without a
+    /// tier.
+    pub fn purge(&self, id: &str) -> Result<Option<u64>> {
+        let (generation, versions) = self.registry.purge(id)?;
+        for version in versions {
+            self.cache.forget(&version);
+        }
+        Ok(generation)
+    }
+
+    /// `/ready`: 200 when the image directory can be listed, else 503 with the reason.
+    fn ready(&self) -> Result<Response> {
+        match self.registry.root().map(std::fs::read_dir) {
+            None | Some(Ok(_)) => Ok(Response::new(200, "text/plain", "ready\n")),
+            Some(Err(_)) => Err(Error::Overloaded(
+                "the image directory cannot be read".into(),
+            )),
+        }
+    }
+}
+
+/// Characters escaped when an identifier is put into a URL path segment.
+const ID_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Compares a secret in time independent of where the first difference is.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// A 304 when the client's copy (If-Modified-Since) is as new as the file.
+pub(super) fn not_modified(req: &Request, mtime: SystemTime) -> Option<Response> {
+    let since = httpdate::parse_http_date(req.header("if-modified-since")?).ok()?;
+    let file_secs = mtime.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let since_secs = since.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    (file_secs <= since_secs).then(|| {
+        let mut r = Response::new(304, "text/plain", Bytes::new());
+        r.headers.retain(|(n, _)| *n != "content-type");
+        r.headers
+            .push(("last-modified", httpdate::fmt_http_date(mtime)));
+        r
+    })
+}

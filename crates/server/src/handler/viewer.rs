@@ -1,0 +1,190 @@
+//! The pages for people: `/` lists the served images (thumbnail, size, format) and
+//! `/viewer/<id>` opens one in OpenSeadragon, over IIIF by default or DeepZoom, Zoomify or
+//! IIP (`?protocol=`). OpenSeadragon's script and button images are compiled into the binary
+//! (build.rs, from the npm package), so the pages need no CDN. VIEWER=0 turns all of it off.
+
+use super::{html_escape, App, Request, Response, ID_ENCODE};
+use crate::error::{Error, Result};
+use crate::settings::Protocol;
+use iipsrv_formats::open::{kind_of_file, Kind};
+
+/// OpenSeadragon files (URL name under `/viewer/assets/`, contents), from build.rs.
+static ASSETS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/viewer_assets.rs"));
+
+/// The viewer page; `{{TITLE}}` and `{{CONFIG}}` are filled in per image.
+const VIEWER_HTML: &str = include_str!("viewer.html");
+
+/// Where the viewer pages live.
+const VIEWER_PREFIX: &str = "/viewer/";
+
+impl App {
+    /// The page a path names when the viewer is on: `/`, `/viewer/<id>` or an asset.
+    pub(super) fn viewer_route(&self, req: &Request) -> Option<Result<Response>> {
+        if self.config.viewer != 1 {
+            return None;
+        }
+        if req.path == "/" || req.path.is_empty() {
+            // `/?FIF=...` is IIP, as at any other path.
+            return req.query.is_empty().then(|| Ok(self.index()));
+        }
+        let rest = req.path.strip_prefix(VIEWER_PREFIX)?;
+        Some(match rest.strip_prefix("assets/") {
+            Some(name) => asset(name),
+            None => self.viewer_page(rest),
+        })
+    }
+
+    /// The URL prefix the first URI map of `protocol` gives (None when it is not mapped).
+    fn prefix_of(&self, protocol: Protocol) -> Option<&str> {
+        self.maps
+            .iter()
+            .find(|m| m.protocol == protocol)
+            .map(|m| m.prefix.as_str())
+    }
+
+    /// A protocol's URL for `rest`, relative to a viewer page `root` below the root (None
+    /// when the protocol is not mapped).
+    fn relative(&self, root: &str, protocol: Protocol, rest: &str) -> Option<String> {
+        self.prefix_of(protocol)
+            .map(|p| format!("{root}{}", slash(p, rest)))
+    }
+
+    /// The index page: every image in the image directory (first 500 by name), with a
+    /// thumbnail, its size and format, and links to the viewer and to info.json.
+    fn index(&self) -> Response {
+        let iiif = self.prefix_of(Protocol::Iiif);
+        let mut rows = String::new();
+        let listed = self.registry.root().map(list_images).unwrap_or_default();
+        for (name, kind) in listed {
+            rows.push_str(&self.index_row(&name, kind, iiif));
+        }
+        if rows.is_empty() {
+            rows.push_str("<tr><td colspan=\"4\">No images in the image directory.</td></tr>");
+        }
+        let body = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>iipsrv</title>{STYLE}</head>\
+             <body><h1>iipsrv</h1><table><tr><th></th><th>image</th><th>size</th><th>format</th></tr>\
+             {rows}</table></body></html>"
+        );
+        Response::new(200, "text/html; charset=utf-8", body)
+    }
+
+    /// One row of the index: thumbnail (IIIF when mapped), name linked to the viewer, size
+    /// in pixels and levels, format.
+    fn index_row(&self, name: &str, kind: Kind, iiif: Option<&str>) -> String {
+        let id = percent_encoding::utf8_percent_encode(name, ID_ENCODE).to_string();
+        let format = match kind {
+            Kind::Tiff => "TIFF",
+            Kind::Jpeg2000 => "JPEG2000",
+            Kind::Flat => "JPEG/PNG (no pyramid)",
+        };
+        let size = match self.registry.open(name) {
+            Ok(o) => {
+                let info = o.source.info();
+                format!(
+                    "{} × {}, {} levels",
+                    info.width,
+                    info.height,
+                    info.levels.len()
+                )
+            }
+            Err(e) => format!("unreadable: {}", html_escape(&e.to_string())),
+        };
+        let thumb = iiif.map_or(String::new(), |p| {
+            format!(
+                "<img src=\"{}\" alt=\"\">",
+                slash(p, &format!("{id}/full/!160,160/0/default.jpg"))
+            )
+        });
+        format!(
+            "<tr><td><a href=\"viewer/{id}\">{thumb}</a></td>\
+             <td><a href=\"viewer/{id}\">{n}</a></td><td>{size}</td><td>{format}</td></tr>\n",
+            n = html_escape(name),
+        )
+    }
+
+    /// The viewer page of one image: 404 when the image does not open.
+    fn viewer_page(&self, raw_id: &str) -> Result<Response> {
+        let id = iipsrv_core::protocol::decode(raw_id, "viewer")?;
+        let opened = self.registry.open(&id)?;
+        let info = opened.source.info();
+        let enc = percent_encoding::utf8_percent_encode(&id, ID_ENCODE).to_string();
+        // Relative URLs, so that the page works behind a proxy that serves iipsrv under a
+        // path of its own: up from `/viewer/<raw id>` to the root.
+        let root = "../".repeat(1 + raw_id.matches('/').count());
+        let level = info.levels.first();
+        let mut levels: Vec<[u32; 2]> = info.levels.iter().map(|l| [l.width, l.height]).collect();
+        levels.reverse();
+        let config = serde_json::json!({
+            "id": id,
+            "width": info.width,
+            "height": info.height,
+            "tileSize": level.map_or(256, |l| l.tile_width.min(l.tile_height).clamp(16, 1024)),
+            "levels": levels,
+            "assets": format!("{root}viewer/assets/"),
+            "haveScript": !ASSETS.is_empty(),
+            "urls": {
+                "iiif": self.relative(&root, Protocol::Iiif, &format!("{enc}/info.json")),
+                "deepzoom": self.relative(&root, Protocol::DeepZoom, &format!("{enc}.dzi")),
+                "zoomify": self.relative(&root, Protocol::Zoomify, &format!("{enc}/")),
+                "iip": format!("{root}?FIF={enc}"),
+                "index": root,
+            },
+        });
+        // `<` is escaped so that no id can close the script element.
+        let config = config.to_string().replace('<', "\\u003c");
+        let body = VIEWER_HTML
+            .replace("{{TITLE}}", &html_escape(&id))
+            .replace("{{CONFIG}}", &config);
+        Ok(Response::new(200, "text/html; charset=utf-8", body))
+    }
+}
+
+/// `<prefix>/<rest>` relative to the root, or `<rest>` for an empty prefix.
+fn slash(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() {
+        rest.to_string()
+    } else {
+        format!("{prefix}/{rest}")
+    }
+}
+
+/// A compiled-in OpenSeadragon file.
+fn asset(name: &str) -> Result<Response> {
+    let (_, bytes) = ASSETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| Error::NotFound(format!("no viewer file {}", super::truncate(name))))?;
+    let mime = if name.ends_with(".js") {
+        "text/javascript; charset=utf-8"
+    } else {
+        "image/png"
+    };
+    let mut r = Response::new(200, mime, *bytes);
+    r.headers
+        .push(("cache-control", "public, max-age=86400".into()));
+    Ok(r)
+}
+
+/// The image files directly in `dir` with their format (read once, from their first
+/// bytes), sorted by name, at most 500.
+fn list_images(dir: &std::path::Path) -> Vec<(String, Kind)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut images: Vec<(String, Kind)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let kind = kind_of_file(&e.path())?;
+            Some((e.file_name().into_string().ok()?, kind))
+        })
+        .collect();
+    images.sort_by(|a, b| a.0.cmp(&b.0));
+    images.truncate(500);
+    images
+}
+
+/// The index page's style sheet.
+const STYLE: &str = "<style>body{font-family:sans-serif;margin:1.5em}\
+    table{border-collapse:collapse}td,th{padding:.3em .8em;text-align:left;border-bottom:1px solid #ddd}\
+    img{max-width:160px;max-height:160px;display:block}</style>";

@@ -1,0 +1,364 @@
+//! The one pipeline: a [`View`] and an [`ImageSource`] in, encoded bytes out.
+//!
+//! Steps, in order: pick the smallest pyramid level that still covers the output size;
+//! answer with the stored JPEG tile when the view is exactly one tile and needs no
+//! processing (passthrough); otherwise decode only the tiles the region touches (in
+//! parallel), crop and resize in one pass, apply the quality, mirror and rotate, encode.
+
+use crate::error::{Error, Result};
+use iipsrv_core::info::ColourSpace;
+use iipsrv_core::info::ImageInfo;
+use iipsrv_core::pixel::colour;
+use iipsrv_core::pixel::tone;
+use iipsrv_core::pixel::{self, Interpolation, Window};
+use iipsrv_core::raster::{FloatRaster, Raster};
+use iipsrv_formats::codec::{jpeg, png, tiff_writer, webp};
+use iipsrv_formats::source::region::{compose, compose_float};
+use iipsrv_formats::source::ImageSource;
+pub mod watermark;
+
+use iipsrv_core::view::{Format, Process, View};
+use std::sync::Arc;
+use watermark::Watermark;
+
+/// Most pixels an answer may have, whatever MAX_CVT says (about 300 MB of RGB).
+pub const MAX_OUTPUT_PIXELS: u64 = 100_000_000;
+/// Most pixels of one level read to make an answer (a huge image without reduced levels
+/// cannot be rendered whole at a small size).
+pub const MAX_SOURCE_PIXELS: u64 = 100_000_000;
+
+/// Encoder and resampling settings from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Resampling filter.
+    pub interpolation: Interpolation,
+    /// JPEG quality when the request names none (JPEG_QUALITY).
+    pub jpeg_quality: u8,
+    /// PNG deflate effort 0-9 (PNG_QUALITY).
+    pub png_level: u8,
+    /// WebP quality 0-100, or -1 for lossless (WEBP_QUALITY).
+    pub webp_quality: i32,
+    /// TIFF answer compression (TIFF_COMPRESSION: 0 none, 1 LZW, 2 deflate, 3 JPEG,
+    /// 4 WebP, 5 zstd).
+    pub tiff_compression: u8,
+    /// Send stored JPEG tiles without re-encoding (CODEC_PASSTHROUGH).
+    pub passthrough: bool,
+    /// Largest ICC profile embedded in answers, in bytes; 0 embeds none (MAX_ICC/EMBED_ICC).
+    pub max_icc: usize,
+    /// MAX_LAYERS: JPEG2000 quality layers (0 half, -1 all, n at most n).
+    pub max_layers: i32,
+    /// WATERMARK added to every answer (its Debug text names the file and settings).
+    pub watermark: Option<Arc<Watermark>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            interpolation: Interpolation::Bilinear,
+            jpeg_quality: 75,
+            png_level: 1,
+            webp_quality: 50,
+            tiff_compression: 2,
+            passthrough: true,
+            max_icc: 65_536,
+            max_layers: 0,
+            watermark: None,
+        }
+    }
+}
+
+/// An encoded answer.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The encoded image.
+    pub bytes: Vec<u8>,
+    /// Its MIME type.
+    pub mime: &'static str,
+    /// Whether the stored tile was sent as is.
+    pub passthrough: bool,
+}
+
+/// Where the pixels of a view come from: a level and a box of it, plus the exact sub-pixel
+/// window of that box to resample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Pyramid level index (0 = full resolution).
+    pub level: usize,
+    /// Box in level pixels: left, top, right, bottom (exclusive).
+    pub bounds: (u32, u32, u32, u32),
+    /// The window of the box that maps onto the output.
+    pub window: Window,
+    /// Whether the box must be resampled (false when it is already the output size).
+    pub resize: bool,
+}
+
+/// Chooses the level and the box of it that a view needs.
+pub fn plan(info: &ImageInfo, view: &View) -> Plan {
+    let r = view.region;
+    let fits = |i: usize| {
+        let l = &info.levels[i];
+        r.w as f64 / l.scale_x + 1.0 >= view.width as f64
+            && r.h as f64 / l.scale_y + 1.0 >= view.height as f64
+    };
+    let level = (0..info.levels.len()).rev().find(|&i| fits(i)).unwrap_or(0);
+    let l = &info.levels[level];
+    let (fx0, fy0) = (r.x as f64 / l.scale_x, r.y as f64 / l.scale_y);
+    let fx1 = ((r.x + r.w) as f64 / l.scale_x).min(l.width as f64);
+    let fy1 = ((r.y + r.h) as f64 / l.scale_y).min(l.height as f64);
+    let x0 = (fx0.floor() as u32).min(l.width - 1);
+    let y0 = (fy0.floor() as u32).min(l.height - 1);
+    let x1 = ((fx1 - 1e-9).ceil() as u32).clamp(x0 + 1, l.width);
+    let y1 = ((fy1 - 1e-9).ceil() as u32).clamp(y0 + 1, l.height);
+    let window = Window {
+        left: fx0 - x0 as f64,
+        top: fy0 - y0 as f64,
+        width: (fx1 - fx0).max(1e-6),
+        height: (fy1 - fy0).max(1e-6),
+    };
+    let exact = x1 - x0 == view.width
+        && y1 - y0 == view.height
+        && window.left.abs() < 1e-6
+        && window.top.abs() < 1e-6;
+    Plan {
+        level,
+        bounds: (x0, y0, x1, y1),
+        window,
+        resize: !exact,
+    }
+}
+
+/// Renders a view of a source into encoded bytes.
+pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result<Rendered> {
+    let info = src.info();
+    if view.width as u64 * view.height as u64 > MAX_OUTPUT_PIXELS {
+        return Err(Error::bad(format!(
+            "requested size {}x{} is larger than this server renders",
+            view.width, view.height
+        )));
+    }
+    let layered = src.with_layers(layers(settings.max_layers, view.layers));
+    let src = layered.as_deref().unwrap_or(src);
+    let plan = plan(info, view);
+    let (x0, y0, x1, y1) = plan.bounds;
+    if (x1 - x0) as u64 * (y1 - y0) as u64 > MAX_SOURCE_PIXELS {
+        return Err(Error::bad(
+            "region too large to render from this image (no pyramid level small enough)",
+        ));
+    }
+    if let Some(stored) = passthrough(src, view, &plan, settings)? {
+        return Ok(stored);
+    }
+    let hist = if view.needs_histogram() {
+        Some(histogram(src)?)
+    } else {
+        None
+    };
+    let pixels = level_pixels(src, plan.level, plan.bounds, &view.process, hist.as_ref())?;
+    let pixels = if plan.resize {
+        pixel::resize(
+            &pixels,
+            plan.window,
+            view.width,
+            view.height,
+            settings.interpolation,
+        )
+    } else {
+        pixels
+    };
+    let level = hist.as_ref().map_or(128, tone::otsu);
+    let pixels = pixel::apply_quality(pixels, view.quality, level);
+    let pixels = match (&hist, view.process.equalise) {
+        (Some(h), true) => tone::equalise(pixels, h),
+        _ => pixels,
+    };
+    let mut pixels = pixel::apply_rotation(pixels, view.rotation, view.format.has_alpha());
+    if let Some(wm) = &settings.watermark {
+        let l = &info.levels[0];
+        let seed = xxhash_rust::xxh3::xxh3_64(view.cache_key().as_bytes());
+        wm.apply(&mut pixels, 2 * l.tile_width.max(l.tile_height), seed);
+    }
+    let icc = icc_for(info, pixels.channels, settings);
+    let bytes = encode(&pixels, view.format, view.encoder_quality, settings, icc)?;
+    Ok(Rendered {
+        bytes,
+        mime: view.format.mime(),
+        passthrough: false,
+    })
+}
+
+/// The stored tile as the answer, when [`render`] would send it as it is (passthrough);
+/// `None` when the view needs decoding. Costs one positioned read, no decoding.
+pub fn stored_tile(
+    src: &dyn ImageSource,
+    view: &View,
+    settings: &Settings,
+) -> Result<Option<Rendered>> {
+    passthrough(src, view, &plan(src.info(), view), settings)
+}
+
+/// The quality layers to decode, as the original combines MAX_LAYERS with the request's
+/// LYR: a positive maximum caps the request (and applies when it asks none); a negative
+/// maximum with no request means all; otherwise the request (0: the source's default).
+pub fn layers(max_layers: i32, asked: i32) -> i32 {
+    if max_layers > 0 {
+        if asked > 0 && asked < max_layers {
+            asked
+        } else {
+            max_layers
+        }
+    } else if max_layers < 0 && asked == 0 {
+        -1
+    } else {
+        asked
+    }
+}
+
+/// The ICC profile to embed: only when the answer keeps the image's colour model (a grey
+/// answer of a colour image cannot carry its RGB profile), within MAX_ICC.
+fn icc_for<'a>(info: &'a ImageInfo, out_channels: u8, settings: &Settings) -> Option<&'a [u8]> {
+    let icc = info.icc.as_deref()?;
+    let colour_kept =
+        (out_channels >= 3) == (info.channels >= 3) && info.colour != ColourSpace::CieLab;
+    (colour_kept && !icc.is_empty() && icc.len() <= settings.max_icc).then_some(icc)
+}
+
+/// The image's histogram, from the first tile of its smallest level as the original does:
+/// cheap, and the same for every tile of the image.
+fn histogram(src: &dyn ImageSource) -> Result<tone::Histogram> {
+    let smallest = src.info().levels.len() - 1;
+    let l = &src.info().levels[smallest];
+    let (w, h) = (l.width.min(l.tile_width), l.height.min(l.tile_height));
+    let plain = Process::default();
+    let pixels = level_pixels(src, smallest, (0, 0, w, h), &plain, None)?;
+    Ok(tone::histogram(&pixels))
+}
+
+/// A box of a level as processed 8-bit pixels. 8-bit images go through the float pipeline
+/// only when the view asks for processing; other images always do, from their own units
+/// (CIELAB by way of sRGB), which is how they become 8-bit.
+pub fn level_pixels(
+    src: &dyn ImageSource,
+    level: usize,
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+    p: &Process,
+    hist: Option<&tone::Histogram>,
+) -> Result<Raster> {
+    let info = src.info();
+    if !info.needs_float() {
+        let pixels = compose(src, level, x0, y0, x1, y1)?;
+        return Ok(if p.needs_float() {
+            tone::apply(&pixels, p, hist)
+        } else {
+            pixels
+        });
+    }
+    let (floats, ranges) = display_floats(info, compose_float(src, level, x0, y0, x1, y1)?)?;
+    Ok(tone::apply_float(floats, &ranges, p, hist))
+}
+
+/// The sample values of a box of a level (left, top, right, bottom) in the image's own
+/// units, for IIP's pixel queries (SPECTRA, PFL): they answer numbers, not pictures, so
+/// no processing and no encoder follow.
+pub fn sample_values(
+    src: &dyn ImageSource,
+    level: usize,
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+) -> Result<FloatRaster> {
+    Ok(compose_float(src, level, x0, y0, x1, y1)?)
+}
+
+/// Float pixels ready for the tone pipeline with each channel's default range: CIELAB
+/// converted to sRGB (0-255), other images as they are with their min/max sample values.
+fn display_floats(info: &ImageInfo, f: FloatRaster) -> Result<(FloatRaster, Vec<(f32, f32)>)> {
+    if info.colour == ColourSpace::CieLab {
+        let rgb = colour::lab_to_srgb(&f)
+            .ok_or_else(|| Error::Internal("the colour engine could not convert CIELAB".into()))?;
+        return Ok((rgb, vec![(0.0, 255.0); 3]));
+    }
+    let ranges = info
+        .min_max
+        .iter()
+        .map(|&(lo, hi)| (lo as f32, hi as f32))
+        .collect();
+    Ok((f, ranges))
+}
+
+/// The stored JPEG tile when the view is exactly one whole stored tile, unprocessed.
+fn passthrough(
+    src: &dyn ImageSource,
+    view: &View,
+    plan: &Plan,
+    s: &Settings,
+) -> Result<Option<Rendered>> {
+    let l = &src.info().levels[plan.level];
+    let (x0, y0, x1, y1) = plan.bounds;
+    let whole_tile = x0 % l.tile_width == 0
+        && y0 % l.tile_height == 0
+        && x1 - x0 == l.tile_width
+        && y1 - y0 == l.tile_height;
+    if !(s.passthrough
+        && s.watermark.is_none()
+        && !plan.resize
+        && whole_tile
+        && view.is_plain()
+        && view.format == Format::Jpeg
+        && view.encoder_quality.is_none())
+    {
+        return Ok(None);
+    }
+    let Some(stream) = src.jpeg_tile(plan.level, x0 / l.tile_width, y0 / l.tile_height)? else {
+        return Ok(None);
+    };
+    let bytes = match icc_for(src.info(), src.info().channels, s) {
+        Some(icc) => jpeg::insert_icc(&stream, icc),
+        None => stream,
+    };
+    Ok(Some(Rendered {
+        bytes,
+        mime: Format::Jpeg.mime(),
+        passthrough: true,
+    }))
+}
+
+/// Encodes pixels in the asked format; `quality` overrides the configured one.
+pub fn encode(
+    pixels: &Raster,
+    format: Format,
+    quality: Option<u8>,
+    s: &Settings,
+    icc: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    let failed = |e: String| Error::Internal(format!("encoding failed: {e}"));
+    match format {
+        Format::Jpeg => {
+            let out = jpeg::encode(pixels, quality.unwrap_or(s.jpeg_quality)).map_err(failed)?;
+            Ok(match icc {
+                Some(p) => jpeg::insert_icc(&out, p),
+                None => out,
+            })
+        }
+        Format::Png => {
+            png::encode(pixels, quality.map_or(s.png_level, |q| q.min(9))).map_err(failed)
+        }
+        Format::Webp => {
+            let q = quality.map_or(s.webp_quality, i32::from);
+            webp::encode(pixels, (q >= 0).then_some(q as f32)).map_err(failed)
+        }
+        Format::Tiff => {
+            let c = tiff_compression(s.tiff_compression, quality.unwrap_or(s.jpeg_quality));
+            tiff_writer::write(std::slice::from_ref(pixels), None, c, icc).map_err(failed)
+        }
+    }
+}
+
+fn tiff_compression(code: u8, quality: u8) -> tiff_writer::Compression {
+    use tiff_writer::Compression as C;
+    match code {
+        0 => C::None,
+        1 => C::Lzw,
+        3 => C::Jpeg(quality),
+        4 => C::Webp(Some(quality as f32)),
+        5 => C::Zstd,
+        _ => C::Deflate,
+    }
+}

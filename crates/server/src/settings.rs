@@ -1,0 +1,412 @@
+//! The one place for configuration: the original server's environment variables (same
+//! names, same defaults) and a command-line flag for each; flags win. Validated at
+//! start-up, so a bad value stops the start with a message naming the setting.
+
+use crate::error::{Error, Result};
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// iipsrv — IIPImage image server (IIIF from pyramidal TIFF).
+///
+/// Every setting can be given as an environment variable (as the original iipsrv reads
+/// them) or as the flag shown; the flag wins.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "iipsrv",
+    version,
+    about = "IIPImage image server in Rust: IIIF, IIP, DeepZoom and Zoomify from pyramidal TIFF and JPEG2000",
+    long_about = None,
+    after_help = "Also: iipsrv check PATH...  reports what the server sees in image files and what would make them servable or faster.\n      iipsrv convert INPUT OUTPUT.tif [--tile N] [--compression jpeg|deflate|webp|zstd|lzw|none] [--quality Q] [--bigtiff]\n            makes a tiled pyramidal TIFF from a JPEG, PNG or TIFF (iipsrv convert --help).\n      iipsrv purge ID...  purges images across the shared tier (MEMCACHED_SERVERS or REDIS_URL).\n      iipsrv man  prints this manual as a man page (roff)."
+)]
+pub struct Config {
+    /// HTTP address to listen on (default 127.0.0.1:8080 when no FastCGI socket is used).
+    #[arg(long = "http", value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+
+    /// FastCGI: listen on HOST:PORT, or on a Unix socket path.
+    #[arg(long, value_name = "HOST:PORT|PATH")]
+    pub bind: Option<String>,
+
+    /// FastCGI listen backlog.
+    #[arg(long, default_value_t = 2048)]
+    pub backlog: i32,
+
+    /// Directory prefixed to every image path; an s3://bucket/prefix/ or http(s):// URL
+    /// serves every id from object storage instead; when unset, a generated demo image
+    /// is served.
+    #[arg(long, env = "FILESYSTEM_PREFIX", value_name = "DIR|URL")]
+    pub filesystem_prefix: Option<PathBuf>,
+
+    /// Suffix appended to every image path (e.g. ".tif").
+    #[arg(long, env = "FILESYSTEM_SUFFIX", default_value = "")]
+    pub filesystem_suffix: String,
+
+    /// Marks image sequences: an id that is not a file names the files
+    /// `<id><pattern><horizontal>_<vertical>.tif` (e.g. `vase_pyr_000_090.tif`).
+    #[arg(long, env = "FILENAME_PATTERN", default_value = "_pyr_")]
+    pub filename_pattern: String,
+
+    /// Logging level 0-4 (0 none, 1 requests and errors, 2 debug, 3-4 trace).
+    #[arg(long, env = "VERBOSITY", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=6))]
+    pub verbosity: u8,
+
+    /// Log file (appended), or "syslog"; standard error when unset.
+    #[arg(long, env = "LOGFILE")]
+    pub logfile: Option<PathBuf>,
+
+    /// Default JPEG quality 1-100.
+    #[arg(long, env = "JPEG_QUALITY", default_value_t = 75, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub jpeg_quality: u8,
+
+    /// PNG compression effort 0-9.
+    #[arg(long, env = "PNG_QUALITY", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub png_quality: u8,
+
+    /// WebP quality 0-100, or -1 for lossless.
+    #[arg(long, env = "WEBP_QUALITY", default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-1..=100))]
+    pub webp_quality: i32,
+
+    /// TIFF answer compression: 0 none, 1 LZW, 2 deflate, 3 JPEG, 4 WebP, 5 zstd.
+    #[arg(long, env = "TIFF_COMPRESSION", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=5))]
+    pub tiff_compression: u8,
+
+    /// Encoded-answer cache size in MB (0 disables it).
+    #[arg(long, env = "MAX_IMAGE_CACHE_SIZE", default_value_t = 5.0)]
+    pub max_image_cache_size: f64,
+
+    /// Decoded-tile cache size in MB (0 disables it): decoded tiles of compressed images,
+    /// shared by overlapping regions and re-encoded tiles (not in the original).
+    #[arg(long, env = "DECODED_CACHE_SIZE", default_value_t = 128.0)]
+    pub decoded_cache_size: f64,
+
+    /// memcached servers, comma-separated host[:port] (default port 11211); empty disables.
+    #[arg(long, env = "MEMCACHED_SERVERS", default_value = "")]
+    pub memcached_servers: String,
+
+    /// Redis (or Valkey) URL for the shared tier instead of memcached, e.g.
+    /// redis://cache:6379/0 (not in the original).
+    #[arg(long, env = "REDIS_URL", default_value = "")]
+    pub redis_url: String,
+
+    /// Ids served from object storage: "id-prefix=>URL" items, comma-separated, where URL
+    /// is s3://bucket/prefix/ or an http(s):// base with Range support; ids starting with
+    /// id-prefix/ (every id for an empty prefix) are objects under URL (not in the
+    /// original). S3 settings come from the AWS_* variables and ~/.aws files.
+    #[arg(long, env = "OBJECT_MAP", default_value = "")]
+    pub object_map: String,
+
+    /// RAM cache of object-storage blocks in MB (TIFF directories, tiles read nearby).
+    #[arg(long, env = "OBJECT_CACHE_SIZE", default_value_t = 64.0)]
+    pub object_cache_size: f64,
+
+    /// Object-storage block size in KB: the least a request fetches.
+    #[arg(long, env = "OBJECT_BLOCK_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u64).range(4..=16384))]
+    pub object_block_size: u64,
+
+    /// Seconds an open object (and an image's purge generation in the shared tier) is
+    /// trusted before it is checked again (a HEAD request; a tier lookup).
+    #[arg(long, env = "REVALIDATE_INTERVAL", default_value_t = 10)]
+    pub revalidate_interval: u64,
+
+    /// Token of the admin endpoint POST /admin/purge/<id> (Authorization: Bearer
+    /// <token>); unset turns the endpoint off (404).
+    #[arg(long, env = "ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+
+    /// Addresses (IPs or CIDR ranges, comma-separated; "*" for any) of proxies whose
+    /// X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Prefix are believed when
+    /// building info.json ids; empty believes none (BASE_URL wins over both).
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+
+    /// Seconds an answer stays in memcached.
+    #[arg(long, env = "MEMCACHED_TIMEOUT", default_value_t = 86400)]
+    pub memcached_timeout: u32,
+
+    /// Number of open-image descriptions kept (-1 unlimited).
+    #[arg(
+        long,
+        env = "MAX_METADATA_CACHE_SIZE",
+        default_value_t = 1000,
+        allow_negative_numbers = true
+    )]
+    pub max_metadata_cache_size: i64,
+
+    /// Largest output width or height in pixels (-1 for no limit).
+    #[arg(
+        long,
+        env = "MAX_CVT",
+        default_value_t = 5000,
+        allow_negative_numbers = true
+    )]
+    pub max_cvt: i64,
+
+    /// 1 allows output larger than the source region, 0 refuses it.
+    #[arg(long, env = "ALLOW_UPSCALING", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub allow_upscaling: u8,
+
+    /// Resampling: 0 nearest, 1 bilinear, 2 bicubic, 3 Lanczos-3.
+    #[arg(long, env = "INTERPOLATION", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub interpolation: u8,
+
+    /// 1 embeds the image's ICC profile in answers, 0 strips it.
+    #[arg(long, env = "EMBED_ICC", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub embed_icc: u8,
+
+    /// Largest ICC profile embedded, in bytes (-1 no limit, 0 none).
+    #[arg(
+        long,
+        env = "MAX_ICC",
+        default_value_t = 65536,
+        allow_negative_numbers = true
+    )]
+    pub max_icc: i64,
+
+    /// Watermark image (a TIFF) added to every answer.
+    #[arg(long, env = "WATERMARK", value_name = "FILE")]
+    pub watermark: Option<PathBuf>,
+
+    /// Chance 0-1 that each block of an answer gets the watermark.
+    #[arg(long, env = "WATERMARK_PROBABILITY", default_value_t = 1.0)]
+    pub watermark_probability: f32,
+
+    /// Opacity 0-1 of the watermark.
+    #[arg(long, env = "WATERMARK_OPACITY", default_value_t = 1.0)]
+    pub watermark_opacity: f32,
+
+    /// 1 sends stored JPEG tiles as they are when no processing is asked; 0 re-encodes.
+    #[arg(long, env = "CODEC_PASSTHROUGH", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub codec_passthrough: u8,
+
+    /// Answer `/health` (the process is up) and `/ready` (the image directory is
+    /// readable) for load balancers and orchestrators; 0 turns both off (404).
+    #[arg(long, env = "HEALTH_ENDPOINTS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub health_endpoints: u8,
+
+    /// Serve the pages for people: `/` lists the images, `/viewer/<id>` opens one in the
+    /// built-in OpenSeadragon viewer; 0 turns both off (404).
+    #[arg(long, env = "VIEWER", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub viewer: u8,
+
+    /// Answer `/metrics` (Prometheus text format); 0 turns it off (404).
+    #[arg(long, env = "METRICS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub metrics: u8,
+
+    /// Access-Control-Allow-Origin value ("*" or an origin); unset disables CORS.
+    #[arg(long, env = "CORS")]
+    pub cors: Option<String>,
+
+    /// Public base URL of the IIIF service, used for info.json ids behind a rewriting proxy.
+    #[arg(long, env = "BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// Cache-Control header of image answers.
+    #[arg(long, env = "CACHE_CONTROL", default_value = "max-age=86400")]
+    pub cache_control: String,
+
+    /// URL prefix to protocol map, "prefix=>protocol" (comma-separated list; protocols
+    /// IIIF, IIP, DeepZoom, Zoomify).
+    #[arg(
+        long,
+        env = "URI_MAP",
+        default_value = "iiif=>IIIF,deepzoom=>DeepZoom,zoomify=>Zoomify"
+    )]
+    pub uri_map: String,
+
+    /// Default IIIF API version (2 or 3).
+    #[arg(long, env = "IIIF_VERSION", default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
+    pub iiif_version: u8,
+
+    /// Raw JSON object merged into every info.json.
+    #[arg(long, env = "IIIF_EXTRA_INFO")]
+    pub iiif_extra_info: Option<String>,
+
+    /// Rights statement: IIIF v3 "rights", v2 "attribution".
+    #[arg(long, env = "COPYRIGHT")]
+    pub copyright: Option<String>,
+
+    /// JPEG2000 quality layers decoded: 0 half of those in the file (the default), -1
+    /// all, n at most n (IIP LYR may ask for fewer).
+    #[arg(
+        long,
+        env = "MAX_LAYERS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub max_layers: i32,
+
+    /// Kakadu JPEG2000 read mode (0 fast, 1 fussy, 2 resilient): accepted for
+    /// compatibility; it has no effect, as this server has no Kakadu build.
+    #[arg(long, env = "KAKADU_READMODE", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub kakadu_readmode: u8,
+
+    /// Worker threads for decoding and encoding (default: all cores).
+    #[arg(long, env = "OMP_NUM_THREADS")]
+    pub omp_num_threads: Option<usize>,
+}
+
+/// A protocol reachable through URI_MAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// IIIF Image API.
+    Iiif,
+    /// Internet Imaging Protocol (query string).
+    Iip,
+    /// DeepZoom.
+    DeepZoom,
+    /// Zoomify.
+    Zoomify,
+}
+
+/// One URI_MAP entry: requests whose path starts with `/prefix/` go to `protocol`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriMap {
+    /// Path prefix without slashes.
+    pub prefix: String,
+    /// Protocol handling it.
+    pub protocol: Protocol,
+}
+
+impl Config {
+    /// Parses the process arguments and environment.
+    pub fn from_env() -> Config {
+        Config::parse()
+    }
+
+    /// Parses explicit arguments (and the environment), for tests and embedding.
+    pub fn from_args<I, T>(args: I) -> std::result::Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Config::try_parse_from(args)
+    }
+
+    /// The URI_MAP entries.
+    pub fn uri_maps(&self) -> Result<Vec<UriMap>> {
+        let mut maps = Vec::new();
+        for item in self
+            .uri_map
+            .split([',', ' '])
+            .filter(|s| !s.trim().is_empty())
+        {
+            let (prefix, proto) = item.split_once("=>").ok_or_else(|| {
+                Error::bad(format!("URI_MAP entry {item:?} is not prefix=>protocol"))
+            })?;
+            let protocol = match proto.trim().to_ascii_lowercase().as_str() {
+                "iiif" => Protocol::Iiif,
+                "iip" => Protocol::Iip,
+                "deepzoom" => Protocol::DeepZoom,
+                "zoomify" => Protocol::Zoomify,
+                p => {
+                    return Err(Error::bad(format!(
+                        "URI_MAP protocol {p:?} is not supported"
+                    )))
+                }
+            };
+            maps.push(UriMap {
+                prefix: prefix.trim().trim_matches('/').to_string(),
+                protocol,
+            });
+        }
+        Ok(maps)
+    }
+
+    /// The object rules (id prefix, URL): OBJECT_MAP's, then FILESYSTEM_PREFIX's when it
+    /// is a URL (for every id).
+    pub fn object_rules(&self) -> Result<Vec<(String, String)>> {
+        let mut rules = crate::storage::objects::parse_map(&self.object_map)?;
+        if let Some(url) = self.filesystem_prefix.as_ref().and_then(|p| p.to_str()) {
+            if crate::storage::objects::is_url(url) {
+                rules.push((String::new(), url.to_string()));
+            }
+        }
+        Ok(rules)
+    }
+
+    /// FILESYSTEM_PREFIX when it names a directory (not a URL).
+    pub fn local_prefix(&self) -> Option<&std::path::Path> {
+        self.filesystem_prefix
+            .as_deref()
+            .filter(|p| !p.to_str().is_some_and(crate::storage::objects::is_url))
+    }
+
+    /// The parsed TRUSTED_PROXIES.
+    pub fn proxies(&self) -> Result<crate::forwarded::Trusted> {
+        crate::forwarded::Trusted::parse(&self.trusted_proxies)
+    }
+
+    /// MAX_CVT as an optional limit.
+    pub fn max_size(&self) -> Option<u32> {
+        u32::try_from(self.max_cvt).ok().filter(|&m| m > 0)
+    }
+
+    /// The parsed IIIF_EXTRA_INFO object.
+    pub fn extra_info(&self) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        let Some(raw) = self
+            .iiif_extra_info
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let text = if raw.trim_start().starts_with('{') {
+            raw.to_string()
+        } else {
+            format!("{{{raw}}}")
+        };
+        match serde_json::from_str(&text) {
+            Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
+            _ => Err(Error::bad("IIIF_EXTRA_INFO is not a JSON object")),
+        }
+    }
+
+    /// Checks the settings that clap cannot check alone.
+    pub fn validate(&self) -> Result<()> {
+        self.uri_maps()?;
+        self.extra_info()?;
+        self.object_rules()?;
+        self.proxies()?;
+        for (name, megabytes) in [
+            ("OBJECT_CACHE_SIZE", self.object_cache_size),
+            ("MAX_IMAGE_CACHE_SIZE", self.max_image_cache_size),
+            ("DECODED_CACHE_SIZE", self.decoded_cache_size),
+        ] {
+            if megabytes < 0.0 || !megabytes.is_finite() {
+                return Err(Error::bad(format!("{name} must be a number of MB >= 0")));
+            }
+        }
+        if self.omp_num_threads == Some(0) {
+            return Err(Error::bad("OMP_NUM_THREADS must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_original() {
+        let c = Config::from_args(["iipsrv"]).expect("defaults");
+        assert_eq!(c.jpeg_quality, 75);
+        assert_eq!(c.max_cvt, 5000);
+        assert_eq!(c.cache_control, "max-age=86400");
+        assert_eq!(c.uri_maps().expect("map")[0].prefix, "iiif");
+        assert_eq!(c.max_size(), Some(5000));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(Config::from_args(["iipsrv", "--jpeg-quality", "0"]).is_err());
+        assert!(Config::from_args(["iipsrv", "--iiif-version", "4"]).is_err());
+        let c = Config::from_args(["iipsrv", "--uri-map", "x=>nope"]).expect("parses");
+        assert!(c.validate().is_err());
+        let c = Config::from_args(["iipsrv", "--iiif-extra-info", "[1]"]).expect("parses");
+        assert!(c.validate().is_err());
+        let c = Config::from_args(["iipsrv", "--max-cvt", "-1"]).expect("parses");
+        assert_eq!(c.max_size(), None);
+    }
+}

@@ -1,0 +1,377 @@
+//! The caches, both byte-weighted (quick_cache, CLOCK-Pro eviction) and shared by all
+//! threads:
+//! - [`AnswerCache`]: finished answers in RAM, keyed by image path + modification time +
+//!   the canonical view (the same pixels asked through any protocol are one entry), backed
+//!   by an optional shared tier (memcached or Redis) between processes;
+//! - [`TileCache`]: decoded tiles of compressed images, so that overlapping regions and
+//!   re-encoded tiles of the same area decode each stored tile once.
+
+use crate::storage::tier::SharedTier;
+use bytes::Bytes;
+use iipsrv_core::raster::Raster;
+use iipsrv_core::view::Format;
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
+use std::sync::Arc;
+
+/// A finished answer body and its MIME type.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The encoded bytes (cheap to clone).
+    pub body: Bytes,
+    /// MIME type.
+    pub mime: &'static str,
+}
+
+impl From<crate::render::Rendered> for Answer {
+    fn from(r: crate::render::Rendered) -> Answer {
+        Answer {
+            body: Bytes::from(r.bytes),
+            mime: r.mime,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ByteWeight;
+
+impl Weighter<String, Answer> for ByteWeight {
+    fn weight(&self, key: &String, val: &Answer) -> u64 {
+        (key.len() + val.body.len() + 64) as u64
+    }
+}
+
+/// Counts evictions for the metrics (`iipsrv_cache_evictions_total{tier="ram"}`).
+#[derive(Clone, Default)]
+struct CountEvictions;
+
+impl Lifecycle<String, Answer> for CountEvictions {
+    type RequestState = ();
+    fn on_evict(&self, _state: &mut (), _key: String, _val: Answer) {
+        crate::telemetry::evicted("ram");
+    }
+}
+
+/// The RAM tier.
+type Ram = Cache<String, Answer, ByteWeight, DefaultHashBuilder, CountEvictions>;
+
+/// A bounded cache of answers; a capacity of 0 caches nothing in RAM.
+pub struct AnswerCache {
+    inner: Option<Ram>,
+    remote: Option<Arc<SharedTier>>,
+}
+
+/// MIME types an answer can have (the shared tier stores the type's index).
+const MIMES: [&str; 4] = [
+    Format::Jpeg.mime(),
+    Format::Png.mime(),
+    Format::Webp.mime(),
+    Format::Tiff.mime(),
+];
+
+impl AnswerCache {
+    /// A cache holding at most `megabytes` MB of answers.
+    pub fn new(megabytes: f64) -> AnswerCache {
+        let bytes = (megabytes * 1024.0 * 1024.0) as u64;
+        let inner = (bytes > 0).then(|| {
+            let estimated_items = (bytes / 16_384).clamp(16, 1 << 20) as usize;
+            Ram::with(
+                estimated_items,
+                bytes,
+                ByteWeight,
+                DefaultHashBuilder::default(),
+                CountEvictions,
+            )
+        });
+        AnswerCache {
+            inner,
+            remote: None,
+        }
+    }
+
+    /// Adds the shared tier (memcached or Redis).
+    pub fn with_tier(mut self, remote: Option<Arc<SharedTier>>) -> AnswerCache {
+        self.remote = remote;
+        self
+    }
+
+    /// The answer stored under `key`, from RAM or else from the shared tier.
+    pub fn get(&self, key: &str) -> Option<Answer> {
+        if let Some(ram) = &self.inner {
+            let hit = ram.get(key);
+            crate::telemetry::cache("ram", hit.is_some());
+            if hit.is_some() {
+                return hit;
+            }
+        }
+        let remote = self.remote.as_ref()?;
+        let stored = remote.get(key);
+        crate::telemetry::cache(remote.name(), stored.is_some());
+        let stored = stored?;
+        let (&tag, body) = stored.split_first()?;
+        let answer = Answer {
+            body: Bytes::copy_from_slice(body),
+            mime: MIMES.get(tag as usize)?,
+        };
+        if let Some(c) = &self.inner {
+            c.insert(key.to_string(), answer.clone());
+        }
+        Some(answer)
+    }
+
+    /// The answer held in RAM, without asking the shared tier (the quick path, which must not
+    /// wait on the network). Counts hits only: a miss is counted when the answer is made.
+    pub fn get_ram(&self, key: &str) -> Option<Answer> {
+        let hit = self.inner.as_ref()?.get(key)?;
+        crate::telemetry::cache("ram", true);
+        Some(hit)
+    }
+
+    /// Stores an answer made on the quick path (a stored tile) in RAM only, and counts the
+    /// RAM miss that made it: the shared tier would not serve a stored tile faster than the file.
+    pub fn insert_ram(&self, key: String, answer: Answer) {
+        crate::telemetry::cache("ram", false);
+        if let Some(c) = &self.inner {
+            c.insert(key, answer);
+        }
+    }
+
+    /// Stores an answer in RAM and in the shared tier.
+    pub fn insert(&self, key: String, answer: Answer) {
+        if let (Some(remote), Some(tag)) =
+            (&self.remote, MIMES.iter().position(|m| *m == answer.mime))
+        {
+            let mut value = Vec::with_capacity(answer.body.len() + 1);
+            value.push(tag as u8);
+            value.extend_from_slice(&answer.body);
+            remote.set(&key, &value);
+        }
+        if let Some(c) = &self.inner {
+            c.insert(key, answer);
+        }
+    }
+
+    /// Drops every answer held in RAM (SIGHUP); the shared tier, used by other
+    /// processes, keeps its entries.
+    pub fn clear(&self) {
+        if let Some(c) = &self.inner {
+            c.clear();
+        }
+    }
+
+    /// The shared tier's engine, when there is one.
+    pub fn tier_name(&self) -> Option<&'static str> {
+        self.remote.as_ref().map(|t| t.name())
+    }
+
+    /// Drops the answers held in RAM whose key starts with `version` (one image, purged).
+    pub fn forget(&self, version: &str) {
+        if let Some(c) = &self.inner {
+            c.retain(|key, _| !key.starts_with(version));
+        }
+    }
+
+    /// Number of answers held.
+    pub fn len(&self) -> usize {
+        self.inner.as_ref().map_or(0, Cache::len)
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Total weight held, in bytes.
+    pub fn weight(&self) -> u64 {
+        self.inner.as_ref().map_or(0, Cache::weight)
+    }
+}
+
+/// The identity of one decoded tile: the image (a hash of its path, page and modification
+/// time, so that a changed file never meets its old tiles), the level, the column and row.
+pub type TileKey = (u64, u32, u32, u32);
+
+#[derive(Clone)]
+struct TileWeight;
+
+impl Weighter<TileKey, Arc<Raster>> for TileWeight {
+    fn weight(&self, _key: &TileKey, val: &Arc<Raster>) -> u64 {
+        val.data.len() as u64 + 96
+    }
+}
+
+/// Counts evictions of decoded tiles (`iipsrv_cache_evictions_total{tier="decoded"}`).
+#[derive(Clone, Default)]
+struct CountTileEvictions;
+
+impl Lifecycle<TileKey, Arc<Raster>> for CountTileEvictions {
+    type RequestState = ();
+    fn on_evict(&self, _state: &mut (), _key: TileKey, _val: Arc<Raster>) {
+        crate::telemetry::evicted("decoded");
+    }
+}
+
+/// A bounded cache of decoded 8-bit tiles (DECODED_CACHE_SIZE).
+pub struct TileCache {
+    inner: Cache<TileKey, Arc<Raster>, TileWeight, DefaultHashBuilder, CountTileEvictions>,
+}
+
+impl TileCache {
+    /// A cache of at most `megabytes` MB of decoded pixels; `None` for 0.
+    pub fn new(megabytes: f64) -> Option<Arc<TileCache>> {
+        let bytes = (megabytes * 1024.0 * 1024.0) as u64;
+        (bytes > 0).then(|| {
+            let estimated_items = (bytes / 196_608).clamp(16, 1 << 20) as usize;
+            Arc::new(TileCache {
+                inner: Cache::with(
+                    estimated_items,
+                    bytes,
+                    TileWeight,
+                    DefaultHashBuilder::default(),
+                    CountTileEvictions,
+                ),
+            })
+        })
+    }
+
+    /// The tile under `key`, decoding it with `decode` (once, whatever the number of
+    /// threads asking at the same time) when it is not held.
+    pub fn get_or_decode<E>(
+        &self,
+        key: TileKey,
+        decode: impl FnOnce() -> Result<Raster, E>,
+    ) -> Result<Arc<Raster>, E> {
+        let mut missed = false;
+        let tile = self.inner.get_or_insert_with(&key, || {
+            missed = true;
+            decode().map(Arc::new)
+        });
+        crate::telemetry::cache("decoded", !missed);
+        tile
+    }
+
+    /// Drops every tile (SIGHUP).
+    pub fn clear(&self) {
+        self.inner.clear();
+    }
+
+    /// Bytes held.
+    pub fn weight(&self) -> u64 {
+        self.inner.weight()
+    }
+}
+
+/// The identity of one block of an object: the object version (a hash of its URL and
+/// ETag, so that a replaced object never meets its old bytes) and the block's index.
+pub type BlockKey = (u64, u64);
+
+#[derive(Clone)]
+struct BlockWeight;
+
+impl Weighter<BlockKey, Bytes> for BlockWeight {
+    fn weight(&self, _key: &BlockKey, val: &Bytes) -> u64 {
+        val.len() as u64 + 64
+    }
+}
+
+/// A bounded cache of fixed-size blocks of remote objects (OBJECT_CACHE_SIZE): TIFF
+/// directories and JPEG2000 headers are read once, and tiles stored side by side come
+/// with one request.
+pub struct BlockCache {
+    inner: Cache<BlockKey, Bytes, BlockWeight>,
+    block_size: u64,
+}
+
+impl BlockCache {
+    /// A cache of at most `megabytes` MB of blocks of `block_size` bytes (at least one
+    /// block is held whatever the size, as reads go through it).
+    pub fn new(megabytes: f64, block_size: u64) -> Arc<BlockCache> {
+        let block_size = block_size.max(4096);
+        let bytes = ((megabytes * 1024.0 * 1024.0) as u64).max(block_size * 4);
+        let estimated_items = (bytes / block_size).clamp(16, 1 << 20) as usize;
+        Arc::new(BlockCache {
+            inner: Cache::with_weighter(estimated_items, bytes, BlockWeight),
+            block_size,
+        })
+    }
+
+    /// Bytes per block.
+    pub fn block_size(&self) -> u64 {
+        self.block_size
+    }
+
+    /// The block under `key`, if held; counted as the `object` tier's lookups.
+    pub fn get(&self, key: &BlockKey) -> Option<Bytes> {
+        let hit = self.inner.get(key);
+        crate::telemetry::cache("object", hit.is_some());
+        hit
+    }
+
+    /// Whether the block under `key` is held (not counted: for planning fetches).
+    pub fn contains(&self, key: &BlockKey) -> bool {
+        self.inner.peek(key).is_some()
+    }
+
+    /// Keeps a block.
+    pub fn insert(&self, key: BlockKey, block: Bytes) {
+        self.inner.insert(key, block);
+    }
+
+    /// Drops every block (SIGHUP).
+    pub fn clear(&self) {
+        self.inner.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(n: usize) -> Answer {
+        Answer {
+            body: Bytes::from(vec![0u8; n]),
+            mime: "image/jpeg",
+        }
+    }
+
+    #[test]
+    fn hits_and_respects_the_byte_bound() {
+        let c = AnswerCache::new(1.0);
+        c.insert("a".into(), answer(10));
+        assert!(c.get("a").is_some());
+        for i in 0..100 {
+            c.insert(format!("k{i}"), answer(100_000));
+        }
+        assert!(c.weight() <= 1024 * 1024, "weight {}", c.weight());
+    }
+
+    #[test]
+    fn zero_disables() {
+        let c = AnswerCache::new(0.0);
+        c.insert("a".into(), answer(10));
+        assert!(c.get("a").is_none());
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_tile_is_decoded_once_and_bounded_by_bytes() {
+        let cache = TileCache::new(1.0).expect("cache");
+        let decodes = std::sync::atomic::AtomicUsize::new(0);
+        let decode = || {
+            decodes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, ()>(Raster::filled(256, 256, 3, 7))
+        };
+        for _ in 0..3 {
+            let t = cache.get_or_decode((1, 0, 0, 0), decode).expect("tile");
+            assert_eq!(t.data[0], 7);
+        }
+        assert_eq!(decodes.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for x in 0..20 {
+            cache.get_or_decode((1, 0, x, 1), decode).expect("tile");
+        }
+        assert!(cache.weight() <= 1024 * 1024, "{}", cache.weight());
+        assert!(TileCache::new(0.0).is_none());
+        let failed = cache.get_or_decode((2, 0, 0, 0), || Err::<Raster, _>("corrupt"));
+        assert_eq!(failed.err(), Some("corrupt"));
+    }
+}
