@@ -10,8 +10,7 @@ use iipsrv_formats::codec::jpeg;
 use iipsrv_formats::source::region::compose;
 use iipsrv_formats::source::tiff::TiffImage;
 use iipsrv_formats::source::ImageSource;
-use iipsrv_server::storage::cache::TileCache;
-use iipsrv_server::storage::cached_tiles::CachedTiles;
+use iipsrv_server::storage::tiles::{CachedTiles, TileCache};
 use std::hint::black_box;
 use std::sync::Arc;
 

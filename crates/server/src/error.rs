@@ -43,11 +43,6 @@ pub enum Error {
     /// A bug or an unexpected I/O failure (500).
     #[error("{0}")]
     Internal(String),
-    /// The answer needs work that a quick attempt does not do (opening an image, decoding
-    /// pixels); the dispatcher runs the request again on the worker pool. Never reaches a
-    /// client (500 if it ever did).
-    #[error("the answer needs a worker")]
-    Deferred,
 }
 
 impl Error {
@@ -60,7 +55,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::Unsupported(_) => 501,
-            Error::BadImage(_) | Error::Internal(_) | Error::Deferred => 500,
+            Error::BadImage(_) | Error::Internal(_) => 500,
             Error::Upstream(_) => 502,
             Error::Overloaded(_) => 503,
         }
@@ -90,6 +85,48 @@ impl From<SourceError> for Error {
         }
     }
 }
+
+/// The reason phrase of a status code, for front ends that write status lines themselves
+/// (FastCGI `Status:`); every status the handler answers with has one.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        303 => "See Other",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// How a request stops short of its answer: it failed, or — on the quick path only — it
+/// needs work that the connection's own thread must not do (opening a file, decoding,
+/// the network), so the dispatcher hands it to the worker pool. The second is control
+/// flow, kept apart from [`Error`] so that no error means "try elsewhere".
+#[derive(Debug)]
+pub enum Halt {
+    /// The request failed.
+    Failed(Error),
+    /// The quick attempt stops here; a worker answers the request.
+    NeedsWorker,
+}
+
+impl<E: Into<Error>> From<E> for Halt {
+    fn from(e: E) -> Self {
+        Halt::Failed(e.into())
+    }
+}
+
+/// Result of a step that may halt for a worker.
+pub type Flow<T> = std::result::Result<T, Halt>;
 
 impl From<RequestError> for Error {
     fn from(e: RequestError) -> Self {

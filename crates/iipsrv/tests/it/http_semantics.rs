@@ -2,7 +2,7 @@
 //! info.json variants, path safety, conditional requests, caching and passthrough.
 
 use crate::harness::{app, call as get, tempdir, text};
-use iipsrv_server::handler::{Budget, Method, Request, Response};
+use iipsrv_server::handler::{Budget, Method, Quick, Request, Response};
 
 fn fixture() -> tempfile::TempDir {
     let dir = tempdir();
@@ -500,7 +500,10 @@ fn the_quick_path_answers_only_from_memory() {
     let quick = |path: &str| {
         let mut r = Request::get(path);
         r.budget = Budget::Quick;
-        a.handle_quick(&r)
+        match a.handle_quick(&r) {
+            Quick::Answered(response) => Some(response),
+            Quick::NeedsWorker => None,
+        }
     };
     let tile = "/iiif/a.tif/0,0,256,256/256,/0/default.jpg";
     let region = "/iiif/a.tif/100,100,300,200/150,/0/default.jpg";

@@ -4,7 +4,7 @@
 //! it), running the handler on the blocking pool, the request log line and the metrics.
 
 use crate::error::Error;
-use crate::handler::{App, Budget, Request, Response};
+use crate::handler::{App, Budget, Quick, Request, Response};
 use crate::telemetry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,8 +37,8 @@ impl Dispatcher {
         let quick = self.app.handle_quick(&request);
         request.budget = Budget::Full;
         let response = match quick {
-            Some(r) => r,
-            None => self.answer_on_pool(request).await,
+            Quick::Answered(r) => r,
+            Quick::NeedsWorker => self.answer_on_pool(request).await,
         };
         let elapsed = start.elapsed().as_secs_f64();
         telemetry::request(protocol, response.status, response.body.len(), elapsed);
@@ -110,23 +110,5 @@ struct Abandon(Arc<AtomicBool>);
 impl Drop for Abandon {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Release);
-    }
-}
-
-/// The reason phrase of a status code (for FastCGI `Status:` lines).
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        303 => "See Other",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        _ => "",
     }
 }

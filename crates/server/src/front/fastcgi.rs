@@ -9,7 +9,8 @@
 //! Parameters are read as the original reads them: the path from REQUEST_URI (else
 //! SCRIPT_NAME + PATH_INFO), the query from QUERY_STRING, headers from HTTP_*, HTTPS.
 
-use crate::front::dispatch::{reason, Dispatcher};
+use crate::error::reason_phrase;
+use crate::front::dispatch::Dispatcher;
 use crate::front::lifecycle::Stop;
 use crate::handler::{Method, Request, Response};
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -223,7 +224,9 @@ pub fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
 /// The CGI response: a `Status:` line, headers, Content-Length, then the body (not for HEAD).
 pub fn encode(r: &Response, head: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(r.body.len() + 256);
-    out.extend_from_slice(format!("Status: {} {}\r\n", r.status, reason(r.status)).as_bytes());
+    out.extend_from_slice(
+        format!("Status: {} {}\r\n", r.status, reason_phrase(r.status)).as_bytes(),
+    );
     out.extend_from_slice(format!("Server: {}\r\n", crate::front::http::SERVER).as_bytes());
     for (n, v) in &r.headers {
         out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());

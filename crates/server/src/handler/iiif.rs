@@ -1,7 +1,7 @@
 //! Answers to IIIF requests: base-URI redirect, info.json, images.
 
 use super::{not_modified, App, Request, Response};
-use crate::error::Result;
+use crate::error::Flow;
 use crate::forwarded;
 use crate::storage::registry::Opened;
 use bytes::Bytes;
@@ -11,7 +11,7 @@ use iipsrv_core::view::View;
 
 impl App {
     /// Answers a IIIF request; `rest` is the path after the prefix, `base` the prefix path.
-    pub(super) fn iiif(&self, req: &Request, rest: &str, base: &str) -> Result<Response> {
+    pub(super) fn iiif(&self, req: &Request, rest: &str, base: &str) -> Flow<Response> {
         let parsed = iiif::parse(rest)?;
         let default = if self.config.iiif_version == 2 {
             Version::V2

@@ -2,7 +2,7 @@
 //! regions, and the embedded DeepZoom/Zoomify/IIIF forms.
 
 use super::{App, Budget, Request, Response};
-use crate::error::{Error, Result};
+use crate::error::{Error, Flow, Halt, Result};
 use crate::render;
 use crate::storage::registry::Opened;
 use iipsrv_core::info::ColourSpace;
@@ -56,7 +56,7 @@ const NETFPX: &str = "application/vnd.netfpx";
 
 impl App {
     /// Answers an IIP request from the query string.
-    pub(super) fn iip(&self, req: &Request) -> Result<Response> {
+    pub(super) fn iip(&self, req: &Request) -> Flow<Response> {
         let parsed = iip::parse(&req.query)?;
         for action in &parsed.actions {
             match action {
@@ -67,7 +67,7 @@ impl App {
                     return self.iiif(req, p.trim_start_matches('/'), &base);
                 }
                 Action::Spectra(_) | Action::Profile(_) if req.budget == Budget::Quick => {
-                    return Err(Error::Deferred)
+                    return Err(Halt::NeedsWorker)
                 }
                 Action::Spectra(q) => return self.spectra(&parsed, q),
                 Action::TileStream {
@@ -95,7 +95,7 @@ impl App {
                 Action::Convert(format) => {
                     parsed.convert_view(info, *format, self.size_limits())?
                 }
-                _ => return Err(Error::Internal("unexpected IIP action".into())),
+                _ => return Err(Error::Internal("unexpected IIP action".into()).into()),
             };
             return self.view_response(req, &opened, &view);
         }
@@ -110,7 +110,7 @@ impl App {
         resolution: u32,
         first: u64,
         last: u64,
-    ) -> Result<Response> {
+    ) -> Flow<Response> {
         let opened = self.open_view(req, parsed.image()?, parsed.angles)?;
         if let Some(r) = super::not_modified(req, opened.mtime) {
             return Ok(r);
@@ -121,13 +121,15 @@ impl App {
         if first >= across * down {
             return Err(Error::NotFound(format!(
                 "IIP: no tile {first} at resolution {resolution}"
-            )));
+            ))
+            .into());
         }
         let tiles = iip::stream_tiles(first, last, across, down);
         if tiles.len() > MAX_STREAM_TILES {
             return Err(Error::bad(format!(
                 "IIP: TIL asks for more than {MAX_STREAM_TILES} tiles"
-            )));
+            ))
+            .into());
         }
         let mut body = Vec::new();
         for (tx, ty) in tiles {
@@ -146,7 +148,7 @@ impl App {
     /// SPECTRA: the pixel in every band of the image — the horizontal views of a sequence
     /// (channel 0 of each), the channels of a multi-band file (more than four), or the one
     /// band of any other file — normalised to 0-1 for integer samples.
-    fn spectra(&self, parsed: &iip::IipRequest, q: &SpectraQuery) -> Result<Response> {
+    fn spectra(&self, parsed: &iip::IipRequest, q: &SpectraQuery) -> Flow<Response> {
         let image = parsed.image()?;
         let first = self.registry.open_view(image, parsed.angles)?;
         let vertical = parsed.angles.map_or(sequence::DEFAULT_ANGLES.1, |a| a.1);
@@ -178,13 +180,13 @@ impl App {
     }
 
     /// PFL: the samples of a horizontal line at one resolution, channels interleaved.
-    fn profile(&self, parsed: &iip::IipRequest, q: &ProfileQuery) -> Result<Response> {
+    fn profile(&self, parsed: &iip::IipRequest, q: &ProfileQuery) -> Flow<Response> {
         let opened = self.registry.open_view(parsed.image()?, parsed.angles)?;
         let src = opened.source.as_ref();
         let level = iip::level_index(src.info(), q.resolution)?;
         let l = &src.info().levels[level];
         if q.x2 > l.width || q.y1 >= l.height {
-            return Err(Error::bad("IIP: PFL line is outside the image"));
+            return Err(Error::bad("IIP: PFL line is outside the image").into());
         }
         let line = render::sample_values(src, level, (q.x1, q.y1, q.x2, q.y1 + 1))?;
         let values: Vec<f64> = line.data.iter().map(|&v| v as f64).collect();
@@ -193,7 +195,7 @@ impl App {
     }
 
     /// OBJ answers: one `Name:value` line per query, CRLF-terminated.
-    fn obj(&self, req: &Request, parsed: &iip::IipRequest) -> Result<Response> {
+    fn obj(&self, req: &Request, parsed: &iip::IipRequest) -> Flow<Response> {
         let queries: Vec<&ObjQuery> = parsed
             .actions
             .iter()
@@ -203,7 +205,7 @@ impl App {
             })
             .collect();
         if queries.is_empty() {
-            return Err(Error::bad("IIP: no command to answer (OBJ, JTL, CVT, ...)"));
+            return Err(Error::bad("IIP: no command to answer (OBJ, JTL, CVT, ...)").into());
         }
         let needs_image = queries.iter().any(|q| **q != ObjQuery::Iip);
         let opened = match (needs_image, parsed.image.as_deref()) {
@@ -226,7 +228,7 @@ impl App {
             let lines = match (&opened, q) {
                 (_, ObjQuery::Iip) => vec!["IIP:1.0".to_string()],
                 (Some(o), q) => iip::obj_lines(q, o.source.info(), o.views.as_deref()),
-                (None, _) => return Err(Error::bad("IIP: no image given (FIF)")),
+                (None, _) => return Err(Error::bad("IIP: no image given (FIF)").into()),
             };
             for l in lines {
                 body.push_str(&l);

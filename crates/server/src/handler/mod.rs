@@ -9,14 +9,15 @@ mod iip;
 mod tiles;
 mod viewer;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Flow, Halt, Result};
 use crate::render::watermark::Watermark;
 use crate::render::{self, Settings};
 use crate::settings::{Config, Protocol, UriMap};
-use crate::storage::cache::{Answer, AnswerCache, TileCache};
+use crate::storage::answers::{Answer, AnswerCache};
 use crate::storage::objects::ObjectStores;
 use crate::storage::registry::{Opened, Registry};
 use crate::storage::tier::SharedTier;
+use crate::storage::tiles::TileCache;
 use bytes::Bytes;
 use iipsrv_core::pixel::Interpolation;
 use iipsrv_core::view::{SizeLimits, View};
@@ -67,12 +68,30 @@ impl Method {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
     /// Only what is answered from memory in microseconds: cached answers, descriptors and
-    /// stored tiles (one positioned read) of images already open. Anything more fails with
-    /// [`Error::Deferred`]. The dispatcher tries this on the connection's own thread first,
+    /// stored tiles (one positioned read) of images already open. Anything more halts with
+    /// [`Halt::NeedsWorker`]. The dispatcher tries this on the connection's own thread first,
     /// which saves two thread hand-offs per request (most of the time of a cached tile).
     Quick,
     /// Everything (the worker pool).
     Full,
+}
+
+/// What a quick attempt at a request came to.
+#[derive(Debug)]
+pub enum Quick {
+    /// The answer (or an error answer), made on the connection's own thread.
+    Answered(Response),
+    /// The request needs work beyond the quick budget: run [`App::handle`] on a worker.
+    NeedsWorker,
+}
+
+impl From<render::Rendered> for Answer {
+    fn from(r: render::Rendered) -> Answer {
+        Answer {
+            body: Bytes::from(r.bytes),
+            mime: r.mime,
+        }
+    }
 }
 
 /// A request as the handler sees it.
@@ -276,28 +295,31 @@ impl App {
         &self.cache
     }
 
-    /// Handles one request. Never panics on bad input: every failure is an error response.
-    /// With [`Budget::Quick`], a request that needs more work answers
-    /// [`Error::Deferred`]'s 500; the dispatcher uses [`App::handle_quick`] instead.
+    /// Handles one request with the whole budget (a worker's). Never panics on bad input:
+    /// every failure is an error response.
     pub fn handle(&self, req: &Request) -> Response {
         let routed = match req.method {
             Method::Options => Ok(self.preflight()),
             Method::Other => Err(Error::MethodNotAllowed("method not allowed".into())),
-            _ => self.route(req),
+            _ => self.route(req).map_err(|halt| match halt {
+                Halt::Failed(e) => e,
+                Halt::NeedsWorker => Error::Internal("the answer needs a worker".into()),
+            }),
         };
         self.finish(req, routed)
     }
 
-    /// Answers a request whose budget is [`Budget::Quick`] (the dispatcher sets it), or
-    /// `None` when it needs the worker pool.
-    pub fn handle_quick(&self, req: &Request) -> Option<Response> {
+    /// Tries a request whose budget is [`Budget::Quick`] (the dispatcher sets it): its
+    /// answer, or word that it needs the worker pool.
+    pub fn handle_quick(&self, req: &Request) -> Quick {
         if !matches!(req.method, Method::Get | Method::Head) {
-            return None;
+            return Quick::NeedsWorker;
         }
         debug_assert_eq!(req.budget, Budget::Quick);
         match self.route(req) {
-            Err(Error::Deferred) => None,
-            routed => Some(self.finish(req, routed)),
+            Ok(response) => Quick::Answered(self.finish(req, Ok(response))),
+            Err(Halt::Failed(e)) => Quick::Answered(self.finish(req, Err(e))),
+            Err(Halt::NeedsWorker) => Quick::NeedsWorker,
         }
     }
 
@@ -325,13 +347,13 @@ impl App {
         req: &Request,
         id: &str,
         angles: Option<(i32, i32)>,
-    ) -> Result<Opened> {
+    ) -> Flow<Opened> {
         self.registry
             .open_view_within(id, angles, req.budget == Budget::Quick)
     }
 
     /// [`App::open_view`] of a plain image.
-    pub(super) fn open(&self, req: &Request, id: &str) -> Result<Opened> {
+    pub(super) fn open(&self, req: &Request, id: &str) -> Flow<Opened> {
         self.open_view(req, id, None)
     }
 
@@ -390,19 +412,19 @@ impl App {
         }
     }
 
-    fn route(&self, req: &Request) -> Result<Response> {
+    fn route(&self, req: &Request) -> Flow<Response> {
         let quick = req.budget == Budget::Quick;
         if let Some(id) = req.path.strip_prefix("/admin/purge/") {
             return if quick {
-                Err(Error::Deferred)
+                Err(Halt::NeedsWorker)
             } else {
-                self.purge_request(req, id)
+                Ok(self.purge_request(req, id)?)
             };
         }
         match self.admin_path(req) {
-            Some(_) if quick => return Err(Error::Deferred),
+            Some(_) if quick => return Err(Halt::NeedsWorker),
             Some("/health") => return Ok(Response::new(200, "text/plain", "ok\n")),
-            Some("/ready") => return self.ready(),
+            Some("/ready") => return Ok(self.ready()?),
             Some(_) => {
                 crate::telemetry::open_images(self.registry.open_count());
                 let text = crate::telemetry::render();
@@ -411,7 +433,11 @@ impl App {
             None => {}
         }
         if let Some(page) = self.viewer_route(req) {
-            return if quick { Err(Error::Deferred) } else { page };
+            return if quick {
+                Err(Halt::NeedsWorker)
+            } else {
+                Ok(page?)
+            };
         }
         if let Some((map, rest)) = self.mapped(req) {
             let base = format!("/{}", map.prefix);
@@ -426,10 +452,7 @@ impl App {
         if !req.query.is_empty() {
             return self.iip(req);
         }
-        Err(Error::NotFound(format!(
-            "no resource at {}",
-            truncate(&req.path)
-        )))
+        Err(Error::NotFound(format!("no resource at {}", truncate(&req.path))).into())
     }
 
     /// Opens an image and answers a view of it as an image response (cache, 304, headers).
@@ -438,7 +461,7 @@ impl App {
         req: &Request,
         opened: &Opened,
         view: &View,
-    ) -> Result<Response> {
+    ) -> Flow<Response> {
         if let Some(r) = not_modified(req, opened.mtime) {
             return Ok(r);
         }
@@ -474,7 +497,7 @@ impl App {
 
     /// Renders a view of an open image, through the answer cache; within
     /// [`Budget::Quick`] only a cached answer or a stored tile sent as it is.
-    pub fn render(&self, req: &Request, opened: &Opened, view: &View) -> Result<Answer> {
+    pub fn render(&self, req: &Request, opened: &Opened, view: &View) -> Flow<Answer> {
         let key = format!(
             "{}|{}|{}",
             opened.version,
@@ -487,10 +510,10 @@ impl App {
                 return Ok(hit);
             }
             if src.is_remote() {
-                return Err(Error::Deferred);
+                return Err(Halt::NeedsWorker);
             }
             let stored = render::stored_tile(src, view, &self.settings)?;
-            let answer = Answer::from(stored.ok_or(Error::Deferred)?);
+            let answer = Answer::from(stored.ok_or(Halt::NeedsWorker)?);
             self.cache.insert_ram(key, answer.clone());
             return Ok(answer);
         }

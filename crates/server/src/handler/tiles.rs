@@ -2,7 +2,7 @@
 //! tiles, which are the same views (and cache entries) as IIP and IIIF tiles.
 
 use super::{App, Request, Response};
-use crate::error::Result;
+use crate::error::Flow;
 use iipsrv_core::protocol::deepzoom::{self, DeepZoomRequest};
 use iipsrv_core::protocol::iip::IipRequest;
 use iipsrv_core::protocol::zoomify::{self, ZoomifyRequest};
@@ -10,7 +10,7 @@ use iipsrv_core::view::Format;
 
 impl App {
     /// Answers a DeepZoom request (`rest` is the path after the prefix).
-    pub(super) fn deepzoom(&self, req: &Request, rest: &str) -> Result<Response> {
+    pub(super) fn deepzoom(&self, req: &Request, rest: &str) -> Flow<Response> {
         match deepzoom::parse(rest)? {
             DeepZoomRequest::Descriptor { id } => {
                 let opened = self.open(req, &id)?;
@@ -34,7 +34,7 @@ impl App {
     }
 
     /// Answers a Zoomify request (`rest` is the path after the prefix).
-    pub(super) fn zoomify(&self, req: &Request, rest: &str) -> Result<Response> {
+    pub(super) fn zoomify(&self, req: &Request, rest: &str) -> Flow<Response> {
         match zoomify::parse(rest)? {
             ZoomifyRequest::Properties { id } => {
                 let opened = self.open(req, &id)?;

@@ -8,11 +8,10 @@
 //! object and an image's purge generation in the shared tier once per
 //! REVALIDATE_INTERVAL.
 
-use super::cache::TileCache;
-use super::cached_tiles::CachedTiles;
 use super::objects::{self, ObjectRef, ObjectStores};
 use super::tier::SharedTier;
-use crate::error::{Error, Result};
+use super::tiles::{CachedTiles, TileCache};
+use crate::error::{Error, Flow, Halt, Result};
 use iipsrv_core::sequence::{self, Views};
 use iipsrv_formats::open::{open_bytes, open_page};
 use iipsrv_formats::source::ImageSource;
@@ -243,17 +242,21 @@ impl Registry {
     /// `angles` (horizontal, vertical; default 0, 90) of it.
     pub fn open_view(&self, id: &str, angles: Option<(i32, i32)>) -> Result<Opened> {
         self.open_view_within(id, angles, false)
+            .map_err(|halt| match halt {
+                Halt::Failed(e) => e,
+                Halt::NeedsWorker => Error::Internal("opening halted".into()),
+            })
     }
 
     /// [`Registry::open_view`]; with `only_open`, an image that is not already open (or
-    /// has changed) is not opened: [`Error::Deferred`], for the quick path, which must not
-    /// parse files.
+    /// has changed) is not opened: [`Halt::NeedsWorker`], for the quick path, which must
+    /// not parse files.
     pub fn open_view_within(
         &self,
         id: &str,
         angles: Option<(i32, i32)>,
         only_open: bool,
-    ) -> Result<Opened> {
+    ) -> Flow<Opened> {
         if let Some(object) = self.route(id)? {
             let first = self.open_object(&object, 0, only_open)?;
             return match stack_page(&first, angles, id)? {
@@ -269,7 +272,7 @@ impl Registry {
                     None => Ok(first),
                 }
             }
-            Err(Error::NotFound(_)) if only_open => Err(Error::Deferred),
+            Err(Error::NotFound(_)) if only_open => Err(Halt::NeedsWorker),
             Err(Error::NotFound(m)) => match self.sequence(id)? {
                 Some((ext, views)) => {
                     let at = angles.unwrap_or(sequence::DEFAULT_ANGLES);
@@ -282,9 +285,9 @@ impl Registry {
                     opened.views = Some(Arc::new(views));
                     Ok(opened)
                 }
-                None => Err(Error::NotFound(m)),
+                None => Err(Error::NotFound(m).into()),
             },
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -348,14 +351,14 @@ impl Registry {
 
     /// Opens page `page` of an object, from the cache while it is trusted unchanged; with
     /// `only_open`, from the cache or not at all (a HEAD request is network).
-    fn open_object(&self, object: &ObjectRef, page: usize, only_open: bool) -> Result<Opened> {
+    fn open_object(&self, object: &ObjectRef, page: usize, only_open: bool) -> Flow<Opened> {
         let key = Self::key(&object.url, page);
         let held = self.images.get(&key);
         if let Some(entry) = held.as_ref().filter(|e| self.fresh(e)) {
             return Ok(entry.opened.clone());
         }
         if only_open {
-            return Err(Error::Deferred);
+            return Err(Halt::NeedsWorker);
         }
         let objects = self
             .objects
@@ -366,10 +369,10 @@ impl Registry {
             Err(Error::Upstream(e)) => {
                 return match held {
                     Some(entry) => Ok(self.stale(key, entry, &e)),
-                    None => Err(Error::Upstream(e)),
+                    None => Err(Error::Upstream(e).into()),
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let stamp = stat.tag();
         if let Some(opened) =
@@ -391,7 +394,7 @@ impl Registry {
         id: &str,
         page: usize,
         only_open: bool,
-    ) -> Result<Opened> {
+    ) -> Flow<Opened> {
         let mtime = meta.modified().map_err(|_| Error::image_not_found(id))?;
         let location = path.display().to_string();
         let key = Self::key(&location, page);
@@ -401,14 +404,14 @@ impl Registry {
                 return Ok(entry.opened);
             }
             if only_open {
-                return Err(Error::Deferred);
+                return Err(Halt::NeedsWorker);
             }
             if let Some(opened) = self.revalidated(key.clone(), entry, &stamp, &location) {
                 return Ok(opened);
             }
         }
         if only_open {
-            return Err(Error::Deferred);
+            return Err(Halt::NeedsWorker);
         }
         let (source, views) = open_page(&path, page)?;
         Ok(self.keep(key, &location, stamp, mtime, source, views))

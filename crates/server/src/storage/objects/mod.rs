@@ -8,10 +8,11 @@
 //! ~/.aws/credentials, AWS_CONFIG_FILE or ~/.aws/config; profile AWS_PROFILE or default).
 //! With no credentials at all, requests go unsigned (public buckets).
 
+pub mod blocks;
 pub mod remote;
 
 use crate::error::{Error, Result};
-use crate::storage::cache::BlockCache;
+use blocks::BlockCache;
 use iipsrv_formats::bytes::ByteSource;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::http::HttpBuilder;

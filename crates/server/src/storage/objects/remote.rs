@@ -8,7 +8,7 @@
 //! Every GET carries the ETag seen when the object was opened (If-Match), so a replaced
 //! object fails the read instead of mixing old and new bytes.
 
-use crate::storage::cache::BlockCache;
+use super::blocks::BlockCache;
 use bytes::Bytes;
 use iipsrv_formats::bytes::{check_within, ByteSource};
 use iipsrv_formats::error::{SourceError, SourceResult};

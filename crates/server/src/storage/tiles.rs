@@ -1,0 +1,188 @@
+//! Decoded tiles of compressed images: a byte-weighted cache shared by all threads
+//! ([`TileCache`], DECODED_CACHE_SIZE) and the source wrapper that goes through it
+//! ([`CachedTiles`]), so that overlapping regions and re-encoded tiles of the same area
+//! decode each stored tile once.
+
+use iipsrv_core::info::ImageInfo;
+use iipsrv_core::raster::{FloatRaster, Raster};
+use iipsrv_formats::error::SourceResult;
+use iipsrv_formats::source::ImageSource;
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
+use std::sync::Arc;
+
+/// The identity of one decoded tile: the image (a hash of its path, page and modification
+/// time, so that a changed file never meets its old tiles), the level, the column and row.
+pub type TileKey = (u64, u32, u32, u32);
+
+#[derive(Clone)]
+struct TileWeight;
+
+impl Weighter<TileKey, Arc<Raster>> for TileWeight {
+    fn weight(&self, _key: &TileKey, val: &Arc<Raster>) -> u64 {
+        val.data.len() as u64 + 96
+    }
+}
+
+/// Counts evictions of decoded tiles (`iipsrv_cache_evictions_total{tier="decoded"}`).
+#[derive(Clone, Default)]
+struct CountTileEvictions;
+
+impl Lifecycle<TileKey, Arc<Raster>> for CountTileEvictions {
+    type RequestState = ();
+    fn on_evict(&self, _state: &mut (), _key: TileKey, _val: Arc<Raster>) {
+        crate::telemetry::evicted("decoded");
+    }
+}
+
+/// A bounded cache of decoded 8-bit tiles (DECODED_CACHE_SIZE).
+pub struct TileCache {
+    inner: Cache<TileKey, Arc<Raster>, TileWeight, DefaultHashBuilder, CountTileEvictions>,
+}
+
+impl TileCache {
+    /// A cache of at most `megabytes` MB of decoded pixels; `None` for 0.
+    pub fn new(megabytes: f64) -> Option<Arc<TileCache>> {
+        let bytes = (megabytes * 1024.0 * 1024.0) as u64;
+        (bytes > 0).then(|| {
+            let estimated_items = (bytes / 196_608).clamp(16, 1 << 20) as usize;
+            Arc::new(TileCache {
+                inner: Cache::with(
+                    estimated_items,
+                    bytes,
+                    TileWeight,
+                    DefaultHashBuilder::default(),
+                    CountTileEvictions,
+                ),
+            })
+        })
+    }
+
+    /// The tile under `key`, decoding it with `decode` (once, whatever the number of
+    /// threads asking at the same time) when it is not held.
+    pub fn get_or_decode<E>(
+        &self,
+        key: TileKey,
+        decode: impl FnOnce() -> Result<Raster, E>,
+    ) -> Result<Arc<Raster>, E> {
+        let mut missed = false;
+        let tile = self.inner.get_or_insert_with(&key, || {
+            missed = true;
+            decode().map(Arc::new)
+        });
+        crate::telemetry::cache("decoded", !missed);
+        tile
+    }
+
+    /// Drops every tile (SIGHUP).
+    pub fn clear(&self) {
+        self.inner.clear();
+    }
+
+    /// Bytes held.
+    pub fn weight(&self) -> u64 {
+        self.inner.weight()
+    }
+}
+
+/// An image whose decoded tiles go through a [`TileCache`].
+pub struct CachedTiles {
+    inner: Arc<dyn ImageSource>,
+    /// The image's part of every tile key (path, page and modification time hashed).
+    image: u64,
+    cache: Arc<TileCache>,
+}
+
+impl CachedTiles {
+    /// `inner` with its tiles cached under `image`.
+    pub fn new(inner: Arc<dyn ImageSource>, image: u64, cache: Arc<TileCache>) -> CachedTiles {
+        CachedTiles {
+            inner,
+            image,
+            cache,
+        }
+    }
+}
+
+impl ImageSource for CachedTiles {
+    fn info(&self) -> &ImageInfo {
+        self.inner.info()
+    }
+
+    fn read_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Raster> {
+        self.read_tile_shared(level, tx, ty)
+            .map(Arc::unwrap_or_clone)
+    }
+
+    fn read_tile_shared(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Arc<Raster>> {
+        let key = (self.image, level as u32, tx, ty);
+        self.cache
+            .get_or_decode(key, || self.inner.read_tile(level, tx, ty))
+    }
+
+    fn read_tile_float(&self, level: usize, tx: u32, ty: u32) -> SourceResult<FloatRaster> {
+        if self.info().needs_float() {
+            return self.inner.read_tile_float(level, tx, ty);
+        }
+        self.read_tile_shared(level, tx, ty).map(|r| r.to_float())
+    }
+
+    fn read_region(
+        &self,
+        level: usize,
+        area: (u32, u32, u32, u32),
+    ) -> Option<SourceResult<Raster>> {
+        self.inner.read_region(level, area)
+    }
+
+    fn read_region_float(
+        &self,
+        level: usize,
+        area: (u32, u32, u32, u32),
+    ) -> Option<SourceResult<FloatRaster>> {
+        self.inner.read_region_float(level, area)
+    }
+
+    fn with_layers(&self, layers: i32) -> Option<Arc<dyn ImageSource>> {
+        self.inner.with_layers(layers)
+    }
+
+    fn prefetch_tiles(&self, level: usize, tiles: &[(u32, u32)]) -> SourceResult<()> {
+        self.inner.prefetch_tiles(level, tiles)
+    }
+
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
+
+    fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>> {
+        self.inner.jpeg_tile(level, tx, ty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tile_is_decoded_once_and_bounded_by_bytes() {
+        let cache = TileCache::new(1.0).expect("cache");
+        let decodes = std::sync::atomic::AtomicUsize::new(0);
+        let decode = || {
+            decodes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, ()>(Raster::filled(256, 256, 3, 7))
+        };
+        for _ in 0..3 {
+            let t = cache.get_or_decode((1, 0, 0, 0), decode).expect("tile");
+            assert_eq!(t.data[0], 7);
+        }
+        assert_eq!(decodes.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for x in 0..20 {
+            cache.get_or_decode((1, 0, x, 1), decode).expect("tile");
+        }
+        assert!(cache.weight() <= 1024 * 1024, "{}", cache.weight());
+        assert!(TileCache::new(0.0).is_none());
+        let failed = cache.get_or_decode((2, 0, 0, 0), || Err::<Raster, _>("corrupt"));
+        assert_eq!(failed.err(), Some("corrupt"));
+    }
+}
