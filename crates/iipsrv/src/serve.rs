@@ -20,10 +20,7 @@ const DEFAULT_HTTP: SocketAddr =
 /// Runs the server with `config` until it is stopped.
 pub fn run(config: Config) -> ExitCode {
     iipsrv_server::logging::init(config.verbosity, config.logfile.as_deref());
-    let threads = config
-        .omp_num_threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    match start(config, threads) {
+    match start(&config) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("iipsrv: {e}");
@@ -32,20 +29,24 @@ pub fn run(config: Config) -> ExitCode {
     }
 }
 
-/// Builds the pools and the application, then serves on a runtime of `threads` workers.
-fn start(config: Config, threads: usize) -> Result<ExitCode, String> {
+/// Checks the settings, builds the pools and the application, then serves.
+fn start(config: &Config) -> Result<ExitCode, String> {
+    let settings = config.settings().map_err(|e| e.to_string())?;
+    let threads = config
+        .omp_num_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    let root = image_root(&config)?;
+    let root = image_root(config)?;
     let fronts = Fronts {
         http: config.http,
         bind: config.bind.clone(),
         backlog: config.backlog,
-        viewer_page: viewer_page(&config),
+        viewer_page: viewer_page(settings.web.viewer, config.filesystem_prefix.is_none()),
     };
-    let app = Arc::new(App::new(config, root.as_deref()).map_err(|e| e.to_string())?);
+    let app = Arc::new(App::new(settings, root.as_deref()).map_err(|e| e.to_string())?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .max_blocking_threads(threads * 4)
@@ -71,12 +72,13 @@ fn image_root(config: &Config) -> Result<Option<PathBuf>, String> {
     }
 }
 
-/// Where a person should point a browser, printed once the address is known.
-fn viewer_page(config: &Config) -> Option<String> {
-    match (config.viewer, config.filesystem_prefix.is_none()) {
-        (0, _) => None,
-        (_, true) => Some(format!("viewer/{}", iipsrv_server::demo::DEMO_NAME)),
-        (_, false) => Some(String::new()),
+/// Where a person should point a browser, printed once the address is known: the demo
+/// image in the viewer, or the index page; nothing with the viewer off.
+fn viewer_page(viewer: bool, demo: bool) -> Option<String> {
+    match (viewer, demo) {
+        (false, _) => None,
+        (true, true) => Some(format!("viewer/{}", iipsrv_server::demo::DEMO_NAME)),
+        (true, false) => Some(String::new()),
     }
 }
 
@@ -150,8 +152,15 @@ pub fn purge(ids: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let settings = match config.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("iipsrv purge: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let root = config.local_prefix().map(|p| p.to_path_buf());
-    let app = match App::new(config, root.as_deref()) {
+    let app = match App::new(settings, root.as_deref()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("iipsrv purge: {e}");

@@ -1,11 +1,18 @@
 //! The one place for configuration: the original server's environment variables (same
-//! names, same defaults) and a command-line flag for each; flags win. Validated at
-//! start-up, so a bad value stops the start with a message naming the setting.
+//! names, same defaults) and a command-line flag for each; flags win ([`Config`], what a
+//! user writes). [`Config::settings`] parses it once, at start-up, into typed values
+//! ([`Settings`]: enums, `bool`, `Option`, [`Duration`]); a bad value stops the start with a
+//! [`ConfigError`] naming the variable, and nothing after start-up sees a raw code.
 
-use crate::error::{Error, Result};
+use crate::forwarded::Trusted;
+use crate::render::{self, MaxLayers, TiffCompression};
 use clap::Parser;
+use iipsrv_core::pixel::Interpolation;
+use iipsrv_core::protocol::iiif::Version;
+use iipsrv_core::view::SizeLimits;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// iipsrv — IIPImage image server (IIIF from pyramidal TIFF).
 ///
@@ -268,6 +275,125 @@ pub struct UriMap {
     pub protocol: Protocol,
 }
 
+/// A setting that cannot be used: the variable it came from and a one-line reason that
+/// names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct ConfigError {
+    /// The environment variable (or the flag's variable name), e.g. `URI_MAP`.
+    pub variable: &'static str,
+    /// Why the value cannot be used, naming the variable.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The configuration as the server uses it: parsed and checked once, at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where images are found and how they are kept open.
+    pub images: ImageSettings,
+    /// The caches of answers and decoded tiles, and the shared tier.
+    pub caches: CacheSettings,
+    /// How answers are rendered and encoded (the watermark is loaded by the application,
+    /// from [`Settings::watermark`]).
+    pub output: render::Settings,
+    /// WATERMARK with its probability and opacity.
+    pub watermark: Option<WatermarkSettings>,
+    /// What the handler answers and how (protocols, headers, endpoints).
+    pub web: WebSettings,
+}
+
+/// Where images are found (files and objects) and how they are kept open.
+#[derive(Debug, Clone)]
+pub struct ImageSettings {
+    /// FILESYSTEM_SUFFIX, appended to every id.
+    pub suffix: String,
+    /// FILENAME_PATTERN, marking the files of a sequence.
+    pub pattern: String,
+    /// MAX_METADATA_CACHE_SIZE: how many open images are kept (unlimited as 2^20).
+    pub open_images: usize,
+    /// OBJECT_MAP's rules (id prefix, store URL), then FILESYSTEM_PREFIX's when a URL.
+    pub object_rules: Vec<(String, String)>,
+    /// OBJECT_CACHE_SIZE, MB of object blocks.
+    pub object_cache_mb: f64,
+    /// OBJECT_BLOCK_SIZE in KB.
+    pub object_block_kb: u64,
+    /// REVALIDATE_INTERVAL: how long an open object and a purge generation are trusted.
+    pub revalidate: Duration,
+}
+
+/// The in-process caches and the shared tier.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// MAX_IMAGE_CACHE_SIZE, MB of encoded answers (0: none).
+    pub answers_mb: f64,
+    /// DECODED_CACHE_SIZE, MB of decoded tiles (0: none).
+    pub decoded_mb: f64,
+    /// The shared tier, when MEMCACHED_SERVERS or REDIS_URL is set.
+    pub tier: Option<Tier>,
+    /// MEMCACHED_TIMEOUT: how long an answer stays in the tier.
+    pub tier_expiry: Duration,
+}
+
+/// The engine of the shared tier: one of the two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tier {
+    /// MEMCACHED_SERVERS: host[:port] items, comma-separated.
+    Memcached(String),
+    /// REDIS_URL.
+    Redis(String),
+}
+
+/// WATERMARK, WATERMARK_PROBABILITY and WATERMARK_OPACITY.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatermarkSettings {
+    /// The watermark image.
+    pub path: PathBuf,
+    /// Chance 0-1 that a block of an answer gets it.
+    pub probability: f32,
+    /// Its opacity, 0-1.
+    pub opacity: f32,
+}
+
+/// What the handler answers, and the headers and endpoints around it.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// URI_MAP: path prefixes to protocols.
+    pub maps: Vec<UriMap>,
+    /// IIIF_VERSION: the IIIF API version of paths that do not name one.
+    pub iiif_version: Version,
+    /// IIIF_EXTRA_INFO: merged into every info.json.
+    pub extra_info: Option<serde_json::Map<String, serde_json::Value>>,
+    /// COPYRIGHT: IIIF v3 "rights", v2 "attribution".
+    pub copyright: Option<String>,
+    /// MAX_CVT and ALLOW_UPSCALING.
+    pub limits: SizeLimits,
+    /// CORS: the Access-Control-Allow-Origin value.
+    pub cors: Option<String>,
+    /// BASE_URL: the public base of info.json ids (non-empty).
+    pub base_url: Option<String>,
+    /// CACHE_CONTROL of image answers.
+    pub cache_control: String,
+    /// HEALTH_ENDPOINTS: `/health` and `/ready`.
+    pub health: bool,
+    /// VIEWER: `/` and `/viewer/<id>`.
+    pub viewer: bool,
+    /// METRICS: `/metrics`.
+    pub metrics: bool,
+    /// ADMIN_TOKEN (non-empty): turns on `POST /admin/purge/<id>`.
+    pub admin_token: Option<String>,
+    /// TRUSTED_PROXIES.
+    pub proxies: Trusted,
+}
+
 impl Config {
     /// Parses the process arguments and environment.
     pub fn from_env() -> Config {
@@ -283,27 +409,162 @@ impl Config {
         Config::try_parse_from(args)
     }
 
+    /// The typed settings, every value checked; the first unusable one is the error.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        if self.omp_num_threads == Some(0) {
+            return Err(ConfigError::new(
+                "OMP_NUM_THREADS",
+                "OMP_NUM_THREADS must be at least 1",
+            ));
+        }
+        Ok(Settings {
+            images: self.image_settings()?,
+            caches: self.cache_settings()?,
+            output: self.output_settings(),
+            watermark: self.watermark.clone().map(|path| WatermarkSettings {
+                path,
+                probability: self.watermark_probability,
+                opacity: self.watermark_opacity,
+            }),
+            web: self.web_settings()?,
+        })
+    }
+
+    /// FILESYSTEM_PREFIX when it names a directory (not a URL).
+    pub fn local_prefix(&self) -> Option<&Path> {
+        self.filesystem_prefix
+            .as_deref()
+            .filter(|p| !p.to_str().is_some_and(is_url))
+    }
+
+    fn image_settings(&self) -> Result<ImageSettings, ConfigError> {
+        Ok(ImageSettings {
+            suffix: self.filesystem_suffix.clone(),
+            pattern: self.filename_pattern.clone(),
+            open_images: usize::try_from(self.max_metadata_cache_size).unwrap_or(1 << 20),
+            object_rules: self.object_rules()?,
+            object_cache_mb: megabytes("OBJECT_CACHE_SIZE", self.object_cache_size)?,
+            object_block_kb: self.object_block_size,
+            revalidate: Duration::from_secs(self.revalidate_interval),
+        })
+    }
+
+    /// The object rules (id prefix, URL): OBJECT_MAP's, then FILESYSTEM_PREFIX's when it
+    /// is a URL (for every id).
+    fn object_rules(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        let mut rules = parse_map(&self.object_map)?;
+        if let Some(url) = self.filesystem_prefix.as_ref().and_then(|p| p.to_str()) {
+            if is_url(url) {
+                rules.push((String::new(), url.to_string()));
+            }
+        }
+        if !rules.is_empty() && !cfg!(feature = "object-storage") {
+            return Err(ConfigError::new(
+                "OBJECT_MAP",
+                "OBJECT_MAP or a FILESYSTEM_PREFIX URL needs object storage, which this build \
+                 leaves out (cargo feature `object-storage`)",
+            ));
+        }
+        Ok(rules)
+    }
+
+    fn cache_settings(&self) -> Result<CacheSettings, ConfigError> {
+        Ok(CacheSettings {
+            answers_mb: megabytes("MAX_IMAGE_CACHE_SIZE", self.max_image_cache_size)?,
+            decoded_mb: megabytes("DECODED_CACHE_SIZE", self.decoded_cache_size)?,
+            tier: self.tier()?,
+            tier_expiry: Duration::from_secs(self.memcached_timeout.into()),
+        })
+    }
+
+    /// MEMCACHED_SERVERS or REDIS_URL, not both, and only when this build has the engine.
+    fn tier(&self) -> Result<Option<Tier>, ConfigError> {
+        let tier = match (self.memcached_servers.trim(), self.redis_url.trim()) {
+            ("", "") => return Ok(None),
+            (m, "") => Tier::Memcached(m.to_string()),
+            ("", r) => Tier::Redis(r.to_string()),
+            _ => {
+                return Err(ConfigError::new(
+                    "REDIS_URL",
+                    "set MEMCACHED_SERVERS or REDIS_URL, not both: the tier is one engine",
+                ))
+            }
+        };
+        let (variable, built) = match tier {
+            Tier::Memcached(_) => ("MEMCACHED_SERVERS", cfg!(feature = "memcached")),
+            Tier::Redis(_) => ("REDIS_URL", cfg!(feature = "redis")),
+        };
+        if !built {
+            return Err(ConfigError::new(
+                variable,
+                format!("{variable} is set, but this build leaves that engine out (cargo features `memcached`, `redis`)"),
+            ));
+        }
+        Ok(Some(tier))
+    }
+
+    fn output_settings(&self) -> render::Settings {
+        render::Settings {
+            interpolation: Interpolation::from_setting(self.interpolation),
+            jpeg_quality: self.jpeg_quality,
+            png_level: self.png_quality,
+            webp_quality: u8::try_from(self.webp_quality).ok(),
+            tiff_compression: TiffCompression::from_setting(self.tiff_compression),
+            passthrough: self.codec_passthrough == 1,
+            max_icc: match (self.embed_icc, self.max_icc) {
+                (0, _) => 0,
+                (_, n) => usize::try_from(n).unwrap_or(usize::MAX),
+            },
+            max_layers: MaxLayers::from_setting(self.max_layers),
+            watermark: None,
+        }
+    }
+
+    fn web_settings(&self) -> Result<WebSettings, ConfigError> {
+        let proxies = Trusted::parse(&self.trusted_proxies)
+            .map_err(|e| ConfigError::new("TRUSTED_PROXIES", e.to_string()))?;
+        Ok(WebSettings {
+            maps: self.uri_maps()?,
+            iiif_version: if self.iiif_version == 2 {
+                Version::V2
+            } else {
+                Version::V3
+            },
+            extra_info: self.extra_info()?,
+            copyright: self.copyright.clone(),
+            limits: SizeLimits {
+                max_size: u32::try_from(self.max_cvt).ok().filter(|&m| m > 0),
+                allow_upscaling: self.allow_upscaling == 1,
+            },
+            cors: self.cors.clone(),
+            base_url: self.base_url.clone().filter(|b| !b.is_empty()),
+            cache_control: self.cache_control.clone(),
+            health: self.health_endpoints == 1,
+            viewer: self.viewer == 1,
+            metrics: self.metrics == 1,
+            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            proxies,
+        })
+    }
+
     /// The URI_MAP entries.
-    pub fn uri_maps(&self) -> Result<Vec<UriMap>> {
+    fn uri_maps(&self) -> Result<Vec<UriMap>, ConfigError> {
+        let bad = |reason: String| ConfigError::new("URI_MAP", reason);
         let mut maps = Vec::new();
         for item in self
             .uri_map
             .split([',', ' '])
             .filter(|s| !s.trim().is_empty())
         {
-            let (prefix, proto) = item.split_once("=>").ok_or_else(|| {
-                Error::bad(format!("URI_MAP entry {item:?} is not prefix=>protocol"))
-            })?;
+            let (prefix, proto) = item
+                .split_once("=>")
+                .ok_or_else(|| bad(format!("URI_MAP entry {item:?} is not prefix=>protocol")))?;
             let protocol = match proto.trim().to_ascii_lowercase().as_str() {
                 "iiif" => Protocol::Iiif,
                 "iip" => Protocol::Iip,
                 "deepzoom" => Protocol::DeepZoom,
                 "zoomify" => Protocol::Zoomify,
-                p => {
-                    return Err(Error::bad(format!(
-                        "URI_MAP protocol {p:?} is not supported"
-                    )))
-                }
+                p => return Err(bad(format!("URI_MAP protocol {p:?} is not supported"))),
             };
             maps.push(UriMap {
                 prefix: prefix.trim().trim_matches('/').to_string(),
@@ -313,37 +574,10 @@ impl Config {
         Ok(maps)
     }
 
-    /// The object rules (id prefix, URL): OBJECT_MAP's, then FILESYSTEM_PREFIX's when it
-    /// is a URL (for every id).
-    pub fn object_rules(&self) -> Result<Vec<(String, String)>> {
-        let mut rules = crate::storage::objects::parse_map(&self.object_map)?;
-        if let Some(url) = self.filesystem_prefix.as_ref().and_then(|p| p.to_str()) {
-            if crate::storage::objects::is_url(url) {
-                rules.push((String::new(), url.to_string()));
-            }
-        }
-        Ok(rules)
-    }
-
-    /// FILESYSTEM_PREFIX when it names a directory (not a URL).
-    pub fn local_prefix(&self) -> Option<&std::path::Path> {
-        self.filesystem_prefix
-            .as_deref()
-            .filter(|p| !p.to_str().is_some_and(crate::storage::objects::is_url))
-    }
-
-    /// The parsed TRUSTED_PROXIES.
-    pub fn proxies(&self) -> Result<crate::forwarded::Trusted> {
-        crate::forwarded::Trusted::parse(&self.trusted_proxies)
-    }
-
-    /// MAX_CVT as an optional limit.
-    pub fn max_size(&self) -> Option<u32> {
-        u32::try_from(self.max_cvt).ok().filter(|&m| m > 0)
-    }
-
     /// The parsed IIIF_EXTRA_INFO object.
-    pub fn extra_info(&self) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    fn extra_info(
+        &self,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ConfigError> {
         let Some(raw) = self
             .iiif_extra_info
             .as_deref()
@@ -358,30 +592,49 @@ impl Config {
         };
         match serde_json::from_str(&text) {
             Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
-            _ => Err(Error::bad("IIIF_EXTRA_INFO is not a JSON object")),
+            _ => Err(ConfigError::new(
+                "IIIF_EXTRA_INFO",
+                "IIIF_EXTRA_INFO is not a JSON object",
+            )),
         }
     }
+}
 
-    /// Checks the settings that clap cannot check alone.
-    pub fn validate(&self) -> Result<()> {
-        self.uri_maps()?;
-        self.extra_info()?;
-        self.object_rules()?;
-        self.proxies()?;
-        for (name, megabytes) in [
-            ("OBJECT_CACHE_SIZE", self.object_cache_size),
-            ("MAX_IMAGE_CACHE_SIZE", self.max_image_cache_size),
-            ("DECODED_CACHE_SIZE", self.decoded_cache_size),
-        ] {
-            if megabytes < 0.0 || !megabytes.is_finite() {
-                return Err(Error::bad(format!("{name} must be a number of MB >= 0")));
-            }
+/// Whether a FILESYSTEM_PREFIX or OBJECT_MAP target names objects rather than a directory.
+pub fn is_url(s: &str) -> bool {
+    ["s3://", "http://", "https://"]
+        .iter()
+        .any(|p| s.starts_with(p))
+}
+
+/// Parses OBJECT_MAP: `id-prefix=>URL` items, comma-separated.
+fn parse_map(map: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let bad = |reason: String| ConfigError::new("OBJECT_MAP", reason);
+    let mut rules = Vec::new();
+    for item in map.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (prefix, url) = item
+            .split_once("=>")
+            .ok_or_else(|| bad(format!("OBJECT_MAP entry {item:?} is not prefix=>URL")))?;
+        let url = url.trim();
+        if !is_url(url) {
+            return Err(bad(format!(
+                "OBJECT_MAP target {url:?} is not an s3://, http:// or https:// URL"
+            )));
         }
-        if self.omp_num_threads == Some(0) {
-            return Err(Error::bad("OMP_NUM_THREADS must be at least 1"));
-        }
-        Ok(())
+        rules.push((prefix.trim().trim_matches('/').to_string(), url.to_string()));
     }
+    Ok(rules)
+}
+
+/// A size in MB from `variable`, which must be a number >= 0.
+fn megabytes(variable: &'static str, value: f64) -> Result<f64, ConfigError> {
+    if value < 0.0 || !value.is_finite() {
+        return Err(ConfigError::new(
+            variable,
+            format!("{variable} must be a number of MB >= 0"),
+        ));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -389,24 +642,83 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_match_the_original() {
-        let c = Config::from_args(["iipsrv"]).expect("defaults");
-        assert_eq!(c.jpeg_quality, 75);
-        assert_eq!(c.max_cvt, 5000);
-        assert_eq!(c.cache_control, "max-age=86400");
-        assert_eq!(c.uri_maps().expect("map")[0].prefix, "iiif");
-        assert_eq!(c.max_size(), Some(5000));
+    fn object_maps_parse() {
+        let m =
+            parse_map("remote=>s3://images/scans/, web => https://example.org/iiif").expect("ok");
+        assert_eq!(m[0], ("remote".into(), "s3://images/scans/".into()));
+        assert_eq!(m[1], ("web".into(), "https://example.org/iiif".into()));
+        assert!(parse_map("x=>/var/images").is_err());
+        assert!(parse_map("nonsense").is_err());
+    }
+
+    fn settings(args: &[&str]) -> Result<Settings, ConfigError> {
+        let all = std::iter::once("iipsrv").chain(args.iter().copied());
+        Config::from_args(all).expect("parses").settings()
     }
 
     #[test]
-    fn bad_values_are_refused() {
+    fn defaults_match_the_original() {
+        let s = settings(&[]).expect("defaults");
+        assert_eq!(s.output.jpeg_quality, 75);
+        assert_eq!(s.web.limits.max_size, Some(5000));
+        assert!(s.web.limits.allow_upscaling);
+        assert_eq!(s.web.cache_control, "max-age=86400");
+        assert_eq!(s.web.maps[0].prefix, "iiif");
+        assert_eq!(s.web.iiif_version, Version::V3);
+        assert_eq!(s.output.webp_quality, Some(50));
+        assert_eq!(s.output.tiff_compression, TiffCompression::Deflate);
+        assert_eq!(s.output.max_layers, MaxLayers::Half);
+        assert_eq!(s.images.revalidate, Duration::from_secs(10));
+        assert!(s.caches.tier.is_none());
+    }
+
+    #[test]
+    fn codes_become_typed_values() {
+        let s = settings(&[
+            "--max-cvt",
+            "-1",
+            "--webp-quality",
+            "-1",
+            "--embed-icc",
+            "0",
+        ])
+        .expect("settings");
+        assert_eq!(s.web.limits.max_size, None);
+        assert_eq!(s.output.webp_quality, None);
+        assert_eq!(s.output.max_icc, 0);
+        let s = settings(&[
+            "--max-layers",
+            "-1",
+            "--tiff-compression",
+            "3",
+            "--viewer",
+            "0",
+        ])
+        .expect("settings");
+        assert_eq!(s.output.max_layers, MaxLayers::All);
+        assert_eq!(s.output.tiff_compression, TiffCompression::Jpeg);
+        assert!(!s.web.viewer);
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_variable() {
         assert!(Config::from_args(["iipsrv", "--jpeg-quality", "0"]).is_err());
         assert!(Config::from_args(["iipsrv", "--iiif-version", "4"]).is_err());
-        let c = Config::from_args(["iipsrv", "--uri-map", "x=>nope"]).expect("parses");
-        assert!(c.validate().is_err());
-        let c = Config::from_args(["iipsrv", "--iiif-extra-info", "[1]"]).expect("parses");
-        assert!(c.validate().is_err());
-        let c = Config::from_args(["iipsrv", "--max-cvt", "-1"]).expect("parses");
-        assert_eq!(c.max_size(), None);
+        for (args, variable) in [
+            (&["--uri-map", "x=>nope"][..], "URI_MAP"),
+            (&["--iiif-extra-info", "[1]"][..], "IIIF_EXTRA_INFO"),
+            (&["--decoded-cache-size", "-1"][..], "DECODED_CACHE_SIZE"),
+            (&["--object-map", "a=>ftp://x"][..], "OBJECT_MAP"),
+            (&["--trusted-proxies", "x"][..], "TRUSTED_PROXIES"),
+            (&["--omp-num-threads", "0"][..], "OMP_NUM_THREADS"),
+            (
+                &["--memcached-servers", "m", "--redis-url", "redis://r/"][..],
+                "REDIS_URL",
+            ),
+        ] {
+            let e = settings(args).expect_err("refused");
+            assert_eq!(e.variable, variable);
+            assert!(e.to_string().contains(variable), "{e}");
+        }
     }
 }

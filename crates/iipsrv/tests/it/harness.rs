@@ -423,7 +423,8 @@ pub fn app(dir: &Path, args: &[&str]) -> iipsrv_server::handler::App {
     let mut all = vec!["iipsrv"];
     all.extend_from_slice(args);
     let config = iipsrv_server::settings::Config::from_args(all).expect("config");
-    iipsrv_server::handler::App::new(config, Some(dir)).expect("app")
+    let settings = config.settings().expect("settings");
+    iipsrv_server::handler::App::new(settings, Some(dir)).expect("app")
 }
 
 /// A GET of `path` through the handler, without sockets.

@@ -103,7 +103,7 @@ fn forwarded_headers_count_only_from_trusted_proxies() {
     assert!(
         iipsrv_server::settings::Config::from_args(["iipsrv", "--trusted-proxies", "x"])
             .expect("parses")
-            .validate()
+            .settings()
             .is_err()
     );
 }

@@ -13,11 +13,7 @@ impl App {
     /// Answers a IIIF request; `rest` is the path after the prefix, `base` the prefix path.
     pub(super) fn iiif(&self, req: &Request, rest: &str, base: &str) -> Flow<Response> {
         let parsed = iiif::parse(rest)?;
-        let default = if self.config.iiif_version == 2 {
-            Version::V2
-        } else {
-            Version::V3
-        };
+        let default = self.web.iiif_version;
         let negotiated = accept_version(req);
         let version = parsed.version.or(negotiated).unwrap_or(default);
         let id_uri = self.id_uri(req, base, &parsed);
@@ -60,11 +56,12 @@ impl App {
             Some(Version::V3) => "3/",
             None => "",
         };
-        if let Some(b) = self.config.base_url.as_deref().filter(|b| !b.is_empty()) {
+        if let Some(b) = self.web.base_url.as_deref() {
             return format!("{}/{version_seg}{}", b.trim_end_matches('/'), parsed.raw_id);
         }
         let forwarded = |name: &str| {
-            self.proxies
+            self.web
+                .proxies
                 .trusts(req.peer)
                 .then(|| req.header(name).and_then(forwarded::first_value))
                 .flatten()
@@ -99,10 +96,10 @@ impl App {
         let ctx = InfoContext {
             id,
             version,
-            max_size: self.config.max_size(),
-            allow_upscaling: self.config.allow_upscaling == 1,
-            copyright: self.config.copyright.as_deref(),
-            extra: self.extra_info.as_ref(),
+            max_size: self.web.limits.max_size,
+            allow_upscaling: self.web.limits.allow_upscaling,
+            copyright: self.web.copyright.as_deref(),
+            extra: self.web.extra_info.as_ref(),
         };
         let doc = iiif_info::info_json(opened.source.info(), &ctx);
         let body = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -122,7 +119,7 @@ impl App {
         let cc = if private {
             "private".to_string()
         } else {
-            self.config.cache_control.clone()
+            self.web.cache_control.clone()
         };
         r.headers.push(("cache-control", cc));
         r.headers.push(("vary", "Accept".into()));

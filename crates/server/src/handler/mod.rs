@@ -10,16 +10,14 @@ mod tiles;
 mod viewer;
 
 use crate::error::{Error, Flow, Halt, Result};
+use crate::render;
 use crate::render::watermark::Watermark;
-use crate::render::{self, Settings};
-use crate::settings::{Config, Protocol, UriMap};
+use crate::settings::{ImageSettings, Protocol, Settings, UriMap, WatermarkSettings, WebSettings};
 use crate::storage::answers::{Answer, AnswerCache};
-use crate::storage::objects::ObjectStores;
 use crate::storage::registry::{Opened, Registry};
 use crate::storage::tier::SharedTier;
 use crate::storage::tiles::TileCache;
 use bytes::Bytes;
-use iipsrv_core::pixel::Interpolation;
 use iipsrv_core::view::{SizeLimits, View};
 use std::path::Path;
 use std::sync::Arc;
@@ -190,98 +188,75 @@ impl Response {
 }
 
 /// Loads WATERMARK; a file that cannot be read is logged and skipped, as the original does.
-fn load_watermark(config: &Config) -> Option<Arc<Watermark>> {
-    let path = config.watermark.as_ref()?;
-    match Watermark::load(path, config.watermark_probability, config.watermark_opacity) {
+fn load_watermark(w: &WatermarkSettings) -> Option<Arc<Watermark>> {
+    match Watermark::load(&w.path, w.probability, w.opacity) {
         Ok(w) => Some(Arc::new(w)),
         Err(e) => {
-            tracing::error!("WATERMARK {} not used: {e}", path.display());
+            tracing::error!("WATERMARK {} not used: {e}", w.path.display());
             None
         }
     }
 }
 
-/// The application: configuration, image registry, caches and encoder settings.
+/// The registry of images under `root` and in the object stores, with its caches.
+fn open_registry(
+    root: Option<&Path>,
+    images: &ImageSettings,
+    decoded_mb: f64,
+    tier: Option<Arc<SharedTier>>,
+) -> Result<Registry> {
+    let registry = Registry::new(root, &images.suffix, &images.pattern, images.open_images)?
+        .with_tile_cache(TileCache::new(decoded_mb));
+    #[cfg(feature = "object-storage")]
+    let registry = registry.with_objects(crate::storage::objects::ObjectStores::new(
+        &images.object_rules,
+        images.object_cache_mb,
+        images.object_block_kb,
+    )?);
+    Ok(registry.with_tier(tier, images.revalidate))
+}
+
+/// The application: what the handler answers with, the image registry, the answer cache
+/// and the render settings.
 pub struct App {
-    config: Config,
+    web: WebSettings,
     registry: Registry,
     cache: AnswerCache,
-    settings: Settings,
+    output: render::Settings,
     /// A fingerprint of the encoder settings, part of every cache key: processes with other
     /// settings sharing one memcached never serve each other's answers.
     settings_tag: String,
-    maps: Vec<UriMap>,
-    extra_info: Option<serde_json::Map<String, serde_json::Value>>,
-    /// The proxies whose forwarded headers are believed.
-    proxies: crate::forwarded::Trusted,
 }
 
 impl App {
     /// Builds the application serving images under `root` (None when every id is an
     /// object, FILESYSTEM_PREFIX being a URL).
-    pub fn new(config: Config, root: Option<&Path>) -> Result<App> {
+    pub fn new(settings: Settings, root: Option<&Path>) -> Result<App> {
         crate::telemetry::init();
-        config.validate()?;
-        let capacity = match config.max_metadata_cache_size {
-            n if n < 0 => 1 << 20,
-            n => n as usize,
+        let Settings {
+            images,
+            caches,
+            mut output,
+            watermark,
+            web,
+        } = settings;
+        let tier = match &caches.tier {
+            Some(t) => Some(Arc::new(SharedTier::new(t, caches.tier_expiry)?)),
+            None => None,
         };
-        let tier = SharedTier::from_settings(
-            &config.memcached_servers,
-            &config.redis_url,
-            config.memcached_timeout,
-        )?
-        .map(Arc::new);
-        let objects = ObjectStores::new(
-            &config.object_rules()?,
-            config.object_cache_size,
-            config.object_block_size,
-        )?;
-        let revalidate = std::time::Duration::from_secs(config.revalidate_interval);
-        let registry = Registry::new(
-            root,
-            &config.filesystem_suffix,
-            &config.filename_pattern,
-            capacity,
-        )?
-        .with_tile_cache(TileCache::new(config.decoded_cache_size))
-        .with_objects(objects)
-        .with_tier(tier.clone(), revalidate);
-        let max_icc = match (config.embed_icc, config.max_icc) {
-            (0, _) => 0,
-            (_, n) if n < 0 => usize::MAX,
-            (_, n) => n as usize,
-        };
-        let settings = Settings {
-            interpolation: Interpolation::from_setting(config.interpolation),
-            jpeg_quality: config.jpeg_quality,
-            png_level: config.png_quality,
-            webp_quality: config.webp_quality,
-            tiff_compression: config.tiff_compression,
-            passthrough: config.codec_passthrough == 1,
-            max_icc,
-            max_layers: config.max_layers,
-            watermark: load_watermark(&config),
-        };
+        let registry = open_registry(root, &images, caches.decoded_mb, tier.clone())?;
+        output.watermark = watermark.as_ref().and_then(load_watermark);
         let settings_tag = format!(
             "{:016x}",
-            xxhash_rust::xxh3::xxh3_64(format!("{settings:?}").as_bytes())
+            xxhash_rust::xxh3::xxh3_64(format!("{output:?}").as_bytes())
         );
         Ok(App {
             settings_tag,
-            cache: AnswerCache::new(config.max_image_cache_size).with_tier(tier),
-            proxies: config.proxies()?,
-            maps: config.uri_maps()?,
-            extra_info: config.extra_info()?,
+            cache: AnswerCache::new(caches.answers_mb).with_tier(tier),
             registry,
-            settings,
-            config,
+            output,
+            web,
         })
-    }
-
-    /// The configuration in force.
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     /// Drops the answer cache (RAM) and the open images, as the original does on SIGHUP.
@@ -333,7 +308,7 @@ impl App {
             }
             Response::from_error(&e)
         });
-        if let Some(origin) = &self.config.cors {
+        if let Some(origin) = &self.web.cors {
             resp.headers
                 .push(("access-control-allow-origin", origin.clone()));
         }
@@ -360,7 +335,7 @@ impl App {
     fn preflight(&self) -> Response {
         let mut r = Response::new(204, "text/plain", Bytes::new());
         r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into()));
-        if self.config.cors.is_some() {
+        if self.web.cors.is_some() {
             r.headers.push((
                 "access-control-allow-methods",
                 "GET, HEAD, POST, OPTIONS".into(),
@@ -376,7 +351,7 @@ impl App {
 
     /// The URI map entry a path falls under, with the rest of the path after its prefix.
     fn mapped<'a>(&self, req: &'a Request) -> Option<(&UriMap, &'a str)> {
-        self.maps.iter().find_map(|map| {
+        self.web.maps.iter().find_map(|map| {
             let rest = if map.prefix.is_empty() {
                 Some(req.path.trim_start_matches('/'))
             } else {
@@ -392,8 +367,8 @@ impl App {
     /// The endpoint `/health`, `/ready` or `/metrics` the request is for, when enabled.
     fn admin_path<'a>(&self, req: &'a Request) -> Option<&'a str> {
         let path = req.path.as_str();
-        let health = self.config.health_endpoints == 1 && (path == "/health" || path == "/ready");
-        let metrics = self.config.metrics == 1 && path == "/metrics";
+        let health = self.web.health && (path == "/health" || path == "/ready");
+        let metrics = self.web.metrics && path == "/metrics";
         (req.query.is_empty() && (health || metrics)).then_some(path)
     }
 
@@ -483,16 +458,13 @@ impl App {
                 .push(("last-modified", httpdate::fmt_http_date(o.mtime)));
         }
         r.headers
-            .push(("cache-control", self.config.cache_control.clone()));
+            .push(("cache-control", self.web.cache_control.clone()));
         r
     }
 
     /// MAX_CVT and ALLOW_UPSCALING, as every protocol applies them.
     pub(super) fn size_limits(&self) -> SizeLimits {
-        SizeLimits {
-            max_size: self.config.max_size(),
-            allow_upscaling: self.config.allow_upscaling == 1,
-        }
+        self.web.limits
     }
 
     /// Renders a view of an open image, through the answer cache; within
@@ -512,7 +484,7 @@ impl App {
             if src.is_remote() {
                 return Err(Halt::NeedsWorker);
             }
-            let stored = render::stored_tile(src, view, &self.settings)?;
+            let stored = render::stored_tile(src, view, &self.output)?;
             let answer = Answer::from(stored.ok_or(Halt::NeedsWorker)?);
             self.cache.insert_ram(key, answer.clone());
             return Ok(answer);
@@ -520,7 +492,7 @@ impl App {
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit);
         }
-        let answer = Answer::from(render::render(src, view, &self.settings)?);
+        let answer = Answer::from(render::render(src, view, &self.output)?);
         self.cache.insert(key, answer.clone());
         Ok(answer)
     }
@@ -528,7 +500,7 @@ impl App {
     /// `POST /admin/purge/<id>` with `Authorization: Bearer <ADMIN_TOKEN>`: purges one
     /// image across the shared tier (404 while ADMIN_TOKEN is unset).
     fn purge_request(&self, req: &Request, raw_id: &str) -> Result<Response> {
-        let Some(token) = self.config.admin_token.as_deref().filter(|t| !t.is_empty()) else {
+        let Some(token) = self.web.admin_token.as_deref() else {
             return Err(Error::NotFound(format!(
                 "no resource at {}",
                 truncate(&req.path)

@@ -20,7 +20,7 @@ const VIEWER_PREFIX: &str = "/viewer/";
 impl App {
     /// The page a path names when the viewer is on: `/`, `/viewer/<id>` or an asset.
     pub(super) fn viewer_route(&self, req: &Request) -> Option<Result<Response>> {
-        if self.config.viewer != 1 {
+        if !self.web.viewer {
             return None;
         }
         if req.path == "/" || req.path.is_empty() {
@@ -36,7 +36,8 @@ impl App {
 
     /// The URL prefix the first URI map of `protocol` gives (None when it is not mapped).
     fn prefix_of(&self, protocol: Protocol) -> Option<&str> {
-        self.maps
+        self.web
+            .maps
             .iter()
             .find(|m| m.protocol == protocol)
             .map(|m| m.prefix.as_str())

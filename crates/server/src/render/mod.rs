@@ -36,17 +36,16 @@ pub struct Settings {
     pub jpeg_quality: u8,
     /// PNG deflate effort 0-9 (PNG_QUALITY).
     pub png_level: u8,
-    /// WebP quality 0-100, or -1 for lossless (WEBP_QUALITY).
-    pub webp_quality: i32,
-    /// TIFF answer compression (TIFF_COMPRESSION: 0 none, 1 LZW, 2 deflate, 3 JPEG,
-    /// 4 WebP, 5 zstd).
-    pub tiff_compression: u8,
+    /// WebP quality 0-100, or `None` for lossless (WEBP_QUALITY, -1 for lossless).
+    pub webp_quality: Option<u8>,
+    /// TIFF answer compression (TIFF_COMPRESSION).
+    pub tiff_compression: TiffCompression,
     /// Send stored JPEG tiles without re-encoding (CODEC_PASSTHROUGH).
     pub passthrough: bool,
     /// Largest ICC profile embedded in answers, in bytes; 0 embeds none (MAX_ICC/EMBED_ICC).
     pub max_icc: usize,
-    /// MAX_LAYERS: JPEG2000 quality layers (0 half, -1 all, n at most n).
-    pub max_layers: i32,
+    /// MAX_LAYERS: JPEG2000 quality layers decoded.
+    pub max_layers: MaxLayers,
     /// WATERMARK added to every answer (its Debug text names the file and settings).
     pub watermark: Option<Arc<Watermark>>,
 }
@@ -57,12 +56,92 @@ impl Default for Settings {
             interpolation: Interpolation::Bilinear,
             jpeg_quality: 75,
             png_level: 1,
-            webp_quality: 50,
-            tiff_compression: 2,
+            webp_quality: Some(50),
+            tiff_compression: TiffCompression::Deflate,
             passthrough: true,
             max_icc: 65_536,
-            max_layers: 0,
+            max_layers: MaxLayers::Half,
             watermark: None,
+        }
+    }
+}
+
+/// The compression of TIFF answers (TIFF_COMPRESSION: 0 none, 1 LZW, 2 deflate, 3 JPEG,
+/// 4 WebP, 5 zstd); JPEG and WebP at the answer's quality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TiffCompression {
+    /// Uncompressed.
+    None,
+    /// LZW.
+    Lzw,
+    /// Deflate (the default).
+    Deflate,
+    /// JPEG.
+    Jpeg,
+    /// WebP.
+    Webp,
+    /// zstd.
+    Zstd,
+}
+
+impl TiffCompression {
+    /// The compression of a TIFF_COMPRESSION code (deflate for an unknown one).
+    pub fn from_setting(code: u8) -> TiffCompression {
+        match code {
+            0 => TiffCompression::None,
+            1 => TiffCompression::Lzw,
+            3 => TiffCompression::Jpeg,
+            4 => TiffCompression::Webp,
+            5 => TiffCompression::Zstd,
+            _ => TiffCompression::Deflate,
+        }
+    }
+
+    /// The writer's compression at JPEG/WebP quality `quality`.
+    fn at(self, quality: u8) -> tiff_writer::Compression {
+        use tiff_writer::Compression as C;
+        match self {
+            TiffCompression::None => C::None,
+            TiffCompression::Lzw => C::Lzw,
+            TiffCompression::Deflate => C::Deflate,
+            TiffCompression::Jpeg => C::Jpeg(quality),
+            TiffCompression::Webp => C::Webp(Some(quality as f32)),
+            TiffCompression::Zstd => C::Zstd,
+        }
+    }
+}
+
+/// How many JPEG2000 quality layers are decoded (MAX_LAYERS: 0 half of those in the
+/// file, -1 all, n at most n); IIP's LYR may ask for fewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxLayers {
+    /// Half of the file's layers (the source's default).
+    Half,
+    /// Every layer.
+    All,
+    /// At most this many (at least 1).
+    AtMost(i32),
+}
+
+impl MaxLayers {
+    /// The limit of a MAX_LAYERS value.
+    pub fn from_setting(value: i32) -> MaxLayers {
+        match value {
+            0 => MaxLayers::Half,
+            n if n < 0 => MaxLayers::All,
+            n => MaxLayers::AtMost(n),
+        }
+    }
+
+    /// The layer count to decode when the request asks `asked` (0 for no preference): the
+    /// asked count within the limit; the source's convention (0 default, -1 all, n the
+    /// first n) comes out.
+    pub fn layers(self, asked: i32) -> i32 {
+        match self {
+            MaxLayers::AtMost(max) if asked > 0 && asked < max => asked,
+            MaxLayers::AtMost(max) => max,
+            MaxLayers::All if asked == 0 => -1,
+            _ => asked,
         }
     }
 }
@@ -136,7 +215,7 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
             view.width, view.height
         )));
     }
-    let layered = src.with_layers(layers(settings.max_layers, view.layers));
+    let layered = src.with_layers(settings.max_layers.layers(view.layers));
     let src = layered.as_deref().unwrap_or(src);
     let plan = plan(info, view);
     let (x0, y0, x1, y1) = plan.bounds;
@@ -194,23 +273,6 @@ pub fn stored_tile(
     settings: &Settings,
 ) -> Result<Option<Rendered>> {
     passthrough(src, view, &plan(src.info(), view), settings)
-}
-
-/// The quality layers to decode, as the original combines MAX_LAYERS with the request's
-/// LYR: a positive maximum caps the request (and applies when it asks none); a negative
-/// maximum with no request means all; otherwise the request (0: the source's default).
-pub fn layers(max_layers: i32, asked: i32) -> i32 {
-    if max_layers > 0 {
-        if asked > 0 && asked < max_layers {
-            asked
-        } else {
-            max_layers
-        }
-    } else if max_layers < 0 && asked == 0 {
-        -1
-    } else {
-        asked
-    }
 }
 
 /// The ICC profile to embed: only when the answer keeps the image's colour model (a grey
@@ -341,24 +403,12 @@ pub fn encode(
             png::encode(pixels, quality.map_or(s.png_level, |q| q.min(9))).map_err(failed)
         }
         Format::Webp => {
-            let q = quality.map_or(s.webp_quality, i32::from);
-            webp::encode(pixels, (q >= 0).then_some(q as f32)).map_err(failed)
+            let q = quality.or(s.webp_quality);
+            webp::encode(pixels, q.map(f32::from)).map_err(failed)
         }
         Format::Tiff => {
-            let c = tiff_compression(s.tiff_compression, quality.unwrap_or(s.jpeg_quality));
+            let c = s.tiff_compression.at(quality.unwrap_or(s.jpeg_quality));
             tiff_writer::write(std::slice::from_ref(pixels), None, c, icc).map_err(failed)
         }
-    }
-}
-
-fn tiff_compression(code: u8, quality: u8) -> tiff_writer::Compression {
-    use tiff_writer::Compression as C;
-    match code {
-        0 => C::None,
-        1 => C::Lzw,
-        3 => C::Jpeg(quality),
-        4 => C::Webp(Some(quality as f32)),
-        5 => C::Zstd,
-        _ => C::Deflate,
     }
 }

@@ -4,7 +4,19 @@
 //! Redis) and [`objects`] (S3 and HTTP stores, with their block cache).
 
 pub mod answers;
+#[cfg(feature = "object-storage")]
+pub mod objects;
+#[cfg(not(feature = "object-storage"))]
+#[path = "objects/none.rs"]
 pub mod objects;
 pub mod registry;
 pub mod tier;
 pub mod tiles;
+
+/// Nanoseconds since the epoch of a modification time: the version stamp of files and of
+/// objects whose store gives no ETag.
+pub(crate) fn nanos(t: std::time::SystemTime) -> u128 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+}

@@ -8,7 +8,8 @@
 //! object and an image's purge generation in the shared tier once per
 //! REVALIDATE_INTERVAL.
 
-use super::objects::{self, ObjectRef, ObjectStores};
+use super::nanos;
+use super::objects::{ObjectRef, ObjectStores};
 use super::tier::SharedTier;
 use super::tiles::{CachedTiles, TileCache};
 use crate::error::{Error, Flow, Halt, Result};
@@ -398,7 +399,7 @@ impl Registry {
         let mtime = meta.modified().map_err(|_| Error::image_not_found(id))?;
         let location = path.display().to_string();
         let key = Self::key(&location, page);
-        let stamp = objects::nanos(mtime).to_string();
+        let stamp = nanos(mtime).to_string();
         if let Some(entry) = self.images.get(&key).filter(|e| e.stamp == stamp) {
             if self.tier.is_none() || self.fresh(&entry) {
                 return Ok(entry.opened);

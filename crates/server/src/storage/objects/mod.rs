@@ -20,7 +20,7 @@ use object_store::path::Path;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
 use remote::{ObjectAt, RemoteBytes};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::runtime::{Handle, Runtime};
 
 /// One rule: ids starting with `id_prefix/` (every id for an empty prefix) are objects
@@ -59,7 +59,7 @@ impl ObjectStat {
     pub fn tag(&self) -> String {
         match &self.e_tag {
             Some(t) => t.clone(),
-            None => nanos(self.mtime).to_string(),
+            None => super::nanos(self.mtime).to_string(),
         }
     }
 }
@@ -79,31 +79,6 @@ impl Drop for ObjectStores {
             rt.shutdown_background();
         }
     }
-}
-
-/// Whether a FILESYSTEM_PREFIX or OBJECT_MAP target names objects rather than a directory.
-pub fn is_url(s: &str) -> bool {
-    ["s3://", "http://", "https://"]
-        .iter()
-        .any(|p| s.starts_with(p))
-}
-
-/// Parses OBJECT_MAP: `id-prefix=>URL` items, comma-separated.
-pub fn parse_map(map: &str) -> Result<Vec<(String, String)>> {
-    let mut rules = Vec::new();
-    for item in map.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (prefix, url) = item
-            .split_once("=>")
-            .ok_or_else(|| Error::bad(format!("OBJECT_MAP entry {item:?} is not prefix=>URL")))?;
-        let url = url.trim();
-        if !is_url(url) {
-            return Err(Error::bad(format!(
-                "OBJECT_MAP target {url:?} is not an s3://, http:// or https:// URL"
-            )));
-        }
-        rules.push((prefix.trim().trim_matches('/').to_string(), url.to_string()));
-    }
-    Ok(rules)
 }
 
 impl ObjectStores {
@@ -198,11 +173,6 @@ impl ObjectStores {
     pub fn clear(&self) {
         self.blocks.clear();
     }
-}
-
-/// Nanoseconds since the epoch (0 before it).
-pub fn nanos(t: SystemTime) -> u128 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()
 }
 
 /// The client of one rule.
@@ -326,16 +296,6 @@ fn ini_section(text: &str, profile: &str, config_file: bool) -> Vec<(String, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn maps_parse() {
-        let m =
-            parse_map("remote=>s3://images/scans/, web => https://example.org/iiif").expect("ok");
-        assert_eq!(m[0], ("remote".into(), "s3://images/scans/".into()));
-        assert_eq!(m[1], ("web".into(), "https://example.org/iiif".into()));
-        assert!(parse_map("x=>/var/images").is_err());
-        assert!(parse_map("nonsense").is_err());
-    }
 
     #[test]
     fn ids_route_to_keys_without_requests() {

@@ -8,16 +8,18 @@
 //! of the canonical answer key, so they are short, free of spaces and the same in every
 //! instance that resolves an id to the same file or object.
 
+#[cfg(feature = "memcached")]
 mod memcached;
+#[cfg(feature = "redis")]
 mod redis;
 
 use crate::error::{Error, Result};
+use crate::settings::Tier;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use memcached::server_urls;
-
 /// How long one operation may take.
+#[cfg_attr(not(any(feature = "memcached", feature = "redis")), allow(dead_code))]
 const TIMEOUT: Duration = Duration::from_millis(250);
 /// How long the tier is skipped after a failure.
 const BACKOFF: Duration = Duration::from_secs(5);
@@ -37,6 +39,18 @@ trait Backend: Send + Sync {
     fn reset(&self);
 }
 
+/// The backend of a tier (settings refuse an engine this build leaves out).
+fn engine(tier: &Tier) -> Result<Box<dyn Backend>> {
+    match tier {
+        #[cfg(feature = "memcached")]
+        Tier::Memcached(servers) => Ok(Box::new(memcached::Memcached::new(servers)?)),
+        #[cfg(feature = "redis")]
+        Tier::Redis(url) => Ok(Box::new(redis::Redis::new(url)?)),
+        #[allow(unreachable_patterns)]
+        _ => Err(Error::Internal("this build has no such tier engine".into())),
+    }
+}
+
 /// The shared tier: a backend that never makes a request fail.
 pub struct SharedTier {
     backend: Box<dyn Backend>,
@@ -45,24 +59,14 @@ pub struct SharedTier {
 }
 
 impl SharedTier {
-    /// The tier of MEMCACHED_SERVERS or REDIS_URL (entries kept `expiry` seconds,
-    /// MEMCACHED_TIMEOUT); `None` when neither is set, an error when both are.
-    pub fn from_settings(memcached: &str, redis: &str, expiry: u32) -> Result<Option<SharedTier>> {
-        let backend: Box<dyn Backend> = match (memcached.trim(), redis.trim()) {
-            ("", "") => return Ok(None),
-            (m, "") => Box::new(memcached::Memcached::new(m)?),
-            ("", r) => Box::new(redis::Redis::new(r)?),
-            _ => {
-                return Err(Error::bad(
-                    "set MEMCACHED_SERVERS or REDIS_URL, not both: the tier is one engine",
-                ))
-            }
-        };
-        Ok(Some(SharedTier {
-            backend,
-            expiry,
+    /// The tier of MEMCACHED_SERVERS or REDIS_URL, entries kept `expiry`
+    /// (MEMCACHED_TIMEOUT, whole seconds).
+    pub fn new(tier: &Tier, expiry: Duration) -> Result<SharedTier> {
+        Ok(SharedTier {
+            backend: engine(tier)?,
+            expiry: u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX),
             retry_at: Mutex::new(None),
-        }))
+        })
     }
 
     /// The engine's name (`memcached` or `redis`), as metrics label the tier.
@@ -190,21 +194,22 @@ mod tests {
     }
 
     #[test]
-    fn one_engine_at_a_time() {
-        assert!(SharedTier::from_settings("", "", 10)
-            .expect("valid")
-            .is_none());
-        assert!(SharedTier::from_settings("localhost", "redis://localhost/", 10).is_err());
-        assert!(SharedTier::from_settings("", "not a url", 10).is_err());
+    #[cfg(feature = "redis")]
+    fn a_bad_url_is_refused() {
+        assert!(
+            SharedTier::new(&Tier::Redis("not a url".into()), Duration::from_secs(10)).is_err()
+        );
     }
 
     #[test]
+    #[cfg(all(feature = "memcached", feature = "redis"))]
     fn a_dead_engine_costs_nothing() {
         // nothing listens on port 1: connection refused, then skipped without waiting
-        for (m, r) in [("127.0.0.1:1", ""), ("", "redis://127.0.0.1:1/")] {
-            let tier = SharedTier::from_settings(m, r, 10)
-                .expect("valid")
-                .expect("configured");
+        for engine in [
+            Tier::Memcached("127.0.0.1:1".into()),
+            Tier::Redis("redis://127.0.0.1:1/".into()),
+        ] {
+            let tier = SharedTier::new(&engine, Duration::from_secs(10)).expect("valid");
             let start = Instant::now();
             assert!(tier.get("a").is_none());
             tier.set("a", b"v");
