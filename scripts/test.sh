@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, lints, unit and integration tests (real files, real sockets),
+# Runs every test: formatting, lints, the shape of the code (no module or crate cycle:
+# scripts/module-graph.py; functions' median length at most 10 lines and none over 80:
+# scripts/fn-lengths.py), unit and integration tests (real files, real sockets) with the
+# default cargo features and without them (no object storage, Redis or memcached),
 # the official IIIF validator at levels 0-2 for API 2.0 and 3.0, and the FastCGI front end
 # behind lighttpd, nginx, spawn-fcgi and Apache (mod_proxy_fcgi, mod_fcgid), and the
 # differential compatibility suite against Debian's iipsrv 1.1 (tests/compat/requests.tsv),
@@ -13,7 +16,11 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh test
 cargo fmt --check
 (cd fuzz && cargo fmt --check)
+scripts/module-graph.py --check
+scripts/fn-lengths.py --median 10 --max 80
 cargo clippy --workspace --all-targets --release -- -D warnings
+cargo clippy --workspace --all-targets --release --no-default-features -- -D warnings
+cargo test --workspace --release --no-default-features
 cargo test --workspace --release
 scripts/validate-iiif.sh
 scripts/webservers-test.sh

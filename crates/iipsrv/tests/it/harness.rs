@@ -370,6 +370,7 @@ pub fn wait_for_port(port: u16, what: &str) {
     }
 }
 
+#[cfg(any(feature = "memcached", feature = "object-storage"))]
 /// A helper process (a cache engine, an object store) listening on a free port: `args`
 /// after the program name, `{port}` replaced by the port; started and waited for.
 pub fn spawn_listener(program: &str, args: &[&str]) -> (Child, u16) {
@@ -388,6 +389,7 @@ pub fn spawn_listener(program: &str, args: &[&str]) -> (Child, u16) {
     (child, port)
 }
 
+#[cfg(any(feature = "memcached", feature = "object-storage"))]
 /// memcached on a free port (64 MB).
 pub fn start_memcached() -> (Child, u16) {
     spawn_listener(
@@ -407,6 +409,7 @@ pub fn start_memcached() -> (Child, u16) {
     )
 }
 
+#[cfg(any(feature = "memcached", feature = "object-storage"))]
 /// A counter or gauge of a server's `/metrics`: the value of the first line starting with
 /// `line_start` (0 when there is none).
 pub fn metric(port: u16, line_start: &str) -> u64 {
