@@ -6,6 +6,7 @@
 #
 #   bench/run.sh                                   # full set (/tmp/peers/images, 20000x15000)
 #   IMAGES=/tmp/peers/images-small W=4000 H=3000 DURATION=5 bench/run.sh   # a quick look
+#   BIN=/path/to/other/iipsrv bench/run.sh        # another build of ours (before/after a change)
 #
 # Ours runs in these configurations (each started afresh; peak RSS reported):
 #   http        HTTP front end, answer cache 256 MB, decoded-tile cache 256 MB   -> hot
@@ -32,7 +33,7 @@ cargo build --release -q
 [ -d "$IMAGES" ] || { echo "no images in $IMAGES: run $SHARED/peers/make-images.sh" >&2; exit 1; }
 mkdir -p "$OUT"
 source scripts/ports.sh
-BIN=$PWD/target/release/iipsrv
+BIN=${BIN:-$PWD/target/release/iipsrv}
 pid=""
 runs=()
 cleanup() {

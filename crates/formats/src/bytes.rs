@@ -1,6 +1,6 @@
 //! Byte sources: where a container reader gets its bytes. Files are read with positioned
 //! reads so that every thread shares one handle with no seek and no lock; objects in S3
-//! or on HTTP servers are [`super::remote::RemoteBytes`].
+//! or on HTTP servers are the server crate's `RemoteBytes` (`storage::objects::remote`).
 
 use crate::error::{SourceError, SourceResult};
 use std::fs::File;
