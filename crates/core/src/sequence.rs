@@ -8,7 +8,7 @@
 //! Pure naming rules; the registry does the file-system work.
 
 /// Extensions a sequence file may have (TIFF and JPEG2000, as in the original).
-pub const EXTENSIONS: &[&str] = &["tif", "tiff", "jp2", "jpx", "j2k"];
+pub(crate) const EXTENSIONS: &[&str] = &["tif", "tiff", "jp2", "jpx", "j2k"];
 
 /// The default view: horizontal 0, vertical 90.
 pub const DEFAULT_ANGLES: (i32, i32) = (0, 90);

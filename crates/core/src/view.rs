@@ -88,7 +88,7 @@ impl Rotation {
     };
 
     /// The number of quarter turns when the angle is a multiple of 90 degrees.
-    pub fn quarter_turns(&self) -> Option<u32> {
+    pub(crate) fn quarter_turns(&self) -> Option<u32> {
         let q = self.degrees / 90.0;
         (q.fract() == 0.0).then_some(q as u32 % 4)
     }
@@ -188,7 +188,7 @@ impl Process {
     }
 
     /// Whether nothing is changed.
-    pub fn is_identity(&self) -> bool {
+    pub(crate) fn is_identity(&self) -> bool {
         !self.needs_float() && !self.equalise
     }
 }

@@ -157,7 +157,7 @@ pub fn mirror(src: &Raster) -> Raster {
 }
 
 /// Rotates clockwise by `turns` quarter turns (exact, no resampling).
-pub fn rotate_quarters(src: &Raster, turns: u32) -> Raster {
+pub(crate) fn rotate_quarters(src: &Raster, turns: u32) -> Raster {
     let (w, h, ch) = (
         src.width as usize,
         src.height as usize,
@@ -214,7 +214,7 @@ fn with_alpha(src: &Raster) -> Raster {
 
 /// Rotates clockwise by any angle with bilinear sampling into the bounding box. Uncovered
 /// corners are transparent when `transparent` (an alpha channel is added), white otherwise.
-pub fn rotate_any(src: &Raster, degrees: f64, transparent: bool) -> Raster {
+pub(crate) fn rotate_any(src: &Raster, degrees: f64, transparent: bool) -> Raster {
     let src = if transparent {
         with_alpha(src)
     } else {

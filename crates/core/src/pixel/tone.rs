@@ -358,7 +358,7 @@ pub fn otsu(h: &Histogram) -> u8 {
 }
 
 /// Black and white: grey levels below the threshold become 0, the others 255.
-pub fn threshold(mut grey: Raster, level: u8) -> Raster {
+pub(crate) fn threshold(mut grey: Raster, level: u8) -> Raster {
     grey.data
         .iter_mut()
         .for_each(|v| *v = if *v < level { 0 } else { 255 });

@@ -66,7 +66,7 @@ pub fn parse(path: &str) -> Result<DeepZoomRequest> {
 }
 
 /// The highest DeepZoom level of an image: ceil(log2(max(width, height))).
-pub fn max_level(info: &ImageInfo) -> u32 {
+pub(crate) fn max_level(info: &ImageInfo) -> u32 {
     let m = info.width.max(info.height).max(1);
     u32::BITS - (m - 1).leading_zeros()
 }

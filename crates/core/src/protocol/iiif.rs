@@ -230,7 +230,7 @@ fn four<T: std::str::FromStr + Copy>(s: &str, what: &str) -> Result<[T; 4]> {
 }
 
 /// Parses a region parameter.
-pub fn parse_region(s: &str) -> Result<Region> {
+pub(crate) fn parse_region(s: &str) -> Result<Region> {
     match s {
         "full" => Ok(Region::Full),
         "square" => Ok(Region::Square),
@@ -256,7 +256,7 @@ pub fn parse_region(s: &str) -> Result<Region> {
 }
 
 /// Parses a size parameter for the given version (`^` is v3 only; `full` is v2 only).
-pub fn parse_size(s: &str, version: Version) -> Result<Size> {
+pub(crate) fn parse_size(s: &str, version: Version) -> Result<Size> {
     let (up, body) = match s.strip_prefix('^') {
         Some(rest) if version == Version::V3 => (true, rest),
         Some(_) => {
@@ -302,7 +302,7 @@ pub fn parse_size(s: &str, version: Version) -> Result<Size> {
 }
 
 /// Parses a rotation parameter: `[!]degrees`, 0 to 360.
-pub fn parse_rotation(s: &str) -> Result<Rotation> {
+pub(crate) fn parse_rotation(s: &str) -> Result<Rotation> {
     let (mirror, n) = match s.strip_prefix('!') {
         Some(rest) => (true, rest),
         None => (false, s),
@@ -321,7 +321,7 @@ pub fn parse_rotation(s: &str) -> Result<Rotation> {
 }
 
 /// Parses a quality name.
-pub fn parse_quality(s: &str) -> Result<Quality> {
+pub(crate) fn parse_quality(s: &str) -> Result<Quality> {
     match s {
         "default" | "color" | "native" => Ok(Quality::Default),
         "gray" | "grey" => Ok(Quality::Gray),
@@ -331,7 +331,7 @@ pub fn parse_quality(s: &str) -> Result<Quality> {
 }
 
 /// Parses a format token: known IIIF formats we do not produce are 501, others 400.
-pub fn parse_format(s: &str) -> Result<Format> {
+pub(crate) fn parse_format(s: &str) -> Result<Format> {
     match s {
         "jpg" | "jpeg" => Ok(Format::Jpeg),
         "png" => Ok(Format::Png),

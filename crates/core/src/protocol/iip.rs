@@ -20,7 +20,7 @@ use crate::view::{Format, Process, Quality, Rect, Rotation, SizeLimits, View};
 use percent_encoding::percent_decode_str;
 
 /// Most commands accepted in one query string.
-pub const MAX_COMMANDS: usize = 128;
+pub(crate) const MAX_COMMANDS: usize = 128;
 
 /// One OBJ metadata query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +137,7 @@ pub struct Command {
 }
 
 /// Every IIP command we understand. Unknown commands are ignored, as the original does.
-pub const COMMANDS: &[Command] = &[
+pub(crate) const COMMANDS: &[Command] = &[
     Command {
         name: "FIF",
         apply: |r, a| set(&mut r.image, Some(a.to_string())),
@@ -640,7 +640,7 @@ pub fn stack_json(views: Option<&Views>) -> Option<String> {
 }
 
 /// The IIP level of this server, as `OBJ=IIP-server` reports it (the original says 3.65).
-pub const IIP_SERVER_LEVEL: &str = "3.65";
+pub(crate) const IIP_SERVER_LEVEL: &str = "3.65";
 
 /// `Colorspace,0-<levels-1>,0:<calibrated> 0 <space> <channels> <order…>`; CIELAB is the
 /// one calibrated space, as the original marks it.

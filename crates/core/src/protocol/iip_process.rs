@@ -9,7 +9,7 @@ use crate::error::{RequestError, Result};
 use crate::view::{ChannelRange, Colormap, Contrast, Gamma, Process};
 
 /// Largest CTW matrix side (rows are output channels, columns input channels).
-pub const MAX_TWIST_SIDE: usize = 16;
+pub(crate) const MAX_TWIST_SIDE: usize = 16;
 
 fn bad(cmd: &str, arg: &str) -> RequestError {
     let shown: String = arg.chars().take(80).collect();
@@ -55,7 +55,7 @@ pub fn contrast(p: &mut Process, a: &str) -> Result<()> {
 }
 
 /// MINMAX: `channel:min,max`, `-:min,max` (every channel) or `min,max` (every channel).
-pub fn minmax(a: &str) -> Result<ChannelRange> {
+pub(crate) fn minmax(a: &str) -> Result<ChannelRange> {
     let (channel, range) = match a.split_once(':') {
         Some(("-", r)) => (None, r),
         Some((c, r)) => (Some(c.trim().parse().map_err(|_| bad("MINMAX", a))?), r),
@@ -70,7 +70,7 @@ pub fn minmax(a: &str) -> Result<ChannelRange> {
 }
 
 /// SHD: `azimuth,elevation` in whole degrees.
-pub fn shade(a: &str) -> Result<(i32, i32)> {
+pub(crate) fn shade(a: &str) -> Result<(i32, i32)> {
     let (h, v) = a.split_once(',').ok_or_else(|| bad("SHD", a))?;
     let angle = |s: &str| s.trim().parse::<i32>().map_err(|_| bad("SHD", a));
     Ok((angle(h)?, angle(v)?))
@@ -97,7 +97,7 @@ fn bracketed(a: &str) -> &str {
 }
 
 /// CTW: `[a,b,c;d,e,f;...]`, one row per output channel.
-pub fn twist(a: &str) -> Result<Vec<Vec<f32>>> {
+pub(crate) fn twist(a: &str) -> Result<Vec<Vec<f32>>> {
     let rows: Vec<Vec<f32>> = bracketed(a)
         .split(';')
         .map(|row| row.split(',').map(|v| number(v, "CTW", a)).collect())
@@ -110,7 +110,7 @@ pub fn twist(a: &str) -> Result<Vec<Vec<f32>>> {
 }
 
 /// CNV: a named kernel or a square kernel of odd side up to 5, row-major.
-pub fn convolution(a: &str) -> Result<Vec<f32>> {
+pub(crate) fn convolution(a: &str) -> Result<Vec<f32>> {
     let inner = bracketed(a);
     let named: Option<[f32; 9]> = match inner.to_ascii_lowercase().as_str() {
         "sobel" => Some([-1., 0., 1., -2., 0., 2., -1., 0., 1.]),

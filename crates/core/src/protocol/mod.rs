@@ -5,7 +5,7 @@ pub mod deepzoom;
 pub mod iiif;
 pub mod iiif_info;
 pub mod iip;
-pub mod iip_process;
+pub(crate) mod iip_process;
 pub mod spectral;
 pub mod zoomify;
 

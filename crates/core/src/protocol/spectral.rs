@@ -31,7 +31,7 @@ pub struct ProfileQuery {
 }
 
 /// Most values one PFL answer carries (pixels of the line).
-pub const MAX_PROFILE: u32 = 65_536;
+pub(crate) const MAX_PROFILE: u32 = 65_536;
 
 fn bad(cmd: &str, a: &str) -> RequestError {
     let shown: String = a.chars().take(80).collect();
@@ -45,7 +45,7 @@ fn numbers(a: &str, cmd: &str, seps: &[char]) -> Result<Vec<u64>> {
 }
 
 /// Parses SPECTRA's argument.
-pub fn parse_spectra(a: &str) -> Result<SpectraQuery> {
+pub(crate) fn parse_spectra(a: &str) -> Result<SpectraQuery> {
     match numbers(a, "SPECTRA", &[','])?.as_slice() {
         [r, t, x, y] => Ok(SpectraQuery {
             resolution: u32::try_from(*r).map_err(|_| bad("SPECTRA", a))?,
@@ -58,7 +58,7 @@ pub fn parse_spectra(a: &str) -> Result<SpectraQuery> {
 }
 
 /// Parses PFL's argument; the line must run left to right, at most [`MAX_PROFILE`] long.
-pub fn parse_profile(a: &str) -> Result<ProfileQuery> {
+pub(crate) fn parse_profile(a: &str) -> Result<ProfileQuery> {
     let v = numbers(a, "PFL", &[':', ',', '-'])?;
     let [r, x1, y1, x2, _y2] = v.as_slice() else {
         return Err(bad("PFL", a));
@@ -77,7 +77,7 @@ pub fn parse_profile(a: &str) -> Result<ProfileQuery> {
 }
 
 /// A number as C++ streams print it by default (`%g`, six significant digits).
-pub fn fmt_g(v: f64) -> String {
+pub(crate) fn fmt_g(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return if v.is_nan() {
             "nan".into()
