@@ -63,7 +63,7 @@ impl Error {
 
     /// The 404 of an image that is not there, naming the id as asked (at most 200
     /// characters), the same for files and objects.
-    pub fn image_not_found(id: &str) -> Self {
+    pub(crate) fn image_not_found(id: &str) -> Self {
         let shown: String = id.chars().take(200).collect();
         Error::NotFound(format!("image not found: {shown}"))
     }
@@ -88,7 +88,7 @@ impl From<SourceError> for Error {
 
 /// The reason phrase of a status code, for front ends that write status lines themselves
 /// (FastCGI `Status:`); every status the handler answers with has one.
-pub fn reason_phrase(status: u16) -> &'static str {
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
         204 => "No Content",
@@ -126,7 +126,7 @@ impl<E: Into<Error>> From<E> for Halt {
 }
 
 /// Result of a step that may halt for a worker.
-pub type Flow<T> = std::result::Result<T, Halt>;
+pub(crate) type Flow<T> = std::result::Result<T, Halt>;
 
 impl From<RequestError> for Error {
     fn from(e: RequestError) -> Self {

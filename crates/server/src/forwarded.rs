@@ -41,7 +41,7 @@ impl Trusted {
     }
 
     /// Whether a request from `peer` may set the forwarded headers.
-    pub fn trusts(&self, peer: Option<IpAddr>) -> bool {
+    pub(crate) fn trusts(&self, peer: Option<IpAddr>) -> bool {
         let Some(peer) = peer.map(|p| p.to_canonical()) else {
             return false;
         };
@@ -62,7 +62,7 @@ fn within(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
 
 /// The first value of a comma-separated forwarded header (the client-most proxy's),
 /// refused when it holds characters no scheme, host or path prefix has.
-pub fn first_value(v: &str) -> Option<&str> {
+pub(crate) fn first_value(v: &str) -> Option<&str> {
     let v = v.split(',').next()?.trim();
     let clean = !v.is_empty()
         && v.bytes()

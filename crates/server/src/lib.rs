@@ -22,4 +22,4 @@ pub mod logging;
 pub mod render;
 pub mod settings;
 pub mod storage;
-pub mod telemetry;
+pub(crate) mod telemetry;

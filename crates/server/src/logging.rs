@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 static LOG_FILE: OnceLock<Arc<LogFile>> = OnceLock::new();
 
 /// An appended log file that can be reopened under the same name.
-pub struct LogFile {
+pub(crate) struct LogFile {
     path: PathBuf,
     file: Mutex<File>,
 }
@@ -48,7 +48,7 @@ impl Write for &LogFile {
 }
 
 /// Reopens the log file (SIGHUP); keeps the old one when the name cannot be opened.
-pub fn reopen() {
+pub(crate) fn reopen() {
     let Some(log) = LOG_FILE.get() else {
         return;
     };

@@ -601,7 +601,7 @@ impl Config {
 }
 
 /// Whether a FILESYSTEM_PREFIX or OBJECT_MAP target names objects rather than a directory.
-pub fn is_url(s: &str) -> bool {
+pub(crate) fn is_url(s: &str) -> bool {
     ["s3://", "http://", "https://"]
         .iter()
         .any(|p| s.starts_with(p))

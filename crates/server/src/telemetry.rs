@@ -76,32 +76,32 @@ pub fn cache(tier: &'static str, hit: bool) {
 
 /// Requests sent to an object store or HTTP image server (`get`: one ranged GET,
 /// `head`: one HEAD), so that a deployment sees what its store bills.
-pub fn object_request(kind: &'static str) {
+pub(crate) fn object_request(kind: &'static str) {
     counter!("iipsrv_object_requests_total", "kind" => kind).increment(1);
 }
 
 /// Requests being worked on by the handler pool.
-pub fn in_flight(delta: f64) {
+pub(crate) fn in_flight(delta: f64) {
     gauge!("iipsrv_requests_in_flight").increment(delta);
 }
 
 /// Requests running on a worker thread right now (the decode pool's busy count; those
 /// in flight but not working are queued for a thread).
-pub fn working(delta: f64) {
+pub(crate) fn working(delta: f64) {
     gauge!("iipsrv_requests_working").increment(delta);
 }
 
 /// An answer evicted from a cache tier to make room.
-pub fn evicted(tier: &'static str) {
+pub(crate) fn evicted(tier: &'static str) {
     counter!("iipsrv_cache_evictions_total", "tier" => tier).increment(1);
 }
 
 /// A request refused by admission control (503).
-pub fn rejected() {
+pub(crate) fn rejected() {
     counter!("iipsrv_requests_rejected_total").increment(1);
 }
 
 /// Images held open by the registry.
-pub fn open_images(n: usize) {
+pub(crate) fn open_images(n: usize) {
     gauge!("iipsrv_open_images").set(n as f64);
 }

@@ -170,7 +170,7 @@ where
 }
 
 /// Builds a handler request from FastCGI parameters (looked up by `param`).
-pub fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
+pub(crate) fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
     let query = param("QUERY_STRING").unwrap_or_default();
     let path = match param("REQUEST_URI").filter(|u| !u.is_empty()) {
         Some(uri) => uri

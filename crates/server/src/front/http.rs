@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Value of the Server header.
-pub const SERVER: &str = concat!("iipsrv-rs/", env!("CARGO_PKG_VERSION"));
+pub(crate) const SERVER: &str = concat!("iipsrv-rs/", env!("CARGO_PKG_VERSION"));
 
 /// Accepts connections on `listener` until `stop` is asked, answering each request through
 /// `dispatcher`. On stop, each connection finishes the request it is answering and closes.

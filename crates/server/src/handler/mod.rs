@@ -168,7 +168,7 @@ impl Response {
 
     /// The answer to an error: its status, a one-line text body, and Allow (405) or
     /// Retry-After (503) where the status calls for one.
-    pub fn from_error(e: &Error) -> Response {
+    pub(crate) fn from_error(e: &Error) -> Response {
         let mut r = Response::new(e.status(), "text/plain; charset=utf-8", e.to_string());
         match e.status() {
             405 => r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into())),
@@ -260,7 +260,7 @@ impl App {
     }
 
     /// Drops the answer cache (RAM) and the open images, as the original does on SIGHUP.
-    pub fn drop_caches(&self) {
+    pub(crate) fn drop_caches(&self) {
         self.cache.clear();
         self.registry.clear();
     }
@@ -373,7 +373,7 @@ impl App {
     }
 
     /// The protocol a request speaks, as the request metrics label it.
-    pub fn protocol_of(&self, req: &Request) -> &'static str {
+    pub(crate) fn protocol_of(&self, req: &Request) -> &'static str {
         if self.admin_path(req).is_some() || req.path.starts_with("/admin/") {
             return "admin";
         }

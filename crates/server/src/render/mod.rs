@@ -22,10 +22,10 @@ use std::sync::Arc;
 use watermark::Watermark;
 
 /// Most pixels an answer may have, whatever MAX_CVT says (about 300 MB of RGB).
-pub const MAX_OUTPUT_PIXELS: u64 = 100_000_000;
+pub(crate) const MAX_OUTPUT_PIXELS: u64 = 100_000_000;
 /// Most pixels of one level read to make an answer (a huge image without reduced levels
 /// cannot be rendered whole at a small size).
-pub const MAX_SOURCE_PIXELS: u64 = 100_000_000;
+pub(crate) const MAX_SOURCE_PIXELS: u64 = 100_000_000;
 
 /// Encoder and resampling settings from the configuration.
 #[derive(Debug, Clone)]
@@ -160,7 +160,7 @@ pub struct Rendered {
 /// Where the pixels of a view come from: a level and a box of it, plus the exact sub-pixel
 /// window of that box to resample.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Pyramid level index (0 = full resolution).
     pub level: usize,
     /// Box in level pixels: left, top, right, bottom (exclusive).
@@ -172,7 +172,7 @@ pub struct Plan {
 }
 
 /// Chooses the level and the box of it that a view needs.
-pub fn plan(info: &ImageInfo, view: &View) -> Plan {
+pub(crate) fn plan(info: &ImageInfo, view: &View) -> Plan {
     let r = view.region;
     let fits = |i: usize| {
         let l = &info.levels[i];
@@ -298,7 +298,7 @@ fn histogram(src: &dyn ImageSource) -> Result<tone::Histogram> {
 /// A box of a level as processed 8-bit pixels. 8-bit images go through the float pipeline
 /// only when the view asks for processing; other images always do, from their own units
 /// (CIELAB by way of sRGB), which is how they become 8-bit.
-pub fn level_pixels(
+pub(crate) fn level_pixels(
     src: &dyn ImageSource,
     level: usize,
     (x0, y0, x1, y1): (u32, u32, u32, u32),
@@ -321,7 +321,7 @@ pub fn level_pixels(
 /// The sample values of a box of a level (left, top, right, bottom) in the image's own
 /// units, for IIP's pixel queries (SPECTRA, PFL): they answer numbers, not pictures, so
 /// no processing and no encoder follow.
-pub fn sample_values(
+pub(crate) fn sample_values(
     src: &dyn ImageSource,
     level: usize,
     (x0, y0, x1, y1): (u32, u32, u32, u32),

@@ -77,7 +77,7 @@ impl AnswerCache {
     }
 
     /// Adds the shared tier (memcached or Redis).
-    pub fn with_tier(mut self, remote: Option<Arc<SharedTier>>) -> AnswerCache {
+    pub(crate) fn with_tier(mut self, remote: Option<Arc<SharedTier>>) -> AnswerCache {
         self.remote = remote;
         self
     }
@@ -108,7 +108,7 @@ impl AnswerCache {
 
     /// The answer held in RAM, without asking the shared tier (the quick path, which must not
     /// wait on the network). Counts hits only: a miss is counted when the answer is made.
-    pub fn get_ram(&self, key: &str) -> Option<Answer> {
+    pub(crate) fn get_ram(&self, key: &str) -> Option<Answer> {
         let hit = self.inner.as_ref()?.get(key)?;
         crate::telemetry::cache("ram", true);
         Some(hit)
@@ -116,7 +116,7 @@ impl AnswerCache {
 
     /// Stores an answer made on the quick path (a stored tile) in RAM only, and counts the
     /// RAM miss that made it: the shared tier would not serve a stored tile faster than the file.
-    pub fn insert_ram(&self, key: String, answer: Answer) {
+    pub(crate) fn insert_ram(&self, key: String, answer: Answer) {
         crate::telemetry::cache("ram", false);
         if let Some(c) = &self.inner {
             c.insert(key, answer);
@@ -152,7 +152,7 @@ impl AnswerCache {
     }
 
     /// Drops the answers held in RAM whose key starts with `version` (one image, purged).
-    pub fn forget(&self, version: &str) {
+    pub(crate) fn forget(&self, version: &str) {
         if let Some(c) = &self.inner {
             c.retain(|key, _| !key.starts_with(version));
         }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Longest identifier accepted, in bytes.
-pub const MAX_ID_LEN: usize = 1024;
+pub(crate) const MAX_ID_LEN: usize = 1024;
 
 /// An open image and the file facts answers depend on.
 #[derive(Clone)]
@@ -54,7 +54,7 @@ struct Entry {
 }
 
 /// Resolves identifiers and keeps parsed images.
-pub struct Registry {
+pub(crate) struct Registry {
     /// The image directory (None when every id is an object).
     root: Option<PathBuf>,
     suffix: String,
@@ -121,20 +121,20 @@ impl Registry {
     }
 
     /// Keeps the decoded tiles of the images opened from now on in `tiles`.
-    pub fn with_tile_cache(mut self, tiles: Option<Arc<TileCache>>) -> Registry {
+    pub(crate) fn with_tile_cache(mut self, tiles: Option<Arc<TileCache>>) -> Registry {
         self.tiles = tiles;
         self
     }
 
     /// Serves the ids that `objects` routes from object storage.
-    pub fn with_objects(mut self, objects: Option<ObjectStores>) -> Registry {
+    pub(crate) fn with_objects(mut self, objects: Option<ObjectStores>) -> Registry {
         self.objects = objects;
         self
     }
 
     /// Follows purge generations in `tier`, checked every `revalidate` (which also bounds
     /// how long an object is trusted unchanged).
-    pub fn with_tier(mut self, tier: Option<Arc<SharedTier>>, revalidate: Duration) -> Registry {
+    pub(crate) fn with_tier(mut self, tier: Option<Arc<SharedTier>>, revalidate: Duration) -> Registry {
         self.tier = tier;
         self.revalidate = revalidate;
         self
@@ -230,7 +230,7 @@ impl Registry {
     }
 
     /// How many images are held open.
-    pub fn open_count(&self) -> usize {
+    pub(crate) fn open_count(&self) -> usize {
         self.images.len()
     }
 
@@ -241,7 +241,7 @@ impl Registry {
 
     /// Opens an image by id; when the id is a sequence rather than a file, the view at
     /// `angles` (horizontal, vertical; default 0, 90) of it.
-    pub fn open_view(&self, id: &str, angles: Option<(i32, i32)>) -> Result<Opened> {
+    pub(crate) fn open_view(&self, id: &str, angles: Option<(i32, i32)>) -> Result<Opened> {
         self.open_view_within(id, angles, false)
             .map_err(|halt| match halt {
                 Halt::Failed(e) => e,
@@ -252,7 +252,7 @@ impl Registry {
     /// [`Registry::open_view`]; with `only_open`, an image that is not already open (or
     /// has changed) is not opened: [`Halt::NeedsWorker`], for the quick path, which must
     /// not parse files.
-    pub fn open_view_within(
+    pub(crate) fn open_view_within(
         &self,
         id: &str,
         angles: Option<(i32, i32)>,

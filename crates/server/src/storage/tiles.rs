@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// The identity of one decoded tile: the image (a hash of its path, page and modification
 /// time, so that a changed file never meets its old tiles), the level, the column and row.
-pub type TileKey = (u64, u32, u32, u32);
+pub(crate) type TileKey = (u64, u32, u32, u32);
 
 #[derive(Clone)]
 struct TileWeight;
@@ -60,7 +60,7 @@ impl TileCache {
 
     /// The tile under `key`, decoding it with `decode` (once, whatever the number of
     /// threads asking at the same time) when it is not held.
-    pub fn get_or_decode<E>(
+    pub(crate) fn get_or_decode<E>(
         &self,
         key: TileKey,
         decode: impl FnOnce() -> Result<Raster, E>,

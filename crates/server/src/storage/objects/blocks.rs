@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// The identity of one block of an object: the object version (a hash of its URL and
 /// ETag, so that a replaced object never meets its old bytes) and the block's index.
-pub type BlockKey = (u64, u64);
+pub(crate) type BlockKey = (u64, u64);
 
 #[derive(Clone)]
 struct BlockWeight;
@@ -42,7 +42,7 @@ impl BlockCache {
     }
 
     /// Bytes per block.
-    pub fn block_size(&self) -> u64 {
+    pub(crate) fn block_size(&self) -> u64 {
         self.block_size
     }
 

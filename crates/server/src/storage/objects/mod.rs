@@ -36,7 +36,7 @@ struct Rule {
 
 /// An id resolved to an object (no request made yet).
 #[derive(Clone)]
-pub struct ObjectRef {
+pub(crate) struct ObjectRef {
     /// The object's URL: its identity in every cache key and in purges.
     pub url: String,
     store: Arc<dyn ObjectStore>,
@@ -45,7 +45,7 @@ pub struct ObjectRef {
 
 /// What a HEAD request says of an object.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ObjectStat {
+pub(crate) struct ObjectStat {
     /// Length in bytes.
     pub len: u64,
     /// ETag, when the store gives one.
@@ -65,7 +65,7 @@ impl ObjectStat {
 }
 
 /// The object rules, their clients and the cache of object blocks.
-pub struct ObjectStores {
+pub(crate) struct ObjectStores {
     rules: Vec<Rule>,
     /// Owned so that it lives as long as the stores; shut down without waiting on drop.
     runtime: Option<Runtime>,
@@ -113,7 +113,7 @@ impl ObjectStores {
     /// The object an id names (id + `suffix` under the first rule whose prefix it has),
     /// or `None` when no rule takes it; an error when it cannot be an object key. Makes no
     /// request. The id has been checked for traversal by the caller.
-    pub fn route(&self, id: &str, suffix: &str) -> Option<Result<ObjectRef>> {
+    pub(crate) fn route(&self, id: &str, suffix: &str) -> Option<Result<ObjectRef>> {
         let id = id.trim_start_matches('/');
         let rule = self.rules.iter().find(|r| {
             r.id_prefix.is_empty()

@@ -11,10 +11,10 @@ use std::time::SystemTime;
 enum Never {}
 
 /// Object stores: none can exist in this build.
-pub struct ObjectStores(Never);
+pub(crate) struct ObjectStores(Never);
 
 /// An object of a store: none can exist in this build.
-pub struct ObjectRef {
+pub(crate) struct ObjectRef {
     /// The object's URL.
     pub url: String,
     #[allow(dead_code)] // makes the type uninhabited; nothing reads it
@@ -22,7 +22,7 @@ pub struct ObjectRef {
 }
 
 /// What a store says of an object: none can exist in this build.
-pub struct ObjectStat {
+pub(crate) struct ObjectStat {
     /// Modification time.
     pub mtime: SystemTime,
     never: Never,
@@ -37,7 +37,7 @@ impl ObjectStat {
 
 impl ObjectStores {
     /// The object `id` names.
-    pub fn route(&self, _id: &str, _suffix: &str) -> Option<Result<ObjectRef>> {
+    pub(crate) fn route(&self, _id: &str, _suffix: &str) -> Option<Result<ObjectRef>> {
         match self.0 {}
     }
 

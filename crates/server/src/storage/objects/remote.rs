@@ -211,7 +211,7 @@ pub fn run<T: Send + 'static>(
 }
 
 /// An object-store failure as a source error: the store, not the file, is at fault.
-pub fn remote_error(e: object_store::Error) -> SourceError {
+pub(crate) fn remote_error(e: object_store::Error) -> SourceError {
     match e {
         object_store::Error::Precondition { .. } => {
             SourceError::Remote("the object changed while it was read; retry".into())

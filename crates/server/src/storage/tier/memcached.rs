@@ -12,7 +12,7 @@ pub struct Memcached {
 }
 
 /// Turns `host[:port]` items of a comma list into memcache URLs (default port 11211).
-pub fn server_urls(list: &str) -> Vec<String> {
+pub(crate) fn server_urls(list: &str) -> Vec<String> {
     list.split([',', ' '])
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -52,7 +52,7 @@ fn engine(tier: &Tier) -> Result<Box<dyn Backend>> {
 }
 
 /// The shared tier: a backend that never makes a request fail.
-pub struct SharedTier {
+pub(crate) struct SharedTier {
     backend: Box<dyn Backend>,
     expiry: u32,
     retry_at: Mutex<Option<Instant>>,
