@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 /// The verdict on one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Served as it is.
     Good,
     /// Served, with advice that would make it faster.
@@ -24,7 +24,7 @@ pub enum Verdict {
 }
 
 /// Checks every path, printing a report for each; true when all are servable.
-pub fn run(paths: &[std::path::PathBuf]) -> bool {
+pub(crate) fn run(paths: &[std::path::PathBuf]) -> bool {
     let mut all_servable = true;
     for p in paths {
         let (lines, verdict) = check(p);
@@ -45,7 +45,7 @@ pub fn run(paths: &[std::path::PathBuf]) -> bool {
 }
 
 /// The description lines and verdict of one file.
-pub fn check(path: &Path) -> (Vec<String>, Verdict) {
+pub(crate) fn check(path: &Path) -> (Vec<String>, Verdict) {
     match inspect(path) {
         Ok(r) => r,
         Err(why) => (Vec::new(), Verdict::Unservable(why)),

@@ -7,7 +7,7 @@ use iipsrv_server::settings::Config;
 use std::io::Write;
 
 /// The whole page.
-pub fn page() -> std::io::Result<Vec<u8>> {
+pub(crate) fn page() -> std::io::Result<Vec<u8>> {
     let command = Config::command();
     let mut out = Vec::new();
     clap_mangen::Man::new(command.clone()).render(&mut out)?;

@@ -18,7 +18,7 @@ const DEFAULT_HTTP: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
 /// Runs the server with `config` until it is stopped.
-pub fn run(config: Config) -> ExitCode {
+pub(crate) fn run(config: Config) -> ExitCode {
     iipsrv_server::logging::init(config.verbosity, config.logfile.as_deref());
     match start(&config) {
         Ok(code) => code,
@@ -144,7 +144,7 @@ impl Fronts {
 /// `iipsrv purge ID...`: purges images across the shared tier configured in the
 /// environment (MEMCACHED_SERVERS or REDIS_URL, with the same FILESYSTEM_PREFIX, OBJECT_MAP
 /// and FILESYSTEM_SUFFIX as the servers, so that ids resolve to the same files and objects).
-pub fn purge(ids: &[String]) -> ExitCode {
+pub(crate) fn purge(ids: &[String]) -> ExitCode {
     let config = match Config::from_args(["iipsrv"]) {
         Ok(c) => c,
         Err(e) => {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 const MAX_INTERLACED_PIXELS: u64 = 64 << 20;
 
 /// Rows of an input in its own sample depth.
-pub enum Band {
+pub(crate) enum Band {
     /// 8-bit samples.
     Eight(Raster),
     /// 16-bit samples.
@@ -27,17 +27,17 @@ pub enum Band {
 }
 
 /// An open input.
-pub struct Input {
+pub(crate) struct Input {
     /// Width in pixels.
-    pub width: u32,
+    pub(crate) width: u32,
     /// Height in pixels.
-    pub height: u32,
+    pub(crate) height: u32,
     /// Channels (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA).
-    pub channels: u8,
+    pub(crate) channels: u8,
     /// 8 or 16.
-    pub bits: u16,
+    pub(crate) bits: u16,
     /// The ICC profile, carried over to the output.
-    pub icc: Option<Vec<u8>>,
+    pub(crate) icc: Option<Vec<u8>>,
     reader: Reader,
 }
 
@@ -58,7 +58,7 @@ enum Reader {
 
 impl Input {
     /// Opens `path`, recognised by its first bytes.
-    pub fn open(path: &Path) -> Result<Input, String> {
+    pub(crate) fn open(path: &Path) -> Result<Input, String> {
         let bytes = FileBytes::open(path).map_err(|e| e.to_string())?;
         let head = bytes
             .read_at(0, bytes.len().min(12) as usize)
@@ -156,7 +156,7 @@ impl Input {
     }
 
     /// Rows `y .. y + rows` (clipped to the image). Bands must be asked for top to bottom.
-    pub fn read(&mut self, y: u32, rows: u32) -> Result<Band, String> {
+    pub(crate) fn read(&mut self, y: u32, rows: u32) -> Result<Band, String> {
         let rows = rows.min(self.height.saturating_sub(y));
         let (width, channels, bits) = (self.width, self.channels, self.bits);
         match &mut self.reader {

@@ -6,8 +6,8 @@
 //! so memory stays near three bands of 16 MB plus two rows of tiles per level, whatever the
 //! image height.
 
-pub mod input;
-pub mod pyramid;
+pub(crate) mod input;
+pub(crate) mod pyramid;
 
 use clap::{Parser, ValueEnum};
 use iipsrv_formats::codec::tiff_writer::TiffSink;
@@ -26,29 +26,29 @@ const BAND_BYTES: u64 = 16 << 20;
     name = "iipsrv convert",
     about = "Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory"
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// Input image: JPEG, PNG, or TIFF (striped or tiled).
-    pub input: PathBuf,
+    pub(crate) input: PathBuf,
     /// Output TIFF (written beside as OUTPUT.partial, then renamed).
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Tile width and height in pixels (a multiple of 16).
     #[arg(long, default_value_t = 256)]
-    pub tile: u32,
+    pub(crate) tile: u32,
     /// Tile compression; jpeg and webp store 8 bits per sample (16-bit input is reduced),
     /// the others keep 16-bit samples and use the horizontal predictor.
     #[arg(long, value_enum, default_value_t = Method::Jpeg)]
-    pub compression: Method,
+    pub(crate) compression: Method,
     /// Quality 1-100 of jpeg and webp tiles.
     #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u8).range(1..=100))]
-    pub quality: u8,
+    pub(crate) quality: u8,
     /// Write BigTIFF (needed above 4 GB).
     #[arg(long)]
-    pub bigtiff: bool,
+    pub(crate) bigtiff: bool,
 }
 
 /// The compressions on offer.
 #[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
-pub enum Method {
+pub(crate) enum Method {
     /// JPEG (YCbCr 4:2:0 for colour), as most iipsrv installations serve.
     Jpeg,
     /// Deflate, lossless.
@@ -64,7 +64,7 @@ pub enum Method {
 }
 
 /// Converts as `args` say.
-pub fn convert(args: &Args) -> Result<(), String> {
+pub(crate) fn convert(args: &Args) -> Result<(), String> {
     if args.tile < 16 || args.tile > 4096 || !args.tile.is_multiple_of(16) {
         return Err(format!(
             "--tile {}: a multiple of 16 from 16 to 4096",
@@ -179,7 +179,7 @@ fn build<T: Sample + FromBand>(
 
 /// Turning an input band into the pyramid's sample type (16-bit to 8-bit by rounding
 /// v × 255 / 65535), optionally without its alpha channel.
-pub trait FromBand: Sized {
+pub(crate) trait FromBand: Sized {
     /// The band's pixels in this sample type.
     fn from_band(band: Band, drop_alpha: bool) -> iipsrv_core::raster::Pixels<Self>;
 }

@@ -5,14 +5,14 @@
 //! same. Memory is about two tile rows of the full width, whatever the image height.
 
 use iipsrv_core::raster::{Average, Pixels, Raster};
-pub use iipsrv_formats::codec::tiff_writer::Compression;
+pub(crate) use iipsrv_formats::codec::tiff_writer::Compression;
 use iipsrv_formats::codec::tiff_writer::{Entry, TiffSink, Value};
 use iipsrv_formats::codec::{jpeg, lossless, webp};
 use rayon::prelude::*;
 use std::io::{Seek, Write};
 
 /// A sample type the pyramid is built in: 8 or 16-bit unsigned.
-pub trait Sample: Average + Send + Sync + 'static {
+pub(crate) trait Sample: Average + Send + Sync + 'static {
     /// Bits per sample.
     const BITS: u16;
     /// `self - prev`, wrapping (TIFF horizontal predictor).
@@ -40,7 +40,7 @@ unsigned_sample!(u8, 8);
 unsigned_sample!(u16, 16);
 
 /// Whether a compression gives pixels back exactly (and can keep 16-bit samples).
-pub fn lossless(c: Compression) -> bool {
+pub(crate) fn lossless(c: Compression) -> bool {
     !matches!(c, Compression::Jpeg(_) | Compression::Webp(_))
 }
 
@@ -53,7 +53,7 @@ fn predictor(c: Compression) -> bool {
 }
 
 /// One level being built, and (boxed) the levels below it.
-pub struct Level<T: Sample> {
+pub(crate) struct Level<T: Sample> {
     width: u32,
     height: u32,
     channels: u8,
@@ -70,7 +70,7 @@ pub struct Level<T: Sample> {
 impl<T: Sample> Level<T> {
     /// The full-resolution level of a `width` × `height` image and, recursively, every
     /// smaller one down to the first that fits in one tile.
-    pub fn new(
+    pub(crate) fn new(
         width: u32,
         height: u32,
         channels: u8,
@@ -101,7 +101,7 @@ impl<T: Sample> Level<T> {
     }
 
     /// Takes the next rows of this level (`rows.width` must be the level's width).
-    pub fn push<W: Write + Seek>(
+    pub(crate) fn push<W: Write + Seek>(
         &mut self,
         rows: &Pixels<T>,
         out: &mut TiffSink<W>,
@@ -186,7 +186,7 @@ impl<T: Sample> Level<T> {
 
     /// The directories of this level and those below, largest first; `icc` goes on the
     /// first.
-    pub fn directories(&self, icc: Option<&[u8]>, out: &mut Vec<Vec<Entry>>) {
+    pub(crate) fn directories(&self, icc: Option<&[u8]>, out: &mut Vec<Vec<Entry>>) {
         let ch = self.channels as u16;
         let colour = ch >= 3;
         let photometric = match (colour, self.compression) {
@@ -232,7 +232,7 @@ impl<T: Sample> Level<T> {
     }
 
     /// Whether every row of every level has been written.
-    pub fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         let rows = self.height.div_ceil(self.tile) * self.width.div_ceil(self.tile);
         self.offsets.len() as u32 == rows && self.next.as_ref().is_none_or(|n| n.complete())
     }
