@@ -707,7 +707,7 @@ mod tests {
         for (args, variable) in [
             (&["--uri-map", "x=>nope"][..], "URI_MAP"),
             (&["--iiif-extra-info", "[1]"][..], "IIIF_EXTRA_INFO"),
-            (&["--decoded-cache-size", "-1"][..], "DECODED_CACHE_SIZE"),
+            (&["--decoded-cache-size=-1"][..], "DECODED_CACHE_SIZE"),
             (&["--object-map", "a=>ftp://x"][..], "OBJECT_MAP"),
             (&["--trusted-proxies", "x"][..], "TRUSTED_PROXIES"),
             (&["--omp-num-threads", "0"][..], "OMP_NUM_THREADS"),
