@@ -9,6 +9,8 @@
 #     sampled every second (printed: first and last minute's mean, the maximum).
 #  3. web server faults: ours as 2 FastCGI processes behind lighttpd; lighttpd killed (-9)
 #     twice under load and started again: our processes must keep their PIDs and answer.
+# This script starts the servers, wrk and the RSS sampler; the counts by status, the RSS
+# summary and the probe after the faults are the Python harness's (scripts/harness/soak.py).
 # Images: IMAGES (default /tmp/peers/images, 20000x15000; W and H give their size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,11 +40,7 @@ pid=$!
 wait_for_http "http://127.0.0.1:$port/health"
 
 # Requests answered so far, by status: "200=… 503=…".
-statuses() {
-  curl -s "http://127.0.0.1:$port/metrics" | awk '
-    /^iipsrv_requests_total\{/ { match($0, /status="[0-9]+"/); s = substr($0, RSTART + 8, 3); n[s] += $NF }
-    END { for (s in n) printf "%s=%d ", s, n[s] }'
-}
+statuses() { harness statuses "http://127.0.0.1:$port/metrics"; }
 
 echo "== 1. load: $LOAD_SECONDS s per workload at 256 and 1024 connections (0: only make the URL lists)"
 before=$(statuses)
@@ -51,7 +49,7 @@ conns="256 1024"
 NAME=load OUT=$OUT/load CONNS="$conns" DURATION=$((LOAD_SECONDS > 0 ? LOAD_SECONDS : 1)) WARMUP=0 \
   bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$port/iiif" iiif > "$OUT/load.log" 2>&1
 column -t -s $'\t' "$OUT/load/results.tsv" | cut -c1-160
-echo "answers by status before: ${before:-none}"
+echo "answers by status before: $before"
 echo "answers by status after:  $(statuses)"
 kill -0 "$pid" && echo "server alive (pid $pid)"
 
@@ -64,14 +62,7 @@ wrk -t1 -c64 -d"${SOAK_SECONDS}s" --latency --timeout 30s -s "$OUT/load/paths.lu
   -- "$OUT/soak-urls.txt" random > "$OUT/soak.txt" 2>&1 || true
 kill "$sampler" 2>/dev/null || true
 grep -m1 '^RESULT' "$OUT/soak.txt" | tr '\t' ' '
-awk -v n="$(wc -l < "$OUT/rss.txt")" '
-  { v[NR] = $1; if ($1 > max) max = $1 }
-  END {
-    for (i = 1; i <= 60 && i <= n; i++) a += v[i]
-    for (i = n - 59; i <= n; i++) if (i > 0) b += v[i]
-    m = (n < 60 ? n : 60)
-    printf "RSS: %d samples; first minute mean %.0f MB, last minute mean %.0f MB, max %.0f MB\n", n, a / m / 1024, b / m / 1024, max / 1024
-  }' "$OUT/rss.txt"
+harness rss "$OUT/rss.txt"
 echo "answers by status: $(statuses)"
 kill -0 "$pid" && echo "server alive (pid $pid)"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
@@ -94,11 +85,5 @@ done
 wait "$load" || true
 grep -m1 '^RESULT' "$OUT/fault-wrk.txt" | tr '\t' ' '
 children_after=$(cat "$OUT"/fcgi-run/pids/*.child | sort | tr '\n' ' ')
-ok=0
-for i in $(seq 1 20); do
-  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$web$(sed -n "${i}p" "$OUT/soak-urls.txt")")
-  [ "$code" = 200 ] && ok=$((ok + 1))
-done
-echo "after the faults: $ok/20 answers 200; FastCGI PIDs before: $children_before after: $children_after"
-[ "$children_before" = "$children_after" ] && [ "$ok" = 20 ] && echo "web server faults: survived"
+harness after-faults "http://127.0.0.1:$web" "$OUT/soak-urls.txt" "$children_before" "$children_after"
 echo "results in $OUT"

@@ -1,31 +1,17 @@
-# Port helpers for the test scripts (sourced). Ports are taken below the kernel's ephemeral
-# range (32768 and up), so the outgoing connections of other tests cannot take one between
-# the moment it is chosen and the moment a server binds it; a block is checked port by port,
-# because start-iipsrv.sh binds FCGI_PORT, FCGI_PORT+1, … for its NPROCS processes.
+# Shared helpers for the test scripts (sourced): free ports, starting the reference set-up
+# (start_peer), waiting for a server, the head of an nginx configuration, and `harness`, the
+# scripts' one Python harness (scripts/harness: the checks and the clients). Ports are taken
+# below the kernel's ephemeral range (32768 and up), so the outgoing connections of other
+# tests cannot take one between the moment it is chosen and the moment a server binds it; a
+# block is checked port by port, because start-iipsrv.sh binds FCGI_PORT, FCGI_PORT+1, … for
+# its NPROCS processes.
+
+HARNESS_PATH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Runs the harness: harness [--ledger FILE] COMMAND ...   (python3 -m harness --help)
+harness() { PYTHONPATH="$HARNESS_PATH${PYTHONPATH:+:$PYTHONPATH}" python3 -B -m harness "$@"; }
 
 # Prints the first port of N consecutive ports that are free now: free_port_block N
-free_port_block() {
-  python3 - "$1" <<'PY'
-import random, socket, sys
-n = int(sys.argv[1])
-for _ in range(500):
-    base = random.randrange(12000, 32000 - n)
-    socks = []
-    try:
-        for port in range(base, base + n):
-            s = socket.socket()
-            socks.append(s)
-            s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        for s in socks:
-            s.close()
-    print(base)
-    sys.exit(0)
-sys.exit("no block of %d free ports" % n)
-PY
-}
+free_port_block() { harness free-ports "$1"; }
 
 # Prints one free port.
 free_port() { free_port_block 1; }
@@ -54,9 +40,7 @@ start_peer() {
 
 # Waits up to 10 s for a URL to answer (a server just started): wait_for_http URL. Never
 # fails: a server that did not come up fails the caller's first real request instead.
-wait_for_http() {
-  for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-}
+wait_for_http() { harness wait "$1"; }
 
 # Prints the head of an nginx configuration for scripts that start their own nginx: runs as
 # root (it reads the scripts' temporary files), keeps its pid, error log and temporary files

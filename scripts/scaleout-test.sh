@@ -11,7 +11,9 @@
 #   4. a load of 4 clients while one instance is killed with SIGKILL: no request fails
 #      (nginx retries the other); then memcached is killed: service continues (a purge
 #      then answers 503, as the tier cannot take it).
-# Prints "scale-out: N passed, M failed"; exits 1 on any failure.
+# This script starts the store, memcached, nginx and our servers and kills them; the checks,
+# the samples and the load client are the Python harness's (scripts/harness: validator.py,
+# scaleout.py, load.py). Prints "scale-out: N passed, M failed"; exits 1 on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
@@ -27,9 +29,7 @@ cleanup() {
   rm -rf "$work"
 }
 [ "${KEEP:-0}" = 1 ] || trap cleanup EXIT   # KEEP=1 leaves everything running, for a look
-passed=0; failed=0
-ok() { passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+checks() { harness --ledger "$work/checks.tsv" "$@"; }
 
 # ---- images, only in the store (the bucket is s3s-fs's directory "images") ----------
 bucket=$work/s3/images
@@ -100,94 +100,22 @@ base=http://127.0.0.1:$lb/lb
 disk=http://127.0.0.1:$pd
 
 # ---- 1. the validator through the balancer -----------------------------------------
-for v in 3.0 2.0; do
-  prefix=$base/iiif; [ "$v" = 2.0 ] && prefix=$prefix/2
-  out=$work/validate-$v
-  IMAGES="$bucket" MAKE_IMAGE=0 OUT="$out" VERSIONS="$v" LEVELS="0 1 2" NAME=scaleout \
-    bash "$SHARED/peers/validate.sh" "$prefix" > "$work/validate.log" 2>&1 || { cat "$work/validate.log"; exit 1; }
-  n=$(wc -l < "$out/results.tsv"); f=$(grep -c FAIL "$out/results.tsv" || true)
-  echo "balancer: IIIF validator v$v levels 0-2 on images only in S3: $n tests, $f failed"
-  [ "$n" -gt 0 ] || { echo "validator ran no test"; exit 1; }
-  [ "$f" = 0 ] || grep -A4 '^# failures' "$out/summary.txt" || true
-  passed=$((passed + n - f)); failed=$((failed + f))
-done
+checks validator --shared "$SHARED" --images "$bucket" --no-make-image --out "$work/validate" \
+  --label "balancer, images only in S3" --name scaleout "$base"
 
 # ---- 2. samples: through the balancer = from disk ----------------------------------
-jp2=validator/$id.jp2
-samples=(
-  "iiif/big.tif/info.json" "iiif/big.tif/full/max/0/default.jpg" "iiif/big.tif/0,0,256,256/256,/0/default.jpg"
-  "iiif/big.tif/512,768,256,256/256,/0/default.jpg" "iiif/big.tif/700,300,1500,900/600,/0/default.png"
-  "iiif/big.tif/full/!400,400/90/gray.webp" "iiif/$jp2/info.json" "iiif/$jp2/full/300,/0/default.jpg"
-  "iiif/$jp2/250,250,500,500/250,/0/default.png" "fcgi-bin/iipsrv.fcgi?FIF=big.tif&JTL=3,5"
-  "fcgi-bin/iipsrv.fcgi?FIF=big.tif&WID=500&RGN=0.1,0.1,0.5,0.5&CVT=jpeg"
-  "fcgi-bin/iipsrv.fcgi?FIF=big.tif&OBJ=IIP,1.0&OBJ=Max-size&OBJ=Resolution-number"
-  "deepzoom/big.tif.dzi" "deepzoom/big.tif_files/10/2_1.jpg" "zoomify/big.tif/ImageProperties.xml"
-  "zoomify/big.tif/TileGroup0/2-1-1.jpg"
-)
-compare() {  # compare LB_PATH DISK_PATH
-  local a=$work/lb.out b=$work/disk.out sa sb
-  sa=$(curl -s -o "$a" -w '%{http_code}' "$base/$1")
-  sb=$(curl -s -o "$b" -w '%{http_code}' "$disk/$2")
-  if [[ "$1" == *info.json ]]; then  # ids differ by design: public URL vs the disk server's
-    sed -i "s|$base/|PUBLIC/|g; s|PUBLIC/iiif/web/|PUBLIC/iiif/|g" "$a"; sed -i "s|$disk/|PUBLIC/|g" "$b"
-    grep -q "PUBLIC/iiif/" "$a" || { fail "$1: id is not the balancer's public URL: $(grep -m1 '"id"' "$a")"; return; }
-  fi
-  if [ "$sa" = 200 ] && [ "$sa" = "$sb" ] && cmp -s "$a" "$b"; then ok; else fail "$1: $sa vs disk $sb"; fi
-}
-for s in "${samples[@]}"; do compare "$s" "$s"; done
-for s in "iiif/big.tif/info.json" "iiif/big.tif/512,768,256,256/256,/0/default.jpg" \
-         "iiif/big.tif/700,300,1500,900/600,/0/default.png"; do
-  compare "${s/big.tif/web\/big.tif}" "$s"   # the same file over plain HTTP with Range (web/…)
-done
-echo "balancer: ${#samples[@]} samples from S3 and 3 over HTTP compared with disk"
+checks scaleout-samples "$base" "$disk"
 
 # ---- 3. purge through the balancer -------------------------------------------------
-s=$(curl -s -o "$work/purge" -w '%{http_code}' -X POST -H 'Authorization: Bearer scaleout-token' "$base/admin/purge/big.tif")
-[ "$s" = 200 ] && grep -q '"purged":"big.tif"' "$work/purge" && ok || fail "purge: $s $(cat "$work/purge")"
-s=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/admin/purge/big.tif")
-[ "$s" = 401 ] && ok || fail "purge without the token: $s"
+checks scaleout-purge "$base" scaleout-token
 
 # ---- 4. kill an instance, then memcached, under load --------------------------------
-python3 - "$base" "$work/load" <<'PY' &
-import http.client, sys, threading, time, urllib.parse
-base, out = sys.argv[1], sys.argv[2]
-u = urllib.parse.urlsplit(base)
-counts = {"ok": 0, "bad": 0}
-lock = threading.Lock()
-def client(n):
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    i = 0
-    end = time.time() + 12
-    while time.time() < end:
-        i += 1
-        w = 100 + (n * 997 + i) % 600
-        path = f"{u.path}/iiif/big.tif/{(i * 37) % 2000},{(i * 53) % 1500},700,400/{w},/0/default.jpg"
-        try:
-            conn.request("GET", path)
-            r = conn.getresponse(); r.read()
-            good = r.status == 200
-        except Exception:
-            conn.close(); conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-            good = False
-        with lock:
-            counts["ok" if good else "bad"] += 1
-ts = [threading.Thread(target=client, args=(n,)) for n in range(4)]
-[t.start() for t in ts]; [t.join() for t in ts]
-open(out, "w").write(f"{counts['ok']} {counts['bad']}\n")
-PY
+checks scaleout-load --clients 4 --seconds 12 "$base" &
 loader=$!
 sleep 3; { kill -9 "$bpid"; wait "$bpid"; } 2>/dev/null || true; echo "killed instance B (port $pb) under load"
 sleep 4; { kill -9 "$mcpid"; wait "$mcpid"; } 2>/dev/null || true; echo "killed memcached under load"
 wait "$loader"
-read -r good bad < "$work/load"
-echo "balancer: $good requests answered 200 while B and memcached died, $bad failed"
-[ "$bad" = 0 ] && [ "$good" -gt 100 ] && ok || fail "requests failed after the balancer's retry: $bad (of $((good + bad)))"
-s=$(curl -s -o /dev/null -w '%{http_code}' "$base/iiif/big.tif/100,100,800,600/400,/0/default.jpg")
-[ "$s" = 200 ] && ok || fail "after the kills: $s"
-s=$(curl -s -o "$work/purge" -w '%{http_code}' -X POST -H 'Authorization: Bearer scaleout-token' "$base/admin/purge/big.tif")
-[ "$s" = 503 ] && ok || fail "a purge with memcached dead must say so (503): $s $(cat "$work/purge")"
-echo "balancer: purge with memcached dead: $s $(cat "$work/purge")"
+checks scaleout-after-kills "$base" scaleout-token
 
 grep -h ' WARN \| ERROR ' "$work"/server-*.log | grep -v 'memcached' | head -5 || true
-echo "scale-out: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+checks report scale-out

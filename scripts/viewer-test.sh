@@ -19,7 +19,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source scripts/ports.sh
+port=$(free_port)
 
 # serve ENV... : starts the server on $port and waits for /health.
 serve() {

@@ -5,8 +5,10 @@
 #   nginx    -> iipsrv --bind HOST:PORT        (fastcgi_pass, Debian's fastcgi_params)
 #   lighttpd -> spawn-fcgi -> iipsrv            (listening socket inherited on fd 0)
 #   apache   -> mod_proxy_fcgi -> iipsrv --bind (IIIF) and mod_fcgid -> iipsrv (IIP, fd 0)
-# Through each: the IIIF validator (levels 0-2, v3 at /iiif/ and v2 at /iiif/2/) and a sample
-# of IIP, DeepZoom and Zoomify requests. Fails on any validator failure or wrong answer.
+# Through each: the IIIF validator (levels 0-2, v3 at /iiif/ and v2 at /iiif/2/), a sample
+# of IIP, DeepZoom and Zoomify requests and a 3 MB answer. This script starts and stops the
+# servers; the checks are the Python harness's (scripts/harness: validator.py, webservers.py).
+# Prints "web servers: N passed, M failed"; exits 1 on any validator failure or wrong answer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
@@ -35,12 +37,7 @@ exec spawn-fcgi -n -a "\${hp%:*}" -p "\${hp##*:}" -- "$BIN"
 EOW
 chmod +x "$work/spawn-wrapper"
 
-failed=0; passed=0
-check() { # name expected-status expected-type-prefix url
-  local got
-  got=$(curl -s -o "$work/body" -w '%{http_code} %{content_type}' "$4")
-  if [[ "$got" == "$2 $3"* ]]; then passed=$((passed + 1)); else echo "FAIL $1: got '$got' for $4"; failed=$((failed + 1)); fi
-}
+checks() { harness --ledger "$work/checks.tsv" "$@"; }
 
 # Apache: mod_proxy_fcgi for /iiif/ (to a --bind process), mod_fcgid for /fcgi-bin/ (spawned)
 start_apache() { # port
@@ -101,31 +98,9 @@ for setup in lighttpd nginx spawn-fcgi apache; do
     port=$PEER_PORT
   fi
   base=http://127.0.0.1:$port
-  for v in 3.0 2.0; do
-    prefix=$base/iiif; [ "$v" = 2.0 ] && prefix=$prefix/2
-    out=$work/validate-$setup-$v
-    IMAGES="$images" OUT="$out" VERSIONS="$v" LEVELS="0 1 2" NAME="$setup" \
-      bash "$SHARED/peers/validate.sh" "$prefix" > "$work/validate.log" 2>&1 || { cat "$work/validate.log"; exit 1; }
-    n=$(wc -l < "$out/results.tsv"); f=$(grep -c FAIL "$out/results.tsv" || true)
-    echo "$setup: IIIF validator v$v levels 0-2: $n tests, $f failed"
-    [ "$n" -gt 0 ] || { echo "validator ran no test"; exit 1; }
-    [ "$f" = 0 ] || grep -A4 '^# failures' "$out/summary.txt"
-    passed=$((passed + n - f)); failed=$((failed + f))
-  done
-  id=67352ccc-d1b0-11e1-89ae-279075081939
-  check "$setup IIP OBJ" 200 application/vnd.netfpx "$base/fcgi-bin/iipsrv.fcgi?FIF=$id&OBJ=IIP,1.0&OBJ=Max-size"
-  grep -q "Max-size:1000 1000" "$work/body" || { echo "FAIL $setup: OBJ body"; failed=$((failed + 1)); }
-  check "$setup IIP JTL" 200 image/jpeg "$base/fcgi-bin/iipsrv.fcgi?FIF=$id&JTL=2,3"
-  check "$setup IIP CVT" 200 image/png "$base/fcgi-bin/iipsrv.fcgi?FIF=$id&WID=200&CVT=png"
-  check "$setup IIP missing" 404 text/plain "$base/fcgi-bin/iipsrv.fcgi?FIF=nope.tif&OBJ=Max-size"
-  check "$setup DeepZoom dzi" 200 application/xml "$base/deepzoom/$id.dzi"
-  check "$setup DeepZoom tile" 200 image/jpeg "$base/deepzoom/${id}_files/10/1_1.jpg"
-  check "$setup DeepZoom query" 200 application/xml "$base/fcgi-bin/iipsrv.fcgi?DeepZoom=$id.dzi"
-  check "$setup Zoomify props" 200 application/xml "$base/zoomify/$id/ImageProperties.xml"
-  check "$setup Zoomify tile" 200 image/jpeg "$base/zoomify/$id/TileGroup0/2-1-1.jpg"
-  # an uncompressed TIFF answer (3 MB) crosses many FastCGI records
-  big=$(curl -s -o /dev/null -w '%{size_download}' "$base/iiif/$id/full/max/0/default.tif")
-  [ "$big" -gt 3000000 ] && passed=$((passed + 1)) || { echo "FAIL $setup: large answer $big bytes"; failed=$((failed + 1)); }
+  checks validator --shared "$SHARED" --images "$images" --out "$work/validate-$setup" \
+    --label "$setup" --name "$setup" "$base"
+  checks webservers "$setup" "$base"
   if [ "$setup" = apache ]; then
     apache2 -f "$work/apache/httpd.conf" -k stop; kill "$ipid"; ipid=""
   else
@@ -133,5 +108,4 @@ for setup in lighttpd nginx spawn-fcgi apache; do
   fi
   run=""
 done
-echo "web servers: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+checks report "web servers"
