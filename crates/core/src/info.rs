@@ -105,7 +105,7 @@ pub struct ImageInfo {
 }
 
 impl ImageInfo {
-    /// Whether tiles must go through [`ImageSource::read_tile_float`] and the float
+    /// Whether tiles must go through `ImageSource::read_tile_float` (iipsrv-formats) and the float
     /// pipeline: samples that are not 8-bit unsigned, CIELAB, or more bands than an 8-bit
     /// answer carries.
     pub fn needs_float(&self) -> bool {

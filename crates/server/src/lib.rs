@@ -7,7 +7,7 @@
 //! object stores); [`render`] turns view and source into encoded bytes; the handler makes
 //! the [`handler::Response`]. Errors of every layer meet HTTP in one place ([`error`]).
 //!
-//! Modules, from the bottom: [`error`], [`telemetry`], [`logging`], [`forwarded`],
+//! Modules, from the bottom: [`error`], `telemetry`, [`logging`], [`forwarded`],
 //! [`render`], [`settings`] (typed configuration), [`storage`], [`demo`], [`handler`],
 //! [`front`]. Each imports only modules before it in that list
 //! (`scripts/module-graph.py --check` keeps them free of cycles). This crate must not be imported by the lower

@@ -1,5 +1,5 @@
 //! The TIFF writer: little-endian classic TIFF or BigTIFF written in one pass
-//! ([`TiffSink`], which `iipsrv convert` streams pyramids through), and [`write`], which
+//! ([`TiffSink`], which `iipsrv convert` streams pyramids through), and [`write()`], which
 //! puts 8-bit grey/RGB rasters (optionally with alpha), one IFD per pyramid level, tiled or
 //! as one strip, compressed with none, LZW, deflate, zstd, JPEG or WebP, into one TIFF in
 //! memory: TIFF answers, the demo image and test images.

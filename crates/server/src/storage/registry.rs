@@ -1,7 +1,7 @@
 //! From identifier to open image: path safety in one place, then a bounded cache of
 //! parsed images keyed by path and modification time.
 //!
-//! Identifiers resolve to objects when an object rule takes them ([`ObjectStores`]), else
+//! Identifiers resolve to objects when an object rule takes them (`ObjectStores`), else
 //! under the image root (FILESYSTEM_PREFIX) plus FILESYSTEM_SUFFIX. `..` components, NUL
 //! bytes and backslash traversal are refused, and the canonical path (symlinks followed)
 //! must stay under the canonical root. A file is checked (one stat) on every request; an
@@ -134,7 +134,11 @@ impl Registry {
 
     /// Follows purge generations in `tier`, checked every `revalidate` (which also bounds
     /// how long an object is trusted unchanged).
-    pub(crate) fn with_tier(mut self, tier: Option<Arc<SharedTier>>, revalidate: Duration) -> Registry {
+    pub(crate) fn with_tier(
+        mut self,
+        tier: Option<Arc<SharedTier>>,
+        revalidate: Duration,
+    ) -> Registry {
         self.tier = tier;
         self.revalidate = revalidate;
         self
