@@ -43,11 +43,10 @@ pub struct FileBytes {
 impl FileBytes {
     /// Opens `path` for reading.
     pub fn open(path: &Path) -> SourceResult<FileBytes> {
-        let file =
-            File::open(path).map_err(|e| SourceError::Io(format!("cannot open image: {e}")))?;
+        let file = File::open(path).map_err(|e| SourceError::io("cannot open image", e))?;
         let len = file
             .metadata()
-            .map_err(|e| SourceError::Io(format!("cannot stat image: {e}")))?
+            .map_err(|e| SourceError::io("cannot stat image", e))?
             .len();
         Ok(FileBytes { file, len })
     }
@@ -63,7 +62,7 @@ impl ByteSource for FileBytes {
         let mut buf = vec![0u8; len];
         self.file
             .read_exact_at(&mut buf, offset)
-            .map_err(|e| SourceError::Io(format!("read failed: {e}")))?;
+            .map_err(|e| SourceError::io("read failed", e))?;
         Ok(buf)
     }
 }
@@ -72,9 +71,12 @@ impl ByteSource for FileBytes {
 /// a `what` (file, object): a corrupt offset, never a short read.
 pub fn check_within(offset: u64, len: usize, total: u64, what: &str) -> SourceResult<()> {
     if offset.checked_add(len as u64).is_none_or(|e| e > total) {
-        return Err(SourceError::Corrupt(format!(
-            "read of {len} bytes at offset {offset} is past the end of the {what} ({total} bytes)"
-        )));
+        return Err(SourceError::corrupt_at(
+            format!(
+                "read of {len} bytes at offset {offset} is past the end of the {what} ({total} bytes)"
+            ),
+            offset,
+        ));
     }
     Ok(())
 }
@@ -93,9 +95,10 @@ impl ByteSource for MemBytes {
             .and_then(|s| s.checked_add(len).map(|e| (s, e)))
             .and_then(|(s, e)| self.0.get(s..e));
         slice.map(<[u8]>::to_vec).ok_or_else(|| {
-            SourceError::Corrupt(format!(
-                "read of {len} bytes at offset {offset} is past the end"
-            ))
+            SourceError::corrupt_at(
+                format!("read of {len} bytes at offset {offset} is past the end"),
+                offset,
+            )
         })
     }
 }

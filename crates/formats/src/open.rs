@@ -42,12 +42,14 @@ pub fn open_bytes(
             let views = (!tiff.pages().is_empty()).then(|| Views::of_pages(tiff.pages()));
             return Ok((pyramid_or_memory(tiff, name)?, views));
         }
-        _ if page != 0 => return Err(SourceError::NoSuchPage(page)),
+        _ if page != 0 => return Err(SourceError::NoSuchPage { page }),
         Some(Kind::Jpeg2000) => Arc::new(Jpeg2000Image::open(bytes)?) as Arc<dyn ImageSource>,
         Some(Kind::Flat) => {
             if bytes.len() > MAX_FLAT_FILE_BYTES {
-                return Err(SourceError::Limit(
-                    "image file too large to decode whole; convert it to a pyramidal TIFF".into(),
+                return Err(SourceError::over_limit(
+                    "image file too large to decode whole; convert it to a pyramidal TIFF",
+                    bytes.len(),
+                    MAX_FLAT_FILE_BYTES,
                 ));
             }
             let data = bytes.read_at(0, bytes.len() as usize)?;
@@ -56,8 +58,8 @@ pub fn open_bytes(
             Arc::new(image)
         }
         None => {
-            return Err(SourceError::Unsupported(
-                "not a TIFF, JPEG2000, JPEG or PNG image".into(),
+            return Err(SourceError::unsupported(
+                "not a TIFF, JPEG2000, JPEG or PNG image",
             ))
         }
     };

@@ -77,11 +77,15 @@ impl Error {
 impl From<SourceError> for Error {
     fn from(e: SourceError) -> Self {
         match e {
-            SourceError::Unsupported(m) => Error::Unsupported(m),
-            SourceError::Corrupt(m) | SourceError::Limit(m) => Error::BadImage(m),
-            SourceError::Io(m) => Error::Internal(m),
-            SourceError::Remote(m) => Error::Upstream(m),
-            e @ SourceError::NoSuchPage(_) => Error::NotFound(e.to_string()),
+            SourceError::Unsupported { feature } => Error::Unsupported(feature),
+            SourceError::Corrupt { what, .. } | SourceError::Limit { what, .. } => {
+                Error::BadImage(what)
+            }
+            e @ (SourceError::Io { .. } | SourceError::Decoder { .. }) => {
+                Error::Internal(e.to_string())
+            }
+            SourceError::Remote { reason } => Error::Upstream(reason),
+            e @ SourceError::NoSuchPage { .. } => Error::NotFound(e.to_string()),
         }
     }
 }

@@ -71,14 +71,14 @@ fn with_decompressor<T>(f: impl FnOnce(&mut Decompressor) -> SourceResult<T>) ->
     DECOMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
-            *slot = Some(
-                Decompressor::new()
-                    .map_err(|e| SourceError::Io(format!("cannot start JPEG decoder: {e}")))?,
-            );
+            *slot =
+                Some(Decompressor::new().map_err(|e| {
+                    SourceError::decoder(format!("cannot start JPEG decoder: {e}"))
+                })?);
         }
         match slot.as_mut() {
             Some(d) => f(d),
-            None => Err(SourceError::Io("JPEG decoder unavailable".into())),
+            None => Err(SourceError::decoder("JPEG decoder unavailable")),
         }
     })
 }
@@ -86,7 +86,7 @@ fn with_decompressor<T>(f: impl FnOnce(&mut Decompressor) -> SourceResult<T>) ->
 /// Width, height and channel count (1 grey, else 3) of a JPEG stream.
 pub fn dimensions(jpeg: &[u8]) -> SourceResult<(u32, u32, u8)> {
     let h =
-        turbojpeg::read_header(jpeg).map_err(|e| SourceError::Corrupt(format!("bad JPEG: {e}")))?;
+        turbojpeg::read_header(jpeg).map_err(|e| SourceError::corrupt(format!("bad JPEG: {e}")))?;
     let ch = if h.colorspace == turbojpeg::Colorspace::Gray {
         1
     } else {
@@ -98,11 +98,11 @@ pub fn dimensions(jpeg: &[u8]) -> SourceResult<(u32, u32, u8)> {
 /// Decodes a complete JPEG stream into `channels` (1 or 3) channels, checking that its size
 /// is the `width`×`height` the container promised before allocating.
 pub fn decode(jpeg: &[u8], width: u32, height: u32, channels: u8) -> SourceResult<Raster> {
-    let corrupt = |e: turbojpeg::Error| SourceError::Corrupt(format!("bad JPEG tile: {e}"));
+    let corrupt = |e: turbojpeg::Error| SourceError::corrupt(format!("bad JPEG tile: {e}"));
     with_decompressor(|d| {
         let header = d.read_header(jpeg).map_err(corrupt)?;
         if header.width != width as usize || header.height != height as usize {
-            return Err(SourceError::Corrupt(format!(
+            return Err(SourceError::corrupt(format!(
                 "JPEG tile is {}x{}, expected {width}x{height}",
                 header.width, header.height
             )));

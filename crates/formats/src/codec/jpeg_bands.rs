@@ -91,7 +91,7 @@ impl JpegBands {
             )
         };
         if decoder.is_null() {
-            return Err(SourceError::Io("out of memory for the JPEG decoder".into()));
+            return Err(SourceError::decoder("out of memory for the JPEG decoder"));
         }
         let icc = (!icc_ptr.is_null()).then(|| {
             // SAFETY: libjpeg malloc'ed `icc_len` bytes at `icc_ptr`; copied, then freed once.
@@ -114,7 +114,7 @@ impl JpegBands {
             return Err(bands.error("bad JPEG"));
         }
         if progressive == 1 && w as u64 * h as u64 > MAX_PROGRESSIVE_PIXELS {
-            return Err(SourceError::Unsupported(format!(
+            return Err(SourceError::unsupported(format!(
                 "progressive JPEG of {w} x {h}: decoding it needs the whole image's \
                  coefficients in memory; above {MAX_PROGRESSIVE_PIXELS} pixels, save it as \
                  baseline JPEG, PNG or TIFF first"
@@ -127,7 +127,7 @@ impl JpegBands {
     /// first row not read yet: rows come in order.
     pub fn read(&mut self, y: u32, rows: u32) -> SourceResult<Raster> {
         if y != self.next_row {
-            return Err(SourceError::Io(format!(
+            return Err(SourceError::decoder(format!(
                 "JPEG rows are read in order: asked for row {y}, next is {}",
                 self.next_row
             )));
@@ -141,7 +141,7 @@ impl JpegBands {
             return Err(self.error("JPEG decoding failed"));
         }
         if got as u32 != rows {
-            return Err(SourceError::Corrupt(format!(
+            return Err(SourceError::corrupt(format!(
                 "JPEG ends at row {} of {}",
                 y + got as u32,
                 self.height
@@ -154,6 +154,6 @@ impl JpegBands {
     fn error(&self, what: &str) -> SourceError {
         // SAFETY: valid decoder; the message is a NUL-terminated buffer inside it.
         let msg = unsafe { CStr::from_ptr(iip_jpeg_rows_error(self.decoder)) };
-        SourceError::Corrupt(format!("{what}: {}", msg.to_string_lossy()))
+        SourceError::corrupt(format!("{what}: {}", msg.to_string_lossy()))
     }
 }

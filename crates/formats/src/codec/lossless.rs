@@ -7,7 +7,7 @@ use crate::error::SourceResult;
 use std::io::{Read, Write};
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> SourceError {
-    SourceError::Corrupt(format!("bad {what} tile: {e}"))
+    SourceError::corrupt(format!("bad {what} tile: {e}"))
 }
 
 /// Inflates zlib data into at most `expected` bytes; shorter output is padded with zeros

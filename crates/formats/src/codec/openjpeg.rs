@@ -159,7 +159,7 @@ pub fn decode(
     let fail = |what: &str| {
         let m = messages.borrow();
         let detail = if m.is_empty() { "" } else { m.as_str() };
-        SourceError::Corrupt(
+        SourceError::corrupt(
             format!("JPEG2000: {what} failed {detail}")
                 .trim()
                 .to_string(),
@@ -176,7 +176,7 @@ pub fn decode(
         image: ptr::null_mut(),
     };
     if s.codec.is_null() || s.stream.is_null() {
-        return Err(SourceError::Io("JPEG2000: out of memory".into()));
+        return Err(SourceError::decoder("JPEG2000: out of memory"));
     }
     let log = &messages as *const RefCell<String> as *mut c_void;
     // SAFETY: the codec and stream are valid; `messages` and `reader` outlive `s`, which
@@ -227,7 +227,7 @@ fn components(s: &Session) -> SourceResult<Vec<Component>> {
     unsafe {
         let img = &*s.image;
         if img.comps.is_null() {
-            return Err(SourceError::Corrupt("JPEG2000: no components".into()));
+            return Err(SourceError::corrupt("JPEG2000: no components"));
         }
         let comps = std::slice::from_raw_parts(img.comps, img.numcomps as usize);
         comps
@@ -235,9 +235,7 @@ fn components(s: &Session) -> SourceResult<Vec<Component>> {
             .map(|c| {
                 let n = c.w as usize * c.h as usize;
                 if c.data.is_null() {
-                    return Err(SourceError::Corrupt(
-                        "JPEG2000: component not decoded".into(),
-                    ));
+                    return Err(SourceError::corrupt("JPEG2000: component not decoded"));
                 }
                 Ok(Component {
                     width: c.w,

@@ -8,25 +8,28 @@ use iipsrv_core::raster::Raster;
 /// Decodes a whole PNG to 8-bit samples (palettes expanded, 16-bit reduced), refusing
 /// images of more than `max_pixels` before allocating them.
 pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<Raster> {
-    let bad = |e: png::DecodingError| SourceError::Corrupt(format!("bad PNG: {e}"));
+    let bad = |e: png::DecodingError| SourceError::corrupt(format!("bad PNG: {e}"));
     let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = dec.read_info().map_err(bad)?;
     let (w, h) = (reader.info().width, reader.info().height);
-    if w as u64 * h as u64 > max_pixels {
-        return Err(SourceError::Limit(format!(
-            "a {w}x{h} PNG is too large to serve; convert it to a tiled pyramidal TIFF"
-        )));
+    let pixels = w as u64 * h as u64;
+    if pixels > max_pixels {
+        return Err(SourceError::over_limit(
+            format!("a {w}x{h} PNG is too large to serve; convert it to a tiled pyramidal TIFF"),
+            pixels,
+            max_pixels,
+        ));
     }
     let size = reader
         .output_buffer_size()
-        .ok_or_else(|| SourceError::Limit("PNG too large".into()))?;
+        .ok_or_else(|| SourceError::limit("PNG too large"))?;
     let mut buf = vec![0; size];
     let frame = reader.next_frame(&mut buf).map_err(bad)?;
     buf.truncate(frame.buffer_size());
     let channels = frame.color_type.samples() as u8;
     Raster::from_vec(frame.width, frame.height, channels, buf)
-        .ok_or_else(|| SourceError::Corrupt("PNG frame size".into()))
+        .ok_or_else(|| SourceError::corrupt("PNG frame size"))
 }
 
 /// Encodes 1-4 channel 8-bit pixels as PNG; `level` 0-9 picks the compression effort.

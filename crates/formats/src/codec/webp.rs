@@ -9,9 +9,9 @@ use iipsrv_core::raster::Raster;
 pub fn decode(data: &[u8], width: u32, height: u32, channels: u8) -> SourceResult<Raster> {
     let img = webp::Decoder::new(data)
         .decode()
-        .ok_or_else(|| SourceError::Corrupt("bad WebP tile".into()))?;
+        .ok_or_else(|| SourceError::corrupt("bad WebP tile"))?;
     if img.width() != width || img.height() != height {
-        return Err(SourceError::Corrupt(format!(
+        return Err(SourceError::corrupt(format!(
             "WebP tile is {}x{}, expected {width}x{height}",
             img.width(),
             img.height()
@@ -31,13 +31,13 @@ pub fn decode(data: &[u8], width: u32, height: u32, channels: u8) -> SourceResul
             .collect(),
         (_, 1) => px.chunks_exact(src_ch).map(|p| p[1]).collect(),
         _ => {
-            return Err(SourceError::Unsupported(format!(
+            return Err(SourceError::unsupported(format!(
                 "WebP tiles with {channels} channels"
             )))
         }
     };
     Raster::from_vec(width, height, channels, data)
-        .ok_or_else(|| SourceError::Corrupt("WebP tile size mismatch".into()))
+        .ok_or_else(|| SourceError::corrupt("WebP tile size mismatch"))
 }
 
 /// Encodes as WebP: lossy at `quality` (0-100), or lossless when `quality` is `None`.

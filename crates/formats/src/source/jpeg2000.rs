@@ -59,19 +59,26 @@ pub struct Header {
 }
 
 fn corrupt(what: impl Into<String>) -> SourceError {
-    SourceError::Corrupt(format!("JPEG2000: {}", what.into()))
+    SourceError::corrupt(format!("JPEG2000: {}", what.into()))
 }
 
-fn be16(b: &[u8], at: usize) -> SourceResult<u16> {
+/// [`corrupt`] at byte `offset` of the file.
+fn corrupt_at(what: impl Into<String>, offset: u64) -> SourceError {
+    SourceError::corrupt_at(format!("JPEG2000: {}", what.into()), offset)
+}
+
+/// The big-endian u16 at `at` of `b`, which was read from byte `base` of the file.
+fn be16(b: &[u8], base: u64, at: usize) -> SourceResult<u16> {
     b.get(at..at + 2)
         .map(|s| u16::from_be_bytes([s[0], s[1]]))
-        .ok_or_else(|| corrupt("header cut short"))
+        .ok_or_else(|| corrupt_at("header cut short", base + at as u64))
 }
 
-fn be32(b: &[u8], at: usize) -> SourceResult<u32> {
+/// The big-endian u32 at `at` of `b`, which was read from byte `base` of the file.
+fn be32(b: &[u8], base: u64, at: usize) -> SourceResult<u32> {
     b.get(at..at + 4)
         .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-        .ok_or_else(|| corrupt("header cut short"))
+        .ok_or_else(|| corrupt_at("header cut short", base + at as u64))
 }
 
 /// Whether the first bytes are a JP2 signature box or a codestream's SOC + SIZ.
@@ -85,9 +92,10 @@ pub fn sniff(head: &[u8]) -> Option<Container> {
     }
 }
 
-/// One box: type, content offset and content length.
+/// One box: type, offset of the box, content offset and content length.
 struct BoxRef {
     kind: [u8; 4],
+    at: u64,
     start: u64,
     len: u64,
 }
@@ -98,22 +106,23 @@ fn boxes(bytes: &dyn ByteSource, from: u64, to: u64) -> SourceResult<Vec<BoxRef>
     let mut at = from;
     while at + 8 <= to && out.len() < 4096 {
         let h = bytes.read_at(at, 8)?;
-        let lbox = be32(&h, 0)? as u64;
+        let lbox = be32(&h, at, 0)? as u64;
         let kind = [h[4], h[5], h[6], h[7]];
         let (header, total) = match lbox {
             0 => (8, to - at),
             1 => {
                 let x = bytes.read_at(at + 8, 8)?;
-                let big = (be32(&x, 0)? as u64) << 32 | be32(&x, 4)? as u64;
+                let big = (be32(&x, at + 8, 0)? as u64) << 32 | be32(&x, at + 8, 4)? as u64;
                 (16, big)
             }
             n => (8, n),
         };
         if total < header || at + total > to {
-            return Err(corrupt("a box runs past its parent"));
+            return Err(corrupt_at("a box runs past its parent", at));
         }
         out.push(BoxRef {
             kind,
+            at,
             start: at + header,
             len: total - header,
         });
@@ -125,7 +134,7 @@ fn boxes(bytes: &dyn ByteSource, from: u64, to: u64) -> SourceResult<Vec<BoxRef>
 /// Reads a box's whole content, bounded.
 fn content(bytes: &dyn ByteSource, b: &BoxRef) -> SourceResult<Vec<u8>> {
     if b.len > HEADER_LIMIT as u64 {
-        return Err(corrupt("a header box is too large"));
+        return Err(corrupt_at("a header box is too large", b.at));
     }
     bytes.read_at(b.start, b.len as usize)
 }
@@ -137,7 +146,7 @@ impl Header {
         match sniff(&head) {
             Some(Container::Codestream) => Self::codestream(bytes, 0, Container::Codestream),
             Some(Container::Jp2) => Self::jp2(bytes),
-            None => Err(corrupt("not a JPEG2000 file")),
+            None => Err(corrupt_at("not a JPEG2000 file", 0)),
         }
     }
 
@@ -151,7 +160,7 @@ impl Header {
         if let Some(jp2h) = top.iter().find(|b| &b.kind == b"jp2h") {
             for b in boxes(bytes, jp2h.start, jp2h.start + jp2h.len)? {
                 match &b.kind {
-                    b"colr" => h.colour(&content(bytes, &b)?),
+                    b"colr" => h.colour(&content(bytes, &b)?, b.start),
                     b"res " => h.resolution(bytes, &b)?,
                     _ => {}
                 }
@@ -160,13 +169,14 @@ impl Header {
         Ok(h)
     }
 
-    /// The `colr` box: an enumerated space or an ICC profile (first one wins).
-    fn colour(&mut self, c: &[u8]) {
+    /// The `colr` box (content `c`, read from byte `base`): an enumerated space or an ICC
+    /// profile (first one wins).
+    fn colour(&mut self, c: &[u8], base: u64) {
         if self.enumerated_cs.is_some() || self.icc.is_some() || c.len() < 3 {
             return;
         }
         match c[0] {
-            1 => self.enumerated_cs = be32(c, 3).ok(),
+            1 => self.enumerated_cs = be32(c, base, 3).ok(),
             2 | 3 => self.icc = Some(c[3..].to_vec()),
             _ => {}
         }
@@ -183,7 +193,7 @@ impl Header {
             let c = content(bytes, b)?;
             if c.len() >= 10 {
                 let rate = |n: usize, d: usize, e: usize| -> SourceResult<f64> {
-                    let (n, d) = (be16(&c, n)? as f64, be16(&c, d)? as f64);
+                    let (n, d) = (be16(&c, b.start, n)? as f64, be16(&c, b.start, d)? as f64);
                     Ok(n / d.max(1.0) * 10f64.powi(c[e] as i8 as i32))
                 };
                 let (v, h) = (rate(0, 2, 8)?, rate(4, 6, 9)?);
@@ -200,22 +210,31 @@ impl Header {
         let n = bytes.len().saturating_sub(at).min(HEADER_LIMIT as u64) as usize;
         let b = bytes.read_at(at, n)?;
         if !b.starts_with(&[0xff, 0x4f, 0xff, 0x51]) {
-            return Err(corrupt("the codestream does not start with SOC and SIZ"));
+            return Err(corrupt_at(
+                "the codestream does not start with SOC and SIZ",
+                at,
+            ));
         }
-        let mut h = Self::siz(&b, 4, container)?;
-        let mut pos = 4 + be16(&b, 4)? as usize;
+        let mut h = Self::siz(&b, at, 4, container)?;
+        let mut pos = 4 + be16(&b, at, 4)? as usize;
         loop {
-            let marker = be16(&b, pos)?;
+            let marker = be16(&b, at, pos)?;
+            let marker_at = at + pos as u64;
             if marker == 0xff90 || marker == 0xff93 {
-                return Err(corrupt("no COD marker in the main header"));
+                return Err(corrupt_at("no COD marker in the main header", marker_at));
             }
-            let len = be16(&b, pos + 2)? as usize;
+            let len = be16(&b, at, pos + 2)? as usize;
             match marker {
                 0xff52 => {
-                    h.layers = be16(&b, pos + 6)?;
-                    let levels = *b.get(pos + 9).ok_or_else(|| corrupt("short COD"))?;
+                    h.layers = be16(&b, at, pos + 6)?;
+                    let levels = *b
+                        .get(pos + 9)
+                        .ok_or_else(|| corrupt_at("short COD", marker_at))?;
                     if levels > 32 {
-                        return Err(corrupt(format!("{levels} decomposition levels")));
+                        return Err(corrupt_at(
+                            format!("{levels} decomposition levels"),
+                            marker_at,
+                        ));
                     }
                     h.resolutions = levels + 1;
                     return Ok(h);
@@ -227,35 +246,40 @@ impl Header {
         }
     }
 
-    /// SIZ: sizes, tiling, components. `at` points at the marker's length field.
-    fn siz(b: &[u8], at: usize, container: Container) -> SourceResult<Header> {
-        let rsiz = be16(b, at + 2)?;
-        let (x1, y1) = (be32(b, at + 4)?, be32(b, at + 8)?);
-        let (x0, y0) = (be32(b, at + 12)?, be32(b, at + 16)?);
-        let (tile_w, tile_h) = (be32(b, at + 20)?, be32(b, at + 24)?);
-        let count = be16(b, at + 36)? as usize;
+    /// SIZ: sizes, tiling, components. `b` is the main header, read from byte `base` of the
+    /// file; `at` points at the marker's length field.
+    fn siz(b: &[u8], base: u64, at: usize, container: Container) -> SourceResult<Header> {
+        let rsiz = be16(b, base, at + 2)?;
+        let (x1, y1) = (be32(b, base, at + 4)?, be32(b, base, at + 8)?);
+        let (x0, y0) = (be32(b, base, at + 12)?, be32(b, base, at + 16)?);
+        let (tile_w, tile_h) = (be32(b, base, at + 20)?, be32(b, base, at + 24)?);
+        let count = be16(b, base, at + 36)? as usize;
         if x1 <= x0 || y1 <= y0 || x1 > i32::MAX as u32 || y1 > i32::MAX as u32 {
-            return Err(corrupt(format!("image area {x0},{y0}-{x1},{y1}")));
+            return Err(corrupt_at(
+                format!("image area {x0},{y0}-{x1},{y1}"),
+                base + at as u64 + 4,
+            ));
         }
         if count == 0 || count > MAX_COMPONENTS {
-            return Err(SourceError::Unsupported(format!(
+            return Err(SourceError::unsupported(format!(
                 "JPEG2000 with {count} components"
             )));
         }
         let mut components = Vec::with_capacity(count);
         for c in 0..count {
-            let s = b.get(at + 38 + 3 * c..at + 41 + 3 * c);
-            let s = s.ok_or_else(|| corrupt("SIZ cut short"))?;
+            let from = at + 38 + 3 * c;
+            let s = b.get(from..from + 3);
+            let s = s.ok_or_else(|| corrupt_at("SIZ cut short", base + from as u64))?;
             if s[1] != 1 || s[2] != 1 {
-                return Err(SourceError::Unsupported(
-                    "JPEG2000 with subsampled components".into(),
+                return Err(SourceError::unsupported(
+                    "JPEG2000 with subsampled components",
                 ));
             }
             components.push(((s[0] & 0x7f) + 1, s[0] & 0x80 != 0));
         }
         let (tile_w, tile_h) = (tile_w.clamp(1, x1 - x0), tile_h.clamp(1, y1 - y0));
         if tile_w as u64 * tile_h as u64 * count as u64 > MAX_TILE_SAMPLES {
-            return Err(SourceError::Unsupported(format!(
+            return Err(SourceError::unsupported(format!(
                 "JPEG2000 tiles of {tile_w} x {tile_h} x {count} samples: more than \
                  {MAX_TILE_SAMPLES} samples per tile would need too much memory to decode"
             )));
@@ -307,7 +331,7 @@ impl Jpeg2000Image {
     fn tile_box(&self, level: usize, tx: u32, ty: u32) -> SourceResult<(u32, u32, u32, u32)> {
         let l = self.level(level)?;
         if tx >= l.tiles_across() || ty >= l.tiles_down() {
-            return Err(SourceError::Limit(format!("no tile {tx},{ty}")));
+            return Err(SourceError::limit(format!("no tile {tx},{ty}")));
         }
         let (lx, ly) = (tx * TILE, ty * TILE);
         Ok((lx, ly, (lx + TILE).min(l.width), (ly + TILE).min(l.height)))
@@ -317,7 +341,7 @@ impl Jpeg2000Image {
         self.info
             .levels
             .get(level)
-            .ok_or_else(|| SourceError::Limit(format!("no level {level}")))
+            .ok_or_else(|| SourceError::limit(format!("no level {level}")))
     }
 
     /// Decodes a box of a level (left, top, right, bottom in level pixels) in one OpenJPEG
@@ -441,7 +465,7 @@ fn describe(h: &Header) -> SourceResult<ImageInfo> {
     let (bits, signed) = h.components[0];
     let channels = h.components.len();
     if bits > 32 {
-        return Err(SourceError::Unsupported(format!("{bits}-bit JPEG2000")));
+        return Err(SourceError::unsupported(format!("{bits}-bit JPEG2000")));
     }
     let colour = match (h.enumerated_cs, channels) {
         (Some(14), _) => ColourSpace::CieLab,
@@ -483,8 +507,8 @@ impl ImageSource for Jpeg2000Image {
 
     fn read_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Raster> {
         if self.info.needs_float() {
-            return Err(SourceError::Unsupported(
-                "not an 8-bit JPEG2000 (read as floats)".into(),
+            return Err(SourceError::unsupported(
+                "not an 8-bit JPEG2000 (read as floats)",
             ));
         }
         self.region(level, self.tile_box(level, tx, ty)?, to_u8)
@@ -595,7 +619,7 @@ mod tests {
     fn oversized_tiles_are_refused() {
         let huge = Header::read(&MemBytes(codestream(16_449_580, 80, 3, 9, 1)));
         assert!(
-            matches!(&huge, Err(SourceError::Unsupported(m)) if m.contains("per tile")),
+            matches!(&huge, Err(SourceError::Unsupported { feature }) if feature.contains("per tile")),
             "{huge:?}"
         );
         assert!(Header::read(&MemBytes(codestream(20_000, 20_000, 3, 6, 1))).is_ok());

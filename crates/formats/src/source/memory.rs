@@ -61,11 +61,16 @@ impl MemoryImage {
 
 /// Refuses images too large to hold in memory.
 fn check_size(w: u32, h: u32) -> SourceResult<()> {
-    if w as u64 * h as u64 > MAX_PIXELS {
-        return Err(SourceError::Limit(format!(
-            "a {w}x{h} image without a pyramid is too large to serve; convert it to a tiled \
-             pyramidal TIFF (vips tiffsave --tile --pyramid)"
-        )));
+    let pixels = w as u64 * h as u64;
+    if pixels > MAX_PIXELS {
+        return Err(SourceError::over_limit(
+            format!(
+                "a {w}x{h} image without a pyramid is too large to serve; convert it to a \
+                 tiled pyramidal TIFF (vips tiffsave --tile --pyramid)"
+            ),
+            pixels,
+            MAX_PIXELS,
+        ));
     }
     Ok(())
 }
@@ -79,10 +84,10 @@ impl ImageSource for MemoryImage {
         let r = self
             .levels
             .get(level)
-            .ok_or_else(|| SourceError::Limit(format!("no level {level}")))?;
+            .ok_or_else(|| SourceError::limit(format!("no level {level}")))?;
         let (x, y) = (tx.saturating_mul(TILE), ty.saturating_mul(TILE));
         if x >= r.width || y >= r.height {
-            return Err(SourceError::Limit(format!("no tile {tx},{ty}")));
+            return Err(SourceError::limit(format!("no tile {tx},{ty}")));
         }
         Ok(r.crop(x, y, TILE.min(r.width - x), TILE.min(r.height - y)))
     }

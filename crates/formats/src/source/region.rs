@@ -74,14 +74,14 @@ fn assemble<T: Copy + Default + Send + Sync>(
                 .into_iter()
                 .next()
                 .map(Arc::unwrap_or_clone)
-                .ok_or_else(|| SourceError::Corrupt("no tile".into()));
+                .ok_or_else(|| SourceError::corrupt("no tile"));
         }
     }
     let mut canvas = Pixels::filled(x1 - x0, y1 - y0, channels, T::default());
     for (tile, &(tx, ty)) in tiles.iter().zip(&coords) {
         if tile.channels != channels {
-            return Err(SourceError::Corrupt(
-                "tiles disagree on their channel count".into(),
+            return Err(SourceError::corrupt(
+                "tiles disagree on their channel count",
             ));
         }
         let (tx0, ty0) = (tx * tw, ty * th);

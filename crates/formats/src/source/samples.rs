@@ -28,12 +28,12 @@ pub struct Layout {
 pub fn to_floats(mut bytes: Vec<u8>, l: &Layout) -> SourceResult<Vec<f32>> {
     let size = (l.bits / 8) as usize;
     if l.row_samples == 0 || size == 0 || !bytes.len().is_multiple_of(l.row_samples * size) {
-        return Err(SourceError::Corrupt("tile data is not whole rows".into()));
+        return Err(SourceError::corrupt("tile data is not whole rows"));
     }
     let big = if l.predictor == 3 {
         if l.format != SampleFormat::Float {
-            return Err(SourceError::Corrupt(
-                "floating-point predictor on integer samples".into(),
+            return Err(SourceError::corrupt(
+                "floating-point predictor on integer samples",
             ));
         }
         unpredict_float(&mut bytes, l.row_samples, l.channels, size);

@@ -137,7 +137,11 @@ mod compression {
 }
 
 fn corrupt(msg: impl Into<String>) -> SourceError {
-    SourceError::Corrupt(msg.into())
+    SourceError::corrupt(msg)
+}
+
+fn corrupt_at(msg: impl Into<String>, offset: u64) -> SourceError {
+    SourceError::corrupt_at(msg, offset)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +183,8 @@ struct Value {
     kind: u16,
     count: u64,
     data: Vec<u8>,
+    /// Offset of the tag's directory entry in the file (for errors).
+    entry: u64,
 }
 
 fn type_size(kind: u16) -> Option<u64> {
@@ -196,6 +202,8 @@ fn type_size(kind: u16) -> Option<u64> {
 struct Ifd {
     endian: Endian,
     tags: HashMap<u16, Value>,
+    /// Offset of the directory in the file (for errors).
+    offset: u64,
 }
 
 impl Ifd {
@@ -211,9 +219,10 @@ impl Ifd {
             4 | 13 => d.chunks_exact(4).map(|c| e.u32(c) as u64).collect(),
             16 | 18 => d.chunks_exact(8).map(|c| e.u64(c)).collect(),
             k => {
-                return Err(corrupt(format!(
-                    "tag {t} has type {k}, expected an integer"
-                )))
+                return Err(corrupt_at(
+                    format!("tag {t} has type {k}, expected an integer"),
+                    v.entry,
+                ))
             }
         };
         Ok(Some(out))
@@ -312,7 +321,7 @@ impl DirReader<'_> {
         let endian = match &head[..2] {
             b"II" => Endian::Little,
             b"MM" => Endian::Big,
-            _ => return Err(corrupt("not a TIFF file: bad byte-order mark")),
+            _ => return Err(corrupt_at("not a TIFF file: bad byte-order mark", 0)),
         };
         match endian.u16(&head[2..]) {
             42 => Ok(Header {
@@ -322,7 +331,7 @@ impl DirReader<'_> {
             }),
             43 if head.len() >= 16 => {
                 if endian.u16(&head[4..]) != 8 {
-                    return Err(corrupt("BigTIFF with an offset size other than 8"));
+                    return Err(corrupt_at("BigTIFF with an offset size other than 8", 4));
                 }
                 Ok(Header {
                     endian,
@@ -330,7 +339,7 @@ impl DirReader<'_> {
                     first_ifd: endian.u64(&head[8..]),
                 })
             }
-            v => Err(corrupt(format!("not a TIFF file: version {v}"))),
+            v => Err(corrupt_at(format!("not a TIFF file: version {v}"), 2)),
         }
     }
 
@@ -349,12 +358,16 @@ impl DirReader<'_> {
             e.u16(&count_bytes) as u64
         };
         if count == 0 || count > self.limits.max_entries {
-            return Err(corrupt(format!("IFD at {offset} has {count} entries")));
+            return Err(corrupt_at(
+                format!("IFD at {offset} has {count} entries"),
+                offset,
+            ));
         }
         let table_len = count as usize * entry_len + field_len;
         let table = self.bytes.read_at(offset + count_len as u64, table_len)?;
         let mut tags = HashMap::new();
-        for entry in table[..count as usize * entry_len].chunks_exact(entry_len) {
+        let entries = table[..count as usize * entry_len].chunks_exact(entry_len);
+        for (i, entry) in entries.enumerate() {
             let t = e.u16(entry);
             if !tag::KNOWN.contains(&t) {
                 continue;
@@ -366,7 +379,8 @@ impl DirReader<'_> {
                 e.u32(&entry[4..]) as u64
             };
             let field = &entry[entry_len - field_len..];
-            if let Some(value) = self.read_value(t, kind, n, field)? {
+            let at = offset + count_len as u64 + (i * entry_len) as u64;
+            if let Some(value) = self.read_value(t, kind, n, field, at)? {
                 tags.insert(t, value);
             }
         }
@@ -376,15 +390,24 @@ impl DirReader<'_> {
         } else {
             e.u32(tail) as u64
         };
-        Ok((Ifd { endian: e, tags }, next))
+        Ok((
+            Ifd {
+                endian: e,
+                tags,
+                offset,
+            },
+            next,
+        ))
     }
 
+    /// The values of tag `t` whose directory entry is at `entry` in the file.
     fn read_value(
         &self,
         t: u16,
         kind: u16,
         count: u64,
         field: &[u8],
+        entry: u64,
     ) -> SourceResult<Option<Value>> {
         let Some(size) = type_size(kind) else {
             return Ok(None);
@@ -392,7 +415,7 @@ impl DirReader<'_> {
         let len = count
             .checked_mul(size)
             .filter(|&l| l <= self.limits.max_tag_bytes)
-            .ok_or_else(|| corrupt(format!("tag {t} is too large ({count} values)")))?;
+            .ok_or_else(|| corrupt_at(format!("tag {t} is too large ({count} values)"), entry))?;
         let data = if len <= field.len() as u64 {
             field[..len as usize].to_vec()
         } else {
@@ -403,7 +426,12 @@ impl DirReader<'_> {
             };
             self.bytes.read_at(off, len as usize)?
         };
-        Ok(Some(Value { kind, count, data }))
+        Ok(Some(Value {
+            kind,
+            count,
+            data,
+            entry,
+        }))
     }
 
     /// Follows a chain of IFDs from `first`, stopping at loops and at the limit.
@@ -417,7 +445,13 @@ impl DirReader<'_> {
             next = n;
         }
         if out.is_empty() {
-            return Err(corrupt("TIFF has no image directory"));
+            let message = "TIFF has no image directory";
+            if first != 0 {
+                return Err(corrupt(message)); // max_ifds is 0
+            }
+            // the header's pointer to the first directory is 0
+            let pointer = if self.header.big { 8 } else { 4 };
+            return Err(corrupt_at(message, pointer));
         }
         Ok(out)
     }
@@ -482,7 +516,7 @@ impl TiffImage {
         let at = match (stack, page) {
             (false, 0) => 0,
             (true, p) if p < marked.len() => marked[p],
-            _ => return Err(SourceError::Limit(format!("no page {page} in this image"))),
+            _ => return Err(SourceError::limit(format!("no page {page} in this image"))),
         };
         let first = &chain[at];
         let mut candidates: Vec<Ifd> = vec![first.clone()];
@@ -560,7 +594,11 @@ impl TiffImage {
             return Ok(None);
         }
         if len > self.limits.max_stored_tile_bytes {
-            return Err(SourceError::Limit(format!("stored tile of {len} bytes")));
+            return Err(SourceError::over_limit(
+                format!("stored tile of {len} bytes"),
+                len,
+                self.limits.max_stored_tile_bytes,
+            ));
         }
         Ok(Some((off, len as usize)))
     }
@@ -571,6 +609,30 @@ impl TiffImage {
             None => Ok(None),
         }
     }
+
+    /// The float samples of a stored tile (or strip) of `rows` rows of level `l`.
+    fn decode_float(&self, l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<FloatRaster> {
+        let g = &l.geometry;
+        let bits = self.info.bits_per_sample;
+        let ch = l.samples as usize;
+        let row_samples = g.tile_width as usize * ch;
+        let expected = row_samples * rows as usize * (bits / 8) as usize;
+        let bytes = decompress(l.compression, stored, expected)?;
+        let layout = samples::Layout {
+            bits,
+            format: self.info.sample_format,
+            big_endian: self.big_endian,
+            predictor: l.predictor,
+            row_samples,
+            channels: ch,
+        };
+        let mut data = samples::to_floats(bytes, &layout)?;
+        if self.info.colour == ColourSpace::CieLab {
+            lab_units(&mut data, ch, bits, l.photometric);
+        }
+        FloatRaster::from_vec(g.tile_width, rows, ch as u8, data)
+            .ok_or_else(|| corrupt("tile size mismatch"))
+    }
 }
 
 /// Reads one IFD's level geometry and tile table; `base` is level 0 when this is a
@@ -578,17 +640,20 @@ impl TiffImage {
 fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceResult<LevelData> {
     let need = |t: u16, what: &str| -> SourceResult<u64> {
         ifd.uint(t)?
-            .ok_or_else(|| corrupt(format!("missing required tag {what}")))
+            .ok_or_else(|| corrupt_at(format!("missing required tag {what}"), ifd.offset))
     };
     let width = need(tag::IMAGE_WIDTH, "ImageWidth")?;
     let height = need(tag::IMAGE_LENGTH, "ImageLength")?;
     if width == 0 || height == 0 || width > u32::MAX as u64 / 2 || height > u32::MAX as u64 / 2 {
-        return Err(corrupt(format!("image size {width}x{height}")));
+        return Err(corrupt_at(
+            format!("image size {width}x{height}"),
+            ifd.offset,
+        ));
     }
     let samples = ifd.uint(tag::SAMPLES_PER_PIXEL)?.unwrap_or(1);
     let bits = ifd.uint(tag::BITS_PER_SAMPLE)?.unwrap_or(1);
     if samples == 0 || samples > 64 || !matches!(bits, 1 | 8 | 16 | 32 | 64) {
-        return Err(SourceError::Unsupported(format!(
+        return Err(SourceError::unsupported(format!(
             "{samples} samples of {bits} bits per pixel"
         )));
     }
@@ -596,12 +661,12 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
     if let Some(b) = base {
         let g = &b.geometry;
         if subfile & 4 != 0 || samples != b.samples as u64 || width >= g.width as u64 {
-            return Err(corrupt("not a reduced level of this image"));
+            return Err(corrupt_at("not a reduced level of this image", ifd.offset));
         }
     }
     if ifd.uint(tag::PLANAR_CONFIG)?.unwrap_or(1) == 2 && samples > 1 {
-        return Err(SourceError::Unsupported(
-            "separate colour planes (PlanarConfig 2)".into(),
+        return Err(SourceError::unsupported(
+            "separate colour planes (PlanarConfig 2)",
         ));
     }
     let striped = !ifd.has(tag::TILE_WIDTH);
@@ -617,14 +682,18 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
         (tw, th, tag::TILE_OFFSETS, tag::TILE_BYTE_COUNTS)
     };
     if tw == 0 || th == 0 || tw > 1 << 20 || th > 1 << 20 {
-        return Err(corrupt(format!("tile size {tw}x{th}")));
+        return Err(corrupt_at(format!("tile size {tw}x{th}"), ifd.offset));
     }
     let tile_bytes = tw * th * samples * bits.div_ceil(8);
     if tile_bytes > limits.max_tile_bytes {
-        return Err(SourceError::Limit(format!(
-            "a {} of {tw}x{th} pixels is too large to decode; convert to a tiled pyramid",
-            if striped { "strip" } else { "tile" }
-        )));
+        return Err(SourceError::over_limit(
+            format!(
+                "a {} of {tw}x{th} pixels is too large to decode; convert to a tiled pyramid",
+                if striped { "strip" } else { "tile" }
+            ),
+            tile_bytes,
+            limits.max_tile_bytes,
+        ));
     }
     let geometry = Level {
         width: width as u32,
@@ -638,10 +707,13 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
     let offsets = ifd.uints(offsets_tag)?.unwrap_or_default();
     let counts = ifd.uints(counts_tag)?.unwrap_or_default();
     if offsets.len() < expected || counts.len() < expected {
-        return Err(corrupt(format!(
-            "tile table has {} entries, the image needs {expected}",
-            offsets.len().min(counts.len())
-        )));
+        return Err(corrupt_at(
+            format!(
+                "tile table has {} entries, the image needs {expected}",
+                offsets.len().min(counts.len())
+            ),
+            ifd.offset,
+        ));
     }
     let compression = ifd.uint(tag::COMPRESSION)?.unwrap_or(1) as u16;
     Ok(LevelData {
@@ -751,10 +823,8 @@ fn decompress(compression: u16, stored: Vec<u8>, expected: usize) -> SourceResul
         compression::LZW => lossless::unlzw(&stored, expected),
         compression::DEFLATE | compression::ADOBE_DEFLATE => lossless::inflate(&stored, expected),
         compression::ZSTD | compression::ZSTD_OLD => lossless::unzstd(&stored, expected),
-        compression::OLD_JPEG => Err(SourceError::Unsupported(
-            "old-style JPEG (compression 6)".into(),
-        )),
-        c => Err(SourceError::Unsupported(format!(
+        compression::OLD_JPEG => Err(SourceError::unsupported("old-style JPEG (compression 6)")),
+        c => Err(SourceError::unsupported(format!(
             "TIFF compression {c} for these samples"
         ))),
     }
@@ -781,6 +851,36 @@ fn lab_units(data: &mut [f32], channels: usize, bits: u16, photometric: u16) {
     }
 }
 
+/// The 8-bit pixels of a stored tile (or strip) of `rows` rows of level `l`.
+fn decode_u8(l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<Raster> {
+    let g = &l.geometry;
+    let ch = l.samples as u8;
+    match l.compression {
+        compression::JPEG => {
+            let rgb = l.photometric == 2 && ch == 3;
+            let stream = jpeg::complete_stream(l.jpeg_tables.as_deref(), &stored, rgb);
+            return jpeg::decode(&stream, g.tile_width, rows, ch);
+        }
+        compression::WEBP | compression::WEBP_OLD => {
+            return webp::decode(&stored, g.tile_width, rows, ch);
+        }
+        _ => {}
+    }
+    let expected = g.tile_width as usize * rows as usize * ch as usize;
+    let mut data = decompress(l.compression, stored, expected)?;
+    if l.predictor == 2 {
+        lossless::unpredict_horizontal_u8(
+            &mut data,
+            g.tile_width as usize * ch as usize,
+            ch as usize,
+        );
+    }
+    if l.photometric == 0 {
+        data.iter_mut().for_each(|v| *v = 255 - *v);
+    }
+    Raster::from_vec(g.tile_width, rows, ch, data).ok_or_else(|| corrupt("tile size mismatch"))
+}
+
 impl ImageSource for TiffImage {
     fn info(&self) -> &ImageInfo {
         &self.info
@@ -795,38 +895,16 @@ impl ImageSource for TiffImage {
         let (idx, rows) = self.locate(l, tx, ty)?;
         let g = &l.geometry;
         if self.info.needs_float() {
-            return Err(SourceError::Unsupported(
-                "not an 8-bit RGB or grey image (read as floats)".into(),
+            return Err(SourceError::unsupported(
+                "not an 8-bit RGB or grey image (read as floats)",
             ));
         }
         let ch = l.samples as u8;
         let Some(stored) = self.stored_tile(l, idx)? else {
             return Ok(Raster::filled(g.tile_width, rows, ch, 0));
         };
-        match l.compression {
-            compression::JPEG => {
-                let rgb = l.photometric == 2 && ch == 3;
-                let stream = jpeg::complete_stream(l.jpeg_tables.as_deref(), &stored, rgb);
-                return jpeg::decode(&stream, g.tile_width, rows, ch);
-            }
-            compression::WEBP | compression::WEBP_OLD => {
-                return webp::decode(&stored, g.tile_width, rows, ch);
-            }
-            _ => {}
-        }
-        let expected = g.tile_width as usize * rows as usize * ch as usize;
-        let mut data = decompress(l.compression, stored, expected)?;
-        if l.predictor == 2 {
-            lossless::unpredict_horizontal_u8(
-                &mut data,
-                g.tile_width as usize * ch as usize,
-                ch as usize,
-            );
-        }
-        if l.photometric == 0 {
-            data.iter_mut().for_each(|v| *v = 255 - *v);
-        }
-        Raster::from_vec(g.tile_width, rows, ch, data).ok_or_else(|| corrupt("tile size mismatch"))
+        // a codec's error is placed at the tile it decoded
+        decode_u8(l, stored, rows).map_err(|e| e.or_at(l.offsets[idx]))
     }
 
     fn read_tile_float(&self, level: usize, tx: u32, ty: u32) -> SourceResult<FloatRaster> {
@@ -838,29 +916,14 @@ impl ImageSource for TiffImage {
         let g = &l.geometry;
         let bits = self.info.bits_per_sample;
         if bits < 8 {
-            return Err(SourceError::Unsupported(format!("{bits}-bit samples")));
+            return Err(SourceError::unsupported(format!("{bits}-bit samples")));
         }
         let ch = l.samples as usize;
         let Some(stored) = self.stored_tile(l, idx)? else {
             return Ok(FloatRaster::filled(g.tile_width, rows, ch as u8, 0.0));
         };
-        let row_samples = g.tile_width as usize * ch;
-        let expected = row_samples * rows as usize * (bits / 8) as usize;
-        let bytes = decompress(l.compression, stored, expected)?;
-        let layout = samples::Layout {
-            bits,
-            format: self.info.sample_format,
-            big_endian: self.big_endian,
-            predictor: l.predictor,
-            row_samples,
-            channels: ch,
-        };
-        let mut data = samples::to_floats(bytes, &layout)?;
-        if self.info.colour == ColourSpace::CieLab {
-            lab_units(&mut data, ch, bits, l.photometric);
-        }
-        FloatRaster::from_vec(g.tile_width, rows, ch as u8, data)
-            .ok_or_else(|| corrupt("tile size mismatch"))
+        self.decode_float(l, stored, rows)
+            .map_err(|e| e.or_at(l.offsets[idx]))
     }
 
     fn prefetch_tiles(&self, level: usize, tiles: &[(u32, u32)]) -> SourceResult<()> {

@@ -112,16 +112,29 @@ fn giant_dimensions_and_tiles_are_refused_before_allocation() {
     set_long(&mut huge_tile, 323, 1 << 20);
     assert!(matches!(
         open_err(huge_tile),
-        SourceError::Limit(_) | SourceError::Corrupt(_)
+        SourceError::Limit { .. } | SourceError::Corrupt { .. }
     ));
     let mut zero = good.clone();
     set_long(&mut zero, 256, 0);
-    assert!(matches!(open_err(zero), SourceError::Corrupt(_)));
+    // placed at the directory that says so
+    assert!(matches!(
+        open_err(zero),
+        SourceError::Corrupt {
+            offset: Some(_),
+            ..
+        }
+    ));
     let mut giant = good.clone();
     set_long(&mut giant, 256, 2_000_000_000);
     set_long(&mut giant, 257, 2_000_000_000);
     // the tile table no longer covers the image: refused without allocating the image
-    assert!(matches!(open_err(giant), SourceError::Corrupt(_)));
+    assert!(matches!(
+        open_err(giant),
+        SourceError::Corrupt {
+            offset: Some(_),
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -158,14 +171,14 @@ fn offsets_past_the_end_are_errors() {
 fn big_endian_and_bigtiff_headers_are_recognised() {
     assert!(matches!(
         open_err(b"MM\0\x2a\0\0\0\x08\0\0".to_vec()),
-        SourceError::Corrupt(_)
+        SourceError::Corrupt { .. }
     ));
     assert!(matches!(
         open_err(b"II\x2b\0\x08\0\0\0\x10\0\0\0\0\0\0\0".to_vec()),
-        SourceError::Corrupt(_)
+        SourceError::Corrupt { .. }
     ));
     assert!(matches!(
         open_err(b"XX\x2a\0".to_vec()),
-        SourceError::Corrupt(_)
+        SourceError::Corrupt { .. }
     ));
 }

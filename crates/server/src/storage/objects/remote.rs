@@ -97,7 +97,7 @@ impl RemoteBytes {
         let mut blocks = Vec::with_capacity(got.len());
         for (range, data) in ranges.iter().zip(&got) {
             if data.len() as u64 != range.end - range.start {
-                return Err(SourceError::Remote(format!(
+                return Err(SourceError::remote(format!(
                     "the object store sent {} bytes for a range of {}",
                     data.len(),
                     range.end - range.start
@@ -169,16 +169,14 @@ impl ByteSource for RemoteBytes {
         let mut out = Vec::with_capacity(len);
         let mut at = offset;
         for (i, block) in held.into_iter().enumerate() {
-            let block = block.ok_or_else(|| SourceError::Remote("a block went missing".into()))?;
+            let block = block.ok_or_else(|| SourceError::remote("a block went missing"))?;
             let start = (at - (first + i as u64) * size) as usize;
             let take = (len - out.len()).min(block.len().saturating_sub(start));
             out.extend_from_slice(block.get(start..start + take).unwrap_or_default());
             at += take as u64;
         }
         if out.len() != len {
-            return Err(SourceError::Remote(
-                "the object is shorter than it said".into(),
-            ));
+            return Err(SourceError::remote("the object is shorter than it said"));
         }
         Ok(out)
     }
@@ -207,16 +205,16 @@ pub fn run<T: Send + 'static>(
         let _ = tx.send(work.await);
     });
     rx.recv()
-        .map_err(|_| SourceError::Remote("the object-store runtime stopped".into()))
+        .map_err(|_| SourceError::remote("the object-store runtime stopped"))
 }
 
 /// An object-store failure as a source error: the store, not the file, is at fault.
 pub(crate) fn remote_error(e: object_store::Error) -> SourceError {
     match e {
         object_store::Error::Precondition { .. } => {
-            SourceError::Remote("the object changed while it was read; retry".into())
+            SourceError::remote("the object changed while it was read; retry")
         }
-        e => SourceError::Remote(one_line(&chain(&e))),
+        e => SourceError::remote(one_line(&chain(&e))),
     }
 }
 
