@@ -638,18 +638,47 @@ impl TiffImage {
 /// Reads one IFD's level geometry and tile table; `base` is level 0 when this is a
 /// candidate reduced level, which must match its sample layout and be smaller.
 fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceResult<LevelData> {
-    let need = |t: u16, what: &str| -> SourceResult<u64> {
-        ifd.uint(t)?
-            .ok_or_else(|| corrupt_at(format!("missing required tag {what}"), ifd.offset))
-    };
-    let width = need(tag::IMAGE_WIDTH, "ImageWidth")?;
-    let height = need(tag::IMAGE_LENGTH, "ImageLength")?;
+    let width = required(ifd, tag::IMAGE_WIDTH, "ImageWidth")?;
+    let height = required(ifd, tag::IMAGE_LENGTH, "ImageLength")?;
     if width == 0 || height == 0 || width > u32::MAX as u64 / 2 || height > u32::MAX as u64 / 2 {
         return Err(corrupt_at(
             format!("image size {width}x{height}"),
             ifd.offset,
         ));
     }
+    let samples = sample_layout(ifd, base, width)?;
+    let tiles = TileShape::of(ifd, (width, height), samples, limits)?;
+    let geometry = Level {
+        width: width as u32,
+        height: height as u32,
+        tile_width: tiles.width as u32,
+        tile_height: tiles.height as u32,
+        scale_x: 1.0,
+        scale_y: 1.0,
+    };
+    let (offsets, counts) = tile_table(ifd, &geometry, tiles.striped)?;
+    Ok(LevelData {
+        geometry,
+        offsets,
+        counts,
+        compression: ifd.uint(tag::COMPRESSION)?.unwrap_or(1) as u16,
+        predictor: ifd.uint(tag::PREDICTOR)?.unwrap_or(1) as u16,
+        photometric: ifd.uint(tag::PHOTOMETRIC)?.unwrap_or(1) as u16,
+        samples: samples as u16,
+        striped: tiles.striped,
+        jpeg_tables: ifd.bytes(tag::JPEG_TABLES).map(<[u8]>::to_vec),
+    })
+}
+
+/// The value of a tag a level cannot do without.
+fn required(ifd: &Ifd, t: u16, what: &str) -> SourceResult<u64> {
+    ifd.uint(t)?
+        .ok_or_else(|| corrupt_at(format!("missing required tag {what}"), ifd.offset))
+}
+
+/// The samples per pixel of a level, checked: a layout we read (interleaved, 1-64 samples
+/// of 1-64 bits) and, for a reduced level, the layout of level 0 at a smaller width.
+fn sample_layout(ifd: &Ifd, base: Option<&LevelData>, width: u64) -> SourceResult<u64> {
     let samples = ifd.uint(tag::SAMPLES_PER_PIXEL)?.unwrap_or(1);
     let bits = ifd.uint(tag::BITS_PER_SAMPLE)?.unwrap_or(1);
     if samples == 0 || samples > 64 || !matches!(bits, 1 | 8 | 16 | 32 | 64) {
@@ -669,39 +698,66 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
             "separate colour planes (PlanarConfig 2)",
         ));
     }
-    let striped = !ifd.has(tag::TILE_WIDTH);
-    let (tw, th, offsets_tag, counts_tag) = if striped {
-        let rps = ifd
-            .uint(tag::ROWS_PER_STRIP)?
-            .unwrap_or(height)
-            .clamp(1, height);
-        (width, rps, tag::STRIP_OFFSETS, tag::STRIP_BYTE_COUNTS)
+    Ok(samples)
+}
+
+/// The size of a level's tiles (its strips, full width, when it has no tiles).
+struct TileShape {
+    width: u64,
+    height: u64,
+    striped: bool,
+}
+
+impl TileShape {
+    /// The tiles or strips of an IFD of a `width` × `height` level, within the limit on
+    /// decoded tile bytes.
+    fn of(
+        ifd: &Ifd,
+        (width, height): (u64, u64),
+        samples: u64,
+        limits: &Limits,
+    ) -> SourceResult<TileShape> {
+        let striped = !ifd.has(tag::TILE_WIDTH);
+        let (tw, th) = if striped {
+            let rps = ifd
+                .uint(tag::ROWS_PER_STRIP)?
+                .unwrap_or(height)
+                .clamp(1, height);
+            (width, rps)
+        } else {
+            let tw = required(ifd, tag::TILE_WIDTH, "TileWidth")?;
+            let th = required(ifd, tag::TILE_LENGTH, "TileLength")?;
+            (tw, th)
+        };
+        if tw == 0 || th == 0 || tw > 1 << 20 || th > 1 << 20 {
+            return Err(corrupt_at(format!("tile size {tw}x{th}"), ifd.offset));
+        }
+        let bits = ifd.uint(tag::BITS_PER_SAMPLE)?.unwrap_or(1);
+        let tile_bytes = tw * th * samples * bits.div_ceil(8);
+        if tile_bytes > limits.max_tile_bytes {
+            return Err(SourceError::over_limit(
+                format!(
+                    "a {} of {tw}x{th} pixels is too large to decode; convert to a tiled pyramid",
+                    if striped { "strip" } else { "tile" }
+                ),
+                tile_bytes,
+                limits.max_tile_bytes,
+            ));
+        }
+        Ok(TileShape {
+            width: tw,
+            height: th,
+            striped,
+        })
+    }
+}
+
+/// The offsets and byte counts of a level's tiles (or strips), at least one per tile.
+fn tile_table(ifd: &Ifd, geometry: &Level, striped: bool) -> SourceResult<(Vec<u64>, Vec<u64>)> {
+    let (offsets_tag, counts_tag) = if striped {
+        (tag::STRIP_OFFSETS, tag::STRIP_BYTE_COUNTS)
     } else {
-        let tw = need(tag::TILE_WIDTH, "TileWidth")?;
-        let th = need(tag::TILE_LENGTH, "TileLength")?;
-        (tw, th, tag::TILE_OFFSETS, tag::TILE_BYTE_COUNTS)
-    };
-    if tw == 0 || th == 0 || tw > 1 << 20 || th > 1 << 20 {
-        return Err(corrupt_at(format!("tile size {tw}x{th}"), ifd.offset));
-    }
-    let tile_bytes = tw * th * samples * bits.div_ceil(8);
-    if tile_bytes > limits.max_tile_bytes {
-        return Err(SourceError::over_limit(
-            format!(
-                "a {} of {tw}x{th} pixels is too large to decode; convert to a tiled pyramid",
-                if striped { "strip" } else { "tile" }
-            ),
-            tile_bytes,
-            limits.max_tile_bytes,
-        ));
-    }
-    let geometry = Level {
-        width: width as u32,
-        height: height as u32,
-        tile_width: tw as u32,
-        tile_height: th as u32,
-        scale_x: 1.0,
-        scale_y: 1.0,
+        (tag::TILE_OFFSETS, tag::TILE_BYTE_COUNTS)
     };
     let expected = geometry.tiles_across() as usize * geometry.tiles_down() as usize;
     let offsets = ifd.uints(offsets_tag)?.unwrap_or_default();
@@ -715,18 +771,7 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
             ifd.offset,
         ));
     }
-    let compression = ifd.uint(tag::COMPRESSION)?.unwrap_or(1) as u16;
-    Ok(LevelData {
-        geometry,
-        offsets,
-        counts,
-        compression,
-        predictor: ifd.uint(tag::PREDICTOR)?.unwrap_or(1) as u16,
-        photometric: ifd.uint(tag::PHOTOMETRIC)?.unwrap_or(1) as u16,
-        samples: samples as u16,
-        striped,
-        jpeg_tables: ifd.bytes(tag::JPEG_TABLES).map(<[u8]>::to_vec),
-    })
+    Ok((offsets, counts))
 }
 
 /// Builds the image description from the first IFD.
