@@ -101,7 +101,7 @@ impl SourceError {
     }
 
     /// [`SourceError::Corrupt`] for damage at byte `offset` of the file.
-    pub fn corrupt_at(what: impl Into<String>, offset: u64) -> Self {
+    pub(crate) fn corrupt_at(what: impl Into<String>, offset: u64) -> Self {
         SourceError::Corrupt {
             what: what.into(),
             offset: Some(offset),
@@ -118,7 +118,7 @@ impl SourceError {
 
     /// [`SourceError::Limit`] for `value` going past `max`; `what` is the whole message
     /// (it need not show the numbers).
-    pub fn over_limit(what: impl Into<String>, value: u64, max: u64) -> Self {
+    pub(crate) fn over_limit(what: impl Into<String>, value: u64, max: u64) -> Self {
         SourceError::Limit {
             what: what.into(),
             bound: Some(Bound { value, max }),
@@ -141,7 +141,7 @@ impl SourceError {
     }
 
     /// [`SourceError::Decoder`] with what failed.
-    pub fn decoder(what: impl Into<String>) -> Self {
+    pub(crate) fn decoder(what: impl Into<String>) -> Self {
         SourceError::Decoder { what: what.into() }
     }
 
@@ -149,7 +149,7 @@ impl SourceError {
     /// [`SourceError::Corrupt`] that does not know its offset yet (a codec's error, placed
     /// at the tile the container read it from). Every other error, and a `Corrupt` that
     /// already has an offset (more precise than the caller's), is returned unchanged.
-    pub fn or_at(self, offset: u64) -> Self {
+    pub(crate) fn or_at(self, offset: u64) -> Self {
         match self {
             SourceError::Corrupt { what, offset: None } => SourceError::corrupt_at(what, offset),
             e => e,

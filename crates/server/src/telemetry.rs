@@ -76,6 +76,7 @@ pub fn cache(tier: &'static str, hit: bool) {
 
 /// Requests sent to an object store or HTTP image server (`get`: one ranged GET,
 /// `head`: one HEAD), so that a deployment sees what its store bills.
+#[cfg(feature = "object-storage")]
 pub(crate) fn object_request(kind: &'static str) {
     counter!("iipsrv_object_requests_total", "kind" => kind).increment(1);
 }

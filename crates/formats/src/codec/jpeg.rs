@@ -27,7 +27,7 @@ thread_local! {
 
 /// Builds a standalone JPEG stream from a TIFF tile and the file's JPEGTables.
 /// `rgb_components` inserts an Adobe marker so that RGB-stored data is not taken for YCbCr.
-pub fn complete_stream(tables: Option<&[u8]>, tile: &[u8], rgb_components: bool) -> Vec<u8> {
+pub(crate) fn complete_stream(tables: Option<&[u8]>, tile: &[u8], rgb_components: bool) -> Vec<u8> {
     let body = tile.strip_prefix(&SOI[..]).unwrap_or(tile);
     let mut out = Vec::with_capacity(tile.len() + tables.map_or(0, <[u8]>::len) + 16);
     out.extend_from_slice(&SOI);

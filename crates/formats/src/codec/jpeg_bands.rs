@@ -15,7 +15,7 @@ use iipsrv_core::raster::Raster;
 use std::ffi::{c_char, c_int, c_uchar, c_uint, c_ulong, c_void, CStr};
 
 /// Largest progressive JPEG decoded (about 200 MB of coefficients in libjpeg).
-pub const MAX_PROGRESSIVE_PIXELS: u64 = 64 << 20;
+pub(crate) const MAX_PROGRESSIVE_PIXELS: u64 = 64 << 20;
 
 /// The C decoder state (opaque).
 #[repr(C)]

@@ -49,7 +49,7 @@ pub fn unzstd(data: &[u8], expected: usize) -> SourceResult<Vec<u8>> {
 }
 
 /// Undoes TIFF predictor 2 (horizontal differencing) in place for 8-bit samples.
-pub fn unpredict_horizontal_u8(data: &mut [u8], row_samples: usize, channels: usize) {
+pub(crate) fn unpredict_horizontal_u8(data: &mut [u8], row_samples: usize, channels: usize) {
     if row_samples == 0 {
         return;
     }

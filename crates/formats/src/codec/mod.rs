@@ -4,7 +4,7 @@
 pub mod jpeg;
 pub mod jpeg_bands;
 pub mod lossless;
-pub mod openjpeg;
+pub(crate) mod openjpeg;
 pub mod png;
 pub mod tiff_writer;
 pub mod webp;

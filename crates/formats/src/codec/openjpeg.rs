@@ -29,7 +29,7 @@ pub enum Container {
 
 /// What to decode.
 #[derive(Debug, Clone, Copy)]
-pub struct DecodeRequest {
+pub(crate) struct DecodeRequest {
     /// Resolutions discarded: the output is 1/2^reduce of full size.
     pub reduce: u32,
     /// Quality layers decoded; 0 means all.
@@ -41,7 +41,7 @@ pub struct DecodeRequest {
 
 /// One decoded component.
 #[derive(Debug, Clone)]
-pub struct Component {
+pub(crate) struct Component {
     /// Width of the decoded area at the reduced resolution.
     pub width: u32,
     /// Height of the decoded area at the reduced resolution.

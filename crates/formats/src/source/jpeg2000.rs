@@ -82,7 +82,7 @@ fn be32(b: &[u8], base: u64, at: usize) -> SourceResult<u32> {
 }
 
 /// Whether the first bytes are a JP2 signature box or a codestream's SOC + SIZ.
-pub fn sniff(head: &[u8]) -> Option<Container> {
+pub(crate) fn sniff(head: &[u8]) -> Option<Container> {
     if head.starts_with(&[0, 0, 0, 12, b'j', b'P', b' ', b' ']) {
         Some(Container::Jp2)
     } else if head.starts_with(&[0xff, 0x4f, 0xff, 0x51]) {

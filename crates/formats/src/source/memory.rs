@@ -15,10 +15,10 @@ const TILE: u32 = 256;
 
 /// Largest image decoded whole into memory (pixels): 100 megapixels, about 400 MB of RGB
 /// with its levels. Larger flat images must be converted to pyramids.
-pub const MAX_PIXELS: u64 = 100_000_000;
+pub(crate) const MAX_PIXELS: u64 = 100_000_000;
 
 /// An image held in memory with its levels.
-pub struct MemoryImage {
+pub(crate) struct MemoryImage {
     info: ImageInfo,
     levels: Vec<Raster>,
 }
@@ -46,7 +46,7 @@ impl MemoryImage {
     }
 
     /// Decodes a whole JPEG or PNG file.
-    pub fn from_file_bytes(bytes: &[u8]) -> SourceResult<MemoryImage> {
+    pub(crate) fn from_file_bytes(bytes: &[u8]) -> SourceResult<MemoryImage> {
         let full = if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
             let (w, h, ch) = jpeg::dimensions(bytes)?;
             check_size(w, h)?;

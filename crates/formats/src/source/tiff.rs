@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 /// Bounds on what a file may ask of us; checked before allocating.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Most IFDs followed in a chain (also stops loops).
     pub max_ifds: usize,
     /// Most entries in one IFD.
@@ -48,43 +48,43 @@ impl Default for Limits {
 }
 
 mod tag {
-    pub const NEW_SUBFILE_TYPE: u16 = 254;
-    pub const IMAGE_WIDTH: u16 = 256;
-    pub const IMAGE_LENGTH: u16 = 257;
-    pub const BITS_PER_SAMPLE: u16 = 258;
-    pub const COMPRESSION: u16 = 259;
-    pub const PHOTOMETRIC: u16 = 262;
-    pub const DOCUMENT_NAME: u16 = 269;
-    pub const IMAGE_DESCRIPTION: u16 = 270;
-    pub const MAKE: u16 = 271;
-    pub const MODEL: u16 = 272;
-    pub const STRIP_OFFSETS: u16 = 273;
-    pub const SAMPLES_PER_PIXEL: u16 = 277;
-    pub const ROWS_PER_STRIP: u16 = 278;
-    pub const STRIP_BYTE_COUNTS: u16 = 279;
-    pub const X_RESOLUTION: u16 = 282;
-    pub const Y_RESOLUTION: u16 = 283;
-    pub const PLANAR_CONFIG: u16 = 284;
-    pub const RESOLUTION_UNIT: u16 = 296;
-    pub const SOFTWARE: u16 = 305;
-    pub const DATE_TIME: u16 = 306;
-    pub const ARTIST: u16 = 315;
-    pub const PREDICTOR: u16 = 317;
-    pub const TILE_WIDTH: u16 = 322;
-    pub const TILE_LENGTH: u16 = 323;
-    pub const TILE_OFFSETS: u16 = 324;
-    pub const TILE_BYTE_COUNTS: u16 = 325;
-    pub const SUB_IFDS: u16 = 330;
-    pub const SAMPLE_FORMAT: u16 = 339;
-    pub const S_MIN_SAMPLE_VALUE: u16 = 340;
-    pub const S_MAX_SAMPLE_VALUE: u16 = 341;
-    pub const JPEG_TABLES: u16 = 347;
+    pub(crate) const NEW_SUBFILE_TYPE: u16 = 254;
+    pub(crate) const IMAGE_WIDTH: u16 = 256;
+    pub(crate) const IMAGE_LENGTH: u16 = 257;
+    pub(crate) const BITS_PER_SAMPLE: u16 = 258;
+    pub(crate) const COMPRESSION: u16 = 259;
+    pub(crate) const PHOTOMETRIC: u16 = 262;
+    pub(crate) const DOCUMENT_NAME: u16 = 269;
+    pub(crate) const IMAGE_DESCRIPTION: u16 = 270;
+    pub(crate) const MAKE: u16 = 271;
+    pub(crate) const MODEL: u16 = 272;
+    pub(crate) const STRIP_OFFSETS: u16 = 273;
+    pub(crate) const SAMPLES_PER_PIXEL: u16 = 277;
+    pub(crate) const ROWS_PER_STRIP: u16 = 278;
+    pub(crate) const STRIP_BYTE_COUNTS: u16 = 279;
+    pub(crate) const X_RESOLUTION: u16 = 282;
+    pub(crate) const Y_RESOLUTION: u16 = 283;
+    pub(crate) const PLANAR_CONFIG: u16 = 284;
+    pub(crate) const RESOLUTION_UNIT: u16 = 296;
+    pub(crate) const SOFTWARE: u16 = 305;
+    pub(crate) const DATE_TIME: u16 = 306;
+    pub(crate) const ARTIST: u16 = 315;
+    pub(crate) const PREDICTOR: u16 = 317;
+    pub(crate) const TILE_WIDTH: u16 = 322;
+    pub(crate) const TILE_LENGTH: u16 = 323;
+    pub(crate) const TILE_OFFSETS: u16 = 324;
+    pub(crate) const TILE_BYTE_COUNTS: u16 = 325;
+    pub(crate) const SUB_IFDS: u16 = 330;
+    pub(crate) const SAMPLE_FORMAT: u16 = 339;
+    pub(crate) const S_MIN_SAMPLE_VALUE: u16 = 340;
+    pub(crate) const S_MAX_SAMPLE_VALUE: u16 = 341;
+    pub(crate) const JPEG_TABLES: u16 = 347;
     pub const COPYRIGHT: u16 = 33432;
     pub const ICC_PROFILE: u16 = 34675;
     pub const STONITS: u16 = 37439;
 
     /// The tags whose values we load; others are skipped without reading.
-    pub const KNOWN: [u16; 34] = [
+    pub(crate) const KNOWN: [u16; 34] = [
         DOCUMENT_NAME,
         STONITS,
         NEW_SUBFILE_TYPE,
@@ -126,14 +126,14 @@ mod tag {
 mod compression {
     pub const NONE: u16 = 1;
     pub const LZW: u16 = 5;
-    pub const OLD_JPEG: u16 = 6;
+    pub(crate) const OLD_JPEG: u16 = 6;
     pub const JPEG: u16 = 7;
-    pub const DEFLATE: u16 = 8;
-    pub const ADOBE_DEFLATE: u16 = 32946;
-    pub const ZSTD: u16 = 50000;
-    pub const ZSTD_OLD: u16 = 34926;
-    pub const WEBP: u16 = 50001;
-    pub const WEBP_OLD: u16 = 34927;
+    pub(crate) const DEFLATE: u16 = 8;
+    pub(crate) const ADOBE_DEFLATE: u16 = 32946;
+    pub(crate) const ZSTD: u16 = 50000;
+    pub(crate) const ZSTD_OLD: u16 = 34926;
+    pub(crate) const WEBP: u16 = 50001;
+    pub(crate) const WEBP_OLD: u16 = 34927;
 }
 
 fn corrupt(msg: impl Into<String>) -> SourceError {
@@ -465,7 +465,10 @@ impl TiffImage {
 
     /// Parses the directories of a TIFF: finds the pyramid levels, their tile tables, the
     /// sample layout, ICC profile and metadata.
-    pub fn open_with_limits(bytes: Arc<dyn ByteSource>, limits: Limits) -> SourceResult<TiffImage> {
+    pub(crate) fn open_with_limits(
+        bytes: Arc<dyn ByteSource>,
+        limits: Limits,
+    ) -> SourceResult<TiffImage> {
         Self::open_page_with_limits(bytes, 0, limits)
     }
 

@@ -127,6 +127,7 @@ impl Registry {
     }
 
     /// Serves the ids that `objects` routes from object storage.
+    #[cfg(feature = "object-storage")]
     pub(crate) fn with_objects(mut self, objects: Option<ObjectStores>) -> Registry {
         self.objects = objects;
         self
