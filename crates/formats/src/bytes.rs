@@ -102,3 +102,36 @@ impl ByteSource for MemBytes {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_is_an_io_error_with_its_operation() {
+        let missing = FileBytes::open(Path::new("/no/such/image.tif"));
+        match missing {
+            Err(SourceError::Io { op, error }) => {
+                assert_eq!(op, "cannot open image");
+                assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+            }
+            Err(e) => panic!("expected Io, got {e:?}"),
+            Ok(_) => panic!("expected an error"),
+        }
+    }
+
+    #[test]
+    fn reads_past_the_end_name_their_offset() {
+        let e = MemBytes(vec![0; 10])
+            .read_at(8, 4)
+            .expect_err("past the end");
+        assert_eq!(e.to_string(), "read of 4 bytes at offset 8 is past the end");
+        assert_eq!(e.offset(), Some(8));
+        let e = check_within(100, 1, 50, "object").expect_err("past the end");
+        assert_eq!(
+            e.to_string(),
+            "read of 1 bytes at offset 100 is past the end of the object (50 bytes)"
+        );
+        assert_eq!(e.offset(), Some(100));
+    }
+}

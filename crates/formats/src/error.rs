@@ -1,11 +1,13 @@
-//! Errors of image sources and codecs, classified by what went wrong with the file (not by
-//! HTTP status: the server maps them in one place).
+//! Errors of the format crate: of image sources and decoders ([`SourceError`]), classified by
+//! what went wrong with the file (not by HTTP status: the server maps them in one place),
+//! and of the encoders and the TIFF writer ([`EncodeError`]).
 //!
 //! Every variant carries the one-line text its `Display` shows (that text reaches HTTP
-//! clients and `iipsrv check`, and is the same as before the variants were structured),
-//! and beside it what a caller may want to act on without parsing text: where in the file
-//! the damage is, which number went past which bound, the `io::Error` of a failed read.
-//! The structured fields never appear in `Display` unless the text already names them.
+//! clients, `iipsrv check` and `iipsrv convert`, and is the same as before the variants
+//! were structured), and beside it what a caller may want to act on without parsing text:
+//! where in the file the damage is, which number went past which bound, the `io::Error` of
+//! a failed read or write, which encoder failed. The structured fields never appear in
+//! `Display` unless the text already names them.
 
 /// Why a source could not answer. Converted to the request layer's error by the caller.
 ///
@@ -168,12 +170,93 @@ impl SourceError {
 /// Result of a source operation.
 pub type SourceResult<T> = Result<T, SourceError>;
 
+/// The encoder an [`EncodeError`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeFormat {
+    /// JPEG, through libjpeg-turbo.
+    Jpeg,
+    /// PNG, through the `png` crate.
+    Png,
+    /// WebP, through libwebp.
+    Webp,
+    /// TIFF, through this crate's writer (`codec::tiff_writer`).
+    Tiff,
+}
+
+impl EncodeFormat {
+    /// The text `Display` puts before a library's message: "WebP encoding failed: " for
+    /// libwebp, whose errors are bare status codes; nothing for the others, whose messages
+    /// say what failed.
+    fn library_prefix(self) -> &'static str {
+        match self {
+            EncodeFormat::Webp => "WebP encoding failed: ",
+            EncodeFormat::Jpeg | EncodeFormat::Png | EncodeFormat::Tiff => "",
+        }
+    }
+}
+
+/// Why pixels could not be encoded as an answer, or a TIFF written. The server answers
+/// them as internal errors ("encoding failed: " and this text); `iipsrv convert` prints
+/// them after its name.
+///
+/// Not `Clone`: [`EncodeError::Io`] holds the `std::io::Error` it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// The codec library failed or refused the pixels (libjpeg-turbo, the `png` crate,
+    /// libwebp).
+    #[error("{}{message}", .format.library_prefix())]
+    Library {
+        /// The encoder that failed.
+        format: EncodeFormat,
+        /// The library's own message: its error's `Display` for libjpeg-turbo and `png`,
+        /// the name of libwebp's status code (e.g. "VP8_ENC_ERROR_OUT_OF_MEMORY") for
+        /// WebP. Shown as it is, after "WebP encoding failed: " for WebP.
+        message: String,
+    },
+    /// Pixels with a number of channels the format does not store.
+    #[error("cannot write {channels} channels")]
+    Channels {
+        /// The format asked for.
+        format: EncodeFormat,
+        /// The channels of the pixels given.
+        channels: u8,
+    },
+    /// A classic TIFF, whose offsets are 32 bits, would pass 4 GB: only BigTIFF holds it.
+    #[error("the output passes 4 GB: use --bigtiff")]
+    TiffTooLarge {
+        /// The size in bytes the output would reach with the block being appended.
+        size: u64,
+        /// The largest size a classic TIFF addresses, in bytes.
+        max: u64,
+    },
+    /// A TIFF finished without a directory: there was no level to write.
+    #[error("no levels to write")]
+    NoLevels,
+    /// Writing the output failed at the operating system.
+    #[error("{op}: {error}")]
+    Io {
+        /// What we were doing ("cannot write the output"): the text before the system's
+        /// message.
+        op: &'static str,
+        /// The system's error. Shown in `Display` after `op` and so deliberately not
+        /// returned by `Error::source` (a reporter walking causes would print it twice).
+        error: std::io::Error,
+    },
+}
+
+impl EncodeError {
+    /// [`EncodeError::Library`]: `format`'s library failed with `message`.
+    pub fn library(format: EncodeFormat, message: impl std::fmt::Display) -> Self {
+        EncodeError::Library {
+            format,
+            message: message.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bytes::{ByteSource, MemBytes};
-    use crate::source::tiff::TiffImage;
-    use std::sync::Arc;
 
     #[test]
     fn display_is_the_message_of_every_form() {
@@ -221,15 +304,6 @@ mod tests {
         assert_eq!(e.to_string(), format!("cannot open image: {}", sys()));
         assert_eq!(e.to_string(), "cannot open image: No such file");
         assert!(std::error::Error::source(&e).is_none());
-        let missing = crate::bytes::FileBytes::open(std::path::Path::new("/no/such/image.tif"));
-        match missing {
-            Err(SourceError::Io { op, error }) => {
-                assert_eq!(op, "cannot open image");
-                assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
-            }
-            Err(e) => panic!("expected Io, got {e:?}"),
-            Ok(_) => panic!("expected an error"),
-        }
     }
 
     #[test]
@@ -260,168 +334,47 @@ mod tests {
     }
 
     #[test]
-    fn reads_past_the_end_name_their_offset() {
-        let e = MemBytes(vec![0; 10])
-            .read_at(8, 4)
-            .expect_err("past the end");
-        assert_eq!(e.to_string(), "read of 4 bytes at offset 8 is past the end");
-        assert_eq!(e.offset(), Some(8));
-        let e = crate::bytes::check_within(100, 1, 50, "object").expect_err("past the end");
-        assert_eq!(
-            e.to_string(),
-            "read of 1 bytes at offset 100 is past the end of the object (50 bytes)"
-        );
-        assert_eq!(e.offset(), Some(100));
-    }
-
-    /// A little-endian TIFF header pointing at one IFD of `entries` 12-byte entries at 8,
-    /// followed by `tail` bytes of nothing.
-    fn tiff_with_ifd(count: u16, entries: &[(u16, u16, u32, u32)], tail: usize) -> Vec<u8> {
-        let mut b = b"II\x2a\0".to_vec();
-        b.extend(8u32.to_le_bytes());
-        b.extend(count.to_le_bytes());
-        for &(tag, kind, n, value) in entries {
-            b.extend(tag.to_le_bytes());
-            b.extend(kind.to_le_bytes());
-            b.extend(n.to_le_bytes());
-            b.extend(value.to_le_bytes());
-        }
-        b.extend(vec![0; tail]);
-        b
-    }
-
-    fn open_err(bytes: Vec<u8>) -> SourceError {
-        match TiffImage::open(Arc::new(MemBytes(bytes))) {
-            Ok(_) => panic!("expected an error"),
-            Err(e) => e,
-        }
-    }
-
-    #[test]
-    fn a_truncated_tiff_is_corrupt_at_the_read_that_runs_out() {
-        // the IFD says it has 5 entries, the file ends after one
-        let bytes = tiff_with_ifd(5, &[(256, 4, 1, 64)], 0);
-        let e = open_err(bytes);
-        assert_eq!(
-            e.to_string(),
-            "read of 64 bytes at offset 10 is past the end"
-        );
-        assert!(
-            matches!(
-                e,
-                SourceError::Corrupt {
-                    offset: Some(10),
-                    ..
-                }
+    fn encode_errors_show_the_texts_shown_before() {
+        let sys = || std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left");
+        let cases = [
+            (
+                EncodeError::library(EncodeFormat::Jpeg, "Invalid argument"),
+                "Invalid argument",
             ),
-            "{e:?}"
-        );
-    }
-
-    #[test]
-    fn tiff_damage_names_its_directory_entry_or_header_field() {
-        let e = open_err(tiff_with_ifd(0, &[], 4));
-        assert_eq!(e.to_string(), "IFD at 8 has 0 entries");
-        assert_eq!(e.offset(), Some(8));
-
-        // ImageWidth stored as ASCII: the second entry, at 8 + 2 + 12
-        let e = open_err(tiff_with_ifd(2, &[(257, 4, 1, 64), (256, 2, 1, 0x41)], 4));
-        assert_eq!(e.to_string(), "tag 256 has type 2, expected an integer");
-        assert_eq!(e.offset(), Some(22));
-
-        // a zero width: the IFD that describes the image
-        let e = open_err(tiff_with_ifd(2, &[(256, 4, 1, 0), (257, 4, 1, 64)], 4));
-        assert_eq!(e.to_string(), "image size 0x64");
-        assert_eq!(e.offset(), Some(8));
-
-        let mut bad_version = tiff_with_ifd(1, &[(256, 4, 1, 1)], 4);
-        bad_version[2] = 41;
-        let e = open_err(bad_version);
-        assert_eq!(e.to_string(), "not a TIFF file: version 41");
-        assert_eq!(e.offset(), Some(2));
-
-        let e = open_err(b"II\x2a\0\0\0\0\0".to_vec());
-        assert_eq!(e.to_string(), "TIFF has no image directory");
-        assert_eq!(e.offset(), Some(4));
-    }
-
-    #[test]
-    fn a_tile_that_does_not_decode_is_placed_at_the_tile() {
-        use crate::source::ImageSource;
-        // one 16 x 16 8-bit grey deflate tile of 4 bytes that are not zlib, after the directory
-        let entries = [
-            (256, 4, 1, 16),
-            (257, 4, 1, 16),
-            (258, 3, 1, 8),
-            (259, 3, 1, 8),
-            (322, 4, 1, 16),
-            (323, 4, 1, 16),
-            (324, 4, 1, 110),
-            (325, 4, 1, 4),
+            (
+                EncodeError::library(EncodeFormat::Png, "Format error: bad size"),
+                "Format error: bad size",
+            ),
+            (
+                EncodeError::library(EncodeFormat::Webp, "VP8_ENC_ERROR_OUT_OF_MEMORY"),
+                "WebP encoding failed: VP8_ENC_ERROR_OUT_OF_MEMORY",
+            ),
+            (
+                EncodeError::Channels {
+                    format: EncodeFormat::Tiff,
+                    channels: 5,
+                },
+                "cannot write 5 channels",
+            ),
+            (
+                EncodeError::TiffTooLarge {
+                    size: 1 << 32,
+                    max: u32::MAX as u64,
+                },
+                "the output passes 4 GB: use --bigtiff",
+            ),
+            (EncodeError::NoLevels, "no levels to write"),
+            (
+                EncodeError::Io {
+                    op: "cannot write the output",
+                    error: sys(),
+                },
+                "cannot write the output: No space left",
+            ),
         ];
-        let mut bytes = tiff_with_ifd(8, &entries, 4);
-        assert_eq!(bytes.len(), 110);
-        bytes.extend([0xde, 0xad, 0xbe, 0xef]);
-        let image = TiffImage::open(Arc::new(MemBytes(bytes))).expect("opens");
-        let e = image.read_tile(0, 0, 0).expect_err("not zlib");
-        assert!(e.to_string().starts_with("bad deflate tile: "), "{e}");
-        assert!(
-            matches!(
-                e,
-                SourceError::Corrupt {
-                    offset: Some(110),
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
-    }
-
-    #[test]
-    fn jpeg2000_damage_names_its_box_or_marker() {
-        use crate::source::jpeg2000::Header;
-        // a JP2 signature box, then a box of 100 bytes in a file of 28
-        let mut jp2 = vec![0, 0, 0, 12, b'j', b'P', b' ', b' ', 0x0d, 0x0a, 0x87, 0x0a];
-        jp2.extend([0, 0, 0, 100, b'j', b'p', b'2', b'h']);
-        jp2.extend([0; 8]);
-        let e = Header::read(&MemBytes(jp2)).expect_err("box past the end");
-        assert_eq!(e.to_string(), "JPEG2000: a box runs past its parent");
-        assert_eq!(e.offset(), Some(12));
-
-        // SOC, SIZ, its length and Rsiz, then nothing: Xsiz at 8 is missing
-        let cut = vec![0xff, 0x4f, 0xff, 0x51, 0, 41, 0, 0];
-        let e = Header::read(&MemBytes(cut)).expect_err("cut short");
-        assert_eq!(e.to_string(), "JPEG2000: header cut short");
-        assert_eq!(e.offset(), Some(8));
-    }
-
-    #[test]
-    fn tiff_limits_carry_their_numbers() {
-        // a 1-sample, 8-bit tile of 2^20 x 2^20: 1 TiB decoded, past the 256 MiB limit
-        let side = 1u32 << 20;
-        let e = open_err(tiff_with_ifd(
-            4,
-            &[
-                (256, 4, 1, 64),
-                (257, 4, 1, 64),
-                (322, 4, 1, side),
-                (323, 4, 1, side),
-            ],
-            4,
-        ));
-        assert_eq!(
-            e.to_string(),
-            "a tile of 1048576x1048576 pixels is too large to decode; convert to a tiled pyramid"
-        );
-        match e {
-            SourceError::Limit { bound: Some(b), .. } => assert_eq!(
-                b,
-                Bound {
-                    value: 1 << 40,
-                    max: 256 << 20
-                }
-            ),
-            e => panic!("{e:?}"),
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text, "{e:?}");
+            assert!(std::error::Error::source(&e).is_none(), "{e:?}");
         }
     }
 }

@@ -5,7 +5,8 @@
 //! the TIFF writer).
 //!
 //! A source knows no protocol and no HTTP; its errors ([`error::SourceError`]) say what is
-//! wrong with the file, not which status to answer. This crate depends on `iipsrv-core`
+//! wrong with the file, not which status to answer; the encoders' ([`error::EncodeError`])
+//! say which encoder failed and how. This crate depends on `iipsrv-core`
 //! only and must not import `iipsrv-server`. Its modules depend one way: `error` ←
 //! `bytes` ← `codec` ← `source` ← `open`.
 

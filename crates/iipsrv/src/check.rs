@@ -5,6 +5,7 @@
 
 use iipsrv_core::info::ImageInfo;
 use iipsrv_formats::bytes::{ByteSource, FileBytes};
+use iipsrv_formats::error::SourceError;
 use iipsrv_formats::open::{self, Kind};
 use iipsrv_formats::source::jpeg2000::Jpeg2000Image;
 use iipsrv_formats::source::tiff::TiffImage;
@@ -21,6 +22,25 @@ pub(crate) enum Verdict {
     Slow(Vec<String>),
     /// Not servable: why.
     Unservable(String),
+}
+
+/// Why a file cannot be served; its `Display` is the text after "NOT SERVABLE: ".
+#[derive(Debug, thiserror::Error)]
+enum Unservable {
+    /// The file could not be read or opened: the format crate's error.
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    /// The first tile of a level does not decode.
+    #[error("level {level} does not decode: {error}")]
+    Probe {
+        /// The level (0 is full resolution).
+        level: usize,
+        /// Why its first tile does not decode.
+        error: SourceError,
+    },
+    /// Not a format the server reads (by the first bytes).
+    #[error("not a TIFF, JPEG2000, JPEG or PNG image")]
+    UnknownFormat,
 }
 
 /// Checks every path, printing a report for each; true when all are servable.
@@ -48,18 +68,16 @@ pub(crate) fn run(paths: &[std::path::PathBuf]) -> bool {
 pub(crate) fn check(path: &Path) -> (Vec<String>, Verdict) {
     match inspect(path) {
         Ok(r) => r,
-        Err(why) => (Vec::new(), Verdict::Unservable(why)),
+        Err(why) => (Vec::new(), Verdict::Unservable(why.to_string())),
     }
 }
 
-fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), String> {
-    let bytes: Arc<dyn ByteSource> = Arc::new(FileBytes::open(path).map_err(|e| e.to_string())?);
-    let head = bytes
-        .read_at(0, bytes.len().min(12) as usize)
-        .map_err(|e| e.to_string())?;
+fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), Unservable> {
+    let bytes: Arc<dyn ByteSource> = Arc::new(FileBytes::open(path)?);
+    let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
     match Kind::of(&head) {
         Some(Kind::Tiff) => {
-            let tiff = TiffImage::open(bytes).map_err(|e| e.to_string())?;
+            let tiff = TiffImage::open(bytes)?;
             let (compression, striped) = tiff.storage();
             let mut lines = vec![format!(
                 "TIFF, {}, stored {compression}{}",
@@ -77,7 +95,7 @@ fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), String> {
             Ok((lines, verdict(advice)))
         }
         Some(Kind::Jpeg2000) => {
-            let image = Jpeg2000Image::open(bytes).map_err(|e| e.to_string())?;
+            let image = Jpeg2000Image::open(bytes)?;
             let h = image.header();
             let mut lines = vec![format!("JPEG2000, {}", describe(image.info()))];
             lines.push(format!(
@@ -95,7 +113,7 @@ fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), String> {
             } else {
                 "JPEG"
             };
-            let image = open::open_source(path).map_err(|e| e.to_string())?;
+            let image = open::open_source(path)?;
             let lines = vec![format!(
                 "{kind}, {}×{}",
                 image.info().width,
@@ -107,7 +125,7 @@ fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), String> {
             )];
             Ok((lines, Verdict::Slow(advice)))
         }
-        None => Err("not a TIFF, JPEG2000, JPEG or PNG image".into()),
+        None => Err(Unservable::UnknownFormat),
     }
 }
 
@@ -183,11 +201,53 @@ fn verdict(advice: Vec<String>) -> Verdict {
 
 /// Decodes the first tile of the smallest and the largest level: an unsupported
 /// compression or damaged data shows here.
-fn probe(src: &dyn ImageSource) -> Result<(), String> {
+fn probe(src: &dyn ImageSource) -> Result<(), Unservable> {
     let last = src.info().levels.len() - 1;
     for level in [last, 0] {
         src.read_tile_float(level, 0, 0)
-            .map_err(|e| format!("level {level} does not decode: {e}"))?;
+            .map_err(|error| Unservable::Probe { level, error })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unservable_shows_the_texts_shown_before() {
+        let cases = [
+            (
+                Unservable::from(SourceError::unsupported("old-style JPEG (compression 6)")),
+                "old-style JPEG (compression 6)",
+            ),
+            (
+                Unservable::Probe {
+                    level: 2,
+                    error: SourceError::corrupt("bad JPEG tile: x"),
+                },
+                "level 2 does not decode: bad JPEG tile: x",
+            ),
+            (
+                Unservable::UnknownFormat,
+                "not a TIFF, JPEG2000, JPEG or PNG image",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_an_image_is_unservable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("text.tif");
+        std::fs::write(&path, "not an image").expect("write");
+        let (lines, verdict) = check(&path);
+        assert!(lines.is_empty());
+        assert_eq!(
+            verdict,
+            Verdict::Unservable("not a TIFF, JPEG2000, JPEG or PNG image".into())
+        );
+    }
 }

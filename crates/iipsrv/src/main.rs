@@ -84,7 +84,7 @@ fn man_page() -> Result<(), String> {
 }
 
 /// Success, or the error on standard error and a failing status.
-fn report(what: &str, result: Result<(), String>) -> ExitCode {
+fn report<E: std::fmt::Display>(what: &str, result: Result<(), E>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,8 +5,8 @@
 //! live once in the JPEGTables tag. [`complete_stream`] joins them into one valid stream;
 //! the result is both what we decode and what passthrough sends.
 
-use crate::error::SourceError;
 use crate::error::SourceResult;
+use crate::error::{EncodeError, EncodeFormat, SourceError};
 use iipsrv_core::raster::Raster;
 use std::cell::RefCell;
 use turbojpeg::{Compressor, Decompressor, Image, PixelFormat, Subsamp};
@@ -133,7 +133,8 @@ pub fn decode(jpeg: &[u8], width: u32, height: u32, channels: u8) -> SourceResul
 
 /// Encodes 1- or 3-channel pixels (an alpha channel is dropped) as baseline JPEG at
 /// `quality` (1-100), 4:2:0 for colour as the original does.
-pub fn encode(raster: &Raster, quality: u8) -> Result<Vec<u8>, String> {
+pub fn encode(raster: &Raster, quality: u8) -> Result<Vec<u8>, EncodeError> {
+    let failed = |e: turbojpeg::Error| EncodeError::library(EncodeFormat::Jpeg, e);
     let owned;
     let src = match raster.channels {
         2 | 4 => {
@@ -149,13 +150,13 @@ pub fn encode(raster: &Raster, quality: u8) -> Result<Vec<u8>, String> {
     };
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(Compressor::new().map_err(|e| e.to_string())?);
-        }
-        let c = slot.as_mut().ok_or("JPEG encoder unavailable")?;
+        let c = match &mut *slot {
+            Some(c) => c,
+            empty => empty.insert(Compressor::new().map_err(failed)?),
+        };
         c.set_quality(quality.clamp(1, 100) as i32)
-            .map_err(|e| e.to_string())?;
-        c.set_subsamp(subsamp).map_err(|e| e.to_string())?;
+            .map_err(failed)?;
+        c.set_subsamp(subsamp).map_err(failed)?;
         let image = Image {
             pixels: src.data.as_slice(),
             width: src.width as usize,
@@ -163,7 +164,7 @@ pub fn encode(raster: &Raster, quality: u8) -> Result<Vec<u8>, String> {
             height: src.height as usize,
             format,
         };
-        c.compress_to_vec(image).map_err(|e| e.to_string())
+        c.compress_to_vec(image).map_err(failed)
     })
 }
 

@@ -1,8 +1,8 @@
 //! PNG output (the `png` crate; PNG_QUALITY maps to the deflate effort: 1 fast … 9 best)
 //! and PNG input for plain image files (expanded to 8-bit grey, grey + alpha, RGB, RGBA).
 
-use crate::error::SourceError;
 use crate::error::SourceResult;
+use crate::error::{EncodeError, EncodeFormat, SourceError};
 use iipsrv_core::raster::Raster;
 
 /// Decodes a whole PNG to 8-bit samples (palettes expanded, 16-bit reduced), refusing
@@ -33,7 +33,8 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<Raster> {
 }
 
 /// Encodes 1-4 channel 8-bit pixels as PNG; `level` 0-9 picks the compression effort.
-pub fn encode(raster: &Raster, level: u8) -> Result<Vec<u8>, String> {
+pub fn encode(raster: &Raster, level: u8) -> Result<Vec<u8>, EncodeError> {
+    let failed = |e: png::EncodingError| EncodeError::library(EncodeFormat::Png, e);
     let mut out = Vec::new();
     let mut enc = png::Encoder::new(&mut out, raster.width, raster.height);
     enc.set_color(match raster.channels {
@@ -48,11 +49,9 @@ pub fn encode(raster: &Raster, level: u8) -> Result<Vec<u8>, String> {
         3..=6 => png::Compression::Balanced,
         _ => png::Compression::High,
     });
-    let mut writer = enc.write_header().map_err(|e| e.to_string())?;
-    writer
-        .write_image_data(&raster.data)
-        .map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())?;
+    let mut writer = enc.write_header().map_err(failed)?;
+    writer.write_image_data(&raster.data).map_err(failed)?;
+    writer.finish().map_err(failed)?;
     Ok(out)
 }
 

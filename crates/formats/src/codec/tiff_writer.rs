@@ -8,6 +8,7 @@
 //! JPEG-compressed tiles nor a pyramid of reduced-resolution IFDs.
 
 use super::{jpeg, lossless, webp};
+use crate::error::{EncodeError, EncodeFormat};
 use iipsrv_core::raster::Raster;
 use iipsrv_core::view::Rect;
 use std::io::{Cursor, Seek, SeekFrom, Write};
@@ -42,7 +43,7 @@ impl Compression {
         }
     }
 
-    fn compress(self, block: &Raster) -> Result<Vec<u8>, String> {
+    fn compress(self, block: &Raster) -> Result<Vec<u8>, EncodeError> {
         Ok(match self {
             Compression::None => block.data.clone(),
             Compression::Lzw => lossless::lzw(&block.data),
@@ -134,29 +135,28 @@ impl<W: Write + Seek> TiffSink<W> {
 
     /// Appends one block (at an even offset) and returns its offset. A classic TIFF that
     /// would pass 4 GB is an error that names `--bigtiff`.
-    pub fn append(&mut self, data: &[u8]) -> Result<u64, String> {
+    pub fn append(&mut self, data: &[u8]) -> Result<u64, EncodeError> {
         if self.pos % 2 == 1 {
             self.write(&[0])?;
         }
         let at = self.pos;
-        if !self.big && at + data.len() as u64 > u32::MAX as u64 {
-            return Err("the output passes 4 GB: use --bigtiff".into());
+        let (size, max) = (at + data.len() as u64, u32::MAX as u64);
+        if !self.big && size > max {
+            return Err(EncodeError::TiffTooLarge { size, max });
         }
         self.write(data)?;
         Ok(at)
     }
 
-    fn write(&mut self, data: &[u8]) -> Result<(), String> {
-        self.out
-            .write_all(data)
-            .map_err(|e| format!("cannot write the output: {e}"))?;
+    fn write(&mut self, data: &[u8]) -> Result<(), EncodeError> {
+        self.out.write_all(data).map_err(write_failed)?;
         self.pos += data.len() as u64;
         Ok(())
     }
 
     /// Writes the directories, chained in the order given, points the header at the first
     /// and flushes; gives the writer back.
-    pub fn finish(mut self, mut ifds: Vec<Vec<Entry>>) -> Result<W, String> {
+    pub fn finish(mut self, mut ifds: Vec<Vec<Entry>>) -> Result<W, EncodeError> {
         let mut first = None;
         let count = ifds.len();
         for (i, entries) in ifds.iter_mut().enumerate() {
@@ -171,16 +171,17 @@ impl<W: Write + Seek> TiffSink<W> {
             self.append(&bytes)?;
             first.get_or_insert(at);
         }
-        let first = first.ok_or("no levels to write")?;
+        let first = first.ok_or(EncodeError::NoLevels)?;
         let (field, bytes) = if self.big {
             (8, first.to_le_bytes().to_vec())
         } else {
             (4, (first as u32).to_le_bytes().to_vec())
         };
-        let io = |e: std::io::Error| format!("cannot write the output: {e}");
-        self.out.seek(SeekFrom::Start(field)).map_err(io)?;
-        self.out.write_all(&bytes).map_err(io)?;
-        self.out.flush().map_err(io)?;
+        self.out
+            .seek(SeekFrom::Start(field))
+            .map_err(write_failed)?;
+        self.out.write_all(&bytes).map_err(write_failed)?;
+        self.out.flush().map_err(write_failed)?;
         Ok(self.out)
     }
 
@@ -218,6 +219,14 @@ impl<W: Write + Seek> TiffSink<W> {
     }
 }
 
+/// [`EncodeError::Io`] for a failed write of the output.
+fn write_failed(error: std::io::Error) -> EncodeError {
+    EncodeError::Io {
+        op: "cannot write the output",
+        error,
+    }
+}
+
 /// Writes `levels` (largest first) as one classic TIFF in memory. `tile` = Some(size)
 /// writes square tiles of that size (a multiple of 16), None one strip per level. The ICC
 /// profile goes on level 0.
@@ -226,12 +235,15 @@ pub fn write(
     tile: Option<u32>,
     compression: Compression,
     icc: Option<&[u8]>,
-) -> Result<Vec<u8>, String> {
-    let mut sink = TiffSink::new(Cursor::new(Vec::new()), false).map_err(|e| e.to_string())?;
+) -> Result<Vec<u8>, EncodeError> {
+    let mut sink = TiffSink::new(Cursor::new(Vec::new()), false).map_err(write_failed)?;
     let mut ifds = Vec::with_capacity(levels.len());
     for (i, level) in levels.iter().enumerate() {
         if level.channels == 0 || level.channels > 4 {
-            return Err(format!("cannot write {} channels", level.channels));
+            return Err(EncodeError::Channels {
+                format: EncodeFormat::Tiff,
+                channels: level.channels,
+            });
         }
         let (tw, th) = tile.map_or((level.width, level.height), |t| (t, t));
         let mut offsets = Vec::new();
@@ -329,4 +341,76 @@ fn level_entries(
         e.push(Entry::new(34675, Value::Bytes(p.to_vec())));
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that refuses every write, as a full disk does.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "No space left",
+            ))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for Full {
+        fn seek(&mut self, _: SeekFrom) -> std::io::Result<u64> {
+            Ok(0)
+        }
+    }
+
+    #[test]
+    fn refusals_are_typed_with_their_messages() {
+        let five = Raster::filled(2, 2, 5, 0);
+        match write(&[five], None, Compression::None, None) {
+            Err(e @ EncodeError::Channels { channels: 5, .. }) => {
+                assert_eq!(e.to_string(), "cannot write 5 channels")
+            }
+            other => panic!("{other:?}"),
+        }
+        match write(&[], None, Compression::None, None) {
+            Err(e @ EncodeError::NoLevels) => assert_eq!(e.to_string(), "no levels to write"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_io_with_the_systems_error() {
+        let mut sink = TiffSink {
+            out: Full,
+            pos: 8,
+            big: false,
+        };
+        match sink.append(&[1, 2, 3]) {
+            Err(e @ EncodeError::Io { .. }) => {
+                assert_eq!(e.to_string(), "cannot write the output: No space left")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_classic_tiff_past_4_gb_names_bigtiff() {
+        let mut sink = TiffSink {
+            out: Cursor::new(Vec::new()),
+            pos: u32::MAX as u64 - 1,
+            big: false,
+        };
+        match sink.append(&[1, 2, 3, 4]) {
+            Err(e @ EncodeError::TiffTooLarge { size, max }) => {
+                assert_eq!((size, max), (u32::MAX as u64 + 3, u32::MAX as u64));
+                assert_eq!(e.to_string(), "the output passes 4 GB: use --bigtiff");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

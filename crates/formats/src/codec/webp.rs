@@ -1,8 +1,8 @@
 //! WebP through libwebp (the `webp` crate): decoding WebP-compressed TIFF tiles and
 //! encoding answers. Grey images are widened to RGB, as WebP has no grey mode.
 
-use crate::error::SourceError;
 use crate::error::SourceResult;
+use crate::error::{EncodeError, EncodeFormat, SourceError};
 use iipsrv_core::raster::Raster;
 
 /// Decodes a WebP tile into `channels` (1, 3 or 4) channels of `width`×`height`.
@@ -41,7 +41,7 @@ pub fn decode(data: &[u8], width: u32, height: u32, channels: u8) -> SourceResul
 }
 
 /// Encodes as WebP: lossy at `quality` (0-100), or lossless when `quality` is `None`.
-pub fn encode(raster: &Raster, quality: Option<f32>) -> Result<Vec<u8>, String> {
+pub fn encode(raster: &Raster, quality: Option<f32>) -> Result<Vec<u8>, EncodeError> {
     let widened;
     let src = match raster.channels {
         1 | 2 => {
@@ -59,7 +59,7 @@ pub fn encode(raster: &Raster, quality: Option<f32>) -> Result<Vec<u8>, String> 
         Some(q) => enc.encode_simple(false, q.clamp(0.0, 100.0)),
         None => enc.encode_simple(true, 75.0),
     }
-    .map_err(|e| format!("WebP encoding failed: {e:?}"))?;
+    .map_err(|e| EncodeError::library(EncodeFormat::Webp, format!("{e:?}")))?;
     Ok(mem.to_vec())
 }
 

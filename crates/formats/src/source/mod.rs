@@ -10,6 +10,9 @@ pub mod region;
 pub mod samples;
 pub mod tiff;
 
+#[cfg(test)]
+mod error_tests;
+
 use crate::error::SourceResult;
 use iipsrv_core::info::ImageInfo;
 use iipsrv_core::raster::{FloatRaster, Raster};

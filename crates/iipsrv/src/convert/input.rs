@@ -3,6 +3,7 @@
 //! stored tiles or strips at a time), PNG (row by row, the `png` crate) and JPEG (bands
 //! through [`iipsrv_formats::codec::jpeg_bands`]). 8-bit and 16-bit unsigned samples, 1-4 channels.
 
+use super::error::{ConvertError, InputError, Layout};
 use iipsrv_core::info::ColourSpace;
 use iipsrv_core::info::SampleFormat;
 use iipsrv_core::raster::{Pixels, Raster};
@@ -58,36 +59,36 @@ enum Reader {
 
 impl Input {
     /// Opens `path`, recognised by its first bytes.
-    pub(crate) fn open(path: &Path) -> Result<Input, String> {
-        let bytes = FileBytes::open(path).map_err(|e| e.to_string())?;
+    pub(crate) fn open(path: &Path) -> Result<Input, ConvertError> {
+        let opened = |e| ConvertError::open(path, InputError::Source(e));
+        let bytes = FileBytes::open(path).map_err(opened)?;
         let head = bytes
             .read_at(0, bytes.len().min(12) as usize)
-            .map_err(|e| e.to_string())?;
+            .map_err(opened)?;
         match Kind::of(&head) {
-            Some(Kind::Tiff) => Self::tiff(Arc::new(bytes)),
+            Some(Kind::Tiff) => Self::tiff(path, Arc::new(bytes)),
             Some(Kind::Flat) if head.starts_with(&[0xff, 0xd8]) => Self::jpeg(path),
             Some(Kind::Flat) => Self::png(path),
-            Some(Kind::Jpeg2000) => Err(
-                "JPEG2000 input is not supported: the server reads JPEG2000 files as they are"
-                    .into(),
-            ),
-            None => Err("not a TIFF, JPEG or PNG file".into()),
+            Some(Kind::Jpeg2000) => Err(ConvertError::unsupported(path, Layout::Jpeg2000)),
+            None => Err(ConvertError::unsupported(path, Layout::UnknownFormat)),
         }
     }
 
-    fn tiff(bytes: Arc<FileBytes>) -> Result<Input, String> {
-        let image = TiffImage::open(bytes).map_err(|e| e.to_string())?;
+    fn tiff(path: &Path, bytes: Arc<FileBytes>) -> Result<Input, ConvertError> {
+        let image = TiffImage::open(bytes).map_err(|e| ConvertError::open(path, e))?;
         let info = image.info();
         let plain = info.sample_format == SampleFormat::Unsigned
             && matches!(info.bits_per_sample, 8 | 16)
             && (1..=4).contains(&info.channels)
             && info.colour != ColourSpace::CieLab;
         if !plain {
-            return Err(format!(
-                "TIFF of {} channels of {}-bit {:?} samples ({:?}): convert takes 8 or 16-bit \
-                 unsigned grey or RGB, with or without alpha",
-                info.channels, info.bits_per_sample, info.sample_format, info.colour
-            ));
+            let layout = Layout::TiffSamples {
+                channels: info.channels,
+                bits: info.bits_per_sample,
+                sample_format: info.sample_format,
+                colour: info.colour,
+            };
+            return Err(ConvertError::unsupported(path, layout));
         }
         Ok(Input {
             width: info.width,
@@ -102,11 +103,17 @@ impl Input {
         })
     }
 
-    fn png(path: &Path) -> Result<Input, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    fn png(path: &Path) -> Result<Input, ConvertError> {
+        let opened = |cause: InputError| ConvertError::open(path, cause);
+        let file = std::fs::File::open(path).map_err(|error| {
+            opened(InputError::Io {
+                op: "cannot open",
+                error,
+            })
+        })?;
         let mut dec = png::Decoder::new(std::io::BufReader::new(file));
         dec.set_transformations(png::Transformations::EXPAND);
-        let reader = dec.read_info().map_err(|e| format!("bad PNG: {e}"))?;
+        let reader = dec.read_info().map_err(|e| opened(InputError::Png(e)))?;
         let info = reader.info();
         let (width, height, interlaced) = (info.width, info.height, info.interlaced);
         let icc = info.icc_profile.as_ref().map(|p| p.to_vec());
@@ -117,10 +124,12 @@ impl Input {
             8
         };
         if interlaced && width as u64 * height as u64 > MAX_INTERLACED_PIXELS {
-            return Err(format!(
-                "interlaced PNG of {width} x {height}: it can only be decoded whole; save it \
-                 without interlacing first"
-            ));
+            let layout = Layout::InterlacedPng {
+                width,
+                height,
+                max_pixels: MAX_INTERLACED_PIXELS,
+            };
+            return Err(ConvertError::unsupported(path, layout));
         }
         let mut input = Input {
             width,
@@ -134,7 +143,7 @@ impl Input {
             },
         };
         if interlaced {
-            let whole = input.png_whole()?;
+            let whole = input.png_whole().map_err(opened)?;
             if let Reader::Png { whole: slot, .. } = &mut input.reader {
                 *slot = Some(whole);
             }
@@ -142,9 +151,15 @@ impl Input {
         Ok(input)
     }
 
-    fn jpeg(path: &Path) -> Result<Input, String> {
-        let data = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-        let bands = JpegBands::open(data).map_err(|e| e.to_string())?;
+    fn jpeg(path: &Path) -> Result<Input, ConvertError> {
+        let data = std::fs::read(path).map_err(|error| {
+            let cause = InputError::Io {
+                op: "cannot read",
+                error,
+            };
+            ConvertError::open(path, cause)
+        })?;
+        let bands = JpegBands::open(data).map_err(|e| ConvertError::open(path, e))?;
         Ok(Input {
             width: bands.width,
             height: bands.height,
@@ -156,14 +171,11 @@ impl Input {
     }
 
     /// Rows `y .. y + rows` (clipped to the image). Bands must be asked for top to bottom.
-    pub(crate) fn read(&mut self, y: u32, rows: u32) -> Result<Band, String> {
+    pub(crate) fn read(&mut self, y: u32, rows: u32) -> Result<Band, InputError> {
         let rows = rows.min(self.height.saturating_sub(y));
         let (width, channels, bits) = (self.width, self.channels, self.bits);
         match &mut self.reader {
-            Reader::Jpeg(bands) => bands
-                .read(y, rows)
-                .map(Band::Eight)
-                .map_err(|e| e.to_string()),
+            Reader::Jpeg(bands) => Ok(Band::Eight(bands.read(y, rows)?)),
             Reader::Png {
                 whole: Some(all), ..
             } => Ok(crop_band(all, y, rows)),
@@ -173,15 +185,15 @@ impl Input {
     }
 
     /// The whole image of an interlaced PNG.
-    fn png_whole(&mut self) -> Result<Band, String> {
+    fn png_whole(&mut self) -> Result<Band, InputError> {
         let Reader::Png { reader, .. } = &mut self.reader else {
-            return Err("not a PNG".into());
+            return Err(InputError::malformed("not a PNG"));
         };
-        let size = reader.output_buffer_size().ok_or("PNG too large")?;
+        let size = reader
+            .output_buffer_size()
+            .ok_or(InputError::malformed("PNG too large"))?;
         let mut buf = vec![0; size];
-        let frame = reader
-            .next_frame(&mut buf)
-            .map_err(|e| format!("bad PNG: {e}"))?;
+        let frame = reader.next_frame(&mut buf).map_err(InputError::Png)?;
         buf.truncate(frame.buffer_size());
         band_from_bytes(buf, self.width, self.height, self.channels, self.bits)
     }
@@ -194,22 +206,22 @@ fn png_rows(
     rows: u32,
     channels: u8,
     bits: u16,
-) -> Result<Band, String> {
+) -> Result<Band, InputError> {
     let row_bytes = width as usize * channels as usize * bits as usize / 8;
     let mut buf = Vec::with_capacity(row_bytes * rows as usize);
     for _ in 0..rows {
         let row = reader
             .next_row()
-            .map_err(|e| format!("bad PNG: {e}"))?
-            .ok_or("PNG ends early")?;
+            .map_err(InputError::Png)?
+            .ok_or(InputError::malformed("PNG ends early"))?;
         buf.extend_from_slice(row.data());
     }
     band_from_bytes(buf, width, rows, channels, bits)
 }
 
 /// PNG sample bytes (16-bit big endian) as a band.
-fn band_from_bytes(buf: Vec<u8>, w: u32, h: u32, ch: u8, bits: u16) -> Result<Band, String> {
-    let bad = || "PNG rows of an unexpected size".to_string();
+fn band_from_bytes(buf: Vec<u8>, w: u32, h: u32, ch: u8, bits: u16) -> Result<Band, InputError> {
+    let bad = || InputError::malformed("PNG rows of an unexpected size");
     if bits == 16 {
         let samples = buf
             .chunks_exact(2)
@@ -241,12 +253,12 @@ fn tiff_rows(
     y: u32,
     rows: u32,
     bits: u16,
-) -> Result<Band, String> {
+) -> Result<Band, InputError> {
     let level = image
         .info()
         .levels
         .first()
-        .ok_or("TIFF without levels")?
+        .ok_or(InputError::malformed("TIFF without levels"))?
         .clone();
     let th = level.tile_height.max(1);
     let mut parts = Vec::new();
@@ -255,7 +267,7 @@ fn tiff_rows(
             *strip = Some((ty, tiff_strip(image, &level, ty, bits)?));
         }
         let Some((_, band)) = strip.as_ref() else {
-            return Err("no strip".into());
+            return Err(InputError::malformed("no strip"));
         };
         let top = (ty * th).max(y) - ty * th;
         let bottom = ((ty + 1) * th).min(y + rows).min(level.height) - ty * th;
@@ -270,19 +282,18 @@ fn tiff_strip(
     level: &iipsrv_core::info::Level,
     ty: u32,
     bits: u16,
-) -> Result<Band, String> {
-    let err = |e: iipsrv_formats::error::SourceError| e.to_string();
+) -> Result<Band, InputError> {
     if bits == 16 {
         let strip = decode_strip(level, ty, image.info().channels, |tx| {
-            let t = image.read_tile_float(0, tx, ty).map_err(err)?;
+            let t = image.read_tile_float(0, tx, ty)?;
             let samples = t.data.iter().map(|&v| v.round().clamp(0.0, 65535.0) as u16);
             Pixels::from_vec(t.width, t.height, t.channels, samples.collect())
-                .ok_or_else(|| "bad tile".to_string())
+                .ok_or(InputError::malformed("bad tile"))
         });
         strip.map(Band::Sixteen)
     } else {
         let strip = decode_strip(level, ty, image.info().channels, |tx| {
-            image.read_tile(0, tx, ty).map_err(err)
+            Ok(image.read_tile(0, tx, ty)?)
         });
         strip.map(Band::Eight)
     }
@@ -294,8 +305,8 @@ fn decode_strip<T: Copy + Default + Send>(
     level: &iipsrv_core::info::Level,
     ty: u32,
     channels: u8,
-    decode: impl Fn(u32) -> Result<Pixels<T>, String> + Sync + Send,
-) -> Result<Pixels<T>, String> {
+    decode: impl Fn(u32) -> Result<Pixels<T>, InputError> + Sync + Send,
+) -> Result<Pixels<T>, InputError> {
     let tiles: Vec<Pixels<T>> = (0..level.tiles_across())
         .into_par_iter()
         .map(decode)

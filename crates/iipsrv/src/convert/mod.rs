@@ -6,15 +6,17 @@
 //! so memory stays near three bands of 16 MB plus two rows of tiles per level, whatever the
 //! image height.
 
+pub(crate) mod error;
 pub(crate) mod input;
 pub(crate) mod pyramid;
 
 use clap::{Parser, ValueEnum};
+use error::{ConvertError, InputError, OutputStep};
 use iipsrv_formats::codec::tiff_writer::TiffSink;
 use input::{Band, Input};
 use pyramid::{lossless, Compression, Level, Sample};
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal};
+use std::io::{BufWriter, IsTerminal, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// Bytes of input rows read at once (rounded to whole rows of tiles).
@@ -64,15 +66,11 @@ pub(crate) enum Method {
 }
 
 /// Converts as `args` say.
-pub(crate) fn convert(args: &Args) -> Result<(), String> {
+pub(crate) fn convert(args: &Args) -> Result<(), ConvertError> {
     if args.tile < 16 || args.tile > 4096 || !args.tile.is_multiple_of(16) {
-        return Err(format!(
-            "--tile {}: a multiple of 16 from 16 to 4096",
-            args.tile
-        ));
+        return Err(ConvertError::Tile { tile: args.tile });
     }
-    let mut input =
-        Input::open(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let mut input = Input::open(&args.input)?;
     let compression = match args.compression {
         Method::Jpeg => Compression::Jpeg(args.quality),
         Method::Webp => Compression::Webp(Some(args.quality as f32)),
@@ -82,10 +80,9 @@ pub(crate) fn convert(args: &Args) -> Result<(), String> {
         Method::None => Compression::None,
     };
     if args.compression == Method::Webp && input.channels < 3 {
-        return Err(
-            "WebP tiles hold RGB or RGBA: use jpeg or a lossless compression for grey images"
-                .into(),
-        );
+        return Err(ConvertError::WebpGrey {
+            channels: input.channels,
+        });
     }
     let partial = partial_path(&args.output);
     let built = if input.bits == 16 && lossless(compression) {
@@ -95,7 +92,7 @@ pub(crate) fn convert(args: &Args) -> Result<(), String> {
     };
     match built {
         Ok(()) => std::fs::rename(&partial, &args.output)
-            .map_err(|e| format!("cannot rename the output into place: {e}")),
+            .map_err(|e| ConvertError::output(&partial, OutputStep::Rename, e)),
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
             Err(e)
@@ -116,22 +113,46 @@ fn build<T: Sample + FromBand>(
     args: &Args,
     compression: Compression,
     path: &Path,
-) -> Result<(), String> {
+) -> Result<(), ConvertError> {
     // JPEG tiles hold no alpha: it is dropped.
     let drop_alpha =
         matches!(compression, Compression::Jpeg(_)) && input.channels.is_multiple_of(2);
     let channels = input.channels - u8::from(drop_alpha);
     let icc = input.icc.clone();
-    let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let file = File::create(path).map_err(|e| ConvertError::output(path, OutputStep::Create, e))?;
     let mut sink = TiffSink::new(BufWriter::with_capacity(1 << 20, file), args.bigtiff)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        .map_err(|e| ConvertError::output(path, OutputStep::Start, e))?;
     let mut top = Level::<T>::new(input.width, input.height, channels, args.tile, compression);
+    let progress = Progress::new(input.height as u64, args);
+    stream(input, args, drop_alpha, &mut top, &mut sink, &progress)?;
+    if !top.complete() {
+        return Err(unread(args, "the input ended before its last row"));
+    }
+    let mut directories = Vec::new();
+    top.directories(icc.as_deref(), &mut directories);
+    sink.finish(directories)?
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|file| file.sync_all())
+        .map_err(|e| ConvertError::output(path, OutputStep::Finish, e))?;
+    progress.done();
+    Ok(())
+}
+
+/// Pushes every band of the input into the pyramid `top`, which writes its tiles to `sink`:
+/// one thread decodes the next band while this one builds and encodes the pyramid.
+fn stream<T: Sample + FromBand, W: Write + Seek>(
+    input: &mut Input,
+    args: &Args,
+    drop_alpha: bool,
+    top: &mut Level<T>,
+    sink: &mut TiffSink<W>,
+    progress: &Progress,
+) -> Result<(), ConvertError> {
     let row_bytes = input.width as u64 * input.channels as u64 * (input.bits as u64 / 8);
     let band = ((BAND_BYTES / row_bytes.max(1)) as u32 / args.tile).max(1) * args.tile;
-    let progress = Progress::new(input.height as u64, args);
-    // One thread decodes the next band while this one builds and encodes the pyramid.
     let (height, width) = (input.height, input.width);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Band, String>>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Band, InputError>>(1);
     std::thread::scope(|scope| {
         // Owned by this closure, so that an early error return drops it, which stops a
         // reader blocked in `send` before the scope waits for it.
@@ -150,31 +171,31 @@ fn build<T: Sample + FromBand>(
         });
         let mut y = 0;
         while y < height {
-            let pixels = T::from_band(
-                rx.recv().map_err(|_| "the input reader stopped")??,
-                drop_alpha,
-            );
+            let band = rx
+                .recv()
+                .map_err(|_| unread(args, "the input reader stopped"))?
+                .map_err(|cause| ConvertError::Read {
+                    path: args.input.clone(),
+                    cause,
+                })?;
+            let pixels = T::from_band(band, drop_alpha);
             if pixels.width != width || pixels.height == 0 {
-                return Err("the input gave rows of the wrong size".to_string());
+                return Err(unread(args, "the input gave rows of the wrong size"));
             }
-            top.push(&pixels, &mut sink)?;
+            top.push(&pixels, sink)?;
             y += pixels.height;
             progress.advance(pixels.height as u64);
         }
         Ok(())
-    })?;
-    if !top.complete() {
-        return Err("the input ended before its last row".into());
+    })
+}
+
+/// [`ConvertError::Read`] of the input of `args`: its rows did not come as promised.
+fn unread(args: &Args, what: &'static str) -> ConvertError {
+    ConvertError::Read {
+        path: args.input.clone(),
+        cause: InputError::malformed(what),
     }
-    let mut directories = Vec::new();
-    top.directories(icc.as_deref(), &mut directories);
-    sink.finish(directories)?
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|file| file.sync_all())
-        .map_err(|e| format!("cannot write the output: {e}"))?;
-    progress.done();
-    Ok(())
 }
 
 /// Turning an input band into the pyramid's sample type (16-bit to 8-bit by rounding

@@ -4,6 +4,7 @@
 //! odd last row or column dropped, as libvips does) into the next level, which does the
 //! same. Memory is about two tile rows of the full width, whatever the image height.
 
+use super::error::ConvertError;
 use iipsrv_core::raster::{Average, Pixels, Raster};
 pub(crate) use iipsrv_formats::codec::tiff_writer::Compression;
 use iipsrv_formats::codec::tiff_writer::{Entry, TiffSink, Value};
@@ -105,7 +106,7 @@ impl<T: Sample> Level<T> {
         &mut self,
         rows: &Pixels<T>,
         out: &mut TiffSink<W>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ConvertError> {
         let mut y = 0;
         while y < rows.height {
             let take = (self.rows.height - self.filled).min(rows.height - y);
@@ -124,9 +125,9 @@ impl<T: Sample> Level<T> {
     }
 
     /// Writes the current row of tiles and hands its rows, halved, to the next level.
-    fn flush<W: Write + Seek>(&mut self, out: &mut TiffSink<W>) -> Result<(), String> {
+    fn flush<W: Write + Seek>(&mut self, out: &mut TiffSink<W>) -> Result<(), ConvertError> {
         let across = self.width.div_ceil(self.tile);
-        let tiles: Vec<Result<Vec<u8>, String>> = (0..across)
+        let tiles: Vec<Result<Vec<u8>, ConvertError>> = (0..across)
             .into_par_iter()
             .map(|tx| self.encode(&self.tile_at(tx)))
             .collect();
@@ -163,10 +164,10 @@ impl<T: Sample> Level<T> {
         tile
     }
 
-    fn encode(&self, tile: &Pixels<T>) -> Result<Vec<u8>, String> {
+    fn encode(&self, tile: &Pixels<T>) -> Result<Vec<u8>, ConvertError> {
         match self.compression {
-            Compression::Jpeg(q) => jpeg::encode(&as_bytes(tile)?, q),
-            Compression::Webp(q) => webp::encode(&as_bytes(tile)?, q),
+            Compression::Jpeg(q) => Ok(jpeg::encode(&as_bytes(tile)?, q)?),
+            Compression::Webp(q) => Ok(webp::encode(&as_bytes(tile)?, q)?),
             c => {
                 let mut raw = Vec::with_capacity(tile.data.len() * (T::BITS as usize / 8));
                 if predictor(c) {
@@ -252,11 +253,14 @@ fn predict<T: Sample>(tile: &Pixels<T>) -> Vec<T> {
 }
 
 /// 8-bit pixels as a [`Raster`] for the JPEG and WebP encoders.
-fn as_bytes<T: Sample>(tile: &Pixels<T>) -> Result<Raster, String> {
+fn as_bytes<T: Sample>(tile: &Pixels<T>) -> Result<Raster, ConvertError> {
     if T::BITS != 8 {
-        return Err("JPEG and WebP tiles hold 8-bit samples".into());
+        return Err(ConvertError::Internal {
+            what: "JPEG and WebP tiles hold 8-bit samples",
+        });
     }
     let mut data = Vec::with_capacity(tile.data.len());
     T::put_le(&tile.data, &mut data);
-    Raster::from_vec(tile.width, tile.height, tile.channels, data).ok_or_else(|| "bad tile".into())
+    Raster::from_vec(tile.width, tile.height, tile.channels, data)
+        .ok_or(ConvertError::Internal { what: "bad tile" })
 }

@@ -13,6 +13,7 @@ use iipsrv_core::pixel::tone;
 use iipsrv_core::pixel::{self, Interpolation, Window};
 use iipsrv_core::raster::{FloatRaster, Raster};
 use iipsrv_formats::codec::{jpeg, png, tiff_writer, webp};
+use iipsrv_formats::error::EncodeError;
 use iipsrv_formats::source::region::{compose, compose_float};
 use iipsrv_formats::source::ImageSource;
 pub mod watermark;
@@ -390,7 +391,7 @@ pub fn encode(
     s: &Settings,
     icc: Option<&[u8]>,
 ) -> Result<Vec<u8>> {
-    let failed = |e: String| Error::Internal(format!("encoding failed: {e}"));
+    let failed = |e: EncodeError| Error::Internal(format!("encoding failed: {e}"));
     match format {
         Format::Jpeg => {
             let out = jpeg::encode(pixels, quality.unwrap_or(s.jpeg_quality)).map_err(failed)?;

@@ -1,0 +1,332 @@
+//! Why `iipsrv convert` failed. Each error is printed as one line after "iipsrv convert: "
+//! (the texts are those of the string errors these types replaced); beside the text every
+//! variant keeps what a caller may act on: the file, the format crate's error, the
+//! `io::Error`, the numbers of a refused layout.
+
+use iipsrv_core::info::{ColourSpace, SampleFormat};
+use iipsrv_formats::error::{EncodeError, SourceError};
+use std::path::{Path, PathBuf};
+
+/// Why a conversion failed. No output is left behind, whatever the error.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConvertError {
+    /// `--tile` is not a multiple of 16 from 16 to 4096.
+    #[error("--tile {tile}: a multiple of 16 from 16 to 4096")]
+    Tile {
+        /// The tile size asked for.
+        tile: u32,
+    },
+    /// `--compression webp` for an image without colour: WebP stores RGB or RGBA only.
+    #[error("WebP tiles hold RGB or RGBA: use jpeg or a lossless compression for grey images")]
+    WebpGrey {
+        /// The input's channels (1 grey, 2 grey + alpha).
+        channels: u8,
+    },
+    /// The input could not be opened, recognised or its header read.
+    #[error("{}: {cause}", .path.display())]
+    Open {
+        /// The input, as given on the command line.
+        path: PathBuf,
+        /// What failed.
+        cause: InputError,
+    },
+    /// The input is a format or layout that convert does not take.
+    #[error("{}: {layout}", .path.display())]
+    Unsupported {
+        /// The input, as given on the command line.
+        path: PathBuf,
+        /// What it is.
+        layout: Layout,
+    },
+    /// The input's rows could not be read once it was open.
+    #[error("{cause}")]
+    Read {
+        /// The input, as given on the command line. Not shown by `Display` (the message
+        /// never named it).
+        path: PathBuf,
+        /// What failed.
+        cause: InputError,
+    },
+    /// A tile could not be encoded, or the TIFF writer failed (the text is the encoder's).
+    #[error("{0}")]
+    Encode(#[from] EncodeError),
+    /// The output file could not be created, written or renamed into place.
+    #[error("{}: {error}", .step.describe(.path))]
+    Output {
+        /// The file being written: `OUTPUT.partial`.
+        path: PathBuf,
+        /// What we were doing with it.
+        step: OutputStep,
+        /// The system's error. Shown in `Display` after the step and so deliberately not
+        /// returned by `Error::source` (a reporter walking causes would print it twice).
+        error: std::io::Error,
+    },
+    /// A tile the pyramid cannot hand to its encoder (16-bit samples for JPEG or WebP, a
+    /// tile of the wrong size): a bug, not the input's fault.
+    #[error("{what}")]
+    Internal {
+        /// What is wrong, as the whole message shown.
+        what: &'static str,
+    },
+}
+
+impl ConvertError {
+    /// [`ConvertError::Open`] for the input at `path`.
+    pub(crate) fn open(path: &Path, cause: impl Into<InputError>) -> Self {
+        ConvertError::Open {
+            path: path.to_owned(),
+            cause: cause.into(),
+        }
+    }
+
+    /// [`ConvertError::Unsupported`] for the input at `path`.
+    pub(crate) fn unsupported(path: &Path, layout: Layout) -> Self {
+        ConvertError::Unsupported {
+            path: path.to_owned(),
+            layout,
+        }
+    }
+
+    /// [`ConvertError::Output`]: `step` on the file at `path` failed with `error`.
+    pub(crate) fn output(path: &Path, step: OutputStep, error: std::io::Error) -> Self {
+        ConvertError::Output {
+            path: path.to_owned(),
+            step,
+            error,
+        }
+    }
+}
+
+/// What failed in reading the input.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InputError {
+    /// The format crate's reader failed: opening or reading the file, a TIFF or JPEG that is
+    /// damaged or uses what it does not decode.
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    /// Opening or reading a PNG or JPEG file failed at the operating system.
+    #[error("{op}: {error}")]
+    Io {
+        /// What we were doing ("cannot open", "cannot read"): the text before the system's
+        /// message.
+        op: &'static str,
+        /// The system's error, shown after `op` (and so not returned by `Error::source`).
+        error: std::io::Error,
+    },
+    /// The PNG decoder's error.
+    #[error("bad PNG: {0}")]
+    Png(png::DecodingError),
+    /// The rows do not come as the header promised (a PNG that ends early, or too large to
+    /// lay out in memory; rows of another size; an input that ends before its last row) or
+    /// the reading thread stopped.
+    #[error("{what}")]
+    Malformed {
+        /// What is wrong, as the whole message shown.
+        what: &'static str,
+    },
+}
+
+impl InputError {
+    /// [`InputError::Malformed`] with its message.
+    pub(crate) fn malformed(what: &'static str) -> Self {
+        InputError::Malformed { what }
+    }
+}
+
+/// An input convert does not take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Layout {
+    /// A JPEG2000 file: the server reads those as they are.
+    #[error("JPEG2000 input is not supported: the server reads JPEG2000 files as they are")]
+    Jpeg2000,
+    /// Not a TIFF, JPEG or PNG file (by its first bytes).
+    #[error("not a TIFF, JPEG or PNG file")]
+    UnknownFormat,
+    /// A TIFF whose samples are not 8 or 16-bit unsigned grey or RGB (with or without
+    /// alpha): floats, signed, CIELab, more than 4 channels.
+    #[error(
+        "TIFF of {channels} channels of {bits}-bit {sample_format:?} samples ({colour:?}): \
+         convert takes 8 or 16-bit unsigned grey or RGB, with or without alpha"
+    )]
+    TiffSamples {
+        /// Samples per pixel.
+        channels: u8,
+        /// Bits per sample.
+        bits: u16,
+        /// How the samples are stored.
+        sample_format: SampleFormat,
+        /// Their colour interpretation.
+        colour: ColourSpace,
+    },
+    /// An interlaced PNG too large to decode whole.
+    #[error(
+        "interlaced PNG of {width} x {height}: it can only be decoded whole; save it \
+         without interlacing first"
+    )]
+    InterlacedPng {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// The most pixels an interlaced PNG may have.
+        max_pixels: u64,
+    },
+}
+
+/// A step of writing the output file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputStep {
+    /// Creating `OUTPUT.partial`.
+    Create,
+    /// Writing the TIFF header.
+    Start,
+    /// Flushing and syncing the finished file.
+    Finish,
+    /// Renaming `OUTPUT.partial` to `OUTPUT`.
+    Rename,
+}
+
+impl OutputStep {
+    /// The text before the system's message: "cannot create PATH", "cannot write PATH",
+    /// "cannot write the output", "cannot rename the output into place".
+    fn describe(self, path: &Path) -> String {
+        match self {
+            OutputStep::Create => format!("cannot create {}", path.display()),
+            OutputStep::Start => format!("cannot write {}", path.display()),
+            OutputStep::Finish => "cannot write the output".into(),
+            OutputStep::Rename => "cannot rename the output into place".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iipsrv_formats::error::EncodeFormat;
+
+    fn sys() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied")
+    }
+
+    #[test]
+    fn arguments_and_layouts_show_the_texts_shown_before() {
+        let input = Path::new("in/a.tif");
+        let cases = [
+            (
+                ConvertError::Tile { tile: 100 },
+                "--tile 100: a multiple of 16 from 16 to 4096",
+            ),
+            (
+                ConvertError::WebpGrey { channels: 1 },
+                "WebP tiles hold RGB or RGBA: use jpeg or a lossless compression for grey images",
+            ),
+            (
+                ConvertError::unsupported(input, Layout::Jpeg2000),
+                "in/a.tif: JPEG2000 input is not supported: the server reads JPEG2000 files as \
+                 they are",
+            ),
+            (
+                ConvertError::unsupported(input, Layout::UnknownFormat),
+                "in/a.tif: not a TIFF, JPEG or PNG file",
+            ),
+            (
+                ConvertError::unsupported(
+                    input,
+                    Layout::TiffSamples {
+                        channels: 1,
+                        bits: 32,
+                        sample_format: SampleFormat::Float,
+                        colour: ColourSpace::Grey,
+                    },
+                ),
+                "in/a.tif: TIFF of 1 channels of 32-bit Float samples (Grey): convert takes 8 \
+                 or 16-bit unsigned grey or RGB, with or without alpha",
+            ),
+            (
+                ConvertError::unsupported(
+                    input,
+                    Layout::InterlacedPng {
+                        width: 9000,
+                        height: 9000,
+                        max_pixels: 64 << 20,
+                    },
+                ),
+                "in/a.tif: interlaced PNG of 9000 x 9000: it can only be decoded whole; save it \
+                 without interlacing first",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn input_errors_name_the_file_only_when_opening() {
+        let input = Path::new("in.png");
+        let e = ConvertError::open(input, SourceError::corrupt("bad JPEG: x"));
+        assert_eq!(e.to_string(), "in.png: bad JPEG: x");
+        let e = ConvertError::open(
+            input,
+            InputError::Io {
+                op: "cannot open",
+                error: sys(),
+            },
+        );
+        assert_eq!(e.to_string(), "in.png: cannot open: Permission denied");
+        let e = ConvertError::Read {
+            path: input.to_owned(),
+            cause: InputError::malformed("PNG ends early"),
+        };
+        assert_eq!(e.to_string(), "PNG ends early");
+        let png = png::DecodingError::LimitsExceeded;
+        let shown = format!("bad PNG: {png}");
+        let e = ConvertError::Read {
+            path: input.to_owned(),
+            cause: InputError::Png(png),
+        };
+        assert_eq!(e.to_string(), shown);
+    }
+
+    #[test]
+    fn encoder_and_output_errors_show_the_texts_shown_before() {
+        let partial = Path::new("out.tif.partial");
+        let cases = [
+            (
+                ConvertError::from(EncodeError::TiffTooLarge {
+                    size: 1 << 32,
+                    max: u32::MAX as u64,
+                }),
+                "the output passes 4 GB: use --bigtiff".to_string(),
+            ),
+            (
+                ConvertError::from(EncodeError::library(EncodeFormat::Webp, "VP8_ENC_ERROR")),
+                "WebP encoding failed: VP8_ENC_ERROR".to_string(),
+            ),
+            (
+                ConvertError::output(partial, OutputStep::Create, sys()),
+                format!("cannot create out.tif.partial: {}", sys()),
+            ),
+            (
+                ConvertError::output(partial, OutputStep::Start, sys()),
+                format!("cannot write out.tif.partial: {}", sys()),
+            ),
+            (
+                ConvertError::output(partial, OutputStep::Finish, sys()),
+                format!("cannot write the output: {}", sys()),
+            ),
+            (
+                ConvertError::output(partial, OutputStep::Rename, sys()),
+                format!("cannot rename the output into place: {}", sys()),
+            ),
+            (
+                ConvertError::Internal {
+                    what: "JPEG and WebP tiles hold 8-bit samples",
+                },
+                "JPEG and WebP tiles hold 8-bit samples".to_string(),
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text, "{e:?}");
+        }
+    }
+}
