@@ -123,6 +123,17 @@ pub enum Halt {
     NeedsWorker,
 }
 
+impl Halt {
+    /// The error of a step run with the whole budget, where nothing halts for a worker
+    /// (a halt there would be a bug, answered as an internal error).
+    pub(crate) fn into_error(self) -> Error {
+        match self {
+            Halt::Failed(e) => e,
+            Halt::NeedsWorker => Error::Internal("the answer needs a worker".into()),
+        }
+    }
+}
+
 impl<E: Into<Error>> From<E> for Halt {
     fn from(e: E) -> Self {
         Halt::Failed(e.into())

@@ -276,10 +276,7 @@ impl App {
         let routed = match req.method {
             Method::Options => Ok(self.preflight()),
             Method::Other => Err(Error::MethodNotAllowed("method not allowed".into())),
-            _ => self.route(req).map_err(|halt| match halt {
-                Halt::Failed(e) => e,
-                Halt::NeedsWorker => Error::Internal("the answer needs a worker".into()),
-            }),
+            _ => self.route(req).map_err(Halt::into_error),
         };
         self.finish(req, routed)
     }
@@ -292,9 +289,8 @@ impl App {
         }
         debug_assert_eq!(req.budget, Budget::Quick);
         match self.route(req) {
-            Ok(response) => Quick::Answered(self.finish(req, Ok(response))),
-            Err(Halt::Failed(e)) => Quick::Answered(self.finish(req, Err(e))),
             Err(Halt::NeedsWorker) => Quick::NeedsWorker,
+            routed => Quick::Answered(self.finish(req, routed.map_err(Halt::into_error))),
         }
     }
 

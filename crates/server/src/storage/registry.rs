@@ -248,10 +248,7 @@ impl Registry {
     /// `angles` (horizontal, vertical; default 0, 90) of it.
     pub(crate) fn open_view(&self, id: &str, angles: Option<(i32, i32)>) -> Result<Opened> {
         self.open_view_within(id, angles, false)
-            .map_err(|halt| match halt {
-                Halt::Failed(e) => e,
-                Halt::NeedsWorker => Error::Internal("opening halted".into()),
-            })
+            .map_err(Halt::into_error)
     }
 
     /// [`Registry::open_view`]; with `only_open`, an image that is not already open (or
