@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Overload, soak and a web server dropping its FastCGI connections — the long runs of the
-# reliability issue (minutes; a manual run, not part of scripts/test.sh):
+# reliability issues (minutes; a manual run, not part of scripts/test.sh):
+#  0. heavy: HEAVY_SECONDS (60) of 32 clients asking the largest renders (full/5000,5000,
+#     CNV=sobel&WID=5000, 4000-px regions) while /health is probed every 100 ms: answers by
+#     status, the probe's latencies and the server's peak RSS (scripts/harness/soak.py).
+#     HEAVY_SECONDS=0 skips it; so do LOAD_SECONDS=0 and SOAK_SECONDS=0 / FAULTS=0 for the rest.
 #  1. load: wrk at 256 and 1024 connections, LOAD_SECONDS (60) per workload (hot tiles, cold
 #     tiles, regions; ../shared/peers/bench.sh lists) against our HTTP front end. The answers
 #     by status come from the server's own /metrics, so deliberate 503s (admission control)
@@ -42,6 +46,16 @@ wait_for_http "http://127.0.0.1:$port/health"
 # Requests answered so far, by status: "200=… 503=…".
 statuses() { harness statuses "http://127.0.0.1:$port/metrics"; }
 
+HEAVY_SECONDS=${HEAVY_SECONDS:-60}
+if [ "$HEAVY_SECONDS" -gt 0 ]; then
+  echo "== 0. heavy: $HEAVY_SECONDS s of 32 clients asking the largest renders, /health probed"
+  harness heavy "http://127.0.0.1:$port" "$pid" --clients 32 --seconds "$HEAVY_SECONDS" \
+    /iiif/big-deflate.tif/full/5000,5000/0/default.jpg \
+    "/fcgi-bin/iipsrv.fcgi?FIF=big-jpeg-q90.tif&CNV=sobel&WID=5000&CVT=jpeg" \
+    /iiif/big-lzw.tif/2000,2000,8000,8000/4000,/0/default.png \
+    /iiif/big-jpeg-q90.tif/full/4999,/0/default.jpg
+fi
+
 echo "== 1. load: $LOAD_SECONDS s per workload at 256 and 1024 connections (0: only make the URL lists)"
 before=$(statuses)
 conns="256 1024"
@@ -53,6 +67,7 @@ echo "answers by status before: $before"
 echo "answers by status after:  $(statuses)"
 kill -0 "$pid" && echo "server alive (pid $pid)"
 
+if [ "$SOAK_SECONDS" -gt 0 ]; then
 echo "== 2. soak: $SOAK_SECONDS s, cold tiles and regions at 64 connections, RSS every second"
 cat "$OUT/load/urls-cold.txt" "$OUT/load/urls-region.txt" | shuf --random-source=<(yes) > "$OUT/soak-urls.txt"
 : > "$OUT/rss.txt"
@@ -65,8 +80,10 @@ grep -m1 '^RESULT' "$OUT/soak.txt" | tr '\t' ' '
 harness rss "$OUT/rss.txt"
 echo "answers by status: $(statuses)"
 kill -0 "$pid" && echo "server alive (pid $pid)"
+fi
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 
+if [ "${FAULTS:-1}" != 0 ]; then
 echo "== 3. lighttpd killed under load, FastCGI processes kept"
 start_peer "$OUT/fcgi-run" IMAGES="$IMAGES" IIPSRV_BIN="$BIN" VERBOSITY=0 ACCESSLOG=0 || exit 1
 web=$PEER_PORT
@@ -86,4 +103,5 @@ wait "$load" || true
 grep -m1 '^RESULT' "$OUT/fault-wrk.txt" | tr '\t' ' '
 children_after=$(cat "$OUT"/fcgi-run/pids/*.child | sort | tr '\n' ' ')
 harness after-faults "http://127.0.0.1:$web" "$OUT/soak-urls.txt" "$children_before" "$children_after"
+fi
 echo "results in $OUT"

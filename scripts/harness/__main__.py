@@ -64,6 +64,12 @@ def main():
     c.add_argument("url")
     c = sub.add_parser("rss")
     c.add_argument("file")
+    c = sub.add_parser("heavy")
+    c.add_argument("base")
+    c.add_argument("pid", type=int)
+    c.add_argument("--clients", type=int, default=32)
+    c.add_argument("--seconds", type=float, default=60)
+    c.add_argument("paths", nargs="+")
     c = sub.add_parser("after-faults")
     c.add_argument("base")
     c.add_argument("paths")
@@ -83,6 +89,9 @@ def main():
         return 0
     if a.command == "rss":
         print(soak.rss(a.file))
+        return 0
+    if a.command == "heavy":
+        soak.heavy(a.base, a.pid, a.clients, a.seconds, a.paths)
         return 0
     if a.command == "after-faults":
         soak.after_faults(a.base, a.paths, a.before, a.after)

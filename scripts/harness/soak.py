@@ -40,3 +40,66 @@ def after_faults(base, paths_file, pids_before, pids_after, count=20):
     print(f"after the faults: {ok}/{count} answers 200; FastCGI PIDs before: {pids_before} after: {pids_after}")
     if pids_before.split() == pids_after.split() and ok == count:
         print("web server faults: survived")
+
+
+def peak_rss_mb(pid):
+    """The peak resident memory (VmHWM) of process `pid` in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def heavy(base, pid, clients, seconds, paths):
+    """`clients` clients asking the largest renders (paths, in turn) for `seconds` while a
+    probe asks /health every 100 ms: prints the answers by status, the probe's latencies and
+    the server's peak RSS. "health under load: ok" when every probe answered within 50 ms."""
+    import http.client
+    import threading
+    import time
+    import urllib.parse
+
+    u = urllib.parse.urlsplit(base)
+    counts, probes, lock = {}, [], threading.Lock()
+    end = time.time() + seconds
+
+    def client(n):
+        i = n
+        while time.time() < end:
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+            try:
+                conn.request("GET", paths[i % len(paths)])
+                r = conn.getresponse()
+                r.read()
+                status = str(r.status)
+            except Exception:
+                status = "error"
+            conn.close()
+            with lock:
+                counts[status] = counts.get(status, 0) + 1
+            i += 1
+
+    def probe():
+        while time.time() < end:
+            start = time.time()
+            try:
+                ok = fetch(f"{base}/health", timeout=30).status == 200
+            except Exception:
+                ok = False
+            probes.append((time.time() - start) * 1000 if ok else float("inf"))
+            time.sleep(0.1)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    threads.append(threading.Thread(target=probe))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    probes.sort()
+    p = lambda q: probes[min(len(probes) - 1, int(q * len(probes)))]
+    print("answers by status: " + " ".join(f"{s}={n}" for s, n in sorted(counts.items())))
+    print(f"/health: {len(probes)} probes, median {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {probes[-1]:.1f} ms")
+    print(f"peak RSS: {peak_rss_mb(pid):.0f} MB")
+    if probes and probes[-1] <= 50:
+        print("health under load: ok")

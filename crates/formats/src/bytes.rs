@@ -41,9 +41,10 @@ pub struct FileBytes {
 }
 
 impl FileBytes {
-    /// Opens `path` for reading.
+    /// Opens `path` for reading: a regular file only (a FIFO, device or directory put in
+    /// the image folder is refused, and opening one never blocks).
     pub fn open(path: &Path) -> SourceResult<FileBytes> {
-        let file = File::open(path).map_err(|e| SourceError::io("cannot open image", e))?;
+        let file = open_regular(path)?;
         let len = file
             .metadata()
             .map_err(|e| SourceError::io("cannot stat image", e))?
@@ -101,6 +102,25 @@ impl ByteSource for MemBytes {
             )
         })
     }
+}
+
+/// Opens `path` for reading without blocking (O_NONBLOCK: opening a FIFO with no writer
+/// would wait forever) and only when it is a regular file (checked on the open file, so a
+/// file swapped after a stat is caught too).
+pub fn open_regular(path: &Path) -> SourceResult<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| SourceError::io("cannot open image", e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| SourceError::io("cannot stat image", e))?;
+    if !meta.is_file() {
+        return Err(SourceError::unsupported("not a regular file"));
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

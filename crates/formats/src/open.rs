@@ -21,11 +21,10 @@ pub fn open_source(path: &Path) -> SourceResult<Arc<dyn ImageSource>> {
 /// Opens page `page` of a file (0 unless it is a multi-page TIFF stack), with the views of
 /// the stack when it is one.
 pub fn open_page(path: &Path, page: usize) -> SourceResult<(Arc<dyn ImageSource>, Option<Views>)> {
-    open_bytes(
-        Arc::new(FileBytes::open(path)?),
-        page,
-        &path.display().to_string(),
-    )
+    // Warnings name the file, not its path: no log line at the default verbosity shows
+    // where the images are kept.
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    open_bytes(Arc::new(FileBytes::open(path)?), page, &name)
 }
 
 /// Opens page `page` of the image in `bytes` (a file or an object, `name` in warnings)
@@ -113,13 +112,71 @@ fn warn_flat(name: &str) {
     );
 }
 
+/// What a list of images shows of one: its format, size and number of levels, read from
+/// its headers alone. Unlike [`open_page`], no pixel is decoded: a flat image is not
+/// decoded into memory just to be listed.
+pub struct Outline {
+    /// The format.
+    pub kind: Kind,
+    /// Full-resolution width in pixels.
+    pub width: u32,
+    /// Full-resolution height in pixels.
+    pub height: u32,
+    /// Resolution levels stored in the file (1 for a flat image).
+    pub levels: usize,
+}
+
+/// Bytes read from the start of a JPEG or PNG file to find its size: the frame header of
+/// a JPEG follows its EXIF, XMP and ICC segments, which seldom take more.
+const FLAT_HEAD_BYTES: u64 = 256 * 1024;
+
+/// The [`Outline`] of the image file at `path`, from its headers.
+pub fn outline(path: &Path) -> SourceResult<Outline> {
+    let bytes: Arc<dyn ByteSource> = Arc::new(FileBytes::open(path)?);
+    let head = bytes.read_at(0, bytes.len().min(FLAT_HEAD_BYTES) as usize)?;
+    let kind = Kind::of(&head).ok_or_else(|| SourceError::unsupported("not an image we serve"))?;
+    let (width, height, levels) = match kind {
+        Kind::Tiff => sizes(TiffImage::open(bytes)?.info()),
+        Kind::Jpeg2000 => sizes(Jpeg2000Image::open(bytes)?.info()),
+        Kind::Flat => {
+            let (w, h) = flat_size(&head)?;
+            (w, h, 1)
+        }
+    };
+    Ok(Outline {
+        kind,
+        width,
+        height,
+        levels,
+    })
+}
+
+fn sizes(info: &iipsrv_core::info::ImageInfo) -> (u32, u32, usize) {
+    (info.width, info.height, info.levels.len())
+}
+
+/// Width and height of a PNG (its IHDR chunk comes first) or a JPEG (its frame header)
+/// from the first bytes of the file.
+fn flat_size(head: &[u8]) -> SourceResult<(u32, u32)> {
+    if head.starts_with(b"\x89PNG") {
+        let field = |at: usize| head.get(at..at + 4).map(|b| [b[0], b[1], b[2], b[3]]);
+        return match (field(16), field(20)) {
+            (Some(w), Some(h)) => Ok((u32::from_be_bytes(w), u32::from_be_bytes(h))),
+            _ => Err(SourceError::corrupt("PNG header truncated")),
+        };
+    }
+    let (w, h, _) = crate::codec::jpeg::dimensions(head)?;
+    Ok((w, h))
+}
+
 /// The format of a file from its first bytes (None when it is no image we serve; used to
 /// list images).
 pub fn kind_of_file(path: &Path) -> Option<Kind> {
     use std::io::Read;
     let mut head = [0u8; 12];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
+    let n = crate::bytes::open_regular(path)
+        .ok()?
+        .read(&mut head)
         .ok()?;
     Kind::of(&head[..n])
 }

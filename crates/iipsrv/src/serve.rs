@@ -54,7 +54,11 @@ fn start(config: &Config) -> Result<ExitCode, String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let dispatcher = Dispatcher::new(app.clone(), threads * 64);
-    runtime.block_on(fronts.serve(dispatcher, app))
+    let code = runtime.block_on(fronts.serve(dispatcher, app));
+    // The requests in flight have drained (or their grace period is over): a worker still
+    // blocked in a read must not hold the exit up, as dropping the runtime would.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// The image directory: FILESYSTEM_PREFIX when it is one, none when it is a URL, else the

@@ -5,6 +5,7 @@
 //! [`ConfigError`] naming the variable, and nothing after start-up sees a raw code.
 
 use crate::forwarded::Trusted;
+use crate::render::budget::MemoryBudget;
 use crate::render::{self, MaxLayers, TiffCompression};
 use clap::Parser;
 use iipsrv_core::pixel::Interpolation;
@@ -86,6 +87,16 @@ pub struct Config {
     /// shared by overlapping regions and re-encoded tiles (not in the original).
     #[arg(long, env = "DECODED_CACHE_SIZE", default_value_t = 128.0)]
     pub decoded_cache_size: f64,
+
+    /// MB of flat images (JPEG, PNG, TIFF without a pyramid) held decoded in memory, least
+    /// recently used evicted; a larger one is refused (not in the original).
+    #[arg(long, env = "MAX_FLAT_CACHE_SIZE", default_value_t = 1024.0)]
+    pub max_flat_cache_size: f64,
+
+    /// MB that renders in progress may take together, estimated from each view before it
+    /// is decoded; beyond it 503 + Retry-After; 0 no limit (not in the original).
+    #[arg(long, env = "MAX_RENDER_MEMORY", default_value_t = 1024.0)]
+    pub max_render_memory: f64,
 
     /// memcached servers, comma-separated host[:port] (default port 11211); empty disables.
     #[arg(long, env = "MEMCACHED_SERVERS", default_value = "")]
@@ -320,6 +331,8 @@ pub struct ImageSettings {
     pub pattern: String,
     /// MAX_METADATA_CACHE_SIZE: how many open images are kept (unlimited as 2^20).
     pub open_images: usize,
+    /// MAX_FLAT_CACHE_SIZE in bytes: flat images held decoded in memory.
+    pub flat_bytes: u64,
     /// OBJECT_MAP's rules (id prefix, store URL), then FILESYSTEM_PREFIX's when a URL.
     pub object_rules: Vec<(String, String)>,
     /// OBJECT_CACHE_SIZE, MB of object blocks.
@@ -420,7 +433,7 @@ impl Config {
         Ok(Settings {
             images: self.image_settings()?,
             caches: self.cache_settings()?,
-            output: self.output_settings(),
+            output: self.output_settings()?,
             watermark: self.watermark.clone().map(|path| WatermarkSettings {
                 path,
                 probability: self.watermark_probability,
@@ -442,6 +455,8 @@ impl Config {
             suffix: self.filesystem_suffix.clone(),
             pattern: self.filename_pattern.clone(),
             open_images: usize::try_from(self.max_metadata_cache_size).unwrap_or(1 << 20),
+            flat_bytes: (megabytes("MAX_FLAT_CACHE_SIZE", self.max_flat_cache_size)? * 1048576.0)
+                as u64,
             object_rules: self.object_rules()?,
             object_cache_mb: megabytes("OBJECT_CACHE_SIZE", self.object_cache_size)?,
             object_block_kb: self.object_block_size,
@@ -503,8 +518,9 @@ impl Config {
         Ok(Some(tier))
     }
 
-    fn output_settings(&self) -> render::Settings {
-        render::Settings {
+    fn output_settings(&self) -> Result<render::Settings, ConfigError> {
+        let memory = megabytes("MAX_RENDER_MEMORY", self.max_render_memory)?;
+        Ok(render::Settings {
             interpolation: Interpolation::from_setting(self.interpolation),
             jpeg_quality: self.jpeg_quality,
             png_level: self.png_quality,
@@ -517,7 +533,8 @@ impl Config {
             },
             max_layers: MaxLayers::from_setting(self.max_layers),
             watermark: None,
-        }
+            memory: MemoryBudget::new((memory * 1048576.0) as u64),
+        })
     }
 
     fn web_settings(&self) -> Result<WebSettings, ConfigError> {

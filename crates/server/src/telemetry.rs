@@ -102,7 +102,9 @@ pub(crate) fn rejected() {
     counter!("iipsrv_requests_rejected_total").increment(1);
 }
 
-/// Images held open by the registry.
-pub(crate) fn open_images(n: usize) {
+/// Images held open by the registry, and the bytes of pixels the flat ones among them
+/// hold in memory.
+pub(crate) fn open_images((n, bytes): (usize, u64)) {
     gauge!("iipsrv_open_images").set(n as f64);
+    gauge!("iipsrv_open_image_bytes").set(bytes as f64);
 }

@@ -74,8 +74,10 @@ pub fn info_json(info: &ImageInfo, ctx: &InfoContext) -> Value {
         m.insert("maxHeight".into(), json!(max));
         m.insert("maxArea".into(), json!(max as u64 * max as u64));
     }
+    // Only sizes the service answers: none beyond maxWidth/maxHeight.
     let sizes: Vec<Value> = info.levels[1..]
         .iter()
+        .filter(|l| ctx.max_size.is_none_or(|m| l.width <= m && l.height <= m))
         .rev()
         .map(|l| json!({"width": l.width, "height": l.height}))
         .collect();

@@ -67,19 +67,34 @@ pub fn insert_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Runs `f` with this thread's decompressor (made on first use).
 fn with_decompressor<T>(f: impl FnOnce(&mut Decompressor) -> SourceResult<T>) -> SourceResult<T> {
-    DECOMPRESSOR.with(|cell| {
+    let make = || {
+        Decompressor::new()
+            .map_err(|e| SourceError::decoder(format!("cannot start JPEG decoder: {e}")))
+    };
+    with_reused(&DECOMPRESSOR, make, f)
+}
+
+/// Runs `f` with this thread's codec in `slot`, made by `make` on first use. A codec that
+/// failed is dropped, never reused: libjpeg-turbo's state after an error is undefined, and
+/// a decompressor reused after a corrupt tile went on failing valid tiles of other images.
+fn with_reused<C, T, E>(
+    slot: &'static std::thread::LocalKey<RefCell<Option<C>>>,
+    make: impl FnOnce() -> Result<C, E>,
+    f: impl FnOnce(&mut C) -> Result<T, E>,
+) -> Result<T, E> {
+    slot.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot =
-                Some(Decompressor::new().map_err(|e| {
-                    SourceError::decoder(format!("cannot start JPEG decoder: {e}"))
-                })?);
+        let codec = match &mut *slot {
+            Some(c) => c,
+            empty => empty.insert(make()?),
+        };
+        let result = f(codec);
+        if result.is_err() {
+            *slot = None;
         }
-        match slot.as_mut() {
-            Some(d) => f(d),
-            None => Err(SourceError::decoder("JPEG decoder unavailable")),
-        }
+        result
     })
 }
 
@@ -148,12 +163,8 @@ pub fn encode(raster: &Raster, quality: u8) -> Result<Vec<u8>, EncodeError> {
     } else {
         (PixelFormat::RGB, Subsamp::Sub2x2)
     };
-    COMPRESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let c = match &mut *slot {
-            Some(c) => c,
-            empty => empty.insert(Compressor::new().map_err(failed)?),
-        };
+    let make = || Compressor::new().map_err(failed);
+    with_reused(&COMPRESSOR, make, |c| {
         c.set_quality(quality.clamp(1, 100) as i32)
             .map_err(failed)?;
         c.set_subsamp(subsamp).map_err(failed)?;

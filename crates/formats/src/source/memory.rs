@@ -95,6 +95,10 @@ impl ImageSource for MemoryImage {
     fn jpeg_tile(&self, _level: usize, _tx: u32, _ty: u32) -> SourceResult<Option<Vec<u8>>> {
         Ok(None)
     }
+
+    fn resident_bytes(&self) -> u64 {
+        self.levels.iter().map(|l| l.data.len() as u64).sum()
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,13 @@ pub trait ImageSource: Send + Sync {
         self.read_tile(level, tx, ty).map(Arc::new)
     }
 
+    /// Bytes of decoded pixels this source holds in memory (a flat image decoded whole),
+    /// which the server counts against its budget for them; 0 for a source that reads its
+    /// file on demand (the default).
+    fn resident_bytes(&self) -> u64 {
+        0
+    }
+
     /// Whether keeping this image's decoded tiles is worth their memory: decoding a tile
     /// costs much more than copying it (compressed tiles). False by default.
     fn worth_caching(&self) -> bool {

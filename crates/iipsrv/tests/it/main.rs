@@ -11,6 +11,7 @@ mod convert;
 mod fastcgi_protocol;
 mod faults;
 mod flat_images;
+mod hardening;
 mod hostile_requests;
 mod hostile_tiff;
 mod http_semantics;

@@ -4,7 +4,7 @@
 //! it), running the handler on the blocking pool, the request log line and the metrics.
 
 use crate::error::Error;
-use crate::handler::{App, Budget, Quick, Request, Response};
+use crate::handler::{one_line, App, Budget, Quick, Request, Response};
 use crate::telemetry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,8 +31,7 @@ impl Dispatcher {
     /// is saturated).
     pub async fn answer(&self, mut request: Request) -> Response {
         let start = Instant::now();
-        let (method, path, query) = (request.method, request.path.clone(), request.query.clone());
-        let protocol = self.app.protocol_of(&request);
+        let said = Said::of(&request, self.app.protocol_of(&request));
         request.budget = Budget::Quick;
         let quick = self.app.handle_quick(&request);
         request.budget = Budget::Full;
@@ -40,16 +39,15 @@ impl Dispatcher {
             Quick::Answered(r) => r,
             Quick::NeedsWorker => self.answer_on_pool(request).await,
         };
-        let elapsed = start.elapsed().as_secs_f64();
-        telemetry::request(protocol, response.status, response.body.len(), elapsed);
-        tracing::info!(
-            "{} {path}{}{query} {} {}B {:.2}ms",
-            method.as_str(),
-            if query.is_empty() { "" } else { "?" },
-            response.status,
-            response.body.len(),
-            elapsed * 1000.0
-        );
+        said.log(&response, start);
+        response
+    }
+
+    /// Refuses a request that the front end found malformed before the handler, with the
+    /// same log line and metrics as any answer.
+    pub fn refuse(&self, request: &Request, error: &Error) -> Response {
+        let response = Response::from_error(error);
+        Said::of(request, self.app.protocol_of(request)).log(&response, Instant::now());
         response
     }
 
@@ -83,6 +81,42 @@ impl Dispatcher {
                 Response::from_error(&Error::Internal("internal error".into()))
             }
         }
+    }
+}
+
+/// What the request log line and the metrics say of a request: its method, path, query
+/// (control characters escaped) and protocol.
+struct Said {
+    method: &'static str,
+    path: String,
+    query: String,
+    protocol: &'static str,
+}
+
+impl Said {
+    fn of(request: &Request, protocol: &'static str) -> Said {
+        Said {
+            method: request.method.as_str(),
+            path: one_line(&request.path).into_owned(),
+            query: one_line(&request.query).into_owned(),
+            protocol,
+        }
+    }
+
+    /// Writes the log line and counts the answer in the metrics.
+    fn log(&self, response: &Response, start: Instant) {
+        let elapsed = start.elapsed().as_secs_f64();
+        telemetry::request(self.protocol, response.status, response.body.len(), elapsed);
+        tracing::info!(
+            "{} {}{}{} {} {}B {:.2}ms",
+            self.method,
+            self.path,
+            if self.query.is_empty() { "" } else { "?" },
+            self.query,
+            response.status,
+            response.body.len(),
+            elapsed * 1000.0
+        );
     }
 }
 

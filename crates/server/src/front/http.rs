@@ -2,6 +2,7 @@
 //! answers them through the [`Dispatcher`], and writes the answer.
 //! Keep-alive is on; a client that takes longer than 30 s to send its headers is dropped.
 
+use crate::error::Error;
 use crate::front::dispatch::Dispatcher;
 use crate::front::lifecycle::Stop;
 use crate::handler::{Method, Request, Response};
@@ -92,7 +93,23 @@ async fn answer(
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let request = to_request(&req, Some(peer));
     let head = request.method == Method::Head;
+    if let Some(reason) = host_problem(&req) {
+        let refused = dispatcher.refuse(&request, &Error::bad(reason));
+        return Ok(to_hyper(refused, head));
+    }
     Ok(to_hyper(dispatcher.answer(request).await, head))
+}
+
+/// Why a request's Host headers make it invalid (RFC 9112 3.2: an HTTP/1.1 request has
+/// exactly one Host header, an HTTP/1.0 one at most one), if they do.
+fn host_problem(req: &hyper::Request<Incoming>) -> Option<&'static str> {
+    match req.headers().get_all(hyper::header::HOST).iter().count() {
+        0 if req.version() >= hyper::Version::HTTP_11 => {
+            Some("an HTTP/1.1 request needs a Host header")
+        }
+        0 | 1 => None,
+        _ => Some("more than one Host header"),
+    }
 }
 
 fn to_hyper(r: Response, head: bool) -> hyper::Response<Full<Bytes>> {

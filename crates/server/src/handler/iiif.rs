@@ -26,7 +26,8 @@ impl App {
             }
             Target::Info => {
                 let opened = self.open(req, &parsed.id)?;
-                if let Some(r) = not_modified(req, opened.mtime) {
+                if let Some(mut r) = not_modified(req, opened.mtime, &self.web.cache_control) {
+                    r.headers.push(("vary", "Accept".into()));
                     return Ok(r);
                 }
                 let private = parsed.version.is_none() && negotiated.is_some_and(|v| v != default);

@@ -169,8 +169,12 @@ impl Response {
     /// The answer to an error: its status, a one-line text body, and Allow (405) or
     /// Retry-After (503) where the status calls for one.
     pub(crate) fn from_error(e: &Error) -> Response {
-        let mut r = Response::new(e.status(), "text/plain; charset=utf-8", e.to_string());
+        let reason = one_line(&e.to_string()).into_owned();
+        let mut r = Response::new(e.status(), "text/plain; charset=utf-8", reason);
         match e.status() {
+            401 => r
+                .headers
+                .push(("www-authenticate", "Bearer realm=\"iipsrv admin\"".into())),
             405 => r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into())),
             503 => r.headers.push(("retry-after", "1".into())),
             _ => {}
@@ -205,7 +209,8 @@ fn open_registry(
     decoded_mb: f64,
     tier: Option<Arc<SharedTier>>,
 ) -> Result<Registry> {
-    let registry = Registry::new(root, &images.suffix, &images.pattern, images.open_images)?
+    let bounds = (images.open_images, images.flat_bytes);
+    let registry = Registry::new(root, &images.suffix, &images.pattern, bounds)?
         .with_tile_cache(TileCache::new(decoded_mb));
     #[cfg(feature = "object-storage")]
     let registry = registry.with_objects(crate::storage::objects::ObjectStores::new(
@@ -297,10 +302,12 @@ impl App {
     /// The response of a routed request: errors logged and turned into their status, CORS.
     fn finish(&self, req: &Request, routed: Result<Response>) -> Response {
         let mut resp = routed.unwrap_or_else(|e| {
+            let reason = e.to_string();
+            let (path, reason) = (one_line(&req.path), one_line(&reason));
             if e.status() >= 500 {
-                tracing::warn!(path = %req.path, status = e.status(), "{e}");
+                tracing::warn!(%path, status = e.status(), "{reason}");
             } else {
-                tracing::info!(path = %req.path, status = e.status(), "{e}");
+                tracing::info!(%path, status = e.status(), "{reason}");
             }
             Response::from_error(&e)
         });
@@ -392,8 +399,9 @@ impl App {
                 Ok(self.purge_request(req, id)?)
             };
         }
+        // Probes are answered on the connection's own thread, quick or not: a load
+        // balancer must see a busy instance as alive, never queued behind image work.
         match self.admin_path(req) {
-            Some(_) if quick => return Err(Halt::NeedsWorker),
             Some("/health") => return Ok(Response::new(200, "text/plain", "ok\n")),
             Some("/ready") => return Ok(self.ready()?),
             Some(_) => {
@@ -404,11 +412,7 @@ impl App {
             None => {}
         }
         if let Some(page) = self.viewer_route(req) {
-            return if quick {
-                Err(Halt::NeedsWorker)
-            } else {
-                Ok(page?)
-            };
+            return page;
         }
         if let Some((map, rest)) = self.mapped(req) {
             let base = format!("/{}", map.prefix);
@@ -433,7 +437,7 @@ impl App {
         opened: &Opened,
         view: &View,
     ) -> Flow<Response> {
-        if let Some(r) = not_modified(req, opened.mtime) {
+        if let Some(r) = not_modified(req, opened.mtime, &self.web.cache_control) {
             return Ok(r);
         }
         let answer = self.render(req, opened, view)?;
@@ -575,12 +579,37 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
             == 0
 }
 
+/// `s` with its control characters (newlines, ESC) written as `\u{..}` escapes: error
+/// bodies and log lines are one line, and no request can forge a log line or drive a
+/// terminal.
+pub(crate) fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    s.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-/// A 304 when the client's copy (If-Modified-Since) is as new as the file.
-pub(super) fn not_modified(req: &Request, mtime: SystemTime) -> Option<Response> {
+/// A 304 when the client's copy (If-Modified-Since) is as new as the file, for GET and
+/// HEAD only, and not when If-None-Match is present (it takes precedence, RFC 9110 13.2.2,
+/// and we send no entity tags for it to match). It carries the Cache-Control a 200 would.
+pub(super) fn not_modified(
+    req: &Request,
+    mtime: SystemTime,
+    cache_control: &str,
+) -> Option<Response> {
+    if !matches!(req.method, Method::Get | Method::Head) || req.header("if-none-match").is_some() {
+        return None;
+    }
     let since = httpdate::parse_http_date(req.header("if-modified-since")?).ok()?;
     let file_secs = mtime.duration_since(UNIX_EPOCH).ok()?.as_secs();
     let since_secs = since.duration_since(UNIX_EPOCH).ok()?.as_secs();
@@ -589,6 +618,7 @@ pub(super) fn not_modified(req: &Request, mtime: SystemTime) -> Option<Response>
         r.headers.retain(|(n, _)| *n != "content-type");
         r.headers
             .push(("last-modified", httpdate::fmt_http_date(mtime)));
+        r.headers.push(("cache-control", cache_control.to_string()));
         r
     })
 }

@@ -3,10 +3,12 @@
 //! IIP (`?protocol=`). OpenSeadragon's script and button images are compiled into the binary
 //! (build.rs, from the npm package), so the pages need no CDN. VIEWER=0 turns all of it off.
 
+use super::Budget;
 use super::{html_escape, App, Request, Response, ID_ENCODE};
-use crate::error::{Error, Result};
+use crate::error::{Error, Flow, Halt, Result};
 use crate::settings::Protocol;
-use iipsrv_formats::open::{kind_of_file, Kind};
+use iipsrv_formats::open::{kind_of_file, outline, Kind};
+use std::path::{Path, PathBuf};
 
 /// OpenSeadragon files (URL name under `/viewer/assets/`, contents), from build.rs.
 static ASSETS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/viewer_assets.rs"));
@@ -18,19 +20,26 @@ const VIEWER_HTML: &str = include_str!("viewer.html");
 const VIEWER_PREFIX: &str = "/viewer/";
 
 impl App {
-    /// The page a path names when the viewer is on: `/`, `/viewer/<id>` or an asset.
-    pub(super) fn viewer_route(&self, req: &Request) -> Option<Result<Response>> {
+    /// The page a path names when the viewer is on: `/`, `/viewer/<id>` or an asset. The
+    /// index and the viewer pages read files, so they are made on a worker, never on the
+    /// quick path; an asset is compiled in and answered anywhere.
+    pub(super) fn viewer_route(&self, req: &Request) -> Option<Flow<Response>> {
         if !self.web.viewer {
             return None;
         }
+        let quick = req.budget == Budget::Quick;
         if req.path == "/" || req.path.is_empty() {
             // `/?FIF=...` is IIP, as at any other path.
-            return req.query.is_empty().then(|| Ok(self.index()));
+            return req.query.is_empty().then(|| match quick {
+                true => Err(Halt::NeedsWorker),
+                false => Ok(self.index()),
+            });
         }
         let rest = req.path.strip_prefix(VIEWER_PREFIX)?;
         Some(match rest.strip_prefix("assets/") {
-            Some(name) => asset(name),
-            None => self.viewer_page(rest),
+            Some(name) => asset(name).map_err(Halt::from),
+            None if quick => Err(Halt::NeedsWorker),
+            None => self.viewer_page(rest).map_err(Halt::from),
         })
     }
 
@@ -51,13 +60,14 @@ impl App {
     }
 
     /// The index page: every image in the image directory (first 500 by name), with a
-    /// thumbnail, its size and format, and links to the viewer and to info.json.
+    /// thumbnail, its size and format, and links to the viewer and to info.json. Sizes come
+    /// from the files' headers: listing opens no image (a flat one would be decoded).
     fn index(&self) -> Response {
         let iiif = self.prefix_of(Protocol::Iiif);
         let mut rows = String::new();
         let listed = self.registry.root().map(list_images).unwrap_or_default();
-        for (name, kind) in listed {
-            rows.push_str(&self.index_row(&name, kind, iiif));
+        for (name, path) in listed {
+            rows.push_str(&index_row(&name, &path, iiif));
         }
         if rows.is_empty() {
             rows.push_str("<tr><td colspan=\"4\">No images in the image directory.</td></tr>");
@@ -68,40 +78,6 @@ impl App {
              {rows}</table></body></html>"
         );
         Response::new(200, "text/html; charset=utf-8", body)
-    }
-
-    /// One row of the index: thumbnail (IIIF when mapped), name linked to the viewer, size
-    /// in pixels and levels, format.
-    fn index_row(&self, name: &str, kind: Kind, iiif: Option<&str>) -> String {
-        let id = percent_encoding::utf8_percent_encode(name, ID_ENCODE).to_string();
-        let format = match kind {
-            Kind::Tiff => "TIFF",
-            Kind::Jpeg2000 => "JPEG2000",
-            Kind::Flat => "JPEG/PNG (no pyramid)",
-        };
-        let size = match self.registry.open(name) {
-            Ok(o) => {
-                let info = o.source.info();
-                format!(
-                    "{} × {}, {} levels",
-                    info.width,
-                    info.height,
-                    info.levels.len()
-                )
-            }
-            Err(e) => format!("unreadable: {}", html_escape(&e.to_string())),
-        };
-        let thumb = iiif.map_or(String::new(), |p| {
-            format!(
-                "<img src=\"{}\" alt=\"\">",
-                slash(p, &format!("{id}/full/!160,160/0/default.jpg"))
-            )
-        });
-        format!(
-            "<tr><td><a href=\"viewer/{id}\">{thumb}</a></td>\
-             <td><a href=\"viewer/{id}\">{n}</a></td><td>{size}</td><td>{format}</td></tr>\n",
-            n = html_escape(name),
-        )
     }
 
     /// The viewer page of one image: 404 when the image does not open.
@@ -167,22 +143,62 @@ fn asset(name: &str) -> Result<Response> {
     Ok(r)
 }
 
-/// The image files directly in `dir` with their format (read once, from their first
-/// bytes), sorted by name, at most 500.
-fn list_images(dir: &std::path::Path) -> Vec<(String, Kind)> {
+/// One row of the index: thumbnail (IIIF when mapped), name linked to the viewer, size
+/// in pixels and levels, format.
+fn index_row(name: &str, path: &Path, iiif: Option<&str>) -> String {
+    let id = percent_encoding::utf8_percent_encode(name, ID_ENCODE).to_string();
+    let (size, format) = match outline(path) {
+        Ok(o) => (
+            format!("{} × {}, {} levels", o.width, o.height, o.levels),
+            match o.kind {
+                Kind::Tiff => "TIFF",
+                Kind::Jpeg2000 => "JPEG2000",
+                Kind::Flat => "JPEG/PNG (no pyramid)",
+            },
+        ),
+        Err(e) => (format!("unreadable: {}", html_escape(&e.to_string())), ""),
+    };
+    let thumb = iiif.map_or(String::new(), |p| {
+        format!(
+            "<img src=\"{}\" alt=\"\">",
+            slash(p, &format!("{id}/full/!160,160/0/default.jpg"))
+        )
+    });
+    format!(
+        "<tr><td><a href=\"viewer/{id}\">{thumb}</a></td>\
+         <td><a href=\"viewer/{id}\">{n}</a></td><td>{size}</td><td>{format}</td></tr>\n",
+        n = html_escape(name),
+    )
+}
+
+/// The image files directly in `dir` (a canonical path), sorted by name, at most 500:
+/// regular files only, symbolic links only to regular files inside `dir`, recognised by
+/// their first bytes (opened without blocking, so a FIFO is skipped, not waited on).
+fn list_images(dir: &Path) -> Vec<(String, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut images: Vec<(String, Kind)> = entries
+    let mut images: Vec<(String, PathBuf)> = entries
         .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let kind = kind_of_file(&e.path())?;
-            Some((e.file_name().into_string().ok()?, kind))
-        })
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, regular_within(&e, dir)?)))
+        .filter(|(_, path)| kind_of_file(path).is_some())
         .collect();
     images.sort_by(|a, b| a.0.cmp(&b.0));
     images.truncate(500);
     images
+}
+
+/// The path of a directory entry that is a regular file, or a link to one inside `root`.
+fn regular_within(entry: &std::fs::DirEntry, root: &Path) -> Option<PathBuf> {
+    let kind = entry.file_type().ok()?;
+    if kind.is_file() {
+        return Some(entry.path());
+    }
+    let target = kind
+        .is_symlink()
+        .then(|| entry.path().canonicalize().ok())??;
+    let inside = target.starts_with(root) && target.metadata().ok()?.is_file();
+    inside.then_some(target)
 }
 
 /// The index page's style sheet.

@@ -16,8 +16,10 @@ use iipsrv_formats::codec::{jpeg, png, tiff_writer, webp};
 use iipsrv_formats::error::EncodeError;
 use iipsrv_formats::source::region::{compose, compose_float};
 use iipsrv_formats::source::ImageSource;
+pub mod budget;
 pub mod watermark;
 
+use budget::MemoryBudget;
 use iipsrv_core::view::{Format, Process, View};
 use std::sync::Arc;
 use watermark::Watermark;
@@ -49,6 +51,9 @@ pub struct Settings {
     pub max_layers: MaxLayers,
     /// WATERMARK added to every answer (its Debug text names the file and settings).
     pub watermark: Option<Arc<Watermark>>,
+    /// MAX_RENDER_MEMORY: what renders in progress may take together (its Debug text is
+    /// the limit alone).
+    pub memory: Arc<MemoryBudget>,
 }
 
 impl Default for Settings {
@@ -63,6 +68,7 @@ impl Default for Settings {
             max_icc: 65_536,
             max_layers: MaxLayers::Half,
             watermark: None,
+            memory: MemoryBudget::new(0),
         }
     }
 }
@@ -228,6 +234,7 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
     if let Some(stored) = passthrough(src, view, &plan, settings)? {
         return Ok(stored);
     }
+    let _reserved = reserve_memory(info, view, &plan, settings)?;
     let hist = if view.needs_histogram() {
         Some(histogram(src)?)
     } else {
@@ -263,6 +270,24 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
         bytes,
         mime: view.format.mime(),
         passthrough: false,
+    })
+}
+
+/// The render memory a view needs (MAX_RENDER_MEMORY), held until the answer is made; 503
+/// when renders in progress hold too much already.
+fn reserve_memory(
+    info: &ImageInfo,
+    view: &View,
+    plan: &Plan,
+    settings: &Settings,
+) -> Result<budget::Reservation> {
+    let (x0, y0, x1, y1) = plan.bounds;
+    let needs = budget::estimate(info, view, (x1 - x0) as u64 * (y1 - y0) as u64);
+    settings.memory.reserve(needs).ok_or_else(|| {
+        Error::Overloaded(format!(
+            "server busy: this answer needs about {} MB of render memory, retry later",
+            needs.div_ceil(1 << 20)
+        ))
     })
 }
 

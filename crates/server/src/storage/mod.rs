@@ -9,6 +9,7 @@ pub mod objects;
 #[cfg(not(feature = "object-storage"))]
 #[path = "objects/none.rs"]
 pub mod objects;
+pub(crate) mod open_images;
 pub mod registry;
 pub mod tier;
 pub mod tiles;

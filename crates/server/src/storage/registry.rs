@@ -10,6 +10,7 @@
 
 use super::nanos;
 use super::objects::{ObjectRef, ObjectStores};
+use super::open_images::{OpenImages, Resident};
 use super::tier::SharedTier;
 use super::tiles::{CachedTiles, TileCache};
 use crate::error::{Error, Flow, Halt, Result};
@@ -59,8 +60,8 @@ pub(crate) struct Registry {
     root: Option<PathBuf>,
     suffix: String,
     pattern: String,
-    /// Location (canonical path or object URL, `#page<n>` for pages) → the parsed image.
-    images: Cache<String, Entry>,
+    /// Location (canonical path or object URL, `#page<n>` for pages) → the open image.
+    images: OpenImages<Entry>,
     /// Path under the root → its canonical path and the identity of the file found there
     /// when it was checked, so that an unchanged file costs one stat, not a readlink per
     /// path component.
@@ -73,6 +74,12 @@ pub(crate) struct Registry {
     tier: Option<Arc<SharedTier>>,
     /// How long an object's stamp and an image's generation are trusted.
     revalidate: Duration,
+}
+
+impl Resident for Entry {
+    fn resident_bytes(&self) -> u64 {
+        self.opened.source.resident_bytes()
+    }
 }
 
 /// What tells one file from another, even one put in its place: device, inode and the
@@ -89,13 +96,13 @@ impl FileIdentity {
 
 impl Registry {
     /// A registry serving files under `root` (ids + `suffix`; sequences named with
-    /// `pattern`, FILENAME_PATTERN); `capacity` images are kept parsed. Without a root,
-    /// only objects are served.
+    /// `pattern`, FILENAME_PATTERN); `capacity` images are kept parsed, and flat images
+    /// decoded into memory up to `flat_bytes`. Without a root, only objects are served.
     pub fn new(
         root: Option<&Path>,
         suffix: &str,
         pattern: &str,
-        capacity: usize,
+        (capacity, flat_bytes): (usize, u64),
     ) -> Result<Registry> {
         let root = root
             .map(|root| {
@@ -111,7 +118,7 @@ impl Registry {
             root,
             suffix: suffix.to_string(),
             pattern: pattern.to_string(),
-            images: Cache::new(capacity.max(1)),
+            images: OpenImages::new(capacity, flat_bytes),
             canonical: Cache::new(capacity.max(1) * 4),
             tiles: None,
             objects: None,
@@ -234,9 +241,9 @@ impl Registry {
         }
     }
 
-    /// How many images are held open.
-    pub(crate) fn open_count(&self) -> usize {
-        self.images.len()
+    /// How many images are held open, and the bytes of pixels they hold in memory.
+    pub(crate) fn open_count(&self) -> (usize, u64) {
+        (self.images.len(), self.images.resident())
     }
 
     /// Opens an image by id, from the cache when the file has not changed.
@@ -385,7 +392,7 @@ impl Registry {
         }
         let bytes = objects.bytes(object, &stat);
         let (source, views) = open_bytes(bytes, page, &object.url)?;
-        Ok(self.keep(key, &object.url, stamp, stat.mtime, source, views))
+        Ok(self.keep(key, &object.url, stamp, stat.mtime, source, views)?)
     }
 
     /// Opens a located file (page `page` of a stack), from the cache when unchanged (and,
@@ -417,11 +424,12 @@ impl Registry {
             return Err(Halt::NeedsWorker);
         }
         let (source, views) = open_page(&path, page)?;
-        Ok(self.keep(key, &location, stamp, mtime, source, views))
+        Ok(self.keep(key, &location, stamp, mtime, source, views)?)
     }
 
     /// Keeps a newly opened image under `key`, its version tagged with `stamp` and the
-    /// current purge generation of `location`.
+    /// current purge generation of `location`; refused when its decoded pixels would not
+    /// fit the budget for flat images (it would be decoded anew for every request).
     fn keep(
         &self,
         key: String,
@@ -430,7 +438,15 @@ impl Registry {
         mtime: SystemTime,
         source: Arc<dyn ImageSource>,
         views: Option<Views>,
-    ) -> Opened {
+    ) -> Result<Opened> {
+        let resident = source.resident_bytes();
+        if !self.images.fits(resident) {
+            return Err(Error::BadImage(format!(
+                "this image without a pyramid needs {} MB decoded, more than MAX_FLAT_CACHE_SIZE \
+                 allows; convert it to a tiled pyramidal TIFF",
+                resident.div_ceil(1 << 20)
+            )));
+        }
         let generation = self.generation(location);
         let version: Arc<str> = format!("{key}|{stamp}|g{generation}").into();
         let opened = Opened {
@@ -446,7 +462,7 @@ impl Registry {
             checked: Instant::now(),
         };
         self.images.insert(key, entry);
-        opened
+        Ok(opened)
     }
 
     /// Purges image `id`: its generation goes up in the shared tier (so that no instance

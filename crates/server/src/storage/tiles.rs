@@ -155,6 +155,10 @@ impl ImageSource for CachedTiles {
         self.inner.is_remote()
     }
 
+    fn resident_bytes(&self) -> u64 {
+        self.inner.resident_bytes()
+    }
+
     fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>> {
         self.inner.jpeg_tile(level, tx, ty)
     }
