@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Overload, soak and a web server dropping its FastCGI connections — the long runs of the
 # reliability issues (minutes; a manual run, not part of scripts/test.sh):
-#  0. heavy: HEAVY_SECONDS (60) of 32 clients asking the largest renders (full/5000,5000,
-#     CNV=sobel&WID=5000, 4000-px regions) while /health is probed every 100 ms: answers by
-#     status, the probe's latencies and the server's peak RSS (scripts/harness/soak.py).
+#  0. heavy: HEAVY_SECONDS (60) of 32 clients asking the largest renders (full/w,w and
+#     CNV=sobel&WID=w with w 4000-4999, never the same twice in a row, so no answer comes
+#     from a cache; 8000-px regions at w) while a process of its own probes /health every
+#     100 ms: answers by status, the probe's latencies and the server's peak RSS
+#     (scripts/harness/soak.py).
 #     HEAVY_SECONDS=0 skips it; so do LOAD_SECONDS=0 and SOAK_SECONDS=0 / FAULTS=0 for the rest.
 #  1. load: wrk at 256 and 1024 connections, LOAD_SECONDS (60) per workload (hot tiles, cold
 #     tiles, regions; ../shared/peers/bench.sh lists) against our HTTP front end. The answers
@@ -15,6 +17,7 @@
 #     twice under load and started again: our processes must keep their PIDs and answer.
 # This script starts the servers, wrk and the RSS sampler; the counts by status, the RSS
 # summary and the probe after the faults are the Python harness's (scripts/harness/soak.py).
+# BIN: the server binary (default target/release/iipsrv, built first).
 # Images: IMAGES (default /tmp/peers/images, 20000x15000; W and H give their size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +32,7 @@ cargo build --release -q
 mkdir -p "$OUT"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 source scripts/ports.sh
-BIN=$PWD/target/release/iipsrv
+BIN=${BIN:-$PWD/target/release/iipsrv}
 pid=""
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null
@@ -50,10 +53,10 @@ HEAVY_SECONDS=${HEAVY_SECONDS:-60}
 if [ "$HEAVY_SECONDS" -gt 0 ]; then
   echo "== 0. heavy: $HEAVY_SECONDS s of 32 clients asking the largest renders, /health probed"
   harness heavy "http://127.0.0.1:$port" "$pid" --clients 32 --seconds "$HEAVY_SECONDS" \
-    /iiif/big-deflate.tif/full/5000,5000/0/default.jpg \
-    "/fcgi-bin/iipsrv.fcgi?FIF=big-jpeg-q90.tif&CNV=sobel&WID=5000&CVT=jpeg" \
-    /iiif/big-lzw.tif/2000,2000,8000,8000/4000,/0/default.png \
-    /iiif/big-jpeg-q90.tif/full/4999,/0/default.jpg
+    "/iiif/big-deflate.tif/full/{w},{w}/0/default.jpg" \
+    "/fcgi-bin/iipsrv.fcgi?FIF=big-jpeg-q90.tif&CNV=sobel&WID={w}&CVT=jpeg" \
+    "/iiif/big-lzw.tif/2000,2000,8000,8000/{w},/0/default.png" \
+    "/iiif/big-jpeg-q90.tif/full/{w},/0/default.jpg"
 fi
 
 echo "== 1. load: $LOAD_SECONDS s per workload at 256 and 1024 connections (0: only make the URL lists)"

@@ -37,6 +37,7 @@ fn start(config: &Config) -> Result<ExitCode, String> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .start_handler(|_| iipsrv_server::front::priority::render_thread())
         .build_global()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
     let root = image_root(config)?;

@@ -67,6 +67,7 @@ impl Dispatcher {
             if abandoned.load(Ordering::Acquire) {
                 return None;
             }
+            crate::front::priority::render_thread();
             telemetry::working(1.0);
             let r = app.handle(&request);
             telemetry::working(-1.0);

@@ -1,8 +1,10 @@
 //! The front ends around the one handler: [`http`] (hyper) and [`fastcgi`], both through
 //! the [`dispatch`]er (quick path, admission control, the worker pool, the request log),
-//! and the process [`lifecycle`] (graceful stop, SIGHUP).
+//! the process [`lifecycle`] (graceful stop, SIGHUP), and the [`priority`] of the threads
+//! that render, below the connection threads.
 
 pub mod dispatch;
 pub mod fastcgi;
 pub mod http;
 pub mod lifecycle;
+pub mod priority;
