@@ -10,17 +10,20 @@
 #                           # redis-server (the shared tier's other engine), and s3s-fs from
 #                           # crates.io (the S3-compatible store of the object-storage tests)
 #   scripts/deps.sh bench   # test + the load tool wrk
+#   scripts/deps.sh package # test + what the package test needs: dpkg-dev (dpkg-shlibdeps),
+#                           # binutils, lintian, libfcgi-bin (cgi-fcgi), curl
 # Runs apt-get as root (or through sudo); prints what it would install otherwise.
 set -euo pipefail
 what=${1:-build}
 pkgs=(cmake nasm pkg-config gcc curl liblcms2-dev)
 case "$what" in
   build) ;;
-  test|bench)
+  test|bench|package)
     pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi memcached
            apache2 libapache2-mod-fcgid iipimage-server libopenjp2-tools chromium time redis-server)
-    [ "$what" = bench ] && pkgs+=(wrk) ;;
-  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+    [ "$what" = bench ] && pkgs+=(wrk)
+    [ "$what" = package ] && pkgs+=(dpkg-dev binutils lintian libfcgi-bin) ;;
+  *) echo "usage: $0 build|test|bench|package" >&2; exit 2 ;;
 esac
 # s3s-fs 0.14.1 is the newest that builds with the machine's rustc (1.95).
 if [ "$what" != build ] && ! command -v s3s-fs >/dev/null; then

@@ -8,12 +8,14 @@
 # differential compatibility suite against Debian's iipsrv 1.1 (tests/compat/requests.tsv),
 # the viewer in headless Chromium (scripts/viewer-test.sh), the multi-instance test (two
 # servers behind nginx, images only in an S3 store, one memcached; scripts/scaleout-test.sh),
+# the Debian package swapped in for iipimage-server under Apache and back, with lintian and
+# the validator through it (scripts/package-test.sh; it changes the machine's packages),
 # and every fuzz target for FUZZ_RUNS inputs (default 200000) each from a fixed seed, so a
 # verdict is reproducible (scripts/fuzz.sh --runs; 0 skips).
-# Installs the Debian packages it needs when they are missing (scripts/deps.sh test).
+# Installs the Debian packages it needs when they are missing (scripts/deps.sh package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh test
+scripts/deps.sh package
 cargo fmt --check
 (cd fuzz && cargo fmt --check)
 scripts/module-graph.py --check
@@ -27,5 +29,6 @@ scripts/webservers-test.sh
 scripts/compat-test.sh
 scripts/viewer-test.sh
 scripts/scaleout-test.sh
+scripts/package-test.sh
 FUZZ_RUNS=${FUZZ_RUNS:-200000}
 if [ "$FUZZ_RUNS" -gt 0 ]; then scripts/fuzz.sh --runs "$FUZZ_RUNS"; fi

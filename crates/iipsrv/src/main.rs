@@ -8,15 +8,19 @@
 //! - `iipsrv convert INPUT OUTPUT.tif`: builds a pyramidal TIFF ([`convert`]).
 //! - `iipsrv purge ID...`: purges images across the shared cache tier ([`serve::purge`]).
 //! - `iipsrv man`: the manual page generated from the option definitions ([`man`]).
+//! - `iipsrv completions SHELL`: shell completions (bash, zsh, fish, ...).
+//!
+//! `iipsrv --version` names the commit, features and codecs of the build ([`about`]).
 //!
 //! `check` and `convert` use the format crate only; `serve` and `purge` the server crate.
 
+mod about;
 mod check;
 mod convert;
 mod man;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use iipsrv_server::settings::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,10 +64,21 @@ enum Job {
     },
     /// Print the manual page (roff).
     Man,
+    /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The command line definition, with the long version text of this build.
+fn command() -> clap::Command {
+    Cli::command().long_version(about::long_version())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         None => serve::run(cli.serve),
         Some(Job::Serve(config)) => serve::run(*config),
@@ -71,6 +86,10 @@ fn main() -> ExitCode {
         Some(Job::Convert(args)) => report("iipsrv convert", convert::convert(&args)),
         Some(Job::Purge { ids }) => serve::purge(&ids),
         Some(Job::Man) => report("iipsrv", man_page()),
+        Some(Job::Completions { shell }) => {
+            clap_complete::generate(shell, &mut command(), "iipsrv", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
     }
 }
 

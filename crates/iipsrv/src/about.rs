@@ -1,0 +1,34 @@
+//! What `iipsrv --version` says: the version, the git commit of the build, the cargo
+//! features and the formats and codecs compiled in — what a bug report or a package
+//! inventory needs to know of a binary.
+
+/// The long version text.
+pub(crate) fn long_version() -> String {
+    let features: Vec<&str> = [
+        ("object-storage", cfg!(feature = "object-storage")),
+        ("redis", cfg!(feature = "redis")),
+        ("memcached", cfg!(feature = "memcached")),
+    ]
+    .iter()
+    .filter_map(|&(name, on)| on.then_some(name))
+    .collect();
+    format!(
+        "{} (commit {})\nfeatures: {}\nsources: {}\nanswers: {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("IIPSRV_COMMIT"),
+        if features.is_empty() {
+            "none".to_string()
+        } else {
+            features.join(", ")
+        },
+        SOURCES,
+        ANSWERS
+    )
+}
+
+/// The image files read (all built in: there are no decoder plug-ins).
+const SOURCES: &str = "TIFF and BigTIFF (none, LZW, deflate, zstd, JPEG, WebP; \
+    1-32 bits, float, CIELAB), JPEG2000 (OpenJPEG), JPEG (libjpeg-turbo), PNG";
+
+/// The answer formats written.
+const ANSWERS: &str = "JPEG (libjpeg-turbo), PNG, WebP (libwebp), TIFF";
