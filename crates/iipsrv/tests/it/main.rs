@@ -8,6 +8,7 @@ mod harness;
 
 mod check;
 mod convert;
+mod fastcgi_hostile;
 mod fastcgi_protocol;
 mod faults;
 mod flat_images;
