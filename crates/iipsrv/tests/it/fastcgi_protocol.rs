@@ -150,15 +150,9 @@ impl Fcgi {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The process's peak resident memory (VmHWM) in KiB.
-    pub(crate) fn peak_rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM")
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

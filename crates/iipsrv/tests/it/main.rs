@@ -12,6 +12,7 @@ mod fastcgi_hostile;
 mod fastcgi_protocol;
 mod faults;
 mod flat_images;
+mod hostile_load;
 mod hostile_requests;
 mod hostile_tiff;
 mod http_semantics;
