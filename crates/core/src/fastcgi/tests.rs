@@ -184,7 +184,7 @@ fn management_records_are_answered() {
 fn hostile_streams_are_errors() {
     let huge_pair = [vec![0xff; 8], vec![b'a', b'b']].concat();
     let start = begin(1, 1, true);
-    let with = |more: &[Vec<u8>]| [&[start.clone()], more].concat().concat();
+    let with = |more: &[Vec<u8>]| [std::slice::from_ref(&start), more].concat().concat();
     let limits = Limits::default();
     let many_pairs = pairs(&vec![("a", ""); 1001]);
     let cases: Vec<(Vec<u8>, WireError)> = vec![
@@ -196,7 +196,10 @@ fn hostile_streams_are_errors() {
             with(&[rec(kind::PARAMS, 1, &many_pairs), rec(kind::PARAMS, 1, &[])]),
             WireError::TooManyPairs(limits.pairs),
         ),
-        (with(&[start.clone()]), WireError::DuplicateBegin(1)),
+        (
+            with(std::slice::from_ref(&start)),
+            WireError::DuplicateBegin(1),
+        ),
         (
             rec(kind::STDIN, 4, &[]),
             WireError::UnknownRequest { kind: 5, id: 4 },

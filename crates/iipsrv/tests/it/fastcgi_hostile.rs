@@ -48,22 +48,84 @@ fn hostile_streams() -> Vec<(&'static str, Vec<u8>, Outcome)> {
     let s = |parts: &[Vec<u8>]| parts.concat();
     let o = Outcome::Closed;
     vec![
-        ("pair claiming 2^31-1 bytes", s(&[begin(1, 1), record(PARAMS, 1, &huge_pair), record(PARAMS, 1, &[]), record(STDIN, 1, &[])]), o),
+        (
+            "pair claiming 2^31-1 bytes",
+            s(&[
+                begin(1, 1),
+                record(PARAMS, 1, &huge_pair),
+                record(PARAMS, 1, &[]),
+                record(STDIN, 1, &[]),
+            ]),
+            o,
+        ),
         ("truncated header", vec![1, BEGIN, 0, 1, 0], o),
-        ("content length past the record", s(&[begin(1, 1), header_claims_more]), o),
-        ("pair past its record", s(&[begin(1, 1), record(PARAMS, 1, &[100, 1, b'a']), record(PARAMS, 1, &[])]), o),
+        (
+            "content length past the record",
+            s(&[begin(1, 1), header_claims_more]),
+            o,
+        ),
+        (
+            "pair past its record",
+            s(&[
+                begin(1, 1),
+                record(PARAMS, 1, &[100, 1, b'a']),
+                record(PARAMS, 1, &[]),
+            ]),
+            o,
+        ),
         ("10,000 pairs", many_pairs.concat(), o),
-        ("parameters past 64 KiB", s(&[begin(1, 1), record(PARAMS, 1, &big), record(PARAMS, 1, &big)]), o),
-        ("body past 64 KiB", s(&[begin(1, 1), record(PARAMS, 1, &[]), record(STDIN, 1, &big), record(STDIN, 1, &big)]), o),
-        ("unknown type for a request", s(&[begin(1, 1), record(77, 1, b"x")]), o),
-        ("application-only type", s(&[begin(1, 1), record(STDOUT, 1, b"x")]), o),
-        ("unknown management type", record(200, 0, &[]), Outcome::Refused(11)),
-        ("second BEGIN for a live id", s(&[begin(1, 1), begin(1, 1)]), o),
+        (
+            "parameters past 64 KiB",
+            s(&[
+                begin(1, 1),
+                record(PARAMS, 1, &big),
+                record(PARAMS, 1, &big),
+            ]),
+            o,
+        ),
+        (
+            "body past 64 KiB",
+            s(&[
+                begin(1, 1),
+                record(PARAMS, 1, &[]),
+                record(STDIN, 1, &big),
+                record(STDIN, 1, &big),
+            ]),
+            o,
+        ),
+        (
+            "unknown type for a request",
+            s(&[begin(1, 1), record(77, 1, b"x")]),
+            o,
+        ),
+        (
+            "application-only type",
+            s(&[begin(1, 1), record(STDOUT, 1, b"x")]),
+            o,
+        ),
+        (
+            "unknown management type",
+            record(200, 0, &[]),
+            Outcome::Refused(11),
+        ),
+        (
+            "second BEGIN for a live id",
+            s(&[begin(1, 1), begin(1, 1)]),
+            o,
+        ),
         ("records for an unknown id", record(STDIN, 9, b"x"), o),
         ("padding cut short", padded_then_cut, o),
         ("padding at its most", padded_whole, Outcome::Refused(10)),
-        ("version 2", vec![2, BEGIN, 0, 1, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0], o),
-        ("nine requests at once", (1..=9).map(|id| begin(id, 1)).collect::<Vec<_>>().concat(), o),
+        (
+            "version 2",
+            vec![2, BEGIN, 0, 1, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0],
+            o,
+        ),
+        (
+            "nine requests at once",
+            (1..=9).map(|id| begin(id, 1)).collect::<Vec<_>>().concat(),
+            o,
+        ),
         ("authorizer role", begin(1, 2), Outcome::Refused(3)),
     ]
 }
@@ -94,14 +156,24 @@ fn hostile_streams_cost_one_connection(vmem_kb: Option<u64>) {
             Outcome::Refused(kind) => assert_eq!(got.get(1), Some(&kind), "{name}: {got:?}"),
         }
         let id = 100 + i as u16;
-        let ok = answer(&mut kept, id, "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&OBJ=Max-size");
+        let ok = answer(
+            &mut kept,
+            id,
+            "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&OBJ=Max-size",
+        );
         assert!(ok.ends_with("Max-size:600 400\r\n"), "after {name}: {ok}");
         assert!(server.alive(), "after {name}");
     }
     let log = server.log();
-    let closed = hostile_streams().iter().filter(|c| c.2 == Outcome::Closed).count();
+    let closed = hostile_streams()
+        .iter()
+        .filter(|c| c.2 == Outcome::Closed)
+        .count();
     let lines = log.matches("FastCGI connection closed").count();
-    assert!(lines >= closed, "one log line per closed connection:\n{log}");
+    assert!(
+        lines >= closed,
+        "one log line per closed connection:\n{log}"
+    );
 }
 
 #[test]
@@ -127,9 +199,16 @@ fn an_aborted_queued_request_is_ended_and_the_connection_serves_on() {
     s.write_all(&record(ABORT, 1, &[])).expect("abort");
     let mut head = [0u8; 16];
     s.read_exact(&mut head).expect("END_REQUEST");
-    assert_eq!((head[1], head[3], head[12]), (3, 1, 0), "END_REQUEST, complete");
+    assert_eq!(
+        (head[1], head[3], head[12]),
+        (3, 1, 0),
+        "END_REQUEST, complete"
+    );
     let ok = answer(&mut s, 1, "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&OBJ=Max-size");
-    assert!(ok.ends_with("Max-size:600 400\r\n"), "the id is free again: {ok}");
+    assert!(
+        ok.ends_with("Max-size:600 400\r\n"),
+        "the id is free again: {ok}"
+    );
 }
 
 #[test]
@@ -155,6 +234,8 @@ fn connections_past_the_limit_wait_for_a_free_one() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let mut head = [0u8; 8];
-    third.read_exact(&mut head).expect("served once a place is free");
+    third
+        .read_exact(&mut head)
+        .expect("served once a place is free");
     assert_eq!(head[1], STDOUT);
 }

@@ -238,7 +238,10 @@ fn a_multiplexing_client_gets_concurrent_answers() {
     let mut body = vec![0u8; usize::from(u16::from_be_bytes([head[4], head[5]]))];
     s.read_exact(&mut body).expect("body");
     assert_eq!(head[1], 10, "GET_VALUES_RESULT");
-    assert_eq!(body, params(&[("FCGI_MAX_REQS", "8"), ("FCGI_MPXS_CONNS", "1")]));
+    assert_eq!(
+        body,
+        params(&[("FCGI_MAX_REQS", "8"), ("FCGI_MPXS_CONNS", "1")])
+    );
 
     // a slow render (a 6000x4000 PNG) as request 7, then quick answers as 8 and 9, their
     // records interleaved: the quick ones end while the slow one is still being made

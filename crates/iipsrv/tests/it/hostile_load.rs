@@ -41,8 +41,11 @@ fn fastcgi_stream() -> Vec<u8> {
 
 /// The HTTP stream: a request line and 63 KB of one header, the header block never ended.
 fn http_stream() -> Vec<u8> {
-    format!("GET /iiif/a.tif/info.json HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n", "a".repeat(63_000))
-        .into_bytes()
+    format!(
+        "GET /iiif/a.tif/info.json HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n",
+        "a".repeat(63_000)
+    )
+    .into_bytes()
 }
 
 /// Prints and checks one front end's figures.

@@ -19,14 +19,14 @@ use crate::front::dispatch::Dispatcher;
 use crate::front::lifecycle::Stop;
 use crate::handler::{Method, Request, Response};
 use iipsrv_core::fastcgi::{record, Decoder, Event, Limits, Step};
+use socket2::{Domain, SockAddr, Socket, Type};
 use std::collections::HashMap;
+use std::io;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{AbortHandle, JoinSet};
-use socket2::{Domain, SockAddr, Socket, Type};
-use std::io;
-use tokio::net::{TcpListener, UnixListener};
 
 /// A listening socket for FastCGI connections.
 pub enum Listener {
@@ -119,7 +119,9 @@ pub async fn serve(dispatcher: Dispatcher, listener: Listener, limits: Limits, s
             _ = stopping.requested() => return,
         };
         match accepted {
-            Ok((permit, socket)) => socket.spawn(Connection::new(&dispatcher, limits, permit), &stop),
+            Ok((permit, socket)) => {
+                socket.spawn(Connection::new(&dispatcher, limits, permit), &stop)
+            }
             Err(e) => {
                 tracing::warn!("FastCGI accept failed: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -171,6 +173,9 @@ async fn accept(
 
 /// Why a connection ends early; the reason is logged where it is known.
 struct Closed;
+
+/// What `JoinSet::join_next_with_id` gives back for an answering task.
+type Done = Option<Result<(tokio::task::Id, (u16, Vec<u8>)), tokio::task::JoinError>>;
 
 /// A request being answered.
 struct Running {
@@ -312,7 +317,7 @@ impl Connection {
     /// Writes the answer of a finished task (a 500 when it failed).
     async fn finish<W: AsyncWrite + Unpin>(
         &mut self,
-        done: Option<Result<(tokio::task::Id, (u16, Vec<u8>)), tokio::task::JoinError>>,
+        done: Done,
         writer: &mut W,
     ) -> Result<(), Closed> {
         let (id, answer) = match done {
@@ -323,7 +328,10 @@ impl Connection {
                     return Ok(());
                 };
                 let id = *id.0;
-                (id, record::answer(id, &[b"Status: 500 Internal Server Error\r\n\r\n"]))
+                (
+                    id,
+                    record::answer(id, &[b"Status: 500 Internal Server Error\r\n\r\n"]),
+                )
             }
             _ => return Ok(()),
         };
