@@ -16,7 +16,7 @@
 
 use crate::error::reason_phrase;
 use crate::front::dispatch::Dispatcher;
-use crate::front::lifecycle::Stop;
+use crate::front::lifecycle::{Live, Stop};
 use crate::handler::{Method, Request, Response};
 use iipsrv_core::fastcgi::{record, Decoder, Event, Limits, Step};
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -194,6 +194,8 @@ struct Connection {
 }
 
 impl Connection {
+    /// A connection answering through `dispatcher`, held to `limits`, holding `permit`
+    /// (its place among the connections served) until it ends.
     fn new(dispatcher: &Dispatcher, limits: Limits, permit: OwnedSemaphorePermit) -> Connection {
         Connection {
             decoder: Decoder::new(limits),
@@ -206,7 +208,7 @@ impl Connection {
 
     /// Reads records and writes answers until the peer closes, breaks the protocol, or
     /// `stop` is asked and the requests in flight are answered.
-    async fn run<R, W>(mut self, mut reader: R, mut writer: W, mut stop: Stop, _live: impl Send)
+    async fn run<R, W>(mut self, mut reader: R, mut writer: W, mut stop: Stop, _live: Live)
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
