@@ -45,6 +45,7 @@ fn start(config: &Config) -> Result<ExitCode, String> {
         bind: config.bind.clone(),
         backlog: config.backlog,
         fcgi_limits: config.fastcgi.limits(),
+        fcgi_patience: config.fastcgi.read_timeout(),
         viewer_page: viewer_page(settings.web.viewer, config.filesystem_prefix.is_none()),
     };
     let app = Arc::new(App::new(settings, root.as_deref()).map_err(|e| e.to_string())?);
@@ -89,6 +90,7 @@ struct Fronts {
     bind: Option<String>,
     backlog: i32,
     fcgi_limits: iipsrv_core::fastcgi::Limits,
+    fcgi_patience: std::time::Duration,
     viewer_page: Option<String>,
 }
 
@@ -117,6 +119,7 @@ impl Fronts {
                 dispatcher.clone(),
                 listener,
                 self.fcgi_limits,
+                self.fcgi_patience,
                 stop,
             ));
         }

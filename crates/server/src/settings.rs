@@ -667,6 +667,11 @@ pub struct FastCgiConfig {
     /// listen backlog.
     #[arg(long, env = "FCGI_MAX_CONNS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub fcgi_max_conns: u32,
+
+    /// FastCGI: seconds a connection may keep a request it began waiting for its next
+    /// bytes (slow senders); idle kept-alive connections wait as long as they like.
+    #[arg(long, env = "FCGI_READ_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub fcgi_read_timeout: u64,
 }
 
 impl FastCgiConfig {
@@ -679,6 +684,11 @@ impl FastCgiConfig {
             requests: self.fcgi_max_reqs as usize,
             connections: self.fcgi_max_conns as usize,
         }
+    }
+
+    /// The longest wait for the rest of a request that has begun.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_secs(self.fcgi_read_timeout)
     }
 }
 

@@ -204,6 +204,14 @@ impl Decoder {
         self.slots.len()
     }
 
+    /// True while some request's parameters or input are still arriving (the caller bounds
+    /// how long it waits for them).
+    pub fn arriving(&self) -> bool {
+        self.slots
+            .values()
+            .any(|s| matches!(s, Slot::Params { .. } | Slot::Stdin { .. }))
+    }
+
     /// Acts on one whole record.
     fn record(&mut self, h: Header, content: &[u8]) -> Result<Option<Event>, WireError> {
         match (h.id, h.kind) {

@@ -239,3 +239,35 @@ fn connections_past_the_limit_wait_for_a_free_one() {
         .expect("served once a place is free");
     assert_eq!(head[1], STDOUT);
 }
+
+#[test]
+fn a_slow_sender_is_closed_an_idle_kept_alive_connection_is_not() {
+    let dir = tempdir();
+    iipsrv_server::demo::write_demo(&dir.path().join("a.tif"), 600, 400).expect("image");
+    let env = [("FCGI_READ_TIMEOUT", "1")];
+    let server = Fcgi::start(&dir.path().to_string_lossy(), &env, None, dir.path());
+    let mut idle = server.connect();
+    let mut slow = server.connect();
+    let records = get_request(1, "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&OBJ=Max-size");
+    slow.write_all(&records[..2].concat()).expect("send");
+    let start = std::time::Instant::now();
+    let mut got = Vec::new();
+    let _ = slow.read_to_end(&mut got);
+    assert!(got.is_empty(), "{got:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let ok = answer(&mut idle, 1, "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&OBJ=Max-size");
+    assert!(
+        ok.ends_with("Max-size:600 400\r\n"),
+        "idle connection kept: {ok}"
+    );
+    assert!(
+        server.log().contains("in the middle of a request"),
+        "{}",
+        server.log()
+    );
+}

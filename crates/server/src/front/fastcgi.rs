@@ -23,6 +23,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -102,9 +103,16 @@ impl Listener {
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Accepts FastCGI connections until `stop` is asked, serving at most
-/// `limits.connections` at once. On stop, each connection finishes the requests it is
+/// `limits.connections` at once; a connection waiting longer than `patience` for the rest
+/// of a request it began is closed. On stop, each connection finishes the requests it is
 /// answering and closes instead of reading more.
-pub async fn serve(dispatcher: Dispatcher, listener: Listener, limits: Limits, stop: Stop) {
+pub async fn serve(
+    dispatcher: Dispatcher,
+    listener: Listener,
+    limits: Limits,
+    patience: Duration,
+    stop: Stop,
+) {
     let permits = Arc::new(Semaphore::new(limits.connections.max(1)));
     let mut stopping = stop.clone();
     loop {
@@ -119,12 +127,13 @@ pub async fn serve(dispatcher: Dispatcher, listener: Listener, limits: Limits, s
             _ = stopping.requested() => return,
         };
         match accepted {
-            Ok((permit, socket)) => {
-                socket.spawn(Connection::new(&dispatcher, limits, permit), &stop)
-            }
+            Ok((permit, socket)) => socket.spawn(
+                Connection::new(&dispatcher, limits, patience, permit),
+                &stop,
+            ),
             Err(e) => {
                 tracing::warn!("FastCGI accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
@@ -190,14 +199,22 @@ struct Connection {
     dispatcher: Dispatcher,
     tasks: JoinSet<(u16, Vec<u8>)>,
     running: HashMap<u16, Running>,
+    /// The longest wait for the next bytes of a request that has begun.
+    patience: Duration,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Connection {
-    /// A connection answering through `dispatcher`, held to `limits`, holding `permit`
-    /// (its place among the connections served) until it ends.
-    fn new(dispatcher: &Dispatcher, limits: Limits, permit: OwnedSemaphorePermit) -> Connection {
+    /// A connection answering through `dispatcher`, held to `limits` and `patience`,
+    /// holding `permit` (its place among the connections served) until it ends.
+    fn new(
+        dispatcher: &Dispatcher,
+        limits: Limits,
+        patience: Duration,
+        permit: OwnedSemaphorePermit,
+    ) -> Connection {
         Connection {
+            patience,
             decoder: Decoder::new(limits),
             dispatcher: dispatcher.clone(),
             tasks: JoinSet::new(),
@@ -226,11 +243,15 @@ impl Connection {
             if buf.capacity() < want {
                 buf.reserve_exact(want - buf.len());
             }
+            let arriving = !buf.is_empty() || self.decoder.arriving();
+            let patience = arriving.then_some(self.patience);
             let step = tokio::select! {
                 done = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.finish(done, &mut writer).await
                 }
-                read = reader.read_buf(&mut buf), if !stopping => received(read, &buf),
+                read = read_within(&mut reader, &mut buf, patience), if !stopping => {
+                    received(read, &buf)
+                }
                 _ = stop.requested(), if !stopping => {
                     stopping = true;
                     Ok(())
@@ -371,10 +392,33 @@ fn received(read: io::Result<usize>, buf: &[u8]) -> Result<(), Closed> {
         }
         Ok(0) => Err(Closed),
         Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            tracing::warn!("FastCGI connection closed: {e}");
+            Err(Closed)
+        }
         Err(e) => {
             tracing::debug!("FastCGI connection ended: {e}");
             Err(Closed)
         }
+    }
+}
+
+/// Reads more bytes into `buf`, waiting at most `patience` when given (while a request
+/// is arriving, or a record is cut).
+async fn read_within<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    patience: Option<Duration>,
+) -> io::Result<usize> {
+    let Some(patience) = patience else {
+        return reader.read_buf(buf).await;
+    };
+    match tokio::time::timeout(patience, reader.read_buf(buf)).await {
+        Ok(read) => read,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no bytes for {patience:?} in the middle of a request"),
+        )),
     }
 }
 
