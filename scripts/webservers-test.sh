@@ -8,6 +8,10 @@
 # Through each: the IIIF validator (levels 0-2, v3 at /iiif/ and v2 at /iiif/2/), a sample
 # of IIP, DeepZoom and Zoomify requests and a 3 MB answer. This script starts and stops the
 # servers; the checks are the Python harness's (scripts/harness: validator.py, webservers.py).
+# nginx runs twice: one connection per request, then kept-alive connections (upstream
+# keepalive, fastcgi_keep_conn on). RECORD=DIR saves what each web server sends on each
+# FastCGI connection into DIR (scripts/fcgi-record.py), as seeds for the fastcgi_records
+# fuzz target.
 # Prints "web servers: N passed, M failed"; exits 1 on any validator failure or wrong answer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +20,12 @@ cargo build --release -q
 BIN=$PWD/target/release/iipsrv
 work=$(mktemp -d)
 chmod 755 "$work"   # Apache's worker user must read the images
+if [ -n "${RECORD:-}" ]; then
+  mkdir -p "$RECORD" && chmod 777 "$RECORD"
+  printf '#!/bin/sh\nexec %q %q %q "$@"\n' "$PWD/scripts/fcgi-record.py" "$(realpath "$RECORD")" "$BIN" > "$work/recorder"
+  chmod 755 "$work/recorder"
+  BIN=$work/recorder
+fi
 run=""
 cleanup() {
   [ -n "$run" ] && RUN=$run bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1
@@ -84,9 +94,17 @@ EOA
   wait_for_http "http://127.0.0.1:$1/iiif/x/info.json"
 }
 
-for setup in lighttpd nginx spawn-fcgi apache; do
+# nginx-keepalive: the nginx configuration with kept-alive FastCGI connections
+keep_alive() { # run
+  sed -i 's/least_conn;/least_conn; keepalive 8;/; s/fastcgi_pass iipsrv;/fastcgi_keep_conn on; fastcgi_pass iipsrv;/g' "$1/nginx.conf"
+  nginx -c "$1/nginx.conf" -s reload
+  sleep 1
+}
+
+for setup in lighttpd nginx nginx-keepalive spawn-fcgi apache; do
   web=$setup; bin=$BIN
   [ "$setup" = spawn-fcgi ] && { web=lighttpd; bin=$work/spawn-wrapper; }
+  [ "$setup" = nginx-keepalive ] && web=nginx
   run=$work/run-$setup
   if [ "$setup" = apache ]; then
     run=""
@@ -96,6 +114,7 @@ for setup in lighttpd nginx spawn-fcgi apache; do
     start_peer "$run" WEB=$web NPROCS=$([ "$setup" = lighttpd ] && echo 2 || echo 1) \
       IMAGES="$images" IIPSRV_BIN="$bin" VERBOSITY=0 TIFF_COMPRESSION=0 || exit 1
     port=$PEER_PORT
+    [ "$setup" = nginx-keepalive ] && keep_alive "$run"
   fi
   base=http://127.0.0.1:$port
   checks validator --shared "$SHARED" --images "$images" --out "$work/validate-$setup" \

@@ -45,6 +45,8 @@ fn start(config: &Config) -> Result<ExitCode, String> {
         http: config.http,
         bind: config.bind.clone(),
         backlog: config.backlog,
+        fcgi_limits: config.fastcgi.limits(),
+        fcgi_patience: config.fastcgi.read_timeout(),
         viewer_page: viewer_page(settings.web.viewer, config.filesystem_prefix.is_none()),
     };
     let app = Arc::new(App::new(settings, root.as_deref()).map_err(|e| e.to_string())?);
@@ -92,6 +94,8 @@ struct Fronts {
     http: Option<SocketAddr>,
     bind: Option<String>,
     backlog: i32,
+    fcgi_limits: iipsrv_core::fastcgi::Limits,
+    fcgi_patience: std::time::Duration,
     viewer_page: Option<String>,
 }
 
@@ -116,7 +120,13 @@ impl Fronts {
             tracing::info!("FastCGI on {}", listener.describe());
             eprintln!("iipsrv: FastCGI on {}", listener.describe());
             let stop = lifecycle.stop_handle();
-            servers.spawn(fastcgi::serve(dispatcher.clone(), listener, stop));
+            servers.spawn(fastcgi::serve(
+                dispatcher.clone(),
+                listener,
+                self.fcgi_limits,
+                self.fcgi_patience,
+                stop,
+            ));
         }
         if let Some(addr) = http_addr {
             let listener = self.listen(addr).await?;

@@ -262,6 +262,10 @@ pub struct Config {
     /// Worker threads for decoding and encoding (default: all cores).
     #[arg(long, env = "OMP_NUM_THREADS")]
     pub omp_num_threads: Option<usize>,
+
+    /// The bounds of the FastCGI front end (FCGI_*).
+    #[command(flatten)]
+    pub fastcgi: FastCgiConfig,
 }
 
 /// A protocol reachable through URI_MAP.
@@ -652,6 +656,57 @@ fn megabytes(variable: &'static str, value: f64) -> Result<f64, ConfigError> {
         ));
     }
     Ok(value)
+}
+
+/// The bounds of the FastCGI front end, each a limit of `iipsrv_core::fastcgi::Limits`:
+/// a connection that goes past one is closed with a log line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FastCgiConfig {
+    /// FastCGI: the most parameter bytes one connection holds while its requests arrive
+    /// (one request's, or its multiplexed requests' together).
+    #[arg(long, env = "FCGI_MAX_PARAMS", default_value_t = 65536, value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
+    pub fcgi_max_params: u32,
+
+    /// FastCGI: the most name-value pairs of one request.
+    #[arg(long, env = "FCGI_MAX_PAIRS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    pub fcgi_max_pairs: u32,
+
+    /// FastCGI: the most request-body (STDIN) bytes of one request; bodies are read and
+    /// dropped (no answer needs one).
+    #[arg(long, env = "FCGI_MAX_STDIN", default_value_t = 65536, value_parser = clap::value_parser!(u32).range(0..=1_073_741_824))]
+    pub fcgi_max_stdin: u32,
+
+    /// FastCGI: the most requests multiplexed on one connection at once (FCGI_MAX_REQS).
+    #[arg(long, env = "FCGI_MAX_REQS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub fcgi_max_reqs: u32,
+
+    /// FastCGI: the most connections served at once (FCGI_MAX_CONNS); more wait in the
+    /// listen backlog.
+    #[arg(long, env = "FCGI_MAX_CONNS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub fcgi_max_conns: u32,
+
+    /// FastCGI: seconds a connection may keep a request it began waiting for its next
+    /// bytes (slow senders); idle kept-alive connections wait as long as they like.
+    #[arg(long, env = "FCGI_READ_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub fcgi_read_timeout: u64,
+}
+
+impl FastCgiConfig {
+    /// The limits the FastCGI record layer holds each connection to.
+    pub fn limits(&self) -> iipsrv_core::fastcgi::Limits {
+        iipsrv_core::fastcgi::Limits {
+            params_bytes: self.fcgi_max_params as usize,
+            pairs: self.fcgi_max_pairs as usize,
+            stdin_bytes: self.fcgi_max_stdin as usize,
+            requests: self.fcgi_max_reqs as usize,
+            connections: self.fcgi_max_conns as usize,
+        }
+    }
+
+    /// The longest wait for the rest of a request that has begun.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_secs(self.fcgi_read_timeout)
+    }
 }
 
 #[cfg(test)]

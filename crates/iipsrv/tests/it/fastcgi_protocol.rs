@@ -1,5 +1,7 @@
 //! The FastCGI front end spoken to directly, record by record: multiplexed requests on one
-//! kept-alive connection, an aborted request, a large answer split over many records.
+//! kept-alive connection answered concurrently, an aborted request, a large answer split
+//! over many records, the management records. The helpers here are shared with
+//! `fastcgi_hostile`.
 
 use crate::harness::{free_port, tempdir, wait_for_port};
 use std::collections::HashMap;
@@ -8,14 +10,16 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const BEGIN: u8 = 1;
-const ABORT: u8 = 2;
-const END: u8 = 3;
-const PARAMS: u8 = 4;
-const STDIN: u8 = 5;
-const STDOUT: u8 = 6;
+pub(crate) const BEGIN: u8 = 1;
+pub(crate) const ABORT: u8 = 2;
+pub(crate) const END: u8 = 3;
+pub(crate) const PARAMS: u8 = 4;
+pub(crate) const STDIN: u8 = 5;
+pub(crate) const STDOUT: u8 = 6;
+pub(crate) const GET_VALUES: u8 = 9;
 
-fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
+/// One record (no padding); the content must fit one record.
+pub(crate) fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
     let mut r = vec![1, kind];
     r.extend_from_slice(&id.to_be_bytes());
     r.extend_from_slice(&(content.len() as u16).to_be_bytes());
@@ -24,7 +28,8 @@ fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
     r
 }
 
-fn params(pairs: &[(&str, &str)]) -> Vec<u8> {
+/// Name-value pairs as PARAMS content.
+pub(crate) fn params(pairs: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (n, v) in pairs {
         for len in [n.len(), v.len()] {
@@ -41,7 +46,7 @@ fn params(pairs: &[(&str, &str)]) -> Vec<u8> {
 }
 
 /// The records of one GET of `uri` as request `id` (keep the connection open).
-fn get_request(id: u16, uri: &str) -> Vec<Vec<u8>> {
+pub(crate) fn get_request(id: u16, uri: &str) -> Vec<Vec<u8>> {
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
     let p = params(&[
         ("REQUEST_METHOD", "GET"),
@@ -59,7 +64,7 @@ fn get_request(id: u16, uri: &str) -> Vec<Vec<u8>> {
 }
 
 /// Reads records until every id in `ids` has ended; returns each one's stdout.
-fn read_until_ended(s: &mut TcpStream, ids: &[u16]) -> HashMap<u16, Vec<u8>> {
+pub(crate) fn read_until_ended(s: &mut TcpStream, ids: &[u16]) -> HashMap<u16, Vec<u8>> {
     let mut out: HashMap<u16, Vec<u8>> = HashMap::new();
     let mut ended = 0;
     while ended < ids.len() {
@@ -84,9 +89,11 @@ fn read_until_ended(s: &mut TcpStream, ids: &[u16]) -> HashMap<u16, Vec<u8>> {
     out
 }
 
-struct Fcgi {
-    port: u16,
+/// A FastCGI server process on a free port, its log in `log`.
+pub(crate) struct Fcgi {
+    pub(crate) port: u16,
     child: Child,
+    log: std::path::PathBuf,
 }
 
 impl Drop for Fcgi {
@@ -96,19 +103,69 @@ impl Drop for Fcgi {
     }
 }
 
+impl Fcgi {
+    /// Serves `prefix` with `env` set, its address space capped at `vmem_kb` KiB when
+    /// given (`ulimit -v`, as a memory-capped service runs); logs into `log_dir`.
+    pub(crate) fn start(
+        prefix: &str,
+        env: &[(&str, &str)],
+        vmem_kb: Option<u64>,
+        log_dir: &std::path::Path,
+    ) -> Fcgi {
+        let port = free_port();
+        let log = log_dir.join(format!("fcgi-{port}.log"));
+        let cap = vmem_kb.map_or(String::new(), |kb| format!("ulimit -v {kb}; "));
+        let child = Command::new("sh")
+            .args(["-c", &format!("{cap}exec \"$0\" \"$@\"")])
+            .arg(env!("CARGO_BIN_EXE_iipsrv"))
+            .args(["--bind", &format!("127.0.0.1:{port}"), "--backlog", "64"])
+            .env("FILESYSTEM_PREFIX", prefix)
+            .env("VERBOSITY", "1")
+            .env("LOGFILE", &log)
+            .env("TIFF_COMPRESSION", "0")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start");
+        wait_for_port(port, "the FastCGI socket");
+        Fcgi { port, child, log }
+    }
+
+    /// A new connection with a 30 s read timeout.
+    pub(crate) fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        s
+    }
+
+    /// True while the process runs.
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The log so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// The answer of one GET of `uri` as request `id` on `s`, as text.
+pub(crate) fn answer(s: &mut TcpStream, id: u16, uri: &str) -> String {
+    for r in get_request(id, uri) {
+        s.write_all(&r).expect("send");
+    }
+    String::from_utf8_lossy(&read_until_ended(s, &[id])[&id]).to_string()
+}
+
 fn start(prefix: &str) -> Fcgi {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_iipsrv"))
-        .args(["--bind", &format!("127.0.0.1:{port}"), "--backlog", "64"])
-        .env("FILESYSTEM_PREFIX", prefix)
-        .env("VERBOSITY", "0")
-        .env("TIFF_COMPRESSION", "0")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start");
-    wait_for_port(port, "the FastCGI socket");
-    Fcgi { port, child }
+    Fcgi::start(prefix, &[], None, std::path::Path::new(prefix))
 }
 
 #[test]
@@ -116,9 +173,7 @@ fn multiplexed_kept_alive_aborted_and_large() {
     let dir = tempdir();
     iipsrv_server::demo::write_demo(&dir.path().join("a.tif"), 1200, 900).expect("image");
     let server = start(&dir.path().to_string_lossy());
-    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
+    let mut s = server.connect();
 
     // two requests interleaved record by record on one connection
     let a = get_request(1, "/iiif/a.tif/info.json");
@@ -166,4 +221,47 @@ fn multiplexed_kept_alive_aborted_and_large() {
         "{} bytes",
         raw.len() - split
     );
+}
+
+#[test]
+fn a_multiplexing_client_gets_concurrent_answers() {
+    let dir = tempdir();
+    iipsrv_server::demo::write_demo(&dir.path().join("big.tif"), 6000, 4000).expect("image");
+    iipsrv_server::demo::write_demo(&dir.path().join("small.tif"), 300, 200).expect("image");
+    let server = start(&dir.path().to_string_lossy());
+    let mut s = server.connect();
+    // the limits the server advertises: multiplexing is real
+    let ask = params(&[("FCGI_MPXS_CONNS", ""), ("FCGI_MAX_REQS", "")]);
+    s.write_all(&record(GET_VALUES, 0, &ask)).expect("send");
+    let mut head = [0u8; 8];
+    s.read_exact(&mut head).expect("GET_VALUES_RESULT");
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes([head[4], head[5]]))];
+    s.read_exact(&mut body).expect("body");
+    assert_eq!(head[1], 10, "GET_VALUES_RESULT");
+    assert_eq!(
+        body,
+        params(&[("FCGI_MAX_REQS", "8"), ("FCGI_MPXS_CONNS", "1")])
+    );
+
+    // a slow render (a 6000x4000 PNG) as request 7, then quick answers as 8 and 9, their
+    // records interleaved: the quick ones end while the slow one is still being made
+    let slow = get_request(7, "/iiif/big.tif/full/max/0/default.png");
+    let quick = get_request(8, "/iiif/small.tif/info.json");
+    let other = get_request(9, "/fcgi-bin/iipsrv.fcgi?FIF=small.tif&OBJ=Max-size");
+    for ((a, b), c) in slow.iter().zip(&quick).zip(&other) {
+        for r in [a, b, c] {
+            s.write_all(r).expect("send");
+        }
+    }
+    let mut order = Vec::new();
+    while order.len() < 3 {
+        s.read_exact(&mut head).expect("record");
+        let len = usize::from(u16::from_be_bytes([head[4], head[5]])) + usize::from(head[6]);
+        let mut skip = vec![0u8; len];
+        s.read_exact(&mut skip).expect("content");
+        if head[1] == END {
+            order.push(u16::from_be_bytes([head[2], head[3]]));
+        }
+    }
+    assert_eq!(order[2], 7, "the slow answer ends last: {order:?}");
 }

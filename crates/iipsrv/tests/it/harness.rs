@@ -353,6 +353,16 @@ pub fn vips_tiff(dir: &Path, src_png: &Path, name: &str, args: &[&str]) -> PathB
     out
 }
 
+/// The peak resident memory (VmHWM) of process `pid`, in KiB.
+pub fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
 /// A TCP port free on the loopback interface right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -8,10 +8,12 @@ mod harness;
 
 mod check;
 mod convert;
+mod fastcgi_hostile;
 mod fastcgi_protocol;
 mod faults;
 mod flat_images;
 mod hardening;
+mod hostile_load;
 mod hostile_requests;
 mod hostile_tiff;
 mod http_semantics;

@@ -1,23 +1,33 @@
 //! The FastCGI front end, as the original `iipsrv.fcgi` runs: on `--bind HOST:PORT` or a
 //! Unix socket path with `--backlog`, or on a listening socket inherited as file
-//! descriptor 0 (spawn-fcgi, Apache mod_fcgid, lighttpd `bin-path`). Record framing is the
-//! `tokio-fastcgi` crate. Connections are served concurrently; the requests multiplexed on
-//! one connection are answered one after another, because the crate's writer panics when
-//! two answers of one connection are written at once (found by `tests/fastcgi_protocol.rs`;
-//! the web servers in use open one connection per concurrent request anyway).
+//! descriptor 0 (spawn-fcgi, Apache mod_fcgid, lighttpd `bin-path`).
+//!
+//! The records are read and written by `iipsrv_core::fastcgi` (bounded by its `Limits`);
+//! this module drives it over a socket. Each connection is one task that reads records,
+//! starts every whole request as a task of its own (so the requests multiplexed on one
+//! connection are answered concurrently, and FCGI_MPXS_CONNS is 1) and is the only writer
+//! of its socket, writing each answer whole when it is ready. ABORT_REQUEST cancels a
+//! request that has not been answered. At most `Limits::connections` connections are
+//! served at once; more wait in the listen backlog. A connection that breaks the protocol
+//! or a limit is closed with a log line and costs nothing else.
 //!
 //! Parameters are read as the original reads them: the path from REQUEST_URI (else
 //! SCRIPT_NAME + PATH_INFO), the query from QUERY_STRING, headers from HTTP_*, HTTPS.
 
 use crate::error::reason_phrase;
 use crate::front::dispatch::Dispatcher;
-use crate::front::lifecycle::Stop;
+use crate::front::lifecycle::{Live, Stop};
 use crate::handler::{Method, Request, Response};
+use iipsrv_core::fastcgi::{record, Decoder, Event, Limits, Step};
 use socket2::{Domain, SockAddr, Socket, Type};
+use std::collections::HashMap;
 use std::io;
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
-use tokio_fastcgi::{RequestResult, Requests};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::{AbortHandle, JoinSet};
 
 /// A listening socket for FastCGI connections.
 pub enum Listener {
@@ -89,84 +99,335 @@ impl Listener {
     }
 }
 
-/// Accepts FastCGI connections until `stop` is asked. On stop, each connection finishes
-/// the request it is answering and closes instead of waiting for the next one.
-pub async fn serve(dispatcher: Dispatcher, listener: Listener, stop: Stop) {
+/// Bytes read from a socket at a time (a record may need up to `record::MAX_RECORD`).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Accepts FastCGI connections until `stop` is asked, serving at most
+/// `limits.connections` at once; a connection waiting longer than `patience` for the rest
+/// of a request it began is closed. On stop, each connection finishes the requests it is
+/// answering and closes instead of reading more.
+pub async fn serve(
+    dispatcher: Dispatcher,
+    listener: Listener,
+    limits: Limits,
+    patience: Duration,
+    stop: Stop,
+) {
+    let permits = Arc::new(Semaphore::new(limits.connections.max(1)));
     let mut stopping = stop.clone();
     loop {
+        if permits.available_permits() == 0 {
+            tracing::warn!(
+                "FastCGI: {} connections open, the most allowed; new ones wait",
+                limits.connections
+            );
+        }
         let accepted = tokio::select! {
-            a = accept(&listener, &dispatcher, &stop) => a,
+            a = accept(&listener, &permits) => a,
             _ = stopping.requested() => return,
         };
-        if let Err(e) = accepted {
-            tracing::warn!("FastCGI accept failed: {e}");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-}
-
-/// Accepts one connection and starts serving it.
-async fn accept(listener: &Listener, dispatcher: &Dispatcher, stop: &Stop) -> std::io::Result<()> {
-    match listener {
-        Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
-            let _ = s.set_nodelay(true);
-            let (r, w) = s.into_split();
-            spawn_connection(dispatcher.clone(), stop.clone(), r, w)
-        }),
-        Listener::Unix(l) => l.accept().await.map(|(s, _)| {
-            let (r, w) = s.into_split();
-            spawn_connection(dispatcher.clone(), stop.clone(), r, w)
-        }),
-    }
-}
-
-fn spawn_connection<R, W>(dispatcher: Dispatcher, mut stop: Stop, reader: R, writer: W)
-where
-    R: AsyncRead + Unpin + Send + Sync + 'static,
-    W: AsyncWrite + Unpin + Send + Sync + 'static,
-{
-    let live = stop.live();
-    tokio::spawn(async move {
-        let _live = live;
-        let mut requests = Requests::new(reader, writer, 255, 255);
-        loop {
-            let next = tokio::select! {
-                n = requests.next() => n,
-                _ = stop.requested() => break,
-            };
-            match next {
-                Ok(Some(request)) => {
-                    // One at a time per connection: tokio-fastcgi's writer panics when two
-                    // answers of one connection are written concurrently.
-                    let dispatcher = dispatcher.clone();
-                    let result = request
-                        .process(|req| async move {
-                            let r = to_request(|n| req.get_str_param(n).map(str::to_string));
-                            let head = r.method == Method::Head;
-                            let response = dispatcher.answer(r).await;
-                            let bytes = encode(&response, head);
-                            let mut out = req.get_stdout();
-                            match out.write(&bytes).await {
-                                Ok(_) => RequestResult::Complete(0),
-                                Err(e) => {
-                                    tracing::debug!("FastCGI client went away: {e}");
-                                    RequestResult::Complete(1)
-                                }
-                            }
-                        })
-                        .await;
-                    if let Err(e) = result {
-                        tracing::debug!("FastCGI request ended: {e}");
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!("FastCGI connection ended: {e}");
-                    break;
-                }
+        match accepted {
+            Ok((permit, socket)) => socket.spawn(
+                Connection::new(&dispatcher, limits, patience, permit),
+                &stop,
+            ),
+            Err(e) => {
+                tracing::warn!("FastCGI accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-    });
+    }
+}
+
+/// An accepted socket, split into its reading and writing halves.
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl Accepted {
+    /// Serves `connection` on this socket in a task of its own.
+    fn spawn(self, connection: Connection, stop: &Stop) {
+        let (stop, live) = (stop.clone(), stop.live());
+        match self {
+            Accepted::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+                let (r, w) = s.into_split();
+                tokio::spawn(async move { connection.run(r, w, stop, live).await });
+            }
+            Accepted::Unix(s) => {
+                let (r, w) = s.into_split();
+                tokio::spawn(async move { connection.run(r, w, stop, live).await });
+            }
+        }
+    }
+}
+
+/// Waits for a connection permit, then accepts one connection.
+async fn accept(
+    listener: &Listener,
+    permits: &Arc<Semaphore>,
+) -> io::Result<(OwnedSemaphorePermit, Accepted)> {
+    let permit = permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| io::Error::other("connection permits closed"))?;
+    let socket = match listener {
+        Listener::Tcp(l) => Accepted::Tcp(l.accept().await?.0),
+        Listener::Unix(l) => Accepted::Unix(l.accept().await?.0),
+    };
+    Ok((permit, socket))
+}
+
+/// Why a connection ends early; the reason is logged where it is known.
+struct Closed;
+
+/// What `JoinSet::join_next_with_id` gives back for an answering task.
+type Done = Option<Result<(tokio::task::Id, (u16, Vec<u8>)), tokio::task::JoinError>>;
+
+/// A request being answered.
+struct Running {
+    task: AbortHandle,
+    keep_conn: bool,
+}
+
+/// The state of one connection: the record decoder, the requests being answered and
+/// their tasks (each yields its id and its answer as whole records).
+struct Connection {
+    decoder: Decoder,
+    dispatcher: Dispatcher,
+    tasks: JoinSet<(u16, Vec<u8>)>,
+    running: HashMap<u16, Running>,
+    /// The longest wait for the next bytes of a request that has begun.
+    patience: Duration,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    /// A connection answering through `dispatcher`, held to `limits` and `patience`,
+    /// holding `permit` (its place among the connections served) until it ends.
+    fn new(
+        dispatcher: &Dispatcher,
+        limits: Limits,
+        patience: Duration,
+        permit: OwnedSemaphorePermit,
+    ) -> Connection {
+        Connection {
+            patience,
+            decoder: Decoder::new(limits),
+            dispatcher: dispatcher.clone(),
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            _permit: permit,
+        }
+    }
+
+    /// Reads records and writes answers until the peer closes, breaks the protocol, or
+    /// `stop` is asked and the requests in flight are answered.
+    async fn run<R, W>(mut self, mut reader: R, mut writer: W, mut stop: Stop, _live: Live)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut buf = Vec::with_capacity(READ_CHUNK);
+        let mut stopping = false;
+        loop {
+            let Ok(need) = self.decode(&mut buf, &mut writer).await else {
+                return;
+            };
+            if stopping && self.running.is_empty() {
+                return;
+            }
+            let want = need.max(READ_CHUNK);
+            if buf.capacity() < want {
+                buf.reserve_exact(want - buf.len());
+            }
+            let arriving = !buf.is_empty() || self.decoder.arriving();
+            let patience = arriving.then_some(self.patience);
+            let step = tokio::select! {
+                done = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                    self.finish(done, &mut writer).await
+                }
+                read = read_within(&mut reader, &mut buf, patience), if !stopping => {
+                    received(read, &buf)
+                }
+                _ = stop.requested(), if !stopping => {
+                    stopping = true;
+                    Ok(())
+                }
+            };
+            if step.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Acts on every whole record at the start of `buf` and removes them; returns how many
+    /// bytes the next record needs.
+    async fn decode<W: AsyncWrite + Unpin>(
+        &mut self,
+        buf: &mut Vec<u8>,
+        writer: &mut W,
+    ) -> Result<usize, Closed> {
+        let mut at = 0;
+        let need = loop {
+            match self.decoder.step(&buf[at..]) {
+                Ok(Step::NeedMore(n)) => break n,
+                Ok(Step::Consumed(n, event)) => {
+                    at += n;
+                    if let Some(event) = event {
+                        self.event(event, writer).await?;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("FastCGI connection closed: {e}");
+                    return Err(Closed);
+                }
+            }
+        };
+        buf.drain(..at);
+        Ok(need)
+    }
+
+    /// Acts on one decoded event.
+    async fn event<W: AsyncWrite + Unpin>(
+        &mut self,
+        event: Event,
+        writer: &mut W,
+    ) -> Result<(), Closed> {
+        match event {
+            Event::Request {
+                id,
+                params,
+                keep_conn,
+            } => {
+                let request = to_request(|n| params.get(n).map(str::to_string));
+                self.start(id, request, keep_conn);
+                Ok(())
+            }
+            Event::Abort(id) => match self.running.remove(&id) {
+                Some(running) => {
+                    running.task.abort();
+                    let mut end = Vec::with_capacity(16);
+                    record::push_end(&mut end, id, 0, record::Ending::Complete);
+                    self.ended(id, running.keep_conn, &end, writer).await
+                }
+                None => Ok(()),
+            },
+            Event::Reply { bytes, close } => {
+                write(writer, &bytes).await?;
+                if close {
+                    return Err(Closed);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts answering request `id` in a task of its own.
+    fn start(&mut self, id: u16, request: Request, keep_conn: bool) {
+        let head = request.method == Method::Head;
+        let dispatcher = self.dispatcher.clone();
+        let task = self.tasks.spawn(async move {
+            let response = dispatcher.answer(request).await;
+            let body = if head { &[][..] } else { &response.body[..] };
+            (id, record::answer(id, &[&cgi_head(&response), body]))
+        });
+        self.running.insert(id, Running { task, keep_conn });
+    }
+
+    /// Writes the answer of a finished task (a 500 when it failed).
+    async fn finish<W: AsyncWrite + Unpin>(
+        &mut self,
+        done: Done,
+        writer: &mut W,
+    ) -> Result<(), Closed> {
+        let (id, answer) = match done {
+            Some(Ok((_, (id, answer)))) => (id, answer),
+            Some(Err(e)) if e.is_panic() => {
+                tracing::error!("FastCGI request failed: {e}");
+                let Some(id) = self.running.iter().find(|(_, r)| r.task.id() == e.id()) else {
+                    return Ok(());
+                };
+                let id = *id.0;
+                (
+                    id,
+                    record::answer(id, &[b"Status: 500 Internal Server Error\r\n\r\n"]),
+                )
+            }
+            _ => return Ok(()),
+        };
+        match self.running.remove(&id) {
+            Some(running) => self.ended(id, running.keep_conn, &answer, writer).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the last records of request `id` and frees its id; closes the connection
+    /// when the web server asked for that.
+    async fn ended<W: AsyncWrite + Unpin>(
+        &mut self,
+        id: u16,
+        keep_conn: bool,
+        records: &[u8],
+        writer: &mut W,
+    ) -> Result<(), Closed> {
+        write(writer, records).await?;
+        self.decoder.finished(id);
+        match keep_conn {
+            true => Ok(()),
+            false => Err(Closed),
+        }
+    }
+}
+
+/// What a read means for the connection: more bytes, or its end (logged when it cut a
+/// record short).
+fn received(read: io::Result<usize>, buf: &[u8]) -> Result<(), Closed> {
+    match read {
+        Ok(0) if !buf.is_empty() => {
+            tracing::warn!("FastCGI connection closed in the middle of a record");
+            Err(Closed)
+        }
+        Ok(0) => Err(Closed),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            tracing::warn!("FastCGI connection closed: {e}");
+            Err(Closed)
+        }
+        Err(e) => {
+            tracing::debug!("FastCGI connection ended: {e}");
+            Err(Closed)
+        }
+    }
+}
+
+/// Reads more bytes into `buf`, waiting at most `patience` when given (while a request
+/// is arriving, or a record is cut).
+async fn read_within<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    patience: Option<Duration>,
+) -> io::Result<usize> {
+    let Some(patience) = patience else {
+        return reader.read_buf(buf).await;
+    };
+    match tokio::time::timeout(patience, reader.read_buf(buf)).await {
+        Ok(read) => read,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no bytes for {patience:?} in the middle of a request"),
+        )),
+    }
+}
+
+/// Writes whole records.
+async fn write<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> Result<(), Closed> {
+    writer.write_all(bytes).await.map_err(|e| {
+        tracing::debug!("FastCGI client went away: {e}");
+        Closed
+    })
 }
 
 /// Builds a handler request from FastCGI parameters (looked up by `param`).
@@ -221,9 +482,10 @@ pub(crate) fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
     }
 }
 
-/// The CGI response: a `Status:` line, headers, Content-Length, then the body (not for HEAD).
-pub fn encode(r: &Response, head: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(r.body.len() + 256);
+/// The CGI head of a response: a `Status:` line, headers, Content-Length and the blank
+/// line (the body follows it, except for HEAD).
+pub(crate) fn cgi_head(r: &Response) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
     out.extend_from_slice(
         format!("Status: {} {}\r\n", r.status, reason_phrase(r.status)).as_bytes(),
     );
@@ -232,9 +494,6 @@ pub fn encode(r: &Response, head: bool) -> Vec<u8> {
         out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
     }
     out.extend_from_slice(format!("content-length: {}\r\n\r\n", r.body.len()).as_bytes());
-    if !head {
-        out.extend_from_slice(&r.body);
-    }
     out
 }
 
@@ -289,11 +548,8 @@ mod tests {
     #[test]
     fn cgi_response_framing() {
         let r = Response::from_error(&crate::error::Error::NotFound("nope".into()));
-        let text = String::from_utf8(encode(&r, false)).expect("utf8");
+        let text = String::from_utf8(cgi_head(&r)).expect("utf8");
         assert!(text.starts_with("Status: 404 Not Found\r\n"));
-        assert!(text.ends_with("content-length: 4\r\n\r\nnope"));
-        assert!(String::from_utf8(encode(&r, true))
-            .expect("utf8")
-            .ends_with("\r\n\r\n"));
+        assert!(text.ends_with("content-length: 4\r\n\r\n"));
     }
 }
