@@ -67,7 +67,7 @@ cp "$extra/seq_pyr_000_180.tif" "$extra/seq_pyr_045_000.tif"
 
 start_peer "$work/run-ref" IMAGES="$extra" IIPSRV_BIN="$REF_BIN"
 ref_port=$PEER_PORT
-start_peer "$work/run-ours" IMAGES="$extra" IIPSRV_BIN="$BIN" IIIF_VERSION=2
+start_peer "$work/run-ours" IMAGES="$extra" IIPSRV_BIN="$BIN" IIIF_VERSION=2 IIIF_EXTENSIONS=1
 ours_port=$PEER_PORT
 
 "$venv/bin/python" scripts/compat.py "http://127.0.0.1:$ref_port" "http://127.0.0.1:$ours_port" \

@@ -32,6 +32,9 @@ pub(crate) fn run(config: Config) -> ExitCode {
 /// Checks the settings, builds the pools and the application, then serves.
 fn start(config: &Config) -> Result<ExitCode, String> {
     let settings = config.settings().map_err(|e| e.to_string())?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let threads = config
         .omp_num_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

@@ -79,6 +79,10 @@ pub struct Config {
     #[arg(long, env = "TIFF_COMPRESSION", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=5))]
     pub tiff_compression: u8,
 
+    /// TIFF answer quality: JPEG/WebP 0-100, deflate level 1-9, zstd level 1-19.
+    #[arg(long, env = "TIFF_QUALITY", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub tiff_quality: u8,
+
     /// Encoded-answer cache size in MB (0 disables it).
     #[arg(long, env = "MAX_IMAGE_CACHE_SIZE", default_value_t = 5.0)]
     pub max_image_cache_size: f64,
@@ -240,6 +244,16 @@ pub struct Config {
     #[arg(long, env = "IIIF_EXTRA_INFO")]
     pub iiif_extra_info: Option<String>,
 
+    /// 1 offers the original's extra IIIF qualities negative, stretch, equalization and
+    /// log (listed in info.json `extraQualities`); 0 refuses them (400).
+    #[arg(long, env = "IIIF_EXTENSIONS", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub iiif_extensions: u8,
+
+    /// Delimiter of a page (or stack slice) number at the end of a IIIF identifier, e.g.
+    /// `;` for `stack.tif;3`; unset: identifiers are whole file names.
+    #[arg(long, env = "IIIF_DELIMITER")]
+    pub iiif_delimiter: Option<String>,
+
     /// Rights statement: IIIF v3 "rights", v2 "attribution".
     #[arg(long, env = "COPYRIGHT")]
     pub copyright: Option<String>,
@@ -258,6 +272,11 @@ pub struct Config {
     /// compatibility; it has no effect, as this server has no Kakadu build.
     #[arg(long, env = "KAKADU_READMODE", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub kakadu_readmode: u8,
+
+    /// The original's dynamic decoder plug-ins (comma-separated libraries): not loaded, as
+    /// every format is built in; setting it gives a start-up warning.
+    #[arg(long, env = "DECODER_MODULES")]
+    pub decoder_modules: Option<String>,
 
     /// Worker threads for decoding and encoding (default: all cores).
     #[arg(long, env = "OMP_NUM_THREADS")]
@@ -391,6 +410,10 @@ pub struct WebSettings {
     pub extra_info: Option<serde_json::Map<String, serde_json::Value>>,
     /// COPYRIGHT: IIIF v3 "rights", v2 "attribution".
     pub copyright: Option<String>,
+    /// IIIF_EXTENSIONS: the extra qualities are offered.
+    pub iiif_extensions: bool,
+    /// IIIF_DELIMITER (non-empty): separates a page number from a IIIF identifier.
+    pub iiif_delimiter: Option<String>,
     /// MAX_CVT and ALLOW_UPSCALING.
     pub limits: SizeLimits,
     /// CORS: the Access-Control-Allow-Origin value.
@@ -445,6 +468,22 @@ impl Config {
             }),
             web: self.web_settings()?,
         })
+    }
+
+    /// Settings that are accepted but do nothing here, each as a one-line warning for the
+    /// start-up log, so a configuration moved from the original is not silently half-read.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Some(m) = self
+            .decoder_modules
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+        {
+            w.push(format!(
+                "DECODER_MODULES={m} is ignored: decoders are built in (TIFF, JPEG2000, JPEG, PNG), no modules are loaded"
+            ));
+        }
+        w
     }
 
     /// FILESYSTEM_PREFIX when it names a directory (not a URL).
@@ -530,6 +569,7 @@ impl Config {
             png_level: self.png_quality,
             webp_quality: u8::try_from(self.webp_quality).ok(),
             tiff_compression: TiffCompression::from_setting(self.tiff_compression),
+            tiff_quality: self.tiff_quality,
             passthrough: self.codec_passthrough == 1,
             max_icc: match (self.embed_icc, self.max_icc) {
                 (0, _) => 0,
@@ -553,6 +593,8 @@ impl Config {
             },
             extra_info: self.extra_info()?,
             copyright: self.copyright.clone(),
+            iiif_extensions: self.iiif_extensions == 1,
+            iiif_delimiter: self.iiif_delimiter.clone().filter(|d| !d.is_empty()),
             limits: SizeLimits {
                 max_size: u32::try_from(self.max_cvt).ok().filter(|&m| m > 0),
                 allow_upscaling: self.allow_upscaling == 1,
@@ -739,9 +781,22 @@ mod tests {
         assert_eq!(s.web.iiif_version, Version::V3);
         assert_eq!(s.output.webp_quality, Some(50));
         assert_eq!(s.output.tiff_compression, TiffCompression::Deflate);
+        assert_eq!(s.output.tiff_quality, 1);
+        assert!(!s.web.iiif_extensions);
+        assert_eq!(s.web.iiif_delimiter, None);
         assert_eq!(s.output.max_layers, MaxLayers::Half);
         assert_eq!(s.images.revalidate, Duration::from_secs(10));
         assert!(s.caches.tier.is_none());
+    }
+
+    #[test]
+    fn decoder_modules_is_a_warning_not_an_error() {
+        let args = ["iipsrv", "--decoder-modules", "/usr/lib/iipsrv/libkdu.so"];
+        let c = Config::from_args(args).expect("parses");
+        assert!(c.settings().is_ok());
+        assert!(c.warnings()[0].starts_with("DECODER_MODULES=/usr/lib/iipsrv/libkdu.so is ignored"));
+        let plain = Config::from_args(["iipsrv", "--decoder-modules", ""]).expect("parses");
+        assert!(plain.warnings().is_empty());
     }
 
     #[test]

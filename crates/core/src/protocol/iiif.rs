@@ -10,7 +10,7 @@
 //! Spec: <https://iiif.io/api/image/3.0/>, <https://iiif.io/api/image/2.1/>.
 
 use crate::error::{RequestError, Result};
-use crate::view::{Format, Process, Quality, Rect, Rotation, SizeLimits, View};
+use crate::view::{Contrast, Format, Gamma, Process, Quality, Rect, Rotation, SizeLimits, View};
 
 /// IIIF Image API major version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,16 +116,102 @@ impl ImageParams {
             Size::Fit(w, h, u) => format!("{}!{w},{h}", up(u)),
         };
         let mirror = if self.rotation.mirror { "!" } else { "" };
-        let quality = match self.quality {
-            Quality::Default => "default",
-            Quality::Gray => "gray",
-            Quality::Bitonal => "bitonal",
-        };
         format!(
-            "{region}/{size}/{mirror}{}/{quality}.{}",
+            "{region}/{size}/{mirror}{}/{}.{}",
             self.rotation.degrees,
+            self.quality_name(),
             self.format.extension()
         )
+    }
+
+    /// The quality as its canonical IIIF token (`default` for `color` and `native`).
+    pub fn quality_name(&self) -> &'static str {
+        match (self.extension, self.quality) {
+            (Some(e), _) => e.name(),
+            (None, q) => quality_name(q),
+        }
+    }
+
+    /// Refuses an extra quality when IIIF_EXTENSIONS is off: 400, as any unknown quality.
+    pub fn check_extensions(&self, enabled: bool) -> Result<()> {
+        match self.extension {
+            Some(e) if !enabled => Err(RequestError::bad(format!(
+                "IIIF: unsupported quality: {}",
+                e.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The file and page an identifier names when IIIF_DELIMITER is `delimiter`, as the newest
+/// original reads it: `stack.tif;3` with `;` is page 3 of `stack.tif`. An identifier whose
+/// text after the last delimiter is not a page number names a file whole.
+pub fn split_page<'a>(id: &'a str, delimiter: &str) -> (&'a str, Option<i32>) {
+    let page = id
+        .rsplit_once(delimiter)
+        .filter(|(file, n)| {
+            !file.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+        })
+        .and_then(|(file, n)| Some((file, n.parse().ok()?)));
+    match page {
+        Some((file, n)) => (file, Some(n)),
+        None => (id, None),
+    }
+}
+
+/// The IIIF token of a standard quality.
+fn quality_name(q: Quality) -> &'static str {
+    match q {
+        Quality::Default => "default",
+        Quality::Gray => "gray",
+        Quality::Bitonal => "bitonal",
+    }
+}
+
+/// The original's extra IIIF qualities (IIIF_EXTENSIONS=1), each the IIP processing step of
+/// the same meaning, so IIIF clients reach them without IIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extension {
+    /// `negative`: IIP `INV`.
+    Negative,
+    /// `stretch`: IIP `CNT=st`, the histogram's range stretched to 0-255.
+    Stretch,
+    /// `equalization`: IIP `CNT=eq`, histogram equalisation.
+    Equalization,
+    /// `log`: IIP `GAM=log`.
+    Log,
+}
+
+impl Extension {
+    /// Every extra quality, in the order info.json lists them.
+    pub const ALL: [Extension; 4] = [
+        Extension::Negative,
+        Extension::Stretch,
+        Extension::Equalization,
+        Extension::Log,
+    ];
+
+    /// The quality's IIIF token.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Extension::Negative => "negative",
+            Extension::Stretch => "stretch",
+            Extension::Equalization => "equalization",
+            Extension::Log => "log",
+        }
+    }
+
+    /// The processing this quality stands for.
+    fn process(self) -> Process {
+        let mut p = Process::default();
+        match self {
+            Extension::Negative => p.invert = true,
+            Extension::Stretch => p.contrast = Some(Contrast::Stretch),
+            Extension::Equalization => p.equalise = true,
+            Extension::Log => p.gamma = Some(Gamma::Log),
+        }
+        p
     }
 }
 
@@ -138,8 +224,10 @@ pub struct ImageParams {
     pub size: Size,
     /// Rotation and mirroring.
     pub rotation: Rotation,
-    /// Quality.
+    /// Quality (`Default` for an extra quality).
     pub quality: Quality,
+    /// An extra quality of IIIF_EXTENSIONS, if one was asked.
+    pub extension: Option<Extension>,
     /// Format.
     pub format: Format,
 }
@@ -199,11 +287,16 @@ fn parse_image(p: &[&str], version: Version) -> Result<ImageParams> {
     let (quality, format) = p[3]
         .rsplit_once('.')
         .ok_or_else(|| RequestError::bad("IIIF: missing format"))?;
+    let extension = Extension::ALL.into_iter().find(|e| e.name() == quality);
     Ok(ImageParams {
         region: parse_region(p[0])?,
         size: parse_size(p[1], version)?,
         rotation: parse_rotation(p[2])?,
-        quality: parse_quality(quality)?,
+        quality: match extension {
+            Some(_) => Quality::Default,
+            None => parse_quality(quality)?,
+        },
+        extension,
         format: parse_format(format)?,
     })
 }
@@ -451,7 +544,7 @@ impl ImageParams {
             height: h,
             rotation: self.rotation,
             quality: self.quality,
-            process: Process::default(),
+            process: self.extension.map(Extension::process).unwrap_or_default(),
             format: self.format,
             encoder_quality: None,
             layers: 0,
@@ -660,6 +753,52 @@ mod tests {
         assert_eq!(status("i/full/max/0/default.xyz"), 400);
         assert_eq!(status("i/full/max/0/default.gif"), 501);
         assert_eq!(status("i/full/max/0/default"), 400);
+    }
+
+    #[test]
+    fn page_numbers_after_the_delimiter() {
+        assert_eq!(split_page("stack.tif;3", ";"), ("stack.tif", Some(3)));
+        assert_eq!(split_page("a/b_c.tif_12", "_"), ("a/b_c.tif", Some(12)));
+        assert_eq!(split_page("dir::x.tif::0", "::"), ("dir::x.tif", Some(0)));
+        for whole in [
+            "stack.tif",
+            "stack.tif;",
+            ";3",
+            "stack.tif;x3",
+            "stack.tif;-1",
+            "a;99999999999",
+        ] {
+            assert_eq!(split_page(whole, ";"), (whole, None), "{whole}");
+        }
+    }
+
+    #[test]
+    fn extra_qualities_are_processing_steps_gated_by_the_setting() {
+        type Applied = fn(&Process) -> bool;
+        let expect: [(&str, Applied); 4] = [
+            ("negative", |p: &Process| p.invert),
+            ("stretch", |p: &Process| {
+                p.contrast == Some(Contrast::Stretch)
+            }),
+            ("equalization", |p: &Process| p.equalise),
+            ("log", |p: &Process| p.gamma == Some(Gamma::Log)),
+        ];
+        for (name, applied) in expect {
+            let p = image(&format!("i/full/max/0/{name}.png"));
+            assert_eq!(p.quality_name(), name);
+            assert_eq!(
+                parse(&format!("id/{}", p.to_path())).ok().map(|r| r.target),
+                Some(Target::Image(p.clone()))
+            );
+            assert_eq!(p.check_extensions(false).map_err(|e| e.status()), Err(400));
+            assert!(p.check_extensions(true).is_ok());
+            let v = p.resolve(100, 100, Version::V3, LIMITS).expect("view");
+            assert!(applied(&v.process), "{name}");
+            assert_eq!(v.quality, Quality::Default);
+        }
+        assert!(image("i/full/max/0/gray.jpg")
+            .check_extensions(false)
+            .is_ok());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The IIIF image information document (`info.json`) for versions 2.1 and 3.0, built from
 //! an [`ImageInfo`]. Pure: the caller supplies the identifier URI and the server's limits.
 
-use super::iiif::Version;
+use super::iiif::{Extension, Version};
 use crate::info::ImageInfo;
 use crate::info::Level;
 use serde_json::{json, Map, Value};
@@ -21,6 +21,22 @@ pub struct InfoContext<'a> {
     pub copyright: Option<&'a str>,
     /// IIIF_EXTRA_INFO: fields merged in last.
     pub extra: Option<&'a Map<String, Value>>,
+    /// IIIF_EXTENSIONS: the original's extra qualities are listed (and served).
+    pub extensions: bool,
+}
+
+/// The qualities beyond `default` an image offers: colour for three or more channels,
+/// grey and bitonal, then the extra qualities when IIIF_EXTENSIONS is on.
+fn qualities(colour: bool, ctx: &InfoContext) -> Vec<&'static str> {
+    let mut q = if colour {
+        vec!["color", "gray", "bitonal"]
+    } else {
+        vec!["gray", "bitonal"]
+    };
+    if ctx.extensions {
+        q.extend(Extension::ALL.map(Extension::name));
+    }
+    q
 }
 
 const FORMATS: [&str; 3] = ["png", "webp", "tif"];
@@ -118,24 +134,18 @@ pub fn info_json(info: &ImageInfo, ctx: &InfoContext) -> Value {
 }
 
 fn insert_v3_extras(m: &mut Map<String, Value>, colour: bool, ctx: &InfoContext) {
-    let mut qualities = vec!["gray", "bitonal"];
-    if colour {
-        qualities.insert(0, "color");
-    }
     let mut features: Vec<&str> = FEATURES.to_vec();
     if ctx.allow_upscaling {
         features.push("sizeUpscaling");
     }
-    m.insert("extraQualities".into(), json!(qualities));
+    m.insert("extraQualities".into(), json!(qualities(colour, ctx)));
     m.insert("extraFormats".into(), json!(FORMATS));
     m.insert("extraFeatures".into(), json!(features));
 }
 
 fn v2_profile(colour: bool, ctx: &InfoContext) -> Value {
-    let mut qualities = vec!["default", "gray", "bitonal"];
-    if colour {
-        qualities.insert(1, "color");
-    }
+    let mut listed = vec!["default"];
+    listed.extend(qualities(colour, ctx));
     let mut supports: Vec<&str> = FEATURES.to_vec();
     supports.push("sizeByDistortedWh");
     if ctx.allow_upscaling {
@@ -143,7 +153,7 @@ fn v2_profile(colour: bool, ctx: &InfoContext) -> Value {
     }
     let mut formats = vec!["jpg"];
     formats.extend(FORMATS);
-    let mut p = json!({"formats": formats, "qualities": qualities, "supports": supports});
+    let mut p = json!({"formats": formats, "qualities": listed, "supports": supports});
     if let (Some(max), Some(obj)) = (ctx.max_size, p.as_object_mut()) {
         obj.insert("maxWidth".into(), json!(max));
         obj.insert("maxHeight".into(), json!(max));
@@ -192,7 +202,36 @@ mod tests {
             allow_upscaling: true,
             copyright: None,
             extra: None,
+            extensions: false,
         }
+    }
+
+    #[test]
+    fn extra_qualities_only_when_enabled() {
+        let listed = |c: &InfoContext| info_json(&image(), c)["extraQualities"].clone();
+        assert_eq!(
+            listed(&ctx(Version::V3)),
+            json!(["color", "gray", "bitonal"])
+        );
+        let mut on = ctx(Version::V3);
+        on.extensions = true;
+        assert_eq!(
+            listed(&on),
+            json!([
+                "color",
+                "gray",
+                "bitonal",
+                "negative",
+                "stretch",
+                "equalization",
+                "log"
+            ])
+        );
+        on.version = Version::V2;
+        assert_eq!(
+            info_json(&image(), &on)["profile"][1]["qualities"][7],
+            "log"
+        );
     }
 
     #[test]

@@ -693,7 +693,7 @@ pub fn obj_lines(q: &ObjQuery, info: &ImageInfo, views: Option<&Views>) -> Vec<S
             let v: String = info
                 .min_max
                 .iter()
-                .map(|(a, b)| format!(" {a}  {b} "))
+                .map(|(a, b)| format!(" {}  {} ", sample_value(*a), sample_value(*b)))
                 .collect();
             vec![format!("Min-Max-sample-values:{}", v.trim_end())]
         }
@@ -792,6 +792,31 @@ pub fn metadata_json(info: &ImageInfo) -> String {
 
 fn one_line(s: &str) -> String {
     s.replace(['\r', '\n'], " ")
+}
+
+/// A sample value as the original prints it: C++ `ostream` at 9 significant digits, the
+/// `%.9g` form (`796.809326`, `1827.85742`, `255`), so float ranges read as they do there.
+fn sample_value(v: f64) -> String {
+    const DIGITS: i32 = 9;
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}").to_lowercase();
+    }
+    let sci = format!("{:.*e}", DIGITS as usize - 1, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if (-4..DIGITS).contains(&exp) {
+        trim(&format!("{:.*}", (DIGITS - 1 - exp) as usize, v))
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
+    }
 }
 
 #[cfg(test)]
@@ -980,6 +1005,21 @@ mod tests {
             obj_lines(&ObjQuery::MinMax, &i, None),
             vec!["Min-Max-sample-values: 0  255  0  255  0  255"]
         );
+        // `%.9g` of each, as printed by C printf.
+        for (v, printed) in [
+            (796.809326171875, "796.809326"),
+            (1827.857421875, "1827.85742"),
+            (65535.0, "65535"),
+            (-32768.0, "-32768"),
+            (0.0, "0"),
+            (1.0, "1"),
+            (0.000012345678901, "1.23456789e-05"),
+            (4294967295.0, "4.2949673e+09"),
+            (123456789.0, "123456789"),
+            (0.5, "0.5"),
+        ] {
+            assert_eq!(sample_value(v), printed);
+        }
         assert_eq!(
             obj_lines(&ObjQuery::Colorspace, &i, None),
             vec!["Colorspace,0-4,0:0 0 3 3 0 1 2"]

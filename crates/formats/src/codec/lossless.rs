@@ -60,11 +60,6 @@ pub(crate) fn unpredict_horizontal_u8(data: &mut [u8], row_samples: usize, chann
     }
 }
 
-/// Compresses with zlib (TIFF compression 8), fast: answers are made while a client waits.
-pub fn deflate(data: &[u8]) -> Vec<u8> {
-    deflate_level(data, 1)
-}
-
 /// Compresses with zlib at `level` 0-9 (6 is zlib's and libtiff's default, for files that
 /// are written once and kept).
 pub fn deflate_level(data: &[u8], level: u32) -> Vec<u8> {
@@ -81,9 +76,9 @@ pub fn lzw(data: &[u8]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// Compresses with zstd (TIFF compression 50000).
-pub fn zstd_compress(data: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(data, 3).unwrap_or_default()
+/// Compresses with zstd (TIFF compression 50000) at `level` 1-19 (3 is zstd's default).
+pub fn zstd_level(data: &[u8], level: i32) -> Vec<u8> {
+    zstd::bulk::compress(data, level).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -97,17 +92,22 @@ mod tests {
     #[test]
     fn round_trips() {
         let d = sample();
-        assert_eq!(inflate(&deflate(&d), d.len()).expect("inflate"), d);
+        assert_eq!(inflate(&deflate_level(&d, 1), d.len()).expect("inflate"), d);
         assert_eq!(unlzw(&lzw(&d), d.len()).expect("lzw"), d);
-        assert_eq!(unzstd(&zstd_compress(&d), d.len()).expect("zstd"), d);
+        assert_eq!(unzstd(&zstd_level(&d, 3), d.len()).expect("zstd"), d);
     }
 
     #[test]
     fn output_is_bounded() {
         let big = vec![0u8; 1 << 20];
-        assert_eq!(inflate(&deflate(&big), 100).expect("inflate").len(), 100);
+        assert_eq!(
+            inflate(&deflate_level(&big, 9), 100)
+                .expect("inflate")
+                .len(),
+            100
+        );
         assert_eq!(unlzw(&lzw(&big), 100).expect("lzw").len(), 100);
-        assert!(unzstd(&zstd_compress(&big), 100).is_err());
+        assert!(unzstd(&zstd_level(&big, 19), 100).is_err());
     }
 
     #[test]

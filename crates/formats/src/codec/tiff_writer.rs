@@ -20,10 +20,10 @@ pub enum Compression {
     None,
     /// LZW (5).
     Lzw,
-    /// Deflate (8).
-    Deflate,
-    /// zstd (50000).
-    Zstd,
+    /// Deflate (8) at zlib level 1-9 (clamped).
+    Deflate(u8),
+    /// zstd (50000) at level 1-19 (clamped).
+    Zstd(u8),
     /// JPEG (7) at the given quality; YCbCr 4:2:0 for colour.
     Jpeg(u8),
     /// WebP (50001) at the given quality, or lossless for `None`.
@@ -36,8 +36,8 @@ impl Compression {
         match self {
             Compression::None => 1,
             Compression::Lzw => 5,
-            Compression::Deflate => 8,
-            Compression::Zstd => 50000,
+            Compression::Deflate(_) => 8,
+            Compression::Zstd(_) => 50000,
             Compression::Jpeg(_) => 7,
             Compression::Webp(_) => 50001,
         }
@@ -47,8 +47,8 @@ impl Compression {
         Ok(match self {
             Compression::None => block.data.clone(),
             Compression::Lzw => lossless::lzw(&block.data),
-            Compression::Deflate => lossless::deflate(&block.data),
-            Compression::Zstd => lossless::zstd_compress(&block.data),
+            Compression::Deflate(l) => lossless::deflate_level(&block.data, l.clamp(1, 9).into()),
+            Compression::Zstd(l) => lossless::zstd_level(&block.data, l.clamp(1, 19).into()),
             Compression::Jpeg(q) => jpeg::encode(block, q)?,
             Compression::Webp(q) => webp::encode(block, q)?,
         })

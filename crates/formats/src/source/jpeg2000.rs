@@ -3,8 +3,10 @@
 //! before anything is allocated; pixels come from OpenJPEG ([`crate::codec::openjpeg`]),
 //! decoding only the resolution (reduce) and area (decode area) of one tile.
 //!
-//! Levels are the codestream's resolutions, each the floor of half the previous as the
-//! original reports them; tiles are 256 × 256 at every level, as the original serves
+//! Levels are the codestream's resolutions at the sizes the codestream defines (rounded
+//! up: `ceil((x0 + w) / 2^r) - ceil(x0 / 2^r)`), down to the first that fits in one tile,
+//! as the newest original lists them (a 4000 × 3000 file with 6 resolutions has 5 levels,
+//! the smallest 250 × 188); tiles are 256 × 256 at every level, as the original serves
 //! JPEG2000. Quality layers: half of those in the file by default (MAX_LAYERS, LYR).
 //!
 //! Spec: ISO/IEC 15444-1 (boxes, markers) and 15444-15 (HTJ2K).
@@ -354,15 +356,19 @@ impl Jpeg2000Image {
         let (ox, oy) = self.header.origin;
         let (fw, fh) = self.header.size;
         let k = level as u32;
-        let full = |v: u32, limit: u32| ((v as u64) << k).min(limit as u64) as u32;
+        // Level pixel `v` starts at reference-grid coordinate (ceil(o / 2^k) + v) · 2^k.
+        let grid = |v: u32, o: u32, limit: u32| {
+            let start = (o as u64).div_ceil(1 << k) + v as u64;
+            (start << k).clamp(o as u64, o as u64 + limit as u64) as u32
+        };
         let req = DecodeRequest {
             reduce: k,
             layers: self.layers,
             area: (
-                ox + full(x0, fw),
-                oy + full(y0, fh),
-                ox + full(x1, fw),
-                oy + full(y1, fh),
+                grid(x0, ox, fw),
+                grid(y0, oy, fh),
+                grid(x1, ox, fw),
+                grid(y1, oy, fh),
             ),
         };
         let comps = openjpeg::decode(self.bytes.as_ref(), self.header.container, &req)?;
@@ -443,16 +449,21 @@ fn layer_count(h: &Header, layers: i32) -> u32 {
     }
 }
 
-/// The image description: floor-halved levels of 256-px tiles, samples, colour, metadata.
-fn describe(h: &Header) -> SourceResult<ImageInfo> {
-    let (width, height) = h.size;
+/// Size along one axis of resolution `k` below full: `ceil((o + n) / 2^k) - ceil(o / 2^k)`
+/// for an image of `n` samples from grid origin `o` (ISO/IEC 15444-1, B.5).
+fn reduced(o: u32, n: u32, k: u32) -> u32 {
+    let d = 1u64 << k;
+    ((o as u64 + n as u64).div_ceil(d) - (o as u64).div_ceil(d)) as u32
+}
+
+/// The levels served: the codestream's resolutions at their own sizes, stopping at the
+/// first that fits in one tile, as the newest original counts them.
+fn levels(h: &Header) -> Vec<Level> {
+    let ((ox, oy), (width, height)) = (h.origin, h.size);
     let mut levels = Vec::with_capacity(h.resolutions as usize);
-    for k in 0..h.resolutions as i32 {
-        let (w, hh) = (width >> k, height >> k);
-        if w == 0 || hh == 0 {
-            break;
-        }
-        let scale = 2f64.powi(k);
+    for k in 0..h.resolutions as u32 {
+        let (w, hh) = (reduced(ox, width, k), reduced(oy, height, k));
+        let scale = 2f64.powi(k as i32);
         levels.push(Level {
             width: w,
             height: hh,
@@ -461,7 +472,17 @@ fn describe(h: &Header) -> SourceResult<ImageInfo> {
             scale_x: scale,
             scale_y: scale,
         });
+        if w <= TILE && hh <= TILE {
+            break;
+        }
     }
+    levels
+}
+
+/// The image description: levels of 256-px tiles, samples, colour, metadata.
+fn describe(h: &Header) -> SourceResult<ImageInfo> {
+    let (width, height) = h.size;
+    let levels = levels(h);
     let (bits, signed) = h.components[0];
     let channels = h.components.len();
     if bits > 32 {
@@ -590,8 +611,26 @@ mod tests {
         assert_eq!(h.components, vec![(8, false); 3]);
         assert_eq!((h.resolutions, h.layers), (6, 8));
         let info = describe(&h).expect("info");
-        assert_eq!(info.levels.len(), 6);
-        assert_eq!((info.levels[3].width, info.levels[3].height), (125, 75));
+        // 1000 × 600 → 500 × 300 → 250 × 150, which fits one tile: three of six.
+        assert_eq!(info.levels.len(), 3);
+        assert_eq!((info.levels[2].width, info.levels[2].height), (250, 150));
+        let odd = describe(&Header::read(&MemBytes(codestream(4001, 3001, 1, 5, 1))).expect("h"));
+        let sizes: Vec<_> = odd
+            .expect("info")
+            .levels
+            .iter()
+            .map(|l| (l.width, l.height))
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                (4001, 3001),
+                (2001, 1501),
+                (1001, 751),
+                (501, 376),
+                (251, 188)
+            ]
+        );
         assert_eq!(layer_count(&h, 0), 4);
         assert_eq!(layer_count(&h, -1), 0);
         assert_eq!(layer_count(&h, 3), 3);

@@ -74,8 +74,9 @@ pub(crate) fn convert(args: &Args) -> Result<(), ConvertError> {
     let compression = match args.compression {
         Method::Jpeg => Compression::Jpeg(args.quality),
         Method::Webp => Compression::Webp(Some(args.quality as f32)),
-        Method::Deflate => Compression::Deflate,
-        Method::Zstd => Compression::Zstd,
+        // zlib's and zstd's own default levels: pyramids are written once and kept.
+        Method::Deflate => Compression::Deflate(6),
+        Method::Zstd => Compression::Zstd(3),
         Method::Lzw => Compression::Lzw,
         Method::None => Compression::None,
     };

@@ -49,7 +49,7 @@ pub(crate) fn lossless(c: Compression) -> bool {
 fn predictor(c: Compression) -> bool {
     matches!(
         c,
-        Compression::Lzw | Compression::Deflate | Compression::Zstd
+        Compression::Lzw | Compression::Deflate(_) | Compression::Zstd(_)
     )
 }
 
@@ -177,8 +177,8 @@ impl<T: Sample> Level<T> {
                 }
                 Ok(match c {
                     Compression::Lzw => lossless::lzw(&raw),
-                    Compression::Deflate => lossless::deflate_level(&raw, 6),
-                    Compression::Zstd => lossless::zstd_compress(&raw),
+                    Compression::Deflate(l) => lossless::deflate_level(&raw, l.into()),
+                    Compression::Zstd(l) => lossless::zstd_level(&raw, l.into()),
                     _ => raw,
                 })
             }

@@ -34,8 +34,8 @@ fn exercise(bytes: Vec<u8>) -> bool {
 const ALL: [Compression; 5] = [
     Compression::None,
     Compression::Lzw,
-    Compression::Deflate,
-    Compression::Zstd,
+    Compression::Deflate(1),
+    Compression::Zstd(3),
     Compression::Jpeg(80),
 ];
 
@@ -106,7 +106,7 @@ fn open_err(bytes: Vec<u8>) -> SourceError {
 
 #[test]
 fn giant_dimensions_and_tiles_are_refused_before_allocation() {
-    let good = sample(Compression::Deflate);
+    let good = sample(Compression::Deflate(1));
     let mut huge_tile = good.clone();
     set_long(&mut huge_tile, 322, 1 << 20);
     set_long(&mut huge_tile, 323, 1 << 20);
@@ -157,7 +157,7 @@ fn ifd_loops_and_bad_counts_end() {
 
 #[test]
 fn offsets_past_the_end_are_errors() {
-    let good = sample(Compression::Deflate);
+    let good = sample(Compression::Deflate(1));
     let mut bad = good.clone();
     let e = entry(&bad, 324);
     let table = u32::from_le_bytes([bad[e + 8], bad[e + 9], bad[e + 10], bad[e + 11]]) as usize;

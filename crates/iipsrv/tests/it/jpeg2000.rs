@@ -56,9 +56,10 @@ fn lossless_and_layered_files_match_openjpeg() {
     assert_eq!(raw, src);
     let info = get(port, "/iiif/lossless.jp2/info.json");
     let j: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
+    // 700 × 500 → 350 × 250 → 175 × 125, which fits one tile: three of four resolutions.
     assert_eq!(
         j["tiles"][0]["scaleFactors"].as_array().map(Vec::len),
-        Some(4)
+        Some(3)
     );
     assert_eq!(j["tiles"][0]["width"].as_u64(), Some(256));
 
@@ -90,6 +91,60 @@ fn lossless_and_layered_files_match_openjpeg() {
     let every = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("MAX_LAYERS", "-1")]);
     let plain = fetch(every.port, "/fcgi-bin/iipsrv.fcgi?FIF=layers.jp2&CVT=png");
     assert_eq!(plain, all);
+}
+
+/// The levels are the newest original's: the codestream's own sizes (rounded up) down to
+/// the first that fits one tile, so OBJ, IIP tile indices, IIIF sizes, DeepZoom and Zoomify
+/// all name the levels it names, and each level is OpenJPEG's reduced decode.
+#[test]
+fn levels_are_the_codestreams_rounded_up() {
+    let dir = tempdir();
+    let png = dir.path().join("src.png");
+    write_png(&pattern(1001, 701), &png);
+    let file = dir.path().join("odd.jp2");
+    compress(&png, &file, &["-n", "6"]);
+    let app = app(dir.path(), &[]);
+    let obj = text(&call(
+        &app,
+        "/fcgi-bin/iipsrv.fcgi?FIF=odd.jp2&OBJ=Resolution-number&OBJ=Resolutions",
+    ));
+    assert!(obj.contains("Resolution-number:3\r\n"), "{obj}");
+    assert!(
+        obj.contains("Resolutions:251 176,501 351,1001 701"),
+        "{obj}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_slice(&call(&app, "/iiif/odd.jp2/info.json").body).expect("json");
+    assert_eq!(
+        info["sizes"],
+        serde_json::json!([{"width": 251, "height": 176}, {"width": 501, "height": 351}])
+    );
+    assert_eq!(
+        info["tiles"][0]["scaleFactors"],
+        serde_json::json!([1, 2, 4])
+    );
+    let png_of = |path: &str| decode_image(&call(&app, path).body);
+    for (k, (w, h)) in [(0, (1001, 701)), (1, (501, 351)), (2, (251, 176))] {
+        let reference = decompress(&file, &["-r", &k.to_string()]);
+        assert_eq!((reference.width, reference.height), (w, h), "opj -r {k}");
+        let whole = png_of(&format!("/iiif/odd.jp2/full/{w},{h}/0/default.png"));
+        assert_eq!(whole, reference, "level {k}");
+    }
+    // IIP resolution 0 is the smallest level; resolution 1 tile 1 its top-right tile.
+    let r1 = decompress(&file, &["-r", "1"]);
+    assert_eq!(
+        png_of("/fcgi-bin/iipsrv.fcgi?FIF=odd.jp2&PTL=0,0"),
+        decompress(&file, &["-r", "2"])
+    );
+    assert_eq!(
+        png_of("/fcgi-bin/iipsrv.fcgi?FIF=odd.jp2&PTL=1,1"),
+        r1.crop(256, 0, 245, 256)
+    );
+    // DeepZoom level 9 of 0..10 is 501 × 351; Zoomify tile 0-0-0 is the smallest level.
+    let dz = decode_image(&call(&app, "/deepzoom/odd.jp2_files/9/1_1.jpg").body);
+    assert_eq!((dz.width, dz.height), (245, 95));
+    let zoomify = decode_image(&call(&app, "/zoomify/odd.jp2/TileGroup0/0-0-0.jpg").body);
+    assert_eq!((zoomify.width, zoomify.height), (251, 176));
 }
 
 #[test]

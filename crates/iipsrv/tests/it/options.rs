@@ -1,5 +1,6 @@
 //! Process-level options of the man page: OMP_NUM_THREADS sizes the worker pools,
-//! KAKADU_READMODE is accepted (0-2) and ignored, bad values stop the start with a message.
+//! KAKADU_READMODE is accepted (0-2) and ignored, DECODER_MODULES is a start-up warning,
+//! bad values stop the start with a message.
 
 use crate::harness::*;
 use std::process::Command;
@@ -44,6 +45,36 @@ fn kakadu_readmode_is_accepted_and_checked() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("KAKADU_READMODE"));
+}
+
+/// The original's decoder plug-ins have no counterpart (every format is built in): the
+/// start-up log says so, and the server starts and serves.
+#[test]
+fn decoder_modules_is_a_start_up_warning() {
+    use std::io::BufRead;
+    let dir = tempdir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iipsrv"))
+        .args(["--http", "127.0.0.1:0"])
+        .env("FILESYSTEM_PREFIX", dir.path())
+        .env("DECODER_MODULES", "/usr/lib/iipsrv/kakadu.so")
+        .env_remove("VERBOSITY")
+        .env_remove("LOGFILE")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start");
+    let stderr = child.stderr.take().expect("stderr");
+    let head: Vec<String> = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| !l.contains("serving http://"))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    let warned = head.iter().any(|l| {
+        l.contains("WARN") && l.contains("DECODER_MODULES=/usr/lib/iipsrv/kakadu.so is ignored")
+    });
+    assert!(warned, "{head:?}");
 }
 
 #[test]

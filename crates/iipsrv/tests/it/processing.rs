@@ -2,7 +2,7 @@
 //! vips, with lossless (PNG) answers so values can be asserted exactly. The same operations
 //! are compared with Debian's iipsrv by scripts/compat-test.sh.
 
-use crate::harness::{app, call, decode_image, tempdir, vips_tiff, write_png};
+use crate::harness::{app, call, decode_image, mean_error, tempdir, text, vips_tiff, write_png};
 use iipsrv_core::raster::Raster;
 use std::path::Path;
 
@@ -261,16 +261,16 @@ fn multiband_file_bands_render_and_spectra_lists_them() {
     }
 }
 
-#[test]
-fn multipage_stack_pages_are_bands_with_names() {
-    let dir = tempdir();
-    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+/// A three-page TIFF stack `stack.tif` in `dir` (each page one grey 20, 80, 140, named
+/// 450nm, 550nm, 650nm), made by vips and tiffcp as the original's stacks are.
+fn stack(dir: &Path) {
+    let p = |n: &str| dir.join(n).to_string_lossy().to_string();
     let mut pages = Vec::new();
     for k in 0..3u32 {
         let png = format!("p{k}.png");
         write_png(
             &Raster::filled(300, 200, 1, (60 * k + 20) as u8),
-            &dir.path().join(&png),
+            &dir.join(&png),
         );
         let tif = format!("p{k}.tif");
         crate::harness::run(std::process::Command::new("vips").args([
@@ -300,6 +300,12 @@ fn multipage_stack_pages_are_bands_with_names() {
             ]));
         }
     }
+}
+
+#[test]
+fn multipage_stack_pages_are_bands_with_names() {
+    let dir = tempdir();
+    stack(dir.path());
     let a = app(dir.path(), &[]);
     let stack = call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=stack.tif&OBJ=stack");
     assert_eq!(stack.status, 200);
@@ -330,4 +336,118 @@ fn multipage_stack_pages_are_bands_with_names() {
         );
         assert!(xml.contains(&point), "{xml}");
     }
+}
+
+/// IIIF_EXTENSIONS: the four extra qualities are the IIP operations of the same meaning, in
+/// every output format, listed and accepted only when enabled.
+#[test]
+fn iiif_extra_qualities_are_the_iip_operations() {
+    let dir = tempdir();
+    halves(dir.path(), "h.tif", [50, 60, 70], [150, 160, 170]);
+    let off = app(dir.path(), &[]);
+    let on = app(dir.path(), &["--iiif-extensions", "1"]);
+    let listed = |a| {
+        let info = call(a, "/iiif/h.tif/info.json");
+        let j: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
+        j["extraQualities"].clone()
+    };
+    assert_eq!(
+        listed(&off),
+        serde_json::json!(["color", "gray", "bitonal"])
+    );
+    let extra = listed(&on);
+    let names: Vec<&str> = extra
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(names[3..], ["negative", "stretch", "equalization", "log"]);
+    let iiif = |a, q: &str, f: &str| call(a, &format!("/iiif/h.tif/full/max/0/{q}.{f}"));
+    for (quality, iip) in [
+        ("negative", "INV"),
+        ("stretch", "CNT=st"),
+        ("equalization", "CNT=eq"),
+        ("log", "GAM=log"),
+    ] {
+        let refused = iiif(&off, quality, "png");
+        assert_eq!(refused.status, 400);
+        assert!(text(&refused).contains(&format!("unsupported quality: {quality}")));
+        let r = iiif(&on, quality, "png");
+        assert_eq!(r.status, 200, "{quality}: {}", text(&r));
+        assert!(r
+            .header("link")
+            .is_some_and(|l| l.contains(&format!("/full/max/0/{quality}.png>"))));
+        let ours = decode_image(&r.body);
+        assert_eq!(
+            ours,
+            png(&on, &format!("FIF=h.tif&{iip}&CVT=png")),
+            "{quality}"
+        );
+        for (format, mime) in [
+            ("jpg", "image/jpeg"),
+            ("webp", "image/webp"),
+            ("tif", "image/tiff"),
+        ] {
+            let other = iiif(&on, quality, format);
+            assert_eq!(
+                (other.status, other.header("content-type")),
+                (200, Some(mime))
+            );
+            assert_ne!(
+                other.body,
+                iiif(&on, "default", format).body,
+                "{quality}.{format}"
+            );
+        }
+        let jpeg = decode_image(&iiif(&on, quality, "jpg").body);
+        assert!(mean_error(&jpeg, &ours) < 3.0, "{quality}.jpg");
+    }
+    // Values: the negative is 255 - v; log is ln(1 + 255 v) / ln(256); stretch widens the range.
+    let at = |q: &str, x| pixel(&decode_image(&iiif(&on, q, "png").body), x, 5);
+    assert_eq!(at("negative", 5), vec![205, 195, 185]);
+    let log = |v: f64| ((1.0 + v).ln() / 256f64.ln() * 255.0).round() as u8;
+    let near = |a: &[u8], b: &[u8]| a.iter().zip(b).all(|(x, y)| x.abs_diff(*y) <= 1);
+    assert!(near(&at("log", 5), &[log(50.0), log(60.0), log(70.0)]));
+    let (low, high) = (at("stretch", 5), at("stretch", 500));
+    assert!(low[0] < 50 && high[2] > 170, "{low:?} {high:?}");
+}
+
+/// IIIF_DELIMITER: `stack.tif;2` is page 2 of the stack, in info.json and image requests,
+/// with the identifier kept as asked in `id`; without the setting it names no file.
+#[test]
+fn iiif_delimiter_selects_a_page_of_a_stack() {
+    let dir = tempdir();
+    stack(dir.path());
+    let a = app(dir.path(), &["--iiif-delimiter", ";"]);
+    let grey = |path: &str| {
+        let r = call(&a, path);
+        assert_eq!(r.status, 200, "{path}: {}", text(&r));
+        pixel(&decode_image(&r.body), 5, 5)
+    };
+    assert_eq!(grey("/iiif/stack.tif;2/full/max/0/default.png"), vec![140]);
+    assert_eq!(
+        grey("/iiif/stack.tif;1/0,0,256,200/256,/0/default.png"),
+        vec![80]
+    );
+    assert_eq!(grey("/iiif/stack.tif/full/max/0/default.png"), vec![20]);
+    assert_eq!(
+        grey("/iiif/stack.tif%3B2/full/max/0/default.png"),
+        vec![140]
+    );
+    let info = call(&a, "/iiif/stack.tif;2/info.json");
+    let j: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
+    assert!(
+        j["id"]
+            .as_str()
+            .is_some_and(|id| id.ends_with("/iiif/stack.tif;2")),
+        "{j}"
+    );
+    assert_eq!(
+        (j["width"].as_u64(), j["height"].as_u64()),
+        (Some(300), Some(200))
+    );
+    assert_eq!(call(&a, "/iiif/stack.tif;7/info.json").status, 404);
+    let plain = app(dir.path(), &[]);
+    assert_eq!(call(&plain, "/iiif/stack.tif;2/info.json").status, 404);
 }

@@ -376,3 +376,104 @@ fn sixteen_bit_float_and_signed_samples_scale_by_their_range() {
         String::from_utf8_lossy(&spectra.body)
     );
 }
+
+/// Sets every FLOAT value of `tag` (written by `tiffset` as a placeholder: libtiff 4.5
+/// writes 0 for SMin/SMaxSampleValue, one per sample) in the first IFD of a little-endian
+/// classic TIFF.
+fn patch_float_tag(path: &Path, tag: u16, value: f32) {
+    let mut b = std::fs::read(path).expect("tiff");
+    assert_eq!(&b[..4], b"II*\0", "little-endian classic TIFF");
+    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let ifd = u32_at(&b, 4) as usize;
+    let entry = (0..u16_at(&b, ifd) as usize)
+        .map(|n| ifd + 2 + 12 * n)
+        .find(|&e| u16_at(&b, e) == tag)
+        .expect("tag");
+    assert_eq!(u16_at(&b, entry + 2), 11, "FLOAT");
+    let count = u32_at(&b, entry + 4) as usize;
+    let at = if count == 1 {
+        entry + 8
+    } else {
+        u32_at(&b, entry + 8) as usize
+    };
+    for k in 0..count {
+        b[at + 4 * k..at + 4 * k + 4].copy_from_slice(&value.to_le_bytes());
+    }
+    std::fs::write(path, b).expect("write");
+}
+
+/// A float TIFF's SMin/SMaxSampleValue are printed as the newest original prints them
+/// (`%.9g`: `796.809326 1827.85742`, the range of make-images.sh's elevation), not as
+/// the shortest round-trip decimal of the double.
+#[test]
+fn float_ranges_print_as_the_original() {
+    let dir = tempdir();
+    let png = dir.path().join("src.png");
+    write_png(&pattern(300, 200), &png);
+    let tif = vips_tiff(dir.path(), &unit_float(dir.path(), &png), "f.tif", &[]);
+    for tag in ["340", "341"] {
+        run(Command::new("tiffset")
+            .args(["-s", tag, "1", "0"])
+            .arg(&tif));
+    }
+    patch_float_tag(&tif, 340, 796.809_3);
+    patch_float_tag(&tif, 341, 1_827.857_4);
+    let app = app(dir.path(), &[]);
+    let obj = text(&call(
+        &app,
+        "/fcgi-bin/iipsrv.fcgi?FIF=f.tif&OBJ=Min-Max-sample-values",
+    ));
+    // The original's layout: " min  max " per channel, the line's end trimmed.
+    let pairs = " 796.809326  1827.85742 ".repeat(3);
+    assert_eq!(
+        obj.trim_end(),
+        format!("Min-Max-sample-values:{}", pairs.trim_end())
+    );
+}
+
+/// TIFF_QUALITY beside TIFF_COMPRESSION, as the original's one number: the deflate level
+/// (1-9), the zstd level (1-19), the JPEG quality (0-100) of TIFF answers, read back by
+/// libvips.
+#[test]
+fn tiff_quality_sets_the_compression_level() {
+    let dir = tempdir();
+    let src = pattern(600, 400);
+    let png = dir.path().join("src.png");
+    write_png(&src, &png);
+    vips_tiff(dir.path(), &png, "a.tif", &["--compression", "deflate"]);
+    let answer = |compression: &str, quality: &str| {
+        let a = app(
+            dir.path(),
+            &["--tiff-compression", compression, "--tiff-quality", quality],
+        );
+        let r = call(&a, "/iiif/a.tif/full/max/0/default.tif");
+        assert_eq!(r.status, 200, "{compression}/{quality}: {}", text(&r));
+        let out = dir
+            .path()
+            .join(format!("answer-{compression}-{quality}.tif"));
+        std::fs::write(&out, &r.body).expect("write");
+        let back = out.with_extension("png");
+        vips(&["copy", &out.to_string_lossy(), &back.to_string_lossy()]);
+        (
+            r.body.len(),
+            decode_image(&std::fs::read(&back).expect("png")),
+        )
+    };
+    // Lossless: the same pixels, fewer bytes at the higher level.
+    for (compression, low, high) in [("2", "1", "9"), ("5", "1", "19")] {
+        let (fast, a) = answer(compression, low);
+        let (small, b) = answer(compression, high);
+        assert_eq!(a, src);
+        assert_eq!(b, src);
+        assert!(small < fast, "{compression}: {small} !< {fast}");
+    }
+    // JPEG: the quality.
+    let (coarse_len, coarse) = answer("3", "10");
+    let (fine_len, fine) = answer("3", "95");
+    assert!(fine_len > coarse_len);
+    assert!(mean_error(&fine, &src) < mean_error(&coarse, &src));
+    // Out of range is a start-up error naming the variable.
+    let bad = iipsrv_server::settings::Config::from_args(["iipsrv", "--tiff-quality", "101"]);
+    assert!(bad.is_err());
+}

@@ -5,8 +5,10 @@ use crate::error::Flow;
 use crate::forwarded;
 use crate::storage::registry::Opened;
 use bytes::Bytes;
-use iipsrv_core::protocol::iiif::{self, IiifRequest, Target, Version};
+use iipsrv_core::info::ImageInfo;
+use iipsrv_core::protocol::iiif::{self, IiifRequest, ImageParams, Target, Version};
 use iipsrv_core::protocol::iiif_info::{self, InfoContext};
+use iipsrv_core::sequence;
 use iipsrv_core::view::View;
 
 impl App {
@@ -17,15 +19,22 @@ impl App {
         let negotiated = accept_version(req);
         let version = parsed.version.or(negotiated).unwrap_or(default);
         let id_uri = self.id_uri(req, base, &parsed);
+        let (file, page) = match self.web.iiif_delimiter.as_deref() {
+            Some(d) => iiif::split_page(&parsed.id, d),
+            None => (parsed.id.as_str(), None),
+        };
+        let open = |req: &Request| {
+            self.open_view(req, file, page.map(|p| (p, sequence::DEFAULT_ANGLES.1)))
+        };
         match &parsed.target {
             Target::Base => {
-                self.open(req, &parsed.id)?;
+                open(req)?;
                 let mut r = Response::new(303, "text/plain", Bytes::new());
                 r.headers.push(("location", format!("{id_uri}/info.json")));
                 Ok(r)
             }
             Target::Info => {
-                let opened = self.open(req, &parsed.id)?;
+                let opened = open(req)?;
                 if let Some(mut r) = not_modified(req, opened.mtime, &self.web.cache_control) {
                     r.headers.push(("vary", "Accept".into()));
                     return Ok(r);
@@ -34,11 +43,12 @@ impl App {
                 Ok(self.info_response(req, &opened, &id_uri, version, private))
             }
             Target::Image(params) => {
-                let opened = self.open(req, &parsed.id)?;
+                params.check_extensions(self.web.iiif_extensions)?;
+                let opened = open(req)?;
                 let info = opened.source.info();
                 let view = params.resolve(info.width, info.height, version, self.size_limits())?;
                 let mut r = self.view_response(req, &opened, &view)?;
-                let link = link_header(&id_uri, &view, info.width, info.height, version);
+                let link = link_header(&id_uri, &view, params, info, version);
                 r.headers.push(("link", link));
                 Ok(r)
             }
@@ -101,6 +111,7 @@ impl App {
             allow_upscaling: self.web.limits.allow_upscaling,
             copyright: self.web.copyright.as_deref(),
             extra: self.web.extra_info.as_ref(),
+            extensions: self.web.iiif_extensions,
         };
         let doc = iiif_info::info_json(opened.source.info(), &ctx);
         let body = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -143,7 +154,14 @@ fn accept_version(req: &Request) -> Option<Version> {
 }
 
 /// Link header of an image answer: the compliance profile and the canonical URI.
-fn link_header(id: &str, view: &View, width: u32, height: u32, version: Version) -> String {
+fn link_header(
+    id: &str,
+    view: &View,
+    params: &ImageParams,
+    info: &ImageInfo,
+    version: Version,
+) -> String {
+    let (width, height) = (info.width, info.height);
     let r = view.region;
     let region = if (r.x, r.y, r.w, r.h) == (0, 0, width, height) {
         "full".to_string()
@@ -160,13 +178,9 @@ fn link_header(id: &str, view: &View, width: u32, height: u32, version: Version)
         if view.rotation.mirror { "!" } else { "" },
         view.rotation.degrees
     );
-    let quality = match view.quality {
-        iipsrv_core::view::Quality::Default => "default",
-        iipsrv_core::view::Quality::Gray => "gray",
-        iipsrv_core::view::Quality::Bitonal => "bitonal",
-    };
     format!(
-        "<{id}/{region}/{size}/{rot}/{quality}.{}>;rel=\"canonical\", <{}>;rel=\"profile\"",
+        "<{id}/{region}/{size}/{rot}/{}.{}>;rel=\"canonical\", <{}>;rel=\"profile\"",
+        params.quality_name(),
         view.format.extension(),
         version.profile()
     )

@@ -43,6 +43,9 @@ pub struct Settings {
     pub webp_quality: Option<u8>,
     /// TIFF answer compression (TIFF_COMPRESSION).
     pub tiff_compression: TiffCompression,
+    /// TIFF_QUALITY: JPEG/WebP quality 0-100, deflate level 1-9 or zstd level 1-19 of TIFF
+    /// answers when the request names none (IIP QLT), as the original's one number.
+    pub tiff_quality: u8,
     /// Send stored JPEG tiles without re-encoding (CODEC_PASSTHROUGH).
     pub passthrough: bool,
     /// Largest ICC profile embedded in answers, in bytes; 0 embeds none (MAX_ICC/EMBED_ICC).
@@ -64,6 +67,7 @@ impl Default for Settings {
             png_level: 1,
             webp_quality: Some(50),
             tiff_compression: TiffCompression::Deflate,
+            tiff_quality: 1,
             passthrough: true,
             max_icc: 65_536,
             max_layers: MaxLayers::Half,
@@ -74,7 +78,7 @@ impl Default for Settings {
 }
 
 /// The compression of TIFF answers (TIFF_COMPRESSION: 0 none, 1 LZW, 2 deflate, 3 JPEG,
-/// 4 WebP, 5 zstd); JPEG and WebP at the answer's quality.
+/// 4 WebP, 5 zstd), at the answer's quality (TIFF_QUALITY or QLT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TiffCompression {
     /// Uncompressed.
@@ -104,16 +108,17 @@ impl TiffCompression {
         }
     }
 
-    /// The writer's compression at JPEG/WebP quality `quality`.
+    /// The writer's compression at `quality`: the JPEG or WebP quality (JPEG at least 1,
+    /// as libjpeg takes 0), the deflate or zstd level (the writer clamps it to 1-9, 1-19).
     fn at(self, quality: u8) -> tiff_writer::Compression {
         use tiff_writer::Compression as C;
         match self {
             TiffCompression::None => C::None,
             TiffCompression::Lzw => C::Lzw,
-            TiffCompression::Deflate => C::Deflate,
-            TiffCompression::Jpeg => C::Jpeg(quality),
-            TiffCompression::Webp => C::Webp(Some(quality as f32)),
-            TiffCompression::Zstd => C::Zstd,
+            TiffCompression::Deflate => C::Deflate(quality),
+            TiffCompression::Jpeg => C::Jpeg(quality.clamp(1, 100)),
+            TiffCompression::Webp => C::Webp(Some(quality.min(100) as f32)),
+            TiffCompression::Zstd => C::Zstd(quality),
         }
     }
 }
@@ -433,7 +438,7 @@ pub fn encode(
             webp::encode(pixels, q.map(f32::from)).map_err(failed)
         }
         Format::Tiff => {
-            let c = s.tiff_compression.at(quality.unwrap_or(s.jpeg_quality));
+            let c = s.tiff_compression.at(quality.unwrap_or(s.tiff_quality));
             tiff_writer::write(std::slice::from_ref(pixels), None, c, icc).map_err(failed)
         }
     }
