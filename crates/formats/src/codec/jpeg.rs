@@ -67,6 +67,52 @@ pub fn insert_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The ICC profile a JPEG file carries in its APP2 `ICC_PROFILE` segments, joined in
+/// their sequence order; `None` when it has none, or when the segments are inconsistent
+/// (a missing or repeated part), as a decoder would ignore them then.
+pub fn icc_profile(jpeg: &[u8]) -> Option<Vec<u8>> {
+    let mut parts: Vec<(u8, u8, &[u8])> = segments(jpeg)
+        .filter(|(marker, _)| *marker == 0xE2)
+        .filter_map(|(_, body)| match body.strip_prefix(b"ICC_PROFILE\0")? {
+            [seq, count, data @ ..] => Some((*seq, *count, data)),
+            _ => None,
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    let count = parts.first()?.1 as usize;
+    let in_order = parts
+        .iter()
+        .zip(1..)
+        .all(|(p, k)| p.0 == k && p.1 as usize == count);
+    (in_order && parts.len() == count).then(|| parts.iter().flat_map(|p| p.2).copied().collect())
+}
+
+/// The marker segments of a JPEG stream before its first scan, as (marker, body) pairs;
+/// ends early at anything that is not a well-formed segment.
+fn segments(jpeg: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut at = if jpeg.starts_with(&SOI) {
+        2
+    } else {
+        jpeg.len()
+    };
+    std::iter::from_fn(move || loop {
+        let (&[0xFF, marker], rest) = jpeg.get(at..)?.split_first_chunk::<2>()? else {
+            return None;
+        };
+        match marker {
+            0xFF => at += 1,
+            0x01 | 0xD0..=0xD7 => at += 2,
+            0xD9 | 0xDA => return None,
+            _ => {
+                let len = u16::from_be_bytes(*rest.first_chunk::<2>()?) as usize;
+                let body = rest.get(2..len)?;
+                at += 2 + len;
+                return Some((marker, body));
+            }
+        }
+    })
+}
+
 /// Runs `f` with this thread's decompressor (made on first use).
 fn with_decompressor<T>(f: impl FnOnce(&mut Decompressor) -> SourceResult<T>) -> SourceResult<T> {
     let make = || {
@@ -232,6 +278,23 @@ mod tests {
         assert_eq!(&with[..4], &[0xFF, 0xD8, 0xFF, 0xE2]);
         assert_eq!(&with[6..18], b"ICC_PROFILE\0");
         assert!(decode(&with, 32, 16, 3).is_ok());
+    }
+
+    #[test]
+    fn icc_profile_is_read_back_whole_and_in_order() {
+        let jpg = encode(&sample(), 90).expect("encode");
+        assert_eq!(icc_profile(&jpg), None);
+        let profile: Vec<u8> = (0..150_000u32).map(|i| (i % 253) as u8).collect();
+        let with = insert_icc(&jpg, &profile);
+        assert_eq!(icc_profile(&with).as_deref(), Some(&profile[..]));
+        // A segment lost: the rest is not a profile.
+        let cut = with.len() - jpg.len() + 2;
+        let mut broken = with[..2].to_vec();
+        broken.extend_from_slice(&with[2 + 65_535 + 2..cut]);
+        broken.extend_from_slice(&jpg[2..]);
+        assert_eq!(icc_profile(&broken), None);
+        assert_eq!(icc_profile(&with[..40]), None);
+        assert_eq!(icc_profile(b"not a jpeg"), None);
     }
 
     #[test]

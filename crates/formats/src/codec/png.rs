@@ -5,9 +5,10 @@ use crate::error::SourceResult;
 use crate::error::{EncodeError, EncodeFormat, SourceError};
 use iipsrv_core::raster::Raster;
 
-/// Decodes a whole PNG to 8-bit samples (palettes expanded, 16-bit reduced), refusing
-/// images of more than `max_pixels` before allocating them.
-pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<Raster> {
+/// Decodes a whole PNG to 8-bit samples (palettes expanded, 16-bit reduced), with its ICC
+/// profile (iCCP chunk) when it has one, refusing images of more than `max_pixels` before
+/// allocating them.
+pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<(Raster, Option<Vec<u8>>)> {
     let bad = |e: png::DecodingError| SourceError::corrupt(format!("bad PNG: {e}"));
     let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
@@ -28,15 +29,20 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<Raster> {
     let frame = reader.next_frame(&mut buf).map_err(bad)?;
     buf.truncate(frame.buffer_size());
     let channels = frame.color_type.samples() as u8;
-    Raster::from_vec(frame.width, frame.height, channels, buf)
-        .ok_or_else(|| SourceError::corrupt("PNG frame size"))
+    let icc = reader.info().icc_profile.as_ref().map(|p| p.to_vec());
+    let raster = Raster::from_vec(frame.width, frame.height, channels, buf)
+        .ok_or_else(|| SourceError::corrupt("PNG frame size"))?;
+    Ok((raster, icc))
 }
 
-/// Encodes 1-4 channel 8-bit pixels as PNG; `level` 0-9 picks the compression effort.
-pub fn encode(raster: &Raster, level: u8) -> Result<Vec<u8>, EncodeError> {
+/// Encodes 1-4 channel 8-bit pixels as PNG, with `icc` as its iCCP chunk; `level` 0-9
+/// picks the compression effort.
+pub fn encode(raster: &Raster, level: u8, icc: Option<&[u8]>) -> Result<Vec<u8>, EncodeError> {
     let failed = |e: png::EncodingError| EncodeError::library(EncodeFormat::Png, e);
     let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, raster.width, raster.height);
+    let mut info = png::Info::with_size(raster.width, raster.height);
+    info.icc_profile = icc.map(std::borrow::Cow::Borrowed);
+    let mut enc = png::Encoder::with_info(&mut out, info).map_err(failed)?;
     enc.set_color(match raster.channels {
         1 => png::ColorType::Grayscale,
         2 => png::ColorType::GrayscaleAlpha,
@@ -62,7 +68,18 @@ mod tests {
     #[test]
     fn writes_a_png_signature() {
         let r = Raster::filled(3, 2, 3, 9);
-        let p = encode(&r, 1).expect("encode");
+        let p = encode(&r, 1, None).expect("encode");
         assert_eq!(&p[..8], b"\x89PNG\r\n\x1a\n");
+    }
+
+    #[test]
+    fn icc_profile_round_trips() {
+        let r = Raster::filled(3, 2, 3, 9);
+        let profile: Vec<u8> = (0..3000u32).map(|i| (i % 7) as u8).collect();
+        let p = encode(&r, 1, Some(&profile)).expect("encode");
+        let (back, icc) = decode(&p, 100).expect("decode");
+        assert_eq!((back, icc), (r.clone(), Some(profile)));
+        let (_, none) = decode(&encode(&r, 1, None).expect("encode"), 100).expect("decode");
+        assert_eq!(none, None);
     }
 }

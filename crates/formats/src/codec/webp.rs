@@ -63,6 +63,58 @@ pub fn encode(raster: &Raster, quality: Option<f32>) -> Result<Vec<u8>, EncodeEr
     Ok(mem.to_vec())
 }
 
+/// Inserts an ICC profile into a WebP file as libwebp's mux does: an `ICCP` chunk right
+/// after the `VP8X` header, which a simple (VP8 or VP8L only) file gains, with the ICC
+/// flag set and the alpha flag when `alpha`. Bytes that are not a WebP file the encoder
+/// wrote are returned unchanged.
+pub fn insert_icc(webp: &[u8], icc: &[u8], alpha: bool) -> Vec<u8> {
+    const ICC_FLAG: u8 = 0x20;
+    const ALPHA_FLAG: u8 = 0x10;
+    let (Some(b"RIFF"), Some(b"WEBP"), Some(chunks)) =
+        (webp.first_chunk::<4>(), webp.get(8..12), webp.get(12..))
+    else {
+        return webp.to_vec();
+    };
+    let Ok(icc_len) = u32::try_from(icc.len()) else {
+        return webp.to_vec();
+    };
+    let mut out = Vec::with_capacity(webp.len() + icc.len() + 40);
+    out.extend_from_slice(b"RIFF\0\0\0\0WEBP");
+    let rest = match chunks.split_first_chunk::<18>() {
+        Some((vp8x, rest)) if vp8x.starts_with(b"VP8X") => {
+            out.extend_from_slice(vp8x);
+            out[20] |= ICC_FLAG;
+            rest
+        }
+        _ => {
+            let Some((w, h)) = canvas_size(webp) else {
+                return webp.to_vec();
+            };
+            out.extend_from_slice(b"VP8X\x0a\0\0\0");
+            out.extend_from_slice(&[ICC_FLAG | if alpha { ALPHA_FLAG } else { 0 }, 0, 0, 0]);
+            out.extend_from_slice(&w.saturating_sub(1).to_le_bytes()[..3]);
+            out.extend_from_slice(&h.saturating_sub(1).to_le_bytes()[..3]);
+            chunks
+        }
+    };
+    out.extend_from_slice(b"ICCP");
+    out.extend_from_slice(&icc_len.to_le_bytes());
+    out.extend_from_slice(icc);
+    if !icc.len().is_multiple_of(2) {
+        out.push(0);
+    }
+    out.extend_from_slice(rest);
+    let riff_size = (out.len() - 8) as u32;
+    out[4..8].copy_from_slice(&riff_size.to_le_bytes());
+    out
+}
+
+/// Width and height of a WebP file, from libwebp's reading of its headers.
+fn canvas_size(webp: &[u8]) -> Option<(u32, u32)> {
+    let features = webp::BitstreamFeatures::new(webp)?;
+    Some((features.width(), features.height()))
+}
+
 fn widen_grey(src: &Raster) -> Raster {
     let alpha = src.channels == 2;
     let data = src
@@ -96,6 +148,34 @@ mod tests {
         assert_eq!(decode(&w, 16, 8, 3).expect("decode"), r);
         assert!(decode(&w, 8, 8, 3).is_err());
         assert!(decode(b"RIFF....WEBP", 8, 8, 3).is_err());
+    }
+
+    #[test]
+    fn icc_goes_after_a_vp8x_header() {
+        let profile: Vec<u8> = (0..301u32).map(|i| i as u8).collect();
+        let r = Raster::filled(20, 10, 3, 90);
+        for (raster, quality) in [
+            (r.clone(), None),
+            (r, Some(50.0)),
+            (Raster::filled(5, 3, 4, 7), None),
+        ] {
+            let plain = encode(&raster, quality).expect("encode");
+            let with = insert_icc(&plain, &profile, raster.channels == 4);
+            assert_eq!(&with[12..16], b"VP8X");
+            assert_eq!(with[20] & 0x20, 0x20, "ICC flag");
+            assert_eq!(with[20] & 0x10 != 0, raster.channels == 4, "alpha flag");
+            assert_eq!(&with[30..34], b"ICCP");
+            assert_eq!(&with[38..38 + 301], &profile[..]);
+            let size = u32::from_le_bytes([with[4], with[5], with[6], with[7]]) as usize;
+            assert_eq!(size + 8, with.len());
+            let back = decode(&with, raster.width, raster.height, raster.channels).expect("decode");
+            assert_eq!((back.width, back.height), (raster.width, raster.height));
+            // Once more: a file that has a VP8X header keeps it and gains the chunk.
+            let twice = insert_icc(&with, &profile, false);
+            assert_eq!(&twice[12..16], b"VP8X");
+            assert_eq!(&twice[30..34], b"ICCP");
+        }
+        assert_eq!(insert_icc(b"RIFF", &profile, false), b"RIFF");
     }
 
     #[test]

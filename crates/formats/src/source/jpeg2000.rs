@@ -133,6 +133,40 @@ fn boxes(bytes: &dyn ByteSource, from: u64, to: u64) -> SourceResult<Vec<BoxRef>
     Ok(out)
 }
 
+/// The components OpenJPEG outputs for a file with a palette (`pclr` content, read from
+/// byte `at`) and a component mapping (`cmap`): it applies the palette then, so each
+/// mapped channel has the precision of its palette column, or of the codestream component
+/// it takes as it is. (Without a `cmap` OpenJPEG leaves the indices, and so do we.)
+fn palette_components(
+    pclr: &[u8],
+    cmap: &[u8],
+    coded: &[(u8, bool)],
+    at: u64,
+) -> SourceResult<Vec<(u8, bool)>> {
+    let bad = || corrupt_at("palette (pclr/cmap) does not match the codestream", at);
+    let columns = *pclr.get(2).ok_or_else(bad)? as usize;
+    let depths = pclr.get(3..3 + columns).ok_or_else(bad)?;
+    if cmap.is_empty() || !cmap.len().is_multiple_of(4) || cmap.len() / 4 > MAX_COMPONENTS {
+        return Err(bad());
+    }
+    let precision = |b: u8| ((b & 0x7f) + 1, b & 0x80 != 0);
+    cmap.chunks_exact(4)
+        .map(|m| {
+            let direct = coded
+                .get(u16::from_be_bytes([m[0], m[1]]) as usize)
+                .ok_or_else(bad)?;
+            match m[2] {
+                0 => Ok(*direct),
+                1 => depths
+                    .get(m[3] as usize)
+                    .map(|&b| precision(b))
+                    .ok_or_else(bad),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
+}
+
 /// Reads a box's whole content, bounded.
 fn content(bytes: &dyn ByteSource, b: &BoxRef) -> SourceResult<Vec<u8>> {
     if b.len > HEADER_LIMIT as u64 {
@@ -159,14 +193,20 @@ impl Header {
             .find(|b| &b.kind == b"jp2c")
             .ok_or_else(|| corrupt("no codestream box"))?;
         let mut h = Self::codestream(bytes, code.start, Container::Jp2)?;
+        let (mut pclr, mut cmap) = (None, None);
         if let Some(jp2h) = top.iter().find(|b| &b.kind == b"jp2h") {
             for b in boxes(bytes, jp2h.start, jp2h.start + jp2h.len)? {
                 match &b.kind {
                     b"colr" => h.colour(&content(bytes, &b)?, b.start),
                     b"res " => h.resolution(bytes, &b)?,
+                    b"pclr" => pclr = Some((content(bytes, &b)?, b.start)),
+                    b"cmap" => cmap = Some(content(bytes, &b)?),
                     _ => {}
                 }
             }
+        }
+        if let (Some((pclr, at)), Some(cmap)) = (pclr, cmap) {
+            h.components = palette_components(&pclr, &cmap, &h.components, at)?;
         }
         Ok(h)
     }

@@ -45,16 +45,17 @@ impl MemoryImage {
         MemoryImage { info, levels }
     }
 
-    /// Decodes a whole JPEG or PNG file.
+    /// Decodes a whole JPEG or PNG file, keeping its ICC profile.
     pub(crate) fn from_file_bytes(bytes: &[u8]) -> SourceResult<MemoryImage> {
-        let full = if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        let (full, icc) = if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
             let (w, h, ch) = jpeg::dimensions(bytes)?;
             check_size(w, h)?;
-            jpeg::decode(bytes, w, h, ch)?
+            (jpeg::decode(bytes, w, h, ch)?, jpeg::icc_profile(bytes))
         } else {
             png::decode(bytes, MAX_PIXELS)?
         };
-        let info = plain_info(full.width, full.height, full.channels);
+        let mut info = plain_info(full.width, full.height, full.channels);
+        info.icc = icc.map(std::sync::Arc::new);
         Ok(MemoryImage::new(full, info))
     }
 }

@@ -515,7 +515,7 @@ impl TiffImage {
         let marked: Vec<usize> = (0..chain.len())
             .filter(|&i| matches!(chain[i].uint(tag::NEW_SUBFILE_TYPE), Ok(Some(t)) if t & 2 != 0))
             .collect();
-        let stack = marked.len() >= 2;
+        let stack = marked.len() >= 2 && !reduced_pages(&chain, &marked);
         let at = match (stack, page) {
             (false, 0) => 0,
             (true, p) if p < marked.len() => marked[p],
@@ -640,6 +640,16 @@ impl TiffImage {
 
 /// Reads one IFD's level geometry and tile table; `base` is level 0 when this is a
 /// candidate reduced level, which must match its sample layout and be smaller.
+/// Whether the directories marked as pages are the levels of one pyramid rather than a
+/// stack: ImageMagick's `ptif:` writes each level as a full directory marked as a page,
+/// each narrower than the one before, none with SubIFDs. The pages of a real stack have
+/// one size (or their own SubIFD pyramids).
+fn reduced_pages(chain: &[Ifd], marked: &[usize]) -> bool {
+    let width = |i: usize| chain[i].uint(tag::IMAGE_WIDTH).ok().flatten();
+    let narrower = |w: &[usize]| matches!((width(w[0]), width(w[1])), (Some(a), Some(b)) if b < a);
+    marked.iter().all(|&i| !chain[i].has(tag::SUB_IFDS)) && marked.windows(2).all(narrower)
+}
+
 fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceResult<LevelData> {
     let width = required(ifd, tag::IMAGE_WIDTH, "ImageWidth")?;
     let height = required(ifd, tag::IMAGE_LENGTH, "ImageLength")?;

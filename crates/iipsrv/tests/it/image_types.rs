@@ -68,3 +68,62 @@ fn every_type_answers_the_same_tile_through_four_protocols() {
         assert_eq!((tile.width, tile.height), (256, 256), "{id}");
     }
 }
+
+/// The size of the ICC profile libvips finds in an image file, if any (`vipsheader -a`
+/// says "icc-profile-data: N bytes of binary data").
+fn icc_size_by_vips(path: &std::path::Path) -> Option<usize> {
+    let out = Command::new("vipsheader")
+        .arg("-a")
+        .arg(path)
+        .output()
+        .expect("vipsheader");
+    assert!(out.status.success(), "vips cannot read {}", path.display());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = text.lines().find(|l| l.starts_with("icc-profile-data:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The ICC profile of a plain PNG or JPEG (Display P3, written by vips) reaches answers in
+/// every output format, as libvips reads them back; a grey answer of a colour image and an
+/// answer with EMBED_ICC=0 carry none.
+#[test]
+fn icc_profiles_of_plain_files_reach_every_format() {
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+    write_png(&pattern(600, 400), &dir.path().join("src.png"));
+    vips(&["pngsave", &p("src.png"), &p("p3.png"), "--profile", "p3"]);
+    vips(&["jpegsave", &p("src.png"), &p("p3.jpg"), "--profile", "p3"]);
+    let profile = icc_size_by_vips(&dir.path().join("p3.png")).expect("vips wrote a profile");
+    let server = Server::start(&[("FILESYSTEM_PREFIX", &p(""))]);
+    let plain = Server::start(&[("FILESYSTEM_PREFIX", &p("")), ("EMBED_ICC", "0")]);
+    let answer = |port: u16, url: &str, name: &str| {
+        let r = get(port, url);
+        assert_eq!(r.status, 200, "{url}: {}", String::from_utf8_lossy(&r.body));
+        let path = dir.path().join(name);
+        std::fs::write(&path, &r.body).expect("write");
+        icc_size_by_vips(&path)
+    };
+    for id in ["p3.png", "p3.jpg"] {
+        for (k, ext) in ["jpg", "png", "webp", "tif"].iter().enumerate() {
+            let url = format!("/iiif/{id}/0,0,300,300/150,/0/default.{ext}");
+            assert_eq!(
+                answer(server.port, &url, &format!("a{k}.{ext}")),
+                Some(profile),
+                "{url}"
+            );
+            assert_eq!(
+                answer(plain.port, &url, &format!("b{k}.{ext}")),
+                None,
+                "{url} EMBED_ICC=0"
+            );
+            let grey = format!("/iiif/{id}/full/100,/0/gray.{ext}");
+            assert_eq!(
+                answer(server.port, &grey, &format!("c{k}.{ext}")),
+                None,
+                "{grey}"
+            );
+        }
+        let cvt = format!("/fcgi-bin/iipsrv.fcgi?FIF={id}&WID=200&CVT=png");
+        assert_eq!(answer(server.port, &cvt, "cvt.png"), Some(profile), "{cvt}");
+    }
+}

@@ -431,11 +431,15 @@ pub fn encode(
             })
         }
         Format::Png => {
-            png::encode(pixels, quality.map_or(s.png_level, |q| q.min(9))).map_err(failed)
+            png::encode(pixels, quality.map_or(s.png_level, |q| q.min(9)), icc).map_err(failed)
         }
         Format::Webp => {
             let q = quality.or(s.webp_quality);
-            webp::encode(pixels, q.map(f32::from)).map_err(failed)
+            let out = webp::encode(pixels, q.map(f32::from)).map_err(failed)?;
+            Ok(match icc {
+                Some(p) => webp::insert_icc(&out, p, matches!(pixels.channels, 2 | 4)),
+                None => out,
+            })
         }
         Format::Tiff => {
             let c = s.tiff_compression.at(quality.unwrap_or(s.tiff_quality));
