@@ -42,6 +42,53 @@ pub(crate) fn complete_stream(tables: Option<&[u8]>, tile: &[u8], rgb_components
     out
 }
 
+/// The namespace that opens the APP1 segment of an XMP packet.
+const XMP_NAMESPACE: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
+
+/// Largest XMP packet one APP1 segment holds (65,535 less the length field and the
+/// namespace). Larger packets would need Extended XMP, which we do not write.
+const MAX_XMP: usize = 65_535 - 2 - XMP_NAMESPACE.len();
+
+/// The XMP packet of a JPEG file: the text of its APP1 segment in the XMP namespace.
+pub fn xmp_packet(jpeg: &[u8]) -> Option<String> {
+    segments(jpeg)
+        .filter(|(marker, _)| *marker == 0xE1)
+        .find_map(|(_, body)| body.strip_prefix(XMP_NAMESPACE))
+        .and_then(|packet| String::from_utf8(packet.to_vec()).ok())
+}
+
+/// Inserts an XMP packet as an APP1 segment right after the SOI marker; a packet larger
+/// than one segment is left out.
+pub fn insert_xmp(jpeg: &[u8], xmp: &str) -> Vec<u8> {
+    let Some(body) = jpeg.strip_prefix(&SOI[..]) else {
+        return jpeg.to_vec();
+    };
+    if xmp.len() > MAX_XMP {
+        return jpeg.to_vec();
+    }
+    let seg_len = (2 + XMP_NAMESPACE.len() + xmp.len()) as u16;
+    let mut out = Vec::with_capacity(jpeg.len() + xmp.len() + 40);
+    out.extend_from_slice(&SOI);
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&seg_len.to_be_bytes());
+    out.extend_from_slice(XMP_NAMESPACE);
+    out.extend_from_slice(xmp.as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// A JPEG stream with the profile and the XMP packet inserted after its SOI marker.
+pub fn with_embedded(jpeg: Vec<u8>, extra: super::Embedded) -> Vec<u8> {
+    let jpeg = match extra.xmp {
+        Some(x) => insert_xmp(&jpeg, x),
+        None => jpeg,
+    };
+    match extra.icc {
+        Some(p) => insert_icc(&jpeg, p),
+        None => jpeg,
+    }
+}
+
 /// Inserts an ICC profile as APP2 `ICC_PROFILE` segments right after the SOI marker.
 pub fn insert_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     const CHUNK: usize = 65_519;
@@ -295,6 +342,29 @@ mod tests {
         assert_eq!(icc_profile(&broken), None);
         assert_eq!(icc_profile(&with[..40]), None);
         assert_eq!(icc_profile(b"not a jpeg"), None);
+    }
+
+    #[test]
+    fn xmp_is_read_back_and_oversized_packets_left_out() {
+        let jpg = encode(&sample(), 90).expect("encode");
+        assert_eq!(xmp_packet(&jpg), None);
+        let packet = "<x:xmpmeta xmlns:x='adobe:ns:meta/'>é</x:xmpmeta>";
+        let both = with_embedded(
+            jpg.clone(),
+            crate::codec::Embedded {
+                icc: Some(&[1, 2, 3]),
+                xmp: Some(packet),
+            },
+        );
+        assert_eq!(xmp_packet(&both).as_deref(), Some(packet));
+        assert_eq!(icc_profile(&both), Some(vec![1, 2, 3]));
+        assert!(decode(&both, 32, 16, 3).is_ok());
+        let huge = "x".repeat(MAX_XMP + 1);
+        assert_eq!(insert_xmp(&jpg, &huge), jpg);
+        assert_eq!(
+            xmp_packet(&insert_xmp(&jpg, &huge[1..])).map(|x| x.len()),
+            Some(MAX_XMP)
+        );
     }
 
     #[test]

@@ -68,6 +68,7 @@ mod tag {
     pub(crate) const RESOLUTION_UNIT: u16 = 296;
     pub(crate) const SOFTWARE: u16 = 305;
     pub(crate) const DATE_TIME: u16 = 306;
+    pub(crate) const XML_PACKET: u16 = 700;
     pub(crate) const ARTIST: u16 = 315;
     pub(crate) const PREDICTOR: u16 = 317;
     pub(crate) const TILE_WIDTH: u16 = 322;
@@ -84,7 +85,7 @@ mod tag {
     pub const STONITS: u16 = 37439;
 
     /// The tags whose values we load; others are skipped without reading.
-    pub(crate) const KNOWN: [u16; 34] = [
+    pub(crate) const KNOWN: [u16; 35] = [
         DOCUMENT_NAME,
         STONITS,
         NEW_SUBFILE_TYPE,
@@ -106,6 +107,7 @@ mod tag {
         RESOLUTION_UNIT,
         SOFTWARE,
         DATE_TIME,
+        XML_PACKET,
         ARTIST,
         PREDICTOR,
         TILE_WIDTH,
@@ -845,8 +847,18 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
             make: ifd.ascii(tag::MAKE),
             model: ifd.ascii(tag::MODEL),
             pixels_per_cm,
+            xmp: ifd.bytes(tag::XML_PACKET).and_then(xmp_packet),
         },
     })
+}
+
+/// An XMP packet from its stored bytes: UTF-8 text, trailing NULs and padding dropped;
+/// none when empty or not text.
+fn xmp_packet(b: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(b)
+        .ok()?
+        .trim_end_matches(['\0', ' ', '\n']);
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// Full-resolution pixels per level pixel: the nearest power of two when the level is a

@@ -69,9 +69,14 @@ fn every_type_answers_the_same_tile_through_four_protocols() {
     }
 }
 
-/// The size of the ICC profile libvips finds in an image file, if any (`vipsheader -a`
-/// says "icc-profile-data: N bytes of binary data").
+/// The size of the ICC profile libvips finds in an image file, if any.
 fn icc_size_by_vips(path: &std::path::Path) -> Option<usize> {
+    blob_size_by_vips(path, "icc-profile-data")
+}
+
+/// The size of a binary field libvips finds in an image file (`vipsheader -a` says
+/// "FIELD: N bytes of binary data"), if any.
+fn blob_size_by_vips(path: &std::path::Path, field: &str) -> Option<usize> {
     let out = Command::new("vipsheader")
         .arg("-a")
         .arg(path)
@@ -79,7 +84,7 @@ fn icc_size_by_vips(path: &std::path::Path) -> Option<usize> {
         .expect("vipsheader");
     assert!(out.status.success(), "vips cannot read {}", path.display());
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let line = text.lines().find(|l| l.starts_with("icc-profile-data:"))?;
+    let line = text.lines().find(|l| l.starts_with(&format!("{field}:")))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -125,5 +130,65 @@ fn icc_profiles_of_plain_files_reach_every_format() {
         }
         let cvt = format!("/fcgi-bin/iipsrv.fcgi?FIF={id}&WID=200&CVT=png");
         assert_eq!(answer(server.port, &cvt, "cvt.png"), Some(profile), "{cvt}");
+    }
+}
+
+/// An XMP packet with a title.
+const PACKET: &str = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF \
+    xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description \
+    xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Test title</dc:title>\
+    </rdf:Description></rdf:RDF></x:xmpmeta>";
+
+/// The XMP packet of a plain JPEG (given by ImageMagick) and of a TIFF (tag 700, written
+/// by vips from that JPEG) goes into answers that are not one stored tile — the
+/// original's CVT answers — in JPEG, PNG and WebP, as libvips reads them back; tiles
+/// carry none; OBJ=xmp answers it.
+#[test]
+fn xmp_packets_reach_region_answers_not_tiles() {
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+    write_png(&pattern(600, 400), &dir.path().join("src.png"));
+    std::fs::write(dir.path().join("t.xmp"), PACKET).expect("write");
+    run(Command::new("convert").args([
+        &p("src.png"),
+        "-profile",
+        &format!("XMP:{}", p("t.xmp")),
+        &p("xmp.jpg"),
+    ]));
+    let tiled = [
+        "--tile",
+        "--pyramid",
+        "--tile-width",
+        "256",
+        "--tile-height",
+        "256",
+    ];
+    vips(&[&["tiffsave", &p("xmp.jpg"), &p("xmp.tif")][..], &tiled].concat());
+    let server = Server::start(&[("FILESYSTEM_PREFIX", &p(""))]);
+    let answer = |url: &str, name: &str| {
+        let r = get(server.port, url);
+        assert_eq!(r.status, 200, "{url}: {}", String::from_utf8_lossy(&r.body));
+        let path = dir.path().join(name);
+        std::fs::write(&path, &r.body).expect("write");
+        blob_size_by_vips(&path, "xmp-data")
+    };
+    for id in ["xmp.tif", "xmp.jpg"] {
+        for ext in ["jpg", "png", "webp"] {
+            let url = format!("/iiif/{id}/full/300,/0/default.{ext}");
+            assert_eq!(
+                answer(&url, &format!("a.{ext}")),
+                Some(PACKET.len()),
+                "{url}"
+            );
+            let tile = format!("/iiif/{id}/0,0,256,256/256,/0/default.{ext}");
+            assert_eq!(answer(&tile, &format!("t.{ext}")), None, "{tile}");
+        }
+        let cvt = format!("/fcgi-bin/iipsrv.fcgi?FIF={id}&WID=200&CVT=jpeg");
+        assert_eq!(answer(&cvt, "cvt.jpg"), Some(PACKET.len()), "{cvt}");
+        let obj = get(
+            server.port,
+            &format!("/fcgi-bin/iipsrv.fcgi?FIF={id}&OBJ=xmp"),
+        );
+        assert!(String::from_utf8_lossy(&obj.body).contains("<dc:title>Test title</dc:title>"));
     }
 }
