@@ -1,7 +1,9 @@
 //! Our reader for tiled (and striped) pyramidal TIFF as libvips, libtiff and other tools
 //! write it: classic TIFF and BigTIFF, either byte order; the pyramid as a chain of IFDs
 //! or as SubIFDs of the first; compression none, LZW, deflate, JPEG (with shared
-//! JPEGTables, YCbCr), zstd and WebP; horizontal predictor.
+//! JPEGTables, YCbCr), zstd and WebP; horizontal predictor; samples of 1, 2, 4, 8, 12,
+//! 14, 16, 32 and 64 bits (1, 2 and 4-bit ones widened to 8 bits as they are read). CCITT
+//! fax compression is refused at open.
 //!
 //! The directories are parsed once at open ([`TiffImage::open`]); tiles are then read with
 //! positioned reads from the shared [`ByteSource`]. Every count, size and offset from the
@@ -122,9 +124,13 @@ mod tag {
     ];
 }
 
-/// Compression codes we decode.
+/// Compression codes: those we decode, and CCITT fax ones we name when we refuse them.
 mod compression {
     pub const NONE: u16 = 1;
+    pub(crate) const CCITT_RLE: u16 = 2;
+    pub(crate) const CCITT_G3: u16 = 3;
+    pub(crate) const CCITT_G4: u16 = 4;
+    pub(crate) const CCITT_RLEW: u16 = 32771;
     pub const LZW: u16 = 5;
     pub(crate) const OLD_JPEG: u16 = 6;
     pub const JPEG: u16 = 7;
@@ -134,6 +140,19 @@ mod compression {
     pub(crate) const ZSTD_OLD: u16 = 34926;
     pub(crate) const WEBP: u16 = 50001;
     pub(crate) const WEBP_OLD: u16 = 34927;
+
+    /// Every code we decode.
+    pub(crate) const DECODED: [u16; 9] = [
+        NONE,
+        LZW,
+        JPEG,
+        DEFLATE,
+        ADOBE_DEFLATE,
+        ZSTD,
+        ZSTD_OLD,
+        WEBP,
+        WEBP_OLD,
+    ];
 }
 
 fn corrupt(msg: impl Into<String>) -> SourceError {
@@ -292,6 +311,8 @@ struct LevelData {
     predictor: u16,
     photometric: u16,
     samples: u16,
+    /// Bits per sample as stored.
+    bits: u16,
     striped: bool,
     jpeg_tables: Option<Vec<u8>>,
 }
@@ -616,10 +637,10 @@ impl TiffImage {
     /// The float samples of a stored tile (or strip) of `rows` rows of level `l`.
     fn decode_float(&self, l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<FloatRaster> {
         let g = &l.geometry;
-        let bits = self.info.bits_per_sample;
+        let bits = l.bits;
         let ch = l.samples as usize;
         let row_samples = g.tile_width as usize * ch;
-        let expected = row_samples * rows as usize * (bits / 8) as usize;
+        let expected = samples::row_bytes(row_samples, bits) * rows as usize;
         let bytes = decompress(l.compression, stored, expected)?;
         let layout = samples::Layout {
             bits,
@@ -649,7 +670,8 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
             ifd.offset,
         ));
     }
-    let samples = sample_layout(ifd, base, width)?;
+    let (samples, bits) = sample_layout(ifd, base, width)?;
+    let (compression, predictor) = coding(ifd, bits)?;
     let tiles = TileShape::of(ifd, (width, height), samples, limits)?;
     let geometry = Level {
         width: width as u32,
@@ -664,10 +686,11 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
         geometry,
         offsets,
         counts,
-        compression: ifd.uint(tag::COMPRESSION)?.unwrap_or(1) as u16,
-        predictor: ifd.uint(tag::PREDICTOR)?.unwrap_or(1) as u16,
+        compression,
+        predictor,
         photometric: ifd.uint(tag::PHOTOMETRIC)?.unwrap_or(1) as u16,
         samples: samples as u16,
+        bits,
         striped: tiles.striped,
         jpeg_tables: ifd.bytes(tag::JPEG_TABLES).map(<[u8]>::to_vec),
     })
@@ -679,20 +702,24 @@ fn required(ifd: &Ifd, t: u16, what: &str) -> SourceResult<u64> {
         .ok_or_else(|| corrupt_at(format!("missing required tag {what}"), ifd.offset))
 }
 
-/// The samples per pixel of a level, checked: a layout we read (interleaved, 1-64 samples
-/// of 1-64 bits) and, for a reduced level, the layout of level 0 at a smaller width.
-fn sample_layout(ifd: &Ifd, base: Option<&LevelData>, width: u64) -> SourceResult<u64> {
+/// The samples per pixel and bits per sample of a level, checked: a layout we read
+/// (interleaved, 1-64 samples of 1, 2, 4, 8, 12, 14, 16, 32 or 64 bits) and, for a
+/// reduced level, the layout of level 0 at a smaller width.
+fn sample_layout(ifd: &Ifd, base: Option<&LevelData>, width: u64) -> SourceResult<(u64, u16)> {
     let samples = ifd.uint(tag::SAMPLES_PER_PIXEL)?.unwrap_or(1);
     let bits = ifd.uint(tag::BITS_PER_SAMPLE)?.unwrap_or(1);
-    if samples == 0 || samples > 64 || !matches!(bits, 1 | 8 | 16 | 32 | 64) {
+    if samples == 0 || samples > 64 || !matches!(bits, 1 | 2 | 4 | 8 | 12 | 14 | 16 | 32 | 64) {
         return Err(SourceError::unsupported(format!(
             "{samples} samples of {bits} bits per pixel"
         )));
     }
+    let bits = bits as u16;
+    check_packed_format(ifd, bits)?;
     let subfile = ifd.uint(tag::NEW_SUBFILE_TYPE)?.unwrap_or(0);
     if let Some(b) = base {
         let g = &b.geometry;
-        if subfile & 4 != 0 || samples != b.samples as u64 || width >= g.width as u64 {
+        let same = samples == b.samples as u64 && bits == b.bits;
+        if subfile & 4 != 0 || !same || width >= g.width as u64 {
             return Err(corrupt_at("not a reduced level of this image", ifd.offset));
         }
     }
@@ -701,7 +728,54 @@ fn sample_layout(ifd: &Ifd, base: Option<&LevelData>, width: u64) -> SourceResul
             "separate colour planes (PlanarConfig 2)",
         ));
     }
-    Ok(samples)
+    Ok((samples, bits))
+}
+
+/// Samples of 1, 2 or 4 bits must be unsigned integers (they are widened to 8 bits), and
+/// 12 or 14-bit ones integers.
+fn check_packed_format(ifd: &Ifd, bits: u16) -> SourceResult<()> {
+    let format = ifd.uint(tag::SAMPLE_FORMAT)?.unwrap_or(1);
+    let refused = match bits {
+        1 | 2 | 4 => format != 1,
+        12 | 14 => format == 3,
+        _ => false,
+    };
+    if refused {
+        return Err(SourceError::unsupported(format!(
+            "{bits}-bit samples of SampleFormat {format}"
+        )));
+    }
+    Ok(())
+}
+
+/// The compression and predictor of a level, checked against its bits per sample: CCITT
+/// fax and other compressions we do not decode, JPEG and WebP but on 8-bit samples, and
+/// the horizontal predictor on packed samples (libtiff refuses it too) are unsupported.
+fn coding(ifd: &Ifd, bits: u16) -> SourceResult<(u16, u16)> {
+    let c = ifd.uint(tag::COMPRESSION)?.unwrap_or(1) as u16;
+    let predictor = ifd.uint(tag::PREDICTOR)?.unwrap_or(1) as u16;
+    let refusal = match c {
+        compression::CCITT_RLE
+        | compression::CCITT_G3
+        | compression::CCITT_G4
+        | compression::CCITT_RLEW => Some(format!(
+            "CCITT fax compression (TIFF compression {c}); convert the file with \
+             `tiffcp -c lzw` (bilevel stays 1-bit)"
+        )),
+        compression::OLD_JPEG => Some("old-style JPEG (compression 6)".to_string()),
+        compression::JPEG | compression::WEBP | compression::WEBP_OLD if bits != 8 => {
+            Some(format!("TIFF compression {c} on {bits}-bit samples"))
+        }
+        _ if !compression::DECODED.contains(&c) => Some(format!("TIFF compression {c}")),
+        _ if predictor == 2 && !matches!(bits, 8 | 16 | 32 | 64) => {
+            Some(format!("the horizontal predictor on {bits}-bit samples"))
+        }
+        _ => None,
+    };
+    match refusal {
+        Some(feature) => Err(SourceError::unsupported(feature)),
+        None => Ok((c, predictor)),
+    }
 }
 
 /// The size of a level's tiles (its strips, full width, when it has no tiles).
@@ -780,7 +854,7 @@ fn tile_table(ifd: &Ifd, geometry: &Level, striped: bool) -> SourceResult<(Vec<u
 /// Builds the image description from the first IFD.
 fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
     let l0 = &levels[0];
-    let bits = ifd.uint(tag::BITS_PER_SAMPLE)?.unwrap_or(1) as u16;
+    let bits = l0.bits;
     let sample_format = match ifd.uint(tag::SAMPLE_FORMAT)?.unwrap_or(1) {
         2 => SampleFormat::Signed,
         3 => SampleFormat::Float,
@@ -792,13 +866,23 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
         8..=10 => ColourSpace::CieLab,
         _ => ColourSpace::Other,
     };
-    let type_range = match (sample_format, bits) {
+    // samples of 1, 2 and 4 bits are widened to 8 bits as they are read
+    let read_bits = bits.max(8);
+    let type_range = match (sample_format, read_bits) {
         (SampleFormat::Float, _) => (0.0, 1.0),
         (SampleFormat::Signed, b) => (-(2f64.powi(b as i32 - 1)), 2f64.powi(b as i32 - 1) - 1.0),
         (SampleFormat::Unsigned, b) => (0.0, 2f64.powi(b as i32) - 1.0),
     };
-    let mins = ifd.floats(tag::S_MIN_SAMPLE_VALUE).unwrap_or_default();
-    let maxs = ifd.floats(tag::S_MAX_SAMPLE_VALUE).unwrap_or_default();
+    // SMin/SMaxSampleValue of widened samples are widened alike
+    let widen = 255.0 / (2f64.powi(bits.min(8) as i32) - 1.0);
+    let tag_values = |t| {
+        let v = ifd.floats(t).unwrap_or_default();
+        v.into_iter().map(|x| x * widen).collect::<Vec<_>>()
+    };
+    let (mins, maxs) = (
+        tag_values(tag::S_MIN_SAMPLE_VALUE),
+        tag_values(tag::S_MAX_SAMPLE_VALUE),
+    );
     let min_max = (0..l0.samples as usize)
         .map(|c| {
             let pick = |v: &[f64], d: f64| v.get(c).or(v.first()).copied().unwrap_or(d);
@@ -821,7 +905,8 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
         height: l0.geometry.height,
         levels: Vec::new(),
         channels: l0.samples.min(255) as u8,
-        bits_per_sample: bits,
+        bits_per_sample: read_bits,
+        stored_bits: bits,
         sample_format,
         colour,
         min_max,
@@ -914,14 +999,13 @@ fn decode_u8(l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<Raster> 
         }
         _ => {}
     }
-    let expected = g.tile_width as usize * rows as usize * ch as usize;
+    let row_samples = g.tile_width as usize * ch as usize;
+    let expected = samples::row_bytes(row_samples, l.bits) * rows as usize;
     let mut data = decompress(l.compression, stored, expected)?;
-    if l.predictor == 2 {
-        lossless::unpredict_horizontal_u8(
-            &mut data,
-            g.tile_width as usize * ch as usize,
-            ch as usize,
-        );
+    if l.bits < 8 {
+        data = samples::widen_to_u8(&data, l.bits, row_samples)?;
+    } else if l.predictor == 2 {
+        lossless::unpredict_horizontal_u8(&mut data, row_samples, ch as usize);
     }
     if l.photometric == 0 {
         data.iter_mut().for_each(|v| *v = 255 - *v);
@@ -962,10 +1046,6 @@ impl ImageSource for TiffImage {
         let l = self.level(level)?;
         let (idx, rows) = self.locate(l, tx, ty)?;
         let g = &l.geometry;
-        let bits = self.info.bits_per_sample;
-        if bits < 8 {
-            return Err(SourceError::unsupported(format!("{bits}-bit samples")));
-        }
         let ch = l.samples as usize;
         let Some(stored) = self.stored_tile(l, idx)? else {
             return Ok(FloatRaster::filled(g.tile_width, rows, ch as u8, 0.0));
@@ -994,7 +1074,7 @@ impl ImageSource for TiffImage {
     fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>> {
         let l = self.level(level)?;
         let passable = l.compression == compression::JPEG
-            && self.info.bits_per_sample == 8
+            && l.bits == 8
             && matches!((l.samples, l.photometric), (1, 1) | (3, 2) | (3, 6));
         if !passable {
             return Ok(None);
