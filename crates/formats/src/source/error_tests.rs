@@ -156,3 +156,31 @@ fn tiff_limits_carry_their_numbers() {
         e => panic!("{e:?}"),
     }
 }
+
+#[test]
+fn packed_depth_seeds_read_or_are_refused_as_unsupported() {
+    use super::ImageSource;
+    let seeds = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/seeds/tiff_file/");
+    for (name, bits) in [
+        ("bits1-pyramid.tif", 1),
+        ("bits1-miniswhite-lzw-strips.tif", 1),
+        ("bits2-pyramid.tif", 2),
+        ("bits4-pyramid-deflate.tif", 4),
+        ("bits12-tiles-lzw.tif", 12),
+        ("bits14-strips-deflate.tif", 14),
+    ] {
+        let bytes = std::fs::read(format!("{seeds}{name}")).expect("seed");
+        let image = TiffImage::open(Arc::new(MemBytes(bytes))).expect(name);
+        assert_eq!(image.info().stored_bits, bits, "{name}");
+        for (level, l) in image.info().levels.iter().enumerate() {
+            for ty in 0..l.tiles_down() {
+                for tx in 0..l.tiles_across() {
+                    let t = image.read_tile_float(level, tx, ty).expect(name);
+                    assert!(t.data.iter().any(|&v| v > 0.0), "{name}");
+                }
+            }
+        }
+    }
+    let g4 = std::fs::read(format!("{seeds}bits1-ccitt-g4.tif")).expect("seed");
+    assert!(matches!(open_err(g4), SourceError::Unsupported { .. }));
+}
