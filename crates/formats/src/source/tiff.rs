@@ -868,27 +868,7 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
     };
     // samples of 1, 2 and 4 bits are widened to 8 bits as they are read
     let read_bits = bits.max(8);
-    let type_range = match (sample_format, read_bits) {
-        (SampleFormat::Float, _) => (0.0, 1.0),
-        (SampleFormat::Signed, b) => (-(2f64.powi(b as i32 - 1)), 2f64.powi(b as i32 - 1) - 1.0),
-        (SampleFormat::Unsigned, b) => (0.0, 2f64.powi(b as i32) - 1.0),
-    };
-    // SMin/SMaxSampleValue of widened samples are widened alike
-    let widen = 255.0 / (2f64.powi(bits.min(8) as i32) - 1.0);
-    let tag_values = |t| {
-        let v = ifd.floats(t).unwrap_or_default();
-        v.into_iter().map(|x| x * widen).collect::<Vec<_>>()
-    };
-    let (mins, maxs) = (
-        tag_values(tag::S_MIN_SAMPLE_VALUE),
-        tag_values(tag::S_MAX_SAMPLE_VALUE),
-    );
-    let min_max = (0..l0.samples as usize)
-        .map(|c| {
-            let pick = |v: &[f64], d: f64| v.get(c).or(v.first()).copied().unwrap_or(d);
-            (pick(&mins, type_range.0), pick(&maxs, type_range.1))
-        })
-        .collect();
+    let min_max = sample_ranges(ifd, sample_format, bits, l0.samples);
     let unit = ifd.uint(tag::RESOLUTION_UNIT)?.unwrap_or(2);
     let res = |t| {
         ifd.floats(t)
@@ -922,6 +902,32 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
             pixels_per_cm,
         },
     })
+}
+
+/// Each channel's (min, max) in the units of the samples read: SMin/SMaxSampleValue (one
+/// for all channels or one each), else the type's range; for samples of 1, 2 or 4 bits,
+/// widened to 8 bits as they are read, the tags' values are widened alike.
+fn sample_ranges(ifd: &Ifd, format: SampleFormat, bits: u16, samples: u16) -> Vec<(f64, f64)> {
+    let type_range = match (format, bits.max(8)) {
+        (SampleFormat::Float, _) => (0.0, 1.0),
+        (SampleFormat::Signed, b) => (-(2f64.powi(b as i32 - 1)), 2f64.powi(b as i32 - 1) - 1.0),
+        (SampleFormat::Unsigned, b) => (0.0, 2f64.powi(b as i32) - 1.0),
+    };
+    let widen = 255.0 / (2f64.powi(bits.min(8) as i32) - 1.0);
+    let tag_values = |t| {
+        let v = ifd.floats(t).unwrap_or_default();
+        v.into_iter().map(|x| x * widen).collect::<Vec<_>>()
+    };
+    let (mins, maxs) = (
+        tag_values(tag::S_MIN_SAMPLE_VALUE),
+        tag_values(tag::S_MAX_SAMPLE_VALUE),
+    );
+    (0..samples as usize)
+        .map(|c| {
+            let pick = |v: &[f64], d: f64| v.get(c).or(v.first()).copied().unwrap_or(d);
+            (pick(&mins, type_range.0), pick(&maxs, type_range.1))
+        })
+        .collect()
 }
 
 /// Full-resolution pixels per level pixel: the nearest power of two when the level is a
