@@ -56,6 +56,7 @@ mod tag {
     pub(crate) const BITS_PER_SAMPLE: u16 = 258;
     pub(crate) const COMPRESSION: u16 = 259;
     pub(crate) const PHOTOMETRIC: u16 = 262;
+    pub(crate) const FILL_ORDER: u16 = 266;
     pub(crate) const DOCUMENT_NAME: u16 = 269;
     pub(crate) const IMAGE_DESCRIPTION: u16 = 270;
     pub(crate) const MAKE: u16 = 271;
@@ -86,7 +87,7 @@ mod tag {
     pub const STONITS: u16 = 37439;
 
     /// The tags whose values we load; others are skipped without reading.
-    pub(crate) const KNOWN: [u16; 34] = [
+    pub(crate) const KNOWN: [u16; 35] = [
         DOCUMENT_NAME,
         STONITS,
         NEW_SUBFILE_TYPE,
@@ -95,6 +96,7 @@ mod tag {
         BITS_PER_SAMPLE,
         COMPRESSION,
         PHOTOMETRIC,
+        FILL_ORDER,
         IMAGE_DESCRIPTION,
         MAKE,
         MODEL,
@@ -313,6 +315,8 @@ struct LevelData {
     samples: u16,
     /// Bits per sample as stored.
     bits: u16,
+    /// Packed samples stored least significant bit first (FillOrder 2, uncompressed).
+    lsb_first: bool,
     striped: bool,
     jpeg_tables: Option<Vec<u8>>,
 }
@@ -641,7 +645,7 @@ impl TiffImage {
         let ch = l.samples as usize;
         let row_samples = g.tile_width as usize * ch;
         let expected = samples::row_bytes(row_samples, bits) * rows as usize;
-        let bytes = decompress(l.compression, stored, expected)?;
+        let bytes = decompress(l, stored, expected)?;
         let layout = samples::Layout {
             bits,
             format: self.info.sample_format,
@@ -671,7 +675,7 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
         ));
     }
     let (samples, bits) = sample_layout(ifd, base, width)?;
-    let (compression, predictor) = coding(ifd, bits)?;
+    let (compression, predictor, lsb_first) = coding(ifd, bits)?;
     let tiles = TileShape::of(ifd, (width, height), samples, limits)?;
     let geometry = Level {
         width: width as u32,
@@ -691,6 +695,7 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
         photometric: ifd.uint(tag::PHOTOMETRIC)?.unwrap_or(1) as u16,
         samples: samples as u16,
         bits,
+        lsb_first,
         striped: tiles.striped,
         jpeg_tables: ifd.bytes(tag::JPEG_TABLES).map(<[u8]>::to_vec),
     })
@@ -748,12 +753,14 @@ fn check_packed_format(ifd: &Ifd, bits: u16) -> SourceResult<()> {
     Ok(())
 }
 
-/// The compression and predictor of a level, checked against its bits per sample: CCITT
-/// fax and other compressions we do not decode, JPEG and WebP but on 8-bit samples, and
-/// the horizontal predictor on packed samples (libtiff refuses it too) are unsupported.
-fn coding(ifd: &Ifd, bits: u16) -> SourceResult<(u16, u16)> {
+/// The compression, predictor and bit order of a level, checked against its bits per
+/// sample: CCITT fax and other compressions we do not decode, JPEG and WebP but on 8-bit
+/// samples, the horizontal predictor on packed samples (libtiff refuses it too) and packed
+/// samples least significant bit first (FillOrder 2) but uncompressed are unsupported.
+fn coding(ifd: &Ifd, bits: u16) -> SourceResult<(u16, u16, bool)> {
     let c = ifd.uint(tag::COMPRESSION)?.unwrap_or(1) as u16;
     let predictor = ifd.uint(tag::PREDICTOR)?.unwrap_or(1) as u16;
+    let lsb_first = ifd.uint(tag::FILL_ORDER)? == Some(2) && !bits.is_multiple_of(8);
     let refusal = match c {
         compression::CCITT_RLE
         | compression::CCITT_G3
@@ -770,11 +777,14 @@ fn coding(ifd: &Ifd, bits: u16) -> SourceResult<(u16, u16)> {
         _ if predictor == 2 && !matches!(bits, 8 | 16 | 32 | 64) => {
             Some(format!("the horizontal predictor on {bits}-bit samples"))
         }
+        _ if lsb_first && c != compression::NONE => Some(format!(
+            "{bits}-bit samples least significant bit first (FillOrder 2) with compression {c}"
+        )),
         _ => None,
     };
     match refusal {
         Some(feature) => Err(SourceError::unsupported(feature)),
-        None => Ok((c, predictor)),
+        None => Ok((c, predictor, lsb_first)),
     }
 }
 
@@ -950,13 +960,16 @@ fn set_scales(levels: &mut [LevelData], width: u32, height: u32) {
     }
 }
 
-/// A tile's bytes after lossless decompression (none, LZW, deflate, zstd), `expected`
-/// bytes long.
-fn decompress(compression: u16, stored: Vec<u8>, expected: usize) -> SourceResult<Vec<u8>> {
-    match compression {
+/// A tile's bytes of level `l` after lossless decompression (none, LZW, deflate, zstd),
+/// `expected` bytes long, bits most significant first.
+fn decompress(l: &LevelData, stored: Vec<u8>, expected: usize) -> SourceResult<Vec<u8>> {
+    match l.compression {
         compression::NONE => {
             let mut d = stored;
             d.resize(expected, 0);
+            if l.lsb_first {
+                d.iter_mut().for_each(|b| *b = b.reverse_bits());
+            }
             Ok(d)
         }
         compression::LZW => lossless::unlzw(&stored, expected),
@@ -1007,7 +1020,7 @@ fn decode_u8(l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<Raster> 
     }
     let row_samples = g.tile_width as usize * ch as usize;
     let expected = samples::row_bytes(row_samples, l.bits) * rows as usize;
-    let mut data = decompress(l.compression, stored, expected)?;
+    let mut data = decompress(l, stored, expected)?;
     if l.bits < 8 {
         data = samples::widen_to_u8(&data, l.bits, row_samples)?;
     } else if l.predictor == 2 {

@@ -225,6 +225,10 @@ fn packed_samples_cut_short_or_of_odd_depths_end_cleanly() {
     assert_eq!(t.data[..20], [0; 20]);
     assert_eq!(t.data[20..], [255; 20]);
     assert_eq!(img.info().stored_bits, 1);
+    // least significant bit first (FillOrder 2): 0x0f is the first four pixels black
+    let lsb = open_ok(one_strip(8, 1, 1, &[0x0f], &[(266, 3, 2)]));
+    let t = lsb.read_tile(0, 0, 0).expect("reads");
+    assert_eq!(t.data, [0, 0, 0, 0, 255, 255, 255, 255]);
     // a strip shorter than its bits say reads as zeros past its end (white here), as
     // libtiff pads it; one that does not decode is an error
     let short = img_tile(one_strip(20, 4, 4, &[0x0f; 7], &[])).expect("padded");
@@ -243,6 +247,7 @@ fn packed_samples_cut_short_or_of_odd_depths_end_cleanly() {
         (4, vec![(317, 3, 2)]),
         (12, vec![(259, 3, 7)]),
         (1, vec![(259, 3, 4)]),
+        (1, vec![(259, 3, 5), (266, 3, 2)]),
     ] {
         let e = open_err(one_strip(20, 4, bits, &[0; 40], &extra));
         assert!(
