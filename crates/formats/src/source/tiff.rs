@@ -2,8 +2,8 @@
 //! write it: classic TIFF and BigTIFF, either byte order; the pyramid as a chain of IFDs
 //! or as SubIFDs of the first; compression none, LZW, deflate, JPEG (with shared
 //! JPEGTables, YCbCr), zstd and WebP; horizontal predictor; samples of 1, 2, 4, 8, 12,
-//! 14, 16, 32 and 64 bits (1, 2 and 4-bit ones widened to 8 bits as they are read). CCITT
-//! fax compression is refused at open.
+//! 14, 16, 32 and 64 bits (1, 2 and 4-bit ones widened to 8 bits as they are read);
+//! CCITT fax compression (modified Huffman, Group 3, Group 4) of bilevel images.
 //!
 //! The directories are parsed once at open ([`TiffImage::open`]); tiles are then read with
 //! positioned reads from the shared [`ByteSource`]. Every count, size and offset from the
@@ -15,6 +15,7 @@
 use super::samples;
 use super::ImageSource;
 use crate::bytes::ByteSource;
+use crate::codec::fax::{self, Fax};
 use crate::codec::{jpeg, lossless, webp};
 use crate::error::{SourceError, SourceResult};
 use iipsrv_core::info::{ColourSpace, ImageInfo, Level, Metadata, Page, SampleFormat};
@@ -64,6 +65,7 @@ mod tag {
     pub(crate) const STRIP_OFFSETS: u16 = 273;
     pub(crate) const SAMPLES_PER_PIXEL: u16 = 277;
     pub(crate) const ROWS_PER_STRIP: u16 = 278;
+    pub(crate) const T4_OPTIONS: u16 = 292;
     pub(crate) const STRIP_BYTE_COUNTS: u16 = 279;
     pub(crate) const X_RESOLUTION: u16 = 282;
     pub(crate) const Y_RESOLUTION: u16 = 283;
@@ -87,7 +89,7 @@ mod tag {
     pub const STONITS: u16 = 37439;
 
     /// The tags whose values we load; others are skipped without reading.
-    pub(crate) const KNOWN: [u16; 35] = [
+    pub(crate) const KNOWN: [u16; 36] = [
         DOCUMENT_NAME,
         STONITS,
         NEW_SUBFILE_TYPE,
@@ -103,6 +105,7 @@ mod tag {
         STRIP_OFFSETS,
         SAMPLES_PER_PIXEL,
         ROWS_PER_STRIP,
+        T4_OPTIONS,
         STRIP_BYTE_COUNTS,
         X_RESOLUTION,
         Y_RESOLUTION,
@@ -126,7 +129,7 @@ mod tag {
     ];
 }
 
-/// Compression codes: those we decode, and CCITT fax ones we name when we refuse them.
+/// Compression codes.
 mod compression {
     pub const NONE: u16 = 1;
     pub(crate) const CCITT_RLE: u16 = 2;
@@ -144,8 +147,11 @@ mod compression {
     pub(crate) const WEBP_OLD: u16 = 34927;
 
     /// Every code we decode.
-    pub(crate) const DECODED: [u16; 9] = [
+    pub(crate) const DECODED: [u16; 12] = [
         NONE,
+        CCITT_RLE,
+        CCITT_G3,
+        CCITT_G4,
         LZW,
         JPEG,
         DEFLATE,
@@ -315,8 +321,10 @@ struct LevelData {
     samples: u16,
     /// Bits per sample as stored.
     bits: u16,
-    /// Packed samples stored least significant bit first (FillOrder 2, uncompressed).
+    /// Packed samples stored least significant bit first (FillOrder 2).
     lsb_first: bool,
+    /// T4Options of Group 3 fax data.
+    t4_options: u32,
     striped: bool,
     jpeg_tables: Option<Vec<u8>>,
 }
@@ -675,7 +683,7 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
         ));
     }
     let (samples, bits) = sample_layout(ifd, base, width)?;
-    let (compression, predictor, lsb_first) = coding(ifd, bits)?;
+    let (compression, predictor, lsb_first) = coding(ifd, samples, bits)?;
     let tiles = TileShape::of(ifd, (width, height), samples, limits)?;
     let geometry = Level {
         width: width as u32,
@@ -696,6 +704,7 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
         samples: samples as u16,
         bits,
         lsb_first,
+        t4_options: ifd.uint(tag::T4_OPTIONS)?.unwrap_or(0) as u32,
         striped: tiles.striped,
         jpeg_tables: ifd.bytes(tag::JPEG_TABLES).map(<[u8]>::to_vec),
     })
@@ -753,21 +762,26 @@ fn check_packed_format(ifd: &Ifd, bits: u16) -> SourceResult<()> {
     Ok(())
 }
 
-/// The compression, predictor and bit order of a level, checked against its bits per
-/// sample: CCITT fax and other compressions we do not decode, JPEG and WebP but on 8-bit
-/// samples, the horizontal predictor on packed samples (libtiff refuses it too) and packed
-/// samples least significant bit first (FillOrder 2) but uncompressed are unsupported.
-fn coding(ifd: &Ifd, bits: u16) -> SourceResult<(u16, u16, bool)> {
+/// The compression, predictor and bit order of a level, checked against its samples:
+/// compressions we do not decode, CCITT fax but on one 1-bit sample, JPEG and WebP but on
+/// 8-bit samples, the horizontal predictor on packed samples (libtiff refuses it too) and
+/// packed samples least significant bit first (FillOrder 2) but uncompressed or fax are
+/// unsupported.
+fn coding(ifd: &Ifd, samples: u64, bits: u16) -> SourceResult<(u16, u16, bool)> {
     let c = ifd.uint(tag::COMPRESSION)?.unwrap_or(1) as u16;
     let predictor = ifd.uint(tag::PREDICTOR)?.unwrap_or(1) as u16;
     let lsb_first = ifd.uint(tag::FILL_ORDER)? == Some(2) && !bits.is_multiple_of(8);
     let refusal = match c {
-        compression::CCITT_RLE
-        | compression::CCITT_G3
-        | compression::CCITT_G4
-        | compression::CCITT_RLEW => Some(format!(
-            "CCITT fax compression (TIFF compression {c}); convert the file with \
-             `tiffcp -c lzw` (bilevel stays 1-bit)"
+        compression::CCITT_RLE | compression::CCITT_G3 | compression::CCITT_G4
+            if (samples, bits) != (1, 1) =>
+        {
+            Some(format!(
+                "CCITT fax compression of {samples} samples of {bits} bits"
+            ))
+        }
+        compression::CCITT_RLEW => Some(format!(
+            "CCITT fax compression with word-aligned rows (TIFF compression {c}); \
+             convert the file with `tiffcp -c lzw` (bilevel stays 1-bit)"
         )),
         compression::OLD_JPEG => Some("old-style JPEG (compression 6)".to_string()),
         compression::JPEG | compression::WEBP | compression::WEBP_OLD if bits != 8 => {
@@ -777,9 +791,11 @@ fn coding(ifd: &Ifd, bits: u16) -> SourceResult<(u16, u16, bool)> {
         _ if predictor == 2 && !matches!(bits, 8 | 16 | 32 | 64) => {
             Some(format!("the horizontal predictor on {bits}-bit samples"))
         }
-        _ if lsb_first && c != compression::NONE => Some(format!(
-            "{bits}-bit samples least significant bit first (FillOrder 2) with compression {c}"
-        )),
+        _ if lsb_first && !matches!(c, compression::NONE) && fax_kind(c, 0).is_none() => {
+            Some(format!(
+                "{bits}-bit samples least significant bit first (FillOrder 2) with compression {c}"
+            ))
+        }
         _ => None,
     };
     match refusal {
@@ -972,6 +988,9 @@ fn decompress(l: &LevelData, stored: Vec<u8>, expected: usize) -> SourceResult<V
             }
             Ok(d)
         }
+        compression::CCITT_RLE | compression::CCITT_G3 | compression::CCITT_G4 => {
+            fax_rows(l, stored, expected)
+        }
         compression::LZW => lossless::unlzw(&stored, expected),
         compression::DEFLATE | compression::ADOBE_DEFLATE => lossless::inflate(&stored, expected),
         compression::ZSTD | compression::ZSTD_OLD => lossless::unzstd(&stored, expected),
@@ -979,6 +998,30 @@ fn decompress(l: &LevelData, stored: Vec<u8>, expected: usize) -> SourceResult<V
         c => Err(SourceError::unsupported(format!(
             "TIFF compression {c} for these samples"
         ))),
+    }
+}
+
+/// The packed 1-bit rows (`expected` bytes) of a fax tile of level `l`, whose one 1-bit
+/// sample per pixel was checked at open.
+fn fax_rows(l: &LevelData, mut stored: Vec<u8>, expected: usize) -> SourceResult<Vec<u8>> {
+    let Some(kind) = fax_kind(l.compression, l.t4_options) else {
+        return Err(SourceError::unsupported("not fax data"));
+    };
+    if l.lsb_first {
+        stored.iter_mut().for_each(|b| *b = b.reverse_bits());
+    }
+    let width = l.geometry.tile_width;
+    let rows = expected / samples::row_bytes(width as usize, 1);
+    fax::decode(&stored, kind, width, rows as u32)
+}
+
+/// The kind of fax data of compression `c` with Group 3 `t4_options`; None for others.
+fn fax_kind(c: u16, t4_options: u32) -> Option<Fax> {
+    match c {
+        compression::CCITT_RLE => Some(Fax::Huffman),
+        compression::CCITT_G3 => Some(Fax::Group3(t4_options)),
+        compression::CCITT_G4 => Some(Fax::Group4),
+        _ => None,
     }
 }
 

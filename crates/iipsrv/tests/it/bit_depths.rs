@@ -127,24 +127,53 @@ fn min_is_white_bilevel_and_fax_compression() {
     let info = Command::new("tiffinfo").arg(p("white0.tif")).output();
     let info = String::from_utf8_lossy(&info.expect("tiffinfo").stdout).to_string();
     assert!(info.contains("min-is-white"), "{info}");
-    tiffcp(dir.path(), "black0.tif", "g4.tif", &["-c", "g4"]);
-    tiffcp(dir.path(), "black0.tif", "g3.tif", &["-c", "g3"]);
+    let fax = [
+        ("g4.tif", "g4"),
+        ("g3.tif", "g3"),
+        ("g3-2d-fill.tif", "g3:2d:fill"),
+    ];
+    for (name, c) in fax {
+        tiffcp(dir.path(), "black0.tif", name, &["-c", c]);
+    }
+    vips(
+        &[
+            &["tiffsave", &p("grey.png"), &p("strips.tif")][..],
+            &bilevel,
+        ]
+        .concat(),
+    );
+    tiffcp(
+        dir.path(),
+        "strips.tif",
+        "g4-strips.tif",
+        &["-c", "g4", "-r", "64"],
+    );
     let app = app(dir.path(), &[]);
     let black0 = image(&app, "/iiif/black0.tif/full/max/0/default.png");
     let white0 = image(&app, "/iiif/white0.tif/full/max/0/default.png");
     assert_eq!(white0, black0, "MinIsWhite is inverted as it is read");
     assert_eq!(white0, vips_decode(dir.path(), "white0.tif", 0));
-    // CCITT fax: refused at info.json already, as unsupported, naming the compression
-    for id in ["g4.tif", "g3.tif"] {
-        for path in [
-            format!("/iiif/{id}/info.json"),
-            format!("/iiif/{id}/full/max/0/default.png"),
-        ] {
-            let r = call(&app, &path);
-            assert_eq!(r.status, 501, "{path}: {}", text(&r));
-            assert!(text(&r).contains("CCITT fax compression"), "{}", text(&r));
-        }
+    // CCITT fax copies by tiffcp: the same pixels, every level
+    for (id, _) in fax {
+        let info = text(&call(&app, &format!("/iiif/{id}/info.json")));
+        assert_eq!(
+            info,
+            text(&call(&app, "/iiif/black0.tif/info.json")).replace("black0", &id[..id.len() - 4]),
+            "{id}"
+        );
+        let got = image(&app, &format!("/iiif/{id}/full/max/0/default.png"));
+        assert_eq!(got, black0, "{id}");
+        let got = image(&app, &format!("/iiif/{id}/full/150,/0/default.png"));
+        let want = image(&app, "/iiif/black0.tif/full/150,/0/default.png");
+        assert_eq!(got, want, "{id} level 2");
     }
+    let got = image(&app, "/iiif/g4-strips.tif/full/max/0/default.png");
+    assert_eq!(
+        got,
+        vips_decode(dir.path(), "strips.tif", 0),
+        "striped Group 4"
+    );
+    assert_eq!(obj(&app, "g4.tif"), obj(&app, "black0.tif"));
 }
 
 /// `values` (rows of `width` samples) packed at `bits` bits, most significant bit first,

@@ -246,7 +246,8 @@ fn packed_samples_cut_short_or_of_odd_depths_end_cleanly() {
         (4, vec![(339, 3, 2)]),
         (4, vec![(317, 3, 2)]),
         (12, vec![(259, 3, 7)]),
-        (1, vec![(259, 3, 4)]),
+        (4, vec![(259, 3, 4)]),
+        (1, vec![(259, 3, 32771)]),
         (1, vec![(259, 3, 5), (266, 3, 2)]),
     ] {
         let e = open_err(one_strip(20, 4, bits, &[0; 40], &extra));
@@ -256,8 +257,8 @@ fn packed_samples_cut_short_or_of_odd_depths_end_cleanly() {
         );
     }
     // truncations and bit flips of packed files end in errors or pixels
-    for bits in [1, 2, 4, 12, 14] {
-        let good = one_strip(20, 4, bits, &[0x5a; 40], &[(259, 3, 1)]);
+    for (bits, compression) in [(1, 1), (2, 1), (4, 1), (12, 1), (14, 1), (1, 3), (1, 4)] {
+        let good = one_strip(20, 4, bits, &[0x5a; 40], &[(259, 3, compression)]);
         for cut in 0..good.len() {
             let _ = img_tile(good[..cut].to_vec());
         }
