@@ -158,7 +158,7 @@ fn tiff_limits_carry_their_numbers() {
 }
 
 #[test]
-fn packed_depth_seeds_read_or_are_refused_as_unsupported() {
+fn packed_depth_and_fax_seeds_read() {
     use super::ImageSource;
     let seeds = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/seeds/tiff_file/");
     for (name, bits) in [
