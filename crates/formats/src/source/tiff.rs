@@ -517,6 +517,9 @@ impl TiffImage {
         let name = match l.compression {
             compression::NONE => "none".to_string(),
             compression::LZW => "LZW".to_string(),
+            compression::CCITT_RLE => "CCITT modified Huffman".to_string(),
+            compression::CCITT_G3 => "CCITT Group 3".to_string(),
+            compression::CCITT_G4 => "CCITT Group 4".to_string(),
             compression::OLD_JPEG => "old-style JPEG".to_string(),
             compression::JPEG => "JPEG".to_string(),
             compression::DEFLATE | compression::ADOBE_DEFLATE => "deflate".to_string(),
