@@ -166,6 +166,7 @@ fn packed_depth_and_fax_seeds_read() {
         ("bits1-miniswhite-lzw-strips.tif", 1),
         ("bits2-pyramid.tif", 2),
         ("bits4-pyramid-deflate.tif", 4),
+        ("bits4-packbits-strips.tif", 4),
         ("bits12-tiles-lzw.tif", 12),
         ("bits14-strips-deflate.tif", 14),
     ] {

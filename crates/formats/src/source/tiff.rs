@@ -1,6 +1,6 @@
 //! Our reader for tiled (and striped) pyramidal TIFF as libvips, libtiff and other tools
 //! write it: classic TIFF and BigTIFF, either byte order; the pyramid as a chain of IFDs
-//! or as SubIFDs of the first; compression none, LZW, deflate, JPEG (with shared
+//! or as SubIFDs of the first; compression none, LZW, deflate, PackBits, JPEG (with shared
 //! JPEGTables, YCbCr), zstd and WebP; horizontal predictor; samples of 1, 2, 4, 8, 12,
 //! 14, 16, 32 and 64 bits (1, 2 and 4-bit ones widened to 8 bits as they are read);
 //! CCITT fax compression (modified Huffman, Group 3, Group 4) of bilevel images.
@@ -136,6 +136,7 @@ mod compression {
     pub(crate) const CCITT_G3: u16 = 3;
     pub(crate) const CCITT_G4: u16 = 4;
     pub(crate) const CCITT_RLEW: u16 = 32771;
+    pub(crate) const PACKBITS: u16 = 32773;
     pub const LZW: u16 = 5;
     pub(crate) const OLD_JPEG: u16 = 6;
     pub const JPEG: u16 = 7;
@@ -147,8 +148,9 @@ mod compression {
     pub(crate) const WEBP_OLD: u16 = 34927;
 
     /// Every code we decode.
-    pub(crate) const DECODED: [u16; 12] = [
+    pub(crate) const DECODED: [u16; 13] = [
         NONE,
+        PACKBITS,
         CCITT_RLE,
         CCITT_G3,
         CCITT_G4,
@@ -520,6 +522,7 @@ impl TiffImage {
             compression::CCITT_RLE => "CCITT modified Huffman".to_string(),
             compression::CCITT_G3 => "CCITT Group 3".to_string(),
             compression::CCITT_G4 => "CCITT Group 4".to_string(),
+            compression::PACKBITS => "PackBits".to_string(),
             compression::OLD_JPEG => "old-style JPEG".to_string(),
             compression::JPEG => "JPEG".to_string(),
             compression::DEFLATE | compression::ADOBE_DEFLATE => "deflate".to_string(),
@@ -979,8 +982,8 @@ fn set_scales(levels: &mut [LevelData], width: u32, height: u32) {
     }
 }
 
-/// A tile's bytes of level `l` after lossless decompression (none, LZW, deflate, zstd),
-/// `expected` bytes long, bits most significant first.
+/// A tile's bytes of level `l` after lossless decompression (none, LZW, deflate, zstd,
+/// PackBits, CCITT fax), `expected` bytes long, bits most significant first.
 fn decompress(l: &LevelData, stored: Vec<u8>, expected: usize) -> SourceResult<Vec<u8>> {
     match l.compression {
         compression::NONE => {
@@ -995,6 +998,7 @@ fn decompress(l: &LevelData, stored: Vec<u8>, expected: usize) -> SourceResult<V
             fax_rows(l, stored, expected)
         }
         compression::LZW => lossless::unlzw(&stored, expected),
+        compression::PACKBITS => Ok(lossless::unpackbits(&stored, expected)),
         compression::DEFLATE | compression::ADOBE_DEFLATE => lossless::inflate(&stored, expected),
         compression::ZSTD | compression::ZSTD_OLD => lossless::unzstd(&stored, expected),
         compression::OLD_JPEG => Err(SourceError::unsupported("old-style JPEG (compression 6)")),

@@ -1,5 +1,5 @@
 //! TIFF samples of 1, 2, 4, 12 and 14 bits, in tiled pyramids and in striped single-level
-//! files, uncompressed, LZW and deflate: 1/2/4-bit files written by libvips (`--bitdepth`)
+//! files, uncompressed, LZW, deflate, PackBits and (1-bit) CCITT fax: 1/2/4-bit files written by libvips (`--bitdepth`)
 //! and recompressed by libtiff's `tiffcp`, compared pixel for pixel with libvips's own
 //! decode of them; 12/14-bit files packed here (libvips reads no such depth), recompressed
 //! by `tiffcp` and checked by `tiffinfo`, compared with the pattern they were made from.
@@ -50,8 +50,8 @@ fn obj(app: &iipsrv_server::handler::App, id: &str) -> String {
 }
 
 /// Makes the 1, 2 and 4-bit files: vips pyramids (uncompressed: libvips 8.14 crashes
-/// compressing sub-byte pyramids), striped single-level files, and their LZW and deflate
-/// copies by tiffcp. Returns the pyramid names and the striped names.
+/// compressing sub-byte pyramids), striped single-level files, and their LZW, deflate and
+/// PackBits copies by tiffcp. Returns the pyramid names and the striped names.
 fn make_sub_byte(dir: &Path, png: &Path) -> (Vec<String>, Vec<String>) {
     let (mut pyramids, mut flat) = (Vec::new(), Vec::new());
     for bits in ["1", "2", "4"] {
@@ -67,8 +67,8 @@ fn make_sub_byte(dir: &Path, png: &Path) -> (Vec<String>, Vec<String>) {
         let out = dir.join(&strips).to_string_lossy().to_string();
         vips(&[&["tiffsave", &png.to_string_lossy(), &out][..], &depth].concat());
         for (name, list) in [(pyr, &mut pyramids), (strips, &mut flat)] {
-            for (c, suffix) in [("lzw", "lzw"), ("zip", "zip")] {
-                let copy = name.replace(".tif", &format!("-{suffix}.tif"));
+            for c in ["lzw", "zip", "packbits"] {
+                let copy = name.replace(".tif", &format!("-{c}.tif"));
                 tiffcp(dir, &name, &copy, &["-c", c]);
                 list.push(copy);
             }

@@ -257,7 +257,17 @@ fn packed_samples_cut_short_or_of_odd_depths_end_cleanly() {
         );
     }
     // truncations and bit flips of packed files end in errors or pixels
-    for (bits, compression) in [(1, 1), (2, 1), (4, 1), (12, 1), (14, 1), (1, 3), (1, 4)] {
+    let cases = [
+        (1, 1),
+        (2, 1),
+        (4, 1),
+        (12, 1),
+        (14, 1),
+        (1, 3),
+        (1, 4),
+        (4, 32773),
+    ];
+    for (bits, compression) in cases {
         let good = one_strip(20, 4, bits, &[0x5a; 40], &[(259, 3, compression)]);
         for cut in 0..good.len() {
             let _ = img_tile(good[..cut].to_vec());
