@@ -205,3 +205,28 @@ fn packed_depth_and_fax_seeds_read() {
         }
     }
 }
+
+#[test]
+fn four_bit_rgb_is_widened_like_grey() {
+    use super::ImageSource;
+    // 2 x 1 RGB pixels of 4-bit samples F 0 8 | F 0 1, one uncompressed strip after the IFD
+    let entries = [
+        (256, 4, 1, 2),
+        (257, 4, 1, 1),
+        (258, 3, 1, 4),
+        (259, 3, 1, 1),
+        (262, 3, 1, 2),
+        (273, 4, 1, 122),
+        (277, 3, 1, 3),
+        (278, 4, 1, 1),
+        (279, 4, 1, 3),
+    ];
+    let mut bytes = tiff_with_ifd(9, &entries, 4);
+    assert_eq!(bytes.len(), 122);
+    bytes.extend([0xf0, 0x8f, 0x01]);
+    let image = TiffImage::open(Arc::new(MemBytes(bytes))).expect("opens");
+    assert_eq!(image.info().colour, iipsrv_core::info::ColourSpace::Rgb);
+    assert!(!image.info().needs_float());
+    let t = image.read_tile(0, 0, 0).expect("reads");
+    assert_eq!(t.data, [255, 0, 136, 255, 0, 17]);
+}
