@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod bit_depths;
 mod check;
 mod convert;
 mod fastcgi_hostile;
