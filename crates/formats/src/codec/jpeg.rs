@@ -46,8 +46,8 @@ pub(crate) fn complete_stream(tables: Option<&[u8]>, tile: &[u8], rgb_components
 const XMP_NAMESPACE: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
 
 /// Largest XMP packet one APP1 segment holds (65,535 less the length field and the
-/// namespace). Larger packets would need Extended XMP, which we do not write.
-const MAX_XMP: usize = 65_535 - 2 - XMP_NAMESPACE.len();
+/// namespace: 65,504 bytes). Larger packets would need Extended XMP, which we do not write.
+pub const MAX_XMP: usize = 65_535 - 2 - XMP_NAMESPACE.len();
 
 /// The XMP packet of a JPEG file: the text of its APP1 segment in the XMP namespace.
 pub fn xmp_packet(jpeg: &[u8]) -> Option<String> {
@@ -57,27 +57,17 @@ pub fn xmp_packet(jpeg: &[u8]) -> Option<String> {
         .and_then(|packet| String::from_utf8(packet.to_vec()).ok())
 }
 
-/// Inserts an XMP packet as an APP1 segment right after the SOI marker; a packet larger
-/// than one segment is left out.
+/// Inserts an XMP packet as an APP1 segment after the SOI (and JFIF APP0) marker; a
+/// packet larger than one segment is left out.
 pub fn insert_xmp(jpeg: &[u8], xmp: &str) -> Vec<u8> {
-    let Some(body) = jpeg.strip_prefix(&SOI[..]) else {
-        return jpeg.to_vec();
-    };
     if xmp.len() > MAX_XMP {
         return jpeg.to_vec();
     }
-    let seg_len = (2 + XMP_NAMESPACE.len() + xmp.len()) as u16;
-    let mut out = Vec::with_capacity(jpeg.len() + xmp.len() + 40);
-    out.extend_from_slice(&SOI);
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&seg_len.to_be_bytes());
-    out.extend_from_slice(XMP_NAMESPACE);
-    out.extend_from_slice(xmp.as_bytes());
-    out.extend_from_slice(body);
-    out
+    insert_segments(jpeg, &[(0xE1, vec![XMP_NAMESPACE, xmp.as_bytes()])])
 }
 
-/// A JPEG stream with the profile and the XMP packet inserted after its SOI marker.
+/// A JPEG stream with the profile and the XMP packet inserted after its SOI (and JFIF
+/// APP0) marker.
 pub fn with_embedded(jpeg: Vec<u8>, extra: super::Embedded) -> Vec<u8> {
     let jpeg = match extra.xmp {
         Some(x) => insert_xmp(&jpeg, x),
@@ -89,28 +79,46 @@ pub fn with_embedded(jpeg: Vec<u8>, extra: super::Embedded) -> Vec<u8> {
     }
 }
 
-/// Inserts an ICC profile as APP2 `ICC_PROFILE` segments right after the SOI marker.
+/// Inserts an ICC profile as APP2 `ICC_PROFILE` segments after the SOI (and JFIF APP0)
+/// marker; a profile of more than 255 segments is left out.
 pub fn insert_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     const CHUNK: usize = 65_519;
-    let Some(body) = jpeg.strip_prefix(&SOI[..]) else {
-        return jpeg.to_vec();
-    };
     let chunks: Vec<&[u8]> = icc.chunks(CHUNK).collect();
     if chunks.is_empty() || chunks.len() > 255 {
         return jpeg.to_vec();
     }
-    let mut out = Vec::with_capacity(jpeg.len() + icc.len() + 18 * chunks.len());
-    out.extend_from_slice(&SOI);
-    for (i, chunk) in chunks.iter().enumerate() {
-        let seg_len = (2 + 12 + 2 + chunk.len()) as u16;
-        out.extend_from_slice(&[0xFF, 0xE2]);
-        out.extend_from_slice(&seg_len.to_be_bytes());
-        out.extend_from_slice(b"ICC_PROFILE\0");
-        out.push(i as u8 + 1);
-        out.push(chunks.len() as u8);
-        out.extend_from_slice(chunk);
+    let count = chunks.len() as u8;
+    let numbers: Vec<[u8; 2]> = (1..=count).map(|k| [k, count]).collect();
+    let added: Vec<(u8, Vec<&[u8]>)> = chunks
+        .iter()
+        .zip(&numbers)
+        .map(|(chunk, n)| (0xE2, vec![&b"ICC_PROFILE\0"[..], n, chunk]))
+        .collect();
+    insert_segments(jpeg, &added)
+}
+
+/// `jpeg` with marker segments (marker, body in parts) inserted after its SOI marker, and
+/// after its APP0 segment when it starts with one (JFIF wants APP0 first). Bytes that are
+/// not a JPEG stream are returned unchanged.
+fn insert_segments(jpeg: &[u8], added: &[(u8, Vec<&[u8]>)]) -> Vec<u8> {
+    if !jpeg.starts_with(&SOI) {
+        return jpeg.to_vec();
     }
-    out.extend_from_slice(body);
+    let at = match jpeg.get(2..6) {
+        Some(&[0xFF, 0xE0, hi, lo]) => 4 + u16::from_be_bytes([hi, lo]) as usize,
+        _ => 2,
+    }
+    .min(jpeg.len());
+    let body_len = |parts: &Vec<&[u8]>| parts.iter().map(|p| p.len()).sum::<usize>();
+    let extra: usize = added.iter().map(|(_, parts)| 4 + body_len(parts)).sum();
+    let mut out = Vec::with_capacity(jpeg.len() + extra);
+    out.extend_from_slice(&jpeg[..at]);
+    for (marker, parts) in added {
+        out.extend_from_slice(&[0xFF, *marker]);
+        out.extend_from_slice(&((2 + body_len(parts)) as u16).to_be_bytes());
+        parts.iter().for_each(|p| out.extend_from_slice(p));
+    }
+    out.extend_from_slice(&jpeg[at..]);
     out
 }
 
@@ -129,8 +137,8 @@ pub fn icc_profile(jpeg: &[u8]) -> Option<Vec<u8>> {
     let count = parts.first()?.1 as usize;
     let in_order = parts
         .iter()
-        .zip(1..)
-        .all(|(p, k)| p.0 == k && p.1 as usize == count);
+        .enumerate()
+        .all(|(k, p)| p.0 as usize == k + 1 && p.1 as usize == count);
     (in_order && parts.len() == count).then(|| parts.iter().flat_map(|p| p.2).copied().collect())
 }
 
@@ -319,12 +327,35 @@ mod tests {
     }
 
     #[test]
-    fn icc_is_inserted_after_soi() {
+    fn icc_is_inserted_after_the_jfif_segment() {
         let jpg = encode(&sample(), 90).expect("encode");
+        assert_eq!(
+            &jpg[2..4],
+            &[0xFF, 0xE0],
+            "turbojpeg writes JFIF APP0 first"
+        );
+        let app0_end = 4 + u16::from_be_bytes([jpg[4], jpg[5]]) as usize;
         let with = insert_icc(&jpg, &[1, 2, 3]);
-        assert_eq!(&with[..4], &[0xFF, 0xD8, 0xFF, 0xE2]);
-        assert_eq!(&with[6..18], b"ICC_PROFILE\0");
+        assert_eq!(&with[..app0_end], &jpg[..app0_end]);
+        assert_eq!(&with[app0_end..app0_end + 2], &[0xFF, 0xE2]);
+        assert_eq!(&with[app0_end + 4..app0_end + 16], b"ICC_PROFILE\0");
         assert!(decode(&with, 32, 16, 3).is_ok());
+        // A stream without APP0 gets it right after SOI.
+        let bare = insert_icc(&[0xFF, 0xD8, 0xFF, 0xD9], &[7]);
+        assert_eq!(&bare[..4], &[0xFF, 0xD8, 0xFF, 0xE2]);
+    }
+
+    #[test]
+    fn a_profile_of_255_segments_is_read_back() {
+        let jpg = encode(&sample(), 90).expect("encode");
+        let profile: Vec<u8> = (0..65_519 * 255).map(|i| (i % 251) as u8).collect();
+        let with = insert_icc(&jpg, &profile);
+        assert_eq!(icc_profile(&with).map(|p| p.len()), Some(profile.len()));
+        assert_eq!(
+            insert_icc(&jpg, &[0; 65_519 * 255 + 1]),
+            jpg,
+            "256 segments: left out"
+        );
     }
 
     #[test]
@@ -334,11 +365,10 @@ mod tests {
         let profile: Vec<u8> = (0..150_000u32).map(|i| (i % 253) as u8).collect();
         let with = insert_icc(&jpg, &profile);
         assert_eq!(icc_profile(&with).as_deref(), Some(&profile[..]));
-        // A segment lost: the rest is not a profile.
-        let cut = with.len() - jpg.len() + 2;
-        let mut broken = with[..2].to_vec();
-        broken.extend_from_slice(&with[2 + 65_535 + 2..cut]);
-        broken.extend_from_slice(&jpg[2..]);
+        // The first of its three segments lost: the rest is not a profile.
+        let app0_end = 4 + u16::from_be_bytes([jpg[4], jpg[5]]) as usize;
+        let mut broken = with[..app0_end].to_vec();
+        broken.extend_from_slice(&with[app0_end + 2 + 65_535..]);
         assert_eq!(icc_profile(&broken), None);
         assert_eq!(icc_profile(&with[..40]), None);
         assert_eq!(icc_profile(b"not a jpeg"), None);

@@ -10,6 +10,10 @@ pub mod png;
 pub mod tiff_writer;
 pub mod webp;
 
+/// Largest XMP packet read from a file (1 MB): larger ones (an editor's history can take
+/// tens of megabytes) are skipped, not held with every open image.
+pub const MAX_XMP_READ: usize = 1 << 20;
+
 /// A whole image file decoded: its pixels, with the ICC profile and XMP packet it carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {

@@ -51,20 +51,22 @@ pub(crate) struct Component {
 }
 
 impl Component {
-    /// The `w`×`h` part starting at (`x`, `y`); the caller has checked that it lies within.
-    pub fn crop(&self, x: u32, y: u32, w: u32, h: u32) -> Component {
-        let stride = self.width as usize;
-        let data = (y as usize..(y + h) as usize)
-            .flat_map(|row| {
-                let start = row * stride + x as usize;
-                self.data[start..start + w as usize].iter().copied()
-            })
-            .collect();
-        Component {
+    /// The `w`×`h` part starting at (`x`, `y`); `None` when it does not lie within.
+    pub fn crop(&self, x: u32, y: u32, w: u32, h: u32) -> Option<Component> {
+        if x as u64 + w as u64 > self.width as u64 || y as u64 + h as u64 > self.height as u64 {
+            return None;
+        }
+        let (stride, w_px) = (self.width as usize, w as usize);
+        let mut data = Vec::with_capacity(w_px * h as usize);
+        for row in y as usize..(y + h) as usize {
+            let start = row * stride + x as usize;
+            data.extend_from_slice(self.data.get(start..start + w_px)?);
+        }
+        Some(Component {
             width: w,
             height: h,
             data,
-        }
+        })
     }
 }
 

@@ -4,11 +4,10 @@
 use super::{Decoded, Embedded};
 use crate::error::SourceResult;
 use crate::error::{EncodeError, EncodeFormat, SourceError};
+use iipsrv_core::raster::Raster;
 
 /// The iTXt keyword under which PNG files carry XMP.
 const XMP_KEYWORD: &str = "XML:com.adobe.xmp";
-
-use iipsrv_core::raster::Raster;
 
 /// Decodes a whole PNG to 8-bit samples (palettes expanded, 16-bit reduced), with its ICC
 /// profile and XMP packet when it has them, refusing images of more than `max_pixels`
@@ -35,13 +34,25 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<Decoded> {
     buf.truncate(frame.buffer_size());
     let channels = frame.color_type.samples() as u8;
     let info = reader.info();
-    let xmp = info.utf8_text.iter().find(|t| t.keyword == XMP_KEYWORD);
+
     Ok(Decoded {
         raster: Raster::from_vec(frame.width, frame.height, channels, buf)
             .ok_or_else(|| SourceError::corrupt("PNG frame size"))?,
         icc: info.icc_profile.as_ref().map(|p| p.to_vec()),
-        xmp: xmp.and_then(|t| t.get_text().ok()),
+        xmp: xmp_packet(info),
     })
+}
+
+/// The XMP packet of a PNG (its `XML:com.adobe.xmp` iTXt chunk), inflated within
+/// MAX_XMP_READ when compressed: a small chunk may claim gigabytes.
+fn xmp_packet(info: &png::Info) -> Option<String> {
+    let mut chunk = info
+        .utf8_text
+        .iter()
+        .find(|t| t.keyword == XMP_KEYWORD)?
+        .clone();
+    chunk.decompress_text_with_limit(super::MAX_XMP_READ).ok()?;
+    chunk.get_text().ok()
 }
 
 /// Encodes 1-4 channel 8-bit pixels as PNG, with the profile as its iCCP chunk and the

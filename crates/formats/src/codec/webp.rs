@@ -66,9 +66,9 @@ pub fn encode(raster: &Raster, quality: Option<f32>) -> Result<Vec<u8>, EncodeEr
 
 /// A WebP file with the profile and the XMP packet added as libwebp's mux adds them: an
 /// `ICCP` chunk right after the `VP8X` header (which a simple VP8/VP8L file gains, with the
-/// alpha flag when `alpha`) and an `XMP ` chunk at the end, their flags set. Bytes that are
-/// not a WebP file the encoder wrote are returned unchanged.
-pub fn with_embedded(webp: Vec<u8>, extra: Embedded, alpha: bool) -> Vec<u8> {
+/// alpha flag when its bitstream has alpha) and an `XMP ` chunk at the end, their flags
+/// set. Bytes that are not a WebP file the encoder wrote are returned unchanged.
+pub fn with_embedded(webp: Vec<u8>, extra: Embedded) -> Vec<u8> {
     const ICC_FLAG: u8 = 0x20;
     const ALPHA_FLAG: u8 = 0x10;
     const XMP_FLAG: u8 = 0x04;
@@ -88,7 +88,7 @@ pub fn with_embedded(webp: Vec<u8>, extra: Embedded, alpha: bool) -> Vec<u8> {
             rest
         }
         _ => {
-            let Some((w, h)) = canvas_size(&webp) else {
+            let Some((w, h, alpha)) = canvas(&webp) else {
                 return webp;
             };
             out.extend_from_slice(b"VP8X\x0a\0\0\0");
@@ -122,10 +122,10 @@ fn push_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     }
 }
 
-/// Width and height of a WebP file, from libwebp's reading of its headers.
-fn canvas_size(webp: &[u8]) -> Option<(u32, u32)> {
+/// Width, height and whether it has alpha, from libwebp's reading of a WebP's headers.
+fn canvas(webp: &[u8]) -> Option<(u32, u32, bool)> {
     let features = webp::BitstreamFeatures::new(webp)?;
-    Some((features.width(), features.height()))
+    Some((features.width(), features.height(), features.has_alpha()))
 }
 
 fn widen_grey(src: &Raster) -> Raster {
@@ -174,10 +174,17 @@ mod tests {
         let alpha = Raster::filled(5, 3, 4, 7);
         for (raster, quality) in [(&r, None), (&r, Some(50.0)), (&alpha, None)] {
             let plain = encode(raster, quality).expect("encode");
-            let with = with_embedded(plain, extra, raster.channels == 4);
+            let with = with_embedded(plain, extra);
             assert_eq!(&with[12..16], b"VP8X");
             assert_eq!(with[20] & 0x24, 0x24, "ICC and XMP flags");
             assert_eq!(with[20] & 0x10 != 0, raster.channels == 4, "alpha flag");
+            let opaque = Raster::filled(6, 4, 4, 255);
+            let lossy = with_embedded(encode(&opaque, Some(50.0)).expect("encode"), extra);
+            assert_eq!(
+                lossy[20] & 0x10,
+                0,
+                "no alpha flag without alpha in the bitstream"
+            );
             assert_eq!(&with[30..34], b"ICCP");
             assert_eq!(&with[38..38 + 301], &profile[..]);
             assert_eq!(&with[with.len() - 14..], b"XMP \x05\0\0\0<x/>!\0");
@@ -186,7 +193,7 @@ mod tests {
             let back = decode(&with, raster.width, raster.height, raster.channels).expect("decode");
             assert_eq!((back.width, back.height), (raster.width, raster.height));
         }
-        assert_eq!(with_embedded(b"RIFF".to_vec(), extra, false), b"RIFF");
+        assert_eq!(with_embedded(b"RIFF".to_vec(), extra), b"RIFF");
     }
 
     #[test]

@@ -26,6 +26,11 @@ const TILE: u32 = 256;
 const HEADER_LIMIT: usize = 1 << 20;
 /// Most pixels decoded in one OpenJPEG pass of a region.
 const BAND_PIXELS: u64 = 4 << 20;
+/// Most bytes one HTJ2K decode of whole codestream tiles may take (OpenJPEG's 4 bytes per
+/// sample and our copy's 4).
+const HTJ2K_DECODE_BYTES: u64 = 256 << 20;
+/// Left, top, right, bottom.
+type Area = (u32, u32, u32, u32);
 /// Most components accepted.
 const MAX_COMPONENTS: usize = 64;
 /// Most samples (width × height × components) in one codestream tile. OpenJPEG sets up
@@ -153,7 +158,8 @@ fn palette_components(
         return Err(bad());
     }
     let precision = |b: u8| ((b & 0x7f) + 1, b & 0x80 != 0);
-    cmap.chunks_exact(4)
+    let out: Vec<(u8, bool)> = cmap
+        .chunks_exact(4)
         .map(|m| {
             let direct = coded
                 .get(u16::from_be_bytes([m[0], m[1]]) as usize)
@@ -167,7 +173,13 @@ fn palette_components(
                 _ => Err(bad()),
             }
         })
-        .collect()
+        .collect::<SourceResult<_>>()?;
+    if out.iter().any(|c| *c != out[0]) {
+        return Err(SourceError::unsupported(
+            "JPEG2000 palette with channels of different precisions",
+        ));
+    }
+    Ok(out)
 }
 
 /// Reads a box's whole content, bounded.
@@ -179,6 +191,27 @@ fn content(bytes: &dyn ByteSource, b: &BoxRef) -> SourceResult<Vec<u8>> {
 }
 
 impl Header {
+    /// `area` (left, top, right, bottom on the reference grid) widened to the whole
+    /// codestream tiles it touches, within the image.
+    fn whole_tiles(&self, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> (u32, u32, u32, u32) {
+        let (tx, ty, tw, th) = self.tiling;
+        let down = |v: u32, t0: u32, t: u32| {
+            let v = v.saturating_sub(t0) as u64;
+            (t0 as u64 + v / t as u64 * t as u64) as u32
+        };
+        let up = |v: u32, t0: u32, t: u32| {
+            let v = v.saturating_sub(t0) as u64;
+            (t0 as u64 + v.div_ceil(t as u64) * t as u64).min(u32::MAX as u64) as u32
+        };
+        let (ox, oy) = self.origin;
+        let (w, h) = self.size;
+        (
+            down(x0, tx, tw).max(ox),
+            down(y0, ty, th).max(oy),
+            up(x1, tx, tw).min(ox + w),
+            up(y1, ty, th).min(oy + h),
+        )
+    }
     /// Parses the header of a JP2 file or a raw codestream.
     pub fn read(bytes: &dyn ByteSource) -> SourceResult<Header> {
         let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
@@ -299,7 +332,14 @@ impl Header {
         let (x0, y0) = (be32(b, base, at + 12)?, be32(b, base, at + 16)?);
         let (tile_w, tile_h) = (be32(b, base, at + 20)?, be32(b, base, at + 24)?);
         let (tile_x0, tile_y0) = (be32(b, base, at + 28)?, be32(b, base, at + 32)?);
-        let tiling = (tile_x0, tile_y0, tile_w.max(1), tile_h.max(1));
+        let covers = |t0: u32, t: u32, o: u32| t > 0 && t0 <= o && t0 as u64 + t as u64 > o as u64;
+        if !covers(tile_x0, tile_w, x0) || !covers(tile_y0, tile_h, y0) {
+            return Err(corrupt_at(
+                "the tile grid does not cover the image area",
+                base + at as u64 + 20,
+            ));
+        }
+        let tiling = (tile_x0, tile_y0, tile_w, tile_h);
         let count = be16(b, base, at + 36)? as usize;
         if x1 <= x0 || y1 <= y0 || x1 > i32::MAX as u32 || y1 > i32::MAX as u32 {
             return Err(corrupt_at(
@@ -344,30 +384,6 @@ impl Header {
             htj2k: rsiz & 0x4000 != 0,
             tiling,
         })
-    }
-}
-
-impl Header {
-    /// `area` (left, top, right, bottom on the reference grid) widened to the whole
-    /// codestream tiles it touches, within the image.
-    fn whole_tiles(&self, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> (u32, u32, u32, u32) {
-        let (tx, ty, tw, th) = self.tiling;
-        let down = |v: u32, t0: u32, t: u32| {
-            let v = v.saturating_sub(t0) as u64;
-            (t0 as u64 + v / t as u64 * t as u64) as u32
-        };
-        let up = |v: u32, t0: u32, t: u32| {
-            let v = v.saturating_sub(t0) as u64;
-            (t0 as u64 + v.div_ceil(t as u64) * t as u64).min(u32::MAX as u64) as u32
-        };
-        let (ox, oy) = self.origin;
-        let (w, h) = self.size;
-        (
-            down(x0, tx, tw).max(ox),
-            down(y0, ty, th).max(oy),
-            up(x1, tx, tw).min(ox + w),
-            up(y1, ty, th).min(oy + h),
-        )
     }
 }
 
@@ -437,14 +453,7 @@ impl Jpeg2000Image {
             grid(x1, ox, fw),
             grid(y1, oy, fh),
         );
-        // OpenJPEG (2.5.3 too) decodes part of an HTJ2K codestream tile wrongly, as flat
-        // grey: its partial decoding of HT code-blocks. Whole tiles decode right, so an
-        // HTJ2K area is widened to whole codestream tiles and the answer cropped.
-        let area = if self.header.htj2k {
-            self.header.whole_tiles(area)
-        } else {
-            area
-        };
+        let area = self.htj2k_area(area, k)?;
         let req = DecodeRequest {
             reduce: k,
             layers: self.layers,
@@ -452,18 +461,52 @@ impl Jpeg2000Image {
         };
         let comps = openjpeg::decode(self.bytes.as_ref(), self.header.container, &req)?;
         // The box starts this many level pixels into the decoded area.
-        let first =
-            |g: u32, o: u32| ((g as u64).div_ceil(1 << k) - (o as u64).div_ceil(1 << k)) as u32;
-        let (dx, dy) = (x0 - first(area.0, ox), y0 - first(area.1, oy));
-        let (w, h) = (x1 - x0, y1 - y0);
-        let short = |c: &openjpeg::Component| c.width < dx + w || c.height < dy + h;
-        if comps.len() != self.info.channels as usize || comps.iter().any(short) {
-            return Err(corrupt("decoded area smaller than asked"));
+        let first = |g: u32, o: u32| {
+            let v = (g as u64).div_ceil(1 << k) - (o as u64).div_ceil(1 << k);
+            v.try_into().ok()
+        };
+        let offset = |v: u32, g: u32, o: u32| v.checked_sub(first(g, o)?);
+        let (Some(dx), Some(dy)) = (offset(x0, area.0, ox), offset(y0, area.1, oy)) else {
+            return Err(corrupt("decoded area does not hold the asked box"));
+        };
+        let short = || corrupt("decoded area smaller than asked");
+        if comps.len() != self.info.channels as usize {
+            return Err(short());
         }
-        if (dx, dy) == (0, 0) {
+        if (dx, dy) == (0, 0)
+            && comps
+                .iter()
+                .all(|c| c.width >= x1 - x0 && c.height >= y1 - y0)
+        {
             return Ok(comps);
         }
-        Ok(comps.iter().map(|c| c.crop(dx, dy, w, h)).collect())
+        let crop = |c: &openjpeg::Component| c.crop(dx, dy, x1 - x0, y1 - y0).ok_or_else(short);
+        comps.iter().map(crop).collect()
+    }
+
+    /// The reference-grid area OpenJPEG decodes for `area` at reduction `k`. OpenJPEG
+    /// (2.5.3 too) decodes part of an HTJ2K codestream tile wrongly, as flat grey: its
+    /// partial decoding of HT code-blocks. Whole tiles decode right, so an HTJ2K area is
+    /// widened to whole codestream tiles (and the answer cropped), within HTJ2K_DECODE_BYTES.
+    fn htj2k_area(&self, area: Area, k: u32) -> SourceResult<Area> {
+        if !self.header.htj2k {
+            return Ok(area);
+        }
+        let wide = self.header.whole_tiles(area);
+        let side = |a: u32, b: u32| ((b - a) as u64).div_ceil(1 << k);
+        let bytes = side(wide.0, wide.2) * side(wide.1, wide.3) * self.info.channels as u64 * 8;
+        if bytes > HTJ2K_DECODE_BYTES {
+            let (_, _, tw, th) = self.header.tiling;
+            return Err(SourceError::over_limit(
+                format!(
+                    "HTJ2K in codestream tiles of {tw}x{th} is decoded in whole tiles, too large \
+                     at this resolution; re-encode it in tiles (ojph_compress -tile_size {{512,512}})"
+                ),
+                bytes,
+                HTJ2K_DECODE_BYTES,
+            ));
+        }
+        Ok(wide)
     }
 
     /// A box of a level decoded in horizontal bands, one per worker thread, each band one
@@ -480,16 +523,20 @@ impl Jpeg2000Image {
         // about 4 megapixels (OpenJPEG keeps 4 bytes per sample and component).
         let per_thread = (rayon::current_num_threads() as u32).clamp(1, (h / 512).max(1));
         let by_size = ((w as u64 * h as u64).div_ceil(BAND_PIXELS) as u32).min(h.max(1));
-        // HTJ2K areas are decoded in whole codestream tiles (see `decode_box`): bands
-        // would decode the tiles on their edges twice.
-        let bands = if self.header.htj2k {
-            1
-        } else {
-            per_thread.max(by_size)
-        };
+        let bands = per_thread.max(by_size);
         let step = h.div_ceil(bands);
-        let parts: Vec<(u32, u32)> = (0..bands)
-            .map(|b| (y0 + b * step, (y0 + (b + 1) * step).min(y1)))
+        // HTJ2K is decoded in whole codestream tiles (see `htj2k_area`): its band edges
+        // move up to the start of a tile row, so no tile is decoded by two bands.
+        let edge = |y: u32| match self.header.htj2k {
+            true => self.tile_row_start(level, y).max(y0),
+            false => y,
+        };
+        let mut edges: Vec<u32> = (0..bands).map(|b| edge(y0 + b * step)).collect();
+        edges.push(y1);
+        edges.dedup();
+        let parts: Vec<(u32, u32)> = edges
+            .windows(2)
+            .map(|e| (e[0], e[1].min(y1)))
             .filter(|(a, b)| b > a)
             .collect();
         let decoded: Vec<Vec<T>> = parts
@@ -501,6 +548,16 @@ impl Jpeg2000Image {
             .collect::<SourceResult<_>>()?;
         let data: Vec<T> = decoded.into_iter().flatten().collect();
         Pixels::from_vec(w, h, self.info.channels, data).ok_or_else(|| corrupt("region size"))
+    }
+
+    /// The first row of `level`, at or above row `y`, that starts a codestream tile row.
+    fn tile_row_start(&self, level: usize, y: u32) -> u32 {
+        let k = level as u32;
+        let (_, ty0, _, th) = self.header.tiling;
+        let base = (self.header.origin.1 as u64).div_ceil(1 << k);
+        let g = (base + y as u64) << k;
+        let row = ty0 as u64 + g.saturating_sub(ty0 as u64) / th as u64 * th as u64;
+        row.div_ceil(1 << k).saturating_sub(base) as u32
     }
 
     /// Interleaves the `w`×`h` top-left part of each component through `convert`.

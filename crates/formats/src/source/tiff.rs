@@ -417,8 +417,17 @@ impl DirReader<'_> {
             };
             let field = &entry[entry_len - field_len..];
             let at = offset + count_len as u64 + (i * entry_len) as u64;
-            if let Some(value) = self.read_value(t, kind, n, field, at)? {
-                tags.insert(t, value);
+            let xmp = t == tag::XML_PACKET;
+            if xmp && n > crate::codec::MAX_XMP_READ as u64 {
+                continue;
+            }
+            // Descriptive metadata never keeps an image from opening: a damaged XMP packet
+            // is skipped.
+            match self.read_value(t, kind, n, field, at) {
+                Ok(Some(value)) => _ = tags.insert(t, value),
+                Ok(None) => {}
+                Err(_) if xmp => {}
+                Err(e) => return Err(e),
             }
         }
         let tail = &table[count as usize * entry_len..];
@@ -679,18 +688,25 @@ impl TiffImage {
     }
 }
 
-/// Reads one IFD's level geometry and tile table; `base` is level 0 when this is a
-/// candidate reduced level, which must match its sample layout and be smaller.
 /// Whether the directories marked as pages are the levels of one pyramid rather than a
 /// stack: ImageMagick's `ptif:` writes each level as a full directory marked as a page,
-/// each narrower than the one before, none with SubIFDs. The pages of a real stack have
-/// one size (or their own SubIFD pyramids).
+/// each half the size of the one before (rounded either way), none with SubIFDs. The pages
+/// of a real stack have their own sizes (or their own SubIFD pyramids).
 fn reduced_pages(chain: &[Ifd], marked: &[usize]) -> bool {
-    let width = |i: usize| chain[i].uint(tag::IMAGE_WIDTH).ok().flatten();
-    let narrower = |w: &[usize]| matches!((width(w[0]), width(w[1])), (Some(a), Some(b)) if b < a);
-    marked.iter().all(|&i| !chain[i].has(tag::SUB_IFDS)) && marked.windows(2).all(narrower)
+    let size = |i: usize| {
+        let get = |t| chain[i].uint(t).ok().flatten();
+        Some((get(tag::IMAGE_WIDTH)?, get(tag::IMAGE_LENGTH)?))
+    };
+    let halved = |a: u64, b: u64| b > 0 && b.abs_diff(a.div_ceil(2)) <= 1;
+    let half = |w: &[usize]| match (size(w[0]), size(w[1])) {
+        (Some((aw, ah)), Some((bw, bh))) => halved(aw, bw) && halved(ah, bh),
+        _ => false,
+    };
+    marked.iter().all(|&i| !chain[i].has(tag::SUB_IFDS)) && marked.windows(2).all(half)
 }
 
+/// Reads one IFD's level geometry and tile table; `base` is level 0 when this is a
+/// candidate reduced level, which must match its sample layout and be smaller.
 fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceResult<LevelData> {
     let width = required(ifd, tag::IMAGE_WIDTH, "ImageWidth")?;
     let height = required(ifd, tag::IMAGE_LENGTH, "ImageLength")?;

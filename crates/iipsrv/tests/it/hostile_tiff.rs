@@ -284,3 +284,41 @@ fn packed_samples_cut_short_or_of_odd_depths_end_cleanly() {
 fn img_tile(bytes: Vec<u8>) -> Result<iipsrv_core::raster::FloatRaster, SourceError> {
     TiffImage::open(Arc::new(MemBytes(bytes)))?.read_tile_float(0, 0, 0)
 }
+
+/// A damaged XMLPacket (its value pointing past the end of the file) does not keep the
+/// image from opening: descriptive metadata is skipped, the pixels are served.
+#[test]
+fn a_damaged_xmp_packet_is_skipped() {
+    let dir = crate::harness::tempdir();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+    crate::harness::write_png(
+        &iipsrv_server::demo::pattern(300, 200),
+        &dir.path().join("a.png"),
+    );
+    std::fs::write(
+        dir.path().join("a.xmp"),
+        "<x:xmpmeta xmlns:x='adobe:ns:meta/'/>",
+    )
+    .expect("xmp");
+    let xmp = format!("XMP:{}", p("a.xmp"));
+    crate::harness::run(std::process::Command::new("convert").args([
+        &p("a.png"),
+        "-profile",
+        &xmp,
+        &p("a.jpg"),
+    ]));
+    crate::harness::vips(&["tiffsave", &p("a.jpg"), &p("a.tif"), "--tile", "--pyramid"]);
+    let mut bytes = std::fs::read(p("a.tif")).expect("read");
+    let good = TiffImage::open(Arc::new(MemBytes(bytes.clone()))).expect("open");
+    assert!(good
+        .info()
+        .metadata
+        .xmp
+        .as_deref()
+        .is_some_and(|x| x.contains("xmpmeta")));
+    let e = entry(&bytes, 700);
+    bytes[e + 8..e + 12].copy_from_slice(&0xFFFF_FF00u32.to_le_bytes());
+    let img = TiffImage::open(Arc::new(MemBytes(bytes))).expect("still opens");
+    assert_eq!(img.info().metadata.xmp, None);
+    assert!(img.read_tile(0, 0, 0).is_ok());
+}

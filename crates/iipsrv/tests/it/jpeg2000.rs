@@ -294,6 +294,24 @@ fn ojph_expand(src: &Path, skip: u32) -> Raster {
     decode_image(&std::fs::read(&png).expect("png"))
 }
 
+/// Writes `r` as a binary PPM, the input `ojph_compress` reads.
+fn write_ppm(r: &Raster, path: &Path) {
+    let mut ppm = format!("P6\n{} {}\n255\n", r.width, r.height).into_bytes();
+    ppm.extend_from_slice(&r.data);
+    std::fs::write(path, ppm).expect("write");
+}
+
+/// `ojph_compress` of `src` to `out`, lossless, with extra arguments.
+fn ojph_compress(src: &Path, out: &Path, args: &[&str]) {
+    run(Command::new("ojph_compress")
+        .arg("-i")
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .args(["-reversible", "true"])
+        .args(args));
+}
+
 /// HTJ2K files made by OpenJPH's `ojph_compress`, untiled and in 256-px codestream tiles:
 /// tiles, unaligned regions and reduced levels equal OpenJPH's own decode. (OpenJPEG
 /// alone answers flat grey for part of an HT codestream tile; we decode whole ones.)
@@ -301,23 +319,14 @@ fn ojph_expand(src: &Path, skip: u32) -> Raster {
 fn htj2k_matches_openjph_in_every_part() {
     let dir = tempdir();
     let src = pattern(W, H);
-    let mut ppm = format!("P6\n{W} {H}\n255\n").into_bytes();
-    ppm.extend_from_slice(&src.data);
     let input = dir.path().join("src.ppm");
-    std::fs::write(&input, ppm).expect("write");
-    for (name, extra) in [("whole.jph", None), ("tiled.jph", Some("{256,256}"))] {
-        let out = dir.path().join(name);
-        let mut cmd = Command::new("ojph_compress");
-        cmd.arg("-i")
-            .arg(&input)
-            .arg("-o")
-            .arg(&out)
-            .args(["-reversible", "true"]);
-        if let Some(size) = extra {
-            cmd.args(["-tile_size", size]);
-        }
-        run(&mut cmd);
-    }
+    write_ppm(&src, &input);
+    ojph_compress(&input, &dir.path().join("whole.jph"), &[]);
+    ojph_compress(
+        &input,
+        &dir.path().join("tiled.jph"),
+        &["-tile_size", "{256,256}"],
+    );
     let prefix = dir.path().to_string_lossy().to_string();
     let server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
     for name in ["whole.jph", "tiled.jph"] {
@@ -336,4 +345,31 @@ fn htj2k_matches_openjph_in_every_part() {
             assert!(fetch(server.port, &url) == want, "{url}");
         }
     }
+}
+
+/// An HTJ2K file whose image and tile grid start off the origin, tall enough that a whole
+/// image is decoded in two bands (their edge moved to a codestream tile row): the full and
+/// the half image equal OpenJPH's decode.
+#[test]
+fn htj2k_with_offsets_decodes_in_bands_of_tile_rows() {
+    let dir = tempdir();
+    let src = pattern(1200, 1100);
+    let input = dir.path().join("src.ppm");
+    write_ppm(&src, &input);
+    let file = dir.path().join("offset.jph");
+    let grid = [
+        "-image_offset",
+        "{37,21}",
+        "-tile_offset",
+        "{5,7}",
+        "-tile_size",
+        "{256,256}",
+    ];
+    ojph_compress(&input, &file, &grid);
+    let prefix = dir.path().to_string_lossy().to_string();
+    let server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    let full = fetch(server.port, "/iiif/offset.jph/full/max/0/default.png");
+    assert!(full == ojph_expand(&file, 0) && full == src);
+    let half = fetch(server.port, "/iiif/offset.jph/full/600,/0/default.png");
+    assert!(half == ojph_expand(&file, 1));
 }

@@ -536,3 +536,35 @@ fn imagemagick_ptif_pages_are_the_pyramid() {
     let want = reference(&src, whole, 500, 375);
     assert!(mean_error(&got, &want) < 3.0, "{}", mean_error(&got, &want));
 }
+
+/// Pages that shrink but are not halvings of each other (a scan whose second page is a
+/// little narrower) stay a stack: each page is served, none is taken for a level.
+#[test]
+fn shrinking_pages_that_are_not_halvings_stay_a_stack() {
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+    for (k, (w, v)) in [(600, 40u8), (580, 200)].into_iter().enumerate() {
+        write_png(
+            &Raster::filled(w, 400, 1, v),
+            &dir.path().join(format!("p{k}.png")),
+        );
+        vips(&[
+            "tiffsave",
+            &p(&format!("p{k}.png")),
+            &p(&format!("p{k}.tif")),
+            "--tile",
+        ]);
+    }
+    run(Command::new("tiffcp").args([&p("p0.tif"), &p("p1.tif"), &p("pages.tif")]));
+    for k in ["0", "1"] {
+        run(Command::new("tiffset").args(["-d", k, "-s", "254", "2", &p("pages.tif")]));
+    }
+    let a = app(dir.path(), &[]);
+    let views = text(&call(
+        &a,
+        "/fcgi-bin/iipsrv.fcgi?FIF=pages.tif&OBJ=Horizontal-views",
+    ));
+    assert!(views.contains("Horizontal-views:0 1"), "{views}");
+    let second = call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=pages.tif&SDS=1,0&CVT=png");
+    assert_eq!(decode_image(&second.body).data[0], 200, "page 1 is served");
+}

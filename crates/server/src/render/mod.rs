@@ -271,11 +271,8 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
     }
     let extra = Embedded {
         icc: icc_for(info, pixels.channels, settings),
-        xmp: info
-            .metadata
-            .xmp
-            .as_deref()
-            .filter(|_| !one_tile(info, &plan)),
+        xmp: (info.metadata.xmp.as_deref())
+            .filter(|x| x.len() <= jpeg::MAX_XMP && !one_tile(info, &plan)),
     };
     let bytes = encode(&pixels, view.format, view.encoder_quality, settings, extra)?;
     Ok(Rendered {
@@ -313,16 +310,16 @@ pub fn stored_tile(
     passthrough(src, view, &plan(src.info(), view), settings)
 }
 
-/// Whether the answer is one tile of its level as stored (what the original's tile
-/// commands answer): the original embeds the XMP packet in its other answers only (CVT).
+/// Whether the answer is exactly one tile of its level as stored (what the original's
+/// tile commands answer): the original embeds the XMP packet in its other answers (CVT).
 fn one_tile(info: &ImageInfo, plan: &Plan) -> bool {
     let l = &info.levels[plan.level];
     let (x0, y0, x1, y1) = plan.bounds;
     !plan.resize
         && x0 % l.tile_width == 0
         && y0 % l.tile_height == 0
-        && x1 - x0 <= l.tile_width
-        && y1 - y0 <= l.tile_height
+        && x1 - x0 == l.tile_width.min(l.width - x0)
+        && y1 - y0 == l.tile_height.min(l.height - y0)
 }
 
 /// The ICC profile to embed: only when the answer keeps the image's colour model (a grey
@@ -453,11 +450,10 @@ pub fn encode(
         Format::Webp => {
             let q = quality.or(s.webp_quality);
             let out = webp::encode(pixels, q.map(f32::from)).map_err(failed)?;
-            Ok(webp::with_embedded(
-                out,
-                extra,
-                matches!(pixels.channels, 2 | 4),
-            ))
+            // WebP has no grey mode: a grey image is encoded as RGB, which a grey profile
+            // does not describe.
+            let icc = extra.icc.filter(|_| pixels.channels >= 3);
+            Ok(webp::with_embedded(out, Embedded { icc, ..extra }))
         }
         Format::Tiff => {
             let c = s.tiff_compression.at(quality.unwrap_or(s.tiff_quality));
