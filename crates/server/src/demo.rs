@@ -23,8 +23,13 @@ pub fn ensure_demo_dir() -> std::io::Result<PathBuf> {
 /// Writes a demo image of the given size to `path` (atomically, via a temporary name).
 pub fn write_demo(path: &Path, width: u32, height: u32) -> std::io::Result<()> {
     let levels = iipsrv_core::raster::pyramid(pattern(width, height), 256);
-    let bytes = tiff_writer::write(&levels, Some(256), Compression::Jpeg(90), None)
-        .map_err(std::io::Error::other)?;
+    let bytes = tiff_writer::write(
+        &levels,
+        Some(256),
+        Compression::Jpeg(90),
+        Default::default(),
+    )
+    .map_err(std::io::Error::other)?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)

@@ -229,12 +229,12 @@ fn write_failed(error: std::io::Error) -> EncodeError {
 
 /// Writes `levels` (largest first) as one classic TIFF in memory. `tile` = Some(size)
 /// writes square tiles of that size (a multiple of 16), None one strip per level. The ICC
-/// profile goes on level 0.
+/// profile and the XMP packet (XMLPacket) go on level 0.
 pub fn write(
     levels: &[Raster],
     tile: Option<u32>,
     compression: Compression,
-    icc: Option<&[u8]>,
+    extra: super::Embedded,
 ) -> Result<Vec<u8>, EncodeError> {
     let mut sink = TiffSink::new(Cursor::new(Vec::new()), false).map_err(write_failed)?;
     let mut ifds = Vec::with_capacity(levels.len());
@@ -258,7 +258,7 @@ pub fn write(
             offsets,
             counts,
         };
-        ifds.push(level_entries(level, i, blocks, compression, icc));
+        ifds.push(level_entries(level, i, blocks, compression, extra));
     }
     Ok(sink.finish(ifds)?.into_inner())
 }
@@ -296,7 +296,7 @@ fn level_entries(
     index: usize,
     blocks: Blocks,
     compression: Compression,
-    icc: Option<&[u8]>,
+    extra: super::Embedded,
 ) -> Vec<Entry> {
     let ch = level.channels as u16;
     let colour = ch >= 3;
@@ -337,8 +337,10 @@ fn level_entries(
     if jpeg_colour {
         e.push(Entry::new(530, Value::Short(vec![2, 2])));
     }
-    if let (0, Some(p)) = (index, icc) {
-        e.push(Entry::new(34675, Value::Bytes(p.to_vec())));
+    if index == 0 {
+        let bytes = |tag, b: &[u8]| Entry::new(tag, Value::Bytes(b.to_vec()));
+        e.extend(extra.xmp.map(|x| bytes(700, x.as_bytes())));
+        e.extend(extra.icc.map(|p| bytes(34675, p)));
     }
     e
 }
@@ -371,13 +373,13 @@ mod tests {
     #[test]
     fn refusals_are_typed_with_their_messages() {
         let five = Raster::filled(2, 2, 5, 0);
-        match write(&[five], None, Compression::None, None) {
+        match write(&[five], None, Compression::None, Default::default()) {
             Err(e @ EncodeError::Channels { channels: 5, .. }) => {
                 assert_eq!(e.to_string(), "cannot write 5 channels")
             }
             other => panic!("{other:?}"),
         }
-        match write(&[], None, Compression::None, None) {
+        match write(&[], None, Compression::None, Default::default()) {
             Err(e @ EncodeError::NoLevels) => assert_eq!(e.to_string(), "no levels to write"),
             other => panic!("{other:?}"),
         }

@@ -11,7 +11,11 @@ use std::sync::Arc;
 
 fn sample(compression: Compression) -> Vec<u8> {
     let levels = iipsrv_core::raster::pyramid(iipsrv_server::demo::pattern(300, 200), 128);
-    tiff_writer::write(&levels, Some(128), compression, Some(b"fake icc profile")).expect("write")
+    let extra = iipsrv_formats::codec::Embedded {
+        icc: Some(b"fake icc profile"),
+        xmp: Some("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"),
+    };
+    tiff_writer::write(&levels, Some(128), compression, extra).expect("write")
 }
 
 /// Opens the bytes and decodes every tile of every level; returns whether all worked.

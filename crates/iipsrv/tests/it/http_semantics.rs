@@ -429,8 +429,11 @@ fn icc_profiles_follow_embed_icc_and_max_icc() {
     let dir = tempdir();
     let levels = iipsrv_core::raster::pyramid(iipsrv_server::demo::pattern(600, 400), 256);
     let icc = vec![7u8; 3000];
-    let bytes =
-        tiff_writer::write(&levels, Some(256), Compression::Jpeg(90), Some(&icc)).expect("tiff");
+    let extra = iipsrv_formats::codec::Embedded {
+        icc: Some(&icc),
+        xmp: None,
+    };
+    let bytes = tiff_writer::write(&levels, Some(256), Compression::Jpeg(90), extra).expect("tiff");
     std::fs::write(dir.path().join("icc.tif"), bytes).expect("write");
     let has_icc = |r: &Response| r.body.windows(12).any(|w| w == b"ICC_PROFILE\0");
     let tile = "/iiif/icc.tif/0,0,256,256/256,/0/default.jpg";

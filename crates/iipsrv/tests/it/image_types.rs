@@ -141,8 +141,8 @@ const PACKET: &str = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF \
 
 /// The XMP packet of a plain JPEG (given by ImageMagick) and of a TIFF (tag 700, written
 /// by vips from that JPEG) goes into answers that are not one stored tile — the
-/// original's CVT answers — in JPEG, PNG and WebP, as libvips reads them back; tiles
-/// carry none; OBJ=xmp answers it.
+/// original's CVT answers — in JPEG, PNG, WebP and TIFF, as libvips reads them back;
+/// tiles carry none; OBJ=xmp answers it.
 #[test]
 fn xmp_packets_reach_region_answers_not_tiles() {
     let dir = tempdir();
@@ -173,7 +173,7 @@ fn xmp_packets_reach_region_answers_not_tiles() {
         blob_size_by_vips(&path, "xmp-data")
     };
     for id in ["xmp.tif", "xmp.jpg"] {
-        for ext in ["jpg", "png", "webp"] {
+        for ext in ["jpg", "png", "webp", "tif"] {
             let url = format!("/iiif/{id}/full/300,/0/default.{ext}");
             assert_eq!(
                 answer(&url, &format!("a.{ext}")),

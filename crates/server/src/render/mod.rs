@@ -457,7 +457,7 @@ pub fn encode(
         }
         Format::Tiff => {
             let c = s.tiff_compression.at(quality.unwrap_or(s.tiff_quality));
-            tiff_writer::write(std::slice::from_ref(pixels), None, c, extra.icc).map_err(failed)
+            tiff_writer::write(std::slice::from_ref(pixels), None, c, extra).map_err(failed)
         }
     }
 }
