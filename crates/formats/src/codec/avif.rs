@@ -127,8 +127,11 @@ impl Depth {
 /// (libavif's own choice when aom is missing).
 #[cfg_attr(not(feature = "avif"), allow(dead_code))]
 fn fitting_codec(codec: Codec, channels: u8, width: u32, height: u32, lossless: bool) -> Codec {
-    let svt_fits =
-        channels >= 3 && width >= 64 && height >= 64 && width % 2 == 0 && height % 2 == 0;
+    let svt_fits = channels >= 3
+        && width >= 64
+        && height >= 64
+        && width.is_multiple_of(2)
+        && height.is_multiple_of(2);
     match codec {
         _ if lossless && can_encode(Codec::Aom) => Codec::Aom,
         Codec::Rav1e if lossless => Codec::Auto,

@@ -6,6 +6,8 @@
 
 mod harness;
 
+#[cfg(feature = "avif")]
+mod avif;
 mod check;
 mod convert;
 mod fastcgi_hostile;
