@@ -27,7 +27,9 @@ type Encoder = (String, Box<dyn Fn(&Raster) -> Vec<u8>>);
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
-    let path = args.get(1).ok_or("usage: avif_encoders IMAGE.png [quality]")?;
+    let path = args
+        .get(1)
+        .ok_or("usage: avif_encoders IMAGE.png [quality]")?;
     let quality: u8 = match args.get(2) {
         Some(q) => q.parse().map_err(|_| format!("bad quality {q}"))?,
         None => 50,
@@ -39,7 +41,10 @@ fn main() -> Result<(), String> {
     }
     avif::quiet_svt();
     println!("libavif codecs: {}", avif::versions());
-    let sets = [cut(&image, 256, "256-px tile"), cut(&image, 512, "512-px region")];
+    let sets = [
+        cut(&image, 256, "256-px tile"),
+        cut(&image, 512, "512-px region"),
+    ];
     println!("| encoder | speed | image | ms per image | bytes per image | PSNR dB |");
     println!("|---|---|---|---:|---:|---:|");
     for (label, encode) in encoders(quality) {
