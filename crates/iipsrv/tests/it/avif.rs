@@ -5,7 +5,6 @@
 
 use crate::harness::*;
 use iipsrv_core::raster::Raster;
-use std::io::BufRead;
 use std::path::Path;
 use std::process::Command;
 
@@ -61,15 +60,7 @@ fn psnr(a: &Raster, b: &Raster) -> f64 {
 
 /// GETs an AVIF answer, checking status and type.
 fn get_avif(port: u16, path: &str) -> Vec<u8> {
-    let r = get(port, path);
-    assert_eq!(
-        r.status,
-        200,
-        "{path}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert_eq!(r.header("content-type"), Some("image/avif"), "{path}");
-    r.body.to_vec()
+    fetch_bytes(port, path, Some("image/avif"))
 }
 
 /// The AVIF answer of an IIIF view decoded, and the PNG answer of the same view.
@@ -187,25 +178,10 @@ fn every_avif_codec_makes_valid_files() {
 #[test]
 fn a_bogus_avif_codec_is_a_start_up_warning() {
     let dir = tempdir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iipsrv"))
-        .args(["--http", "127.0.0.1:0"])
-        .env("FILESYSTEM_PREFIX", dir.path())
-        .env("AVIF_CODEC", "9")
-        .env_remove("VERBOSITY")
-        .env_remove("LOGFILE")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start");
-    let stderr = child.stderr.take().expect("stderr");
-    let head: Vec<String> = std::io::BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .take_while(|l| !l.contains("serving http://"))
-        .collect();
-    let started = matches!(child.try_wait(), Ok(None));
-    let _ = child.kill();
-    let _ = child.wait();
+    let (head, started) = start_up_log(&[
+        ("FILESYSTEM_PREFIX", dir.path().as_os_str()),
+        ("AVIF_CODEC", "9".as_ref()),
+    ]);
     assert!(started, "{head:?}");
     let warned = head
         .iter()
