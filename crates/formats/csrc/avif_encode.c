@@ -133,6 +133,8 @@ int iip_avif_encode(const void *pixels, uint32_t width, uint32_t height, int cha
   encoder->codecChoice = codec_choice(codec);
   encoder->speed = speed;
   encoder->maxThreads = threads;
+  /* Several threads need several AV1 tiles to share a large image out. */
+  encoder->autoTiling = threads > 1 ? AVIF_TRUE : AVIF_FALSE;
   encoder->minQuantizer = quantizer;
   encoder->maxQuantizer = quantizer;
   encoder->minQuantizerAlpha = lossless ? 0 : quantizer;

@@ -296,7 +296,14 @@ fn reserve_memory(
     settings: &Settings,
 ) -> Result<budget::Reservation> {
     let (x0, y0, x1, y1) = plan.bounds;
-    let needs = budget::estimate(info, view, (x1 - x0) as u64 * (y1 - y0) as u64);
+    let encoder = match view.format {
+        Format::Avif if view.encoder_quality.or(settings.avif_quality).is_none() => {
+            budget::AVIF_LOSSLESS_ENCODER_BYTES
+        }
+        Format::Avif => budget::AVIF_ENCODER_BYTES,
+        _ => 0,
+    };
+    let needs = budget::estimate(info, view, (x1 - x0) as u64 * (y1 - y0) as u64, encoder);
     settings.memory.reserve(needs).ok_or_else(|| {
         Error::Overloaded(format!(
             "server busy: this answer needs about {} MB of render memory, retry later",
