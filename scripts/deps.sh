@@ -10,7 +10,9 @@
 #                           # iipimage-server (the reference of the compatibility suite),
 #                           # libopenjp2-tools (make-images.sh), time (peak memory of convert),
 #                           # chromium (viewer test; Node.js and npm come with the machine),
-#                           # redis-server (the shared tier's other engine), and s3s-fs from
+#                           # redis-server (the shared tier's other engine), imagemagick (its
+#                           # `ptif:` pyramidal TIFFs in the tests), openjph-tools (HTJ2K files
+#                           # and their reference decode), and s3s-fs from
 #                           # crates.io (the S3-compatible store of the object-storage tests)
 #   scripts/deps.sh bench   # test + the load tool wrk
 #   scripts/deps.sh package # test + what the package test needs: dpkg-dev (dpkg-shlibdeps),
@@ -22,8 +24,9 @@ pkgs=(cmake nasm pkg-config gcc curl liblcms2-dev libavif-dev)
 case "$what" in
   build) ;;
   test|bench|package)
-    pkgs+=(libavif-bin libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi memcached
-           apache2 libapache2-mod-fcgid iipimage-server libopenjp2-tools chromium time redis-server)
+    pkgs+=(libavif-bin libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi
+           memcached apache2 libapache2-mod-fcgid iipimage-server libopenjp2-tools chromium time
+           redis-server imagemagick openjph-tools)
     [ "$what" = bench ] && pkgs+=(wrk)
     [ "$what" = package ] && pkgs+=(dpkg-dev binutils lintian libfcgi-bin) ;;
   *) echo "usage: $0 build|test|bench|package" >&2; exit 2 ;;

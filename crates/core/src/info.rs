@@ -77,6 +77,9 @@ pub struct Metadata {
     pub model: Option<String>,
     /// Pixels per centimetre, horizontally and vertically, when the file says.
     pub pixels_per_cm: Option<(f64, f64)>,
+    /// The XMP packet (TIFF XMLPacket, a JPEG's APP1 XMP segment), carried into answers
+    /// as the original does.
+    pub xmp: Option<String>,
 }
 
 /// What an image is: size, pyramid, samples, colour, metadata.

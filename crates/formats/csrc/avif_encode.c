@@ -103,14 +103,16 @@ static avifImage *make_image(const void *pixels, uint32_t width, uint32_t height
  * Encodes `width` x `height` pixels of `channels` (1-4) interleaved samples of
  * `sample_bytes` (1 or 2, native-endian 16-bit) at `depth` bits (8, 10 or 12) with quantizer
  * `quantizer` (0-63; 0 with `lossless` for an exact file), codec `codec` (0 auto, 1 aom,
- * 2 rav1e, 3 svt), `speed` (0-10) and `threads`, embedding `icc` when `icc_len` > 0. On
+ * 2 rav1e, 3 svt), `speed` (0-10) and `threads`, embedding `icc` when `icc_len` > 0 and
+ * the XMP packet `xmp` when `xmp_len` > 0. On
  * success returns 1 and the file in `*out` / `*out_len` (free it with iip_avif_free); on
  * failure returns 0 with a message in `err`.
  */
 int iip_avif_encode(const void *pixels, uint32_t width, uint32_t height, int channels,
                     int sample_bytes, int depth, int quantizer, int lossless, int codec,
-                    int speed, int threads, const uint8_t *icc, size_t icc_len, uint8_t **out,
-                    size_t *out_len, char *err, size_t err_len) {
+                    int speed, int threads, const uint8_t *icc, size_t icc_len,
+                    const uint8_t *xmp, size_t xmp_len, uint8_t **out, size_t *out_len,
+                    char *err, size_t err_len) {
   avifResult r;
   *out = NULL;
   *out_len = 0;
@@ -124,6 +126,7 @@ int iip_avif_encode(const void *pixels, uint32_t width, uint32_t height, int cha
     return 0;
   }
   if (icc_len > 0) avifImageSetProfileICC(image, icc, icc_len);
+  if (xmp_len > 0) avifImageSetMetadataXMP(image, xmp, xmp_len);
   avifEncoder *encoder = avifEncoderCreate();
   if (!encoder) {
     avifImageDestroy(image);

@@ -13,7 +13,7 @@
 
 use iipsrv_core::raster::Raster;
 use iipsrv_formats::codec::avif::{self, Codec, Options};
-use iipsrv_formats::codec::{jpeg, png, webp};
+use iipsrv_formats::codec::{jpeg, png, webp, Embedded};
 use std::time::Instant;
 
 /// The images of one row: the tiles or regions cut from the input.
@@ -35,7 +35,9 @@ fn main() -> Result<(), String> {
         None => 50,
     };
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    let image = png::decode(&bytes, 1 << 28).map_err(|e| e.to_string())?;
+    let image = png::decode(&bytes, 1 << 28)
+        .map_err(|e| e.to_string())?
+        .raster;
     if image.channels != 3 || image.width < 1024 || image.height < 1024 {
         return Err("the input must be RGB, at least 1024 x 1024".into());
     }
@@ -79,7 +81,9 @@ fn encoders(quality: u8) -> Vec<Encoder> {
                 speed,
                 ..Options::new(Some(quality), codec)
             };
-            let encode = move |r: &Raster| avif::encode(r, &options, None).unwrap_or_default();
+            let encode = move |r: &Raster| {
+                avif::encode(r, &options, Embedded::default()).unwrap_or_default()
+            };
             list.push((format!("AVIF {} | {speed}", codec.name()), Box::new(encode)));
         }
     }
@@ -131,7 +135,7 @@ fn decoded(file: &[u8], width: u32, height: u32) -> Option<Raster> {
         .status
         .success();
     let png_bytes = std::fs::read(&output).ok().filter(|_| ok)?;
-    png::decode(&png_bytes, 1 << 28).ok()
+    png::decode(&png_bytes, 1 << 28).ok().map(|d| d.raster)
 }
 
 /// Peak signal-to-noise ratio of `b` against `a`, in dB.

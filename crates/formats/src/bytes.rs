@@ -44,11 +44,7 @@ impl FileBytes {
     /// Opens `path` for reading: a regular file only (a FIFO, device or directory put in
     /// the image folder is refused, and opening one never blocks).
     pub fn open(path: &Path) -> SourceResult<FileBytes> {
-        let file = open_regular(path)?;
-        let len = file
-            .metadata()
-            .map_err(|e| SourceError::io("cannot stat image", e))?
-            .len();
+        let (file, len) = open_regular(path)?;
         Ok(FileBytes { file, len })
     }
 }
@@ -106,8 +102,8 @@ impl ByteSource for MemBytes {
 
 /// Opens `path` for reading without blocking (O_NONBLOCK: opening a FIFO with no writer
 /// would wait forever) and only when it is a regular file (checked on the open file, so a
-/// file swapped after a stat is caught too).
-pub fn open_regular(path: &Path) -> SourceResult<File> {
+/// file swapped after a stat is caught too), with its length from that same check.
+pub fn open_regular(path: &Path) -> SourceResult<(File, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -120,7 +116,7 @@ pub fn open_regular(path: &Path) -> SourceResult<File> {
     if !meta.is_file() {
         return Err(SourceError::unsupported("not a regular file"));
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 #[cfg(test)]

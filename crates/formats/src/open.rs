@@ -176,6 +176,7 @@ pub fn kind_of_file(path: &Path) -> Option<Kind> {
     let mut head = [0u8; 12];
     let n = crate::bytes::open_regular(path)
         .ok()?
+        .0
         .read(&mut head)
         .ok()?;
     Kind::of(&head[..n])

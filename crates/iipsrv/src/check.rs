@@ -105,7 +105,7 @@ fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), Unservable> {
                 if h.htj2k { ", HTJ2K" } else { "" }
             ));
             probe(&image)?;
-            Ok((lines, Verdict::Good))
+            Ok((lines, jpeg2000_verdict(h)))
         }
         Some(Kind::Flat) => {
             let kind = if head.starts_with(b"\x89PNG") {
@@ -127,6 +127,22 @@ fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), Unservable> {
         }
         None => Err(Unservable::UnknownFormat),
     }
+}
+
+/// An HTJ2K codestream is decoded in whole codestream tiles (OpenJPEG cannot decode part
+/// of an HT tile): tiles much larger than the server's are slow to serve.
+fn jpeg2000_verdict(h: &iipsrv_formats::source::jpeg2000::Header) -> Verdict {
+    let (_, _, tw, th) = h.tiling;
+    let (w, h_px) = h.size;
+    if !h.htj2k || tw.min(w) as u64 * th.min(h_px) as u64 <= 1024 * 1024 {
+        return Verdict::Good;
+    }
+    Verdict::Slow(vec![format!(
+        "HTJ2K in codestream tiles of {}×{}: each request decodes whole tiles; re-encode \
+         with ojph_compress -tile_size {{512,512}}",
+        tw.min(w),
+        th.min(h_px)
+    )])
 }
 
 /// Size, levels, tiles, samples, colour, ICC and metadata in one line.

@@ -746,6 +746,7 @@ fn metadata_lines(field: &str, info: &ImageInfo) -> Vec<String> {
             "software" => m.software.as_ref(),
             "make" => m.make.as_ref(),
             "model" => m.model.as_ref(),
+            "xmp" => m.xmp.as_ref(),
             _ => None,
         }
     };

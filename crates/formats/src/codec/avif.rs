@@ -10,6 +10,7 @@
 //! aom (rav1e is not exact at quantizer 0; SVT-AV1 encodes 4:2:0 only), so it is exact.
 //! Specification: AV1 Image File Format, <https://aomediacodec.github.io/av1-avif/>.
 
+use super::Embedded;
 use crate::error::EncodeError;
 use iipsrv_core::raster::{Pixels, Raster};
 
@@ -140,31 +141,28 @@ fn fitting_codec(codec: Codec, channels: u8, width: u32, height: u32, lossless: 
     }
 }
 
-/// Encodes 8-bit pixels (1 to 4 channels) as an 8-bit AVIF, embedding `icc` when given.
-pub fn encode(
-    pixels: &Raster,
-    options: &Options,
-    icc: Option<&[u8]>,
-) -> Result<Vec<u8>, EncodeError> {
+/// Encodes 8-bit pixels (1 to 4 channels) as an 8-bit AVIF, with the ICC profile (a `colr`
+/// box) and the XMP packet (a `mime` item) of `extra`.
+pub fn encode(pixels: &Raster, options: &Options, extra: Embedded) -> Result<Vec<u8>, EncodeError> {
     ffi::encode(
         ffi::Samples::Eight(&pixels.data),
         layout(pixels)?,
         8,
         options,
-        icc,
+        extra,
     )
 }
 
 /// Encodes 16-bit pixels (1 to 4 channels) as an AVIF of `depth` bits (samples rescaled
-/// from 0-65535), embedding `icc` when given.
+/// from 0-65535), with the ICC profile and XMP packet of `extra`.
 pub fn encode_16(
     pixels: &Pixels<u16>,
     depth: Depth,
     options: &Options,
-    icc: Option<&[u8]>,
+    extra: Embedded,
 ) -> Result<Vec<u8>, EncodeError> {
     let samples = ffi::Samples::Sixteen(&pixels.data);
-    ffi::encode(samples, layout(pixels)?, depth.bits(), options, icc)
+    ffi::encode(samples, layout(pixels)?, depth.bits(), options, extra)
 }
 
 /// Width, height and channels, checked: 1 to 4 channels and as many samples as they need.
@@ -202,7 +200,7 @@ pub fn versions() -> String {
 #[cfg(feature = "avif")]
 mod ffi {
     //! The calls into `csrc/avif_encode.c`.
-    use super::{fitting_codec, quantizer, Codec, Options};
+    use super::{fitting_codec, quantizer, Codec, Embedded, Options};
     use crate::error::{EncodeError, EncodeFormat};
     use std::ffi::{c_char, c_int, c_void, CStr};
 
@@ -221,6 +219,8 @@ mod ffi {
             threads: c_int,
             icc: *const u8,
             icc_len: usize,
+            xmp: *const u8,
+            xmp_len: usize,
             out: *mut *mut u8,
             out_len: *mut usize,
             err: *mut c_char,
@@ -254,17 +254,18 @@ mod ffi {
         (width, height, channels): (u32, u32, u8),
         depth: c_int,
         options: &Options,
-        icc: Option<&[u8]>,
+        extra: Embedded,
     ) -> Result<Vec<u8>, EncodeError> {
         let lossless = options.quality.is_none();
         let q = options.quality.map_or(0, quantizer);
         let codec = fitting_codec(options.codec, channels, width, height, lossless);
         let (pixels, sample_bytes) = samples.pointer();
-        let icc = icc.unwrap_or_default();
+        let icc = extra.icc.unwrap_or_default();
+        let xmp = extra.xmp.unwrap_or_default().as_bytes();
         let (mut out, mut out_len) = (std::ptr::null_mut(), 0usize);
         let mut err = [0 as c_char; 512];
         // SAFETY: `pixels` holds width × height × channels samples of `sample_bytes` each
-        // (checked by `layout`), `icc` is `icc.len()` readable bytes, the out-pointers are
+        // (checked by `layout`), `icc` and `xmp` are readable for their lengths, the out-pointers are
         // live locals and `err` has the length passed; the C side reads the inputs only
         // during the call.
         let ok = unsafe {
@@ -282,6 +283,8 @@ mod ffi {
                 options.threads.clamp(1, 64) as c_int,
                 icc.as_ptr(),
                 icc.len(),
+                xmp.as_ptr(),
+                xmp.len(),
                 &mut out,
                 &mut out_len,
                 err.as_mut_ptr(),
@@ -324,7 +327,7 @@ mod ffi {
 #[cfg(not(feature = "avif"))]
 mod ffi {
     //! A build without libavif: every encode is refused.
-    use super::{Codec, Options};
+    use super::{Codec, Embedded, Options};
     use crate::error::EncodeError;
 
     /// Interleaved samples of either width.
@@ -341,7 +344,7 @@ mod ffi {
         _: (u32, u32, u8),
         _: i32,
         _: &Options,
-        _: Option<&[u8]>,
+        _: Embedded,
     ) -> Result<Vec<u8>, EncodeError> {
         Err(EncodeError::AvifNotBuilt)
     }
@@ -400,7 +403,11 @@ mod tests {
             data: vec![0; 20],
         };
         assert!(matches!(
-            encode(&r, &Options::new(Some(50), Codec::Auto), None),
+            encode(
+                &r,
+                &Options::new(Some(50), Codec::Auto),
+                Embedded::default()
+            ),
             Err(EncodeError::Channels { channels: 5, .. })
         ));
         let short = Raster {
@@ -409,14 +416,23 @@ mod tests {
             channels: 3,
             data: vec![0; 11],
         };
-        assert!(encode(&short, &Options::new(Some(50), Codec::Auto), None).is_err());
+        assert!(encode(
+            &short,
+            &Options::new(Some(50), Codec::Auto),
+            Embedded::default()
+        )
+        .is_err());
     }
 
     #[cfg(not(feature = "avif"))]
     #[test]
     fn without_libavif_encoding_is_refused() {
         let r = Raster::filled(4, 4, 3, 9);
-        let e = encode(&r, &Options::new(Some(50), Codec::Auto), None);
+        let e = encode(
+            &r,
+            &Options::new(Some(50), Codec::Auto),
+            Embedded::default(),
+        );
         assert!(matches!(e, Err(EncodeError::AvifNotBuilt)));
         assert!(!can_encode(Codec::Aom));
     }
@@ -454,7 +470,12 @@ mod tests {
     fn every_channel_count_makes_an_avif_file() {
         for channels in 1..=4 {
             let r = gradient(33, 17, channels);
-            let file = encode(&r, &Options::new(Some(50), Codec::Auto), None).expect("encode");
+            let file = encode(
+                &r,
+                &Options::new(Some(50), Codec::Auto),
+                Embedded::default(),
+            )
+            .expect("encode");
             let b = boxes(&file);
             assert_eq!(b[0].0, "ftyp", "{channels}");
             assert!(contains(b[0].1, b"avif"), "{channels}");
@@ -472,7 +493,7 @@ mod tests {
     fn quality_and_lossless_change_the_size() {
         let r = gradient(96, 64, 3);
         let size = |q| {
-            encode(&r, &Options::new(q, Codec::Auto), None)
+            encode(&r, &Options::new(q, Codec::Auto), Embedded::default())
                 .expect("encode")
                 .len()
         };
@@ -482,13 +503,25 @@ mod tests {
 
     #[cfg(feature = "avif")]
     #[test]
-    fn the_icc_profile_is_embedded() {
+    fn the_icc_profile_and_xmp_are_embedded() {
         let icc = b"not really a profile but carried as it is".to_vec();
+        let xmp = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"></x:xmpmeta>";
         let r = gradient(16, 16, 3);
-        let file = encode(&r, &Options::new(Some(50), Codec::Auto), Some(&icc)).expect("encode");
+        let extra = Embedded {
+            icc: Some(&icc),
+            xmp: Some(xmp),
+        };
+        let file = encode(&r, &Options::new(Some(50), Codec::Auto), extra).expect("encode");
         assert!(contains(&file, b"colrprof"));
         assert!(contains(&file, &icc));
-        let plain = encode(&r, &Options::new(Some(50), Codec::Auto), None).expect("encode");
+        assert!(contains(&file, b"application/rdf+xml"));
+        assert!(contains(&file, xmp.as_bytes()));
+        let plain = encode(
+            &r,
+            &Options::new(Some(50), Codec::Auto),
+            Embedded::default(),
+        )
+        .expect("encode");
         assert!(!contains(&plain, b"colrprof"));
     }
 
@@ -499,7 +532,7 @@ mod tests {
         let p = Pixels::from_vec(32, 32, 3, data).expect("size");
         let opts = Options::new(Some(60), Codec::Auto);
         for (depth, bits) in [(Depth::Eight, 8u8), (Depth::Ten, 10), (Depth::Twelve, 12)] {
-            let file = encode_16(&p, depth, &opts, None).expect("encode");
+            let file = encode_16(&p, depth, &opts, Embedded::default()).expect("encode");
             // pixi: version/flags, 3 channels, their bit depth.
             assert!(contains(
                 &file,
@@ -514,7 +547,7 @@ mod tests {
         let r = gradient(128, 64, 3);
         for codec in [Codec::Aom, Codec::Rav1e, Codec::Svt] {
             if can_encode(codec) {
-                let file = encode(&r, &Options::new(Some(50), codec), None);
+                let file = encode(&r, &Options::new(Some(50), codec), Embedded::default());
                 assert!(file.is_ok(), "{codec:?}: {file:?}");
             }
         }

@@ -42,6 +42,53 @@ pub(crate) fn complete_stream(tables: Option<&[u8]>, tile: &[u8], rgb_components
     out
 }
 
+/// The namespace that opens the APP1 segment of an XMP packet.
+const XMP_NAMESPACE: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
+
+/// Largest XMP packet one APP1 segment holds (65,535 less the length field and the
+/// namespace). Larger packets would need Extended XMP, which we do not write.
+const MAX_XMP: usize = 65_535 - 2 - XMP_NAMESPACE.len();
+
+/// The XMP packet of a JPEG file: the text of its APP1 segment in the XMP namespace.
+pub fn xmp_packet(jpeg: &[u8]) -> Option<String> {
+    segments(jpeg)
+        .filter(|(marker, _)| *marker == 0xE1)
+        .find_map(|(_, body)| body.strip_prefix(XMP_NAMESPACE))
+        .and_then(|packet| String::from_utf8(packet.to_vec()).ok())
+}
+
+/// Inserts an XMP packet as an APP1 segment right after the SOI marker; a packet larger
+/// than one segment is left out.
+pub fn insert_xmp(jpeg: &[u8], xmp: &str) -> Vec<u8> {
+    let Some(body) = jpeg.strip_prefix(&SOI[..]) else {
+        return jpeg.to_vec();
+    };
+    if xmp.len() > MAX_XMP {
+        return jpeg.to_vec();
+    }
+    let seg_len = (2 + XMP_NAMESPACE.len() + xmp.len()) as u16;
+    let mut out = Vec::with_capacity(jpeg.len() + xmp.len() + 40);
+    out.extend_from_slice(&SOI);
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&seg_len.to_be_bytes());
+    out.extend_from_slice(XMP_NAMESPACE);
+    out.extend_from_slice(xmp.as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// A JPEG stream with the profile and the XMP packet inserted after its SOI marker.
+pub fn with_embedded(jpeg: Vec<u8>, extra: super::Embedded) -> Vec<u8> {
+    let jpeg = match extra.xmp {
+        Some(x) => insert_xmp(&jpeg, x),
+        None => jpeg,
+    };
+    match extra.icc {
+        Some(p) => insert_icc(&jpeg, p),
+        None => jpeg,
+    }
+}
+
 /// Inserts an ICC profile as APP2 `ICC_PROFILE` segments right after the SOI marker.
 pub fn insert_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     const CHUNK: usize = 65_519;
@@ -65,6 +112,52 @@ pub fn insert_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(body);
     out
+}
+
+/// The ICC profile a JPEG file carries in its APP2 `ICC_PROFILE` segments, joined in
+/// their sequence order; `None` when it has none, or when the segments are inconsistent
+/// (a missing or repeated part), as a decoder would ignore them then.
+pub fn icc_profile(jpeg: &[u8]) -> Option<Vec<u8>> {
+    let mut parts: Vec<(u8, u8, &[u8])> = segments(jpeg)
+        .filter(|(marker, _)| *marker == 0xE2)
+        .filter_map(|(_, body)| match body.strip_prefix(b"ICC_PROFILE\0")? {
+            [seq, count, data @ ..] => Some((*seq, *count, data)),
+            _ => None,
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    let count = parts.first()?.1 as usize;
+    let in_order = parts
+        .iter()
+        .zip(1..)
+        .all(|(p, k)| p.0 == k && p.1 as usize == count);
+    (in_order && parts.len() == count).then(|| parts.iter().flat_map(|p| p.2).copied().collect())
+}
+
+/// The marker segments of a JPEG stream before its first scan, as (marker, body) pairs;
+/// ends early at anything that is not a well-formed segment.
+fn segments(jpeg: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut at = if jpeg.starts_with(&SOI) {
+        2
+    } else {
+        jpeg.len()
+    };
+    std::iter::from_fn(move || loop {
+        let (&[0xFF, marker], rest) = jpeg.get(at..)?.split_first_chunk::<2>()? else {
+            return None;
+        };
+        match marker {
+            0xFF => at += 1,
+            0x01 | 0xD0..=0xD7 => at += 2,
+            0xD9 | 0xDA => return None,
+            _ => {
+                let len = u16::from_be_bytes(*rest.first_chunk::<2>()?) as usize;
+                let body = rest.get(2..len)?;
+                at += 2 + len;
+                return Some((marker, body));
+            }
+        }
+    })
 }
 
 /// Runs `f` with this thread's decompressor (made on first use).
@@ -232,6 +325,46 @@ mod tests {
         assert_eq!(&with[..4], &[0xFF, 0xD8, 0xFF, 0xE2]);
         assert_eq!(&with[6..18], b"ICC_PROFILE\0");
         assert!(decode(&with, 32, 16, 3).is_ok());
+    }
+
+    #[test]
+    fn icc_profile_is_read_back_whole_and_in_order() {
+        let jpg = encode(&sample(), 90).expect("encode");
+        assert_eq!(icc_profile(&jpg), None);
+        let profile: Vec<u8> = (0..150_000u32).map(|i| (i % 253) as u8).collect();
+        let with = insert_icc(&jpg, &profile);
+        assert_eq!(icc_profile(&with).as_deref(), Some(&profile[..]));
+        // A segment lost: the rest is not a profile.
+        let cut = with.len() - jpg.len() + 2;
+        let mut broken = with[..2].to_vec();
+        broken.extend_from_slice(&with[2 + 65_535 + 2..cut]);
+        broken.extend_from_slice(&jpg[2..]);
+        assert_eq!(icc_profile(&broken), None);
+        assert_eq!(icc_profile(&with[..40]), None);
+        assert_eq!(icc_profile(b"not a jpeg"), None);
+    }
+
+    #[test]
+    fn xmp_is_read_back_and_oversized_packets_left_out() {
+        let jpg = encode(&sample(), 90).expect("encode");
+        assert_eq!(xmp_packet(&jpg), None);
+        let packet = "<x:xmpmeta xmlns:x='adobe:ns:meta/'>é</x:xmpmeta>";
+        let both = with_embedded(
+            jpg.clone(),
+            crate::codec::Embedded {
+                icc: Some(&[1, 2, 3]),
+                xmp: Some(packet),
+            },
+        );
+        assert_eq!(xmp_packet(&both).as_deref(), Some(packet));
+        assert_eq!(icc_profile(&both), Some(vec![1, 2, 3]));
+        assert!(decode(&both, 32, 16, 3).is_ok());
+        let huge = "x".repeat(MAX_XMP + 1);
+        assert_eq!(insert_xmp(&jpg, &huge), jpg);
+        assert_eq!(
+            xmp_packet(&insert_xmp(&jpg, &huge[1..])).map(|x| x.len()),
+            Some(MAX_XMP)
+        );
     }
 
     #[test]

@@ -9,3 +9,24 @@ pub(crate) mod openjpeg;
 pub mod png;
 pub mod tiff_writer;
 pub mod webp;
+
+/// A whole image file decoded: its pixels, with the ICC profile and XMP packet it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// 8-bit pixels.
+    pub raster: iipsrv_core::raster::Raster,
+    /// The ICC profile.
+    pub icc: Option<Vec<u8>>,
+    /// The XMP packet.
+    pub xmp: Option<String>,
+}
+
+/// What an answer carries besides its pixels: the ICC profile and the XMP packet of the
+/// image, each written the way its format defines.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Embedded<'a> {
+    /// ICC colour profile.
+    pub icc: Option<&'a [u8]>,
+    /// XMP packet (UTF-8 XML).
+    pub xmp: Option<&'a str>,
+}

@@ -50,6 +50,24 @@ pub(crate) struct Component {
     pub data: Vec<i32>,
 }
 
+impl Component {
+    /// The `w`×`h` part starting at (`x`, `y`); the caller has checked that it lies within.
+    pub fn crop(&self, x: u32, y: u32, w: u32, h: u32) -> Component {
+        let stride = self.width as usize;
+        let data = (y as usize..(y + h) as usize)
+            .flat_map(|row| {
+                let start = row * stride + x as usize;
+                self.data[start..start + w as usize].iter().copied()
+            })
+            .collect();
+        Component {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+}
+
 /// Read position over a byte source: the user data of an OpenJPEG stream.
 struct Reader<'a> {
     bytes: &'a dyn ByteSource,

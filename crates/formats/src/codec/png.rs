@@ -1,13 +1,19 @@
 //! PNG output (the `png` crate; PNG_QUALITY maps to the deflate effort: 1 fast … 9 best)
 //! and PNG input for plain image files (expanded to 8-bit grey, grey + alpha, RGB, RGBA).
 
+use super::{Decoded, Embedded};
 use crate::error::SourceResult;
 use crate::error::{EncodeError, EncodeFormat, SourceError};
+
+/// The iTXt keyword under which PNG files carry XMP.
+const XMP_KEYWORD: &str = "XML:com.adobe.xmp";
+
 use iipsrv_core::raster::Raster;
 
-/// Decodes a whole PNG to 8-bit samples (palettes expanded, 16-bit reduced), refusing
-/// images of more than `max_pixels` before allocating them.
-pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<Raster> {
+/// Decodes a whole PNG to 8-bit samples (palettes expanded, 16-bit reduced), with its ICC
+/// profile and XMP packet when it has them, refusing images of more than `max_pixels`
+/// before allocating them.
+pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<Decoded> {
     let bad = |e: png::DecodingError| SourceError::corrupt(format!("bad PNG: {e}"));
     let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
@@ -28,15 +34,28 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<Raster> {
     let frame = reader.next_frame(&mut buf).map_err(bad)?;
     buf.truncate(frame.buffer_size());
     let channels = frame.color_type.samples() as u8;
-    Raster::from_vec(frame.width, frame.height, channels, buf)
-        .ok_or_else(|| SourceError::corrupt("PNG frame size"))
+    let info = reader.info();
+    let xmp = info.utf8_text.iter().find(|t| t.keyword == XMP_KEYWORD);
+    Ok(Decoded {
+        raster: Raster::from_vec(frame.width, frame.height, channels, buf)
+            .ok_or_else(|| SourceError::corrupt("PNG frame size"))?,
+        icc: info.icc_profile.as_ref().map(|p| p.to_vec()),
+        xmp: xmp.and_then(|t| t.get_text().ok()),
+    })
 }
 
-/// Encodes 1-4 channel 8-bit pixels as PNG; `level` 0-9 picks the compression effort.
-pub fn encode(raster: &Raster, level: u8) -> Result<Vec<u8>, EncodeError> {
+/// Encodes 1-4 channel 8-bit pixels as PNG, with the profile as its iCCP chunk and the
+/// XMP packet as an iTXt chunk; `level` 0-9 picks the compression effort.
+pub fn encode(raster: &Raster, level: u8, extra: Embedded) -> Result<Vec<u8>, EncodeError> {
     let failed = |e: png::EncodingError| EncodeError::library(EncodeFormat::Png, e);
     let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, raster.width, raster.height);
+    let mut info = png::Info::with_size(raster.width, raster.height);
+    info.icc_profile = extra.icc.map(std::borrow::Cow::Borrowed);
+    if let Some(xmp) = extra.xmp {
+        info.utf8_text
+            .push(png::text_metadata::ITXtChunk::new(XMP_KEYWORD, xmp));
+    }
+    let mut enc = png::Encoder::with_info(&mut out, info).map_err(failed)?;
     enc.set_color(match raster.channels {
         1 => png::ColorType::Grayscale,
         2 => png::ColorType::GrayscaleAlpha,
@@ -62,7 +81,23 @@ mod tests {
     #[test]
     fn writes_a_png_signature() {
         let r = Raster::filled(3, 2, 3, 9);
-        let p = encode(&r, 1).expect("encode");
+        let p = encode(&r, 1, Embedded::default()).expect("encode");
         assert_eq!(&p[..8], b"\x89PNG\r\n\x1a\n");
+    }
+
+    #[test]
+    fn icc_profile_and_xmp_round_trip() {
+        let r = Raster::filled(3, 2, 3, 9);
+        let profile: Vec<u8> = (0..3000u32).map(|i| (i % 7) as u8).collect();
+        let extra = Embedded {
+            icc: Some(&profile),
+            xmp: Some("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"),
+        };
+        let back = decode(&encode(&r, 1, extra).expect("encode"), 100).expect("decode");
+        assert_eq!((&back.raster, back.icc.as_deref()), (&r, extra.icc));
+        assert_eq!(back.xmp.as_deref(), extra.xmp);
+        let plain = encode(&r, 1, Embedded::default()).expect("encode");
+        let back = decode(&plain, 100).expect("decode");
+        assert_eq!((back.icc, back.xmp), (None, None));
     }
 }

@@ -58,6 +58,9 @@ pub struct Header {
     pub pixels_per_metre: Option<(f64, f64)>,
     /// High-throughput (Part 15) codestream.
     pub htj2k: bool,
+    /// The codestream's tile grid on the reference grid: origin (XTOsiz, YTOsiz) and tile
+    /// size (XTsiz, YTsiz).
+    pub tiling: (u32, u32, u32, u32),
 }
 
 fn corrupt(what: impl Into<String>) -> SourceError {
@@ -133,6 +136,40 @@ fn boxes(bytes: &dyn ByteSource, from: u64, to: u64) -> SourceResult<Vec<BoxRef>
     Ok(out)
 }
 
+/// The components OpenJPEG outputs for a file with a palette (`pclr` content, read from
+/// byte `at`) and a component mapping (`cmap`): it applies the palette then, so each
+/// mapped channel has the precision of its palette column, or of the codestream component
+/// it takes as it is. (Without a `cmap` OpenJPEG leaves the indices, and so do we.)
+fn palette_components(
+    pclr: &[u8],
+    cmap: &[u8],
+    coded: &[(u8, bool)],
+    at: u64,
+) -> SourceResult<Vec<(u8, bool)>> {
+    let bad = || corrupt_at("palette (pclr/cmap) does not match the codestream", at);
+    let columns = *pclr.get(2).ok_or_else(bad)? as usize;
+    let depths = pclr.get(3..3 + columns).ok_or_else(bad)?;
+    if cmap.is_empty() || !cmap.len().is_multiple_of(4) || cmap.len() / 4 > MAX_COMPONENTS {
+        return Err(bad());
+    }
+    let precision = |b: u8| ((b & 0x7f) + 1, b & 0x80 != 0);
+    cmap.chunks_exact(4)
+        .map(|m| {
+            let direct = coded
+                .get(u16::from_be_bytes([m[0], m[1]]) as usize)
+                .ok_or_else(bad)?;
+            match m[2] {
+                0 => Ok(*direct),
+                1 => depths
+                    .get(m[3] as usize)
+                    .map(|&b| precision(b))
+                    .ok_or_else(bad),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
+}
+
 /// Reads a box's whole content, bounded.
 fn content(bytes: &dyn ByteSource, b: &BoxRef) -> SourceResult<Vec<u8>> {
     if b.len > HEADER_LIMIT as u64 {
@@ -159,14 +196,20 @@ impl Header {
             .find(|b| &b.kind == b"jp2c")
             .ok_or_else(|| corrupt("no codestream box"))?;
         let mut h = Self::codestream(bytes, code.start, Container::Jp2)?;
+        let (mut pclr, mut cmap) = (None, None);
         if let Some(jp2h) = top.iter().find(|b| &b.kind == b"jp2h") {
             for b in boxes(bytes, jp2h.start, jp2h.start + jp2h.len)? {
                 match &b.kind {
                     b"colr" => h.colour(&content(bytes, &b)?, b.start),
                     b"res " => h.resolution(bytes, &b)?,
+                    b"pclr" => pclr = Some((content(bytes, &b)?, b.start)),
+                    b"cmap" => cmap = Some(content(bytes, &b)?),
                     _ => {}
                 }
             }
+        }
+        if let (Some((pclr, at)), Some(cmap)) = (pclr, cmap) {
+            h.components = palette_components(&pclr, &cmap, &h.components, at)?;
         }
         Ok(h)
     }
@@ -255,6 +298,8 @@ impl Header {
         let (x1, y1) = (be32(b, base, at + 4)?, be32(b, base, at + 8)?);
         let (x0, y0) = (be32(b, base, at + 12)?, be32(b, base, at + 16)?);
         let (tile_w, tile_h) = (be32(b, base, at + 20)?, be32(b, base, at + 24)?);
+        let (tile_x0, tile_y0) = (be32(b, base, at + 28)?, be32(b, base, at + 32)?);
+        let tiling = (tile_x0, tile_y0, tile_w.max(1), tile_h.max(1));
         let count = be16(b, base, at + 36)? as usize;
         if x1 <= x0 || y1 <= y0 || x1 > i32::MAX as u32 || y1 > i32::MAX as u32 {
             return Err(corrupt_at(
@@ -297,7 +342,32 @@ impl Header {
             icc: None,
             pixels_per_metre: None,
             htj2k: rsiz & 0x4000 != 0,
+            tiling,
         })
+    }
+}
+
+impl Header {
+    /// `area` (left, top, right, bottom on the reference grid) widened to the whole
+    /// codestream tiles it touches, within the image.
+    fn whole_tiles(&self, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> (u32, u32, u32, u32) {
+        let (tx, ty, tw, th) = self.tiling;
+        let down = |v: u32, t0: u32, t: u32| {
+            let v = v.saturating_sub(t0) as u64;
+            (t0 as u64 + v / t as u64 * t as u64) as u32
+        };
+        let up = |v: u32, t0: u32, t: u32| {
+            let v = v.saturating_sub(t0) as u64;
+            (t0 as u64 + v.div_ceil(t as u64) * t as u64).min(u32::MAX as u64) as u32
+        };
+        let (ox, oy) = self.origin;
+        let (w, h) = self.size;
+        (
+            down(x0, tx, tw).max(ox),
+            down(y0, ty, th).max(oy),
+            up(x1, tx, tw).min(ox + w),
+            up(y1, ty, th).min(oy + h),
+        )
     }
 }
 
@@ -361,22 +431,39 @@ impl Jpeg2000Image {
             let start = (o as u64).div_ceil(1 << k) + v as u64;
             (start << k).clamp(o as u64, o as u64 + limit as u64) as u32
         };
+        let area = (
+            grid(x0, ox, fw),
+            grid(y0, oy, fh),
+            grid(x1, ox, fw),
+            grid(y1, oy, fh),
+        );
+        // OpenJPEG (2.5.3 too) decodes part of an HTJ2K codestream tile wrongly, as flat
+        // grey: its partial decoding of HT code-blocks. Whole tiles decode right, so an
+        // HTJ2K area is widened to whole codestream tiles and the answer cropped.
+        let area = if self.header.htj2k {
+            self.header.whole_tiles(area)
+        } else {
+            area
+        };
         let req = DecodeRequest {
             reduce: k,
             layers: self.layers,
-            area: (
-                grid(x0, ox, fw),
-                grid(y0, oy, fh),
-                grid(x1, ox, fw),
-                grid(y1, oy, fh),
-            ),
+            area,
         };
         let comps = openjpeg::decode(self.bytes.as_ref(), self.header.container, &req)?;
-        let short = |c: &openjpeg::Component| c.width < x1 - x0 || c.height < y1 - y0;
+        // The box starts this many level pixels into the decoded area.
+        let first =
+            |g: u32, o: u32| ((g as u64).div_ceil(1 << k) - (o as u64).div_ceil(1 << k)) as u32;
+        let (dx, dy) = (x0 - first(area.0, ox), y0 - first(area.1, oy));
+        let (w, h) = (x1 - x0, y1 - y0);
+        let short = |c: &openjpeg::Component| c.width < dx + w || c.height < dy + h;
         if comps.len() != self.info.channels as usize || comps.iter().any(short) {
             return Err(corrupt("decoded area smaller than asked"));
         }
-        Ok(comps)
+        if (dx, dy) == (0, 0) {
+            return Ok(comps);
+        }
+        Ok(comps.iter().map(|c| c.crop(dx, dy, w, h)).collect())
     }
 
     /// A box of a level decoded in horizontal bands, one per worker thread, each band one
@@ -393,7 +480,13 @@ impl Jpeg2000Image {
         // about 4 megapixels (OpenJPEG keeps 4 bytes per sample and component).
         let per_thread = (rayon::current_num_threads() as u32).clamp(1, (h / 512).max(1));
         let by_size = ((w as u64 * h as u64).div_ceil(BAND_PIXELS) as u32).min(h.max(1));
-        let bands = per_thread.max(by_size);
+        // HTJ2K areas are decoded in whole codestream tiles (see `decode_box`): bands
+        // would decode the tiles on their edges twice.
+        let bands = if self.header.htj2k {
+            1
+        } else {
+            per_thread.max(by_size)
+        };
         let step = h.div_ceil(bands);
         let parts: Vec<(u32, u32)> = (0..bands)
             .map(|b| (y0 + b * step, (y0 + (b + 1) * step).min(y1)))

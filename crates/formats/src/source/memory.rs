@@ -45,16 +45,23 @@ impl MemoryImage {
         MemoryImage { info, levels }
     }
 
-    /// Decodes a whole JPEG or PNG file.
+    /// Decodes a whole JPEG or PNG file, keeping its ICC profile and XMP packet.
     pub(crate) fn from_file_bytes(bytes: &[u8]) -> SourceResult<MemoryImage> {
-        let full = if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        let decoded = if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
             let (w, h, ch) = jpeg::dimensions(bytes)?;
             check_size(w, h)?;
-            jpeg::decode(bytes, w, h, ch)?
+            crate::codec::Decoded {
+                raster: jpeg::decode(bytes, w, h, ch)?,
+                icc: jpeg::icc_profile(bytes),
+                xmp: jpeg::xmp_packet(bytes),
+            }
         } else {
             png::decode(bytes, MAX_PIXELS)?
         };
-        let info = plain_info(full.width, full.height, full.channels);
+        let full = decoded.raster;
+        let mut info = plain_info(full.width, full.height, full.channels);
+        info.icc = decoded.icc.map(std::sync::Arc::new);
+        info.metadata.xmp = decoded.xmp;
         Ok(MemoryImage::new(full, info))
     }
 }

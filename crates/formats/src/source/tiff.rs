@@ -68,6 +68,7 @@ mod tag {
     pub(crate) const RESOLUTION_UNIT: u16 = 296;
     pub(crate) const SOFTWARE: u16 = 305;
     pub(crate) const DATE_TIME: u16 = 306;
+    pub(crate) const XML_PACKET: u16 = 700;
     pub(crate) const ARTIST: u16 = 315;
     pub(crate) const PREDICTOR: u16 = 317;
     pub(crate) const TILE_WIDTH: u16 = 322;
@@ -84,7 +85,7 @@ mod tag {
     pub const STONITS: u16 = 37439;
 
     /// The tags whose values we load; others are skipped without reading.
-    pub(crate) const KNOWN: [u16; 34] = [
+    pub(crate) const KNOWN: [u16; 35] = [
         DOCUMENT_NAME,
         STONITS,
         NEW_SUBFILE_TYPE,
@@ -106,6 +107,7 @@ mod tag {
         RESOLUTION_UNIT,
         SOFTWARE,
         DATE_TIME,
+        XML_PACKET,
         ARTIST,
         PREDICTOR,
         TILE_WIDTH,
@@ -515,7 +517,7 @@ impl TiffImage {
         let marked: Vec<usize> = (0..chain.len())
             .filter(|&i| matches!(chain[i].uint(tag::NEW_SUBFILE_TYPE), Ok(Some(t)) if t & 2 != 0))
             .collect();
-        let stack = marked.len() >= 2;
+        let stack = marked.len() >= 2 && !reduced_pages(&chain, &marked);
         let at = match (stack, page) {
             (false, 0) => 0,
             (true, p) if p < marked.len() => marked[p],
@@ -640,6 +642,16 @@ impl TiffImage {
 
 /// Reads one IFD's level geometry and tile table; `base` is level 0 when this is a
 /// candidate reduced level, which must match its sample layout and be smaller.
+/// Whether the directories marked as pages are the levels of one pyramid rather than a
+/// stack: ImageMagick's `ptif:` writes each level as a full directory marked as a page,
+/// each narrower than the one before, none with SubIFDs. The pages of a real stack have
+/// one size (or their own SubIFD pyramids).
+fn reduced_pages(chain: &[Ifd], marked: &[usize]) -> bool {
+    let width = |i: usize| chain[i].uint(tag::IMAGE_WIDTH).ok().flatten();
+    let narrower = |w: &[usize]| matches!((width(w[0]), width(w[1])), (Some(a), Some(b)) if b < a);
+    marked.iter().all(|&i| !chain[i].has(tag::SUB_IFDS)) && marked.windows(2).all(narrower)
+}
+
 fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceResult<LevelData> {
     let width = required(ifd, tag::IMAGE_WIDTH, "ImageWidth")?;
     let height = required(ifd, tag::IMAGE_LENGTH, "ImageLength")?;
@@ -835,8 +847,18 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
             make: ifd.ascii(tag::MAKE),
             model: ifd.ascii(tag::MODEL),
             pixels_per_cm,
+            xmp: ifd.bytes(tag::XML_PACKET).and_then(xmp_packet),
         },
     })
+}
+
+/// An XMP packet from its stored bytes: UTF-8 text, trailing NULs and padding dropped;
+/// none when empty or not text.
+fn xmp_packet(b: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(b)
+        .ok()?
+        .trim_end_matches(['\0', ' ', '\n']);
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// Full-resolution pixels per level pixel: the nearest power of two when the level is a

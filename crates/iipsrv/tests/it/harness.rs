@@ -24,7 +24,7 @@ pub fn run(cmd: &mut Command) {
 
 /// Writes `r` as a PNG file.
 pub fn write_png(r: &Raster, path: &Path) {
-    let bytes = iipsrv_formats::codec::png::encode(r, 1).expect("png encode");
+    let bytes = iipsrv_formats::codec::png::encode(r, 1, Default::default()).expect("png encode");
     std::fs::write(path, bytes).expect("write png");
 }
 

@@ -209,3 +209,131 @@ fn damaged_jpeg2000_is_an_error_not_a_crash() {
     assert!(server.alive());
     assert_eq!(get(server.port, "/iiif/good.jp2/info.json").status, 200);
 }
+
+/// A JP2 box: its length, its type, its content.
+fn jp2_box(kind: &[u8; 4], content: &[u8]) -> Vec<u8> {
+    let mut b = ((content.len() + 8) as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(kind);
+    b.extend_from_slice(content);
+    b
+}
+
+/// A JP2 file around a one-component codestream of palette indices, with a `pclr` box
+/// of three 8-bit columns and the `cmap` that maps them to the three output channels.
+fn palette_jp2(width: u32, height: u32, codestream: &[u8], palette: &[[u8; 3]]) -> Vec<u8> {
+    let mut ihdr = height.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&[0, 1, 7, 7, 0, 0]);
+    let mut pclr = (palette.len() as u16).to_be_bytes().to_vec();
+    pclr.extend_from_slice(&[3, 7, 7, 7]);
+    pclr.extend(palette.iter().flatten());
+    let cmap = [0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 1, 2];
+    let header = [
+        jp2_box(b"ihdr", &ihdr),
+        jp2_box(b"colr", &[1, 0, 0, 0, 0, 0, 16]),
+        jp2_box(b"pclr", &pclr),
+        jp2_box(b"cmap", &cmap),
+    ]
+    .concat();
+    [
+        jp2_box(b"jP  ", &[0x0d, 0x0a, 0x87, 0x0a]),
+        jp2_box(b"ftyp", b"jp2 \0\0\0\0jp2 "),
+        jp2_box(b"jp2h", &header),
+        jp2_box(b"jp2c", codestream),
+    ]
+    .concat()
+}
+
+/// A JP2 with a palette (`pclr` + `cmap`, as glymur's heliov.jpx has) is served in its
+/// palette's colours, equal to `opj_decompress`'s decode at full and reduced resolution.
+#[test]
+fn palette_jpeg2000_is_served_in_its_colours() {
+    let dir = tempdir();
+    let src = pattern(W, H);
+    let indices: Vec<u8> = src.data.chunks_exact(3).map(|p| p[0] % 200).collect();
+    let grey = Raster::from_vec(W, H, 1, indices.clone()).expect("size");
+    let idx = dir.path().join("idx.png");
+    write_png(&grey, &idx);
+    compress(&idx, &dir.path().join("idx.j2k"), &["-n", "4"]);
+    let codestream = std::fs::read(dir.path().join("idx.j2k")).expect("codestream");
+    let palette: Vec<[u8; 3]> = (0..200u32)
+        .map(|i| [i as u8, 255 - i as u8, (i * 37 % 256) as u8])
+        .collect();
+    let file = dir.path().join("palette.jp2");
+    std::fs::write(&file, palette_jp2(W, H, &codestream, &palette)).expect("write");
+    let full = decompress(&file, &[]);
+    let coloured: Vec<u8> = indices.iter().flat_map(|&i| palette[i as usize]).collect();
+    assert_eq!(full.data, coloured, "opj_decompress applies the palette");
+    let prefix = dir.path().to_string_lossy().to_string();
+    let server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    assert_eq!(
+        fetch(server.port, "/iiif/palette.jp2/full/max/0/default.png"),
+        full
+    );
+    let half = decompress(&file, &["-r", "1"]);
+    let url = format!("/iiif/palette.jp2/full/{},/0/default.png", half.width);
+    assert_eq!(fetch(server.port, &url), half);
+    let tile = fetch(
+        server.port,
+        "/iiif/palette.jp2/256,0,256,256/256,/0/default.png",
+    );
+    assert_eq!(tile, full.crop(256, 0, 256, 256));
+}
+
+/// `ojph_expand` (OpenJPH, not OpenJPEG) of an HTJ2K file, `skip` resolutions dropped.
+fn ojph_expand(src: &Path, skip: u32) -> Raster {
+    let out = src.with_extension(format!("skip{skip}.ppm"));
+    run(Command::new("ojph_expand")
+        .arg("-i")
+        .arg(src)
+        .arg("-o")
+        .arg(&out)
+        .args(["-skip_res", &skip.to_string()]));
+    let png = out.with_extension("png");
+    vips(&["copy", &out.to_string_lossy(), &png.to_string_lossy()]);
+    decode_image(&std::fs::read(&png).expect("png"))
+}
+
+/// HTJ2K files made by OpenJPH's `ojph_compress`, untiled and in 256-px codestream tiles:
+/// tiles, unaligned regions and reduced levels equal OpenJPH's own decode. (OpenJPEG
+/// alone answers flat grey for part of an HT codestream tile; we decode whole ones.)
+#[test]
+fn htj2k_matches_openjph_in_every_part() {
+    let dir = tempdir();
+    let src = pattern(W, H);
+    let mut ppm = format!("P6\n{W} {H}\n255\n").into_bytes();
+    ppm.extend_from_slice(&src.data);
+    let input = dir.path().join("src.ppm");
+    std::fs::write(&input, ppm).expect("write");
+    for (name, extra) in [("whole.jph", None), ("tiled.jph", Some("{256,256}"))] {
+        let out = dir.path().join(name);
+        let mut cmd = Command::new("ojph_compress");
+        cmd.arg("-i")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .args(["-reversible", "true"]);
+        if let Some(size) = extra {
+            cmd.args(["-tile_size", size]);
+        }
+        run(&mut cmd);
+    }
+    let prefix = dir.path().to_string_lossy().to_string();
+    let server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    for name in ["whole.jph", "tiled.jph"] {
+        let full = ojph_expand(&dir.path().join(name), 0);
+        assert_eq!(full, src, "{name}: lossless");
+        let half = ojph_expand(&dir.path().join(name), 1);
+        let asks = [
+            ("256,0,256,256/256,", full.crop(256, 0, 256, 256)),
+            ("100,130,300,200/max", full.crop(100, 130, 300, 200)),
+            ("full/max", full.clone()),
+            ("full/350,", half.clone()),
+            ("0,0,512,500/256,", half.crop(0, 0, 256, 250)),
+        ];
+        for (view, want) in asks {
+            let url = format!("/iiif/{name}/{view}/0/default.png");
+            assert!(fetch(server.port, &url) == want, "{url}");
+        }
+    }
+}

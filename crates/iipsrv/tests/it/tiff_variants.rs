@@ -477,3 +477,62 @@ fn tiff_quality_sets_the_compression_level() {
     let bad = iipsrv_server::settings::Config::from_args(["iipsrv", "--tiff-quality", "101"]);
     assert!(bad.is_err());
 }
+
+/// ImageMagick's pyramidal TIFF (`convert … ptif:`) stores every level as a full directory
+/// marked as a page. Its reduced pages are the pyramid, as the original reads them, not a
+/// stack: every stored level is listed (as many as libtiff counts directories) and served
+/// from its own pixels, and there are no pages to pick.
+#[test]
+fn imagemagick_ptif_pages_are_the_pyramid() {
+    let dir = tempdir();
+    let src = pattern(2000, 1500);
+    let png = dir.path().join("src.png");
+    write_png(&src, &png);
+    let ptif = dir.path().join("im.tif");
+    run(Command::new("convert")
+        .arg(&png)
+        .args(["-define", "tiff:tile-geometry=256x256", "-compress", "zip"])
+        .arg(format!("ptif:{}", ptif.display())));
+    let listing = Command::new("tiffinfo")
+        .arg(&ptif)
+        .output()
+        .expect("tiffinfo");
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    let directories = listing.matches("TIFF Directory").count();
+    assert!(
+        listing.contains("multi-page document") && directories >= 5,
+        "{listing}"
+    );
+    let a = app(dir.path(), &[]);
+    let obj = text(&call(
+        &a,
+        "/fcgi-bin/iipsrv.fcgi?FIF=im.tif&OBJ=Resolution-number",
+    ));
+    assert!(
+        obj.contains(&format!("Resolution-number:{directories}")),
+        "{obj}"
+    );
+    // Not a stack: SDS picks no other page.
+    let page = |sds: &str| {
+        call(
+            &a,
+            &format!("/fcgi-bin/iipsrv.fcgi?FIF=im.tif{sds}&WID=300&CVT=png"),
+        )
+    };
+    assert!(
+        page("&SDS=1,0").body == page("").body,
+        "SDS=1 picked another page"
+    );
+    // A zoomed-out view comes from the stored 500×375 page (ImageMagick's own reduction).
+    let r = call(&a, "/iiif/im.tif/full/500,/0/default.png");
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let got = decode_image(&r.body);
+    let whole = Rect {
+        x: 0,
+        y: 0,
+        w: 2000,
+        h: 1500,
+    };
+    let want = reference(&src, whole, 500, 375);
+    assert!(mean_error(&got, &want) < 3.0, "{}", mean_error(&got, &want));
+}

@@ -12,7 +12,7 @@ use iipsrv_core::pixel::colour;
 use iipsrv_core::pixel::tone;
 use iipsrv_core::pixel::{self, Interpolation, Window};
 use iipsrv_core::raster::{FloatRaster, Raster};
-use iipsrv_formats::codec::{avif, jpeg, png, tiff_writer, webp};
+use iipsrv_formats::codec::{avif, jpeg, png, tiff_writer, webp, Embedded};
 use iipsrv_formats::error::EncodeError;
 use iipsrv_formats::source::region::{compose, compose_float};
 use iipsrv_formats::source::ImageSource;
@@ -278,8 +278,15 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
         let seed = xxhash_rust::xxh3::xxh3_64(view.cache_key().as_bytes());
         wm.apply(&mut pixels, 2 * l.tile_width.max(l.tile_height), seed);
     }
-    let icc = icc_for(info, pixels.channels, settings);
-    let bytes = encode(&pixels, view.format, view.encoder_quality, settings, icc)?;
+    let extra = Embedded {
+        icc: icc_for(info, pixels.channels, settings),
+        xmp: info
+            .metadata
+            .xmp
+            .as_deref()
+            .filter(|_| !one_tile(info, &plan)),
+    };
+    let bytes = encode(&pixels, view.format, view.encoder_quality, settings, extra)?;
     Ok(Rendered {
         bytes,
         mime: view.format.mime(),
@@ -320,6 +327,18 @@ pub fn stored_tile(
     settings: &Settings,
 ) -> Result<Option<Rendered>> {
     passthrough(src, view, &plan(src.info(), view), settings)
+}
+
+/// Whether the answer is one tile of its level as stored (what the original's tile
+/// commands answer): the original embeds the XMP packet in its other answers only (CVT).
+fn one_tile(info: &ImageInfo, plan: &Plan) -> bool {
+    let l = &info.levels[plan.level];
+    let (x0, y0, x1, y1) = plan.bounds;
+    !plan.resize
+        && x0 % l.tile_width == 0
+        && y0 % l.tile_height == 0
+        && x1 - x0 <= l.tile_width
+        && y1 - y0 <= l.tile_height
 }
 
 /// The ICC profile to embed: only when the answer keeps the image's colour model (a grey
@@ -429,13 +448,14 @@ fn passthrough(
     }))
 }
 
-/// Encodes pixels in the asked format; `quality` overrides the configured one.
+/// Encodes pixels in the asked format, with the profile and XMP packet in `extra`;
+/// `quality` overrides the configured one.
 pub fn encode(
     pixels: &Raster,
     format: Format,
     quality: Option<u8>,
     s: &Settings,
-    icc: Option<&[u8]>,
+    extra: Embedded,
 ) -> Result<Vec<u8>> {
     let failed = |e: EncodeError| match e {
         EncodeError::AvifNotBuilt => not_built(e),
@@ -444,25 +464,27 @@ pub fn encode(
     match format {
         Format::Jpeg => {
             let out = jpeg::encode(pixels, quality.unwrap_or(s.jpeg_quality)).map_err(failed)?;
-            Ok(match icc {
-                Some(p) => jpeg::insert_icc(&out, p),
-                None => out,
-            })
+            Ok(jpeg::with_embedded(out, extra))
         }
         Format::Png => {
-            png::encode(pixels, quality.map_or(s.png_level, |q| q.min(9))).map_err(failed)
+            png::encode(pixels, quality.map_or(s.png_level, |q| q.min(9)), extra).map_err(failed)
         }
         Format::Webp => {
             let q = quality.or(s.webp_quality);
-            webp::encode(pixels, q.map(f32::from)).map_err(failed)
+            let out = webp::encode(pixels, q.map(f32::from)).map_err(failed)?;
+            Ok(webp::with_embedded(
+                out,
+                extra,
+                matches!(pixels.channels, 2 | 4),
+            ))
         }
         Format::Tiff => {
             let c = s.tiff_compression.at(quality.unwrap_or(s.tiff_quality));
-            tiff_writer::write(std::slice::from_ref(pixels), None, c, icc).map_err(failed)
+            tiff_writer::write(std::slice::from_ref(pixels), None, c, extra.icc).map_err(failed)
         }
         Format::Avif => {
             let options = avif_options(pixels, quality.or(s.avif_quality), s.avif_codec);
-            avif::encode(pixels, &options, icc).map_err(failed)
+            avif::encode(pixels, &options, extra).map_err(failed)
         }
     }
 }
