@@ -93,8 +93,12 @@ pub struct ImageInfo {
     pub levels: Vec<Level>,
     /// Samples per pixel.
     pub channels: u8,
-    /// Bits per sample.
+    /// Bits per sample of the pixels the source hands out (what the pipeline reads).
     pub bits_per_sample: u16,
+    /// Bits per sample as the file stores them, which OBJ Bits-per-channel reports: the
+    /// same as `bits_per_sample` unless the source widens samples as it reads them (1, 2
+    /// and 4-bit TIFF samples come out as 8-bit, as the original unpacks bilevel tiles).
+    pub stored_bits: u16,
     /// Sample representation.
     pub sample_format: SampleFormat,
     /// Colour interpretation.
@@ -128,6 +132,7 @@ pub fn plain_info(width: u32, height: u32, channels: u8) -> ImageInfo {
         levels: Vec::new(),
         channels,
         bits_per_sample: 8,
+        stored_bits: 8,
         sample_format: SampleFormat::Unsigned,
         colour: if channels >= 3 {
             ColourSpace::Rgb

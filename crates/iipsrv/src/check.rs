@@ -158,7 +158,7 @@ fn describe(info: &ImageInfo) -> String {
         l0.tile_height,
         info.channels,
         if info.channels == 1 { "" } else { "s" },
-        info.bits_per_sample,
+        info.stored_bits,
         info.sample_format,
         info.colour
     );

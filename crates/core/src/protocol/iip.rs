@@ -693,7 +693,7 @@ pub fn obj_lines(q: &ObjQuery, info: &ImageInfo, views: Option<&Views>) -> Vec<S
                 .collect();
             vec![format!("Resolutions:{}", sizes.join(","))]
         }
-        ObjQuery::BitsPerChannel => vec![format!("Bits-per-channel:{}", info.bits_per_sample)],
+        ObjQuery::BitsPerChannel => vec![format!("Bits-per-channel:{}", info.stored_bits)],
         ObjQuery::MinMax => {
             let v: String = info
                 .min_max

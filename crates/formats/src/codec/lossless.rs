@@ -1,4 +1,5 @@
-//! The lossless TIFF compressions — deflate, LZW, zstd — and the horizontal predictor.
+//! The lossless TIFF compressions — deflate, LZW, zstd, PackBits — and the horizontal
+//! predictor.
 //! Every decoder is bounded by the size the container promised, so a "zip bomb" tile
 //! costs at most that much memory.
 
@@ -46,6 +47,35 @@ pub fn unzstd(data: &[u8], expected: usize) -> SourceResult<Vec<u8>> {
     let mut out = zstd::bulk::decompress(data, expected).map_err(|e| corrupt("zstd", e))?;
     out.resize(expected, 0);
     Ok(out)
+}
+
+/// Decodes PackBits (TIFF compression 32773, TIFF 6.0 section 9) into `expected` bytes: a
+/// count byte n then n + 1 literal bytes (n ≥ 0), or one byte repeated 1 - n times
+/// (n < 0; -128 is nothing); output past `expected` is dropped, short output padded with
+/// zeros.
+pub fn unpackbits(data: &[u8], expected: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(expected);
+    let mut i = 0;
+    while i < data.len() && out.len() < expected {
+        let n = data[i] as i8;
+        i += 1;
+        match n {
+            -128 => {}
+            n if n < 0 => {
+                let Some(&b) = data.get(i) else { break };
+                let run = (1 - n as isize) as usize;
+                out.resize((out.len() + run).min(expected), b);
+                i += 1;
+            }
+            n => {
+                let end = (i + n as usize + 1).min(data.len());
+                out.extend_from_slice(&data[i..end]);
+                i = end;
+            }
+        }
+    }
+    out.resize(expected, 0);
+    out
 }
 
 /// Undoes TIFF predictor 2 (horizontal differencing) in place for 8-bit samples.
@@ -115,6 +145,24 @@ mod tests {
         assert!(inflate(&[1, 2, 3, 4], 10).is_err());
         assert!(unzstd(&[1, 2, 3, 4], 10).is_err());
         let _ = unlzw(&[0xFF; 64], 10);
+    }
+
+    #[test]
+    fn packbits_as_the_spec_example() {
+        // TIFF 6.0, section 9: the packed form of the example's unpacked bytes
+        let packed = [
+            0xfe, 0xaa, 0x02, 0x80, 0x00, 0x2a, 0xfd, 0xaa, 0x03, 0x80, 0x00, 0x2a, 0x22, 0xf7,
+            0xaa,
+        ];
+        let unpacked = [
+            0xaa, 0xaa, 0xaa, 0x80, 0x00, 0x2a, 0xaa, 0xaa, 0xaa, 0xaa, 0x80, 0x00, 0x2a, 0x22,
+            0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa,
+        ];
+        assert_eq!(unpackbits(&packed, unpacked.len()), unpacked);
+        assert_eq!(unpackbits(&packed, 5), unpacked[..5]);
+        // cut short: a literal run, then a repeat without its byte
+        assert_eq!(unpackbits(&[0x7f, 1, 0x81], 4), [1, 0x81, 0, 0]);
+        assert_eq!(unpackbits(&[0x81], 2), [0, 0]);
     }
 
     #[test]

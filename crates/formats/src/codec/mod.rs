@@ -2,6 +2,7 @@
 //! (encode). Each format in its own file; nothing here knows about requests or protocols.
 
 pub mod avif;
+pub mod fax;
 pub mod jpeg;
 pub mod jpeg_bands;
 pub mod lossless;

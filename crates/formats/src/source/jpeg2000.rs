@@ -599,6 +599,7 @@ fn describe(h: &Header) -> SourceResult<ImageInfo> {
         levels,
         channels: channels as u8,
         bits_per_sample: bits as u16,
+        stored_bits: bits as u16,
         sample_format: if signed {
             SampleFormat::Signed
         } else {

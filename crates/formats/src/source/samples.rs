@@ -1,8 +1,11 @@
-//! Turning decompressed TIFF bytes of wide samples (16/32/64-bit integers and floats, signed
-//! 8-bit) into floats: byte order, the horizontal predictor on whole samples (predictor 2)
-//! and the floating-point predictor (predictor 3, byte planes most significant first).
+//! Turning decompressed TIFF bytes of wide samples (12/14/16/32/64-bit integers and floats,
+//! signed 8-bit) into floats: byte order, the horizontal predictor on whole samples
+//! (predictor 2) and the floating-point predictor (predictor 3, byte planes most
+//! significant first); and unpacking samples of 1, 2, 4, 12 or 14 bits, packed most
+//! significant bit first with each row starting on a byte.
 //!
-//! Written for this project from TIFF 6.0 and Adobe Photoshop TIFF Technical Note 3.
+//! Written for this project from TIFF 6.0 (section 2, BitsPerSample and the padding of
+//! rows) and Adobe Photoshop TIFF Technical Note 3.
 
 use crate::error::{SourceError, SourceResult};
 use iipsrv_core::info::SampleFormat;
@@ -10,7 +13,7 @@ use iipsrv_core::info::SampleFormat;
 /// How a tile's bytes are laid out.
 #[derive(Debug, Clone, Copy)]
 pub struct Layout {
-    /// Bits per sample: 8, 16, 32 or 64.
+    /// Bits per sample: 8, 12, 14, 16, 32 or 64.
     pub bits: u16,
     /// Integer (signed or not) or float.
     pub format: SampleFormat,
@@ -26,6 +29,9 @@ pub struct Layout {
 
 /// Converts `bytes` (a whole number of rows, already decompressed) to float samples.
 pub fn to_floats(mut bytes: Vec<u8>, l: &Layout) -> SourceResult<Vec<f32>> {
+    if !l.bits.is_multiple_of(8) {
+        return packed_floats(&bytes, l);
+    }
     let size = (l.bits / 8) as usize;
     if l.row_samples == 0 || size == 0 || !bytes.len().is_multiple_of(l.row_samples * size) {
         return Err(SourceError::corrupt("tile data is not whole rows"));
@@ -49,6 +55,74 @@ pub fn to_floats(mut bytes: Vec<u8>, l: &Layout) -> SourceResult<Vec<f32>> {
     Ok(words
         .into_iter()
         .map(|w| value(w, size, l.format))
+        .collect())
+}
+
+/// Bytes of one stored row of `row_samples` samples of `bits` bits: rows start on a byte.
+pub fn row_bytes(row_samples: usize, bits: u16) -> usize {
+    (row_samples * bits as usize).div_ceil(8)
+}
+
+/// The values of samples of `bits` bits (1 to 16), packed most significant bit first in
+/// rows of `row_samples` samples, each row padded to a whole byte.
+pub fn unpack(bytes: &[u8], bits: u16, row_samples: usize) -> SourceResult<Vec<u16>> {
+    let stride = row_bytes(row_samples, bits);
+    if stride == 0 || bits == 0 || bits > 16 || !bytes.len().is_multiple_of(stride) {
+        return Err(SourceError::corrupt("tile data is not whole rows"));
+    }
+    let mut out = Vec::with_capacity(bytes.len() / stride * row_samples);
+    for row in bytes.chunks_exact(stride) {
+        unpack_row(row, bits, row_samples, &mut out);
+    }
+    Ok(out)
+}
+
+/// Appends the `n` samples of one packed row to `out`.
+fn unpack_row(row: &[u8], bits: u16, n: usize, out: &mut Vec<u16>) {
+    let mask = (1u32 << bits) - 1;
+    // at most bits + 7 bits wait in `acc`; older ones shift out of the word
+    let (mut acc, mut have) = (0u32, 0u16);
+    let mut bytes = row.iter();
+    for _ in 0..n {
+        while have < bits {
+            acc = (acc << 8) | u32::from(bytes.next().copied().unwrap_or(0));
+            have += 8;
+        }
+        have -= bits;
+        out.push(((acc >> have) & mask) as u16);
+    }
+}
+
+/// Samples of 1, 2 or 4 bits widened to 8 bits over the full range (1-bit 0 and 255,
+/// 2-bit v × 85, 4-bit v × 17), as libtiff-based readers show them.
+pub fn widen_to_u8(bytes: &[u8], bits: u16, row_samples: usize) -> SourceResult<Vec<u8>> {
+    if !matches!(bits, 1 | 2 | 4) {
+        return Err(SourceError::unsupported(format!(
+            "{bits}-bit samples as 8-bit"
+        )));
+    }
+    let scale = 255 / ((1u16 << bits) - 1);
+    let values = unpack(bytes, bits, row_samples)?;
+    Ok(values.into_iter().map(|v| (v * scale) as u8).collect())
+}
+
+/// Packed integer samples (12 or 14 bits) as floats; signed ones sign-extended.
+fn packed_floats(bytes: &[u8], l: &Layout) -> SourceResult<Vec<f32>> {
+    if l.predictor != 1 || l.format == SampleFormat::Float {
+        return Err(SourceError::unsupported(format!(
+            "{}-bit samples with predictor {} or as floats",
+            l.bits, l.predictor
+        )));
+    }
+    let half = 1i32 << (l.bits - 1);
+    let signed = l.format == SampleFormat::Signed;
+    let values = unpack(bytes, l.bits, l.row_samples)?;
+    Ok(values
+        .into_iter()
+        .map(|v| match i32::from(v) {
+            v if signed && v >= half => (v - 2 * half) as f32,
+            v => v as f32,
+        })
         .collect())
 }
 
@@ -189,6 +263,45 @@ mod tests {
     fn half_floats() {
         assert_eq!(half_to_f32(0x3c00), 1.0);
         assert_eq!(half_to_f32(0xc000), -2.0);
+    }
+
+    #[test]
+    fn sub_byte_rows_are_padded_and_widened() {
+        // 3 samples of 4 bits per row: 0xF, 0x1, 0x8 then 4 bits of padding
+        let bytes = vec![0xf1, 0x80, 0x01, 0x20];
+        assert_eq!(
+            widen_to_u8(&bytes, 4, 3).ok(),
+            Some(vec![255, 17, 136, 0, 17, 34])
+        );
+        // 1-bit: 10 samples per row take 2 bytes
+        let bytes = vec![0b1010_0000, 0b0100_0000];
+        let want = [255, 0, 255, 0, 0, 0, 0, 0, 0, 255];
+        assert_eq!(widen_to_u8(&bytes, 1, 10).ok(), Some(want.to_vec()));
+        // 2-bit
+        assert_eq!(
+            widen_to_u8(&[0b0001_1011], 2, 4).ok(),
+            Some(vec![0, 85, 170, 255])
+        );
+        assert!(widen_to_u8(&[0; 3], 4, 3).is_err());
+    }
+
+    #[test]
+    fn twelve_and_fourteen_bit_samples_unpack_big_endian() {
+        // 12-bit 0xABC, 0x123, 0xFFF: 4.5 bytes, padded to 5
+        let l = layout(12, SampleFormat::Unsigned, 1, 3);
+        let bytes = vec![0xab, 0xc1, 0x23, 0xff, 0xf0];
+        assert_eq!(to_floats(bytes, &l).ok(), Some(vec![2748.0, 291.0, 4095.0]));
+        // 14-bit 16383 then 1: 28 bits, padded to 4 bytes
+        let l = layout(14, SampleFormat::Unsigned, 1, 2);
+        let bytes = vec![0xff, 0xfc, 0x00, 0x10];
+        assert_eq!(to_floats(bytes, &l).ok(), Some(vec![16383.0, 1.0]));
+        // signed 12-bit -1 and 5
+        let l = layout(12, SampleFormat::Signed, 1, 2);
+        let bytes = vec![0xff, 0xf0, 0x05];
+        assert_eq!(to_floats(bytes, &l).ok(), Some(vec![-1.0, 5.0]));
+        // the horizontal predictor is not defined for packed samples
+        let l = layout(12, SampleFormat::Unsigned, 2, 2);
+        assert!(to_floats(vec![0; 3], &l).is_err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Our reader for tiled (and striped) pyramidal TIFF as libvips, libtiff and other tools
 //! write it: classic TIFF and BigTIFF, either byte order; the pyramid as a chain of IFDs
-//! or as SubIFDs of the first; compression none, LZW, deflate, JPEG (with shared
-//! JPEGTables, YCbCr), zstd and WebP; horizontal predictor.
+//! or as SubIFDs of the first; compression none, LZW, deflate, PackBits, JPEG (with shared
+//! JPEGTables, YCbCr), zstd and WebP; horizontal predictor; samples of 1, 2, 4, 8, 12,
+//! 14, 16, 32 and 64 bits (1, 2 and 4-bit ones widened to 8 bits as they are read);
+//! CCITT fax compression (modified Huffman, Group 3, Group 4) of bilevel images.
 //!
 //! The directories are parsed once at open ([`TiffImage::open`]); tiles are then read with
 //! positioned reads from the shared [`ByteSource`]. Every count, size and offset from the
@@ -13,6 +15,7 @@
 use super::samples;
 use super::ImageSource;
 use crate::bytes::ByteSource;
+use crate::codec::fax::{self, Fax};
 use crate::codec::{jpeg, lossless, webp};
 use crate::error::{SourceError, SourceResult};
 use iipsrv_core::info::{ColourSpace, ImageInfo, Level, Metadata, Page, SampleFormat};
@@ -54,6 +57,7 @@ mod tag {
     pub(crate) const BITS_PER_SAMPLE: u16 = 258;
     pub(crate) const COMPRESSION: u16 = 259;
     pub(crate) const PHOTOMETRIC: u16 = 262;
+    pub(crate) const FILL_ORDER: u16 = 266;
     pub(crate) const DOCUMENT_NAME: u16 = 269;
     pub(crate) const IMAGE_DESCRIPTION: u16 = 270;
     pub(crate) const MAKE: u16 = 271;
@@ -61,6 +65,7 @@ mod tag {
     pub(crate) const STRIP_OFFSETS: u16 = 273;
     pub(crate) const SAMPLES_PER_PIXEL: u16 = 277;
     pub(crate) const ROWS_PER_STRIP: u16 = 278;
+    pub(crate) const T4_OPTIONS: u16 = 292;
     pub(crate) const STRIP_BYTE_COUNTS: u16 = 279;
     pub(crate) const X_RESOLUTION: u16 = 282;
     pub(crate) const Y_RESOLUTION: u16 = 283;
@@ -85,7 +90,7 @@ mod tag {
     pub const STONITS: u16 = 37439;
 
     /// The tags whose values we load; others are skipped without reading.
-    pub(crate) const KNOWN: [u16; 35] = [
+    pub(crate) const KNOWN: [u16; 37] = [
         DOCUMENT_NAME,
         STONITS,
         NEW_SUBFILE_TYPE,
@@ -94,12 +99,14 @@ mod tag {
         BITS_PER_SAMPLE,
         COMPRESSION,
         PHOTOMETRIC,
+        FILL_ORDER,
         IMAGE_DESCRIPTION,
         MAKE,
         MODEL,
         STRIP_OFFSETS,
         SAMPLES_PER_PIXEL,
         ROWS_PER_STRIP,
+        T4_OPTIONS,
         STRIP_BYTE_COUNTS,
         X_RESOLUTION,
         Y_RESOLUTION,
@@ -124,9 +131,14 @@ mod tag {
     ];
 }
 
-/// Compression codes we decode.
+/// Compression codes.
 mod compression {
     pub const NONE: u16 = 1;
+    pub(crate) const CCITT_RLE: u16 = 2;
+    pub(crate) const CCITT_G3: u16 = 3;
+    pub(crate) const CCITT_G4: u16 = 4;
+    pub(crate) const CCITT_RLEW: u16 = 32771;
+    pub(crate) const PACKBITS: u16 = 32773;
     pub const LZW: u16 = 5;
     pub(crate) const OLD_JPEG: u16 = 6;
     pub const JPEG: u16 = 7;
@@ -136,6 +148,23 @@ mod compression {
     pub(crate) const ZSTD_OLD: u16 = 34926;
     pub(crate) const WEBP: u16 = 50001;
     pub(crate) const WEBP_OLD: u16 = 34927;
+
+    /// Every code we decode.
+    pub(crate) const DECODED: [u16; 13] = [
+        NONE,
+        PACKBITS,
+        CCITT_RLE,
+        CCITT_G3,
+        CCITT_G4,
+        LZW,
+        JPEG,
+        DEFLATE,
+        ADOBE_DEFLATE,
+        ZSTD,
+        ZSTD_OLD,
+        WEBP,
+        WEBP_OLD,
+    ];
 }
 
 fn corrupt(msg: impl Into<String>) -> SourceError {
@@ -294,6 +323,12 @@ struct LevelData {
     predictor: u16,
     photometric: u16,
     samples: u16,
+    /// Bits per sample as stored.
+    bits: u16,
+    /// Packed samples stored least significant bit first (FillOrder 2).
+    lsb_first: bool,
+    /// T4Options of Group 3 fax data.
+    t4_options: u32,
     striped: bool,
     jpeg_tables: Option<Vec<u8>>,
 }
@@ -486,6 +521,10 @@ impl TiffImage {
         let name = match l.compression {
             compression::NONE => "none".to_string(),
             compression::LZW => "LZW".to_string(),
+            compression::CCITT_RLE => "CCITT modified Huffman".to_string(),
+            compression::CCITT_G3 => "CCITT Group 3".to_string(),
+            compression::CCITT_G4 => "CCITT Group 4".to_string(),
+            compression::PACKBITS => "PackBits".to_string(),
             compression::OLD_JPEG => "old-style JPEG".to_string(),
             compression::JPEG => "JPEG".to_string(),
             compression::DEFLATE | compression::ADOBE_DEFLATE => "deflate".to_string(),
@@ -618,11 +657,11 @@ impl TiffImage {
     /// The float samples of a stored tile (or strip) of `rows` rows of level `l`.
     fn decode_float(&self, l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<FloatRaster> {
         let g = &l.geometry;
-        let bits = self.info.bits_per_sample;
+        let bits = l.bits;
         let ch = l.samples as usize;
         let row_samples = g.tile_width as usize * ch;
-        let expected = row_samples * rows as usize * (bits / 8) as usize;
-        let bytes = decompress(l.compression, stored, expected)?;
+        let expected = samples::row_bytes(row_samples, bits) * rows as usize;
+        let bytes = decompress(l, stored, expected)?;
         let layout = samples::Layout {
             bits,
             format: self.info.sample_format,
@@ -661,7 +700,8 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
             ifd.offset,
         ));
     }
-    let samples = sample_layout(ifd, base, width)?;
+    let (samples, bits) = sample_layout(ifd, base, width)?;
+    let (compression, predictor, lsb_first) = coding(ifd, samples, bits)?;
     let tiles = TileShape::of(ifd, (width, height), samples, limits)?;
     let geometry = Level {
         width: width as u32,
@@ -676,10 +716,13 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
         geometry,
         offsets,
         counts,
-        compression: ifd.uint(tag::COMPRESSION)?.unwrap_or(1) as u16,
-        predictor: ifd.uint(tag::PREDICTOR)?.unwrap_or(1) as u16,
+        compression,
+        predictor,
         photometric: ifd.uint(tag::PHOTOMETRIC)?.unwrap_or(1) as u16,
         samples: samples as u16,
+        bits,
+        lsb_first,
+        t4_options: ifd.uint(tag::T4_OPTIONS)?.unwrap_or(0) as u32,
         striped: tiles.striped,
         jpeg_tables: ifd.bytes(tag::JPEG_TABLES).map(<[u8]>::to_vec),
     })
@@ -691,20 +734,24 @@ fn required(ifd: &Ifd, t: u16, what: &str) -> SourceResult<u64> {
         .ok_or_else(|| corrupt_at(format!("missing required tag {what}"), ifd.offset))
 }
 
-/// The samples per pixel of a level, checked: a layout we read (interleaved, 1-64 samples
-/// of 1-64 bits) and, for a reduced level, the layout of level 0 at a smaller width.
-fn sample_layout(ifd: &Ifd, base: Option<&LevelData>, width: u64) -> SourceResult<u64> {
+/// The samples per pixel and bits per sample of a level, checked: a layout we read
+/// (interleaved, 1-64 samples of 1, 2, 4, 8, 12, 14, 16, 32 or 64 bits) and, for a
+/// reduced level, the layout of level 0 at a smaller width.
+fn sample_layout(ifd: &Ifd, base: Option<&LevelData>, width: u64) -> SourceResult<(u64, u16)> {
     let samples = ifd.uint(tag::SAMPLES_PER_PIXEL)?.unwrap_or(1);
     let bits = ifd.uint(tag::BITS_PER_SAMPLE)?.unwrap_or(1);
-    if samples == 0 || samples > 64 || !matches!(bits, 1 | 8 | 16 | 32 | 64) {
+    if samples == 0 || samples > 64 || !matches!(bits, 1 | 2 | 4 | 8 | 12 | 14 | 16 | 32 | 64) {
         return Err(SourceError::unsupported(format!(
             "{samples} samples of {bits} bits per pixel"
         )));
     }
+    let bits = bits as u16;
+    check_packed_format(ifd, bits)?;
     let subfile = ifd.uint(tag::NEW_SUBFILE_TYPE)?.unwrap_or(0);
     if let Some(b) = base {
         let g = &b.geometry;
-        if subfile & 4 != 0 || samples != b.samples as u64 || width >= g.width as u64 {
+        let same = samples == b.samples as u64 && bits == b.bits;
+        if subfile & 4 != 0 || !same || width >= g.width as u64 {
             return Err(corrupt_at("not a reduced level of this image", ifd.offset));
         }
     }
@@ -713,7 +760,66 @@ fn sample_layout(ifd: &Ifd, base: Option<&LevelData>, width: u64) -> SourceResul
             "separate colour planes (PlanarConfig 2)",
         ));
     }
-    Ok(samples)
+    Ok((samples, bits))
+}
+
+/// Samples of 1, 2 or 4 bits must be unsigned integers (they are widened to 8 bits), and
+/// 12 or 14-bit ones integers.
+fn check_packed_format(ifd: &Ifd, bits: u16) -> SourceResult<()> {
+    let format = ifd.uint(tag::SAMPLE_FORMAT)?.unwrap_or(1);
+    let refused = match bits {
+        1 | 2 | 4 => format != 1,
+        12 | 14 => format == 3,
+        _ => false,
+    };
+    if refused {
+        return Err(SourceError::unsupported(format!(
+            "{bits}-bit samples of SampleFormat {format}"
+        )));
+    }
+    Ok(())
+}
+
+/// The compression, predictor and bit order of a level, checked against its samples:
+/// compressions we do not decode, CCITT fax but on one 1-bit sample, JPEG and WebP but on
+/// 8-bit samples, the horizontal predictor on packed samples (libtiff refuses it too) and
+/// packed samples least significant bit first (FillOrder 2) but uncompressed or fax are
+/// unsupported.
+fn coding(ifd: &Ifd, samples: u64, bits: u16) -> SourceResult<(u16, u16, bool)> {
+    let c = ifd.uint(tag::COMPRESSION)?.unwrap_or(1) as u16;
+    let predictor = ifd.uint(tag::PREDICTOR)?.unwrap_or(1) as u16;
+    let lsb_first = ifd.uint(tag::FILL_ORDER)? == Some(2) && !bits.is_multiple_of(8);
+    let refusal = match c {
+        compression::CCITT_RLE | compression::CCITT_G3 | compression::CCITT_G4
+            if (samples, bits) != (1, 1) =>
+        {
+            Some(format!(
+                "CCITT fax compression of {samples} samples of {bits} bits"
+            ))
+        }
+        compression::CCITT_RLEW => Some(format!(
+            "CCITT fax compression with word-aligned rows (TIFF compression {c}); \
+             convert the file with `tiffcp -c lzw` (bilevel stays 1-bit)"
+        )),
+        compression::OLD_JPEG => Some("old-style JPEG (compression 6)".to_string()),
+        compression::JPEG | compression::WEBP | compression::WEBP_OLD if bits != 8 => {
+            Some(format!("TIFF compression {c} on {bits}-bit samples"))
+        }
+        _ if !compression::DECODED.contains(&c) => Some(format!("TIFF compression {c}")),
+        _ if predictor == 2 && !matches!(bits, 8 | 16 | 32 | 64) => {
+            Some(format!("the horizontal predictor on {bits}-bit samples"))
+        }
+        _ if lsb_first && !matches!(c, compression::NONE) && fax_kind(c, 0).is_none() => {
+            Some(format!(
+                "{bits}-bit samples least significant bit first (FillOrder 2) with compression {c}"
+            ))
+        }
+        _ => None,
+    };
+    match refusal {
+        Some(feature) => Err(SourceError::unsupported(feature)),
+        None => Ok((c, predictor, lsb_first)),
+    }
 }
 
 /// The size of a level's tiles (its strips, full width, when it has no tiles).
@@ -792,7 +898,7 @@ fn tile_table(ifd: &Ifd, geometry: &Level, striped: bool) -> SourceResult<(Vec<u
 /// Builds the image description from the first IFD.
 fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
     let l0 = &levels[0];
-    let bits = ifd.uint(tag::BITS_PER_SAMPLE)?.unwrap_or(1) as u16;
+    let bits = l0.bits;
     let sample_format = match ifd.uint(tag::SAMPLE_FORMAT)?.unwrap_or(1) {
         2 => SampleFormat::Signed,
         3 => SampleFormat::Float,
@@ -804,19 +910,9 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
         8..=10 => ColourSpace::CieLab,
         _ => ColourSpace::Other,
     };
-    let type_range = match (sample_format, bits) {
-        (SampleFormat::Float, _) => (0.0, 1.0),
-        (SampleFormat::Signed, b) => (-(2f64.powi(b as i32 - 1)), 2f64.powi(b as i32 - 1) - 1.0),
-        (SampleFormat::Unsigned, b) => (0.0, 2f64.powi(b as i32) - 1.0),
-    };
-    let mins = ifd.floats(tag::S_MIN_SAMPLE_VALUE).unwrap_or_default();
-    let maxs = ifd.floats(tag::S_MAX_SAMPLE_VALUE).unwrap_or_default();
-    let min_max = (0..l0.samples as usize)
-        .map(|c| {
-            let pick = |v: &[f64], d: f64| v.get(c).or(v.first()).copied().unwrap_or(d);
-            (pick(&mins, type_range.0), pick(&maxs, type_range.1))
-        })
-        .collect();
+    // samples of 1, 2 and 4 bits are widened to 8 bits as they are read
+    let read_bits = bits.max(8);
+    let min_max = sample_ranges(ifd, sample_format, bits, l0.samples);
     let unit = ifd.uint(tag::RESOLUTION_UNIT)?.unwrap_or(2);
     let res = |t| {
         ifd.floats(t)
@@ -833,7 +929,8 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
         height: l0.geometry.height,
         levels: Vec::new(),
         channels: l0.samples.min(255) as u8,
-        bits_per_sample: bits,
+        bits_per_sample: read_bits,
+        stored_bits: bits,
         sample_format,
         colour,
         min_max,
@@ -861,6 +958,32 @@ fn xmp_packet(b: &[u8]) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
+/// Each channel's (min, max) in the units of the samples read: SMin/SMaxSampleValue (one
+/// for all channels or one each), else the type's range; for samples of 1, 2 or 4 bits,
+/// widened to 8 bits as they are read, the tags' values are widened alike.
+fn sample_ranges(ifd: &Ifd, format: SampleFormat, bits: u16, samples: u16) -> Vec<(f64, f64)> {
+    let type_range = match (format, bits.max(8)) {
+        (SampleFormat::Float, _) => (0.0, 1.0),
+        (SampleFormat::Signed, b) => (-(2f64.powi(b as i32 - 1)), 2f64.powi(b as i32 - 1) - 1.0),
+        (SampleFormat::Unsigned, b) => (0.0, 2f64.powi(b as i32) - 1.0),
+    };
+    let widen = 255.0 / (2f64.powi(bits.min(8) as i32) - 1.0);
+    let tag_values = |t| {
+        let v = ifd.floats(t).unwrap_or_default();
+        v.into_iter().map(|x| x * widen).collect::<Vec<_>>()
+    };
+    let (mins, maxs) = (
+        tag_values(tag::S_MIN_SAMPLE_VALUE),
+        tag_values(tag::S_MAX_SAMPLE_VALUE),
+    );
+    (0..samples as usize)
+        .map(|c| {
+            let pick = |v: &[f64], d: f64| v.get(c).or(v.first()).copied().unwrap_or(d);
+            (pick(&mins, type_range.0), pick(&maxs, type_range.1))
+        })
+        .collect()
+}
+
 /// Full-resolution pixels per level pixel: the nearest power of two when the level is a
 /// halving of the full image (libvips floors, others round up), the plain ratio otherwise.
 fn set_scales(levels: &mut [LevelData], width: u32, height: u32) {
@@ -881,22 +1004,53 @@ fn set_scales(levels: &mut [LevelData], width: u32, height: u32) {
     }
 }
 
-/// A tile's bytes after lossless decompression (none, LZW, deflate, zstd), `expected`
-/// bytes long.
-fn decompress(compression: u16, stored: Vec<u8>, expected: usize) -> SourceResult<Vec<u8>> {
-    match compression {
+/// A tile's bytes of level `l` after lossless decompression (none, LZW, deflate, zstd,
+/// PackBits, CCITT fax), `expected` bytes long, bits most significant first.
+fn decompress(l: &LevelData, stored: Vec<u8>, expected: usize) -> SourceResult<Vec<u8>> {
+    match l.compression {
         compression::NONE => {
             let mut d = stored;
             d.resize(expected, 0);
+            if l.lsb_first {
+                d.iter_mut().for_each(|b| *b = b.reverse_bits());
+            }
             Ok(d)
         }
+        compression::CCITT_RLE | compression::CCITT_G3 | compression::CCITT_G4 => {
+            fax_rows(l, stored, expected)
+        }
         compression::LZW => lossless::unlzw(&stored, expected),
+        compression::PACKBITS => Ok(lossless::unpackbits(&stored, expected)),
         compression::DEFLATE | compression::ADOBE_DEFLATE => lossless::inflate(&stored, expected),
         compression::ZSTD | compression::ZSTD_OLD => lossless::unzstd(&stored, expected),
         compression::OLD_JPEG => Err(SourceError::unsupported("old-style JPEG (compression 6)")),
         c => Err(SourceError::unsupported(format!(
             "TIFF compression {c} for these samples"
         ))),
+    }
+}
+
+/// The packed 1-bit rows (`expected` bytes) of a fax tile of level `l`, whose one 1-bit
+/// sample per pixel was checked at open.
+fn fax_rows(l: &LevelData, mut stored: Vec<u8>, expected: usize) -> SourceResult<Vec<u8>> {
+    let Some(kind) = fax_kind(l.compression, l.t4_options) else {
+        return Err(SourceError::unsupported("not fax data"));
+    };
+    if l.lsb_first {
+        stored.iter_mut().for_each(|b| *b = b.reverse_bits());
+    }
+    let width = l.geometry.tile_width;
+    let rows = expected / samples::row_bytes(width as usize, 1);
+    fax::decode(&stored, kind, width, rows as u32)
+}
+
+/// The kind of fax data of compression `c` with Group 3 `t4_options`; None for others.
+fn fax_kind(c: u16, t4_options: u32) -> Option<Fax> {
+    match c {
+        compression::CCITT_RLE => Some(Fax::Huffman),
+        compression::CCITT_G3 => Some(Fax::Group3(t4_options)),
+        compression::CCITT_G4 => Some(Fax::Group4),
+        _ => None,
     }
 }
 
@@ -936,14 +1090,13 @@ fn decode_u8(l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<Raster> 
         }
         _ => {}
     }
-    let expected = g.tile_width as usize * rows as usize * ch as usize;
-    let mut data = decompress(l.compression, stored, expected)?;
-    if l.predictor == 2 {
-        lossless::unpredict_horizontal_u8(
-            &mut data,
-            g.tile_width as usize * ch as usize,
-            ch as usize,
-        );
+    let row_samples = g.tile_width as usize * ch as usize;
+    let expected = samples::row_bytes(row_samples, l.bits) * rows as usize;
+    let mut data = decompress(l, stored, expected)?;
+    if l.bits < 8 {
+        data = samples::widen_to_u8(&data, l.bits, row_samples)?;
+    } else if l.predictor == 2 {
+        lossless::unpredict_horizontal_u8(&mut data, row_samples, ch as usize);
     }
     if l.photometric == 0 {
         data.iter_mut().for_each(|v| *v = 255 - *v);
@@ -984,10 +1137,6 @@ impl ImageSource for TiffImage {
         let l = self.level(level)?;
         let (idx, rows) = self.locate(l, tx, ty)?;
         let g = &l.geometry;
-        let bits = self.info.bits_per_sample;
-        if bits < 8 {
-            return Err(SourceError::unsupported(format!("{bits}-bit samples")));
-        }
         let ch = l.samples as usize;
         let Some(stored) = self.stored_tile(l, idx)? else {
             return Ok(FloatRaster::filled(g.tile_width, rows, ch as u8, 0.0));
@@ -1016,7 +1165,7 @@ impl ImageSource for TiffImage {
     fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>> {
         let l = self.level(level)?;
         let passable = l.compression == compression::JPEG
-            && self.info.bits_per_sample == 8
+            && l.bits == 8
             && matches!((l.samples, l.photometric), (1, 1) | (3, 2) | (3, 6));
         if !passable {
             return Ok(None);

@@ -182,3 +182,105 @@ fn big_endian_and_bigtiff_headers_are_recognised() {
         SourceError::Corrupt { .. }
     ));
 }
+
+/// A little-endian grey TIFF of one strip of `rows` rows of `width` samples of `bits` bits
+/// (MinIsWhite), the strip's `data` after the directory, with `extra` entries (tag, type,
+/// value) after the required ones.
+fn one_strip(width: u32, rows: u32, bits: u32, data: &[u8], extra: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut entries = vec![
+        (256, 4, width),
+        (257, 4, rows),
+        (258, 3, bits),
+        (262, 3, 0),
+        (273, 4, 0),
+        (278, 4, rows),
+        (279, 4, data.len() as u32),
+    ];
+    entries.extend_from_slice(extra);
+    entries.sort_by_key(|e| e.0);
+    let data_at = 8 + 2 + 12 * entries.len() as u32 + 4;
+    let mut b = b"II\x2a\0\x08\0\0\0".to_vec();
+    b.extend((entries.len() as u16).to_le_bytes());
+    for (tag, kind, value) in entries {
+        let value = if tag == 273 { data_at } else { value };
+        b.extend(tag.to_le_bytes());
+        b.extend(kind.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        b.extend(value.to_le_bytes());
+    }
+    b.extend(0u32.to_le_bytes());
+    b.extend(data);
+    b
+}
+
+fn open_ok(bytes: Vec<u8>) -> TiffImage {
+    TiffImage::open(Arc::new(MemBytes(bytes))).expect("opens")
+}
+
+#[test]
+fn packed_samples_cut_short_or_of_odd_depths_end_cleanly() {
+    // 1-bit MinIsWhite, 20 px rows padded to 3 bytes: 0xff 0xff 0xf0 is 20 black pixels
+    let img = open_ok(one_strip(20, 2, 1, &[0xff, 0xff, 0xf0, 0, 0, 0], &[]));
+    let t = img.read_tile(0, 0, 0).expect("reads");
+    assert_eq!(t.data[..20], [0; 20]);
+    assert_eq!(t.data[20..], [255; 20]);
+    assert_eq!(img.info().stored_bits, 1);
+    // least significant bit first (FillOrder 2): 0x0f is the first four pixels black
+    let lsb = open_ok(one_strip(8, 1, 1, &[0x0f], &[(266, 3, 2)]));
+    let t = lsb.read_tile(0, 0, 0).expect("reads");
+    assert_eq!(t.data, [0, 0, 0, 0, 255, 255, 255, 255]);
+    // a strip shorter than its bits say reads as zeros past its end (white here), as
+    // libtiff pads it; one that does not decode is an error
+    let short = img_tile(one_strip(20, 4, 4, &[0x0f; 7], &[])).expect("padded");
+    assert!(short.data[20..].iter().all(|&v| v == 255.0));
+    for bits in [4, 12] {
+        let garbage = one_strip(20, 4, bits, &[0x80, 0, 0x20], &[(259, 3, 8)]);
+        assert!(img_tile(garbage).is_err());
+    }
+    // depths we do not read, or combinations without meaning, are unsupported at open
+    for (bits, extra) in [
+        (3, vec![]),
+        (24, vec![]),
+        (0, vec![]),
+        (12, vec![(339, 3, 3)]),
+        (4, vec![(339, 3, 2)]),
+        (4, vec![(317, 3, 2)]),
+        (12, vec![(259, 3, 7)]),
+        (4, vec![(259, 3, 4)]),
+        (1, vec![(259, 3, 32771)]),
+        (1, vec![(259, 3, 5), (266, 3, 2)]),
+    ] {
+        let e = open_err(one_strip(20, 4, bits, &[0; 40], &extra));
+        assert!(
+            matches!(e, SourceError::Unsupported { .. }),
+            "{bits} {extra:?}: {e:?}"
+        );
+    }
+    // truncations and bit flips of packed files end in errors or pixels
+    let cases = [
+        (1, 1),
+        (2, 1),
+        (4, 1),
+        (12, 1),
+        (14, 1),
+        (1, 3),
+        (1, 4),
+        (4, 32773),
+    ];
+    for (bits, compression) in cases {
+        let good = one_strip(20, 4, bits, &[0x5a; 40], &[(259, 3, compression)]);
+        for cut in 0..good.len() {
+            let _ = img_tile(good[..cut].to_vec());
+        }
+        for pos in 0..good.len() * 8 {
+            let mut bad = good.clone();
+            bad[pos / 8] ^= 1 << (pos % 8);
+            let _ = img_tile(bad);
+        }
+    }
+}
+
+/// The first tile of the image in `bytes`, as floats (every depth answers that).
+fn img_tile(bytes: Vec<u8>) -> Result<iipsrv_core::raster::FloatRaster, SourceError> {
+    TiffImage::open(Arc::new(MemBytes(bytes)))?.read_tile_float(0, 0, 0)
+}

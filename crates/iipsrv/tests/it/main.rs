@@ -8,6 +8,7 @@ mod harness;
 
 #[cfg(feature = "avif")]
 mod avif;
+mod bit_depths;
 mod check;
 mod convert;
 mod fastcgi_hostile;
