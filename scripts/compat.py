@@ -18,8 +18,11 @@ Exit status 1 when any compared request does not match.
 """
 import io
 import json
+import os
 import re
+import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 
@@ -35,7 +38,20 @@ def fetch(base, path):
         return e.code, e.headers.get("Content-Type", ""), e.read()
 
 
+def avif_to_png(body):
+    """An AVIF answer decoded to PNG bytes by avifdec (libavif-bin): Pillow may lack AVIF."""
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "a.avif"), os.path.join(d, "a.png")
+        with open(src, "wb") as f:
+            f.write(body)
+        subprocess.run(["avifdec", src, dst], check=True, capture_output=True)
+        with open(dst, "rb") as f:
+            return f.read()
+
+
 def pixels(body):
+    if body[4:12] == b"ftypavif":
+        body = avif_to_png(body)
     img = Image.open(io.BytesIO(body))
     img.load()
     a = np.asarray(img)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a task needs, when any is missing.
-#   scripts/deps.sh build   # compiling: cmake + nasm for the bundled libjpeg-turbo, liblcms2-dev
-#   scripts/deps.sh test    # build + what the tests start: libvips-tools, libtiff-tools, lighttpd,
+#   scripts/deps.sh build   # compiling: cmake + nasm for the bundled libjpeg-turbo, liblcms2-dev,
+#                           # libavif-dev (AVIF answers, cargo feature `avif`: libavif 0.11 with
+#                           # the aom, rav1e and SVT-AV1 encoders, found by pkg-config)
+#   scripts/deps.sh test    # build + what the tests start: libavif-bin (avifdec, the independent
+#                           # decoder of the AVIF tests), libvips-tools, libtiff-tools, lighttpd,
 #                           # nginx-light, spawn-fcgi, memcached, apache2, libapache2-mod-fcgid,
 #                           # libtiff-dev (validator image without resolution tags), python3-venv,
 #                           # iipimage-server (the reference of the compatibility suite),
@@ -17,13 +20,13 @@
 # Runs apt-get as root (or through sudo); prints what it would install otherwise.
 set -euo pipefail
 what=${1:-build}
-pkgs=(cmake nasm pkg-config gcc curl liblcms2-dev)
+pkgs=(cmake nasm pkg-config gcc curl liblcms2-dev libavif-dev)
 case "$what" in
   build) ;;
   test|bench|package)
-    pkgs+=(libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi memcached
-           apache2 libapache2-mod-fcgid iipimage-server libopenjp2-tools chromium time redis-server
-           imagemagick openjph-tools)
+    pkgs+=(libavif-bin libvips-tools libtiff-tools libtiff-dev python3-venv lighttpd nginx-light spawn-fcgi
+           memcached apache2 libapache2-mod-fcgid iipimage-server libopenjp2-tools chromium time
+           redis-server imagemagick openjph-tools)
     [ "$what" = bench ] && pkgs+=(wrk)
     [ "$what" = package ] && pkgs+=(dpkg-dev binutils lintian libfcgi-bin) ;;
   *) echo "usage: $0 build|test|bench|package" >&2; exit 2 ;;

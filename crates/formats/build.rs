@@ -1,8 +1,11 @@
-//! Compiles `csrc/jpeg_rows.c` (row-by-row JPEG decoding for `iipsrv convert`) against the
-//! libjpeg-turbo headers that turbojpeg-sys exports.
+//! Compiles the C parts of the codecs: `csrc/jpeg_rows.c` (row-by-row JPEG decoding for
+//! `iipsrv convert`) against the libjpeg-turbo headers that turbojpeg-sys exports, and, with
+//! the feature `avif`, `csrc/avif_encode.c` against the system libavif found by pkg-config.
 
 fn main() {
     jpeg_rows();
+    #[cfg(feature = "avif")]
+    avif_encode();
 }
 
 /// The C part of `src/codec/jpeg_bands.rs`.
@@ -16,4 +19,30 @@ fn jpeg_rows() {
         }
     }
     build.compile("iipsrv_jpeg_rows");
+}
+
+/// The C part of `src/codec/avif.rs`; pkg-config also emits the link directives of
+/// libavif. Version 0.11 (Debian 12) is the oldest the C part is written for.
+#[cfg(feature = "avif")]
+fn avif_encode() {
+    println!("cargo:rerun-if-changed=csrc/avif_encode.c");
+    let lib = match pkg_config::Config::new()
+        .atleast_version("0.11")
+        .probe("libavif")
+    {
+        Ok(lib) => lib,
+        Err(e) => panic!(
+            "the `avif` feature needs libavif 0.11 or newer and its pkg-config file \
+             (Debian: apt-get install libavif-dev), or build with --no-default-features: {e}"
+        ),
+    };
+    let mut build = cc::Build::new();
+    build.file("csrc/avif_encode.c").warnings(true);
+    for dir in &lib.include_paths {
+        build.include(dir);
+    }
+    for (name, value) in &lib.defines {
+        build.define(name, value.as_deref());
+    }
+    build.compile("iipsrv_avif_encode");
 }

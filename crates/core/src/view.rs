@@ -42,6 +42,8 @@ pub enum Format {
     Webp,
     /// TIFF (one strip, compression from TIFF_COMPRESSION).
     Tiff,
+    /// AVIF (AV1 still image; lossy unless AVIF_QUALITY is -1).
+    Avif,
 }
 
 impl Format {
@@ -52,6 +54,7 @@ impl Format {
             Format::Png => "image/png",
             Format::Webp => "image/webp",
             Format::Tiff => "image/tiff",
+            Format::Avif => "image/avif",
         }
     }
 
@@ -62,12 +65,16 @@ impl Format {
             Format::Png => "png",
             Format::Webp => "webp",
             Format::Tiff => "tif",
+            Format::Avif => "avif",
         }
     }
 
     /// Whether the format can carry an alpha channel (transparent rotation background).
     pub fn has_alpha(self) -> bool {
-        matches!(self, Format::Png | Format::Webp | Format::Tiff)
+        matches!(
+            self,
+            Format::Png | Format::Webp | Format::Tiff | Format::Avif
+        )
     }
 }
 

@@ -181,6 +181,8 @@ pub enum EncodeFormat {
     Webp,
     /// TIFF, through this crate's writer (`codec::tiff_writer`).
     Tiff,
+    /// AVIF, through libavif (`codec::avif`).
+    Avif,
 }
 
 impl EncodeFormat {
@@ -190,7 +192,7 @@ impl EncodeFormat {
     fn library_prefix(self) -> &'static str {
         match self {
             EncodeFormat::Webp => "WebP encoding failed: ",
-            EncodeFormat::Jpeg | EncodeFormat::Png | EncodeFormat::Tiff => "",
+            EncodeFormat::Jpeg | EncodeFormat::Png | EncodeFormat::Tiff | EncodeFormat::Avif => "",
         }
     }
 }
@@ -229,6 +231,9 @@ pub enum EncodeError {
         /// The largest size a classic TIFF addresses, in bytes.
         max: u64,
     },
+    /// AVIF was asked of a build without libavif (cargo feature `avif`).
+    #[error("not built with AVIF (cargo feature `avif`)")]
+    AvifNotBuilt,
     /// A TIFF finished without a directory: there was no level to write.
     #[error("no levels to write")]
     NoLevels,
@@ -364,6 +369,14 @@ mod tests {
                 "the output passes 4 GB: use --bigtiff",
             ),
             (EncodeError::NoLevels, "no levels to write"),
+            (
+                EncodeError::AvifNotBuilt,
+                "not built with AVIF (cargo feature `avif`)",
+            ),
+            (
+                EncodeError::library(EncodeFormat::Avif, "libavif could not encode: x"),
+                "libavif could not encode: x",
+            ),
             (
                 EncodeError::Io {
                     op: "cannot write the output",

@@ -8,6 +8,7 @@ pub(crate) fn long_version() -> String {
         ("object-storage", cfg!(feature = "object-storage")),
         ("redis", cfg!(feature = "redis")),
         ("memcached", cfg!(feature = "memcached")),
+        ("avif", cfg!(feature = "avif")),
     ]
     .iter()
     .filter_map(|&(name, on)| on.then_some(name))
@@ -22,7 +23,7 @@ pub(crate) fn long_version() -> String {
             features.join(", ")
         },
         SOURCES,
-        ANSWERS
+        answers()
     )
 }
 
@@ -30,5 +31,14 @@ pub(crate) fn long_version() -> String {
 const SOURCES: &str = "TIFF and BigTIFF (none, LZW, deflate, zstd, JPEG, WebP; \
     1-32 bits, float, CIELAB), JPEG2000 (OpenJPEG), JPEG (libjpeg-turbo), PNG";
 
-/// The answer formats written.
-const ANSWERS: &str = "JPEG (libjpeg-turbo), PNG, WebP (libwebp), TIFF";
+/// The answer formats written, with libavif's encoders when AVIF is built in.
+fn answers() -> String {
+    let mut a = "JPEG (libjpeg-turbo), PNG, WebP (libwebp), TIFF".to_string();
+    if iipsrv_formats::codec::avif::BUILT {
+        a.push_str(&format!(
+            ", AVIF (libavif: {})",
+            iipsrv_formats::codec::avif::versions()
+        ));
+    }
+    a
+}

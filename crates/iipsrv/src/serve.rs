@@ -19,6 +19,8 @@ const DEFAULT_HTTP: SocketAddr =
 
 /// Runs the server with `config` until it is stopped.
 pub(crate) fn run(config: Config) -> ExitCode {
+    // Before any thread starts: SVT-AV1 logs every encode to standard error unless told.
+    iipsrv_formats::codec::avif::quiet_svt();
     iipsrv_server::logging::init(config.verbosity, config.logfile.as_deref());
     match start(&config) {
         Ok(code) => code,

@@ -11,6 +11,7 @@ use clap::Parser;
 use iipsrv_core::pixel::Interpolation;
 use iipsrv_core::protocol::iiif::Version;
 use iipsrv_core::view::SizeLimits;
+use iipsrv_formats::codec::avif;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,6 +75,21 @@ pub struct Config {
     /// WebP quality 0-100, or -1 for lossless.
     #[arg(long, env = "WEBP_QUALITY", default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-1..=100))]
     pub webp_quality: i32,
+
+    /// AVIF quality 0-100, or -1 for lossless.
+    #[arg(long, env = "AVIF_QUALITY", default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-1..=100))]
+    pub avif_quality: i32,
+
+    /// AV1 encoder of AVIF answers: 0 auto (libavif's choice), 1 aom, 2 rav1e, 3 svt (or
+    /// the name); an encoder this libavif lacks, or another value, is a start-up warning
+    /// and means auto.
+    #[arg(
+        long,
+        env = "AVIF_CODEC",
+        default_value = "0",
+        allow_hyphen_values = true
+    )]
+    pub avif_codec: String,
 
     /// TIFF answer compression: 0 none, 1 LZW, 2 deflate, 3 JPEG, 4 WebP, 5 zstd.
     #[arg(long, env = "TIFF_COMPRESSION", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=5))]
@@ -483,7 +499,34 @@ impl Config {
                 "DECODER_MODULES={m} is ignored: decoders are built in (TIFF, JPEG2000, JPEG, PNG), no modules are loaded"
             ));
         }
+        w.extend(self.avif_codec().1);
         w
+    }
+
+    /// The AVIF encoder to use, and the warning when AVIF_CODEC cannot be honoured: a value
+    /// naming no encoder, one this libavif was built without, or any but auto in a build
+    /// without AVIF. libavif's own choice (auto) in each of those cases.
+    fn avif_codec(&self) -> (avif::Codec, Option<String>) {
+        let code = self.avif_codec.trim();
+        let Some(codec) = avif::Codec::from_setting(code) else {
+            let w = format!(
+                "AVIF_CODEC={code} names no encoder (0 auto, 1 aom, 2 rav1e, 3 svt): auto is used"
+            );
+            return (avif::Codec::Auto, Some(w));
+        };
+        if codec == avif::Codec::Auto || avif::can_encode(codec) {
+            return (codec, None);
+        }
+        let w = if avif::BUILT {
+            format!(
+                "AVIF_CODEC={code}: libavif has no {} encoder (it has: {}): auto is used",
+                codec.name(),
+                avif::versions()
+            )
+        } else {
+            format!("AVIF_CODEC={code} is ignored: not built with AVIF (cargo feature `avif`)")
+        };
+        (avif::Codec::Auto, Some(w))
     }
 
     /// FILESYSTEM_PREFIX when it names a directory (not a URL).
@@ -568,6 +611,8 @@ impl Config {
             jpeg_quality: self.jpeg_quality,
             png_level: self.png_quality,
             webp_quality: u8::try_from(self.webp_quality).ok(),
+            avif_quality: u8::try_from(self.avif_quality).ok(),
+            avif_codec: self.avif_codec().0,
             tiff_compression: TiffCompression::from_setting(self.tiff_compression),
             tiff_quality: self.tiff_quality,
             passthrough: self.codec_passthrough == 1,
@@ -780,6 +825,8 @@ mod tests {
         assert_eq!(s.web.maps[0].prefix, "iiif");
         assert_eq!(s.web.iiif_version, Version::V3);
         assert_eq!(s.output.webp_quality, Some(50));
+        assert_eq!(s.output.avif_quality, Some(50));
+        assert_eq!(s.output.avif_codec, avif::Codec::Auto);
         assert_eq!(s.output.tiff_compression, TiffCompression::Deflate);
         assert_eq!(s.output.tiff_quality, 1);
         assert!(!s.web.iiif_extensions);
@@ -797,6 +844,34 @@ mod tests {
         assert!(c.warnings()[0].starts_with("DECODER_MODULES=/usr/lib/iipsrv/libkdu.so is ignored"));
         let plain = Config::from_args(["iipsrv", "--decoder-modules", ""]).expect("parses");
         assert!(plain.warnings().is_empty());
+    }
+
+    #[test]
+    fn avif_codec_falls_back_to_auto_with_a_warning() {
+        let config = |code: &str| {
+            Config::from_args(["iipsrv", "--avif-codec", code, "--avif-quality", "-1"])
+                .expect("parses")
+        };
+        let bogus = config("7");
+        assert_eq!(
+            bogus.settings().expect("ok").output.avif_codec,
+            avif::Codec::Auto
+        );
+        assert_eq!(bogus.settings().expect("ok").output.avif_quality, None);
+        assert!(bogus.warnings()[0].starts_with("AVIF_CODEC=7 names no encoder"));
+        assert!(config("0").warnings().is_empty());
+        for (code, codec) in [("1", avif::Codec::Aom), ("3", avif::Codec::Svt)] {
+            let c = config(code);
+            let chosen = c.settings().expect("ok").output.avif_codec;
+            if avif::can_encode(codec) {
+                assert_eq!(chosen, codec);
+                assert!(c.warnings().is_empty());
+            } else {
+                assert_eq!(chosen, avif::Codec::Auto);
+                assert!(c.warnings()[0].starts_with(&format!("AVIF_CODEC={code}")));
+            }
+        }
+        assert!(Config::from_args(["iipsrv", "--avif-quality", "101"]).is_err());
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub fn parse(path: &str) -> Result<DeepZoomRequest> {
         "jpg" | "jpeg" => Format::Jpeg,
         "png" => Format::Png,
         "webp" => Format::Webp,
+        "avif" => Format::Avif,
         _ => {
             return Err(RequestError::bad(format!(
                 "DeepZoom: unsupported tile format {ext}"

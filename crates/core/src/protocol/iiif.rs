@@ -430,7 +430,8 @@ pub(crate) fn parse_format(s: &str) -> Result<Format> {
         "png" => Ok(Format::Png),
         "webp" => Ok(Format::Webp),
         "tif" | "tiff" => Ok(Format::Tiff),
-        "gif" | "jp2" | "pdf" | "avif" | "heic" => Err(RequestError::Unsupported(format!(
+        "avif" => Ok(Format::Avif),
+        "gif" | "jp2" | "pdf" | "heic" => Err(RequestError::Unsupported(format!(
             "IIIF: format {s} is not produced by this server"
         ))),
         _ => Err(RequestError::bad(format!("IIIF: unsupported format: {s}"))),
@@ -749,6 +750,7 @@ mod tests {
         assert_eq!(image("i/full/max/0/gray.png").quality, Quality::Gray);
         assert_eq!(image("i/full/max/0/bitonal.webp").format, Format::Webp);
         assert_eq!(image("i/full/max/0/color.tif").format, Format::Tiff);
+        assert_eq!(image("i/full/max/0/default.avif").format, Format::Avif);
         assert_eq!(status("i/full/max/0/fancy.jpg"), 400);
         assert_eq!(status("i/full/max/0/default.xyz"), 400);
         assert_eq!(status("i/full/max/0/default.gif"), 501);

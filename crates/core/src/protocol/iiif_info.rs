@@ -23,6 +23,8 @@ pub struct InfoContext<'a> {
     pub extra: Option<&'a Map<String, Value>>,
     /// IIIF_EXTENSIONS: the original's extra qualities are listed (and served).
     pub extensions: bool,
+    /// AVIF is listed among the formats (the server was built with it).
+    pub avif: bool,
 }
 
 /// The qualities beyond `default` an image offers: colour for three or more channels,
@@ -40,6 +42,15 @@ fn qualities(colour: bool, ctx: &InfoContext) -> Vec<&'static str> {
 }
 
 const FORMATS: [&str; 3] = ["png", "webp", "tif"];
+
+/// The formats beyond `jpg`: [`FORMATS`], then `avif` when the server encodes it.
+fn formats(ctx: &InfoContext) -> Vec<&'static str> {
+    let mut f = FORMATS.to_vec();
+    if ctx.avif {
+        f.push("avif");
+    }
+    f
+}
 /// Features of both versions (same names in 2.1 `supports` and 3.0 `extraFeatures`).
 const FEATURES: [&str; 16] = [
     "baseUriRedirect",
@@ -139,7 +150,7 @@ fn insert_v3_extras(m: &mut Map<String, Value>, colour: bool, ctx: &InfoContext)
         features.push("sizeUpscaling");
     }
     m.insert("extraQualities".into(), json!(qualities(colour, ctx)));
-    m.insert("extraFormats".into(), json!(FORMATS));
+    m.insert("extraFormats".into(), json!(formats(ctx)));
     m.insert("extraFeatures".into(), json!(features));
 }
 
@@ -151,9 +162,9 @@ fn v2_profile(colour: bool, ctx: &InfoContext) -> Value {
     if ctx.allow_upscaling {
         supports.push("sizeAboveFull");
     }
-    let mut formats = vec!["jpg"];
-    formats.extend(FORMATS);
-    let mut p = json!({"formats": formats, "qualities": listed, "supports": supports});
+    let mut all_formats = vec!["jpg"];
+    all_formats.extend(formats(ctx));
+    let mut p = json!({"formats": all_formats, "qualities": listed, "supports": supports});
     if let (Some(max), Some(obj)) = (ctx.max_size, p.as_object_mut()) {
         obj.insert("maxWidth".into(), json!(max));
         obj.insert("maxHeight".into(), json!(max));
@@ -203,6 +214,7 @@ mod tests {
             copyright: None,
             extra: None,
             extensions: false,
+            avif: false,
         }
     }
 
@@ -231,6 +243,25 @@ mod tests {
         assert_eq!(
             info_json(&image(), &on)["profile"][1]["qualities"][7],
             "log"
+        );
+    }
+
+    #[test]
+    fn avif_is_listed_only_when_built() {
+        let mut c = ctx(Version::V3);
+        assert_eq!(
+            info_json(&image(), &c)["extraFormats"],
+            json!(["png", "webp", "tif"])
+        );
+        c.avif = true;
+        assert_eq!(
+            info_json(&image(), &c)["extraFormats"],
+            json!(["png", "webp", "tif", "avif"])
+        );
+        c.version = Version::V2;
+        assert_eq!(
+            info_json(&image(), &c)["profile"][1]["formats"],
+            json!(["jpg", "png", "webp", "tif", "avif"])
         );
     }
 

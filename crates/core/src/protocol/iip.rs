@@ -1,6 +1,6 @@
 //! The Internet Imaging Protocol as the original iipsrv speaks it: a query string of
 //! `CMD=argument` pairs, run in order, command names case-insensitive. Parameters (FIF, QLT,
-//! WID, HEI, RGN, ROT, COL) set up the request; actions (OBJ, JTL/PTL/WTL/TTL, CVT and the
+//! WID, HEI, RGN, ROT, COL) set up the request; actions (OBJ, JTL/PTL/WTL/ATL/TTL, CVT and the
 //! embedded DeepZoom/Zoomify/IIIF forms) say what to answer.
 //!
 //! Commands are listed in one table ([`COMMANDS`]), one parse function each. This module
@@ -70,7 +70,7 @@ pub enum Action {
     Obj(ObjQuery),
     /// One tile: resolution number (0 = smallest) and tile index (row-major).
     Tile {
-        /// Output format (JTL jpeg, PTL png, WTL webp, TTL tiff).
+        /// Output format (JTL jpeg, PTL png, WTL webp, ATL avif, TTL tiff).
         format: Format,
         /// Resolution number, 0 being the smallest level.
         resolution: u32,
@@ -232,6 +232,10 @@ pub(crate) const COMMANDS: &[Command] = &[
     Command {
         name: "WTL",
         apply: |r, a| push(r, tile(a, Format::Webp)?),
+    },
+    Command {
+        name: "ATL",
+        apply: |r, a| push(r, tile(a, Format::Avif)?),
     },
     Command {
         name: "TTL",
@@ -415,6 +419,7 @@ fn convert_format(a: &str) -> Format {
     match a.to_ascii_lowercase().as_str() {
         "png" => Format::Png,
         "webp" => Format::Webp,
+        "avif" => Format::Avif,
         "tif" | "tiff" => Format::Tiff,
         _ => Format::Jpeg,
     }
@@ -876,6 +881,22 @@ mod tests {
         let mut out = Vec::new();
         stream_entry(&mut out, 2, 7, b"JPEG");
         assert_eq!(out, b"Tile,2,7,0/12:\x02\0\0\0\0\x11\0\0JPEG\r\n".to_vec());
+    }
+
+    #[test]
+    fn avif_tiles_and_conversions() {
+        let r = parse("FIF=x&ATL=2,3&CVT=AVIF").expect("parse");
+        assert_eq!(
+            r.actions,
+            vec![
+                Action::Tile {
+                    format: Format::Avif,
+                    resolution: 2,
+                    tile: 3
+                },
+                Action::Convert(Format::Avif)
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Codecs: the compressions found inside TIFF tiles (decode) and the output formats
 //! (encode). Each format in its own file; nothing here knows about requests or protocols.
 
+pub mod avif;
 pub mod fax;
 pub mod jpeg;
 pub mod jpeg_bands;

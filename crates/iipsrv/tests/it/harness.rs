@@ -205,6 +205,11 @@ pub fn get(port: u16, path: &str) -> Reply {
 
 /// GETs an image answer, asserting a 200, and decodes it.
 pub fn fetch(port: u16, path: &str) -> Raster {
+    decode_image(&fetch_bytes(port, path, None))
+}
+
+/// GETs an answer's body, asserting a 200 and, when given, its Content-Type.
+pub fn fetch_bytes(port: u16, path: &str, mime: Option<&str>) -> Vec<u8> {
     let r = get(port, path);
     assert_eq!(
         r.status,
@@ -212,7 +217,36 @@ pub fn fetch(port: u16, path: &str) -> Raster {
         "{path}: {}",
         String::from_utf8_lossy(&r.body)
     );
-    decode_image(&r.body)
+    if let Some(m) = mime {
+        assert_eq!(r.header("content-type"), Some(m), "{path}");
+    }
+    r.body
+}
+
+/// Starts the binary on a free port with `env` (VERBOSITY and LOGFILE unset) and returns
+/// its start-up log (standard error up to the line saying where it serves) and whether it
+/// was still running then; the process is killed.
+pub fn start_up_log(env: &[(&str, &std::ffi::OsStr)]) -> (Vec<String>, bool) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iipsrv"));
+    cmd.args(["--http", "127.0.0.1:0"])
+        .env_remove("VERBOSITY")
+        .env_remove("LOGFILE")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start");
+    let stderr = child.stderr.take().expect("stderr");
+    let head: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| !l.contains("serving http://"))
+        .collect();
+    let started = matches!(child.try_wait(), Ok(None));
+    let _ = child.kill();
+    let _ = child.wait();
+    (head, started)
 }
 
 /// The server binary running on an ephemeral port; killed on drop.

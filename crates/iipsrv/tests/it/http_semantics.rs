@@ -119,6 +119,38 @@ fn base_uri_redirects_to_info() {
     );
 }
 
+/// AVIF through every protocol: image/avif in a build with the feature `avif`, else a clear
+/// 501, never a JPEG in its place.
+#[test]
+fn avif_is_answered_or_refused_as_not_built() {
+    let dir = fixture();
+    let a = app(dir.path(), &[]);
+    for path in [
+        "/iiif/a.tif/0,0,256,256/256,/0/default.avif",
+        "/iiif/a.tif/full/100,/0/default.avif",
+        "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&WID=100&CVT=avif",
+        "/fcgi-bin/iipsrv.fcgi?FIF=a.tif&ATL=0,0",
+        "/deepzoom/a.tif_files/0/0_0.avif",
+    ] {
+        let r = get(&a, path);
+        if cfg!(feature = "avif") {
+            assert_eq!(r.status, 200, "{path}: {}", text(&r));
+            assert_eq!(r.header("content-type"), Some("image/avif"), "{path}");
+            assert_eq!(&r.body[4..12], b"ftypavif", "{path}");
+        } else {
+            assert_eq!(r.status, 501, "{path}");
+            assert!(
+                text(&r).contains("not built with AVIF"),
+                "{path}: {}",
+                text(&r)
+            );
+        }
+    }
+    let info = get(&a, "/iiif/a.tif/info.json");
+    let listed = text(&info).contains("\"avif\"");
+    assert_eq!(listed, cfg!(feature = "avif"));
+}
+
 #[test]
 fn bad_requests_get_the_right_status_and_one_line() {
     let dir = fixture();

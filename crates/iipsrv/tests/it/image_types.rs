@@ -108,8 +108,12 @@ fn icc_profiles_of_plain_files_reach_every_format() {
         std::fs::write(&path, &r.body).expect("write");
         icc_size_by_vips(&path)
     };
+    let mut formats = vec!["jpg", "png", "webp", "tif"];
+    if cfg!(feature = "avif") {
+        formats.push("avif");
+    }
     for id in ["p3.png", "p3.jpg"] {
-        for (k, ext) in ["jpg", "png", "webp", "tif"].iter().enumerate() {
+        for (k, ext) in formats.iter().enumerate() {
             let url = format!("/iiif/{id}/0,0,300,300/150,/0/default.{ext}");
             assert_eq!(
                 answer(server.port, &url, &format!("a{k}.{ext}")),
@@ -141,8 +145,8 @@ const PACKET: &str = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF \
 
 /// The XMP packet of a plain JPEG (given by ImageMagick) and of a TIFF (tag 700, written
 /// by vips from that JPEG) goes into answers that are not one stored tile — the
-/// original's CVT answers — in JPEG, PNG, WebP and TIFF, as libvips reads them back;
-/// tiles carry none; OBJ=xmp answers it.
+/// original's CVT answers — in JPEG, PNG, WebP, TIFF and AVIF, as libvips reads them
+/// back; tiles carry none; OBJ=xmp answers it.
 #[test]
 fn xmp_packets_reach_region_answers_not_tiles() {
     let dir = tempdir();
@@ -172,8 +176,12 @@ fn xmp_packets_reach_region_answers_not_tiles() {
         std::fs::write(&path, &r.body).expect("write");
         blob_size_by_vips(&path, "xmp-data")
     };
+    let mut formats = vec!["jpg", "png", "webp", "tif"];
+    if cfg!(feature = "avif") {
+        formats.push("avif");
+    }
     for id in ["xmp.tif", "xmp.jpg"] {
-        for ext in ["jpg", "png", "webp", "tif"] {
+        for &ext in &formats {
             let url = format!("/iiif/{id}/full/300,/0/default.{ext}");
             assert_eq!(
                 answer(&url, &format!("a.{ext}")),

@@ -6,6 +6,8 @@
 
 mod harness;
 
+#[cfg(feature = "avif")]
+mod avif;
 mod bit_depths;
 mod check;
 mod convert;

@@ -51,26 +51,12 @@ fn kakadu_readmode_is_accepted_and_checked() {
 /// start-up log says so, and the server starts and serves.
 #[test]
 fn decoder_modules_is_a_start_up_warning() {
-    use std::io::BufRead;
     let dir = tempdir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iipsrv"))
-        .args(["--http", "127.0.0.1:0"])
-        .env("FILESYSTEM_PREFIX", dir.path())
-        .env("DECODER_MODULES", "/usr/lib/iipsrv/kakadu.so")
-        .env_remove("VERBOSITY")
-        .env_remove("LOGFILE")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start");
-    let stderr = child.stderr.take().expect("stderr");
-    let head: Vec<String> = std::io::BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .take_while(|l| !l.contains("serving http://"))
-        .collect();
-    let _ = child.kill();
-    let _ = child.wait();
+    let (head, started) = start_up_log(&[
+        ("FILESYSTEM_PREFIX", dir.path().as_os_str()),
+        ("DECODER_MODULES", "/usr/lib/iipsrv/kakadu.so".as_ref()),
+    ]);
+    assert!(started, "{head:?}");
     let warned = head.iter().any(|l| {
         l.contains("WARN") && l.contains("DECODER_MODULES=/usr/lib/iipsrv/kakadu.so is ignored")
     });

@@ -112,6 +112,7 @@ impl App {
             copyright: self.web.copyright.as_deref(),
             extra: self.web.extra_info.as_ref(),
             extensions: self.web.iiif_extensions,
+            avif: iipsrv_formats::codec::avif::BUILT,
         };
         let doc = iiif_info::info_json(opened.source.info(), &ctx);
         let body = serde_json::to_string_pretty(&doc).unwrap_or_default();

@@ -12,7 +12,7 @@ use iipsrv_core::pixel::colour;
 use iipsrv_core::pixel::tone;
 use iipsrv_core::pixel::{self, Interpolation, Window};
 use iipsrv_core::raster::{FloatRaster, Raster};
-use iipsrv_formats::codec::{jpeg, png, tiff_writer, webp, Embedded};
+use iipsrv_formats::codec::{avif, jpeg, png, tiff_writer, webp, Embedded};
 use iipsrv_formats::error::EncodeError;
 use iipsrv_formats::source::region::{compose, compose_float};
 use iipsrv_formats::source::ImageSource;
@@ -41,6 +41,10 @@ pub struct Settings {
     pub png_level: u8,
     /// WebP quality 0-100, or `None` for lossless (WEBP_QUALITY, -1 for lossless).
     pub webp_quality: Option<u8>,
+    /// AVIF quality 0-100, or `None` for lossless (AVIF_QUALITY, -1 for lossless).
+    pub avif_quality: Option<u8>,
+    /// The AV1 encoder of AVIF answers (AVIF_CODEC), one this libavif has.
+    pub avif_codec: avif::Codec,
     /// TIFF answer compression (TIFF_COMPRESSION).
     pub tiff_compression: TiffCompression,
     /// TIFF_QUALITY: JPEG/WebP quality 0-100, deflate level 1-9 or zstd level 1-19 of TIFF
@@ -66,6 +70,8 @@ impl Default for Settings {
             jpeg_quality: 75,
             png_level: 1,
             webp_quality: Some(50),
+            avif_quality: Some(50),
+            avif_codec: avif::Codec::Auto,
             tiff_compression: TiffCompression::Deflate,
             tiff_quality: 1,
             passthrough: true,
@@ -221,6 +227,9 @@ pub(crate) fn plan(info: &ImageInfo, view: &View) -> Plan {
 /// Renders a view of a source into encoded bytes.
 pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result<Rendered> {
     let info = src.info();
+    if view.format == Format::Avif && !avif::BUILT {
+        return Err(not_built(EncodeError::AvifNotBuilt));
+    }
     if view.width as u64 * view.height as u64 > MAX_OUTPUT_PIXELS {
         return Err(Error::bad(format!(
             "requested size {}x{} is larger than this server renders",
@@ -291,7 +300,14 @@ fn reserve_memory(
     settings: &Settings,
 ) -> Result<budget::Reservation> {
     let (x0, y0, x1, y1) = plan.bounds;
-    let needs = budget::estimate(info, view, (x1 - x0) as u64 * (y1 - y0) as u64);
+    let encoder = match view.format {
+        Format::Avif if view.encoder_quality.or(settings.avif_quality).is_none() => {
+            budget::AVIF_LOSSLESS_ENCODER_BYTES
+        }
+        Format::Avif => budget::AVIF_ENCODER_BYTES,
+        _ => 0,
+    };
+    let needs = budget::estimate(info, view, (x1 - x0) as u64 * (y1 - y0) as u64, encoder);
     settings.memory.reserve(needs).ok_or_else(|| {
         Error::Overloaded(format!(
             "server busy: this answer needs about {} MB of render memory, retry later",
@@ -438,7 +454,10 @@ pub fn encode(
     s: &Settings,
     extra: Embedded,
 ) -> Result<Vec<u8>> {
-    let failed = |e: EncodeError| Error::Internal(format!("encoding failed: {e}"));
+    let failed = |e: EncodeError| match e {
+        EncodeError::AvifNotBuilt => not_built(e),
+        e => Error::Internal(format!("encoding failed: {e}")),
+    };
     match format {
         Format::Jpeg => {
             let out = jpeg::encode(pixels, quality.unwrap_or(s.jpeg_quality)).map_err(failed)?;
@@ -459,5 +478,27 @@ pub fn encode(
             let c = s.tiff_compression.at(quality.unwrap_or(s.tiff_quality));
             tiff_writer::write(std::slice::from_ref(pixels), None, c, extra).map_err(failed)
         }
+        Format::Avif => {
+            let options = avif_options(pixels, quality.or(s.avif_quality), s.avif_codec);
+            avif::encode(pixels, &options, extra).map_err(failed)
+        }
     }
+}
+
+/// The 501 of a format this build leaves out.
+fn not_built(e: EncodeError) -> Error {
+    Error::Unsupported(e.to_string())
+}
+
+/// Pixels above which an AVIF answer is encoded on every core: a tile is quicker on one
+/// thread (the pool runs other requests beside it), a large region is not.
+const AVIF_THREADED_PIXELS: u64 = 1 << 20;
+
+/// The encoder options of an AVIF answer of `pixels`.
+fn avif_options(pixels: &Raster, quality: Option<u8>, codec: avif::Codec) -> avif::Options {
+    let mut options = avif::Options::new(quality, codec);
+    if pixels.width as u64 * pixels.height as u64 > AVIF_THREADED_PIXELS {
+        options.threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    }
+    options
 }

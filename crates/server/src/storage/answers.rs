@@ -49,11 +49,12 @@ pub struct AnswerCache {
 }
 
 /// MIME types an answer can have (the shared tier stores the type's index).
-const MIMES: [&str; 4] = [
+const MIMES: [&str; 5] = [
     Format::Jpeg.mime(),
     Format::Png.mime(),
     Format::Webp.mime(),
     Format::Tiff.mime(),
+    Format::Avif.mime(),
 ];
 
 impl AnswerCache {
