@@ -43,16 +43,25 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> SourceResult<Decoded> {
     })
 }
 
-/// The XMP packet of a PNG (its `XML:com.adobe.xmp` iTXt chunk), inflated within
-/// MAX_XMP_READ when compressed: a small chunk may claim gigabytes.
-fn xmp_packet(info: &png::Info) -> Option<String> {
-    let mut chunk = info
-        .utf8_text
-        .iter()
-        .find(|t| t.keyword == XMP_KEYWORD)?
-        .clone();
-    chunk.decompress_text_with_limit(super::MAX_XMP_READ).ok()?;
-    chunk.get_text().ok()
+/// The XMP packet of a PNG: its `XML:com.adobe.xmp` text chunk — iTXt as the XMP
+/// specification says, or zTXt/tEXt as libvips writes it — inflated within MAX_XMP_READ
+/// when compressed: a small chunk may claim gigabytes.
+pub fn xmp_packet(info: &png::Info) -> Option<String> {
+    let limit = super::MAX_XMP_READ;
+    if let Some(t) = info.utf8_text.iter().find(|t| t.keyword == XMP_KEYWORD) {
+        let mut t = t.clone();
+        t.decompress_text_with_limit(limit).ok()?;
+        return t.get_text().ok();
+    }
+    let zipped = &info.compressed_latin1_text;
+    if let Some(t) = zipped.iter().find(|t| t.keyword == XMP_KEYWORD) {
+        let mut t = t.clone();
+        t.decompress_text_with_limit(limit).ok()?;
+        return t.get_text().ok();
+    }
+    let plain = &info.uncompressed_latin1_text;
+    let text = plain.iter().find(|t| t.keyword == XMP_KEYWORD)?;
+    (text.text.len() <= limit).then(|| text.text.clone())
 }
 
 /// Encodes 1-4 channel 8-bit pixels as PNG, with the profile as its iCCP chunk and the

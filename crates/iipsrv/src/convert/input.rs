@@ -39,6 +39,8 @@ pub(crate) struct Input {
     pub(crate) bits: u16,
     /// The ICC profile, carried over to the output.
     pub(crate) icc: Option<Vec<u8>>,
+    /// The XMP packet, carried over to the output.
+    pub(crate) xmp: Option<String>,
     reader: Reader,
 }
 
@@ -96,6 +98,7 @@ impl Input {
             channels: info.channels,
             bits: info.bits_per_sample,
             icc: info.icc.as_ref().map(|p| p.to_vec()),
+            xmp: info.metadata.xmp.clone(),
             reader: Reader::Tiff {
                 image: Box::new(image),
                 strip: None,
@@ -117,6 +120,7 @@ impl Input {
         let info = reader.info();
         let (width, height, interlaced) = (info.width, info.height, info.interlaced);
         let icc = info.icc_profile.as_ref().map(|p| p.to_vec());
+        let xmp = iipsrv_formats::codec::png::xmp_packet(info);
         let (colour, depth) = reader.output_color_type();
         let bits = if depth == png::BitDepth::Sixteen {
             16
@@ -137,6 +141,7 @@ impl Input {
             channels: colour.samples() as u8,
             bits,
             icc,
+            xmp,
             reader: Reader::Png {
                 reader: Box::new(reader),
                 whole: None,
@@ -159,6 +164,7 @@ impl Input {
             };
             ConvertError::open(path, cause)
         })?;
+        let xmp = iipsrv_formats::codec::jpeg::xmp_packet(&data);
         let bands = JpegBands::open(data).map_err(|e| ConvertError::open(path, e))?;
         Ok(Input {
             width: bands.width,
@@ -166,6 +172,7 @@ impl Input {
             channels: bands.channels,
             bits: 8,
             icc: bands.icc.clone(),
+            xmp,
             reader: Reader::Jpeg(bands),
         })
     }

@@ -119,7 +119,7 @@ fn build<T: Sample + FromBand>(
     let drop_alpha =
         matches!(compression, Compression::Jpeg(_)) && input.channels.is_multiple_of(2);
     let channels = input.channels - u8::from(drop_alpha);
-    let icc = input.icc.clone();
+    let (icc, xmp) = (input.icc.clone(), input.xmp.clone());
     let file = File::create(path).map_err(|e| ConvertError::output(path, OutputStep::Create, e))?;
     let mut sink = TiffSink::new(BufWriter::with_capacity(1 << 20, file), args.bigtiff)
         .map_err(|e| ConvertError::output(path, OutputStep::Start, e))?;
@@ -130,7 +130,11 @@ fn build<T: Sample + FromBand>(
         return Err(unread(args, "the input ended before its last row"));
     }
     let mut directories = Vec::new();
-    top.directories(icc.as_deref(), &mut directories);
+    let extra = iipsrv_formats::codec::Embedded {
+        icc: icc.as_deref(),
+        xmp: xmp.as_deref(),
+    };
+    top.directories(extra, &mut directories);
     sink.finish(directories)?
         .into_inner()
         .map_err(|e| e.into_error())

@@ -8,7 +8,7 @@ use super::error::ConvertError;
 use iipsrv_core::raster::{Average, Pixels, Raster};
 pub(crate) use iipsrv_formats::codec::tiff_writer::Compression;
 use iipsrv_formats::codec::tiff_writer::{Entry, TiffSink, Value};
-use iipsrv_formats::codec::{jpeg, lossless, webp};
+use iipsrv_formats::codec::{jpeg, lossless, webp, Embedded};
 use rayon::prelude::*;
 use std::io::{Seek, Write};
 
@@ -185,9 +185,9 @@ impl<T: Sample> Level<T> {
         }
     }
 
-    /// The directories of this level and those below, largest first; `icc` goes on the
-    /// first.
-    pub(crate) fn directories(&self, icc: Option<&[u8]>, out: &mut Vec<Vec<Entry>>) {
+    /// The directories of this level and those below, largest first; the ICC profile and
+    /// XMP packet of `extra` go on the first.
+    pub(crate) fn directories(&self, extra: Embedded, out: &mut Vec<Vec<Entry>>) {
         let ch = self.channels as u16;
         let colour = ch >= 3;
         let photometric = match (colour, self.compression) {
@@ -223,12 +223,14 @@ impl<T: Sample> Level<T> {
         if photometric == 6 {
             e.push(Entry::new(530, Value::Short(vec![2, 2])));
         }
-        if let (true, Some(p)) = (out.is_empty(), icc) {
-            e.push(Entry::new(34675, Value::Bytes(p.to_vec())));
+        if out.is_empty() {
+            let bytes = |tag, b: &[u8]| Entry::new(tag, Value::Bytes(b.to_vec()));
+            e.extend(extra.xmp.map(|x| bytes(700, x.as_bytes())));
+            e.extend(extra.icc.map(|p| bytes(34675, p)));
         }
         out.push(e);
         if let Some(next) = &self.next {
-            next.directories(None, out);
+            next.directories(Embedded::default(), out);
         }
     }
 

@@ -282,6 +282,27 @@ fn bigtiff_alpha_and_icc_are_carried() {
     assert!(info.contains("Samples/Pixel: 3"), "{info}");
 }
 
+/// The XMP packet of a JPEG (given by ImageMagick), of a PNG (given by vips from it) and of
+/// a TIFF goes to the output's XMLPacket tag, as libtiff reads it back.
+#[test]
+fn xmp_packets_are_carried() {
+    let dir = tempdir();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+    write_png(&pattern(300, 200), Path::new(&p("in.png")));
+    let packet = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><carried/></x:xmpmeta>";
+    std::fs::write(p("in.xmp"), packet).expect("write");
+    let xmp = format!("XMP:{}", p("in.xmp"));
+    run(Command::new("convert").args([&p("in.png"), "-profile", &xmp, &p("x.jpg")]));
+    vips(&["pngsave", &p("x.jpg"), &p("x.png")]);
+    vips(&["tiffsave", &p("x.jpg"), &p("x.tif")]);
+    for input in ["x.jpg", "x.png", "x.tif"] {
+        let out = dir.path().join(format!("{input}.out.tif"));
+        converted(Path::new(&p(input)), &out, &[]);
+        let info = tiffinfo(&out);
+        assert!(info.contains("<carried/>"), "{input}: {info}");
+    }
+}
+
 /// A 12000 × 9000 JPEG (324 MB of pixels) converts in well under that: the input is read
 /// in bands and the pyramid kept to rows of tiles.
 #[test]

@@ -143,8 +143,8 @@ const PACKET: &str = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF \
     xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Test title</dc:title>\
     </rdf:Description></rdf:RDF></x:xmpmeta>";
 
-/// The XMP packet of a plain JPEG (given by ImageMagick) and of a TIFF (tag 700, written
-/// by vips from that JPEG) goes into answers that are not one stored tile — the
+/// The XMP packet of a plain JPEG (given by ImageMagick), of a TIFF (tag 700) and a PNG
+/// (a zTXt chunk) written by vips from that JPEG goes into answers that are not one stored tile — the
 /// original's CVT answers — in JPEG, PNG, WebP, TIFF and AVIF, as libvips reads them
 /// back; tiles carry none; OBJ=xmp answers it.
 #[test]
@@ -168,6 +168,7 @@ fn xmp_packets_reach_region_answers_not_tiles() {
         "256",
     ];
     vips(&[&["tiffsave", &p("xmp.jpg"), &p("xmp.tif")][..], &tiled].concat());
+    vips(&["pngsave", &p("xmp.jpg"), &p("xmp.png")]);
     let server = Server::start(&[("FILESYSTEM_PREFIX", &p(""))]);
     let answer = |url: &str, name: &str| {
         let r = get(server.port, url);
@@ -180,7 +181,7 @@ fn xmp_packets_reach_region_answers_not_tiles() {
     if cfg!(feature = "avif") {
         formats.push("avif");
     }
-    for id in ["xmp.tif", "xmp.jpg"] {
+    for id in ["xmp.tif", "xmp.jpg", "xmp.png"] {
         for &ext in &formats {
             let url = format!("/iiif/{id}/full/300,/0/default.{ext}");
             assert_eq!(
