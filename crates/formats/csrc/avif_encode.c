@@ -147,6 +147,7 @@ int iip_avif_encode(const void *pixels, uint32_t width, uint32_t height, int cha
   if (r != AVIF_RESULT_OK) {
     const char *detail = encoder->diag.error[0] ? encoder->diag.error : avifResultToString(r);
     set_error(err, err_len, "libavif could not encode", detail);
+    avifRWDataFree(&data); /* libavif may have started writing into it */
   }
   avifEncoderDestroy(encoder);
   avifImageDestroy(image);

@@ -124,11 +124,12 @@ impl Depth {
 }
 
 /// The codec that can encode this image: SVT-AV1 takes neither grey, lossless, odd sizes
-/// nor sizes under 64 pixels, and rav1e is not exact at quantizer 0, so those go to aom
-/// (libavif's own choice when aom is missing).
+/// nor sizes under 64 pixels, nor alpha (libavif before 1.0.4 hands it an alpha image
+/// without chroma planes, which SVT-AV1 1.8 and later refuse), and rav1e is not exact at
+/// quantizer 0, so those go to aom (libavif's own choice when aom is missing).
 #[cfg_attr(not(feature = "avif"), allow(dead_code))]
 fn fitting_codec(codec: Codec, channels: u8, width: u32, height: u32, lossless: bool) -> Codec {
-    let svt_fits = channels >= 3
+    let svt_fits = channels == 3
         && width >= 64
         && height >= 64
         && width.is_multiple_of(2)
@@ -389,6 +390,7 @@ mod tests {
         assert_eq!(fitting_codec(Codec::Svt, 1, 256, 256, false), Codec::Auto);
         assert_eq!(fitting_codec(Codec::Svt, 3, 63, 256, false), Codec::Auto);
         assert_eq!(fitting_codec(Codec::Svt, 4, 256, 255, false), Codec::Auto);
+        assert_eq!(fitting_codec(Codec::Svt, 4, 256, 256, false), Codec::Auto);
         assert_eq!(fitting_codec(Codec::Rav1e, 1, 5, 5, false), Codec::Rav1e);
         let lossless = fitting_codec(Codec::Rav1e, 3, 256, 256, true);
         assert_ne!(lossless, Codec::Rav1e);

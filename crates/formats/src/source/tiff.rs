@@ -756,6 +756,11 @@ fn required(ifd: &Ifd, t: u16, what: &str) -> SourceResult<u64> {
 fn sample_layout(ifd: &Ifd, base: Option<&LevelData>, width: u64) -> SourceResult<(u64, u16)> {
     let samples = ifd.uint(tag::SAMPLES_PER_PIXEL)?.unwrap_or(1);
     let bits = ifd.uint(tag::BITS_PER_SAMPLE)?.unwrap_or(1);
+    // One depth for every sample: rows of mixed depths are not read.
+    let depths = ifd.uints(tag::BITS_PER_SAMPLE)?.unwrap_or_default();
+    if depths.iter().any(|&d| d != bits) {
+        return Err(SourceError::unsupported("samples of different bit depths"));
+    }
     if samples == 0 || samples > 64 || !matches!(bits, 1 | 2 | 4 | 8 | 12 | 14 | 16 | 32 | 64) {
         return Err(SourceError::unsupported(format!(
             "{samples} samples of {bits} bits per pixel"
@@ -921,6 +926,12 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
         _ => SampleFormat::Unsigned,
     };
     let colour = match l0.photometric {
+        // A palette's samples are indices into ColorMap, a mask's are not colours: served
+        // as grey they would be silently wrong.
+        3 => return Err(SourceError::unsupported(
+            "palette TIFF (ColorMap): convert it to RGB first (vips copy in.tif out.tif[tile,pyramid])",
+        )),
+        4 => return Err(SourceError::unsupported("transparency-mask TIFF")),
         0 | 1 => ColourSpace::Grey,
         2 | 6 => ColourSpace::Rgb,
         8..=10 => ColourSpace::CieLab,

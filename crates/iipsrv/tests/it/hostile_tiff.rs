@@ -326,3 +326,16 @@ fn a_damaged_xmp_packet_is_skipped() {
     assert_eq!(img.info().metadata.xmp, None);
     assert!(img.read_tile(0, 0, 0).is_ok());
 }
+
+/// BitsPerSample with a different depth for one sample (8, 8, 16) is refused, not read
+/// with the first depth's row size.
+#[test]
+fn samples_of_mixed_depths_are_refused() {
+    let mut bytes = sample(Compression::None);
+    let e = entry(&bytes, 258);
+    let at =
+        u32::from_le_bytes([bytes[e + 8], bytes[e + 9], bytes[e + 10], bytes[e + 11]]) as usize;
+    bytes[at + 4..at + 6].copy_from_slice(&16u16.to_le_bytes());
+    let err = open_err(bytes);
+    assert!(err.to_string().contains("different bit depths"), "{err}");
+}

@@ -568,3 +568,28 @@ fn shrinking_pages_that_are_not_halvings_stay_a_stack() {
     let second = call(&a, "/fcgi-bin/iipsrv.fcgi?FIF=pages.tif&SDS=1,0&CVT=png");
     assert_eq!(decode_image(&second.body).data[0], 200, "page 1 is served");
 }
+
+/// A palette TIFF (ColorMap, written by ImageMagick at 1 and 8 bits) is refused with 501
+/// at info.json, not served as grey indices.
+#[test]
+fn palette_tiffs_are_refused_not_served_as_indices() {
+    let dir = tempdir();
+    let png = dir.path().join("src.png");
+    write_png(&pattern(300, 200), &png);
+    let a = app(dir.path(), &[]);
+    for (name, colours) in [("pal1.tif", "2"), ("pal8.tif", "200")] {
+        let out = dir.path().join(name);
+        run(Command::new("convert")
+            .arg(&png)
+            .args(["-colors", colours, "-type", "Palette"])
+            .arg(&out));
+        let info = Command::new("tiffinfo")
+            .arg(&out)
+            .output()
+            .expect("tiffinfo");
+        assert!(String::from_utf8_lossy(&info.stdout).contains("palette color"));
+        let r = call(&a, &format!("/iiif/{name}/info.json"));
+        assert_eq!(r.status, 501, "{name}: {}", text(&r));
+        assert!(text(&r).contains("palette"), "{}", text(&r));
+    }
+}
