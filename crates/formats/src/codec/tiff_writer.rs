@@ -338,11 +338,17 @@ fn level_entries(
         e.push(Entry::new(530, Value::Short(vec![2, 2])));
     }
     if index == 0 {
-        let bytes = |tag, b: &[u8]| Entry::new(tag, Value::Bytes(b.to_vec()));
-        e.extend(extra.xmp.map(|x| bytes(700, x.as_bytes())));
-        e.extend(extra.icc.map(|p| bytes(34675, p)));
+        e.extend(embedded_entries(extra));
     }
     e
+}
+
+/// The entries of the first directory that carry `extra`: XMLPacket (700) and the ICC
+/// profile (34675).
+pub fn embedded_entries(extra: super::Embedded) -> impl Iterator<Item = Entry> {
+    let bytes = |tag, b: &[u8]| Entry::new(tag, Value::Bytes(b.to_vec()));
+    let xmp = extra.xmp.map(|x| bytes(700, x.as_bytes()));
+    xmp.into_iter().chain(extra.icc.map(|p| bytes(34675, p)))
 }
 
 #[cfg(test)]

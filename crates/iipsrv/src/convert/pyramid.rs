@@ -7,7 +7,7 @@
 use super::error::ConvertError;
 use iipsrv_core::raster::{Average, Pixels, Raster};
 pub(crate) use iipsrv_formats::codec::tiff_writer::Compression;
-use iipsrv_formats::codec::tiff_writer::{Entry, TiffSink, Value};
+use iipsrv_formats::codec::tiff_writer::{self, Entry, TiffSink, Value};
 use iipsrv_formats::codec::{jpeg, lossless, webp, Embedded};
 use rayon::prelude::*;
 use std::io::{Seek, Write};
@@ -224,9 +224,7 @@ impl<T: Sample> Level<T> {
             e.push(Entry::new(530, Value::Short(vec![2, 2])));
         }
         if out.is_empty() {
-            let bytes = |tag, b: &[u8]| Entry::new(tag, Value::Bytes(b.to_vec()));
-            e.extend(extra.xmp.map(|x| bytes(700, x.as_bytes())));
-            e.extend(extra.icc.map(|p| bytes(34675, p)));
+            e.extend(tiff_writer::embedded_entries(extra));
         }
         out.push(e);
         if let Some(next) = &self.next {
