@@ -182,6 +182,12 @@ fn palette_components(
     Ok(out)
 }
 
+/// The start of the codestream tile (of size `t` on a grid from `t0`) that holds
+/// reference-grid coordinate `v`.
+fn tile_floor(v: u64, t0: u32, t: u32) -> u64 {
+    t0 as u64 + v.saturating_sub(t0 as u64) / t as u64 * t as u64
+}
+
 /// Reads a box's whole content, bounded.
 fn content(bytes: &dyn ByteSource, b: &BoxRef) -> SourceResult<Vec<u8>> {
     if b.len > HEADER_LIMIT as u64 {
@@ -195,10 +201,7 @@ impl Header {
     /// codestream tiles it touches, within the image.
     fn whole_tiles(&self, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> (u32, u32, u32, u32) {
         let (tx, ty, tw, th) = self.tiling;
-        let down = |v: u32, t0: u32, t: u32| {
-            let v = v.saturating_sub(t0) as u64;
-            (t0 as u64 + v / t as u64 * t as u64) as u32
-        };
+        let down = |v: u32, t0: u32, t: u32| tile_floor(v as u64, t0, t) as u32;
         let up = |v: u32, t0: u32, t: u32| {
             let v = v.saturating_sub(t0) as u64;
             (t0 as u64 + v.div_ceil(t as u64) * t as u64).min(u32::MAX as u64) as u32
@@ -212,6 +215,7 @@ impl Header {
             up(y1, ty, th).min(oy + h),
         )
     }
+
     /// Parses the header of a JP2 file or a raw codestream.
     pub fn read(bytes: &dyn ByteSource) -> SourceResult<Header> {
         let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
@@ -556,8 +560,7 @@ impl Jpeg2000Image {
         let (_, ty0, _, th) = self.header.tiling;
         let base = (self.header.origin.1 as u64).div_ceil(1 << k);
         let g = (base + y as u64) << k;
-        let row = ty0 as u64 + g.saturating_sub(ty0 as u64) / th as u64 * th as u64;
-        row.div_ceil(1 << k).saturating_sub(base) as u32
+        tile_floor(g, ty0, th).div_ceil(1 << k).saturating_sub(base) as u32
     }
 
     /// Interleaves the `w`×`h` top-left part of each component through `convert`.
