@@ -8,10 +8,11 @@
 //! wrong with the file, not which status to answer; the encoders' ([`error::EncodeError`])
 //! say which encoder failed and how. This crate depends on `iipsrv-core`
 //! only and must not import `iipsrv-server`. Its modules depend one way: `error` ←
-//! `bytes` ← `codec` ← `source` ← `open`.
+//! `bytes` ← `codec` ← `source` ← `open` ← `pyramid` (the pyramid builder).
 
 pub mod bytes;
 pub mod codec;
 pub mod error;
 pub mod open;
+pub mod pyramid;
 pub mod source;

@@ -1,26 +1,13 @@
-//! `iipsrv convert INPUT OUTPUT.tif`: the pyramid builder. Turns a JPEG, PNG or TIFF
-//! (striped or tiled, 8 or 16-bit) into a tiled pyramidal TIFF that this server and libvips
-//! read, streaming: the input is read in bands of rows ([`input`]), every level of the
-//! pyramid is built at once from them ([`pyramid`]) and written in one pass
-//! ([`iipsrv_formats::codec::tiff_writer::TiffSink`]),
-//! so memory stays near three bands of 16 MB plus two rows of tiles per level, whatever the
-//! image height.
-
-pub(crate) mod error;
-pub(crate) mod input;
-pub(crate) mod pyramid;
+//! `iipsrv convert INPUT OUTPUT.tif`: the pyramid builder of the format crate
+//! ([`iipsrv_formats::pyramid`]) on the command line. Turns a JPEG, PNG or TIFF (striped or
+//! tiled, 8 or 16-bit) into a tiled pyramidal TIFF that this server and libvips read, in
+//! bounded memory, with a progress bar on a terminal.
 
 use clap::{Parser, ValueEnum};
-use error::{ConvertError, InputError, OutputStep};
-use iipsrv_formats::codec::tiff_writer::TiffSink;
-use input::{Band, Input};
-use pyramid::{lossless, Compression, Level, Sample};
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Seek, Write};
-use std::path::{Path, PathBuf};
-
-/// Bytes of input rows read at once (rounded to whole rows of tiles).
-const BAND_BYTES: u64 = 16 << 20;
+use iipsrv_formats::pyramid::error::BuildError;
+use iipsrv_formats::pyramid::{self, Compression, Options};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
 /// The command line of `iipsrv convert`.
 #[derive(Debug, Parser)]
@@ -66,222 +53,55 @@ pub(crate) enum Method {
 }
 
 /// Converts as `args` say.
-pub(crate) fn convert(args: &Args) -> Result<(), ConvertError> {
-    if args.tile < 16 || args.tile > 4096 || !args.tile.is_multiple_of(16) {
-        return Err(ConvertError::Tile { tile: args.tile });
-    }
-    let mut input = Input::open(&args.input)?;
-    let compression = match args.compression {
-        Method::Jpeg => Compression::Jpeg(args.quality),
-        Method::Webp => Compression::Webp(Some(args.quality as f32)),
-        // zlib's and zstd's own default levels: pyramids are written once and kept.
-        Method::Deflate => Compression::Deflate(6),
-        Method::Zstd => Compression::Zstd(3),
-        Method::Lzw => Compression::Lzw,
-        Method::None => Compression::None,
+pub(crate) fn convert(args: &Args) -> Result<(), BuildError> {
+    let options = Options {
+        tile: args.tile,
+        compression: args.compression.with_quality(args.quality),
+        bigtiff: args.bigtiff,
     };
-    if args.compression == Method::Webp && input.channels < 3 {
-        return Err(ConvertError::WebpGrey {
-            channels: input.channels,
-        });
-    }
-    let partial = partial_path(&args.output);
-    let built = if input.bits == 16 && lossless(compression) {
-        build::<u16>(&mut input, args, compression, &partial)
-    } else {
-        build::<u8>(&mut input, args, compression, &partial)
-    };
-    match built {
-        Ok(()) => std::fs::rename(&partial, &args.output)
-            .map_err(|e| ConvertError::output(&partial, OutputStep::Rename, e)),
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e)
+    let progress = Bar::new(args);
+    pyramid::build(&args.input, &args.output, &options, &progress)
+}
+
+impl Method {
+    /// The tile compression of this method, at `quality` where it has one.
+    pub(crate) fn with_quality(self, quality: u8) -> Compression {
+        match self {
+            Method::Jpeg => Compression::Jpeg(quality),
+            Method::Webp => Compression::Webp(Some(quality as f32)),
+            // zlib's and zstd's own default levels: pyramids are written once and kept.
+            Method::Deflate => Compression::Deflate(6),
+            Method::Zstd => Compression::Zstd(3),
+            Method::Lzw => Compression::Lzw,
+            Method::None => Compression::None,
         }
-    }
-}
-
-/// `OUTPUT.partial`, where the output is written until it is complete.
-fn partial_path(output: &Path) -> PathBuf {
-    let mut name = output.as_os_str().to_owned();
-    name.push(".partial");
-    PathBuf::from(name)
-}
-
-/// Reads the input band by band into the pyramid and writes the TIFF.
-fn build<T: Sample + FromBand>(
-    input: &mut Input,
-    args: &Args,
-    compression: Compression,
-    path: &Path,
-) -> Result<(), ConvertError> {
-    // JPEG tiles hold no alpha: it is dropped.
-    let drop_alpha =
-        matches!(compression, Compression::Jpeg(_)) && input.channels.is_multiple_of(2);
-    let channels = input.channels - u8::from(drop_alpha);
-    let (icc, xmp) = (input.icc.clone(), input.xmp.clone());
-    let file = File::create(path).map_err(|e| ConvertError::output(path, OutputStep::Create, e))?;
-    let mut sink = TiffSink::new(BufWriter::with_capacity(1 << 20, file), args.bigtiff)
-        .map_err(|e| ConvertError::output(path, OutputStep::Start, e))?;
-    let mut top = Level::<T>::new(input.width, input.height, channels, args.tile, compression);
-    let progress = Progress::new(input.height as u64, args);
-    stream(input, args, drop_alpha, &mut top, &mut sink, &progress)?;
-    if !top.complete() {
-        return Err(unread(args, "the input ended before its last row"));
-    }
-    let mut directories = Vec::new();
-    let extra = iipsrv_formats::codec::Embedded {
-        icc: icc.as_deref(),
-        xmp: xmp.as_deref(),
-    };
-    top.directories(extra, &mut directories);
-    sink.finish(directories)?
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|file| file.sync_all())
-        .map_err(|e| ConvertError::output(path, OutputStep::Finish, e))?;
-    progress.done();
-    Ok(())
-}
-
-/// Pushes every band of the input into the pyramid `top`, which writes its tiles to `sink`:
-/// one thread decodes the next band while this one builds and encodes the pyramid.
-fn stream<T: Sample + FromBand, W: Write + Seek>(
-    input: &mut Input,
-    args: &Args,
-    drop_alpha: bool,
-    top: &mut Level<T>,
-    sink: &mut TiffSink<W>,
-    progress: &Progress,
-) -> Result<(), ConvertError> {
-    let row_bytes = input.width as u64 * input.channels as u64 * (input.bits as u64 / 8);
-    let band = ((BAND_BYTES / row_bytes.max(1)) as u32 / args.tile).max(1) * args.tile;
-    let (height, width) = (input.height, input.width);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Band, InputError>>(1);
-    std::thread::scope(|scope| {
-        // Owned by this closure, so that an early error return drops it, which stops a
-        // reader blocked in `send` before the scope waits for it.
-        let rx = rx;
-        scope.spawn(move || {
-            let mut y = 0;
-            while y < height {
-                let rows = band.min(height - y);
-                let read = input.read(y, rows);
-                let failed = read.is_err();
-                if tx.send(read).is_err() || failed {
-                    return;
-                }
-                y += rows;
-            }
-        });
-        let mut y = 0;
-        while y < height {
-            let band = rx
-                .recv()
-                .map_err(|_| unread(args, "the input reader stopped"))?
-                .map_err(|cause| ConvertError::Read {
-                    path: args.input.clone(),
-                    cause,
-                })?;
-            let pixels = T::from_band(band, drop_alpha);
-            if pixels.width != width || pixels.height == 0 {
-                return Err(unread(args, "the input gave rows of the wrong size"));
-            }
-            top.push(&pixels, sink)?;
-            y += pixels.height;
-            progress.advance(pixels.height as u64);
-        }
-        Ok(())
-    })
-}
-
-/// [`ConvertError::Read`] of the input of `args`: its rows did not come as promised.
-fn unread(args: &Args, what: &'static str) -> ConvertError {
-    ConvertError::Read {
-        path: args.input.clone(),
-        cause: InputError::malformed(what),
-    }
-}
-
-/// Turning an input band into the pyramid's sample type (16-bit to 8-bit by rounding
-/// v × 255 / 65535), optionally without its alpha channel.
-pub(crate) trait FromBand: Sized {
-    /// The band's pixels in this sample type.
-    fn from_band(band: Band, drop_alpha: bool) -> iipsrv_core::raster::Pixels<Self>;
-}
-
-impl FromBand for u8 {
-    fn from_band(band: Band, drop_alpha: bool) -> iipsrv_core::raster::Pixels<u8> {
-        let p = match band {
-            Band::Eight(p) => p,
-            Band::Sixteen(p) => map(&p, |v| ((v as u32 * 255 + 32767) / 65535) as u8),
-        };
-        if drop_alpha {
-            without_alpha(&p)
-        } else {
-            p
-        }
-    }
-}
-
-impl FromBand for u16 {
-    fn from_band(band: Band, drop_alpha: bool) -> iipsrv_core::raster::Pixels<u16> {
-        let p = match band {
-            Band::Sixteen(p) => p,
-            Band::Eight(p) => map(&p, |v| v as u16 * 257),
-        };
-        if drop_alpha {
-            without_alpha(&p)
-        } else {
-            p
-        }
-    }
-}
-
-fn map<A: Copy, B: Copy + Default>(
-    p: &iipsrv_core::raster::Pixels<A>,
-    f: impl Fn(A) -> B,
-) -> iipsrv_core::raster::Pixels<B> {
-    iipsrv_core::raster::Pixels {
-        width: p.width,
-        height: p.height,
-        channels: p.channels,
-        data: p.data.iter().map(|&v| f(v)).collect(),
-    }
-}
-
-fn without_alpha<T: Copy + Default>(
-    p: &iipsrv_core::raster::Pixels<T>,
-) -> iipsrv_core::raster::Pixels<T> {
-    let ch = p.channels as usize;
-    iipsrv_core::raster::Pixels {
-        width: p.width,
-        height: p.height,
-        channels: p.channels - 1,
-        data: p
-            .data
-            .chunks_exact(ch)
-            .flat_map(|px| px[..ch - 1].iter().copied())
-            .collect(),
     }
 }
 
 /// A progress bar on a terminal; nothing otherwise.
-struct Progress(Option<indicatif::ProgressBar>);
+struct Bar(Option<indicatif::ProgressBar>);
 
-impl Progress {
-    fn new(rows: u64, args: &Args) -> Progress {
+impl Bar {
+    fn new(args: &Args) -> Bar {
         if !std::io::stderr().is_terminal() {
-            return Progress(None);
+            return Bar(None);
         }
-        let bar = indicatif::ProgressBar::new(rows);
+        let bar = indicatif::ProgressBar::new(0);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "{msg} [{bar:40}] {percent}% rows, {elapsed} (about {eta} left)",
         ) {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(format!("{}", args.output.display()));
-        Progress(Some(bar))
+        Bar(Some(bar))
+    }
+}
+
+impl pyramid::Progress for Bar {
+    fn start(&self, rows: u64) {
+        if let Some(b) = &self.0 {
+            b.set_length(rows);
+        }
     }
 
     fn advance(&self, rows: u64) {

@@ -1,17 +1,17 @@
 //! The inputs of `iipsrv convert`, each read top to bottom in bands of rows without holding
 //! the whole image: TIFF (tiled or striped, through the server's own reader, one row of
 //! stored tiles or strips at a time), PNG (row by row, the `png` crate) and JPEG (bands
-//! through [`iipsrv_formats::codec::jpeg_bands`]). 8-bit and 16-bit unsigned samples, 1-4 channels.
+//! through [`crate::codec::jpeg_bands`]). 8-bit and 16-bit unsigned samples, 1-4 channels.
 
-use super::error::{ConvertError, InputError, Layout};
+use super::error::{BuildError, InputError, Layout};
+use crate::bytes::{ByteSource, FileBytes};
+use crate::codec::jpeg_bands::JpegBands;
+use crate::open::Kind;
+use crate::source::tiff::TiffImage;
+use crate::source::ImageSource;
 use iipsrv_core::info::ColourSpace;
 use iipsrv_core::info::SampleFormat;
 use iipsrv_core::raster::{Pixels, Raster};
-use iipsrv_formats::bytes::{ByteSource, FileBytes};
-use iipsrv_formats::codec::jpeg_bands::JpegBands;
-use iipsrv_formats::open::Kind;
-use iipsrv_formats::source::tiff::TiffImage;
-use iipsrv_formats::source::ImageSource;
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 const MAX_INTERLACED_PIXELS: u64 = 64 << 20;
 
 /// Rows of an input in its own sample depth.
-pub(crate) enum Band {
+pub enum Band {
     /// 8-bit samples.
     Eight(Raster),
     /// 16-bit samples.
@@ -28,19 +28,19 @@ pub(crate) enum Band {
 }
 
 /// An open input.
-pub(crate) struct Input {
+pub struct Input {
     /// Width in pixels.
-    pub(crate) width: u32,
+    pub width: u32,
     /// Height in pixels.
-    pub(crate) height: u32,
+    pub height: u32,
     /// Channels (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA).
-    pub(crate) channels: u8,
+    pub channels: u8,
     /// 8 or 16.
-    pub(crate) bits: u16,
+    pub bits: u16,
     /// The ICC profile, carried over to the output.
-    pub(crate) icc: Option<Vec<u8>>,
+    pub icc: Option<Vec<u8>>,
     /// The XMP packet, carried over to the output.
-    pub(crate) xmp: Option<String>,
+    pub xmp: Option<String>,
     reader: Reader,
 }
 
@@ -61,8 +61,8 @@ enum Reader {
 
 impl Input {
     /// Opens `path`, recognised by its first bytes.
-    pub(crate) fn open(path: &Path) -> Result<Input, ConvertError> {
-        let opened = |e| ConvertError::open(path, InputError::Source(e));
+    pub fn open(path: &Path) -> Result<Input, BuildError> {
+        let opened = |e| BuildError::open(path, InputError::Source(e));
         let bytes = FileBytes::open(path).map_err(opened)?;
         let head = bytes
             .read_at(0, bytes.len().min(12) as usize)
@@ -71,13 +71,13 @@ impl Input {
             Some(Kind::Tiff) => Self::tiff(path, Arc::new(bytes)),
             Some(Kind::Flat) if head.starts_with(&[0xff, 0xd8]) => Self::jpeg(path),
             Some(Kind::Flat) => Self::png(path),
-            Some(Kind::Jpeg2000) => Err(ConvertError::unsupported(path, Layout::Jpeg2000)),
-            None => Err(ConvertError::unsupported(path, Layout::UnknownFormat)),
+            Some(Kind::Jpeg2000) => Err(BuildError::unsupported(path, Layout::Jpeg2000)),
+            None => Err(BuildError::unsupported(path, Layout::UnknownFormat)),
         }
     }
 
-    fn tiff(path: &Path, bytes: Arc<FileBytes>) -> Result<Input, ConvertError> {
-        let image = TiffImage::open(bytes).map_err(|e| ConvertError::open(path, e))?;
+    fn tiff(path: &Path, bytes: Arc<FileBytes>) -> Result<Input, BuildError> {
+        let image = TiffImage::open(bytes).map_err(|e| BuildError::open(path, e))?;
         let info = image.info();
         let plain = info.sample_format == SampleFormat::Unsigned
             && matches!(info.bits_per_sample, 8 | 16)
@@ -90,7 +90,7 @@ impl Input {
                 sample_format: info.sample_format,
                 colour: info.colour,
             };
-            return Err(ConvertError::unsupported(path, layout));
+            return Err(BuildError::unsupported(path, layout));
         }
         Ok(Input {
             width: info.width,
@@ -106,8 +106,8 @@ impl Input {
         })
     }
 
-    fn png(path: &Path) -> Result<Input, ConvertError> {
-        let opened = |cause: InputError| ConvertError::open(path, cause);
+    fn png(path: &Path) -> Result<Input, BuildError> {
+        let opened = |cause: InputError| BuildError::open(path, cause);
         let file = std::fs::File::open(path).map_err(|error| {
             opened(InputError::Io {
                 op: "cannot open",
@@ -120,7 +120,7 @@ impl Input {
         let info = reader.info();
         let (width, height, interlaced) = (info.width, info.height, info.interlaced);
         let icc = info.icc_profile.as_ref().map(|p| p.to_vec());
-        let xmp = iipsrv_formats::codec::png::xmp_packet(info);
+        let xmp = crate::codec::png::xmp_packet(info);
         let (colour, depth) = reader.output_color_type();
         let bits = if depth == png::BitDepth::Sixteen {
             16
@@ -133,7 +133,7 @@ impl Input {
                 height,
                 max_pixels: MAX_INTERLACED_PIXELS,
             };
-            return Err(ConvertError::unsupported(path, layout));
+            return Err(BuildError::unsupported(path, layout));
         }
         let mut input = Input {
             width,
@@ -156,16 +156,16 @@ impl Input {
         Ok(input)
     }
 
-    fn jpeg(path: &Path) -> Result<Input, ConvertError> {
+    fn jpeg(path: &Path) -> Result<Input, BuildError> {
         let data = std::fs::read(path).map_err(|error| {
             let cause = InputError::Io {
                 op: "cannot read",
                 error,
             };
-            ConvertError::open(path, cause)
+            BuildError::open(path, cause)
         })?;
-        let xmp = iipsrv_formats::codec::jpeg::xmp_packet(&data);
-        let bands = JpegBands::open(data).map_err(|e| ConvertError::open(path, e))?;
+        let xmp = crate::codec::jpeg::xmp_packet(&data);
+        let bands = JpegBands::open(data).map_err(|e| BuildError::open(path, e))?;
         Ok(Input {
             width: bands.width,
             height: bands.height,
@@ -178,7 +178,7 @@ impl Input {
     }
 
     /// Rows `y .. y + rows` (clipped to the image). Bands must be asked for top to bottom.
-    pub(crate) fn read(&mut self, y: u32, rows: u32) -> Result<Band, InputError> {
+    pub fn read(&mut self, y: u32, rows: u32) -> Result<Band, InputError> {
         let rows = rows.min(self.height.saturating_sub(y));
         let (width, channels, bits) = (self.width, self.channels, self.bits);
         match &mut self.reader {

@@ -4,16 +4,16 @@
 //! odd last row or column dropped, as libvips does) into the next level, which does the
 //! same. Memory is about two tile rows of the full width, whatever the image height.
 
-use super::error::ConvertError;
+use super::error::BuildError;
+pub use crate::codec::tiff_writer::Compression;
+use crate::codec::tiff_writer::{self, Entry, TiffSink, Value};
+use crate::codec::{jpeg, lossless, webp, Embedded};
 use iipsrv_core::raster::{Average, Pixels, Raster};
-pub(crate) use iipsrv_formats::codec::tiff_writer::Compression;
-use iipsrv_formats::codec::tiff_writer::{self, Entry, TiffSink, Value};
-use iipsrv_formats::codec::{jpeg, lossless, webp, Embedded};
 use rayon::prelude::*;
 use std::io::{Seek, Write};
 
 /// A sample type the pyramid is built in: 8 or 16-bit unsigned.
-pub(crate) trait Sample: Average + Send + Sync + 'static {
+pub trait Sample: Average + Send + Sync + 'static {
     /// Bits per sample.
     const BITS: u16;
     /// `self - prev`, wrapping (TIFF horizontal predictor).
@@ -41,7 +41,7 @@ unsigned_sample!(u8, 8);
 unsigned_sample!(u16, 16);
 
 /// Whether a compression gives pixels back exactly (and can keep 16-bit samples).
-pub(crate) fn lossless(c: Compression) -> bool {
+pub fn lossless(c: Compression) -> bool {
     !matches!(c, Compression::Jpeg(_) | Compression::Webp(_))
 }
 
@@ -54,7 +54,7 @@ fn predictor(c: Compression) -> bool {
 }
 
 /// One level being built, and (boxed) the levels below it.
-pub(crate) struct Level<T: Sample> {
+pub struct Level<T: Sample> {
     width: u32,
     height: u32,
     channels: u8,
@@ -71,7 +71,7 @@ pub(crate) struct Level<T: Sample> {
 impl<T: Sample> Level<T> {
     /// The full-resolution level of a `width` × `height` image and, recursively, every
     /// smaller one down to the first that fits in one tile.
-    pub(crate) fn new(
+    pub fn new(
         width: u32,
         height: u32,
         channels: u8,
@@ -102,11 +102,11 @@ impl<T: Sample> Level<T> {
     }
 
     /// Takes the next rows of this level (`rows.width` must be the level's width).
-    pub(crate) fn push<W: Write + Seek>(
+    pub fn push<W: Write + Seek>(
         &mut self,
         rows: &Pixels<T>,
         out: &mut TiffSink<W>,
-    ) -> Result<(), ConvertError> {
+    ) -> Result<(), BuildError> {
         let mut y = 0;
         while y < rows.height {
             let take = (self.rows.height - self.filled).min(rows.height - y);
@@ -125,9 +125,9 @@ impl<T: Sample> Level<T> {
     }
 
     /// Writes the current row of tiles and hands its rows, halved, to the next level.
-    fn flush<W: Write + Seek>(&mut self, out: &mut TiffSink<W>) -> Result<(), ConvertError> {
+    fn flush<W: Write + Seek>(&mut self, out: &mut TiffSink<W>) -> Result<(), BuildError> {
         let across = self.width.div_ceil(self.tile);
-        let tiles: Vec<Result<Vec<u8>, ConvertError>> = (0..across)
+        let tiles: Vec<Result<Vec<u8>, BuildError>> = (0..across)
             .into_par_iter()
             .map(|tx| self.encode(&self.tile_at(tx)))
             .collect();
@@ -164,7 +164,7 @@ impl<T: Sample> Level<T> {
         tile
     }
 
-    fn encode(&self, tile: &Pixels<T>) -> Result<Vec<u8>, ConvertError> {
+    fn encode(&self, tile: &Pixels<T>) -> Result<Vec<u8>, BuildError> {
         match self.compression {
             Compression::Jpeg(q) => Ok(jpeg::encode(&as_bytes(tile)?, q)?),
             Compression::Webp(q) => Ok(webp::encode(&as_bytes(tile)?, q)?),
@@ -187,7 +187,7 @@ impl<T: Sample> Level<T> {
 
     /// The directories of this level and those below, largest first; the ICC profile and
     /// XMP packet of `extra` go on the first.
-    pub(crate) fn directories(&self, extra: Embedded, out: &mut Vec<Vec<Entry>>) {
+    pub fn directories(&self, extra: Embedded, out: &mut Vec<Vec<Entry>>) {
         let ch = self.channels as u16;
         let colour = ch >= 3;
         let photometric = match (colour, self.compression) {
@@ -233,7 +233,7 @@ impl<T: Sample> Level<T> {
     }
 
     /// Whether every row of every level has been written.
-    pub(crate) fn complete(&self) -> bool {
+    pub fn complete(&self) -> bool {
         let rows = self.height.div_ceil(self.tile) * self.width.div_ceil(self.tile);
         self.offsets.len() as u32 == rows && self.next.as_ref().is_none_or(|n| n.complete())
     }
@@ -253,14 +253,14 @@ fn predict<T: Sample>(tile: &Pixels<T>) -> Vec<T> {
 }
 
 /// 8-bit pixels as a [`Raster`] for the JPEG and WebP encoders.
-fn as_bytes<T: Sample>(tile: &Pixels<T>) -> Result<Raster, ConvertError> {
+fn as_bytes<T: Sample>(tile: &Pixels<T>) -> Result<Raster, BuildError> {
     if T::BITS != 8 {
-        return Err(ConvertError::Internal {
+        return Err(BuildError::Internal {
             what: "JPEG and WebP tiles hold 8-bit samples",
         });
     }
     let mut data = Vec::with_capacity(tile.data.len());
     T::put_le(&tile.data, &mut data);
     Raster::from_vec(tile.width, tile.height, tile.channels, data)
-        .ok_or(ConvertError::Internal { what: "bad tile" })
+        .ok_or(BuildError::Internal { what: "bad tile" })
 }

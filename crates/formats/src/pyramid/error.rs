@@ -3,13 +3,13 @@
 //! variant keeps what a caller may act on: the file, the format crate's error, the
 //! `io::Error`, the numbers of a refused layout.
 
+use crate::error::{EncodeError, SourceError};
 use iipsrv_core::info::{ColourSpace, SampleFormat};
-use iipsrv_formats::error::{EncodeError, SourceError};
 use std::path::{Path, PathBuf};
 
 /// Why a conversion failed. No output is left behind, whatever the error.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ConvertError {
+pub enum BuildError {
     /// `--tile` is not a multiple of 16 from 16 to 4096.
     #[error("--tile {tile}: a multiple of 16 from 16 to 4096")]
     Tile {
@@ -70,26 +70,26 @@ pub(crate) enum ConvertError {
     },
 }
 
-impl ConvertError {
-    /// [`ConvertError::Open`] for the input at `path`.
-    pub(crate) fn open(path: &Path, cause: impl Into<InputError>) -> Self {
-        ConvertError::Open {
+impl BuildError {
+    /// [`BuildError::Open`] for the input at `path`.
+    pub fn open(path: &Path, cause: impl Into<InputError>) -> Self {
+        BuildError::Open {
             path: path.to_owned(),
             cause: cause.into(),
         }
     }
 
-    /// [`ConvertError::Unsupported`] for the input at `path`.
-    pub(crate) fn unsupported(path: &Path, layout: Layout) -> Self {
-        ConvertError::Unsupported {
+    /// [`BuildError::Unsupported`] for the input at `path`.
+    pub fn unsupported(path: &Path, layout: Layout) -> Self {
+        BuildError::Unsupported {
             path: path.to_owned(),
             layout,
         }
     }
 
-    /// [`ConvertError::Output`]: `step` on the file at `path` failed with `error`.
-    pub(crate) fn output(path: &Path, step: OutputStep, error: std::io::Error) -> Self {
-        ConvertError::Output {
+    /// [`BuildError::Output`]: `step` on the file at `path` failed with `error`.
+    pub fn output(path: &Path, step: OutputStep, error: std::io::Error) -> Self {
+        BuildError::Output {
             path: path.to_owned(),
             step,
             error,
@@ -99,7 +99,7 @@ impl ConvertError {
 
 /// What failed in reading the input.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum InputError {
+pub enum InputError {
     /// The format crate's reader failed: opening or reading the file, a TIFF or JPEG that is
     /// damaged or uses what it does not decode.
     #[error("{0}")]
@@ -128,14 +128,14 @@ pub(crate) enum InputError {
 
 impl InputError {
     /// [`InputError::Malformed`] with its message.
-    pub(crate) fn malformed(what: &'static str) -> Self {
+    pub fn malformed(what: &'static str) -> Self {
         InputError::Malformed { what }
     }
 }
 
 /// An input convert does not take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Layout {
+pub enum Layout {
     /// A JPEG2000 file: the server reads those as they are.
     #[error("JPEG2000 input is not supported: the server reads JPEG2000 files as they are")]
     Jpeg2000,
@@ -175,7 +175,7 @@ pub(crate) enum Layout {
 
 /// A step of writing the output file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OutputStep {
+pub enum OutputStep {
     /// Creating `OUTPUT.partial`.
     Create,
     /// Writing the TIFF header.
@@ -202,7 +202,7 @@ impl OutputStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iipsrv_formats::error::EncodeFormat;
+    use crate::error::EncodeFormat;
 
     fn sys() -> std::io::Error {
         std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied")
@@ -213,24 +213,24 @@ mod tests {
         let input = Path::new("in/a.tif");
         let cases = [
             (
-                ConvertError::Tile { tile: 100 },
+                BuildError::Tile { tile: 100 },
                 "--tile 100: a multiple of 16 from 16 to 4096",
             ),
             (
-                ConvertError::WebpGrey { channels: 1 },
+                BuildError::WebpGrey { channels: 1 },
                 "WebP tiles hold RGB or RGBA: use jpeg or a lossless compression for grey images",
             ),
             (
-                ConvertError::unsupported(input, Layout::Jpeg2000),
+                BuildError::unsupported(input, Layout::Jpeg2000),
                 "in/a.tif: JPEG2000 input is not supported: the server reads JPEG2000 files as \
                  they are",
             ),
             (
-                ConvertError::unsupported(input, Layout::UnknownFormat),
+                BuildError::unsupported(input, Layout::UnknownFormat),
                 "in/a.tif: not a TIFF, JPEG or PNG file",
             ),
             (
-                ConvertError::unsupported(
+                BuildError::unsupported(
                     input,
                     Layout::TiffSamples {
                         channels: 1,
@@ -243,7 +243,7 @@ mod tests {
                  or 16-bit unsigned grey or RGB, with or without alpha",
             ),
             (
-                ConvertError::unsupported(
+                BuildError::unsupported(
                     input,
                     Layout::InterlacedPng {
                         width: 9000,
@@ -263,9 +263,9 @@ mod tests {
     #[test]
     fn input_errors_name_the_file_only_when_opening() {
         let input = Path::new("in.png");
-        let e = ConvertError::open(input, SourceError::corrupt("bad JPEG: x"));
+        let e = BuildError::open(input, SourceError::corrupt("bad JPEG: x"));
         assert_eq!(e.to_string(), "in.png: bad JPEG: x");
-        let e = ConvertError::open(
+        let e = BuildError::open(
             input,
             InputError::Io {
                 op: "cannot open",
@@ -273,14 +273,14 @@ mod tests {
             },
         );
         assert_eq!(e.to_string(), "in.png: cannot open: Permission denied");
-        let e = ConvertError::Read {
+        let e = BuildError::Read {
             path: input.to_owned(),
             cause: InputError::malformed("PNG ends early"),
         };
         assert_eq!(e.to_string(), "PNG ends early");
         let png = png::DecodingError::LimitsExceeded;
         let shown = format!("bad PNG: {png}");
-        let e = ConvertError::Read {
+        let e = BuildError::Read {
             path: input.to_owned(),
             cause: InputError::Png(png),
         };
@@ -292,34 +292,34 @@ mod tests {
         let partial = Path::new("out.tif.partial");
         let cases = [
             (
-                ConvertError::from(EncodeError::TiffTooLarge {
+                BuildError::from(EncodeError::TiffTooLarge {
                     size: 1 << 32,
                     max: u32::MAX as u64,
                 }),
                 "the output passes 4 GB: use --bigtiff".to_string(),
             ),
             (
-                ConvertError::from(EncodeError::library(EncodeFormat::Webp, "VP8_ENC_ERROR")),
+                BuildError::from(EncodeError::library(EncodeFormat::Webp, "VP8_ENC_ERROR")),
                 "WebP encoding failed: VP8_ENC_ERROR".to_string(),
             ),
             (
-                ConvertError::output(partial, OutputStep::Create, sys()),
+                BuildError::output(partial, OutputStep::Create, sys()),
                 format!("cannot create out.tif.partial: {}", sys()),
             ),
             (
-                ConvertError::output(partial, OutputStep::Start, sys()),
+                BuildError::output(partial, OutputStep::Start, sys()),
                 format!("cannot write out.tif.partial: {}", sys()),
             ),
             (
-                ConvertError::output(partial, OutputStep::Finish, sys()),
+                BuildError::output(partial, OutputStep::Finish, sys()),
                 format!("cannot write the output: {}", sys()),
             ),
             (
-                ConvertError::output(partial, OutputStep::Rename, sys()),
+                BuildError::output(partial, OutputStep::Rename, sys()),
                 format!("cannot rename the output into place: {}", sys()),
             ),
             (
-                ConvertError::Internal {
+                BuildError::Internal {
                     what: "JPEG and WebP tiles hold 8-bit samples",
                 },
                 "JPEG and WebP tiles hold 8-bit samples".to_string(),
