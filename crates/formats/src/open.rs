@@ -21,40 +21,83 @@ pub fn open_source(path: &Path) -> SourceResult<Arc<dyn ImageSource>> {
 /// Opens page `page` of a file (0 unless it is a multi-page TIFF stack), with the views of
 /// the stack when it is one.
 pub fn open_page(path: &Path, page: usize) -> SourceResult<(Arc<dyn ImageSource>, Option<Views>)> {
+    match open_file(path, page, None)? {
+        Opening::Ready(source, views) => Ok((source, views)),
+        Opening::Flat(_) => Err(SourceError::unsupported("flat image not opened")),
+    }
+}
+
+/// Opens page `page` of a file as [`open_bytes`] does.
+pub fn open_file(path: &Path, page: usize, flat_over: Option<u64>) -> SourceResult<Opening> {
     // Warnings name the file, not its path: no log line at the default verbosity shows
     // where the images are kept.
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    open_bytes(Arc::new(FileBytes::open(path)?), page, &name)
+    open_bytes(Arc::new(FileBytes::open(path)?), page, &name, flat_over)
+}
+
+/// What opening an image gives: a source ready to serve, or — when the caller set a
+/// threshold — word of a flat image over it, left undecoded for the caller to build a
+/// pyramid of.
+pub enum Opening {
+    /// The source, with the views of a stack.
+    Ready(Arc<dyn ImageSource>, Option<Views>),
+    /// A single-level image of more pixels than the threshold.
+    Flat(FlatImage),
+}
+
+/// A flat image (one level: a JPEG, a PNG, a striped or single-level TIFF) that was not
+/// decoded.
+pub struct FlatImage {
+    /// Full-resolution width in pixels.
+    pub width: u32,
+    /// Full-resolution height in pixels.
+    pub height: u32,
+    /// The image as stored, when its stored level can be read in parts (a TIFF's strips or
+    /// tiles), for the views near full resolution; None for a JPEG or PNG.
+    pub stored: Option<Arc<dyn ImageSource>>,
 }
 
 /// Opens page `page` of the image in `bytes` (a file or an object, `name` in warnings)
-/// with the source for its format, recognised by its first bytes.
+/// with the source for its format, recognised by its first bytes. A flat image of more
+/// than `flat_over` pixels is not decoded but answered as [`Opening::Flat`]; below it (or
+/// with no threshold), flat images get their levels made in memory.
 pub fn open_bytes(
     bytes: Arc<dyn ByteSource>,
     page: usize,
     name: &str,
-) -> SourceResult<(Arc<dyn ImageSource>, Option<Views>)> {
+    flat_over: Option<u64>,
+) -> SourceResult<Opening> {
     let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
+    let over = |w: u32, h: u32| flat_over.is_some_and(|t| w as u64 * h as u64 > t);
     let source = match Kind::of(&head) {
         Some(Kind::Tiff) => {
             let tiff = TiffImage::open_page(bytes, page)?;
             let views = (!tiff.pages().is_empty()).then(|| Views::of_pages(tiff.pages()));
-            return Ok((pyramid_or_memory(tiff, name)?, views));
+            let info = tiff.info();
+            let buildable = info.levels.len() == 1 && plain_samples(info);
+            if views.is_none() && buildable && over(info.width, info.height) {
+                return Ok(Opening::Flat(FlatImage {
+                    width: info.width,
+                    height: info.height,
+                    stored: Some(Arc::new(tiff)),
+                }));
+            }
+            return Ok(Opening::Ready(pyramid_or_memory(tiff, name)?, views));
         }
         _ if page != 0 => return Err(SourceError::NoSuchPage { page }),
         Some(Kind::Jpeg2000) => Arc::new(Jpeg2000Image::open(bytes)?) as Arc<dyn ImageSource>,
         Some(Kind::Flat) => {
-            if bytes.len() > MAX_FLAT_FILE_BYTES {
-                return Err(SourceError::over_limit(
-                    "image file too large to decode whole; convert it to a pyramidal TIFF",
-                    bytes.len(),
-                    MAX_FLAT_FILE_BYTES,
-                ));
+            let (width, height) =
+                flat_size(&bytes.read_at(0, bytes.len().min(FLAT_HEAD_BYTES) as usize)?)?;
+            if over(width, height) {
+                let stored = None;
+                return Ok(Opening::Flat(FlatImage {
+                    width,
+                    height,
+                    stored,
+                }));
             }
-            let data = bytes.read_at(0, bytes.len() as usize)?;
-            let image = MemoryImage::from_file_bytes(&data)?;
-            warn_flat(name);
-            Arc::new(image)
+            decode_flat(bytes.as_ref(), name)?
         }
         None => {
             return Err(SourceError::unsupported(
@@ -62,7 +105,22 @@ pub fn open_bytes(
             ))
         }
     };
-    Ok((source, None))
+    Ok(Opening::Ready(source, None))
+}
+
+/// A JPEG or PNG decoded whole, its levels made in memory.
+fn decode_flat(bytes: &dyn ByteSource, name: &str) -> SourceResult<Arc<dyn ImageSource>> {
+    if bytes.len() > MAX_FLAT_FILE_BYTES {
+        return Err(SourceError::over_limit(
+            "image file too large to decode whole; convert it to a pyramidal TIFF",
+            bytes.len(),
+            MAX_FLAT_FILE_BYTES,
+        ));
+    }
+    let data = bytes.read_at(0, bytes.len() as usize)?;
+    let image = MemoryImage::from_file_bytes(&data)?;
+    warn_flat(name);
+    Ok(Arc::new(image))
 }
 
 /// Largest JPEG or PNG file decoded whole.
@@ -93,8 +151,7 @@ impl Kind {
 /// across) decoded into memory with levels made there, when it fits.
 fn pyramid_or_memory(tiff: TiffImage, name: &str) -> SourceResult<Arc<dyn ImageSource>> {
     let info = tiff.info();
-    let flat = info.levels.len() == 1 && info.width.max(info.height) > 512 && !info.needs_float();
-    if !flat {
+    if !is_flat(info) {
         return Ok(Arc::new(tiff));
     }
     warn_flat(name);
@@ -103,6 +160,21 @@ fn pyramid_or_memory(tiff: TiffImage, name: &str) -> SourceResult<Arc<dyn ImageS
     }
     let full = region::compose(&tiff, 0, 0, 0, info.width, info.height)?;
     Ok(Arc::new(MemoryImage::new(full, info.clone())))
+}
+
+/// Whether a TIFF has no pyramid worth the name: a single level larger than two tiles
+/// across, of samples the pyramid builder takes (not floats, signed or CIELAB).
+fn is_flat(info: &iipsrv_core::info::ImageInfo) -> bool {
+    info.levels.len() == 1 && info.width.max(info.height) > 512 && !info.needs_float()
+}
+
+/// Whether an image's samples are ones the pyramid builder takes: 8 or 16-bit unsigned
+/// grey or RGB, with or without alpha (not floats, signed, CIELAB or more channels).
+pub fn plain_samples(info: &iipsrv_core::info::ImageInfo) -> bool {
+    info.sample_format == iipsrv_core::info::SampleFormat::Unsigned
+        && matches!(info.bits_per_sample, 8 | 16)
+        && (1..=4).contains(&info.channels)
+        && info.colour != iipsrv_core::info::ColourSpace::CieLab
 }
 
 fn warn_flat(name: &str) {

@@ -33,6 +33,15 @@ pub enum Error {
     /// cannot be read); the client should retry later (503).
     #[error("{0}")]
     Overloaded(String),
+    /// The image is being prepared (its pyramid is being built) and cannot give this
+    /// answer yet (503, with Retry-After in seconds).
+    #[error("{reason}")]
+    Preparing {
+        /// Why, safe to show: no path, no file name.
+        reason: String,
+        /// Seconds after which another try may succeed.
+        retry_after: u32,
+    },
     /// The object store or HTTP server holding the image failed (502): another try, or
     /// another instance, may succeed.
     #[error("{0}")]
@@ -57,7 +66,7 @@ impl Error {
             Error::Unsupported(_) => 501,
             Error::BadImage(_) | Error::Internal(_) => 500,
             Error::Upstream(_) => 502,
-            Error::Overloaded(_) => 503,
+            Error::Overloaded(_) | Error::Preparing { .. } => 503,
         }
     }
 

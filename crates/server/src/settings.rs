@@ -113,6 +113,10 @@ pub struct Config {
     #[arg(long, env = "MAX_FLAT_CACHE_SIZE", default_value_t = 1024.0)]
     pub max_flat_cache_size: f64,
 
+    /// PYRAMID_CACHE_DIR, PYRAMID_CACHE_SIZE and PYRAMID_THRESHOLD.
+    #[command(flatten)]
+    pub pyramids: PyramidArgs,
+
     /// MB that renders in progress may take together, estimated from each view before it
     /// is decoded; beyond it 503 + Retry-After; 0 no limit (not in the original).
     #[arg(long, env = "MAX_RENDER_MEMORY", default_value_t = 1024.0)]
@@ -372,6 +376,8 @@ pub struct ImageSettings {
     pub open_images: usize,
     /// MAX_FLAT_CACHE_SIZE in bytes: flat images held decoded in memory.
     pub flat_bytes: u64,
+    /// PYRAMID_CACHE_DIR, PYRAMID_CACHE_SIZE and PYRAMID_THRESHOLD (None: no directory).
+    pub pyramids: Option<PyramidSettings>,
     /// OBJECT_MAP's rules (id prefix, store URL), then FILESYSTEM_PREFIX's when a URL.
     pub object_rules: Vec<(String, String)>,
     /// OBJECT_CACHE_SIZE, MB of object blocks.
@@ -380,6 +386,71 @@ pub struct ImageSettings {
     pub object_block_kb: u64,
     /// REVALIDATE_INTERVAL: how long an open object and a purge generation are trusted.
     pub revalidate: Duration,
+}
+
+/// The options of the pyramid cache, shared by the server, `iipsrv warm` and `iipsrv check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PyramidArgs {
+    /// Directory where pyramids of large flat images (JPEG, PNG, striped or single-level
+    /// TIFF over PYRAMID_THRESHOLD) are built on first use and kept; empty: none are built,
+    /// flat images are served from memory as before (not in the original).
+    #[arg(
+        long = "pyramid-cache-dir",
+        env = "PYRAMID_CACHE_DIR",
+        default_value = ""
+    )]
+    pub cache_dir: PathBuf,
+
+    /// MB of disk the built pyramids may take; the least recently used are deleted beyond
+    /// it (not in the original).
+    #[arg(
+        long = "pyramid-cache-size",
+        env = "PYRAMID_CACHE_SIZE",
+        default_value_t = 10240.0
+    )]
+    pub cache_size: f64,
+
+    /// Megapixels above which a flat image gets a pyramid built in PYRAMID_CACHE_DIR
+    /// rather than its levels made in memory (not in the original).
+    #[arg(
+        long = "pyramid-threshold",
+        env = "PYRAMID_THRESHOLD",
+        default_value_t = 16.0
+    )]
+    pub threshold: f64,
+}
+
+impl PyramidArgs {
+    /// PYRAMID_CACHE_DIR and its size and threshold, when the directory is set.
+    pub fn settings(&self) -> Result<Option<PyramidSettings>, ConfigError> {
+        if self.cache_dir.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        let mb = megabytes("PYRAMID_CACHE_SIZE", self.cache_size)?;
+        let threshold = self.threshold;
+        if !threshold.is_finite() || threshold < 0.0 {
+            return Err(ConfigError::new(
+                "PYRAMID_THRESHOLD",
+                format!("PYRAMID_THRESHOLD={threshold}: megapixels, 0 or more"),
+            ));
+        }
+        Ok(Some(PyramidSettings {
+            dir: self.cache_dir.clone(),
+            limit_bytes: (mb * 1048576.0) as u64,
+            threshold_pixels: (threshold * 1e6) as u64,
+        }))
+    }
+}
+
+/// Where and when pyramids of large flat images are built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyramidSettings {
+    /// PYRAMID_CACHE_DIR.
+    pub dir: PathBuf,
+    /// PYRAMID_CACHE_SIZE in bytes.
+    pub limit_bytes: u64,
+    /// PYRAMID_THRESHOLD in pixels.
+    pub threshold_pixels: u64,
 }
 
 /// The in-process caches and the shared tier.
@@ -543,6 +614,7 @@ impl Config {
             open_images: usize::try_from(self.max_metadata_cache_size).unwrap_or(1 << 20),
             flat_bytes: (megabytes("MAX_FLAT_CACHE_SIZE", self.max_flat_cache_size)? * 1048576.0)
                 as u64,
+            pyramids: self.pyramids.settings()?,
             object_rules: self.object_rules()?,
             object_cache_mb: megabytes("OBJECT_CACHE_SIZE", self.object_cache_size)?,
             object_block_kb: self.object_block_size,

@@ -108,3 +108,18 @@ pub(crate) fn open_images((n, bytes): (usize, u64)) {
     gauge!("iipsrv_open_images").set(n as f64);
     gauge!("iipsrv_open_image_bytes").set(bytes as f64);
 }
+
+/// How far the running pyramid build has come, 0-1 (0 when none runs).
+pub(crate) fn pyramid_progress(fraction: f64) {
+    gauge!("iipsrv_pyramid_build_progress").set(fraction);
+}
+
+/// A pyramid build ended: `built`, `failed`, or `elsewhere` (another instance holds it).
+pub(crate) fn pyramid_built(outcome: &'static str) {
+    counter!("iipsrv_pyramid_builds_total", "outcome" => outcome).increment(1);
+}
+
+/// Bytes of the pyramids kept in PYRAMID_CACHE_DIR.
+pub(crate) fn pyramid_cache_bytes(bytes: u64) {
+    gauge!("iipsrv_pyramid_cache_bytes").set(bytes as f64);
+}

@@ -9,8 +9,6 @@ use crate::codec::jpeg_bands::JpegBands;
 use crate::open::Kind;
 use crate::source::tiff::TiffImage;
 use crate::source::ImageSource;
-use iipsrv_core::info::ColourSpace;
-use iipsrv_core::info::SampleFormat;
 use iipsrv_core::raster::{Pixels, Raster};
 use rayon::prelude::*;
 use std::path::Path;
@@ -79,11 +77,7 @@ impl Input {
     fn tiff(path: &Path, bytes: Arc<FileBytes>) -> Result<Input, BuildError> {
         let image = TiffImage::open(bytes).map_err(|e| BuildError::open(path, e))?;
         let info = image.info();
-        let plain = info.sample_format == SampleFormat::Unsigned
-            && matches!(info.bits_per_sample, 8 | 16)
-            && (1..=4).contains(&info.channels)
-            && info.colour != ColourSpace::CieLab;
-        if !plain {
+        if !crate::open::plain_samples(info) {
             let layout = Layout::TiffSamples {
                 channels: info.channels,
                 bits: info.bits_per_sample,

@@ -32,6 +32,9 @@ pub struct Options {
     /// Tile compression; JPEG and WebP store 8 bits per sample (16-bit input is reduced),
     /// the others keep 16-bit samples.
     pub compression: Compression,
+    /// The compression of images the main one would lose something of (16-bit samples or
+    /// alpha with JPEG or WebP): None keeps the main one and loses it.
+    pub fallback: Option<Compression>,
     /// Write BigTIFF (needed above 4 GB).
     pub bigtiff: bool,
 }
@@ -73,6 +76,15 @@ pub fn build(
             channels: source.channels,
         });
     }
+    let keeps_all =
+        lossless(options.compression) || (source.bits == 8 && !source.channels.is_multiple_of(2));
+    let options = &match options.fallback {
+        Some(fallback) if !keeps_all => Options {
+            compression: fallback,
+            ..*options
+        },
+        _ => *options,
+    };
     let job = Job {
         input,
         options,

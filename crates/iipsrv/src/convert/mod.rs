@@ -57,6 +57,7 @@ pub(crate) fn convert(args: &Args) -> Result<(), BuildError> {
     let options = Options {
         tile: args.tile,
         compression: args.compression.with_quality(args.quality),
+        fallback: None,
         bigtiff: args.bigtiff,
     };
     let progress = Bar::new(args);

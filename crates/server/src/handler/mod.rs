@@ -14,6 +14,7 @@ use crate::render;
 use crate::render::watermark::Watermark;
 use crate::settings::{ImageSettings, Protocol, Settings, UriMap, WatermarkSettings, WebSettings};
 use crate::storage::answers::{Answer, AnswerCache};
+use crate::storage::pyramids::Pyramids;
 use crate::storage::registry::{Opened, Registry};
 use crate::storage::tier::SharedTier;
 use crate::storage::tiles::TileCache;
@@ -176,7 +177,13 @@ impl Response {
                 .headers
                 .push(("www-authenticate", "Bearer realm=\"iipsrv admin\"".into())),
             405 => r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into())),
-            503 => r.headers.push(("retry-after", "1".into())),
+            503 => {
+                let after = match e {
+                    Error::Preparing { retry_after, .. } => *retry_after,
+                    _ => 1,
+                };
+                r.headers.push(("retry-after", after.to_string()));
+            }
             _ => {}
         }
         r
@@ -211,7 +218,8 @@ fn open_registry(
 ) -> Result<Registry> {
     let bounds = (images.open_images, images.flat_bytes);
     let registry = Registry::new(root, &images.suffix, &images.pattern, bounds)?
-        .with_tile_cache(TileCache::new(decoded_mb));
+        .with_tile_cache(TileCache::new(decoded_mb))
+        .with_pyramids(images.pyramids.as_ref().map(Pyramids::open).transpose()?);
     #[cfg(feature = "object-storage")]
     let registry = registry.with_objects(crate::storage::objects::ObjectStores::new(
         &images.object_rules,
@@ -491,6 +499,11 @@ impl App {
         }
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit);
+        }
+        if let Some(build) = &opened.building {
+            if render::needs_pyramid(src.info(), view) {
+                return Err(build.preparing().into());
+            }
         }
         let answer = Answer::from(render::render(src, view, &self.output)?);
         self.cache.insert(key, answer.clone());

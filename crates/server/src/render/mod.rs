@@ -224,6 +224,18 @@ pub(crate) fn plan(info: &ImageInfo, view: &View) -> Plan {
     }
 }
 
+/// Pixels of the level `plan` reads.
+fn source_pixels(plan: &Plan) -> u64 {
+    let (x0, y0, x1, y1) = plan.bounds;
+    (x1 - x0) as u64 * (y1 - y0) as u64
+}
+
+/// Whether rendering `view` from an image described by `info` needs more source pixels
+/// than this server decodes for one answer: the image lacks the smaller level it needs.
+pub fn needs_pyramid(info: &ImageInfo, view: &View) -> bool {
+    source_pixels(&plan(info, view)) > MAX_SOURCE_PIXELS
+}
+
 /// Renders a view of a source into encoded bytes.
 pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result<Rendered> {
     let info = src.info();
@@ -239,8 +251,7 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
     let layered = src.with_layers(settings.max_layers.layers(view.layers));
     let src = layered.as_deref().unwrap_or(src);
     let plan = plan(info, view);
-    let (x0, y0, x1, y1) = plan.bounds;
-    if (x1 - x0) as u64 * (y1 - y0) as u64 > MAX_SOURCE_PIXELS {
+    if source_pixels(&plan) > MAX_SOURCE_PIXELS {
         return Err(Error::bad(
             "region too large to render from this image (no pyramid level small enough)",
         ));

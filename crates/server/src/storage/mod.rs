@@ -1,6 +1,7 @@
 //! Where open images and encoded answers are kept: the [`registry`] (ids to open
 //! sources, path safety, revalidation, purge generations, sequences), the in-process
-//! caches of finished [`answers`] and decoded [`tiles`], the shared [`tier`] (memcached or
+//! caches of finished [`answers`] and decoded [`tiles`], the disk cache of [`pyramids`] of
+//! large flat images, the shared [`tier`] (memcached or
 //! Redis) and [`objects`] (S3 and HTTP stores, with their block cache).
 
 pub mod answers;
@@ -10,6 +11,7 @@ pub mod objects;
 #[path = "objects/none.rs"]
 pub mod objects;
 pub(crate) mod open_images;
+pub mod pyramids;
 pub mod registry;
 pub mod tier;
 pub mod tiles;

@@ -11,11 +11,12 @@
 use super::nanos;
 use super::objects::{ObjectRef, ObjectStores};
 use super::open_images::{OpenImages, Resident};
+use super::pyramids::{Build, Lookup, Pyramids};
 use super::tier::SharedTier;
 use super::tiles::{CachedTiles, TileCache};
 use crate::error::{Error, Flow, Halt, Result};
 use iipsrv_core::sequence::{self, Views};
-use iipsrv_formats::open::{open_bytes, open_page};
+use iipsrv_formats::open::{open_bytes, open_file, Opening};
 use iipsrv_formats::source::ImageSource;
 use quick_cache::sync::Cache;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,27 @@ pub struct Opened {
     pub mtime: SystemTime,
     /// The angles of the sequence this view belongs to (None for a single file).
     pub views: Option<Arc<Views>>,
+    /// The build of this image's pyramid, while it is under way: `source` is then the
+    /// image as stored, and views it cannot give cheaply are answered 503.
+    pub building: Option<Arc<Build>>,
+}
+
+/// What opening a file or object gave: the source, the views of a stack, and the pyramid
+/// build under way when the source is a flat image's stored level meanwhile.
+struct Found {
+    source: Arc<dyn ImageSource>,
+    views: Option<Views>,
+    building: Option<Arc<Build>>,
+}
+
+impl Found {
+    fn ready(source: Arc<dyn ImageSource>, views: Option<Views>) -> Found {
+        Found {
+            source,
+            views,
+            building: None,
+        }
+    }
 }
 
 /// A parsed image in the registry, with what it was opened from.
@@ -74,6 +96,8 @@ pub(crate) struct Registry {
     tier: Option<Arc<SharedTier>>,
     /// How long an object's stamp and an image's generation are trusted.
     revalidate: Duration,
+    /// The pyramids of large flat images (PYRAMID_CACHE_DIR).
+    pyramids: Option<Pyramids>,
 }
 
 impl Resident for Entry {
@@ -124,12 +148,19 @@ impl Registry {
             objects: None,
             tier: None,
             revalidate: Duration::from_secs(10),
+            pyramids: None,
         })
     }
 
     /// Keeps the decoded tiles of the images opened from now on in `tiles`.
     pub(crate) fn with_tile_cache(mut self, tiles: Option<Arc<TileCache>>) -> Registry {
         self.tiles = tiles;
+        self
+    }
+
+    /// Builds pyramids of large flat images in `pyramids`.
+    pub(crate) fn with_pyramids(mut self, pyramids: Option<Pyramids>) -> Registry {
+        self.pyramids = pyramids;
         self
     }
 
@@ -391,8 +422,11 @@ impl Registry {
             return Ok(opened);
         }
         let bytes = objects.bytes(object, &stat);
-        let (source, views) = open_bytes(bytes, page, &object.url)?;
-        Ok(self.keep(key, &object.url, stamp, stat.mtime, source, views)?)
+        let found = match open_bytes(bytes, page, &object.url, None)? {
+            Opening::Ready(source, views) => Found::ready(source, views),
+            Opening::Flat(_) => return Err(Error::Internal("flat object not opened".into()).into()),
+        };
+        Ok(self.keep(key, &object.url, stamp, stat.mtime, found)?)
     }
 
     /// Opens a located file (page `page` of a stack), from the cache when unchanged (and,
@@ -409,7 +443,8 @@ impl Registry {
         let location = path.display().to_string();
         let key = Self::key(&location, page);
         let stamp = nanos(mtime).to_string();
-        if let Some(entry) = self.images.get(&key).filter(|e| e.stamp == stamp) {
+        let held = self.images.get(&key).filter(|e| e.stamp == stamp);
+        if let Some(entry) = held.filter(|e| !self.provisional_done(e)) {
             if self.tier.is_none() || self.fresh(&entry) {
                 return Ok(entry.opened);
             }
@@ -423,8 +458,47 @@ impl Registry {
         if only_open {
             return Err(Halt::NeedsWorker);
         }
-        let (source, views) = open_page(&path, page)?;
-        Ok(self.keep(key, &location, stamp, mtime, source, views)?)
+        let found = self.open_file(&path, &meta, page)?;
+        Ok(self.keep(key, &location, stamp, mtime, found)?)
+    }
+
+    /// Whether `entry` is the stored level of a flat image whose pyramid build has ended
+    /// (built, or failed): it is then opened again.
+    fn provisional_done(&self, entry: &Entry) -> bool {
+        match (&entry.opened.building, &self.pyramids) {
+            (Some(build), Some(pyramids)) => pyramids.settled(build),
+            _ => false,
+        }
+    }
+
+    /// Opens page `page` of the file at `path`: its built pyramid when it has one; a flat
+    /// image over PYRAMID_THRESHOLD gets its pyramid queued, and meanwhile its stored
+    /// level (a TIFF) or a 503 (a JPEG or PNG).
+    fn open_file(&self, path: &Path, meta: &std::fs::Metadata, page: usize) -> Result<Found> {
+        let ready = |opening| match opening {
+            Opening::Ready(source, views) => Ok(Found::ready(source, views)),
+            Opening::Flat(_) => Err(Error::Internal("flat image not opened".into())),
+        };
+        let Some(pyramids) = self.pyramids.as_ref().filter(|_| page == 0) else {
+            return ready(open_file(path, page, None)?);
+        };
+        let key = match pyramids.lookup(path, meta) {
+            Lookup::Built(pyramid) => return ready(open_file(&pyramid, 0, None)?),
+            Lookup::Failed => return ready(open_file(path, 0, None)?),
+            Lookup::Missing(key) => key,
+        };
+        match open_file(path, 0, Some(pyramids.threshold()))? {
+            Opening::Flat(flat) => {
+                let build = pyramids.start(key, path);
+                let source = flat.stored.ok_or_else(|| build.preparing())?;
+                Ok(Found {
+                    source,
+                    views: None,
+                    building: Some(build),
+                })
+            }
+            opening => ready(opening),
+        }
     }
 
     /// Keeps a newly opened image under `key`, its version tagged with `stamp` and the
@@ -436,9 +510,13 @@ impl Registry {
         location: &str,
         stamp: String,
         mtime: SystemTime,
-        source: Arc<dyn ImageSource>,
-        views: Option<Views>,
+        found: Found,
     ) -> Result<Opened> {
+        let Found {
+            source,
+            views,
+            building,
+        } = found;
         let resident = source.resident_bytes();
         if !self.images.fits(resident) {
             return Err(Error::BadImage(format!(
@@ -448,12 +526,16 @@ impl Registry {
             )));
         }
         let generation = self.generation(location);
-        let version: Arc<str> = format!("{key}|{stamp}|g{generation}").into();
+        // The stored level of an image being built has other tiles than its pyramid: its
+        // answers and decoded tiles are kept apart.
+        let stage = if building.is_some() { "|stored" } else { "" };
+        let version: Arc<str> = format!("{key}|{stamp}|g{generation}{stage}").into();
         let opened = Opened {
             source: self.tile_cached(source, &version),
             version,
             mtime,
             views: views.map(Arc::new),
+            building,
         };
         let entry = Entry {
             opened: opened.clone(),
