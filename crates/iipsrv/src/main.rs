@@ -6,19 +6,23 @@
 //!   and drops the caches.
 //! - `iipsrv check PATH...`: what the server sees in image files ([`check`]).
 //! - `iipsrv convert INPUT OUTPUT.tif`: builds a pyramidal TIFF ([`convert`]).
+//! - `iipsrv warm PATH...`: builds the pyramids of large flat images into PYRAMID_CACHE_DIR
+//!   ahead of time ([`warm`]).
 //! - `iipsrv purge ID...`: purges images across the shared cache tier ([`serve::purge`]).
 //! - `iipsrv man`: the manual page generated from the option definitions ([`man`]).
 //! - `iipsrv completions SHELL`: shell completions (bash, zsh, fish, ...).
 //!
 //! `iipsrv --version` names the commit, features and codecs of the build ([`about`]).
 //!
-//! `check` and `convert` use the format crate only; `serve` and `purge` the server crate.
+//! `check` and `convert` use the format crate only; `serve`, `warm` and `purge` the server
+//! crate.
 
 mod about;
 mod check;
 mod convert;
 mod man;
 mod serve;
+mod warm;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use iipsrv_server::settings::Config;
@@ -56,6 +60,9 @@ enum Job {
     },
     /// Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory.
     Convert(convert::Args),
+    /// Build the pyramids of large flat images into PYRAMID_CACHE_DIR ahead of time, as the
+    /// server would on first use.
+    Warm(warm::Args),
     /// Purge images across the shared tier (MEMCACHED_SERVERS or REDIS_URL).
     Purge {
         /// Image identifiers, as requests name them.
@@ -84,6 +91,7 @@ fn main() -> ExitCode {
         Some(Job::Serve(config)) => serve::run(*config),
         Some(Job::Check { paths }) => exit(check::run(&paths)),
         Some(Job::Convert(args)) => report("iipsrv convert", convert::convert(&args)),
+        Some(Job::Warm(args)) => report("iipsrv warm", warm::run(&args)),
         Some(Job::Purge { ids }) => serve::purge(&ids),
         Some(Job::Man) => report("iipsrv", man_page()),
         Some(Job::Completions { shell }) => {

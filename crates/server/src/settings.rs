@@ -394,17 +394,14 @@ pub struct PyramidArgs {
     /// Directory where pyramids of large flat images (JPEG, PNG, striped or single-level
     /// TIFF over PYRAMID_THRESHOLD) are built on first use and kept; empty: none are built,
     /// flat images are served from memory as before (not in the original).
-    #[arg(
-        long = "pyramid-cache-dir",
-        env = "PYRAMID_CACHE_DIR",
-        default_value = ""
-    )]
-    pub cache_dir: PathBuf,
+    #[arg(long = "pyramid-cache-dir", env = "PYRAMID_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
 
     /// MB of disk the built pyramids may take; the least recently used are deleted beyond
     /// it (not in the original).
     #[arg(
         long = "pyramid-cache-size",
+        value_name = "MB",
         env = "PYRAMID_CACHE_SIZE",
         default_value_t = 10240.0
     )]
@@ -414,6 +411,7 @@ pub struct PyramidArgs {
     /// rather than its levels made in memory (not in the original).
     #[arg(
         long = "pyramid-threshold",
+        value_name = "MEGAPIXELS",
         env = "PYRAMID_THRESHOLD",
         default_value_t = 16.0
     )]
@@ -423,9 +421,13 @@ pub struct PyramidArgs {
 impl PyramidArgs {
     /// PYRAMID_CACHE_DIR and its size and threshold, when the directory is set.
     pub fn settings(&self) -> Result<Option<PyramidSettings>, ConfigError> {
-        if self.cache_dir.as_os_str().is_empty() {
+        let Some(dir) = self
+            .cache_dir
+            .as_ref()
+            .filter(|d: &&PathBuf| !d.as_os_str().is_empty())
+        else {
             return Ok(None);
-        }
+        };
         let mb = megabytes("PYRAMID_CACHE_SIZE", self.cache_size)?;
         let threshold = self.threshold;
         if !threshold.is_finite() || threshold < 0.0 {
@@ -435,7 +437,7 @@ impl PyramidArgs {
             ));
         }
         Ok(Some(PyramidSettings {
-            dir: self.cache_dir.clone(),
+            dir: dir.clone(),
             limit_bytes: (mb * 1048576.0) as u64,
             threshold_pixels: (threshold * 1e6) as u64,
         }))

@@ -60,7 +60,7 @@ pub(crate) fn convert(args: &Args) -> Result<(), BuildError> {
         fallback: None,
         bigtiff: args.bigtiff,
     };
-    let progress = Bar::new(args);
+    let progress = Bar::new(args.output.display().to_string());
     pyramid::build(&args.input, &args.output, &options, &progress)
 }
 
@@ -79,11 +79,12 @@ impl Method {
     }
 }
 
-/// A progress bar on a terminal; nothing otherwise.
-struct Bar(Option<indicatif::ProgressBar>);
+/// A progress bar of a pyramid build on a terminal; nothing otherwise.
+pub(crate) struct Bar(Option<indicatif::ProgressBar>);
 
 impl Bar {
-    fn new(args: &Args) -> Bar {
+    /// A bar labelled `label`, when standard error is a terminal.
+    pub(crate) fn new(label: String) -> Bar {
         if !std::io::stderr().is_terminal() {
             return Bar(None);
         }
@@ -93,7 +94,7 @@ impl Bar {
         ) {
             bar.set_style(style.progress_chars("=> "));
         }
-        bar.set_message(format!("{}", args.output.display()));
+        bar.set_message(label);
         Bar(Some(bar))
     }
 }

@@ -445,7 +445,7 @@ fn recover(dir: &Path) -> std::io::Result<()> {
 
 /// Deletes the least recently used pyramids in `dir` until they take at most `limit`
 /// bytes, never the one of `keep` (just built); returns the bytes kept.
-fn evict(dir: &Path, limit: u64, keep: Option<&str>) -> u64 {
+pub fn evict(dir: &Path, limit: u64, keep: Option<&str>) -> u64 {
     let mut pyramids: Vec<(SystemTime, u64, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
