@@ -10,6 +10,8 @@ use iipsrv_formats::open::{self, Kind};
 use iipsrv_formats::source::jpeg2000::Jpeg2000Image;
 use iipsrv_formats::source::tiff::TiffImage;
 use iipsrv_formats::source::ImageSource;
+use iipsrv_server::settings::PyramidSettings;
+use iipsrv_server::storage::pyramids;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -43,11 +45,13 @@ enum Unservable {
     UnknownFormat,
 }
 
-/// Checks every path, printing a report for each; true when all are servable.
-pub(crate) fn run(paths: &[std::path::PathBuf]) -> bool {
+/// Checks every path, printing a report for each; true when all are servable. With a
+/// pyramid cache, flat images over its threshold say whether their pyramid is built.
+pub(crate) fn run(paths: &[std::path::PathBuf], pyramids: Option<&PyramidSettings>) -> bool {
     let mut all_servable = true;
     for p in paths {
-        let (lines, verdict) = check(p);
+        let (mut lines, verdict) = check(p);
+        lines.extend(pyramids.and_then(|settings| pyramid_line(p, settings)));
         println!("{}:", p.display());
         for l in lines {
             println!("  {l}");
@@ -62,6 +66,25 @@ pub(crate) fn run(paths: &[std::path::PathBuf]) -> bool {
         }
     }
     all_servable
+}
+
+/// What the server does with `path` when it is a flat image over PYRAMID_THRESHOLD: its
+/// pyramid is in the cache, or will be built there on first use.
+fn pyramid_line(path: &Path, settings: &PyramidSettings) -> Option<String> {
+    let path = path.canonicalize().ok()?;
+    let meta = std::fs::metadata(&path).ok()?;
+    let Ok(open::Opening::Flat(_)) = open::open_file(&path, 0, Some(settings.threshold_pixels))
+    else {
+        return None;
+    };
+    let key = pyramids::key_of(&path, &meta);
+    Some(if pyramids::built_path(&settings.dir, &key).is_file() {
+        format!("pyramid cache: built ({key}.tif in PYRAMID_CACHE_DIR)")
+    } else {
+        "pyramid cache: would be built in PYRAMID_CACHE_DIR on its first request (or now by \
+         iipsrv warm)"
+            .into()
+    })
 }
 
 /// The description lines and verdict of one file.
@@ -113,21 +136,27 @@ fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), Unservable> {
             } else {
                 "JPEG"
             };
-            let image = open::open_source(path)?;
-            let lines = vec![format!(
-                "{kind}, {}×{}",
-                image.info().width,
-                image.info().height
-            )];
+            let outline = open::outline(path)?;
+            let (width, height) = (outline.width, outline.height);
+            if width as u64 * height as u64 <= MAX_PROBED_PIXELS {
+                open::open_source(path)?;
+            }
+            let lines = vec![format!("{kind}, {width}×{height}")];
             let advice = vec![format!(
                 "a plain {kind} has no tiles or pyramid: it is decoded whole into memory when \
-                 opened; convert it to a tiled pyramidal TIFF (vips tiffsave --tile --pyramid)"
+                 opened, or has a pyramid built on first use with PYRAMID_CACHE_DIR; convert it \
+                 to a tiled pyramidal TIFF (vips tiffsave --tile --pyramid) ahead of time"
             )];
             Ok((lines, Verdict::Slow(advice)))
         }
         None => Err(Unservable::UnknownFormat),
     }
 }
+
+/// Flat JPEG and PNG files up to this many pixels are decoded whole to prove they decode;
+/// larger ones are only read to their headers (the server builds their pyramids, or refuses
+/// them).
+const MAX_PROBED_PIXELS: u64 = 100_000_000;
 
 /// An HTJ2K codestream is decoded in whole codestream tiles (OpenJPEG cannot decode part
 /// of an HT tile): tiles much larger than the server's are slow to serve.
@@ -191,8 +220,9 @@ fn pyramid_advice(info: &ImageInfo, striped: bool) -> Vec<String> {
     let l0 = &info.levels[0];
     if info.levels.len() == 1 && info.width.max(info.height) > 512 {
         advice.push(
-            "no pyramid: levels are built in memory when opened (up to 100 megapixels); \
-             vips tiffsave --tile --pyramid makes one"
+            "no pyramid: levels are built in memory when opened (up to 100 megapixels), or \
+             on disk on first use with PYRAMID_CACHE_DIR; vips tiffsave --tile --pyramid \
+             makes one"
                 .into(),
         );
     }

@@ -14,8 +14,8 @@
 //!
 //! `iipsrv --version` names the commit, features and codecs of the build ([`about`]).
 //!
-//! `check` and `convert` use the format crate only; `serve`, `warm` and `purge` the server
-//! crate.
+//! `convert` uses the format crate only; `serve`, `check`, `warm` and `purge` the server
+//! crate too.
 
 mod about;
 mod check;
@@ -25,7 +25,7 @@ mod serve;
 mod warm;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use iipsrv_server::settings::Config;
+use iipsrv_server::settings::{Config, PyramidArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -57,6 +57,10 @@ enum Job {
         /// Image files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// The pyramid cache: with PYRAMID_CACHE_DIR, flat images over its threshold say
+        /// whether their pyramid is built.
+        #[command(flatten)]
+        pyramids: PyramidArgs,
     },
     /// Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory.
     Convert(convert::Args),
@@ -89,7 +93,10 @@ fn main() -> ExitCode {
     match cli.command {
         None => serve::run(cli.serve),
         Some(Job::Serve(config)) => serve::run(*config),
-        Some(Job::Check { paths }) => exit(check::run(&paths)),
+        Some(Job::Check { paths, pyramids }) => match pyramids.settings() {
+            Ok(settings) => exit(check::run(&paths, settings.as_ref())),
+            Err(e) => report("iipsrv check", Err(e)),
+        },
         Some(Job::Convert(args)) => report("iipsrv convert", convert::convert(&args)),
         Some(Job::Warm(args)) => report("iipsrv warm", warm::run(&args)),
         Some(Job::Purge { ids }) => serve::purge(&ids),
