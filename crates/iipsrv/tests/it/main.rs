@@ -30,6 +30,7 @@ mod object_storage;
 mod options;
 mod processing;
 mod protocols;
+mod pyramid_cache;
 mod server_e2e;
 #[cfg(all(feature = "memcached", feature = "redis"))]
 mod shared_tier;

@@ -501,7 +501,7 @@ impl App {
             return Ok(hit);
         }
         if let Some(build) = &opened.building {
-            if render::needs_pyramid(src.info(), view) {
+            if render::needs_smaller_level(src.info(), view) {
                 return Err(build.preparing().into());
             }
         }

@@ -230,10 +230,13 @@ fn source_pixels(plan: &Plan) -> u64 {
     (x1 - x0) as u64 * (y1 - y0) as u64
 }
 
-/// Whether rendering `view` from an image described by `info` needs more source pixels
-/// than this server decodes for one answer: the image lacks the smaller level it needs.
-pub fn needs_pyramid(info: &ImageInfo, view: &View) -> bool {
-    source_pixels(&plan(info, view)) > MAX_SOURCE_PIXELS
+/// Whether rendering `view` from an image described by `info` is costly for want of a
+/// smaller level: more than a megapixel of the level it reads, at more than four of its
+/// pixels for each output pixel (a view zoomed out more than twice). Such views of a flat
+/// image wait for its pyramid.
+pub fn needs_smaller_level(info: &ImageInfo, view: &View) -> bool {
+    let read = source_pixels(&plan(info, view));
+    read > (1 << 20) && read > 4 * view.width as u64 * view.height as u64
 }
 
 /// Renders a view of a source into encoded bytes.

@@ -1,0 +1,365 @@
+//! The pyramid cache (PYRAMID_CACHE_DIR): flat images over PYRAMID_THRESHOLD get a pyramid
+//! built on first use, answered meanwhile with 503 + Retry-After (or from a TIFF's stored
+//! level near full resolution), then served zoomed out with the pixels libvips's shrink
+//! gives; a changed source is rebuilt; the cache stays under PYRAMID_CACHE_SIZE; two servers
+//! sharing the directory build once; a build killed half-way is cleaned up at the next
+//! start; `iipsrv warm` and `iipsrv check` see the same cache. Small images and a 1-megapixel
+//! threshold here; the 150-400 megapixel runs are bench/flat.sh's.
+
+use crate::harness::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const W: u32 = 3000;
+const H: u32 = 2000;
+
+/// The peak signal-to-noise ratio of `a` against `b` (same size), in dB.
+fn psnr(a: &iipsrv_core::raster::Raster, b: &iipsrv_core::raster::Raster) -> f64 {
+    assert_eq!(
+        (a.width, a.height, a.channels),
+        (b.width, b.height, b.channels)
+    );
+    let n = a.data.len() as f64;
+    let mse: f64 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / n;
+    10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
+}
+
+/// A server over `images` with its pyramid cache in `cache` (threshold 1 megapixel), its
+/// log in `log`, and `extra` settings.
+fn start_server(images: &Path, cache: &Path, log: &Path, extra: &[(&str, &str)]) -> Server {
+    let (images, cache, log) = (s(images), s(cache), s(log));
+    let mut env = vec![
+        ("FILESYSTEM_PREFIX", images.as_str()),
+        ("PYRAMID_CACHE_DIR", cache.as_str()),
+        ("PYRAMID_THRESHOLD", "1"),
+        ("LOGFILE", log.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    Server::start(&env)
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().to_string()
+}
+
+/// Asks `path` until it is answered 200 (at most 60 s); every other answer must be a 503
+/// with a Retry-After of 1-30 s. The answer, and how many 503s came first.
+fn until_built(port: u16, path: &str) -> (Reply, usize) {
+    let start = Instant::now();
+    let mut waits = 0;
+    loop {
+        let r = get(port, path);
+        if r.status == 200 {
+            return (r, waits);
+        }
+        assert_eq!(
+            r.status,
+            503,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let after: u32 = r
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!((1..=30).contains(&after), "Retry-After {after}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{path}: never built"
+        );
+        waits += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The pyramids (`*.tif`) in the cache directory.
+fn pyramids(cache: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(cache)
+        .expect("cache dir")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "tif"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `src` shrunk 8 × 8 by libvips (box average), as 8-bit PNG pixels.
+fn vips_shrink(src: &Path, dir: &Path) -> iipsrv_core::raster::Raster {
+    let out = dir.join("shrunk.png");
+    vips(&["shrink", &s(src), &s(&out), "8", "8"]);
+    decode_image(&std::fs::read(out).expect("shrunk"))
+}
+
+/// The test sources: a deflate striped TIFF, a baseline JPEG, a PNG and a 16-bit striped
+/// TIFF, all of the same pattern.
+fn sources(dir: &Path) -> (PathBuf, Vec<&'static str>) {
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).expect("images");
+    let png = images.join("flat.png");
+    write_png(&pattern(W, H), &png);
+    let p = |n: &str| s(&images.join(n));
+    vips(&["jpegsave", &p("flat.png"), &p("flat.jpg"), "--Q", "95"]);
+    vips(&[
+        "tiffsave",
+        &p("flat.png"),
+        &p("flat.tif"),
+        "--compression",
+        "deflate",
+    ]);
+    let u16 = sixteen_bit(dir, &png);
+    vips(&[
+        "tiffsave",
+        &s(&u16),
+        &p("flat16.tif"),
+        "--compression",
+        "deflate",
+    ]);
+    (
+        images,
+        vec!["flat.tif", "flat.jpg", "flat.png", "flat16.tif"],
+    )
+}
+
+#[test]
+fn flat_sources_get_pyramids_built_on_first_use() {
+    let dir = tempdir();
+    let (images, ids) = sources(dir.path());
+    let cache = dir.path().join("cache");
+    let log = dir.path().join("log.txt");
+    let server = start_server(&images, &cache, &log, &[]);
+    let expected = vips_shrink(&images.join("flat.png"), dir.path());
+    for id in &ids {
+        // Full resolution from a TIFF's stored level while its pyramid is built; a
+        // JPEG or PNG waits for it.
+        let first = get(
+            server.port,
+            &format!("/iiif/{id}/0,0,256,256/256,/0/default.png"),
+        );
+        let expect_first = if id.ends_with(".tif") { 200 } else { 503 };
+        assert_eq!(first.status, expect_first, "{id} full-resolution tile");
+        let (zoomed_out, _) =
+            until_built(server.port, &format!("/iiif/{id}/full/375,/0/default.png"));
+        let got = decode_image(&zoomed_out.body);
+        let db = psnr(&got, &expected);
+        eprintln!("{id}: {db:.1} dB against vips shrink");
+        assert!(db >= 35.0, "{id}: {db:.1} dB against vips shrink");
+        let info = get(server.port, &format!("/iiif/{id}/info.json"));
+        let j: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
+        assert_eq!(
+            j["tiles"][0]["scaleFactors"],
+            serde_json::json!([1, 2, 4, 8, 16]),
+            "{id}"
+        );
+    }
+    assert_eq!(pyramids(&cache).len(), ids.len());
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(text.matches(" built in ").count(), ids.len(), "{text}");
+    assert!(!text.contains(&s(&images)), "the log shows no image path");
+    let m = String::from_utf8(get(server.port, "/metrics").body).expect("metrics");
+    assert!(
+        m.contains("iipsrv_pyramid_builds_total{outcome=\"built\"} 4"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_changed_source_is_rebuilt() {
+    let dir = tempdir();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).expect("images");
+    let png = images.join("flat.png");
+    write_png(&pattern(W, H), &png);
+    let cache = dir.path().join("cache");
+    let server = start_server(&images, &cache, &dir.path().join("log"), &[]);
+    let path = "/iiif/flat.png/full/375,/0/default.png";
+    until_built(server.port, path);
+    // The same pattern turned upside down, written in place.
+    let flipped = dir.path().join("flipped.png");
+    vips(&["flip", &s(&png), &s(&flipped), "vertical"]);
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::copy(&flipped, &png).expect("replace");
+    let (answer, waits) = until_built(server.port, path);
+    assert!(waits > 0, "the changed file waited for a new pyramid");
+    let expected = vips_shrink(&png, dir.path());
+    let db = psnr(&decode_image(&answer.body), &expected);
+    assert!(db >= 35.0, "{db:.1} dB against the changed file");
+    assert_eq!(pyramids(&cache).len(), 2, "the old pyramid ages out later");
+}
+
+#[test]
+fn the_cache_stays_under_its_size() {
+    let dir = tempdir();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).expect("images");
+    for i in 0..3 {
+        let img = pattern(W + 16 * i, H);
+        write_png(&img, &images.join(format!("f{i}.png")));
+    }
+    let cache = dir.path().join("cache");
+    let server = start_server(&images, &cache, &dir.path().join("log"), &[]);
+    until_built(server.port, "/iiif/f0.png/full/100,/0/default.jpg");
+    let one = std::fs::metadata(&pyramids(&cache)[0]).expect("size").len();
+    drop(server);
+    // Room for two pyramids, not three.
+    let limit = format!("{}", (one as f64 * 2.5) / 1048576.0);
+    let server = start_server(
+        &images,
+        &cache,
+        &dir.path().join("log"),
+        &[("PYRAMID_CACHE_SIZE", &limit)],
+    );
+    for i in 1..3 {
+        until_built(
+            server.port,
+            &format!("/iiif/f{i}.png/full/100,/0/default.jpg"),
+        );
+    }
+    let kept = pyramids(&cache);
+    let total: u64 = kept
+        .iter()
+        .map(|p| std::fs::metadata(p).expect("size").len())
+        .sum();
+    assert_eq!(kept.len(), 2, "the least recently used went");
+    assert!(
+        total as f64 <= one as f64 * 2.5 * 1.05,
+        "{total} bytes kept"
+    );
+    // f0's went (the oldest); it is built again when asked.
+    let (_, waits) = until_built(server.port, "/iiif/f0.png/full/100,/0/default.jpg");
+    assert!(waits > 0);
+}
+
+/// A noisy JPEG large enough that building its pyramid takes a while: `DIR/slow.jpg`.
+fn slow_source(images: &Path, dir: &Path) {
+    let noise = dir.join("noise.v");
+    vips(&[
+        "gaussnoise",
+        &s(&noise),
+        "6000",
+        "6000",
+        "--mean",
+        "128",
+        "--sigma",
+        "40",
+    ]);
+    let rgb = dir.join("rgb.v");
+    vips(&[
+        "bandjoin",
+        &format!("{} {} {}", s(&noise), s(&noise), s(&noise)),
+        &s(&rgb),
+    ]);
+    let cast = dir.join("cast.v");
+    vips(&["cast", &s(&rgb), &s(&cast), "uchar"]);
+    vips(&[
+        "jpegsave",
+        &s(&cast),
+        &s(&images.join("slow.jpg")),
+        "--Q",
+        "95",
+    ]);
+}
+
+#[test]
+fn two_servers_sharing_a_directory_build_once() {
+    let dir = tempdir();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).expect("images");
+    slow_source(&images, dir.path());
+    let cache = dir.path().join("cache");
+    let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let a = start_server(&images, &cache, &log_a, &[]);
+    let b = start_server(&images, &cache, &log_b, &[]);
+    let path = "/iiif/slow.jpg/full/200,/0/default.jpg";
+    assert_eq!(get(a.port, path).status, 503);
+    assert_eq!(get(b.port, path).status, 503);
+    until_built(a.port, path);
+    until_built(b.port, path);
+    let built = |log: &Path| {
+        std::fs::read_to_string(log)
+            .expect("log")
+            .matches(" built in ")
+            .count()
+    };
+    assert_eq!(built(&log_a) + built(&log_b), 1, "built once between them");
+    assert_eq!(pyramids(&cache).len(), 1);
+}
+
+#[test]
+fn a_build_killed_half_way_is_cleaned_up_at_the_next_start() {
+    let dir = tempdir();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).expect("images");
+    slow_source(&images, dir.path());
+    let cache = dir.path().join("cache");
+    let log = dir.path().join("log");
+    let path = "/iiif/slow.jpg/full/200,/0/default.jpg";
+    let first = start_server(&images, &cache, &log, &[]);
+    assert_eq!(get(first.port, path).status, 503);
+    let partial = |c: &Path| {
+        std::fs::read_dir(c)
+            .expect("cache")
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+    };
+    let start = Instant::now();
+    while !partial(&cache) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no build started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.signal("KILL");
+    drop(first);
+    assert!(partial(&cache), "the killed build left its partial file");
+    let second = start_server(&images, &cache, &log, &[]);
+    assert!(!partial(&cache), "removed at start-up");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("of an interrupted build"), "{text}");
+    until_built(second.port, path);
+    assert_eq!(pyramids(&cache).len(), 1);
+}
+
+#[test]
+fn warm_builds_ahead_and_check_reports_it() {
+    let dir = tempdir();
+    let (images, _) = sources(dir.path());
+    let cache = dir.path().join("cache");
+    let iipsrv = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_iipsrv"))
+            .args(args)
+            .env("PYRAMID_CACHE_DIR", &cache)
+            .env("PYRAMID_THRESHOLD", "1")
+            .output()
+            .expect("run iipsrv");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let png = s(&images.join("flat.png"));
+    let before = iipsrv(&["check", &png]);
+    assert!(before.contains("pyramid cache: would be built"), "{before}");
+    let warm = iipsrv(&["warm", &s(&images), "--match", "*.png"]);
+    assert!(warm.starts_with("warm: 1 built, 0 already built"), "{warm}");
+    let after = iipsrv(&["check", &png]);
+    assert!(after.contains("pyramid cache: built"), "{after}");
+    let again = iipsrv(&["warm", &s(&images)]);
+    assert!(
+        again.starts_with("warm: 3 built, 1 already built"),
+        "{again}"
+    );
+    // Served at once: no 503 for a warmed image.
+    let server = start_server(&images, &cache, &dir.path().join("log"), &[]);
+    let r = get(server.port, "/iiif/flat.png/full/375,/0/default.png");
+    assert_eq!(r.status, 200);
+}
