@@ -363,3 +363,38 @@ fn warm_builds_ahead_and_check_reports_it() {
     let r = get(server.port, "/iiif/flat.png/full/375,/0/default.png");
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn a_corrupt_flat_file_fails_its_build_once_and_is_then_refused() {
+    let dir = tempdir();
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).expect("images");
+    let png = images.join("flat.png");
+    write_png(&pattern(W, H), &png);
+    let bytes = std::fs::read(&png).expect("png");
+    std::fs::write(&png, &bytes[..bytes.len() / 2]).expect("truncate");
+    let cache = dir.path().join("cache");
+    let log = dir.path().join("log");
+    let mut server = start_server(&images, &cache, &log, &[]);
+    let path = "/iiif/flat.png/full/375,/0/default.png";
+    let start = Instant::now();
+    let answer = loop {
+        let r = get(server.port, path);
+        if r.status != 503 {
+            break r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "still 503");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let body = String::from_utf8_lossy(&answer.body).to_string();
+    assert_eq!(answer.status, 500, "{body}");
+    assert!(
+        !body.contains('\n') && !body.contains(&s(&images)),
+        "{body}"
+    );
+    assert!(server.alive());
+    assert!(pyramids(&cache).is_empty());
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(text.matches("not built").count(), 1, "tried once: {text}");
+    assert_eq!(get(server.port, path).status, 500, "not tried again");
+}

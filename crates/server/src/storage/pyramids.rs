@@ -481,3 +481,90 @@ pub fn evict(dir: &Path, limit: u64, keep: Option<&str>) -> u64 {
     crate::telemetry::pyramid_cache_bytes(total);
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &Path, name: &str, bytes: usize) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, vec![0u8; bytes]).expect("write");
+        path
+    }
+
+    fn aged(path: &Path, seconds_ago: u64) {
+        let f = File::options().write(true).open(path).expect("open");
+        f.set_modified(SystemTime::now() - Duration::from_secs(seconds_ago))
+            .expect("mtime");
+    }
+
+    #[test]
+    fn a_changed_file_gets_another_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        let a = file(dir.path(), "a.png", 10);
+        let key = |p: &Path| key_of(p, &std::fs::metadata(p).expect("meta"));
+        let first = key(&a);
+        assert_eq!(first, key(&a), "stable");
+        assert_eq!(first.len(), 32);
+        aged(&a, 100);
+        let touched = key(&a);
+        assert_ne!(first, touched, "another mtime");
+        std::fs::write(&a, vec![0u8; 11]).expect("grow");
+        aged(&a, 100);
+        assert_ne!(touched, key(&a), "another size");
+        let b = file(dir.path(), "b.png", 11);
+        aged(&b, 100);
+        assert_ne!(key(&a), key(&b), "another path");
+    }
+
+    #[test]
+    fn eviction_takes_the_least_recently_used_first_and_spares_the_new_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        for (name, age) in [("old", 300), ("mid", 200), ("new", 100)] {
+            aged(&file(dir.path(), &format!("{name}.tif"), 1000), age);
+        }
+        file(dir.path(), "x.tif.partial", 5000);
+        assert_eq!(evict(dir.path(), 2500, None), 2000);
+        assert!(!dir.path().join("old.tif").exists());
+        assert!(dir.path().join("mid.tif").exists());
+        assert!(
+            dir.path().join("x.tif.partial").exists(),
+            "builds are not counted"
+        );
+        assert_eq!(evict(dir.path(), 0, Some("new")), 1000);
+        assert!(
+            dir.path().join("new.tif").exists(),
+            "the one just built stays"
+        );
+    }
+
+    #[test]
+    fn recovery_removes_partial_files_whose_lock_nobody_holds() {
+        let dir = tempfile::tempdir().expect("dir");
+        file(dir.path(), "dead.tif.partial", 10);
+        file(dir.path(), "dead.lock", 0);
+        file(dir.path(), "live.tif.partial", 10);
+        let held = File::create(dir.path().join("live.lock")).expect("lock");
+        held.lock().expect("held");
+        recover(dir.path()).expect("recover");
+        assert!(!dir.path().join("dead.tif.partial").exists());
+        assert!(!dir.path().join("dead.lock").exists());
+        assert!(
+            dir.path().join("live.tif.partial").exists(),
+            "a build under way"
+        );
+    }
+
+    #[test]
+    fn a_locked_build_is_left_to_its_holder() {
+        let dir = tempfile::tempdir().expect("dir");
+        let source = file(dir.path(), "src.png", 10);
+        let held = File::create(dir.path().join("k.lock")).expect("lock");
+        held.lock().expect("held");
+        let busy = build_locked(dir.path(), "k", &source, &pyramid::Quiet);
+        assert_eq!(busy.ok(), Some(Built::Busy));
+        file(dir.path(), "k.tif", 10);
+        let done = build_locked(dir.path(), "k", &source, &pyramid::Quiet);
+        assert_eq!(done.ok(), Some(Built::Already));
+    }
+}
