@@ -32,6 +32,9 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; true; }
 trap cleanup EXIT
 export VIPS_CONCURRENCY=${VIPS_CONCURRENCY:-$(nproc)}
+# vips with negative numbers passed as values, not options (a leading space, as
+# make-images.sh does).
+V() { local a args=(); for a in "$@"; do [[ $a =~ ^-[0-9.] ]] && a=" $a"; args+=("$a"); done; vips "${args[@]}"; }
 
 make_sources() {
   [ -s "$SRC/flat16.tif" ] && return
@@ -45,8 +48,8 @@ make_sources() {
   vips xyz "$t/xy.v" "$W" "$H"
   vips extract_band "$t/xy.v" "$t/x.v" 0
   vips extract_band "$t/xy.v" "$t/y.v" 1
-  vips linear "$t/x.v" "$t/gx.v" "$(echo "60/$W" | bc -l)" -30
-  vips linear "$t/y.v" "$t/gy.v" "$(echo "60/$H" | bc -l)" -30
+  V linear "$t/x.v" "$t/gx.v" "$(echo "60/$W" | bc -l)" -30
+  V linear "$t/y.v" "$t/gy.v" "$(echo "60/$H" | bc -l)" -30
   vips add "$t/lum.v" "$t/gx.v" "$t/r.v"
   vips add "$t/lum.v" "$t/gy.v" "$t/g.v"
   vips subtract "$t/lum.v" "$t/gx.v" "$t/bl.v"
