@@ -44,7 +44,10 @@ make_sources() {
   vips perlin "$t/p2.v" "$W" "$H" --cell-size 96 --seed 2
   vips linear "$t/p1.v" "$t/a.v" 160 128
   vips linear "$t/p2.v" "$t/b.v" 40 0
-  vips add "$t/a.v" "$t/b.v" "$t/lum.v"
+  vips add "$t/a.v" "$t/b.v" "$t/ab.v"
+  # Sensor-like noise (sigma 3): about 3-4 bits a pixel at JPEG Q90, as make-images.sh.
+  vips gaussnoise "$t/n.v" "$W" "$H" --sigma 3 --mean 0
+  vips add "$t/ab.v" "$t/n.v" "$t/lum.v"
   vips xyz "$t/xy.v" "$W" "$H"
   vips extract_band "$t/xy.v" "$t/x.v" 0
   vips extract_band "$t/xy.v" "$t/y.v" 1
@@ -66,12 +69,13 @@ make_sources() {
   rm -rf "$t"
 }
 
-# serve CACHE: a fresh server over $SRC with its pyramid cache in CACHE, on $port.
+# serve CACHE: a fresh server over $SRC with its pyramid cache in CACHE, on $port; the
+# answer cache off, so that every tile of the steady state is read from a pyramid.
 serve() {
   cleanup
   port=$(free_port)
-  FILESYSTEM_PREFIX=$SRC/ PYRAMID_CACHE_DIR=$1 PYRAMID_THRESHOLD=16 VERBOSITY=1 \
-    LOGFILE="$OUT/server.log" MAX_IMAGE_CACHE_SIZE=256 "$BIN" --http "127.0.0.1:$port" 2>/dev/null &
+  FILESYSTEM_PREFIX=$SRC/ PYRAMID_CACHE_DIR=$1 PYRAMID_THRESHOLD=16 VERBOSITY=0 \
+    MAX_IMAGE_CACHE_SIZE=0 "$BIN" --http "127.0.0.1:$port" 2>"$OUT/server.log" &
   pid=$!
   wait_for_http "http://127.0.0.1:$port/health"
 }

@@ -6,6 +6,7 @@ use crate::error::{SourceError, SourceResult};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Random-access bytes of one image.
 pub trait ByteSource: Send + Sync {
@@ -61,6 +62,49 @@ impl ByteSource for FileBytes {
             .read_exact_at(&mut buf, offset)
             .map_err(|e| SourceError::io("read failed", e))?;
         Ok(buf)
+    }
+}
+
+/// A [`ByteSource`] read through `std::io::Read` and `Seek`, for decoders that want a
+/// stream (the PNG decoder of the pyramid builder).
+pub struct ByteReader {
+    bytes: Arc<dyn ByteSource>,
+    at: u64,
+}
+
+impl ByteReader {
+    /// A reader at the start of `bytes`.
+    pub fn new(bytes: Arc<dyn ByteSource>) -> ByteReader {
+        ByteReader { bytes, at: 0 }
+    }
+}
+
+impl std::io::Read for ByteReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.bytes.len().saturating_sub(self.at);
+        let n = (buf.len() as u64).min(left) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let data = self
+            .bytes
+            .read_at(self.at, n)
+            .map_err(std::io::Error::other)?;
+        buf[..n].copy_from_slice(&data);
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for ByteReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let at = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.bytes.len().checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.at.checked_add_signed(d),
+        };
+        self.at = at.ok_or_else(|| std::io::Error::other("seek before the start"))?;
+        Ok(self.at)
     }
 }
 

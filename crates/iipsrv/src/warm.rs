@@ -5,10 +5,12 @@
 //! by a running server, is left alone.
 
 use crate::convert::Bar;
+use iipsrv_formats::bytes::{ByteSource, FileBytes};
 use iipsrv_formats::open::{open_file, Opening};
 use iipsrv_server::settings::PyramidArgs;
 use iipsrv_server::storage::pyramids::{self, Built};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The command line of `iipsrv warm`.
 #[derive(Debug, clap::Args)]
@@ -95,16 +97,23 @@ fn warm(file: &Path, settings: &iipsrv_server::settings::PyramidSettings, tally:
         return;
     };
     let key = pyramids::key_of(&path, &meta);
+    let bytes = match FileBytes::open(&path) {
+        Ok(bytes) => Arc::new(bytes) as Arc<dyn ByteSource>,
+        Err(e) => return fail(file, &e, tally),
+    };
     let bar = Bar::new(file.display().to_string());
-    match pyramids::build_locked(&settings.dir, &key, &path, &bar) {
+    match pyramids::build_locked(&settings.dir, &key, (bytes, file), &bar) {
         Ok(Built::Now) => tally.built += 1,
         Ok(Built::Already) => tally.already += 1,
         Ok(Built::Busy) => tally.elsewhere += 1,
-        Err(e) => {
-            eprintln!("iipsrv warm: {}: {e}", file.display());
-            tally.failed += 1;
-        }
+        Err(e) => fail(file, &e, tally),
     }
+}
+
+/// Reports a file whose pyramid could not be built.
+fn fail(file: &Path, e: &dyn std::fmt::Display, tally: &mut Tally) {
+    eprintln!("iipsrv warm: {}: {e}", file.display());
+    tally.failed += 1;
 }
 
 /// The files under `paths` (directories searched recursively, in name order) whose name

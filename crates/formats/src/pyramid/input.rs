@@ -4,7 +4,7 @@
 //! through [`crate::codec::jpeg_bands`]). 8-bit and 16-bit unsigned samples, 1-4 channels.
 
 use super::error::{BuildError, InputError, Layout};
-use crate::bytes::{ByteSource, FileBytes};
+use crate::bytes::{ByteReader, ByteSource, FileBytes};
 use crate::codec::jpeg_bands::JpegBands;
 use crate::open::Kind;
 use crate::source::tiff::TiffImage;
@@ -50,7 +50,7 @@ enum Reader {
         strip: Option<(u32, Band)>,
     },
     Png {
-        reader: Box<png::Reader<std::io::BufReader<std::fs::File>>>,
+        reader: Box<png::Reader<std::io::BufReader<ByteReader>>>,
         /// The whole image of an interlaced PNG.
         whole: Option<Band>,
     },
@@ -58,23 +58,29 @@ enum Reader {
 }
 
 impl Input {
-    /// Opens `path`, recognised by its first bytes.
+    /// Opens the file at `path`, recognised by its first bytes.
     pub fn open(path: &Path) -> Result<Input, BuildError> {
+        let bytes = FileBytes::open(path).map_err(|e| BuildError::open(path, e))?;
+        Self::open_bytes(Arc::new(bytes), path)
+    }
+
+    /// Opens the image in `bytes` (a file or an object; `path` names it in errors),
+    /// recognised by its first bytes.
+    pub fn open_bytes(bytes: Arc<dyn ByteSource>, path: &Path) -> Result<Input, BuildError> {
         let opened = |e| BuildError::open(path, InputError::Source(e));
-        let bytes = FileBytes::open(path).map_err(opened)?;
         let head = bytes
             .read_at(0, bytes.len().min(12) as usize)
             .map_err(opened)?;
         match Kind::of(&head) {
-            Some(Kind::Tiff) => Self::tiff(path, Arc::new(bytes)),
-            Some(Kind::Flat) if head.starts_with(&[0xff, 0xd8]) => Self::jpeg(path),
-            Some(Kind::Flat) => Self::png(path),
+            Some(Kind::Tiff) => Self::tiff(path, bytes),
+            Some(Kind::Flat) if head.starts_with(&[0xff, 0xd8]) => Self::jpeg(path, &*bytes),
+            Some(Kind::Flat) => Self::png(path, bytes),
             Some(Kind::Jpeg2000) => Err(BuildError::unsupported(path, Layout::Jpeg2000)),
             None => Err(BuildError::unsupported(path, Layout::UnknownFormat)),
         }
     }
 
-    fn tiff(path: &Path, bytes: Arc<FileBytes>) -> Result<Input, BuildError> {
+    fn tiff(path: &Path, bytes: Arc<dyn ByteSource>) -> Result<Input, BuildError> {
         let image = TiffImage::open(bytes).map_err(|e| BuildError::open(path, e))?;
         let info = image.info();
         if !crate::open::plain_samples(info) {
@@ -100,15 +106,10 @@ impl Input {
         })
     }
 
-    fn png(path: &Path) -> Result<Input, BuildError> {
+    fn png(path: &Path, bytes: Arc<dyn ByteSource>) -> Result<Input, BuildError> {
         let opened = |cause: InputError| BuildError::open(path, cause);
-        let file = std::fs::File::open(path).map_err(|error| {
-            opened(InputError::Io {
-                op: "cannot open",
-                error,
-            })
-        })?;
-        let mut dec = png::Decoder::new(std::io::BufReader::new(file));
+        let stream = std::io::BufReader::with_capacity(1 << 20, ByteReader::new(bytes));
+        let mut dec = png::Decoder::new(stream);
         dec.set_transformations(png::Transformations::EXPAND);
         let reader = dec.read_info().map_err(|e| opened(InputError::Png(e)))?;
         let info = reader.info();
@@ -150,14 +151,10 @@ impl Input {
         Ok(input)
     }
 
-    fn jpeg(path: &Path) -> Result<Input, BuildError> {
-        let data = std::fs::read(path).map_err(|error| {
-            let cause = InputError::Io {
-                op: "cannot read",
-                error,
-            };
-            BuildError::open(path, cause)
-        })?;
+    fn jpeg(path: &Path, bytes: &dyn ByteSource) -> Result<Input, BuildError> {
+        let data = bytes
+            .read_at(0, bytes.len() as usize)
+            .map_err(|e| BuildError::open(path, e))?;
         let xmp = crate::codec::jpeg::xmp_packet(&data);
         let bands = JpegBands::open(data).map_err(|e| BuildError::open(path, e))?;
         Ok(Input {
@@ -202,7 +199,7 @@ impl Input {
 
 /// The next `rows` rows of a non-interlaced PNG.
 fn png_rows(
-    reader: &mut png::Reader<std::io::BufReader<std::fs::File>>,
+    reader: &mut png::Reader<std::io::BufReader<ByteReader>>,
     width: u32,
     rows: u32,
     channels: u8,

@@ -12,6 +12,7 @@ pub mod error;
 pub(crate) mod input;
 pub(crate) mod level;
 
+use crate::bytes::ByteSource;
 use crate::codec::tiff_writer::TiffSink;
 use error::{BuildError, InputError, OutputStep};
 use input::{Band, Input};
@@ -20,6 +21,7 @@ use level::{lossless, Level, Sample};
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Bytes of input rows read at once (rounded to whole rows of tiles).
 const BAND_BYTES: u64 = 16 << 20;
@@ -66,11 +68,44 @@ pub fn build(
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<(), BuildError> {
-    let tile = options.tile;
+    check_tile(options.tile)?;
+    build_from(Input::open(input)?, input, output, options, progress)
+}
+
+/// [`build`] from the image in `bytes` (a file or an object), named `name` in errors.
+pub fn build_bytes(
+    bytes: Arc<dyn ByteSource>,
+    name: &Path,
+    output: &Path,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<(), BuildError> {
+    check_tile(options.tile)?;
+    build_from(
+        Input::open_bytes(bytes, name)?,
+        name,
+        output,
+        options,
+        progress,
+    )
+}
+
+/// Refuses a tile size that is not a multiple of 16 from 16 to 4096.
+fn check_tile(tile: u32) -> Result<(), BuildError> {
     if !(16..=4096).contains(&tile) || !tile.is_multiple_of(16) {
         return Err(BuildError::Tile { tile });
     }
-    let mut source = Input::open(input)?;
+    Ok(())
+}
+
+/// [`build`] from an open input.
+fn build_from(
+    mut source: Input,
+    input: &Path,
+    output: &Path,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<(), BuildError> {
     if matches!(options.compression, Compression::Webp(_)) && source.channels < 3 {
         return Err(BuildError::WebpGrey {
             channels: source.channels,

@@ -199,3 +199,53 @@ fn a_replaced_object_is_noticed_and_a_dead_store_is_a_502() {
         "files still served"
     );
 }
+
+#[test]
+fn a_flat_object_gets_its_pyramid_built_like_a_file() {
+    let store = tempdir();
+    let cache = tempdir();
+    std::fs::create_dir(store.path().join("images")).expect("bucket");
+    let src = pattern(3000, 2000);
+    write_png(&src, &store.path().join("images/flat.png"));
+    let s3 = S3::start(store.path());
+    let mut env = s3.env();
+    env.push(("FILESYSTEM_PREFIX", "s3://images/".into()));
+    let dir = cache.path().to_string_lossy().to_string();
+    let remote = server(
+        &env,
+        &[("PYRAMID_CACHE_DIR", &dir), ("PYRAMID_THRESHOLD", "1")],
+    );
+    let path = "/iiif/flat.png/full/375,/0/default.png";
+    assert_eq!(get(remote.port, path).status, 503, "built first");
+    let start = std::time::Instant::now();
+    let answer = loop {
+        let r = get(remote.port, path);
+        if r.status == 200 {
+            break r;
+        }
+        assert_eq!(r.status, 503);
+        assert!(start.elapsed() < Duration::from_secs(60), "never built");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let expected = reference(
+        &src,
+        iipsrv_core::view::Rect {
+            x: 0,
+            y: 0,
+            w: 3000,
+            h: 2000,
+        },
+        375,
+        250,
+    );
+    let err = mean_error(&decode_image(&answer.body), &expected);
+    assert!(err < 3.0, "mean error {err}");
+    let built = std::fs::read_dir(cache.path())
+        .expect("cache")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "tif"))
+        })
+        .count();
+    assert_eq!(built, 1);
+}

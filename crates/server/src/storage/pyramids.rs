@@ -20,6 +20,7 @@
 use super::nanos;
 use crate::error::Error;
 use crate::settings::PyramidSettings;
+use iipsrv_formats::bytes::ByteSource;
 use iipsrv_formats::pyramid::{self, error::BuildError, Compression, Options};
 use std::collections::HashMap;
 use std::fs::{File, TryLockError};
@@ -67,8 +68,8 @@ pub(crate) enum Lookup {
     Built(PathBuf),
     /// Its build failed (a source the builder does not take): served as it is.
     Failed,
-    /// Not built yet: the key under which it would be.
-    Missing(String),
+    /// Not built yet.
+    Missing,
 }
 
 /// The state of one [`Build`].
@@ -85,8 +86,10 @@ enum State {
 /// One pyramid to build, and how far it has come.
 pub struct Build {
     key: String,
-    source: PathBuf,
-    /// The source's file name, for log lines (which never show where images are kept).
+    /// The source's bytes (a file or an object).
+    bytes: Arc<dyn ByteSource>,
+    /// The source's file name, for log lines and errors (which never show where images are
+    /// kept).
     name: String,
     state: AtomicU8,
     rows: AtomicU64,
@@ -132,11 +135,10 @@ impl Pyramids {
         self.settings.threshold_pixels
     }
 
-    /// What is known of the pyramid of the file at `path` (canonical) with metadata `meta`;
-    /// a built one is marked used now.
-    pub(crate) fn lookup(&self, path: &Path, meta: &std::fs::Metadata) -> Lookup {
-        let key = key_of(path, meta);
-        let built = built_path(&self.settings.dir, &key);
+    /// What is known of the pyramid of the source whose key is `key`; a built one is marked
+    /// used now.
+    pub(crate) fn lookup(&self, key: &str) -> Lookup {
+        let built = built_path(&self.settings.dir, key);
         if built.is_file() {
             touch(&built);
             return Lookup::Built(built);
@@ -146,17 +148,18 @@ impl Pyramids {
             .builds
             .lock()
             .ok()
-            .and_then(|b| b.get(&key).cloned())
+            .and_then(|b| b.get(key).cloned())
         {
             Some(b) if b.state() == State::Failed => Lookup::Failed,
-            _ => Lookup::Missing(key),
+            _ => Lookup::Missing,
         }
     }
 
-    /// The build of `key` from the file at `path`: the one under way, or a new one queued.
-    pub(crate) fn start(&self, key: String, path: &Path) -> Arc<Build> {
+    /// The build of `key` from `bytes` (`name` in log lines): the one under way, or a new
+    /// one queued.
+    pub(crate) fn start(&self, key: String, bytes: Arc<dyn ByteSource>, name: &str) -> Arc<Build> {
         let Ok(mut builds) = self.shared.builds.lock() else {
-            return Arc::new(Build::new(key, path));
+            return Arc::new(Build::new(key, bytes, name));
         };
         if let Some(b) = builds.get(&key) {
             let b = b.clone();
@@ -164,7 +167,7 @@ impl Pyramids {
             self.retry_elsewhere(&b);
             return b;
         }
-        let build = Arc::new(Build::new(key.clone(), path));
+        let build = Arc::new(Build::new(key.clone(), bytes, name));
         if self.queue.try_send(build.clone()).is_ok() {
             builds.insert(key, build.clone());
             tracing::info!("pyramid of {} queued", build.name);
@@ -203,15 +206,11 @@ impl Pyramids {
 }
 
 impl Build {
-    fn new(key: String, source: &Path) -> Build {
+    fn new(key: String, bytes: Arc<dyn ByteSource>, name: &str) -> Build {
         Build {
             key,
-            name: source
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-            source: source.to_owned(),
+            name: name.to_string(),
+            bytes,
             state: AtomicU8::new(State::Queued as u8),
             rows: AtomicU64::new(0),
             total: AtomicU64::new(0),
@@ -314,8 +313,9 @@ impl Builder {
         while let Ok(build) = rx.recv() {
             build.set(State::Running);
             tracing::info!("building the pyramid of {}", build.name);
-            let outcome = pool
-                .install(|| build_locked(&self.settings.dir, &build.key, &build.source, &*build));
+            let source = (build.bytes.clone(), Path::new(&build.name));
+            let dir = &self.settings.dir;
+            let outcome = pool.install(|| build_locked(dir, &build.key, source, &*build));
             self.finish(&build, outcome);
         }
     }
@@ -368,13 +368,13 @@ pub enum Built {
     Busy,
 }
 
-/// Builds the pyramid `KEY.tif` of `source` in `dir` unless it is there or another
-/// process is building it (holding `KEY.lock`), reporting to `progress`. Used by the
-/// server's builder and by `iipsrv warm`.
+/// Builds the pyramid `KEY.tif` of `source` (its bytes, and its name in errors) in `dir`
+/// unless it is there or another process is building it (holding `KEY.lock`), reporting to
+/// `progress`. Used by the server's builder and by `iipsrv warm`.
 pub fn build_locked(
     dir: &Path,
     key: &str,
-    source: &Path,
+    (bytes, name): (Arc<dyn ByteSource>, &Path),
     progress: &dyn pyramid::Progress,
 ) -> Result<Built, BuildError> {
     let built = built_path(dir, key);
@@ -392,16 +392,22 @@ pub fn build_locked(
     let outcome = if built.is_file() {
         Ok(Built::Already)
     } else {
-        pyramid::build(source, &built, &OPTIONS, progress).map(|()| Built::Now)
+        pyramid::build_bytes(bytes, name, &built, &OPTIONS, progress).map(|()| Built::Now)
     };
     let _ = std::fs::remove_file(&lock_path);
     outcome
 }
 
-/// The cache key of a source: a hash of its canonical path, size and modification time.
+/// The cache key of a file: a hash of its canonical path, size and modification time.
 pub fn key_of(path: &Path, meta: &std::fs::Metadata) -> String {
     let mtime = meta.modified().map(nanos).unwrap_or_default();
-    let identity = format!("{}\0{}\0{mtime}", path.display(), meta.len());
+    key_of_identity(&path.display().to_string(), meta.len(), &mtime.to_string())
+}
+
+/// The cache key of a source at `location` (a canonical path or an object's URL) of `len`
+/// bytes whose version is `stamp` (modification time in nanoseconds, or an ETag).
+pub(crate) fn key_of_identity(location: &str, len: u64, stamp: &str) -> String {
+    let identity = format!("{location}\0{len}\0{stamp}");
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(identity.as_bytes()))
 }
 
@@ -558,13 +564,16 @@ mod tests {
     #[test]
     fn a_locked_build_is_left_to_its_holder() {
         let dir = tempfile::tempdir().expect("dir");
-        let source = file(dir.path(), "src.png", 10);
+        let path = file(dir.path(), "src.png", 10);
+        let bytes: Arc<dyn ByteSource> =
+            Arc::new(iipsrv_formats::bytes::FileBytes::open(&path).expect("open"));
+        let source = || (bytes.clone(), path.as_path());
         let held = File::create(dir.path().join("k.lock")).expect("lock");
         held.lock().expect("held");
-        let busy = build_locked(dir.path(), "k", &source, &pyramid::Quiet);
+        let busy = build_locked(dir.path(), "k", source(), &pyramid::Quiet);
         assert_eq!(busy.ok(), Some(Built::Busy));
         file(dir.path(), "k.tif", 10);
-        let done = build_locked(dir.path(), "k", &source, &pyramid::Quiet);
+        let done = build_locked(dir.path(), "k", source(), &pyramid::Quiet);
         assert_eq!(done.ok(), Some(Built::Already));
     }
 }

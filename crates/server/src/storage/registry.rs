@@ -11,11 +11,12 @@
 use super::nanos;
 use super::objects::{ObjectRef, ObjectStores};
 use super::open_images::{OpenImages, Resident};
-use super::pyramids::{Build, Lookup, Pyramids};
+use super::pyramids::{self, Build, Lookup, Pyramids};
 use super::tier::SharedTier;
 use super::tiles::{CachedTiles, TileCache};
 use crate::error::{Error, Flow, Halt, Result};
 use iipsrv_core::sequence::{self, Views};
+use iipsrv_formats::bytes::{ByteSource, FileBytes};
 use iipsrv_formats::open::{open_bytes, open_file, Opening};
 use iipsrv_formats::source::ImageSource;
 use quick_cache::sync::Cache;
@@ -395,6 +396,7 @@ impl Registry {
     fn open_object(&self, object: &ObjectRef, page: usize, only_open: bool) -> Flow<Opened> {
         let key = Self::key(&object.url, page);
         let held = self.images.get(&key);
+        let held = held.filter(|e| !self.provisional_done(e));
         if let Some(entry) = held.as_ref().filter(|e| self.fresh(e)) {
             return Ok(entry.opened.clone());
         }
@@ -422,10 +424,7 @@ impl Registry {
             return Ok(opened);
         }
         let bytes = objects.bytes(object, &stat);
-        let found = match open_bytes(bytes, page, &object.url, None)? {
-            Opening::Ready(source, views) => Found::ready(source, views),
-            Opening::Flat(_) => return Err(Error::Internal("flat object not opened".into()).into()),
-        };
+        let found = self.open_object_bytes(bytes, page, &object.url, &stamp)?;
         Ok(self.keep(key, &object.url, stamp, stat.mtime, found)?)
     }
 
@@ -471,25 +470,53 @@ impl Registry {
         }
     }
 
-    /// Opens page `page` of the file at `path`: its built pyramid when it has one; a flat
-    /// image over PYRAMID_THRESHOLD gets its pyramid queued, and meanwhile its stored
-    /// level (a TIFF) or a 503 (a JPEG or PNG).
+    /// Opens page `page` of the file at `path`, through the pyramid cache when there is one.
     fn open_file(&self, path: &Path, meta: &std::fs::Metadata, page: usize) -> Result<Found> {
-        let ready = |opening| match opening {
-            Opening::Ready(source, views) => Ok(Found::ready(source, views)),
-            Opening::Flat(_) => Err(Error::Internal("flat image not opened".into())),
-        };
         let Some(pyramids) = self.pyramids.as_ref().filter(|_| page == 0) else {
             return ready(open_file(path, page, None)?);
         };
-        let key = match pyramids.lookup(path, meta) {
-            Lookup::Built(pyramid) => return ready(open_file(&pyramid, 0, None)?),
-            Lookup::Failed => return ready(open_file(path, 0, None)?),
-            Lookup::Missing(key) => key,
+        let key = pyramids::key_of(path, meta);
+        let bytes: Arc<dyn ByteSource> = Arc::new(FileBytes::open(path)?);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        self.through_pyramids(pyramids, &key, bytes, &name)
+    }
+
+    /// Opens page `page` of an object (at `url`, its version `stamp`), through the pyramid
+    /// cache when there is one.
+    fn open_object_bytes(
+        &self,
+        bytes: Arc<dyn ByteSource>,
+        page: usize,
+        url: &str,
+        stamp: &str,
+    ) -> Result<Found> {
+        let Some(pyramids) = self.pyramids.as_ref().filter(|_| page == 0) else {
+            return ready(open_bytes(bytes, page, url, None)?);
         };
-        match open_file(path, 0, Some(pyramids.threshold()))? {
+        let key = pyramids::key_of_identity(url, bytes.len(), stamp);
+        let name = url.rsplit('/').next().unwrap_or_default();
+        self.through_pyramids(pyramids, &key, bytes, name)
+    }
+
+    /// The first page of the image in `bytes` (`name` in log lines) whose pyramid would be
+    /// `key`: that pyramid when it is built; else, a flat image over PYRAMID_THRESHOLD gets
+    /// its pyramid queued, and meanwhile its stored level (a TIFF) or a 503 (a JPEG or PNG);
+    /// any other image (or one whose build failed) as it is.
+    fn through_pyramids(
+        &self,
+        pyramids: &Pyramids,
+        key: &str,
+        bytes: Arc<dyn ByteSource>,
+        name: &str,
+    ) -> Result<Found> {
+        match pyramids.lookup(key) {
+            Lookup::Built(pyramid) => return ready(open_file(&pyramid, 0, None)?),
+            Lookup::Failed => return ready(open_bytes(bytes, 0, name, None)?),
+            Lookup::Missing => {}
+        }
+        match open_bytes(bytes.clone(), 0, name, Some(pyramids.threshold()))? {
             Opening::Flat(flat) => {
-                let build = pyramids.start(key, path);
+                let build = pyramids.start(key.to_string(), bytes, name);
                 let source = flat.stored.ok_or_else(|| build.preparing())?;
                 Ok(Found {
                     source,
@@ -614,6 +641,14 @@ impl Registry {
                 sequence::views(names.iter().map(String::as_str), stem, &self.pattern, &ext);
             (ext, views)
         }))
+    }
+}
+
+/// The source of an opened image that is ready to serve (no flat image was held back).
+fn ready(opening: Opening) -> Result<Found> {
+    match opening {
+        Opening::Ready(source, views) => Ok(Found::ready(source, views)),
+        Opening::Flat(_) => Err(Error::Internal("flat image not opened".into())),
     }
 }
 
