@@ -136,6 +136,15 @@ fn flat_sources_get_pyramids_built_on_first_use() {
     let server = start_server(&images, &cache, &log, &[]);
     let expected = vips_shrink(&images.join("flat.png"), dir.path());
     for id in &ids {
+        // The viewer page says the image is being prepared and reloads itself.
+        let page = get(server.port, &format!("/viewer/{id}"));
+        assert_eq!(page.status, 503, "{id} viewer");
+        assert!(page.header("retry-after").is_some());
+        let html = String::from_utf8_lossy(&page.body).to_string();
+        assert!(
+            html.contains("http-equiv=\"refresh\"") && html.contains("being prepared"),
+            "{html}"
+        );
         // Full resolution from a TIFF's stored level while its pyramid is built; a
         // JPEG or PNG waits for it.
         let first = get(
@@ -150,6 +159,7 @@ fn flat_sources_get_pyramids_built_on_first_use() {
         let db = psnr(&got, &expected);
         eprintln!("{id}: {db:.1} dB against vips shrink");
         assert!(db >= 35.0, "{id}: {db:.1} dB against vips shrink");
+        assert_eq!(get(server.port, &format!("/viewer/{id}")).status, 200);
         let info = get(server.port, &format!("/iiif/{id}/info.json"));
         let j: serde_json::Value = serde_json::from_slice(&info.body).expect("json");
         assert_eq!(

@@ -80,10 +80,18 @@ impl App {
         Response::new(200, "text/html; charset=utf-8", body)
     }
 
-    /// The viewer page of one image: 404 when the image does not open.
+    /// The viewer page of one image: 404 when the image does not open; while its pyramid
+    /// is being built, a page that says so and reloads itself.
     fn viewer_page(&self, raw_id: &str) -> Result<Response> {
         let id = iipsrv_core::protocol::decode(raw_id, "viewer")?;
-        let opened = self.registry.open(&id)?;
+        let opened = match self.registry.open(&id) {
+            Ok(opened) => match &opened.building {
+                Some(build) => return Ok(preparing_page(&build.preparing())),
+                None => opened,
+            },
+            Err(e @ Error::Preparing { .. }) => return Ok(preparing_page(&e)),
+            Err(e) => return Err(e),
+        };
         let info = opened.source.info();
         let enc = percent_encoding::utf8_percent_encode(&id, ID_ENCODE).to_string();
         // Relative URLs, so that the page works behind a proxy that serves iipsrv under a
@@ -115,6 +123,23 @@ impl App {
             .replace("{{CONFIG}}", &config);
         Ok(Response::new(200, "text/html; charset=utf-8", body))
     }
+}
+
+/// The 503 page of an image being prepared: the reason, and a reload after Retry-After.
+fn preparing_page(e: &Error) -> Response {
+    let after = match e {
+        Error::Preparing { retry_after, .. } => *retry_after,
+        _ => 5,
+    };
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" \
+         content=\"{after}\"><title>Preparing</title></head><body><p id=\"message\">{}. This \
+         page reloads by itself.</p></body></html>",
+        html_escape(&e.to_string())
+    );
+    let mut r = Response::new(503, "text/html; charset=utf-8", body);
+    r.headers.push(("retry-after", after.to_string()));
+    r
 }
 
 /// `<prefix>/<rest>` relative to the root, or `<rest>` for an empty prefix.
