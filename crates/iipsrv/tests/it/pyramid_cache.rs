@@ -97,13 +97,25 @@ fn vips_shrink(src: &Path, dir: &Path) -> iipsrv_core::raster::Raster {
     decode_image(&std::fs::read(out).expect("shrunk"))
 }
 
+/// `DIR/images`, made.
+fn images_dir(dir: &Path) -> PathBuf {
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).expect("images");
+    images
+}
+
+/// `DIR/images/flat.png` of the test pattern: the directory and the file.
+fn one_png(dir: &Path) -> (PathBuf, PathBuf) {
+    let images = images_dir(dir);
+    let png = images.join("flat.png");
+    write_png(&pattern(W, H), &png);
+    (images, png)
+}
+
 /// The test sources: a deflate striped TIFF, a baseline JPEG, a PNG and a 16-bit striped
 /// TIFF, all of the same pattern.
 fn sources(dir: &Path) -> (PathBuf, Vec<&'static str>) {
-    let images = dir.join("images");
-    std::fs::create_dir_all(&images).expect("images");
-    let png = images.join("flat.png");
-    write_png(&pattern(W, H), &png);
+    let (images, png) = one_png(dir);
     let p = |n: &str| s(&images.join(n));
     vips(&["jpegsave", &p("flat.png"), &p("flat.jpg"), "--Q", "95"]);
     vips(&[
@@ -182,10 +194,7 @@ fn flat_sources_get_pyramids_built_on_first_use() {
 #[test]
 fn a_changed_source_is_rebuilt() {
     let dir = tempdir();
-    let images = dir.path().join("images");
-    std::fs::create_dir_all(&images).expect("images");
-    let png = images.join("flat.png");
-    write_png(&pattern(W, H), &png);
+    let (images, png) = one_png(dir.path());
     let cache = dir.path().join("cache");
     let server = start_server(&images, &cache, &dir.path().join("log"), &[]);
     let path = "/iiif/flat.png/full/375,/0/default.png";
@@ -206,8 +215,7 @@ fn a_changed_source_is_rebuilt() {
 #[test]
 fn the_cache_stays_under_its_size() {
     let dir = tempdir();
-    let images = dir.path().join("images");
-    std::fs::create_dir_all(&images).expect("images");
+    let images = images_dir(dir.path());
     for i in 0..3 {
         let img = pattern(W + 16 * i, H);
         write_png(&img, &images.join(format!("f{i}.png")));
@@ -279,8 +287,7 @@ fn slow_source(images: &Path, dir: &Path) {
 #[test]
 fn two_servers_sharing_a_directory_build_once() {
     let dir = tempdir();
-    let images = dir.path().join("images");
-    std::fs::create_dir_all(&images).expect("images");
+    let images = images_dir(dir.path());
     slow_source(&images, dir.path());
     let cache = dir.path().join("cache");
     let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
@@ -304,8 +311,7 @@ fn two_servers_sharing_a_directory_build_once() {
 #[test]
 fn a_build_killed_half_way_is_cleaned_up_at_the_next_start() {
     let dir = tempdir();
-    let images = dir.path().join("images");
-    std::fs::create_dir_all(&images).expect("images");
+    let images = images_dir(dir.path());
     slow_source(&images, dir.path());
     let cache = dir.path().join("cache");
     let log = dir.path().join("log");
@@ -377,10 +383,7 @@ fn warm_builds_ahead_and_check_reports_it() {
 #[test]
 fn a_corrupt_flat_file_fails_its_build_once_and_is_then_refused() {
     let dir = tempdir();
-    let images = dir.path().join("images");
-    std::fs::create_dir_all(&images).expect("images");
-    let png = images.join("flat.png");
-    write_png(&pattern(W, H), &png);
+    let (images, png) = one_png(dir.path());
     let bytes = std::fs::read(&png).expect("png");
     std::fs::write(&png, &bytes[..bytes.len() / 2]).expect("truncate");
     let cache = dir.path().join("cache");
