@@ -15,7 +15,8 @@
 #   - the build time (until that view answers 200) and the server's peak RSS (VmHWM);
 #   - that view once built against libvips's shrink of the same source (PSNR, dB);
 # then the steady state: hot and cold tiles/s (../shared/peers/bench.sh, wrk) of the pyramid
-# built on first use against the same image converted ahead of time, same server, same run.
+# built on first use against the same image converted ahead of time, same server, same run,
+# alternated ROUNDS times (medians and their ratio).
 # Output: a table on standard output and in $OUT/flat.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -112,10 +113,20 @@ done
 # cache only for flat16.tif, so built again here) against the one converted ahead of time.
 rm -rf "$OUT/cache"; serve "$OUT/cache"
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/iiif/flat.tif/full/256,/0/default.jpg")" = 200 ]; do sleep 0.5; done
-printf '\nid\tworkload\tconns\trps\n' | tee -a "$OUT/flat.tsv"
-for id in flat.tif converted.tif; do
-  ID=$id W=$W H=$H WORKLOADS="hot cold" COLD_IDS=$id DURATION=$DURATION NAME=$id OUT="$OUT/bench-$id" \
-    "$SHARED/peers/bench.sh" "http://127.0.0.1:$port/iiif" iiif >/dev/null
-  awk -F'\t' -v id="$id" 'NR>1 {printf "%s\t%s\t%s\t%s\n", id, $3, $4, $5}' "$OUT/bench-$id/results.tsv" | tee -a "$OUT/flat.tsv"
+# ROUNDS alternations of the two (default 3), medians reported: noise on a shared machine
+# moves single runs by tens of percent.
+for round in $(seq "${ROUNDS:-3}"); do
+  for id in flat.tif converted.tif; do
+    ID=$id W=$W H=$H WORKLOADS="hot cold" COLD_IDS=$id DURATION=$DURATION NAME=$id \
+      OUT="$OUT/bench-$id-$round" "$SHARED/peers/bench.sh" "http://127.0.0.1:$port/iiif" iiif >/dev/null
+  done
 done
+printf '\nworkload\tconns\tflat.tif_rps\tconverted.tif_rps\tratio\n' | tee -a "$OUT/flat.tsv"
+cat "$OUT"/bench-*/results.tsv | awk -F'\t' '$1 != "name" {print $1 "\t" $3 "\t" $4 "\t" $5}' |
+  sort -k2,2 -k3,3n -k1,1 -k4,4n |
+  awk -F'\t' '
+    function median(list,   n, a) { n = split(list, a, " "); return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    { key = $2 "\t" $3; v[key, $1] = v[key, $1] " " $4; keys[key] = 1 }
+    END { for (k in keys) { f = median(v[k, "flat.tif"]); c = median(v[k, "converted.tif"]);
+          printf "%s\t%.0f\t%.0f\t%.2f\n", k, f, c, f / c } }' | sort | tee -a "$OUT/flat.tsv"
 echo "results: $OUT/flat.tsv"
