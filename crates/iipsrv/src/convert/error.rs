@@ -61,6 +61,36 @@ pub(crate) enum ConvertError {
         /// returned by `Error::source` (a reporter walking causes would print it twice).
         error: std::io::Error,
     },
+    /// `--static`: the input's file name gives no name for the tree (none, `.` or `..`).
+    #[error("{}: no file name to name the static tree after", .path.display())]
+    Name {
+        /// The input, as given on the command line.
+        path: PathBuf,
+    },
+    /// `--id` is not an absolute http:// or https:// URL.
+    #[error("--id {id}: an absolute http:// or https:// URL")]
+    Id {
+        /// The value given.
+        id: String,
+    },
+    /// `--static`: the in-process server could not be set up (a server setting from the
+    /// environment it cannot use).
+    #[error("static export: {what}")]
+    Server {
+        /// Why, as the server's settings say it.
+        what: String,
+    },
+    /// `--static`: the in-process server did not answer a URL of the tree with 200, or
+    /// answered a descriptor the tree cannot be made from. The URL is the server's (the
+    /// protocol prefix and the image's name), never a file path.
+    #[error("static export: {url}: {what}")]
+    Export {
+        /// The URL asked, relative to the server.
+        url: String,
+        /// What went wrong: the status and the server's one-line reason, or what the
+        /// descriptor lacks.
+        what: String,
+    },
     /// A tile the pyramid cannot hand to its encoder (16-bit samples for JPEG or WebP, a
     /// tile of the wrong size): a bug, not the input's fault.
     #[error("{what}")]
@@ -182,8 +212,12 @@ pub(crate) enum OutputStep {
     Start,
     /// Flushing and syncing the finished file.
     Finish,
-    /// Renaming `OUTPUT.partial` to `OUTPUT`.
+    /// Renaming `OUTPUT.partial` to `OUTPUT` (or a static tree into place).
     Rename,
+    /// Writing a file of a static tree.
+    Write,
+    /// Removing an earlier static tree of the same name, to replace it.
+    Remove,
 }
 
 impl OutputStep {
@@ -192,9 +226,10 @@ impl OutputStep {
     fn describe(self, path: &Path) -> String {
         match self {
             OutputStep::Create => format!("cannot create {}", path.display()),
-            OutputStep::Start => format!("cannot write {}", path.display()),
+            OutputStep::Start | OutputStep::Write => format!("cannot write {}", path.display()),
             OutputStep::Finish => "cannot write the output".into(),
             OutputStep::Rename => "cannot rename the output into place".into(),
+            OutputStep::Remove => format!("cannot replace {}", path.display()),
         }
     }
 }

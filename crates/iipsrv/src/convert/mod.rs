@@ -5,8 +5,12 @@
 //! ([`iipsrv_formats::codec::tiff_writer::TiffSink`]),
 //! so memory stays near three bands of 16 MB plus two rows of tiles per level, whatever the
 //! image height.
+//!
+//! With `--static LAYOUT`, OUTPUT is a directory that receives a static level-0 tile tree
+//! instead ([`export`]).
 
 pub(crate) mod error;
+mod export;
 pub(crate) mod input;
 pub(crate) mod pyramid;
 
@@ -23,7 +27,7 @@ use std::path::{Path, PathBuf};
 const BAND_BYTES: u64 = 16 << 20;
 
 /// The command line of `iipsrv convert`.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "iipsrv convert",
     about = "Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory"
@@ -31,7 +35,8 @@ const BAND_BYTES: u64 = 16 << 20;
 pub(crate) struct Args {
     /// Input image: JPEG, PNG, or TIFF (striped or tiled).
     pub(crate) input: PathBuf,
-    /// Output TIFF (written beside as OUTPUT.partial, then renamed).
+    /// Output TIFF (written beside as OUTPUT.partial, then renamed); with --static, the
+    /// output directory.
     pub(crate) output: PathBuf,
     /// Tile width and height in pixels (a multiple of 16).
     #[arg(long, default_value_t = 256)]
@@ -46,6 +51,29 @@ pub(crate) struct Args {
     /// Write BigTIFF (needed above 4 GB).
     #[arg(long)]
     pub(crate) bigtiff: bool,
+    /// Write a static level-0 tile tree of this layout into the OUTPUT directory, for any
+    /// web server or CDN to serve without an image server (the other options shape the
+    /// intermediate pyramid of a flat input).
+    #[arg(long = "static", value_enum, value_name = "LAYOUT")]
+    pub(crate) static_layout: Option<StaticLayout>,
+    /// With --static iiif3 or iiif2: the public URL the OUTPUT directory is served at; the
+    /// image's IIIF id is this URL followed by /NAME (the input's file name without its
+    /// extension). The default is what `python3 -m http.server` in OUTPUT serves.
+    #[arg(long, value_name = "URL", default_value = "http://localhost:8000")]
+    pub(crate) id: String,
+}
+
+/// The static tile trees `--static` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StaticLayout {
+    /// IIIF Image API 3.0, level 0: NAME/info.json and NAME/x,y,w,h/w,h/0/default.jpg tiles.
+    Iiif3,
+    /// IIIF Image API 2.1, level 0: NAME/info.json and NAME/x,y,w,h/w,/0/default.jpg tiles.
+    Iiif2,
+    /// DeepZoom: NAME.dzi and NAME_files/LEVEL/COL_ROW.jpg.
+    Deepzoom,
+    /// Zoomify: NAME/ImageProperties.xml and NAME/TileGroupN/Z-X-Y.jpg.
+    Zoomify,
 }
 
 /// The compressions on offer.
@@ -67,6 +95,9 @@ pub(crate) enum Method {
 
 /// Converts as `args` say.
 pub(crate) fn convert(args: &Args) -> Result<(), ConvertError> {
+    if let Some(layout) = args.static_layout {
+        return export::export(args, layout);
+    }
     if args.tile < 16 || args.tile > 4096 || !args.tile.is_multiple_of(16) {
         return Err(ConvertError::Tile { tile: args.tile });
     }
@@ -267,30 +298,37 @@ fn without_alpha<T: Copy + Default>(
 }
 
 /// A progress bar on a terminal; nothing otherwise.
-struct Progress(Option<indicatif::ProgressBar>);
+pub(crate) struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
     fn new(rows: u64, args: &Args) -> Progress {
+        Progress::bar(rows, &args.output, "rows")
+    }
+
+    /// A bar of `len` steps named `unit`, labelled with `label`.
+    pub(crate) fn bar(len: u64, label: &Path, unit: &str) -> Progress {
         if !std::io::stderr().is_terminal() {
             return Progress(None);
         }
-        let bar = indicatif::ProgressBar::new(rows);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:40}] {percent}% rows, {elapsed} (about {eta} left)",
-        ) {
+        let bar = indicatif::ProgressBar::new(len);
+        let template =
+            format!("{{msg}} [{{bar:40}}] {{percent}}% {unit}, {{elapsed}} (about {{eta}} left)");
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
             bar.set_style(style.progress_chars("=> "));
         }
-        bar.set_message(format!("{}", args.output.display()));
+        bar.set_message(format!("{}", label.display()));
         Progress(Some(bar))
     }
 
-    fn advance(&self, rows: u64) {
+    /// Moves the bar `steps` on.
+    pub(crate) fn advance(&self, steps: u64) {
         if let Some(b) = &self.0 {
-            b.inc(rows);
+            b.inc(steps);
         }
     }
 
-    fn done(&self) {
+    /// Ends the bar, leaving it shown.
+    pub(crate) fn done(&self) {
         if let Some(b) = &self.0 {
             b.finish();
         }
