@@ -33,4 +33,5 @@ mod protocols;
 mod server_e2e;
 #[cfg(all(feature = "memcached", feature = "redis"))]
 mod shared_tier;
+mod static_export;
 mod tiff_variants;
