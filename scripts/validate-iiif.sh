@@ -46,23 +46,7 @@ image="$work/images-0/67352ccc-d1b0-11e1-89ae-279075081939"
 for v in 3 2; do
   "$BIN" convert "$image" --static "iiif$v" "$static/iiif$v" --id "http://127.0.0.1:$port/iiif$v"
 done
-mkdir -p "$work/nginx"
-{ nginx_head "$work/nginx" 64; cat <<EOF
-  include /etc/nginx/mime.types;
-  server {
-    listen 127.0.0.1:$port;
-    root $static;
-    add_header Access-Control-Allow-Origin * always;
-    location ~ /info\.json\$ {
-      types { }
-      default_type application/ld+json;
-      add_header Access-Control-Allow-Origin * always;
-    }
-  }
-}
-EOF
-} > "$work/nginx/nginx.conf"
-nginx -c "$work/nginx/nginx.conf"
+nginx_static "$work/nginx" "$port" "$static"
 wait_for_http "http://127.0.0.1:$port/iiif3/67352ccc-d1b0-11e1-89ae-279075081939/info.json"
 checks validator --shared "$SHARED" --images "$work/images-0" --out "$work/validate-static" \
   --no-make-image --label "static tree on nginx" --levels 0 --prefix 3.0=/iiif3 --prefix 2.0=/iiif2 \

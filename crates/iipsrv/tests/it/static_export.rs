@@ -4,9 +4,9 @@
 //! for the same URL, the IIIF info.json is a level-0 document with the public id; a failed
 //! export leaves nothing behind.
 
+use crate::convert::convert;
 use crate::harness::{app, call, pattern, tempdir, vips_tiff, write_png};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// The layouts, with the server's URL prefix of each.
 const LAYOUTS: [(&str, &str); 4] = [
@@ -15,15 +15,6 @@ const LAYOUTS: [(&str, &str); 4] = [
     ("iiif3", "/iiif/3/"),
     ("iiif2", "/iiif/2/"),
 ];
-
-/// Runs `iipsrv convert` with `args`.
-fn convert(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_iipsrv"))
-        .arg("convert")
-        .args(args)
-        .output()
-        .expect("run iipsrv convert")
-}
 
 /// Exports `input` as `layout` into `out` with `--id http://cdn.test/tiles`, asserting
 /// success and silence (no terminal).
@@ -104,6 +95,17 @@ fn level0_info(out: &Path, name: &str, segment: &str, v3: bool) -> serde_json::V
     doc
 }
 
+/// Exports `input` in every layout into `dir/LAYOUT`, checks each tree (named `name`)
+/// against the server's answers and returns the count of files of each.
+fn export_each(input: &Path, dir: &Path, name: &str, server: &(PathBuf, &str)) -> Vec<usize> {
+    let count = |(layout, prefix): (&str, &str)| {
+        let out = dir.join(layout);
+        export(input, layout, &out);
+        matches_server(&out, name, server, prefix)
+    };
+    LAYOUTS.into_iter().map(count).collect()
+}
+
 /// A 1001×600 PNG of the pattern in `dir`.
 fn flat_png(dir: &Path) -> PathBuf {
     let png = dir.join("scan.png");
@@ -111,13 +113,19 @@ fn flat_png(dir: &Path) -> PathBuf {
     png
 }
 
-#[test]
-fn flat_png_trees_hold_the_tiles_the_math_promises_as_the_server_answers_them() {
+/// A temporary directory holding the PNG of [`flat_png`] and an empty directory `sub`.
+fn workspace(sub: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempdir();
     let png = flat_png(dir.path());
+    let sub = dir.path().join(sub);
+    std::fs::create_dir(&sub).expect("mkdir");
+    (dir, png, sub)
+}
+
+#[test]
+fn flat_png_trees_hold_the_tiles_the_math_promises_as_the_server_answers_them() {
     // The server's view of the same pyramid: convert's own, with the same options.
-    let reference = dir.path().join("ref");
-    std::fs::create_dir(&reference).expect("mkdir");
+    let (dir, png, reference) = workspace("ref");
     let made = convert(&[
         png.to_str().expect("path"),
         reference.join("scan.tif").to_str().expect("path"),
@@ -128,16 +136,8 @@ fn flat_png_trees_hold_the_tiles_the_math_promises_as_the_server_answers_them() 
     // level 9 2×2, levels 0-8 one each, and the .dzi. Zoomify: 12 + 4 + 1 and the XML.
     // IIIF (scale factors 1, 2, 4): full/max (full), sizes 251×150 and 501×300, 12 + 4 + 1
     // tiles, and info.json.
-    let expected = [25 + 1, 17 + 1, 20 + 1, 20 + 1];
-    for ((layout, prefix), count) in LAYOUTS.into_iter().zip(expected) {
-        let out = dir.path().join(layout);
-        export(&png, layout, &out);
-        assert_eq!(
-            matches_server(&out, "scan", &server, prefix),
-            count,
-            "{layout}"
-        );
-    }
+    let counts = export_each(&png, dir.path(), "scan", &server);
+    assert_eq!(counts, [25 + 1, 17 + 1, 20 + 1, 20 + 1]);
     let dz = files(&dir.path().join("deepzoom"));
     assert!(dz.contains(&"scan_files/10/3_2.jpg".to_string()), "{dz:?}");
     assert!(dz.contains(&"scan_files/0/0_0.jpg".to_string()));
@@ -163,19 +163,14 @@ fn flat_png_trees_hold_the_tiles_the_math_promises_as_the_server_answers_them() 
 
 #[test]
 fn pyramidal_tiff_inputs_are_served_as_they_are() {
-    let dir = tempdir();
-    let png = flat_png(dir.path());
-    let images = dir.path().join("images");
-    std::fs::create_dir(&images).expect("mkdir");
+    let (dir, png, images) = workspace("images");
     vips_tiff(&images, &png, "page one.tif", &["--compression", "jpeg"]);
     let input = images.join("page one.tif");
     let server = (images.clone(), "page%20one.tif");
-    for (layout, prefix) in LAYOUTS {
-        let out = dir.path().join(layout);
-        export(&input, layout, &out);
-        let count = matches_server(&out, "page one", &server, prefix);
-        assert!(count > 17, "{layout}: {count} files");
-        let names: Vec<_> = std::fs::read_dir(&out)
+    let counts = export_each(&input, dir.path(), "page one", &server);
+    assert!(counts.iter().all(|&n| n > 17), "{counts:?}");
+    for (layout, _) in LAYOUTS {
+        let names: Vec<_> = std::fs::read_dir(dir.path().join(layout))
             .expect("out")
             .flatten()
             .map(|e| e.file_name())
