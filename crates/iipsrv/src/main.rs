@@ -5,7 +5,8 @@
 //!   when there is no FastCGI socket); SIGTERM stops it gracefully, SIGHUP reopens the log
 //!   and drops the caches.
 //! - `iipsrv check PATH...`: what the server sees in image files ([`check`]).
-//! - `iipsrv convert INPUT OUTPUT.tif`: builds a pyramidal TIFF ([`convert`]).
+//! - `iipsrv convert INPUT OUTPUT.tif`: builds a pyramidal TIFF ([`convert`]); with
+//!   `--static LAYOUT OUT_DIR`, a static level-0 tile tree.
 //! - `iipsrv purge ID...`: purges images across the shared cache tier ([`serve::purge`]).
 //! - `iipsrv man`: the manual page generated from the option definitions ([`man`]).
 //! - `iipsrv completions SHELL`: shell completions (bash, zsh, fish, ...).
@@ -54,7 +55,8 @@ enum Job {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory.
+    /// Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory;
+    /// or, with --static, a static level-0 tile tree (IIIF, DeepZoom, Zoomify).
     Convert(convert::Args),
     /// Purge images across the shared tier (MEMCACHED_SERVERS or REDIS_URL).
     Purge {

@@ -30,7 +30,8 @@ const BAND_BYTES: u64 = 16 << 20;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "iipsrv convert",
-    about = "Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory"
+    about = "Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory; \
+             or, with --static, a static level-0 tile tree (IIIF, DeepZoom, Zoomify)"
 )]
 pub(crate) struct Args {
     /// Input image: JPEG, PNG, or TIFF (striped or tiled).
