@@ -67,6 +67,13 @@ pub(crate) enum ConvertError {
         /// The input, as given on the command line.
         path: PathBuf,
     },
+    /// `--static`: the tree would replace the input (an input without extension exported
+    /// into its own directory).
+    #[error("{}: the static tree would replace the input: choose another output directory", .path.display())]
+    Replaces {
+        /// The input, as given on the command line.
+        path: PathBuf,
+    },
     /// `--id` is not an absolute http:// or https:// URL.
     #[error("--id {id}: an absolute http:// or https:// URL")]
     Id {

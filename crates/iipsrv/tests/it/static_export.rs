@@ -240,3 +240,21 @@ fn failed_exports_are_one_line_errors_and_leave_nothing() {
         assert_eq!(left, 0, "{args:?} left files in OUT_DIR");
     }
 }
+
+#[test]
+fn a_tree_never_replaces_its_input() {
+    let (_dir, png, images) = workspace("images");
+    let input = images.join("scan");
+    std::fs::copy(&png, &input).expect("copy");
+    let (i, o) = (
+        input.to_str().expect("path"),
+        images.to_str().expect("path"),
+    );
+    let run = convert(&[i, "--static", "zoomify", o]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("would replace the input"), "{stderr}");
+    assert_eq!(files(&images), ["scan"]);
+    let same = std::fs::read(&input).expect("input") == std::fs::read(&png).expect("png");
+    assert!(same, "the input is untouched");
+}

@@ -136,10 +136,9 @@ impl Grid {
         for key in ["extraFeatures", "extraFormats", "extraQualities"] {
             m.remove(key);
         }
-        for key in ["maxWidth", "maxHeight", "maxArea"] {
-            let kept = m.remove(key).filter(|_| self.limit.is_some());
-            if let (Some(v), true) = (kept, self.v3) {
-                m.insert(key.into(), v);
+        if self.limit.is_none() || !self.v3 {
+            for key in ["maxWidth", "maxHeight", "maxArea"] {
+                m.remove(key);
             }
         }
         m.insert(if self.v3 { "id" } else { "@id" }.into(), json!(id));

@@ -35,6 +35,7 @@ pub(crate) fn export(args: &Args, layout: StaticLayout) -> Result<(), ConvertErr
     let id = public_id(args, &name)?;
     let outline = iipsrv_formats::open::outline(&args.input)
         .map_err(|e| ConvertError::open(&args.input, e))?;
+    spares_input(args, &tree::entries(layout, &name))?;
     std::fs::create_dir_all(&args.output)
         .map_err(|e| ConvertError::output(&args.output, OutputStep::Create, e))?;
     let staging = Staging::new(&args.output, &name)?;
@@ -59,6 +60,24 @@ fn tree_name(input: &Path) -> Result<String, ConvertError> {
     name.ok_or_else(|| ConvertError::Name {
         path: input.to_owned(),
     })
+}
+
+/// Refuses a tree whose `entries` in OUT_DIR would replace the input (or a directory
+/// holding it): an input without extension exported into its own directory.
+fn spares_input(args: &Args, entries: &[String]) -> Result<(), ConvertError> {
+    let Ok(input) = std::fs::canonicalize(&args.input) else {
+        return Ok(());
+    };
+    let replaced = entries
+        .iter()
+        .filter_map(|e| std::fs::canonicalize(args.output.join(e)).ok())
+        .any(|target| input.starts_with(target));
+    if replaced {
+        return Err(ConvertError::Replaces {
+            path: args.input.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// The image's IIIF id in the tree: `--id` and the percent-encoded NAME.

@@ -82,12 +82,15 @@ impl Site {
 
     /// The entries the tree adds to its directory.
     pub(super) fn entries(&self) -> Vec<String> {
-        match self.layout {
-            StaticLayout::Deepzoom => {
-                vec![format!("{}.dzi", self.name), format!("{}_files", self.name)]
-            }
-            _ => vec![self.name.clone()],
-        }
+        entries(self.layout, &self.name)
+    }
+}
+
+/// The entries a tree named `name` in `layout` adds to its directory.
+pub(super) fn entries(layout: StaticLayout, name: &str) -> Vec<String> {
+    match layout {
+        StaticLayout::Deepzoom => vec![format!("{name}.dzi"), format!("{name}_files")],
+        _ => vec![name.to_string()],
     }
 }
 
