@@ -5,8 +5,9 @@
 //! export leaves nothing behind.
 
 use crate::convert::convert;
-use crate::harness::{app, call, pattern, tempdir, vips_tiff, write_png};
+use crate::harness::{app, call, pattern, run, tempdir, vips, vips_tiff, write_png};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The layouts, with the server's URL prefix of each.
 const LAYOUTS: [(&str, &str); 4] = [
@@ -186,6 +187,28 @@ fn pyramidal_tiff_inputs_are_served_as_they_are() {
     level0_info(&dir.path().join("iiif2"), "page one", "page%20one", false);
     // The input's directory is left as it was: no intermediate pyramid was needed.
     assert_eq!(files(&images), ["page one.tif"]);
+}
+
+#[test]
+fn jpeg2000_inputs_are_served_as_they_are() {
+    let (dir, png, images) = workspace("images");
+    let ppm = dir.path().join("scan.ppm");
+    vips(&[
+        "copy",
+        png.to_str().expect("path"),
+        ppm.to_str().expect("path"),
+    ]);
+    let jp2 = images.join("scan.jp2");
+    run(Command::new("opj_compress")
+        .arg("-i")
+        .arg(&ppm)
+        .arg("-o")
+        .arg(&jp2)
+        .args(["-n", "4"]));
+    let counts = export_each(&jp2, dir.path(), "scan", &(images.clone(), "scan.jp2"));
+    // Four resolution levels (1001, 501, 251, 126 wide): more tiles than convert's three.
+    assert!(counts.iter().all(|&n| n > 17), "{counts:?}");
+    assert_eq!(files(&images), ["scan.jp2"]);
 }
 
 #[test]
