@@ -42,6 +42,14 @@ fn number(doc: &Value, key: &str) -> Option<u32> {
         .filter(|&n| n > 0)
 }
 
+/// The server's maxWidth and maxHeight (3.0 at the top, 2.1 in the profile's second item)
+/// when the full `width` × `height` passes them.
+fn binding_limit(doc: &Value, v3: bool, width: u32, height: u32) -> Option<(u32, u32)> {
+    let limits = if v3 { doc } else { doc.get("profile")?.get(1)? };
+    let (mw, mh) = (number(limits, "maxWidth")?, number(limits, "maxHeight")?);
+    (width > mw || height > mh).then_some((mw, mh))
+}
+
 impl Grid {
     /// The grid of the server's info.json `doc` (3.0 or 2.1); None when it lacks a field
     /// the tree needs (width, height, a tile with width and scale factors).
@@ -56,21 +64,13 @@ impl Grid {
             .filter(|&s| s > 0)
             .collect();
         let (width, height) = (number(doc, "width")?, number(doc, "height")?);
-        let limits = if v3 {
-            Some(doc)
-        } else {
-            doc.get("profile")?.get(1)
-        };
-        let limit = limits
-            .and_then(|l| Some((number(l, "maxWidth")?, number(l, "maxHeight")?)))
-            .filter(|&(mw, mh)| width > mw || height > mh);
         (!scale_factors.is_empty()).then_some(Grid {
             width,
             height,
             tile_width,
             tile_height: number(tile, "height").unwrap_or(tile_width),
             scale_factors,
-            limit,
+            limit: binding_limit(doc, v3, width, height),
             v3,
         })
     }

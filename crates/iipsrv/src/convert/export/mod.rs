@@ -164,64 +164,71 @@ impl Source {
     /// The input itself when it is a pyramid (a TIFF with levels, or JPEG2000); else a
     /// pyramidal TIFF converted from it into `staging` with the options of `args`.
     fn of(args: &Args, outline: &Outline, staging: &Path) -> Result<Source, ConvertError> {
-        let pyramid = match outline.kind {
-            Kind::Jpeg2000 => true,
-            Kind::Tiff => outline.levels > 1,
-            Kind::Flat => false,
-        };
-        if !pyramid {
-            let mut tiff = args.clone();
-            tiff.static_layout = None;
-            tiff.output = staging.join(PYRAMID);
-            super::convert(&tiff)?;
-            return Ok(Source {
-                root: staging.to_owned(),
-                id: PYRAMID.into(),
-            });
+        match outline.kind {
+            Kind::Jpeg2000 => Source::input(args),
+            Kind::Tiff if outline.levels > 1 => Source::input(args),
+            Kind::Tiff | Kind::Flat => Source::converted(args, staging),
         }
+    }
+
+    /// The input, in its own directory.
+    fn input(args: &Args) -> Result<Source, ConvertError> {
         let input = std::fs::canonicalize(&args.input).map_err(|error| {
             let op = "cannot open";
             ConvertError::open(&args.input, InputError::Io { op, error })
         })?;
-        let (root, file) = match (input.parent(), input.file_name()) {
-            (Some(root), Some(file)) => (root.to_owned(), file.to_string_lossy().into_owned()),
-            _ => {
-                return Err(ConvertError::Name {
-                    path: args.input.clone(),
-                })
-            }
-        };
-        Ok(Source { root, id: file })
+        match (input.parent(), input.file_name()) {
+            (Some(root), Some(file)) => Ok(Source {
+                root: root.to_owned(),
+                id: file.to_string_lossy().into_owned(),
+            }),
+            _ => Err(ConvertError::Name {
+                path: args.input.clone(),
+            }),
+        }
+    }
+
+    /// A pyramidal TIFF converted from the input into `staging` as `args` say.
+    fn converted(args: &Args, staging: &Path) -> Result<Source, ConvertError> {
+        let mut tiff = args.clone();
+        tiff.static_layout = None;
+        tiff.output = staging.join(PYRAMID);
+        super::convert(&tiff)?;
+        Ok(Source {
+            root: staging.to_owned(),
+            id: PYRAMID.into(),
+        })
     }
 }
 
-/// The server's handler over the images in `root`, answering the layouts' URLs, without an
-/// answer cache (each answer is asked once) nor any shared tier or object store.
+/// The server's settings besides the image directory: the layouts' URL prefixes, no answer
+/// cache (each answer is asked once), no shared tier or object store, and environment
+/// settings that would change ids or URLs (FILESYSTEM_SUFFIX, IIIF_DELIMITER, BASE_URL)
+/// neutralised.
+const SETTINGS: [&str; 17] = [
+    "iipsrv",
+    "--uri-map",
+    URI_MAP,
+    "--filesystem-suffix",
+    "",
+    "--iiif-delimiter",
+    "",
+    "--base-url",
+    "",
+    "--max-image-cache-size",
+    "0",
+    "--memcached-servers",
+    "",
+    "--redis-url",
+    "",
+    "--object-map",
+    "",
+];
+
+/// The server's handler over the images in `root`, with [`SETTINGS`].
 fn server(root: &Path) -> Result<App, ConvertError> {
-    let args: Vec<OsString> = [
-        "iipsrv",
-        "--uri-map",
-        URI_MAP,
-        "--filesystem-suffix",
-        "",
-        "--iiif-delimiter",
-        "",
-        "--base-url",
-        "",
-        "--max-image-cache-size",
-        "0",
-        "--memcached-servers",
-        "",
-        "--redis-url",
-        "",
-        "--object-map",
-        "",
-        "--filesystem-prefix",
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .chain([root.as_os_str().to_owned()])
-    .collect();
+    let prefix = [OsString::from("--filesystem-prefix"), root.into()];
+    let args = SETTINGS.into_iter().map(OsString::from).chain(prefix);
     let failed = |what: String| ConvertError::Server { what };
     let config = iipsrv_server::settings::Config::from_args(args)
         .map_err(|e| failed(e.to_string().lines().next().unwrap_or_default().to_string()))?;
