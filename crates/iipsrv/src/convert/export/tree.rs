@@ -1,6 +1,6 @@
 //! The files of a static tree and the server URLs they are the answers of: where each
 //! layout puts its descriptor and tiles under OUT_DIR, and which DeepZoom and Zoomify tiles
-//! a client asks ([`deepzoom`], [`zoomify`]; IIIF's are in [`super::iiif`]). Pure: no file
+//! a client asks ([`deepzoom()`], [`zoomify()`]; IIIF's are in [`super::iiif`]). Pure: no file
 //! is touched here.
 //!
 //! Paths follow the protocols' own URL forms, as our server answers them: DeepZoom
