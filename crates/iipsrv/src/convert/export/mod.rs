@@ -108,10 +108,7 @@ impl Staging {
     /// is removed first).
     fn new(out: &Path, name: &str) -> Result<Staging, ConvertError> {
         let dir = out.join(format!(".partial-{name}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| ConvertError::output(&dir, OutputStep::Remove, e))?;
-        }
+        remove(&dir)?;
         std::fs::create_dir(&dir).map_err(|e| ConvertError::output(&dir, OutputStep::Create, e))?;
         Ok(Staging {
             dir,

@@ -86,10 +86,11 @@ impl Site {
     }
 }
 
-/// The entries a tree named `name` in `layout` adds to its directory.
+/// The entries a tree named `name` in `layout` adds to its directory, the descriptor last
+/// (moved into place last, a client never finds it without its tiles).
 pub(super) fn entries(layout: StaticLayout, name: &str) -> Vec<String> {
     match layout {
-        StaticLayout::Deepzoom => vec![format!("{name}.dzi"), format!("{name}_files")],
+        StaticLayout::Deepzoom => vec![format!("{name}_files"), format!("{name}.dzi")],
         _ => vec![name.to_string()],
     }
 }
@@ -166,7 +167,7 @@ mod tests {
             dzi.file("_files/0/0_0.jpg"),
             Path::new("/o/a b_files/0/0_0.jpg")
         );
-        assert_eq!(dzi.entries(), ["a b.dzi", "a b_files"]);
+        assert_eq!(dzi.entries(), ["a b_files", "a b.dzi"]);
         let v2 = Site::new(StaticLayout::Iiif2, "x.tif", "x", Path::new("/o"));
         assert_eq!(v2.url("info.json"), "/iiif/2/x.tif/info.json");
         assert_eq!(v2.file("info.json"), Path::new("/o/x/info.json"));
