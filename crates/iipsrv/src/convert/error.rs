@@ -303,6 +303,51 @@ mod tests {
     }
 
     #[test]
+    fn static_export_errors_are_one_line_and_name_urls_not_server_paths() {
+        let input = Path::new("in/scan");
+        let cases = [
+            (
+                ConvertError::Name {
+                    path: "in/..".into(),
+                },
+                "in/..: no file name to name the static tree after".to_string(),
+            ),
+            (
+                ConvertError::Replaces {
+                    path: input.to_owned(),
+                },
+                "in/scan: the static tree would replace the input: choose another output \
+                 directory"
+                    .to_string(),
+            ),
+            (
+                ConvertError::Id {
+                    id: "ftp://x".into(),
+                },
+                "--id ftp://x: an absolute http:// or https:// URL".to_string(),
+            ),
+            (
+                ConvertError::Export {
+                    url: "/iiif/3/scan.tif/info.json".into(),
+                    what: "answered 404: not found".into(),
+                },
+                "static export: /iiif/3/scan.tif/info.json: answered 404: not found".to_string(),
+            ),
+            (
+                ConvertError::output(Path::new("out/a/info.json"), OutputStep::Write, sys()),
+                format!("cannot write out/a/info.json: {}", sys()),
+            ),
+            (
+                ConvertError::output(Path::new("out/a"), OutputStep::Remove, sys()),
+                format!("cannot replace out/a: {}", sys()),
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text, "{e:?}");
+        }
+    }
+
+    #[test]
     fn input_errors_name_the_file_only_when_opening() {
         let input = Path::new("in.png");
         let e = ConvertError::open(input, SourceError::corrupt("bad JPEG: x"));
