@@ -60,3 +60,32 @@ http {
   fastcgi_temp_path $1/tmp; uwsgi_temp_path $1/tmp; scgi_temp_path $1/tmp;
 EOF
 }
+
+# Starts nginx serving the files under ROOT on 127.0.0.1:PORT as a CDN would serve static
+# tile trees (`iipsrv convert --static`): CORS on every answer, JSON-LD for info.json, XML
+# for .dzi. Keeps its files in DIR; the caller stops it with kill $(cat DIR/nginx.pid).
+# Usage: nginx_static DIR PORT ROOT
+nginx_static() {
+  mkdir -p "$1"
+  { nginx_head "$1" 64; cat <<EOF
+  include /etc/nginx/mime.types;
+  server {
+    listen 127.0.0.1:$2;
+    root $3;
+    add_header Access-Control-Allow-Origin * always;
+    location ~ /info\.json\$ {
+      types { }
+      default_type application/ld+json;
+      add_header Access-Control-Allow-Origin * always;
+    }
+    location ~ \.dzi\$ {
+      types { }
+      default_type application/xml;
+      add_header Access-Control-Allow-Origin * always;
+    }
+  }
+}
+EOF
+  } > "$1/nginx.conf"
+  nginx -c "$1/nginx.conf"
+}

@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Browser test of the viewer (viewer/e2e.mjs) in headless Chromium: first with no image
 # directory configured, as the README's first command serves (the demo image, TIFF), then
-# with a directory holding a JPEG2000 file. Screenshots go to target/viewer-test/.
+# with a directory holding a JPEG2000 file; then the demo image's static trees (`iipsrv convert
+# --static deepzoom|zoomify|iiif3|iiif2`) served as plain files by nginx, opened by
+# OpenSeadragon in viewer/static.html. Screenshots go to target/viewer-test/.
 # Needs Debian's chromium (scripts/deps.sh test) and Node.js; installs viewer/'s npm
 # packages (OpenSeadragon, playwright-core) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d viewer/node_modules/playwright-core ] || (cd viewer && npm ci --no-audit --no-fund)
 cargo build --release -q
-BIN=$PWD/target/release/iipsrv
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/iipsrv
 out=$PWD/target/viewer-test
 work=$(mktemp -d)
 pid=""
 cleanup() {
   status=$?
   [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  [ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null
   [ "$status" = 0 ] || { echo "viewer: FAILED; the server's log ends:" >&2; tail -20 "$work/server.log" >&2; }
   rm -rf "$work"
 }
@@ -36,6 +39,21 @@ serve() {
 
 serve -u FILESYSTEM_PREFIX TMPDIR="$work"
 node viewer/e2e.mjs "http://127.0.0.1:$port" demo.tif "$out/demo"
+
+# The demo image's static trees beside viewer/static.html and OpenSeadragon, served by nginx;
+# the server (with CORS) gives the references the screenshots are compared with.
+sport=$(free_port)
+static=$work/static
+for layout in deepzoom zoomify iiif3 iiif2; do
+  "$BIN" convert "$work/iipsrv-demo/demo.tif" --static "$layout" "$static/$layout" \
+    --id "http://127.0.0.1:$sport/$layout"
+done
+cp viewer/static.html "$static/"
+cp -r viewer/node_modules/openseadragon/build/openseadragon "$static/osd"
+chmod 755 "$work"
+nginx_static "$work/nginx" "$sport" "$static"
+serve -u FILESYSTEM_PREFIX TMPDIR="$work" CORS='*'
+node viewer/e2e.mjs "http://127.0.0.1:$port" demo.tif "$out/static" "http://127.0.0.1:$sport" demo
 
 mkdir -p "$work/images"
 vips copy "$work/iipsrv-demo/demo.tif" "$work/demo.ppm"

@@ -7,20 +7,24 @@
 //     blank, and matches the server's own rendering of the same image area (one IIIF or IIP
 //     region request) to a mean difference under 3 grey levels (1.2-1.6 seen; a view
 //     shifted by 16 pixels differs by 4.3): tiles drawn, and drawn in the right places.
-// Usage: node viewer/e2e.mjs BASE_URL IMAGE_ID OUT_DIR
+// With STATIC_URL and NAME, the same checks instead for the static trees of the image
+// (`iipsrv convert --static`, named NAME) served as plain files at STATIC_URL, opened by
+// viewer/static.html there (deepzoom/, zoomify/, iiif3/, iiif2/ beside it, OpenSeadragon in
+// osd/); the references still come from the server at BASE_URL, which must send CORS headers.
+// Usage: node viewer/e2e.mjs BASE_URL IMAGE_ID OUT_DIR [STATIC_URL NAME]
 import { chromium } from "playwright-core";
 import { mkdirSync, writeFileSync } from "node:fs";
 
-const [base, id, out] = process.argv.slice(2);
-if (!base || !id || !out) {
-  console.error("usage: node viewer/e2e.mjs BASE_URL IMAGE_ID OUT_DIR");
+const [base, id, out, staticUrl, name] = process.argv.slice(2);
+if (!base || !id || !out || (staticUrl && !name)) {
+  console.error("usage: node viewer/e2e.mjs BASE_URL IMAGE_ID OUT_DIR [STATIC_URL NAME]");
   process.exit(2);
 }
 mkdirSync(out, { recursive: true });
 
 /** Which requests are tiles, per protocol. */
 const tilePattern = {
-  iiif: /\/iiif\/.+\/default\.jpg$/,
+  iiif: /\/default\.jpg$/,
   deepzoom: /_files\/\d+\/\d+_\d+\.jpg$/,
   zoomify: /TileGroup\d+\/\d+-\d+-\d+\.jpg$/,
   iip: /[?&]JTL=\d+,\d+$/,
@@ -86,6 +90,7 @@ async function compare(page, shot, reference) {
   return page.evaluate(async ([a, b]) => {
     const load = (src) => new Promise((resolve, reject) => {
       const img = new Image();
+      img.crossOrigin = "anonymous";
       img.onload = () => resolve(img);
       img.onerror = reject;
       img.src = src;
@@ -124,7 +129,7 @@ async function compare(page, shot, reference) {
 /** The server's rendering of what the viewer shows: the image area under the viewer, at the
  * viewer's size in pixels, as one IIIF region request (IIP's RGN+WID for IIP). */
 async function referenceUrl(page, protocol) {
-  return page.evaluate(([protocol, id]) => {
+  return page.evaluate(([protocol, id, base]) => {
     const item = viewer.world.getItemAt(0);
     const r = item.viewportToImageRectangle(viewer.viewport.getBounds(true));
     const el = document.getElementById("viewer");
@@ -135,13 +140,15 @@ async function referenceUrl(page, protocol) {
     if (protocol === "iip") {
       const size = item.getContentSize();
       const rgn = [x / size.x, y / size.y, rw / size.x, rh / size.y].map((v) => v.toFixed(6)).join(",");
-      return `../?FIF=${enc}&WID=${w}&HEI=${h}&RGN=${rgn}&CVT=jpeg`;
+      return `${base}/?FIF=${enc}&WID=${w}&HEI=${h}&RGN=${rgn}&CVT=jpeg`;
     }
-    return `../iiif/${enc}/${x},${y},${rw},${rh}/${w},${h}/0/default.jpg`;
-  }, [protocol, id]);
+    return `${base}/iiif/${enc}/${x},${y},${rw},${rh}/${w},${h}/0/default.jpg`;
+  }, [protocol, id, base]);
 }
 
-async function run(browser, protocol) {
+/** Opens the viewer page `url` showing the image through `protocol` and runs the checks,
+ * naming them with `label`. */
+async function run(browser, protocol, url, label) {
   const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
   track(page);
   const tiles = [];
@@ -150,15 +157,16 @@ async function run(browser, protocol) {
       tiles.push({ url: r.url(), status: r.status(), type: r.headers()["content-type"] });
     }
   });
-  page.on("pageerror", (e) => check(false, `${protocol}: page error ${e.message}`));
-  await page.goto(`${base}/viewer/${encodeURIComponent(id)}?protocol=${protocol}`);
+  page.on("pageerror", (e) => check(false, `${label}: page error ${e.message}`));
+  await page.goto(url);
   await settle(page);
-  const width = await page.evaluate(() => config.width);
+  const width = await page.evaluate(() => viewer.world.getItemAt(0).source.dimensions.x);
   const depth = (list) => Math.max(...list.map((t) => tileDepth(protocol, t.url, width)));
   const first = tiles.length;
   const firstDepth = depth(tiles);
-  await page.locator("#viewer").screenshot({ path: `${out}/viewer-${protocol}-home.png` });
-  check(first > 0, `${protocol}: first view loaded ${first} tiles`);
+  const file = label.replace(/ /g, "-");
+  await page.locator("#viewer").screenshot({ path: `${out}/viewer-${file}-home.png` });
+  check(first > 0, `${label}: first view loaded ${first} tiles`);
 
   // Zoom to one image pixel per screen pixel, then pan a little right and down.
   await page.evaluate(() => {
@@ -169,14 +177,14 @@ async function run(browser, protocol) {
   await settle(page);
   const zoomed = tiles.slice(first);
   const zoomedDepth = depth(zoomed);
-  check(zoomed.length > 0, `${protocol}: zoom and pan loaded ${zoomed.length} more tiles`);
-  check(zoomedDepth > firstDepth, `${protocol}: zoomed tiles are of a deeper level (${zoomedDepth} > ${firstDepth})`);
+  check(zoomed.length > 0, `${label}: zoom and pan loaded ${zoomed.length} more tiles`);
+  check(zoomedDepth > firstDepth, `${label}: zoomed tiles are of a deeper level (${zoomedDepth} > ${firstDepth})`);
   const bad = tiles.filter((t) => t.status !== 200 || !/^image\//.test(t.type || ""));
-  check(bad.length === 0, `${protocol}: all ${tiles.length} tile answers are 200 images` +
+  check(bad.length === 0, `${label}: all ${tiles.length} tile answers are 200 images` +
     (bad.length ? ` (first bad: ${bad[0].status} ${bad[0].url})` : ""));
   const events = await page.evaluate(() => window.tileEvents);
   check(events.failed === 0 && events.loaded > 0,
-    `${protocol}: viewer drew ${events.loaded} tiles, ${events.failed} failed`);
+    `${label}: viewer drew ${events.loaded} tiles, ${events.failed} failed`);
 
   // The navigator and buttons are not part of the image: hide them for the comparison.
   await page.evaluate(() => {
@@ -184,14 +192,14 @@ async function run(browser, protocol) {
     if (viewer.navigator) viewer.navigator.element.style.display = "none";
   });
   const shot = await page.locator("#viewer").screenshot({ animations: "disabled" });
-  const path = `${out}/viewer-${protocol}.png`;
+  const path = `${out}/viewer-${file}.png`;
   writeFileSync(path, shot);
-  const ref = new URL(await referenceUrl(page, protocol), page.url()).href;
+  const ref = await referenceUrl(page, protocol);
   const stats = await compare(page, `data:image/png;base64,${shot.toString("base64")}`, ref);
   check(stats.stddev > 20 && stats.colours > 100,
-    `${protocol}: screenshot ${path} is not blank (spread ${stats.stddev.toFixed(1)}, ${stats.colours} colours)`);
+    `${label}: screenshot ${path} is not blank (spread ${stats.stddev.toFixed(1)}, ${stats.colours} colours)`);
   check(stats.sizes[0] === stats.sizes[2] && stats.meanDiff < 3,
-    `${protocol}: screenshot matches the server's rendering of the same area ` +
+    `${label}: screenshot matches the server's rendering of the same area ` +
     `(mean difference ${stats.meanDiff.toFixed(2)} grey levels, sizes ${stats.sizes.join("x")})`);
   await page.close();
 }
@@ -202,8 +210,16 @@ const browser = await chromium.launch({
     "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
 });
 try {
-  for (const protocol of ["iiif", "deepzoom", "zoomify", "iip"]) {
-    await run(browser, protocol);
+  if (staticUrl) {
+    for (const [protocol, layout] of [["deepzoom", "deepzoom"], ["zoomify", "zoomify"],
+      ["iiif", "iiif3"], ["iiif", "iiif2"]]) {
+      const page = `${staticUrl}/static.html?layout=${layout}&name=${encodeURIComponent(name)}`;
+      await run(browser, protocol, page, `static ${layout}`);
+    }
+  } else {
+    for (const protocol of ["iiif", "deepzoom", "zoomify", "iip"]) {
+      await run(browser, protocol, `${base}/viewer/${encodeURIComponent(id)}?protocol=${protocol}`, protocol);
+    }
   }
 } finally {
   await browser.close();

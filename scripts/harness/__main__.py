@@ -3,6 +3,7 @@
   free-ports N                 the first of N consecutive free ports
   wait URL...                  waits for each URL to answer (about 10 s at most each; never fails)
   validator [options] BASE     the IIIF validator, v3.0 at BASE/iiif and v2.0 at BASE/iiif/2
+                               (--levels, --prefix VERSION=PREFIX to choose others)
   webservers SETUP BASE        IIP, DeepZoom, Zoomify and a large answer through a web server
   scaleout-samples PUBLIC DISK answers through the balancer = answers from disk
   scaleout-purge PUBLIC TOKEN  a purge through the balancer, with and without the token
@@ -41,6 +42,9 @@ def main():
     c.add_argument("--no-make-image", action="store_true", help="the image must already be there")
     c.add_argument("--nores", action="store_true", help="the image without resolution tags")
     c.add_argument("--table", action="store_true", help="print the counts per version and level")
+    c.add_argument("--levels", default="0 1 2", help="the compliance levels run, e.g. \"0\"")
+    c.add_argument("--prefix", action="append", metavar="VERSION=PREFIX",
+                   help="a version and its path under BASE (repeatable; default 3.0=/iiif 2.0=/iiif/2)")
     c.add_argument("base")
     c = sub.add_parser("webservers")
     c.add_argument("setup")
@@ -102,7 +106,8 @@ def main():
     checks = Checks(a.ledger)
     if a.command == "validator":
         validator.run(checks, a.shared, a.base.rstrip("/"), a.images, a.out, a.label, a.name,
-                      make_image=not a.no_make_image, nores=a.nores, table=a.table)
+                      make_image=not a.no_make_image, nores=a.nores, table=a.table, levels=a.levels,
+                      versions=[tuple(p.split("=", 1)) for p in a.prefix] if a.prefix else validator.VERSIONS)
     elif a.command == "webservers":
         webservers.run(checks, a.setup, a.base.rstrip("/"))
     elif a.command == "scaleout-samples":

@@ -1,5 +1,6 @@
 """The official IIIF validator (../shared/peers/validate.sh, PyPI iiif-validator) at levels
-0-2, API 3.0 at BASE/iiif and 2.0 at BASE/iiif/2, each test one check.
+0-2, API 3.0 at BASE/iiif and 2.0 at BASE/iiif/2 (or the levels and prefixes given), each test
+one check.
 
 validate.sh writes results.tsv (test, version, level, PASS/FAIL; one row per test run) and
 summary.txt (counts per run, the per-test matrix, then "# failures" with each failure's type
@@ -29,10 +30,13 @@ def section(text, start, stop_blank=False, limit=None):
     return []
 
 
-def run(checks, shared, base, images, out, label, name, make_image=True, nores=False, table=False):
-    for version, prefix in VERSIONS:
+def run(checks, shared, base, images, out, label, name, make_image=True, nores=False, table=False,
+        levels="0 1 2", versions=VERSIONS):
+    shown = levels.split()
+    shown = shown[0] if len(shown) == 1 else f"{shown[0]}-{shown[-1]}"
+    for version, prefix in versions:
         dest = f"{out}-{version}"
-        env = dict(os.environ, IMAGES=images, OUT=dest, VERSIONS=version, LEVELS="0 1 2", NAME=name,
+        env = dict(os.environ, IMAGES=images, OUT=dest, VERSIONS=version, LEVELS=levels, NAME=name,
                    MAKE_IMAGE="1" if make_image else "0", NORES="1" if nores else "0")
         log = f"{dest}.log"
         with open(log, "w") as f:
@@ -45,7 +49,7 @@ def run(checks, shared, base, images, out, label, name, make_image=True, nores=F
         with open(f"{dest}/results.tsv") as f:
             rows = [line.rstrip("\n") for line in f]
         failed = sum("FAIL" in row for row in rows)
-        print(f"{label}: IIIF validator v{version} levels 0-2: {len(rows)} tests, {failed} failed", flush=True)
+        print(f"{label}: IIIF validator v{version} level {shown}: {len(rows)} tests, {failed} failed", flush=True)
         if not rows:
             print(log_text)
             sys.exit(f"{label}: the validator ran no test for v{version}")

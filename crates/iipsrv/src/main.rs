@@ -5,7 +5,8 @@
 //!   when there is no FastCGI socket); SIGTERM stops it gracefully, SIGHUP reopens the log
 //!   and drops the caches.
 //! - `iipsrv check PATH...`: what the server sees in image files ([`check`]).
-//! - `iipsrv convert INPUT OUTPUT.tif`: builds a pyramidal TIFF ([`convert`]).
+//! - `iipsrv convert INPUT OUTPUT.tif`: builds a pyramidal TIFF ([`convert`]); with
+//!   `--static LAYOUT OUT_DIR`, a static level-0 tile tree.
 //! - `iipsrv warm PATH...`: builds the pyramids of large flat images into PYRAMID_CACHE_DIR
 //!   ahead of time ([`warm`]).
 //! - `iipsrv purge ID...`: purges images across the shared cache tier ([`serve::purge`]).
@@ -62,7 +63,8 @@ enum Job {
         #[command(flatten)]
         pyramids: PyramidArgs,
     },
-    /// Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory.
+    /// Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory;
+    /// or, with --static, a static level-0 tile tree (IIIF, DeepZoom, Zoomify).
     Convert(convert::Args),
     /// Build the pyramids of large flat images into PYRAMID_CACHE_DIR ahead of time, as the
     /// server would on first use.

@@ -4,7 +4,7 @@
 //! recursively; `--match GLOB` picks files by name. A pyramid already built, or being built
 //! by a running server, is left alone.
 
-use crate::convert::Bar;
+use crate::convert::Progress;
 use iipsrv_formats::bytes::{ByteSource, FileBytes};
 use iipsrv_formats::open::{open_file, Opening};
 use iipsrv_server::settings::PyramidArgs;
@@ -101,7 +101,7 @@ fn warm(file: &Path, settings: &iipsrv_server::settings::PyramidSettings, tally:
         Ok(bytes) => Arc::new(bytes) as Arc<dyn ByteSource>,
         Err(e) => return fail(file, &e, tally),
     };
-    let bar = Bar::new(file.display().to_string());
+    let bar = Progress::bar(0, file, "rows");
     match pyramids::build_locked(&settings.dir, &key, (bytes, file), &bar) {
         Ok(Built::Now) => tally.built += 1,
         Ok(Built::Already) => tally.already += 1,

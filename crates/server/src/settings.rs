@@ -26,7 +26,7 @@ use std::time::Duration;
     version,
     about = "IIPImage image server in Rust: IIIF, IIP, DeepZoom and Zoomify from pyramidal TIFF and JPEG2000",
     long_about = None,
-    after_help = "Also: iipsrv check PATH...  reports what the server sees in image files and what would make them servable or faster.\n      iipsrv convert INPUT OUTPUT.tif [--tile N] [--compression jpeg|deflate|webp|zstd|lzw|none] [--quality Q] [--bigtiff]\n            makes a tiled pyramidal TIFF from a JPEG, PNG or TIFF (iipsrv convert --help).\n      iipsrv purge ID...  purges images across the shared tier (MEMCACHED_SERVERS or REDIS_URL).\n      iipsrv man  prints this manual as a man page (roff)."
+    after_help = "Also: iipsrv check PATH...  reports what the server sees in image files and what would make them servable or faster.\n      iipsrv convert INPUT OUTPUT.tif [--tile N] [--compression jpeg|deflate|webp|zstd|lzw|none] [--quality Q] [--bigtiff]\n            makes a tiled pyramidal TIFF from a JPEG, PNG or TIFF (iipsrv convert --help).\n      iipsrv convert INPUT --static iiif3|iiif2|deepzoom|zoomify OUT_DIR [--id URL]\n            writes a static level-0 tile tree that any web server serves.\n      iipsrv purge ID...  purges images across the shared tier (MEMCACHED_SERVERS or REDIS_URL).\n      iipsrv man  prints this manual as a man page (roff)."
 )]
 pub struct Config {
     /// HTTP address to listen on (default 127.0.0.1:8080 when no FastCGI socket is used).

@@ -182,8 +182,12 @@ pub enum OutputStep {
     Start,
     /// Flushing and syncing the finished file.
     Finish,
-    /// Renaming `OUTPUT.partial` to `OUTPUT`.
+    /// Renaming `OUTPUT.partial` to `OUTPUT` (or a static tree into place).
     Rename,
+    /// Writing a file of a static tree (`iipsrv convert --static`).
+    Write,
+    /// Removing an earlier static tree of the same name, to replace it.
+    Remove,
 }
 
 impl OutputStep {
@@ -192,9 +196,10 @@ impl OutputStep {
     fn describe(self, path: &Path) -> String {
         match self {
             OutputStep::Create => format!("cannot create {}", path.display()),
-            OutputStep::Start => format!("cannot write {}", path.display()),
+            OutputStep::Start | OutputStep::Write => format!("cannot write {}", path.display()),
             OutputStep::Finish => "cannot write the output".into(),
             OutputStep::Rename => "cannot rename the output into place".into(),
+            OutputStep::Remove => format!("cannot replace {}", path.display()),
         }
     }
 }

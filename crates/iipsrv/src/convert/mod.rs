@@ -2,23 +2,31 @@
 //! ([`iipsrv_formats::pyramid`]) on the command line. Turns a JPEG, PNG or TIFF (striped or
 //! tiled, 8 or 16-bit) into a tiled pyramidal TIFF that this server and libvips read, in
 //! bounded memory, with a progress bar on a terminal.
+//!
+//! With `--static LAYOUT`, OUTPUT is a directory that receives a static level-0 tile tree
+//! instead ([`export`]).
+
+pub(crate) mod error;
+mod export;
 
 use clap::{Parser, ValueEnum};
-use iipsrv_formats::pyramid::error::BuildError;
+use error::ConvertError;
 use iipsrv_formats::pyramid::{self, Compression, Options};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The command line of `iipsrv convert`.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "iipsrv convert",
-    about = "Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory"
+    about = "Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory; \
+             or, with --static, a static level-0 tile tree (IIIF, DeepZoom, Zoomify)"
 )]
 pub(crate) struct Args {
     /// Input image: JPEG, PNG, or TIFF (striped or tiled).
     pub(crate) input: PathBuf,
-    /// Output TIFF (written beside as OUTPUT.partial, then renamed).
+    /// Output TIFF (written beside as OUTPUT.partial, then renamed); with --static, the
+    /// output directory.
     pub(crate) output: PathBuf,
     /// Tile width and height in pixels (a multiple of 16).
     #[arg(long, default_value_t = 256)]
@@ -33,6 +41,29 @@ pub(crate) struct Args {
     /// Write BigTIFF (needed above 4 GB).
     #[arg(long)]
     pub(crate) bigtiff: bool,
+    /// Write a static level-0 tile tree of this layout into the OUTPUT directory, for any
+    /// web server or CDN to serve without an image server (the other options shape the
+    /// intermediate pyramid of a flat input).
+    #[arg(long = "static", value_enum, value_name = "LAYOUT")]
+    pub(crate) static_layout: Option<StaticLayout>,
+    /// With --static iiif3 or iiif2: the public URL the OUTPUT directory is served at; the
+    /// image's IIIF id is this URL followed by /NAME (the input's file name without its
+    /// extension). The default is what `python3 -m http.server` in OUTPUT serves.
+    #[arg(long, value_name = "URL", default_value = "http://localhost:8000")]
+    pub(crate) id: String,
+}
+
+/// The static tile trees `--static` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StaticLayout {
+    /// IIIF Image API 3.0, level 0: NAME/info.json and NAME/x,y,w,h/w,h/0/default.jpg tiles.
+    Iiif3,
+    /// IIIF Image API 2.1, level 0: NAME/info.json and NAME/x,y,w,h/w,/0/default.jpg tiles.
+    Iiif2,
+    /// DeepZoom: NAME.dzi and NAME_files/LEVEL/COL_ROW.jpg.
+    Deepzoom,
+    /// Zoomify: NAME/ImageProperties.xml and NAME/TileGroupN/Z-X-Y.jpg.
+    Zoomify,
 }
 
 /// The compressions on offer.
@@ -53,15 +84,23 @@ pub(crate) enum Method {
 }
 
 /// Converts as `args` say.
-pub(crate) fn convert(args: &Args) -> Result<(), BuildError> {
+pub(crate) fn convert(args: &Args) -> Result<(), ConvertError> {
+    if let Some(layout) = args.static_layout {
+        return export::export(args, layout);
+    }
     let options = Options {
         tile: args.tile,
         compression: args.compression.with_quality(args.quality),
         fallback: None,
         bigtiff: args.bigtiff,
     };
-    let progress = Bar::new(args.output.display().to_string());
-    pyramid::build(&args.input, &args.output, &options, &progress)
+    let progress = Progress::bar(0, &args.output, "rows");
+    Ok(pyramid::build(
+        &args.input,
+        &args.output,
+        &options,
+        &progress,
+    )?)
 }
 
 impl Method {
@@ -79,27 +118,42 @@ impl Method {
     }
 }
 
-/// A progress bar of a pyramid build on a terminal; nothing otherwise.
-pub(crate) struct Bar(Option<indicatif::ProgressBar>);
+/// A progress bar on a terminal; nothing otherwise.
+pub(crate) struct Progress(Option<indicatif::ProgressBar>);
 
-impl Bar {
-    /// A bar labelled `label`, when standard error is a terminal.
-    pub(crate) fn new(label: String) -> Bar {
+impl Progress {
+    /// A bar of `len` steps named `unit`, labelled with `label`.
+    pub(crate) fn bar(len: u64, label: &Path, unit: &str) -> Progress {
         if !std::io::stderr().is_terminal() {
-            return Bar(None);
+            return Progress(None);
         }
-        let bar = indicatif::ProgressBar::new(0);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:40}] {percent}% rows, {elapsed} (about {eta} left)",
-        ) {
+        let bar = indicatif::ProgressBar::new(len);
+        let template =
+            format!("{{msg}} [{{bar:40}}] {{percent}}% {unit}, {{elapsed}} (about {{eta}} left)");
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
             bar.set_style(style.progress_chars("=> "));
         }
-        bar.set_message(label);
-        Bar(Some(bar))
+        bar.set_message(format!("{}", label.display()));
+        Progress(Some(bar))
+    }
+
+    /// Moves the bar `steps` on.
+    pub(crate) fn advance(&self, steps: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(steps);
+        }
+    }
+
+    /// Ends the bar, leaving it shown.
+    pub(crate) fn done(&self) {
+        if let Some(b) = &self.0 {
+            b.finish();
+        }
     }
 }
 
-impl pyramid::Progress for Bar {
+/// A pyramid build's rows on the bar.
+impl pyramid::Progress for Progress {
     fn start(&self, rows: u64) {
         if let Some(b) = &self.0 {
             b.set_length(rows);
@@ -107,14 +161,10 @@ impl pyramid::Progress for Bar {
     }
 
     fn advance(&self, rows: u64) {
-        if let Some(b) = &self.0 {
-            b.inc(rows);
-        }
+        Progress::advance(self, rows);
     }
 
     fn done(&self) {
-        if let Some(b) = &self.0 {
-            b.finish();
-        }
+        Progress::done(self);
     }
 }

@@ -7,7 +7,8 @@ use crate::harness::{app, call, decode_image, mean_error, pattern, run, tempdir,
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn convert(args: &[&str]) -> Output {
+/// Runs `iipsrv convert` with `args`.
+pub(crate) fn convert(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_iipsrv"))
         .arg("convert")
         .args(args)

@@ -34,4 +34,5 @@ mod pyramid_cache;
 mod server_e2e;
 #[cfg(all(feature = "memcached", feature = "redis"))]
 mod shared_tier;
+mod static_export;
 mod tiff_variants;
