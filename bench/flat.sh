@@ -89,6 +89,19 @@ psnr() {
   awk -v m="$mse" 'BEGIN { if (m < 1e-9) m = 1e-9; printf "%.1f", 10 * log(65025 / m) / log(10) }'
 }
 
+# until_200 URL FILE: fetches URL into FILE until it answers 200; gives up after
+# BUILD_TIMEOUT seconds (default 600) so that a build that never ends stops the run.
+until_200() {
+  local deadline=$((SECONDS + ${BUILD_TIMEOUT:-600}))
+  until [ "$(curl -s -o "$2" -w '%{http_code}' "$1")" = 200 ]; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "flat.sh: $1 not 200 after ${BUILD_TIMEOUT:-600} s" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+}
+
 make_sources
 printf 'source\tMP\tfirst_status\tfirst_ms\tretry_after\tbuild_s\tpeak_rss_MB\tpsnr_dB\n' >"$OUT/flat.tsv"
 for f in flat.tif flat.jpg flat.png flat16.tif; do
@@ -97,7 +110,7 @@ for f in flat.tif flat.jpg flat.png flat16.tif; do
   t0=$(date +%s.%N)
   first=$(curl -s -o /dev/null -D "$OUT/first.hdr" -w '%{http_code} %{time_total}' "$url")
   retry=$(awk 'tolower($1)=="retry-after:" {print $2+0}' "$OUT/first.hdr")
-  until [ "$(curl -s -o "$OUT/$f.png" -w '%{http_code}' "$url")" = 200 ]; do sleep 0.5; done
+  until_200 "$url" "$OUT/$f.png"
   built=$(echo "$(date +%s.%N) - $t0" | bc -l)
   rss=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$pid/status")
   vips shrink "$SRC/$f" "$OUT/ref.v" 16 16
@@ -112,7 +125,7 @@ done
 # Steady state: the pyramid built on first use (flat.tif, built above in the last server's
 # cache only for flat16.tif, so built again here) against the one converted ahead of time.
 rm -rf "$OUT/cache"; serve "$OUT/cache"
-until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/iiif/flat.tif/full/256,/0/default.jpg")" = 200 ]; do sleep 0.5; done
+until_200 "http://127.0.0.1:$port/iiif/flat.tif/full/256,/0/default.jpg" /dev/null
 # ROUNDS alternations of the two (default 3), medians reported: noise on a shared machine
 # moves single runs by tens of percent.
 for round in $(seq "${ROUNDS:-3}"); do

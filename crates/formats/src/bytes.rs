@@ -67,14 +67,14 @@ impl ByteSource for FileBytes {
 
 /// A [`ByteSource`] read through `std::io::Read` and `Seek`, for decoders that want a
 /// stream (the PNG decoder of the pyramid builder).
-pub struct ByteReader {
+pub(crate) struct ByteReader {
     bytes: Arc<dyn ByteSource>,
     at: u64,
 }
 
 impl ByteReader {
     /// A reader at the start of `bytes`.
-    pub fn new(bytes: Arc<dyn ByteSource>) -> ByteReader {
+    pub(crate) fn new(bytes: Arc<dyn ByteSource>) -> ByteReader {
         ByteReader { bytes, at: 0 }
     }
 }

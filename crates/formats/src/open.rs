@@ -87,15 +87,15 @@ pub fn open_bytes(
         _ if page != 0 => return Err(SourceError::NoSuchPage { page }),
         Some(Kind::Jpeg2000) => Arc::new(Jpeg2000Image::open(bytes)?) as Arc<dyn ImageSource>,
         Some(Kind::Flat) => {
-            let (width, height) =
-                flat_size(&bytes.read_at(0, bytes.len().min(FLAT_HEAD_BYTES) as usize)?)?;
-            if over(width, height) {
-                let stored = None;
-                return Ok(Opening::Flat(FlatImage {
-                    width,
-                    height,
-                    stored,
-                }));
+            if let Some((width, height)) = flat_over.and_then(|_| flat_head(bytes.as_ref())) {
+                if over(width, height) {
+                    let stored = None;
+                    return Ok(Opening::Flat(FlatImage {
+                        width,
+                        height,
+                        stored,
+                    }));
+                }
             }
             decode_flat(bytes.as_ref(), name)?
         }
@@ -106,6 +106,17 @@ pub fn open_bytes(
         }
     };
     Ok(Opening::Ready(source, None))
+}
+
+/// The width and height of a JPEG or PNG from its first bytes; None when they are not
+/// there (a JPEG whose frame header comes after long metadata is then decoded as usual).
+fn flat_head(bytes: &dyn ByteSource) -> Option<(u32, u32)> {
+    flat_size(
+        &bytes
+            .read_at(0, bytes.len().min(FLAT_HEAD_BYTES) as usize)
+            .ok()?,
+    )
+    .ok()
 }
 
 /// A JPEG or PNG decoded whole, its levels made in memory.
@@ -162,15 +173,15 @@ fn pyramid_or_memory(tiff: TiffImage, name: &str) -> SourceResult<Arc<dyn ImageS
     Ok(Arc::new(MemoryImage::new(full, info.clone())))
 }
 
-/// Whether a TIFF has no pyramid worth the name: a single level larger than two tiles
-/// across, of samples the pyramid builder takes (not floats, signed or CIELAB).
+/// Whether a TIFF has no pyramid worth the name and is decoded into memory: a single level
+/// larger than 512 pixels of 8-bit samples (others are served from their stored level).
 fn is_flat(info: &iipsrv_core::info::ImageInfo) -> bool {
     info.levels.len() == 1 && info.width.max(info.height) > 512 && !info.needs_float()
 }
 
 /// Whether an image's samples are ones the pyramid builder takes: 8 or 16-bit unsigned
 /// grey or RGB, with or without alpha (not floats, signed, CIELAB or more channels).
-pub fn plain_samples(info: &iipsrv_core::info::ImageInfo) -> bool {
+pub(crate) fn plain_samples(info: &iipsrv_core::info::ImageInfo) -> bool {
     info.sample_format == iipsrv_core::info::SampleFormat::Unsigned
         && matches!(info.bits_per_sample, 8 | 16)
         && (1..=4).contains(&info.channels)
@@ -223,6 +234,7 @@ pub fn outline(path: &Path) -> SourceResult<Outline> {
     })
 }
 
+/// Width, height and number of levels of an image.
 fn sizes(info: &iipsrv_core::info::ImageInfo) -> (u32, u32, usize) {
     (info.width, info.height, info.levels.len())
 }

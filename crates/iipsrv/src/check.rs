@@ -71,13 +71,7 @@ pub(crate) fn run(paths: &[std::path::PathBuf], pyramids: Option<&PyramidSetting
 /// What the server does with `path` when it is a flat image over PYRAMID_THRESHOLD: its
 /// pyramid is in the cache, or will be built there on first use.
 fn pyramid_line(path: &Path, settings: &PyramidSettings) -> Option<String> {
-    let path = path.canonicalize().ok()?;
-    let meta = std::fs::metadata(&path).ok()?;
-    let Ok(open::Opening::Flat(_)) = open::open_file(&path, 0, Some(settings.threshold_pixels))
-    else {
-        return None;
-    };
-    let key = pyramids::key_of(&path, &meta);
+    let (_, key) = pyramids::flat_key(path, settings.threshold_pixels)?;
     Some(if pyramids::built_path(&settings.dir, &key).is_file() {
         format!("pyramid cache: built ({key}.tif in PYRAMID_CACHE_DIR)")
     } else {

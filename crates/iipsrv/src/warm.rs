@@ -6,8 +6,7 @@
 
 use crate::convert::Progress;
 use iipsrv_formats::bytes::{ByteSource, FileBytes};
-use iipsrv_formats::open::{open_file, Opening};
-use iipsrv_server::settings::PyramidArgs;
+use iipsrv_server::settings::{PyramidArgs, PyramidSettings};
 use iipsrv_server::storage::pyramids::{self, Built};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,7 +68,8 @@ pub(crate) fn run(args: &Args) -> Result<(), WarmError> {
     for file in files(&args.paths, args.pattern.as_ref()) {
         warm(&file, &settings, &mut tally);
     }
-    let kept = pyramids::evict(&settings.dir, settings.limit_bytes, None);
+    // Measured only: each build already made room for itself.
+    let kept = pyramids::evict(&settings.dir, u64::MAX, None);
     println!(
         "warm: {} built, {} already built, {} being built elsewhere, {} skipped (not flat, under \
          the threshold, or not images), {} failed; the cache holds {} MB",
@@ -86,24 +86,23 @@ pub(crate) fn run(args: &Args) -> Result<(), WarmError> {
     }
 }
 
-/// Builds the pyramid of one file when it is a flat image over the threshold.
-fn warm(file: &Path, settings: &iipsrv_server::settings::PyramidSettings, tally: &mut Tally) {
-    let (Ok(path), Ok(meta)) = (file.canonicalize(), std::fs::metadata(file)) else {
+/// Builds the pyramid of one file when it is a flat image over the threshold, then keeps
+/// the cache under its size (sparing that pyramid).
+fn warm(file: &Path, settings: &PyramidSettings, tally: &mut Tally) {
+    let Some((path, key)) = pyramids::flat_key(file, settings.threshold_pixels) else {
         tally.skipped += 1;
         return;
     };
-    let Ok(Opening::Flat(_)) = open_file(&path, 0, Some(settings.threshold_pixels)) else {
-        tally.skipped += 1;
-        return;
-    };
-    let key = pyramids::key_of(&path, &meta);
     let bytes = match FileBytes::open(&path) {
         Ok(bytes) => Arc::new(bytes) as Arc<dyn ByteSource>,
         Err(e) => return fail(file, &e, tally),
     };
     let bar = Progress::bar(0, file, "rows");
     match pyramids::build_locked(&settings.dir, &key, (bytes, file), &bar) {
-        Ok(Built::Now) => tally.built += 1,
+        Ok(Built::Now) => {
+            tally.built += 1;
+            pyramids::evict(&settings.dir, settings.limit_bytes, Some(&key));
+        }
         Ok(Built::Already) => tally.already += 1,
         Ok(Built::Busy) => tally.elsewhere += 1,
         Err(e) => fail(file, &e, tally),

@@ -70,6 +70,16 @@ impl Error {
         }
     }
 
+    /// Seconds after which a 503 may be tried again (its Retry-After); None for other
+    /// errors.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Error::Preparing { retry_after, .. } => Some(*retry_after),
+            Error::Overloaded(_) => Some(1),
+            _ => None,
+        }
+    }
+
     /// The 404 of an image that is not there, naming the id as asked (at most 200
     /// characters), the same for files and objects.
     pub(crate) fn image_not_found(id: &str) -> Self {

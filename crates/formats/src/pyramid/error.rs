@@ -158,6 +158,15 @@ pub enum Layout {
         /// Their colour interpretation.
         colour: ColourSpace,
     },
+    /// An image so wide that one row of tiles would take more memory than the builder
+    /// allows.
+    #[error("image {width} pixels wide: the pyramid builder takes at most {max}")]
+    TooWide {
+        /// Width in pixels.
+        width: u32,
+        /// The widest it takes with these channels and tiles.
+        max: u32,
+    },
     /// An interlaced PNG too large to decode whole.
     #[error(
         "interlaced PNG of {width} x {height}: it can only be decoded whole; save it \

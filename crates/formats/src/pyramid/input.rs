@@ -6,6 +6,7 @@
 use super::error::{BuildError, InputError, Layout};
 use crate::bytes::{ByteReader, ByteSource, FileBytes};
 use crate::codec::jpeg_bands::JpegBands;
+use crate::error::SourceError;
 use crate::open::Kind;
 use crate::source::tiff::TiffImage;
 use crate::source::ImageSource;
@@ -16,6 +17,9 @@ use std::sync::Arc;
 
 /// Interlaced PNGs are decoded whole; above this many pixels they are refused.
 const MAX_INTERLACED_PIXELS: u64 = 64 << 20;
+
+/// Largest JPEG file read: it is held in memory while it is decoded in bands.
+const MAX_JPEG_BYTES: u64 = 1 << 30;
 
 /// Rows of an input in its own sample depth.
 pub enum Band {
@@ -152,6 +156,10 @@ impl Input {
     }
 
     fn jpeg(path: &Path, bytes: &dyn ByteSource) -> Result<Input, BuildError> {
+        if bytes.len() > MAX_JPEG_BYTES {
+            let e = SourceError::over_limit("JPEG file too large", bytes.len(), MAX_JPEG_BYTES);
+            return Err(BuildError::open(path, e));
+        }
         let data = bytes
             .read_at(0, bytes.len() as usize)
             .map_err(|e| BuildError::open(path, e))?;

@@ -26,6 +26,10 @@ use std::sync::Arc;
 /// Bytes of input rows read at once (rounded to whole rows of tiles).
 const BAND_BYTES: u64 = 16 << 20;
 
+/// Most bytes one row of tiles of the full-resolution level may take (it is held while
+/// it fills, 16-bit samples counted): an image wider than that is refused, not allocated.
+const MAX_ROW_BYTES: u64 = 1 << 30;
+
 /// How a pyramid is written.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Options {
@@ -110,6 +114,14 @@ fn build_from(
         return Err(BuildError::WebpGrey {
             channels: source.channels,
         });
+    }
+    let row_bytes = source.width as u64 * options.tile as u64 * source.channels as u64 * 2;
+    if row_bytes > MAX_ROW_BYTES {
+        let layout = error::Layout::TooWide {
+            width: source.width,
+            max: (MAX_ROW_BYTES / (options.tile as u64 * source.channels as u64 * 2)) as u32,
+        };
+        return Err(BuildError::unsupported(input, layout));
     }
     let keeps_all =
         lossless(options.compression) || (source.bits == 8 && !source.channels.is_multiple_of(2));
@@ -293,6 +305,7 @@ impl FromBand for u16 {
     }
 }
 
+/// `p` with every sample passed through `f` (a change of sample type).
 fn map<A: Copy, B: Copy + Default>(
     p: &iipsrv_core::raster::Pixels<A>,
     f: impl Fn(A) -> B,
@@ -305,6 +318,7 @@ fn map<A: Copy, B: Copy + Default>(
     }
 }
 
+/// `p` without its last channel (the alpha the output does not keep).
 fn without_alpha<T: Copy + Default>(
     p: &iipsrv_core::raster::Pixels<T>,
 ) -> iipsrv_core::raster::Pixels<T> {

@@ -334,6 +334,47 @@ impl Drop for Server {
     }
 }
 
+/// Asks `path` until it is answered 200 (at most 60 s); every other answer must be a 503
+/// with a Retry-After of 1-30 s. The answer, and how many 503s came first.
+pub fn until_built(port: u16, path: &str) -> (Reply, usize) {
+    let start = std::time::Instant::now();
+    let mut waits = 0;
+    loop {
+        let r = get(port, path);
+        if r.status == 200 {
+            return (r, waits);
+        }
+        assert_eq!(
+            r.status,
+            503,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let after: u32 = r
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!((1..=30).contains(&after), "Retry-After {after}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{path}: never built"
+        );
+        waits += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The pyramids (`*.tif`) in a pyramid cache directory, in name order.
+pub fn pyramids(cache: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(cache)
+        .expect("cache dir")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "tif"))
+        .collect();
+    v.sort();
+    v
+}
+
 /// A fresh temporary directory that lives as long as the value.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()

@@ -49,47 +49,6 @@ fn s(p: &Path) -> String {
     p.to_string_lossy().to_string()
 }
 
-/// Asks `path` until it is answered 200 (at most 60 s); every other answer must be a 503
-/// with a Retry-After of 1-30 s. The answer, and how many 503s came first.
-fn until_built(port: u16, path: &str) -> (Reply, usize) {
-    let start = Instant::now();
-    let mut waits = 0;
-    loop {
-        let r = get(port, path);
-        if r.status == 200 {
-            return (r, waits);
-        }
-        assert_eq!(
-            r.status,
-            503,
-            "{path}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        let after: u32 = r
-            .header("retry-after")
-            .and_then(|v| v.parse().ok())
-            .expect("Retry-After");
-        assert!((1..=30).contains(&after), "Retry-After {after}");
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{path}: never built"
-        );
-        waits += 1;
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The pyramids (`*.tif`) in the cache directory.
-fn pyramids(cache: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(cache)
-        .expect("cache dir")
-        .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "tif"))
-        .collect();
-    v.sort();
-    v
-}
-
 /// `src` shrunk 8 × 8 by libvips (box average), as 8-bit PNG pixels.
 fn vips_shrink(src: &Path, dir: &Path) -> iipsrv_core::raster::Raster {
     let out = dir.join("shrunk.png");
@@ -148,17 +107,9 @@ fn flat_sources_get_pyramids_built_on_first_use() {
     let server = start_server(&images, &cache, &log, &[]);
     let expected = vips_shrink(&images.join("flat.png"), dir.path());
     for id in &ids {
-        // The viewer page says the image is being prepared and reloads itself.
-        let page = get(server.port, &format!("/viewer/{id}"));
-        assert_eq!(page.status, 503, "{id} viewer");
-        assert!(page.header("retry-after").is_some());
-        let html = String::from_utf8_lossy(&page.body).to_string();
-        assert!(
-            html.contains("http-equiv=\"refresh\"") && html.contains("being prepared"),
-            "{html}"
-        );
         // Full resolution from a TIFF's stored level while its pyramid is built; a
-        // JPEG or PNG waits for it.
+        // JPEG or PNG waits for it. (The first request starts the build: the small
+        // ones here may be done before a second.)
         let first = get(
             server.port,
             &format!("/iiif/{id}/0,0,256,256/256,/0/default.png"),
@@ -254,8 +205,9 @@ fn the_cache_stays_under_its_size() {
     assert!(waits > 0);
 }
 
-/// A noisy JPEG large enough that building its pyramid takes a while: `DIR/slow.jpg`.
-fn slow_source(images: &Path, dir: &Path) {
+/// A noisy image large enough that building its pyramid takes a while: `IMAGES/NAME`
+/// (`slow.jpg`, or `slow.tif` deflate-compressed in strips).
+fn slow_source(images: &Path, dir: &Path, name: &str) {
     let noise = dir.join("noise.v");
     vips(&[
         "gaussnoise",
@@ -275,29 +227,37 @@ fn slow_source(images: &Path, dir: &Path) {
     ]);
     let cast = dir.join("cast.v");
     vips(&["cast", &s(&rgb), &s(&cast), "uchar"]);
-    vips(&[
-        "jpegsave",
-        &s(&cast),
-        &s(&images.join("slow.jpg")),
-        "--Q",
-        "95",
-    ]);
+    let out = s(&images.join(name));
+    match name.ends_with(".jpg") {
+        true => vips(&["jpegsave", &s(&cast), &out, "--Q", "95"]),
+        false => vips(&["tiffsave", &s(&cast), &out, "--compression", "deflate"]),
+    }
 }
 
 #[test]
 fn two_servers_sharing_a_directory_build_once() {
     let dir = tempdir();
     let images = images_dir(dir.path());
-    slow_source(&images, dir.path());
+    slow_source(&images, dir.path(), "slow.jpg");
     let cache = dir.path().join("cache");
     let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
     let a = start_server(&images, &cache, &log_a, &[]);
     let b = start_server(&images, &cache, &log_b, &[]);
+    // The viewer page says the image is being prepared and reloads itself.
+    let page = get(a.port, "/viewer/slow.jpg");
+    assert_eq!(page.status, 503, "viewer");
+    assert!(page.header("retry-after").is_some());
+    let html = String::from_utf8_lossy(&page.body).to_string();
+    assert!(
+        html.contains("http-equiv=\"refresh\"") && html.contains("being prepared"),
+        "{html}"
+    );
     let path = "/iiif/slow.jpg/full/200,/0/default.jpg";
     assert_eq!(get(a.port, path).status, 503);
     assert_eq!(get(b.port, path).status, 503);
     until_built(a.port, path);
     until_built(b.port, path);
+    assert_eq!(get(a.port, "/viewer/slow.jpg").status, 200);
     let built = |log: &Path| {
         std::fs::read_to_string(log)
             .expect("log")
@@ -312,7 +272,7 @@ fn two_servers_sharing_a_directory_build_once() {
 fn a_build_killed_half_way_is_cleaned_up_at_the_next_start() {
     let dir = tempdir();
     let images = images_dir(dir.path());
-    slow_source(&images, dir.path());
+    slow_source(&images, dir.path(), "slow.jpg");
     let cache = dir.path().join("cache");
     let log = dir.path().join("log");
     let path = "/iiif/slow.jpg/full/200,/0/default.jpg";
@@ -410,4 +370,41 @@ fn a_corrupt_flat_file_fails_its_build_once_and_is_then_refused() {
     let text = std::fs::read_to_string(&log).expect("log");
     assert_eq!(text.matches("not built").count(), 1, "tried once: {text}");
     assert_eq!(get(server.port, path).status, 500, "not tried again");
+}
+
+/// An If-Modified-Since far in the future: every file is older.
+const FUTURE: &str = "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n";
+
+#[test]
+fn answers_during_a_build_are_not_kept_and_foreign_files_stay() {
+    let dir = tempdir();
+    let images = images_dir(dir.path());
+    slow_source(&images, dir.path(), "slow.tif");
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(&cache).expect("cache");
+    // Not a name the cache gives: never evicted, even when over the size.
+    let foreign = cache.join("scan.tif");
+    std::fs::write(&foreign, vec![7u8; 2 << 20]).expect("foreign");
+    let server = start_server(
+        &images,
+        &cache,
+        &dir.path().join("log"),
+        &[("PYRAMID_CACHE_SIZE", "1")],
+    );
+    let info = |port| {
+        raw_request(
+            port,
+            &format!("GET /iiif/slow.tif/info.json HTTP/1.1\r\nHost: x\r\n{FUTURE}"),
+        )
+    };
+    // The first request starts the build: answered from the stored level, not kept.
+    let during = info(server.port);
+    assert_eq!(during.status, 200, "no 304 while building");
+    assert_eq!(during.header("cache-control"), Some("no-store"));
+    assert!(during.header("last-modified").is_none());
+    until_built(server.port, "/iiif/slow.tif/full/200,/0/default.jpg");
+    let after = info(server.port);
+    assert_eq!(after.status, 304, "kept once built");
+    assert_eq!(pyramids(&cache).len(), 2, "the new pyramid beside scan.tif");
+    assert_eq!(std::fs::read(&foreign).expect("foreign").len(), 2 << 20);
 }

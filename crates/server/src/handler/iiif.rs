@@ -35,7 +35,7 @@ impl App {
             }
             Target::Info => {
                 let opened = open(req)?;
-                if let Some(mut r) = not_modified(req, opened.mtime, &self.web.cache_control) {
+                if let Some(mut r) = not_modified(req, &opened, &self.web.cache_control) {
                     r.headers.push(("vary", "Accept".into()));
                     return Ok(r);
                 }
@@ -127,14 +127,7 @@ impl App {
             format!("application/ld+json;profile=\"{}\"", version.context())
         };
         let mut r = Response::new(200, &mime, body);
-        r.headers
-            .push(("last-modified", httpdate::fmt_http_date(opened.mtime)));
-        let cc = if private {
-            "private".to_string()
-        } else {
-            self.web.cache_control.clone()
-        };
-        r.headers.push(("cache-control", cc));
+        self.cache_headers(&mut r, Some(opened), private);
         r.headers.push(("vary", "Accept".into()));
         r.headers
             .push(("link", format!("<{}>;rel=\"profile\"", version.profile())));

@@ -112,7 +112,7 @@ impl App {
         last: u64,
     ) -> Flow<Response> {
         let opened = self.open_view(req, parsed.image()?, parsed.angles)?;
-        if let Some(r) = super::not_modified(req, opened.mtime, &self.web.cache_control) {
+        if let Some(r) = super::not_modified(req, &opened, &self.web.cache_control) {
             return Ok(r);
         }
         let info = opened.source.info();

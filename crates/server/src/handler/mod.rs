@@ -22,7 +22,7 @@ use bytes::Bytes;
 use iipsrv_core::view::{SizeLimits, View};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 /// Request methods the handler distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,10 +178,7 @@ impl Response {
                 .push(("www-authenticate", "Bearer realm=\"iipsrv admin\"".into())),
             405 => r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into())),
             503 => {
-                let after = match e {
-                    Error::Preparing { retry_after, .. } => *retry_after,
-                    _ => 1,
-                };
+                let after = e.retry_after().unwrap_or(1);
                 r.headers.push(("retry-after", after.to_string()));
             }
             _ => {}
@@ -445,7 +442,7 @@ impl App {
         opened: &Opened,
         view: &View,
     ) -> Flow<Response> {
-        if let Some(r) = not_modified(req, opened.mtime, &self.web.cache_control) {
+        if let Some(r) = not_modified(req, opened, &self.web.cache_control) {
             return Ok(r);
         }
         let answer = self.render(req, opened, view)?;
@@ -461,13 +458,27 @@ impl App {
         opened: Option<&Opened>,
     ) -> Response {
         let mut r = Response::new(200, mime, body);
+        self.cache_headers(&mut r, opened, false);
+        r
+    }
+
+    /// Last-Modified (the image's) and Cache-Control (CACHE_CONTROL, or `private`) of an
+    /// answer; `no-store` alone for an answer from the stored level of an image whose
+    /// pyramid is being built, which its pyramid will answer otherwise.
+    pub(super) fn cache_headers(&self, r: &mut Response, opened: Option<&Opened>, private: bool) {
+        if opened.is_some_and(|o| o.building.is_some()) {
+            r.headers.push(("cache-control", "no-store".into()));
+            return;
+        }
         if let Some(o) = opened {
             r.headers
                 .push(("last-modified", httpdate::fmt_http_date(o.mtime)));
         }
-        r.headers
-            .push(("cache-control", self.web.cache_control.clone()));
-        r
+        let cc = match private {
+            true => "private".to_string(),
+            false => self.web.cache_control.clone(),
+        };
+        r.headers.push(("cache-control", cc));
     }
 
     /// MAX_CVT and ALLOW_UPSCALING, as every protocol applies them.
@@ -612,15 +623,21 @@ fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-/// A 304 when the client's copy (If-Modified-Since) is as new as the file, for GET and
-/// HEAD only, and not when If-None-Match is present (it takes precedence, RFC 9110 13.2.2,
-/// and we send no entity tags for it to match). It carries the Cache-Control a 200 would.
+/// A 304 when the client's copy (If-Modified-Since) is as new as the image's file, for
+/// GET and HEAD only, and not when If-None-Match is present (it takes precedence, RFC 9110
+/// 13.2.2, and we send no entity tags for it to match), nor while the image's pyramid is
+/// being built (its answers change when it is there). It carries the Cache-Control a 200
+/// would.
 pub(super) fn not_modified(
     req: &Request,
-    mtime: SystemTime,
+    opened: &Opened,
     cache_control: &str,
 ) -> Option<Response> {
-    if !matches!(req.method, Method::Get | Method::Head) || req.header("if-none-match").is_some() {
+    let mtime = opened.mtime;
+    if !matches!(req.method, Method::Get | Method::Head)
+        || req.header("if-none-match").is_some()
+        || opened.building.is_some()
+    {
         return None;
     }
     let since = httpdate::parse_http_date(req.header("if-modified-since")?).ok()?;

@@ -127,10 +127,7 @@ impl App {
 
 /// The 503 page of an image being prepared: the reason, and a reload after Retry-After.
 fn preparing_page(e: &Error) -> Response {
-    let after = match e {
-        Error::Preparing { retry_after, .. } => *retry_after,
-        _ => 5,
-    };
+    let after = e.retry_after().unwrap_or(5);
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" \
          content=\"{after}\"><title>Preparing</title></head><body><p id=\"message\">{}. This \

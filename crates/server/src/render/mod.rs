@@ -231,12 +231,12 @@ fn source_pixels(plan: &Plan) -> u64 {
 }
 
 /// Whether rendering `view` from an image described by `info` is costly for want of a
-/// smaller level: more than a megapixel of the level it reads, at more than four of its
-/// pixels for each output pixel (a view zoomed out more than twice). Such views of a flat
-/// image wait for its pyramid.
-pub fn needs_smaller_level(info: &ImageInfo, view: &View) -> bool {
+/// smaller level: more than 16 megapixels of the level it reads, or more than one at more
+/// than four of its pixels for each output pixel (a view zoomed out more than twice). Such
+/// views of a flat image wait for its pyramid.
+pub(crate) fn needs_smaller_level(info: &ImageInfo, view: &View) -> bool {
     let read = source_pixels(&plan(info, view));
-    read > (1 << 20) && read > 4 * view.width as u64 * view.height as u64
+    read > (16 << 20) || (read > (1 << 20) && read > 4 * view.width as u64 * view.height as u64)
 }
 
 /// Renders a view of a source into encoded bytes.

@@ -11,7 +11,7 @@
 use super::nanos;
 use super::objects::{ObjectRef, ObjectStores};
 use super::open_images::{OpenImages, Resident};
-use super::pyramids::{self, Build, Lookup, Pyramids};
+use super::pyramids::{self, Build, Lookup, Pyramids, Used};
 use super::tier::SharedTier;
 use super::tiles::{CachedTiles, TileCache};
 use crate::error::{Error, Flow, Halt, Result};
@@ -53,6 +53,8 @@ struct Found {
     source: Arc<dyn ImageSource>,
     views: Option<Views>,
     building: Option<Arc<Build>>,
+    /// The built pyramid the source reads, when it is one.
+    pyramid: Option<Arc<Used>>,
 }
 
 impl Found {
@@ -61,6 +63,7 @@ impl Found {
             source,
             views,
             building: None,
+            pyramid: None,
         }
     }
 }
@@ -75,6 +78,8 @@ struct Entry {
     generation: u64,
     /// When the stamp (objects) and generation were last confirmed.
     checked: Instant,
+    /// The built pyramid it reads, marked used as it is served.
+    pyramid: Option<Arc<Used>>,
 }
 
 /// Resolves identifiers and keeps parsed images.
@@ -396,7 +401,7 @@ impl Registry {
     fn open_object(&self, object: &ObjectRef, page: usize, only_open: bool) -> Flow<Opened> {
         let key = Self::key(&object.url, page);
         let held = self.images.get(&key);
-        let held = held.filter(|e| !self.provisional_done(e));
+        let held = held.filter(|e| self.current(e));
         if let Some(entry) = held.as_ref().filter(|e| self.fresh(e)) {
             return Ok(entry.opened.clone());
         }
@@ -443,7 +448,7 @@ impl Registry {
         let key = Self::key(&location, page);
         let stamp = nanos(mtime).to_string();
         let held = self.images.get(&key).filter(|e| e.stamp == stamp);
-        if let Some(entry) = held.filter(|e| !self.provisional_done(e)) {
+        if let Some(entry) = held.filter(|e| self.current(e)) {
             if self.tier.is_none() || self.fresh(&entry) {
                 return Ok(entry.opened);
             }
@@ -461,24 +466,24 @@ impl Registry {
         Ok(self.keep(key, &location, stamp, mtime, found)?)
     }
 
-    /// Whether `entry` is the stored level of a flat image whose pyramid build has ended
-    /// (built, or failed): it is then opened again.
-    fn provisional_done(&self, entry: &Entry) -> bool {
+    /// Whether a held entry may still be served: not when it is the stored level of a
+    /// flat image whose pyramid build has ended (built, or failed), which is opened again.
+    /// A built pyramid it reads is marked used.
+    fn current(&self, entry: &Entry) -> bool {
+        if let Some(used) = &entry.pyramid {
+            used.mark();
+        }
         match (&entry.opened.building, &self.pyramids) {
-            (Some(build), Some(pyramids)) => pyramids.settled(build),
-            _ => false,
+            (Some(build), Some(pyramids)) => !pyramids.settled(build),
+            _ => true,
         }
     }
 
     /// Opens page `page` of the file at `path`, through the pyramid cache when there is one.
     fn open_file(&self, path: &Path, meta: &std::fs::Metadata, page: usize) -> Result<Found> {
-        let Some(pyramids) = self.pyramids.as_ref().filter(|_| page == 0) else {
-            return ready(open_file(path, page, None)?);
-        };
-        let key = pyramids::key_of(path, meta);
         let bytes: Arc<dyn ByteSource> = Arc::new(FileBytes::open(path)?);
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        self.through_pyramids(pyramids, &key, bytes, &name)
+        self.open_origin(bytes, page, &name, || pyramids::key_of(path, meta))
     }
 
     /// Opens page `page` of an object (at `url`, its version `stamp`), through the pyramid
@@ -490,18 +495,31 @@ impl Registry {
         url: &str,
         stamp: &str,
     ) -> Result<Found> {
-        let Some(pyramids) = self.pyramids.as_ref().filter(|_| page == 0) else {
-            return ready(open_bytes(bytes, page, url, None)?);
-        };
-        let key = pyramids::key_of_identity(url, bytes.len(), stamp);
-        let name = url.rsplit('/').next().unwrap_or_default();
-        self.through_pyramids(pyramids, &key, bytes, name)
+        let len = bytes.len();
+        let key = || pyramids::key_of_identity(url.as_bytes(), len, stamp);
+        self.open_origin(bytes, page, url.rsplit('/').next().unwrap_or(url), key)
+    }
+
+    /// Opens page `page` of the image in `bytes` (`name` in log lines), through the pyramid
+    /// cache when there is one (the key of its pyramid from `key`).
+    fn open_origin(
+        &self,
+        bytes: Arc<dyn ByteSource>,
+        page: usize,
+        name: &str,
+        key: impl FnOnce() -> String,
+    ) -> Result<Found> {
+        match self.pyramids.as_ref().filter(|_| page == 0) {
+            Some(pyramids) => self.through_pyramids(pyramids, &key(), bytes, name),
+            None => ready(open_bytes(bytes, page, name, None)?),
+        }
     }
 
     /// The first page of the image in `bytes` (`name` in log lines) whose pyramid would be
     /// `key`: that pyramid when it is built; else, a flat image over PYRAMID_THRESHOLD gets
-    /// its pyramid queued, and meanwhile its stored level (a TIFF) or a 503 (a JPEG or PNG);
-    /// any other image (or one whose build failed) as it is.
+    /// its pyramid queued, and meanwhile its stored level (a TIFF whose strips or tiles are
+    /// cheap to read) or a 503 (a JPEG or PNG); any other image (or one whose build failed,
+    /// or whose builder is gone) as it is.
     fn through_pyramids(
         &self,
         pyramids: &Pyramids,
@@ -510,22 +528,28 @@ impl Registry {
         name: &str,
     ) -> Result<Found> {
         match pyramids.lookup(key) {
-            Lookup::Built(pyramid) => return ready(open_file(&pyramid, 0, None)?),
+            Lookup::Built(used) => {
+                let mut found = ready(open_file(&used.path, 0, None)?)?;
+                found.pyramid = Some(used);
+                return Ok(found);
+            }
             Lookup::Failed => return ready(open_bytes(bytes, 0, name, None)?),
             Lookup::Missing => {}
         }
-        match open_bytes(bytes.clone(), 0, name, Some(pyramids.threshold()))? {
-            Opening::Flat(flat) => {
-                let build = pyramids.start(key.to_string(), bytes, name);
-                let source = flat.stored.ok_or_else(|| build.preparing())?;
-                Ok(Found {
-                    source,
-                    views: None,
-                    building: Some(build),
-                })
-            }
-            opening => ready(opening),
-        }
+        let Opening::Flat(flat) = open_bytes(bytes.clone(), 0, name, Some(pyramids.threshold()))?
+        else {
+            return ready(open_bytes(bytes, 0, name, None)?);
+        };
+        let Some(build) = pyramids.start(key.to_string(), bytes.clone(), name) else {
+            return ready(open_bytes(bytes, 0, name, None)?);
+        };
+        let stored = flat.stored.filter(|s| cheap_parts(s.info()));
+        Ok(Found {
+            source: stored.ok_or_else(|| build.preparing())?,
+            views: None,
+            building: Some(build),
+            pyramid: None,
+        })
     }
 
     /// Keeps a newly opened image under `key`, its version tagged with `stamp` and the
@@ -543,6 +567,7 @@ impl Registry {
             source,
             views,
             building,
+            pyramid,
         } = found;
         let resident = source.resident_bytes();
         if !self.images.fits(resident) {
@@ -553,9 +578,13 @@ impl Registry {
             )));
         }
         let generation = self.generation(location);
-        // The stored level of an image being built has other tiles than its pyramid: its
-        // answers and decoded tiles are kept apart.
-        let stage = if building.is_some() { "|stored" } else { "" };
+        // The stored level of a flat image, its pyramid and the image served as it is have
+        // other tiles: their answers and decoded tiles are kept apart.
+        let stage = match (&building, &pyramid) {
+            (Some(_), _) => "|stored",
+            (None, Some(_)) => "|pyramid",
+            (None, None) => "",
+        };
         let version: Arc<str> = format!("{key}|{stamp}|g{generation}{stage}").into();
         let opened = Opened {
             source: self.tile_cached(source, &version),
@@ -569,6 +598,7 @@ impl Registry {
             stamp,
             generation,
             checked: Instant::now(),
+            pyramid,
         };
         self.images.insert(key, entry);
         Ok(opened)
@@ -642,6 +672,18 @@ impl Registry {
             (ext, views)
         }))
     }
+}
+
+/// Pixels of a stored tile or strip above which a flat image's stored level is not read
+/// while its pyramid is built (every view would decode whole strips of that size).
+const MAX_STORED_PART_PIXELS: u64 = 16 << 20;
+
+/// Whether the stored level of a flat image is read in parts small enough to answer views
+/// near full resolution cheaply while its pyramid is built.
+fn cheap_parts(info: &iipsrv_core::info::ImageInfo) -> bool {
+    info.levels
+        .first()
+        .is_some_and(|l| l.tile_width as u64 * l.tile_height as u64 <= MAX_STORED_PART_PIXELS)
 }
 
 /// The source of an opened image that is ready to serve (no flat image was held back).
