@@ -334,7 +334,7 @@ impl Drop for Server {
     }
 }
 
-/// Asks `path` until it is answered 200 (at most 60 s); every other answer must be a 503
+/// Asks `path` until it is answered 200 (at most 180 s); every other answer must be a 503
 /// with a Retry-After of 1-30 s. The answer, and how many 503s came first.
 pub fn until_built(port: u16, path: &str) -> (Reply, usize) {
     let start = std::time::Instant::now();
@@ -356,7 +356,7 @@ pub fn until_built(port: u16, path: &str) -> (Reply, usize) {
             .expect("Retry-After");
         assert!((1..=30).contains(&after), "Retry-After {after}");
         assert!(
-            start.elapsed() < Duration::from_secs(60),
+            start.elapsed() < Duration::from_secs(180),
             "{path}: never built"
         );
         waits += 1;
