@@ -40,7 +40,8 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
         .wait_exit(Duration::from_secs(20))
         .expect("the server exits after the drain");
     assert!(status.success(), "exit status {status:?}");
-    assert!(sent.elapsed() < Duration::from_secs(20));
+    // A hang, not a slow machine: the encode alone takes seconds when the machine is busy.
+    assert!(sent.elapsed() < Duration::from_secs(60));
     assert!(
         TcpStream::connect(("127.0.0.1", server.port)).is_err(),
         "no new connections after the stop"
