@@ -176,7 +176,8 @@ fn v2_profile(colour: bool, ctx: &InfoContext) -> Value {
 /// The physical dimensions service, with the `id`/`type` the v3 validator requires.
 fn physdim(ctx: &InfoContext, cm_per_pixel: f64) -> Value {
     let id = format!("{}/physdim", ctx.id);
-    let scale = (cm_per_pixel * 1e6).round() / 1e6;
+    // six significant digits: a microscope's pixel is a few 1e-5 cm
+    let scale: f64 = format!("{cm_per_pixel:.5e}").parse().unwrap_or(cm_per_pixel);
     match ctx.version {
         Version::V3 => json!({
             "id": id,
