@@ -13,7 +13,7 @@
 //! Spec: TIFF 6.0, Adobe TIFF Technical Notes (JPEG in TIFF, SubIFDs), BigTIFF.
 
 use super::samples;
-use super::slide::{self, Associated};
+use super::slide::{self, ome, Associated};
 use super::ImageSource;
 use crate::bytes::ByteSource;
 use crate::codec::fax::{self, Fax};
@@ -590,10 +590,16 @@ impl TiffImage {
         if let Some(layout) = slide::layout(&summaries) {
             return Self::open_slide(bytes, header, &chain, &layout, page, limits);
         }
+        let ome = summaries[0].description.as_deref().and_then(ome::planes);
         let marked: Vec<usize> = (0..chain.len())
-            .filter(|&i| matches!(chain[i].uint(tag::NEW_SUBFILE_TYPE), Ok(Some(t)) if t & 2 != 0))
+            .filter(|&i| match (&ome, chain[i].uint(tag::NEW_SUBFILE_TYPE)) {
+                // an OME-TIFF's planes are its full-resolution directories
+                (Some(_), Ok(t)) => t.unwrap_or(0) & 1 == 0,
+                (None, Ok(Some(t))) => t & 2 != 0,
+                _ => false,
+            })
             .collect();
-        let stack = marked.len() >= 2 && !reduced_pages(&chain, &marked);
+        let stack = marked.len() >= 2 && (ome.is_some() || !reduced_pages(&chain, &marked));
         let at = match (stack, page) {
             (false, 0) => 0,
             (true, p) if p < marked.len() => marked[p],
@@ -611,11 +617,18 @@ impl TiffImage {
             _ => {}
         }
         let mut image = Self::assemble(bytes, header, first, &candidates, limits)?;
+        if let Some(planes) = &ome {
+            planes.describe(&mut image.info.metadata);
+        }
         if stack {
             image.pages = marked
                 .iter()
-                .map(|&i| Page {
-                    name: chain[i].ascii(tag::DOCUMENT_NAME),
+                .enumerate()
+                .map(|(n, &i)| Page {
+                    name: match &ome {
+                        Some(planes) => Some(planes.name(n)),
+                        None => chain[i].ascii(tag::DOCUMENT_NAME),
+                    },
                     scale: chain[i]
                         .floats(tag::STONITS)
                         .and_then(|v| v.first().copied()),

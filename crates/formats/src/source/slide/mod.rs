@@ -1,6 +1,7 @@
 //! Microscope slide layouts inside TIFF: which directories of a scanner's file are the
 //! pyramid, which are its associated images (label, macro, thumbnail), and what its
-//! description says (microns per pixel, magnification, scanner). One module per vendor;
+//! description says (microns per pixel, magnification, scanner, channels): Aperio SVS
+//! ([`svs`]) and OME-TIFF ([`ome`], whose planes are a stack's pages). One module per format;
 //! each reads only the directories' summaries ([`Directory`]), never bytes, so the TIFF
 //! reader stays the one place that parses the file and reads tiles.
 //!
@@ -8,6 +9,7 @@
 //! page range down ([`Associated::page`]), so that a server opens them as it opens the
 //! pages of a stack, under the identifier `<slide>;label` ([`Associated::split_id`]).
 
+pub(crate) mod ome;
 pub(crate) mod svs;
 
 use iipsrv_core::info::Metadata;
