@@ -203,7 +203,9 @@ fn channels(ctx: &InfoContext, channels: &[crate::info::Channel]) -> Value {
         .collect();
     let id = format!("{}/channels", ctx.id);
     match ctx.version {
-        Version::V3 => json!({"id": id, "type": "Service", "profile": CHANNELS_PROFILE, "channels": list}),
+        Version::V3 => {
+            json!({"id": id, "type": "Service", "profile": CHANNELS_PROFILE, "channels": list})
+        }
         Version::V2 => json!({"@id": id, "profile": CHANNELS_PROFILE, "channels": list}),
     }
 }
@@ -212,7 +214,9 @@ fn channels(ctx: &InfoContext, channels: &[crate::info::Channel]) -> Value {
 fn physdim(ctx: &InfoContext, cm_per_pixel: f64) -> Value {
     let id = format!("{}/physdim", ctx.id);
     // six significant digits: a microscope's pixel is a few 1e-5 cm
-    let scale: f64 = format!("{cm_per_pixel:.5e}").parse().unwrap_or(cm_per_pixel);
+    let scale: f64 = format!("{cm_per_pixel:.5e}")
+        .parse()
+        .unwrap_or(cm_per_pixel);
     match ctx.version {
         Version::V3 => json!({
             "id": id,

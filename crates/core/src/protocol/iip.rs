@@ -790,7 +790,10 @@ pub fn metadata_json(info: &ImageInfo) -> String {
         .chain(slide)
         .filter_map(|(k, v)| {
             let v = v.filter(|v| !v.is_empty())?;
-            let (k, v) = (serde_json::to_string(k).ok()?, serde_json::to_string(v).ok()?);
+            let (k, v) = (
+                serde_json::to_string(k).ok()?,
+                serde_json::to_string(v).ok()?,
+            );
             Some(format!("\n\t{k}: {v}"))
         })
         .collect();

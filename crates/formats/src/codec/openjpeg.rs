@@ -248,7 +248,11 @@ pub(crate) fn decode_codestream(data: Vec<u8>) -> SourceResult<Vec<Component>> {
         layers: 0,
         area: (0, 0, 0, 0),
     };
-    decode(&crate::bytes::MemBytes(data), Container::Codestream, &request)
+    decode(
+        &crate::bytes::MemBytes(data),
+        Container::Codestream,
+        &request,
+    )
 }
 
 /// Copies the decoded components out of OpenJPEG's image.

@@ -351,7 +351,12 @@ fn exercise_slide(bytes: &[u8]) {
             continue;
         };
         for (i, l) in img.info().levels.clone().iter().enumerate() {
-            for (tx, ty) in [(0, 0), (1, 0), (0, 1), (l.tiles_across() - 1, l.tiles_down() - 1)] {
+            for (tx, ty) in [
+                (0, 0),
+                (1, 0),
+                (0, 1),
+                (l.tiles_across() - 1, l.tiles_down() - 1),
+            ] {
                 let _ = img.read_tile_float(i, tx, ty);
                 let _ = img.jpeg_tile(i, tx, ty);
             }
@@ -428,12 +433,22 @@ fn lying_slide_descriptions_and_tile_offsets_out_of_range() {
     assert_eq!(img.info().levels.len(), 3);
     let mut ome = all[2].1.clone();
     patch(&mut ome, "SizeC=\"3\"", "SizeC=\"9\"");
-    patch(&mut ome, "PhysicalSizeX=\"0.325\"", "PhysicalSizeX=\"-0.32\"");
+    patch(
+        &mut ome,
+        "PhysicalSizeX=\"0.325\"",
+        "PhysicalSizeX=\"-0.32\"",
+    );
     let img = open(&ome);
-    assert_eq!((img.pages().len(), img.info().metadata.pixels_per_cm), (3, None));
+    assert_eq!(
+        (img.pages().len(), img.info().metadata.pixels_per_cm),
+        (3, None)
+    );
     // the first tile of level 0 of the SVS stored past the end of the file
     let path = dir.path().join("j.svs");
-    let table = crate::slides::fixture_script("openslide-oracle.py", &["table", path.to_str().expect("path"), "0"]);
+    let table = crate::slides::fixture_script(
+        "openslide-oracle.py",
+        &["table", path.to_str().expect("path"), "0"],
+    );
     let table: usize = table.trim().parse().expect("offset");
     let mut bad = all[0].1.clone();
     bad[table..table + 4].copy_from_slice(&(u32::MAX - 10).to_le_bytes());

@@ -52,7 +52,10 @@ pub fn fixture_script(script: &str, args: &[&str]) -> String {
 /// `make-slides.py svs` of `codec` as `<dir>/<name>`.
 fn make_svs(dir: &Path, name: &str, codec: &str) -> PathBuf {
     let out = dir.join(name);
-    fixture_script("make-slides.py", &["svs", &out.to_string_lossy(), "--codec", codec]);
+    fixture_script(
+        "make-slides.py",
+        &["svs", &out.to_string_lossy(), "--codec", codec],
+    );
     out
 }
 
@@ -77,7 +80,10 @@ fn oracle_region(slide: &Path, level: u32, (x, y, w, h): (u32, u32, u32, u32)) -
 fn oracle_associated(slide: &Path, name: &str) -> Raster {
     let out = slide.with_extension(format!("{name}.png"));
     let path = slide.to_string_lossy();
-    fixture_script("openslide-oracle.py", &["associated", &path, name, &out.to_string_lossy()]);
+    fixture_script(
+        "openslide-oracle.py",
+        &["associated", &path, name, &out.to_string_lossy()],
+    );
     decode_image(&std::fs::read(out).expect("oracle png"))
 }
 
@@ -109,17 +115,26 @@ fn svs_levels_size_and_pixels_match_openslide() {
         assert_eq!(oracle["vendor"], "aperio");
         let info = json(&app, &format!("/iiif/{name}/info.json"));
         let levels = oracle["levels"].as_array().expect("levels");
-        assert_eq!([&info["width"], &info["height"]], [&levels[0][0], &levels[0][1]]);
+        assert_eq!(
+            [&info["width"], &info["height"]],
+            [&levels[0][0], &levels[0][1]]
+        );
         let mut sizes: Vec<Value> = levels[1..]
             .iter()
             .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
             .collect();
         sizes.reverse();
         assert_eq!(info["sizes"], Value::Array(sizes), "{codec}");
-        assert_eq!(info["tiles"][0]["scaleFactors"], serde_json::json!([1, 4, 16]));
+        assert_eq!(
+            info["tiles"][0]["scaleFactors"],
+            serde_json::json!([1, 4, 16])
+        );
         let mpp = oracle["mpp"][0].as_f64().expect("mpp");
         let service = &info["service"][0];
-        assert_eq!(service["profile"], "http://iiif.io/api/annex/services/physdim");
+        assert_eq!(
+            service["profile"],
+            "http://iiif.io/api/annex/services/physdim"
+        );
         let cm = service["physicalScale"].as_f64().expect("scale");
         assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");
         let v2 = json(&app, &format!("/iiif/2/{name}/info.json"));
@@ -134,10 +149,17 @@ fn svs_levels_size_and_pixels_match_openslide() {
 /// Regions of each level through IIIF against OpenSlide's `read_region` of that level.
 fn regions_match(app: &iipsrv_server::handler::App, name: &str, slide: &Path) {
     // (level, downsample, region at full resolution)
-    let cases = [(0, 1, (100, 130, 500, 400)), (1, 4, (400, 240, 1200, 800)), (2, 16, (0, 0, 2000, 1488))];
+    let cases = [
+        (0, 1, (100, 130, 500, 400)),
+        (1, 4, (400, 240, 1200, 800)),
+        (2, 16, (0, 0, 2000, 1488)),
+    ];
     for (level, ds, (x, y, w, h)) in cases {
         let (lw, lh) = (w / ds, h / ds);
-        let ours = image(app, &format!("/iiif/{name}/{x},{y},{w},{h}/{lw},{lh}/0/default.png"));
+        let ours = image(
+            app,
+            &format!("/iiif/{name}/{x},{y},{w},{h}/{lw},{lh}/0/default.png"),
+        );
         let theirs = oracle_region(slide, level, (x, y, lw, lh));
         let db = psnr(&ours, &theirs);
         assert!(db >= 40.0, "{name} level {level}: {db:.1} dB");
@@ -153,12 +175,21 @@ fn svs_jpeg_tiles_are_passed_through() {
     let app = app(dir.path(), &[]);
     // tile 10 of level 0 (directory 0): column 1, row 1 of 240-px tiles, 9 across
     let stored = dir.path().join("tile10");
-    let args = ["tile", slide.to_str().expect("path"), "0", "10", stored.to_str().expect("path")];
+    let args = [
+        "tile",
+        slide.to_str().expect("path"),
+        "0",
+        "10",
+        stored.to_str().expect("path"),
+    ];
     fixture_script("openslide-oracle.py", &args);
     let stored = std::fs::read(stored).expect("tile");
     let r = call(&app, "/iiif/t.svs/240,240,240,240/240,/0/default.jpg");
     assert_eq!(r.status, 200);
-    assert!(r.body.ends_with(&stored[2..]), "the answer is not the stored tile");
+    assert!(
+        r.body.ends_with(&stored[2..]),
+        "the answer is not the stored tile"
+    );
     let theirs = oracle_region(&slide, 0, (240, 240, 240, 240));
     let db = psnr(&decode_image(&r.body), &theirs);
     assert!(db >= 50.0, "{db:.1} dB");
@@ -174,20 +205,33 @@ fn svs_associated_images_are_ids_hidden_by_default() {
     let shut = app(dir.path(), &[]);
     for hidden in ["label", "macro"] {
         let r = call(&shut, &format!("/iiif/s.svs;{hidden}/info.json"));
-        assert_eq!((r.status, text(&r)), (404, format!("image not found: s.svs;{hidden}")));
+        assert_eq!(
+            (r.status, text(&r)),
+            (404, format!("image not found: s.svs;{hidden}"))
+        );
     }
     let sizes = props(&slide)["associated"].clone();
-    let open = app(dir.path(), &["--slide-associated-images", "label,macro,thumbnail"]);
+    let open = app(
+        dir.path(),
+        &["--slide-associated-images", "label,macro,thumbnail"],
+    );
     for (name, exact) in [("label", true), ("macro", false), ("thumbnail", false)] {
         let app = if name == "thumbnail" { &shut } else { &open };
         let info = json(app, &format!("/iiif/s.svs;{name}/info.json"));
-        assert_eq!([&info["width"], &info["height"]], [&sizes[name][0], &sizes[name][1]]);
+        assert_eq!(
+            [&info["width"], &info["height"]],
+            [&sizes[name][0], &sizes[name][1]]
+        );
         let ours = image(app, &format!("/iiif/s.svs;{name}/full/max/0/default.png"));
         let theirs = oracle_associated(&slide, name);
         if exact {
             assert!(ours == theirs, "{name}: {:.1} dB", psnr(&ours, &theirs));
         } else {
-            assert!(psnr(&ours, &theirs) >= 40.0, "{name}: {:.1} dB", psnr(&ours, &theirs));
+            assert!(
+                psnr(&ours, &theirs) >= 40.0,
+                "{name}: {:.1} dB",
+                psnr(&ours, &theirs)
+            );
         }
     }
     let iip = call(&open, "/iip?FIF=s.svs;label&OBJ=Max-size");
@@ -200,14 +244,26 @@ fn svs_associated_images_are_ids_hidden_by_default() {
     vips_tiff(dir.path(), &dir.path().join("p.png"), "plain.tif", &[]);
     assert!(plain.exists());
     let r = call(&open, "/iiif/plain.tif;label/info.json");
-    assert_eq!((r.status, text(&r)), (404, "plain.tif has no label image".to_string()));
+    assert_eq!(
+        (r.status, text(&r)),
+        (404, "plain.tif has no label image".to_string())
+    );
 }
 
 /// tifffile's plane `plane` of level `level` of an OME-TIFF, as 8-bit.
 fn oracle_plane(ome: &Path, plane: u32, level: u32) -> Raster {
     let out = ome.with_extension(format!("plane{plane}-{level}.png"));
     let (p, l) = (plane.to_string(), level.to_string());
-    fixture_script("openslide-oracle.py", &["plane", &ome.to_string_lossy(), &p, &l, &out.to_string_lossy()]);
+    fixture_script(
+        "openslide-oracle.py",
+        &[
+            "plane",
+            &ome.to_string_lossy(),
+            &p,
+            &l,
+            &out.to_string_lossy(),
+        ],
+    );
     decode_image(&std::fs::read(out).expect("oracle png"))
 }
 
@@ -223,14 +279,24 @@ fn ome_tiff_planes_channels_and_size() {
         let name = format!("o{bits}.ome.tif");
         let ome = dir.path().join(&name);
         let path = ome.to_string_lossy();
-        fixture_script("make-slides.py", &["ome", &path, "--size", "600x400", "--bits", bits]);
+        fixture_script(
+            "make-slides.py",
+            &["ome", &path, "--size", "600x400", "--bits", bits],
+        );
         let info = json(&app, &format!("/iiif/{name}/info.json"));
-        assert_eq!((&info["width"], &info["height"]), (&600.into(), &400.into()));
-        let sizes = serde_json::json!([{"width": 150, "height": 100}, {"width": 300, "height": 200}]);
+        assert_eq!(
+            (&info["width"], &info["height"]),
+            (&600.into(), &400.into())
+        );
+        let sizes =
+            serde_json::json!([{"width": 150, "height": 100}, {"width": 300, "height": 200}]);
         assert_eq!(info["sizes"], sizes);
         assert_eq!(info["service"][0]["physicalScale"], 3.25e-5);
         let channels = &info["service"][1];
-        assert_eq!(channels["profile"], "https://iipimage.sourceforge.io/api/channels");
+        assert_eq!(
+            channels["profile"],
+            "https://iipimage.sourceforge.io/api/channels"
+        );
         let expected = serde_json::json!([
             {"label": "DAPI", "color": "#0000ff"},
             {"label": "FITC", "color": "#00ff00"},
@@ -238,7 +304,10 @@ fn ome_tiff_planes_channels_and_size() {
         ]);
         assert_eq!(channels["channels"], expected);
         let stack = text(&call(&app, &format!("/iip?FIF={name}&OBJ=stack")));
-        assert!(stack.contains("\"DAPI\"") && stack.contains("\"TRITC\""), "{stack}");
+        assert!(
+            stack.contains("\"DAPI\"") && stack.contains("\"TRITC\""),
+            "{stack}"
+        );
         for plane in 0..3u32 {
             for (level, width) in [(0, 600), (1, 300)] {
                 let url = format!("/iiif/{name};{plane}/full/{width},/0/default.png");
@@ -246,7 +315,10 @@ fn ome_tiff_planes_channels_and_size() {
                 let theirs = oracle_plane(&ome, plane, level);
                 // 16-bit samples are scaled to 8 bits: off by one at most in rounding
                 let db = psnr(&ours, &theirs);
-                assert!(ours == theirs || (bits == "16" && db >= 50.0), "{url}: {db:.1} dB");
+                assert!(
+                    ours == theirs || (bits == "16" && db >= 50.0),
+                    "{url}: {db:.1} dB"
+                );
             }
         }
     }

@@ -109,8 +109,14 @@ fn read_pixels(e: &BytesStart, planes: &mut Planes) {
     };
     planes.sizes = (size("SizeC"), size("SizeZ"), size("SizeT"));
     let order = attribute(e, "DimensionOrder").unwrap_or_default();
-    let valid = order.len() == 5 && order.starts_with("XY") && ["C", "Z", "T"].iter().all(|a| order.contains(a));
-    planes.order = if valid { order[2..].to_string() } else { "CZT".into() };
+    let valid = order.len() == 5
+        && order.starts_with("XY")
+        && ["C", "Z", "T"].iter().all(|a| order.contains(a));
+    planes.order = if valid {
+        order[2..].to_string()
+    } else {
+        "CZT".into()
+    };
     let length = |axis: &str| {
         let value = microns(&attribute(e, &format!("PhysicalSize{axis}"))?)?;
         let unit = attribute(e, &format!("PhysicalSize{axis}Unit"));
@@ -151,9 +157,18 @@ mod tests {
         assert_eq!(p.sizes, (2, 3, 1));
         assert_eq!(p.channels[0].name.as_deref(), Some("DAPI"));
         assert_eq!(p.channels[0].colour, Some([0, 0, 255, 255]));
-        assert_eq!(p.channels[1], Channel { name: None, colour: Some([255, 0, 0, 255]) });
+        assert_eq!(
+            p.channels[1],
+            Channel {
+                name: None,
+                colour: Some([255, 0, 0, 255])
+            }
+        );
         let names: Vec<String> = (0..6).map(|i| p.name(i)).collect();
-        assert_eq!(names, ["DAPI Z0", "DAPI Z1", "DAPI Z2", "C1 Z0", "C1 Z1", "C1 Z2"]);
+        assert_eq!(
+            names,
+            ["DAPI Z0", "DAPI Z1", "DAPI Z2", "C1 Z0", "C1 Z1", "C1 Z2"]
+        );
     }
 
     #[test]
