@@ -65,16 +65,7 @@ fn truncation_at_every_offset_class() {
 fn bit_flips_everywhere() {
     for c in ALL {
         let good = sample(c);
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..1500 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let mut bad = good.clone();
-            let pos = (seed % bad.len() as u64) as usize;
-            bad[pos] ^= 1 << ((seed >> 32) % 8);
-            exercise(bad);
-        }
+        flipped(&good, 0x9E37_79B9_7F4A_7C15, 1500, |bad| _ = exercise(bad));
         // the directory region (end of file) gets more attention
         let tail = good.len().saturating_sub(600);
         for pos in tail..good.len() {
@@ -82,6 +73,20 @@ fn bit_flips_everywhere() {
             bad[pos] = bad[pos].wrapping_add(0x80);
             exercise(bad);
         }
+    }
+}
+
+/// `count` copies of `good`, each with one bit flipped at a place drawn by xorshift from
+/// `seed`, handed to `each`.
+fn flipped(good: &[u8], mut seed: u64, count: usize, mut each: impl FnMut(Vec<u8>)) {
+    for _ in 0..count {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut bad = good.to_vec();
+        let pos = (seed % bad.len() as u64) as usize;
+        bad[pos] ^= 1 << ((seed >> 32) % 8);
+        each(bad);
     }
 }
 
@@ -392,16 +397,9 @@ fn truncated_and_damaged_slides_end_cleanly() {
         for cut in (0..good.len()).step_by(step) {
             exercise_slide(&good[..cut]);
         }
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        for _ in 0..300 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let mut bad = good.clone();
-            let pos = (seed % bad.len() as u64) as usize;
-            bad[pos] ^= 1 << ((seed >> 32) % 8);
-            exercise_slide(&bad);
-        }
+        flipped(&good, 0x2545_F491_4F6C_DD1D, 300, |bad| {
+            exercise_slide(&bad)
+        });
         assert!(TiffImage::open(Arc::new(MemBytes(good))).is_ok(), "{name}");
     }
 }
