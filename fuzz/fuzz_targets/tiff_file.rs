@@ -1,15 +1,17 @@
-//! Whole TIFF files: the directory reader (IFD chains, SubIFDs, BigTIFF, stacks) and the
+//! Whole TIFF files: the directory reader (IFD chains, SubIFDs, BigTIFF, stacks, slide
+//! layouts: Aperio SVS and its associated images, OME-TIFF planes and OME-XML) and the
 //! tile decoders behind it never panic and never allocate past their limits.
 #![no_main]
 
 use iipsrv_formats::bytes::MemBytes;
+use iipsrv_formats::source::slide::Associated;
 use iipsrv_formats::source::tiff::TiffImage;
 use iipsrv_formats::source::ImageSource;
 use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
-    for page in [0, 1] {
+    for page in [0, 1, Associated::Label.page(), Associated::Thumbnail.page()] {
         let Ok(image) = TiffImage::open_page(Arc::new(MemBytes(data.to_vec())), page) else {
             continue;
         };

@@ -80,6 +80,22 @@ pub struct Metadata {
     /// The XMP packet (TIFF XMLPacket, a JPEG's APP1 XMP segment), carried into answers
     /// as the original does.
     pub xmp: Option<String>,
+    /// A microscope slide's own properties, named as OpenSlide names them
+    /// (`aperio.AppMag`, `openslide.objective-power`, …), in the file's order; empty for
+    /// other images.
+    pub properties: Vec<(String, String)>,
+    /// The channels of a multi-channel (fluorescence) image, in sample order, when the file
+    /// names them (OME-XML); empty otherwise.
+    pub channels: Vec<Channel>,
+}
+
+/// One named channel of a multi-channel image.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Channel {
+    /// The channel's name (a dye or filter, e.g. `DAPI`).
+    pub name: Option<String>,
+    /// Its display colour as RGBA, when the file gives one.
+    pub colour: Option<[u8; 4]>,
 }
 
 /// What an image is: size, pyramid, samples, colour, metadata.

@@ -12,6 +12,7 @@ use iipsrv_core::pixel::Interpolation;
 use iipsrv_core::protocol::iiif::Version;
 use iipsrv_core::view::SizeLimits;
 use iipsrv_formats::codec::avif;
+use iipsrv_formats::source::slide::Associated;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,6 +56,13 @@ pub struct Config {
     /// `<id><pattern><horizontal>_<vertical>.tif` (e.g. `vase_pyr_000_090.tif`).
     #[arg(long, env = "FILENAME_PATTERN", default_value = "_pyr_")]
     pub filename_pattern: String,
+
+    /// The associated images of microscope slides served as their own ids, `<id>;<name>`
+    /// (e.g. `slide.svs;label`): a comma-separated list of `label`, `macro` and
+    /// `thumbnail`, or `none`. A label (and the macro, which shows it) may carry a
+    /// patient's name, so only the thumbnail is served unless they are listed.
+    #[arg(long, env = "SLIDE_ASSOCIATED_IMAGES", default_value = "thumbnail")]
+    pub slide_associated_images: String,
 
     /// Logging level 0-4 (0 none, 1 requests and errors, 2 debug, 3-4 trace).
     #[arg(long, env = "VERBOSITY", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=6))]
@@ -386,6 +394,8 @@ pub struct ImageSettings {
     pub object_block_kb: u64,
     /// REVALIDATE_INTERVAL: how long an open object and a purge generation are trusted.
     pub revalidate: Duration,
+    /// SLIDE_ASSOCIATED_IMAGES: the associated images of slides that are served.
+    pub associated: Vec<Associated>,
 }
 
 /// The options of the pyramid cache, shared by the server, `iipsrv warm` and `iipsrv check`.
@@ -621,6 +631,7 @@ impl Config {
             object_cache_mb: megabytes("OBJECT_CACHE_SIZE", self.object_cache_size)?,
             object_block_kb: self.object_block_size,
             revalidate: Duration::from_secs(self.revalidate_interval),
+            associated: associated_images(&self.slide_associated_images)?,
         })
     }
 
@@ -806,6 +817,23 @@ fn parse_map(map: &str) -> Result<Vec<(String, String)>, ConfigError> {
         rules.push((prefix.trim().trim_matches('/').to_string(), url.to_string()));
     }
     Ok(rules)
+}
+
+/// SLIDE_ASSOCIATED_IMAGES: `none`, or names of associated images separated by commas.
+fn associated_images(list: &str) -> Result<Vec<Associated>, ConfigError> {
+    if list.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    list.split(',')
+        .map(|name| {
+            Associated::from_name(name.trim()).ok_or_else(|| {
+                ConfigError::new(
+                    "SLIDE_ASSOCIATED_IMAGES",
+                    format!("{:?} is not label, macro, thumbnail or none", name.trim()),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A size in MB from `variable`, which must be a number >= 0.

@@ -135,8 +135,15 @@ pub fn info_json(info: &ImageInfo, ctx: &InfoContext) -> Value {
             m.insert("attribution".into(), json!(c));
         }
     }
+    let mut services = Vec::new();
     if let Some((ppcm, _)) = info.metadata.pixels_per_cm {
-        m.insert("service".into(), json!([physdim(ctx, 1.0 / ppcm)]));
+        services.push(physdim(ctx, 1.0 / ppcm));
+    }
+    if !info.metadata.channels.is_empty() {
+        services.push(channels(ctx, &info.metadata.channels));
+    }
+    if !services.is_empty() {
+        m.insert("service".into(), Value::Array(services));
     }
     if let Some(extra) = ctx.extra {
         m.extend(extra.clone());
@@ -173,10 +180,43 @@ fn v2_profile(colour: bool, ctx: &InfoContext) -> Value {
     json!([Version::V2.profile(), p])
 }
 
+/// The profile of our channels service: the names and colours of a multi-channel
+/// (fluorescence) image's channels, in sample order (or, for an OME-TIFF whose planes are
+/// pages, in the order of its channel planes).
+pub const CHANNELS_PROFILE: &str = "https://iipimage.sourceforge.io/api/channels";
+
+/// The channels service: `channels` is a list of `{"label": name, "color": "#rrggbb"}`
+/// (either may be missing when the file does not say).
+fn channels(ctx: &InfoContext, channels: &[crate::info::Channel]) -> Value {
+    let list: Vec<Value> = channels
+        .iter()
+        .map(|c| {
+            let mut entry = Map::new();
+            if let Some(name) = &c.name {
+                entry.insert("label".into(), json!(name));
+            }
+            if let Some([r, g, b, _]) = c.colour {
+                entry.insert("color".into(), json!(format!("#{r:02x}{g:02x}{b:02x}")));
+            }
+            Value::Object(entry)
+        })
+        .collect();
+    let id = format!("{}/channels", ctx.id);
+    match ctx.version {
+        Version::V3 => {
+            json!({"id": id, "type": "Service", "profile": CHANNELS_PROFILE, "channels": list})
+        }
+        Version::V2 => json!({"@id": id, "profile": CHANNELS_PROFILE, "channels": list}),
+    }
+}
+
 /// The physical dimensions service, with the `id`/`type` the v3 validator requires.
 fn physdim(ctx: &InfoContext, cm_per_pixel: f64) -> Value {
     let id = format!("{}/physdim", ctx.id);
-    let scale = (cm_per_pixel * 1e6).round() / 1e6;
+    // six significant digits: a microscope's pixel is a few 1e-5 cm
+    let scale: f64 = format!("{cm_per_pixel:.5e}")
+        .parse()
+        .unwrap_or(cm_per_pixel);
     match ctx.version {
         Version::V3 => json!({
             "id": id,

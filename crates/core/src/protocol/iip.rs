@@ -782,12 +782,19 @@ pub fn metadata_json(info: &ImageInfo) -> String {
         ("rights", &m.copyright),
         ("software", &m.software),
     ];
+    // then a slide's own properties (`aperio.MPP`, `openslide.objective-power`, …)
+    let slide = m.properties.iter().map(|(k, v)| (k.as_str(), Some(v)));
     let items: Vec<String> = fields
         .iter()
+        .map(|(k, v)| (*k, v.as_ref()))
+        .chain(slide)
         .filter_map(|(k, v)| {
-            let v = v.as_deref().filter(|v| !v.is_empty())?;
-            let v = serde_json::to_string(v).ok()?;
-            Some(format!("\n\t\"{k}\": {v}"))
+            let v = v.filter(|v| !v.is_empty())?;
+            let (k, v) = (
+                serde_json::to_string(k).ok()?,
+                serde_json::to_string(v).ok()?,
+            );
+            Some(format!("\n\t{k}: {v}"))
         })
         .collect();
     if items.is_empty() {

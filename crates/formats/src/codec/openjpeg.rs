@@ -240,6 +240,21 @@ pub fn decode(
     components(&s)
 }
 
+/// Decodes a whole raw codestream held in memory (a JPEG2000 tile inside a TIFF) at full
+/// resolution, every layer.
+pub(crate) fn decode_codestream(data: Vec<u8>) -> SourceResult<Vec<Component>> {
+    let request = DecodeRequest {
+        reduce: 0,
+        layers: 0,
+        area: (0, 0, 0, 0),
+    };
+    decode(
+        &crate::bytes::MemBytes(data),
+        Container::Codestream,
+        &request,
+    )
+}
+
 /// Copies the decoded components out of OpenJPEG's image.
 fn components(s: &Session) -> SourceResult<Vec<Component>> {
     // SAFETY: the image is non-null and decoded; `comps` holds `numcomps` entries whose

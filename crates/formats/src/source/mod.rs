@@ -8,6 +8,7 @@ pub mod jpeg2000;
 pub mod memory;
 pub mod region;
 pub mod samples;
+pub mod slide;
 pub mod tiff;
 
 #[cfg(test)]

@@ -13,10 +13,11 @@
 //! Spec: TIFF 6.0, Adobe TIFF Technical Notes (JPEG in TIFF, SubIFDs), BigTIFF.
 
 use super::samples;
+use super::slide::{self, ome, Associated};
 use super::ImageSource;
 use crate::bytes::ByteSource;
 use crate::codec::fax::{self, Fax};
-use crate::codec::{jpeg, lossless, webp};
+use crate::codec::{jpeg, lossless, openjpeg, webp};
 use crate::error::{SourceError, SourceResult};
 use iipsrv_core::info::{ColourSpace, ImageInfo, Level, Metadata, Page, SampleFormat};
 use iipsrv_core::raster::{FloatRaster, Raster};
@@ -148,9 +149,13 @@ mod compression {
     pub(crate) const ZSTD_OLD: u16 = 34926;
     pub(crate) const WEBP: u16 = 50001;
     pub(crate) const WEBP_OLD: u16 = 34927;
+    /// JPEG2000 codestreams of YCbCr samples (Aperio).
+    pub(crate) const JP2K_YCBCR: u16 = 33003;
+    /// JPEG2000 codestreams of RGB samples (Aperio).
+    pub(crate) const JP2K_RGB: u16 = 33005;
 
     /// Every code we decode.
-    pub(crate) const DECODED: [u16; 13] = [
+    pub(crate) const DECODED: [u16; 15] = [
         NONE,
         PACKBITS,
         CCITT_RLE,
@@ -164,6 +169,8 @@ mod compression {
         ZSTD_OLD,
         WEBP,
         WEBP_OLD,
+        JP2K_YCBCR,
+        JP2K_RGB,
     ];
 }
 
@@ -302,6 +309,22 @@ impl Ifd {
 
     fn has(&self, t: u16) -> bool {
         self.tags.get(&t).is_some_and(|v| v.count > 0)
+    }
+
+    /// What the slide readers see of this directory.
+    fn summary(&self) -> slide::Directory {
+        slide::Directory {
+            description: self.ascii(tag::IMAGE_DESCRIPTION),
+            tiled: self.has(tag::TILE_WIDTH),
+        }
+    }
+}
+
+/// The error for a page the file does not have (an associated image: not found).
+fn no_page(page: usize) -> SourceError {
+    match Associated::of_page(page) {
+        Some(_) => SourceError::NoSuchPage { page },
+        None => SourceError::limit(format!("no page {page} in this image")),
     }
 }
 
@@ -539,6 +562,7 @@ impl TiffImage {
             compression::DEFLATE | compression::ADOBE_DEFLATE => "deflate".to_string(),
             compression::ZSTD | compression::ZSTD_OLD => "zstd".to_string(),
             compression::WEBP | compression::WEBP_OLD => "WebP".to_string(),
+            compression::JP2K_YCBCR | compression::JP2K_RGB => "JPEG2000".to_string(),
             c => format!("compression {c}"),
         };
         (name, l.striped)
@@ -562,17 +586,27 @@ impl TiffImage {
             limits,
         };
         let chain = reader.chain(header.first_ifd)?;
+        let summaries: Vec<slide::Directory> = chain.iter().map(Ifd::summary).collect();
+        if let Some(layout) = slide::layout(&summaries) {
+            return Self::open_slide(bytes, header, &chain, &layout, page, limits);
+        }
+        let ome = summaries[0].description.as_deref().and_then(ome::planes);
         let marked: Vec<usize> = (0..chain.len())
-            .filter(|&i| matches!(chain[i].uint(tag::NEW_SUBFILE_TYPE), Ok(Some(t)) if t & 2 != 0))
+            .filter(|&i| match (&ome, chain[i].uint(tag::NEW_SUBFILE_TYPE)) {
+                // an OME-TIFF's planes are its full-resolution directories
+                (Some(_), Ok(t)) => t.unwrap_or(0) & 1 == 0,
+                (None, Ok(Some(t))) => t & 2 != 0,
+                _ => false,
+            })
             .collect();
-        let stack = marked.len() >= 2 && !reduced_pages(&chain, &marked);
+        let stack = marked.len() >= 2 && (ome.is_some() || !reduced_pages(&chain, &marked));
         let at = match (stack, page) {
             (false, 0) => 0,
             (true, p) if p < marked.len() => marked[p],
-            _ => return Err(SourceError::limit(format!("no page {page} in this image"))),
+            _ => return Err(no_page(page)),
         };
         let first = &chain[at];
-        let mut candidates: Vec<Ifd> = vec![first.clone()];
+        let mut candidates: Vec<Ifd> = Vec::new();
         match first.uints(tag::SUB_IFDS)? {
             Some(subs) if !subs.is_empty() => {
                 for off in subs.into_iter().take(limits.max_ifds) {
@@ -582,35 +616,79 @@ impl TiffImage {
             _ if !stack => candidates.extend(chain.iter().skip(1).cloned()),
             _ => {}
         }
-        let pages = if stack {
-            marked
+        let mut image = Self::assemble(bytes, header, first, &candidates, limits)?;
+        if let Some(planes) = &ome {
+            planes.describe(&mut image.info.metadata);
+        }
+        if stack {
+            image.pages = marked
                 .iter()
-                .map(|&i| Page {
-                    name: chain[i].ascii(tag::DOCUMENT_NAME),
+                .enumerate()
+                .map(|(n, &i)| Page {
+                    name: match &ome {
+                        Some(planes) => Some(planes.name(n)),
+                        None => chain[i].ascii(tag::DOCUMENT_NAME),
+                    },
                     scale: chain[i]
                         .floats(tag::STONITS)
                         .and_then(|v| v.first().copied()),
                 })
-                .collect()
-        } else {
-            Vec::new()
-        };
+                .collect();
+        }
+        Ok(image)
+    }
+
+    /// Opens a microscope slide as its `layout` says: page 0 is the pyramid of its level
+    /// directories, with the physical size and properties of its description; the pages
+    /// of [`Associated`] images are those single directories.
+    fn open_slide(
+        bytes: Arc<dyn ByteSource>,
+        header: Header,
+        chain: &[Ifd],
+        layout: &slide::Layout,
+        page: usize,
+        limits: Limits,
+    ) -> SourceResult<TiffImage> {
+        if let Some(kind) = Associated::of_page(page) {
+            let at = layout.associated(kind).ok_or_else(|| no_page(page))?;
+            return Self::assemble(bytes, header, &chain[at], &[], limits);
+        }
+        if page != 0 {
+            return Err(no_page(page));
+        }
+        let levels: Vec<Ifd> = layout.levels[1..]
+            .iter()
+            .map(|&i| chain[i].clone())
+            .collect();
+        let mut image = Self::assemble(bytes, header, &chain[layout.levels[0]], &levels, limits)?;
+        layout.describe(&mut image.info.metadata);
+        Ok(image)
+    }
+
+    /// The image whose full resolution is `first` and whose reduced levels are those of
+    /// `candidates` that are reduced levels of it (others are passed over).
+    fn assemble(
+        bytes: Arc<dyn ByteSource>,
+        header: Header,
+        first: &Ifd,
+        candidates: &[Ifd],
+        limits: Limits,
+    ) -> SourceResult<TiffImage> {
         let base = read_level(first, None, &limits)?;
         let mut levels = vec![base];
-        for ifd in &candidates[1..] {
+        for ifd in candidates {
             if let Ok(l) = read_level(ifd, Some(&levels[0]), &limits) {
                 levels.push(l);
             }
         }
         levels.sort_by_key(|l| std::cmp::Reverse(l.geometry.width));
         levels.dedup_by(|a, b| a.geometry.width == b.geometry.width);
-        let info = describe(first, &levels)?;
+        let mut info = describe(first, &levels)?;
         set_scales(&mut levels, info.width, info.height);
-        let mut info = info;
         info.levels = levels.iter().map(|l| l.geometry.clone()).collect();
         Ok(TiffImage {
             bytes,
-            pages,
+            pages: Vec::new(),
             big_endian: header.endian == Endian::Big,
             info,
             levels,
@@ -823,7 +901,13 @@ fn coding(ifd: &Ifd, samples: u64, bits: u16) -> SourceResult<(u16, u16, bool)> 
              convert the file with `tiffcp -c lzw` (bilevel stays 1-bit)"
         )),
         compression::OLD_JPEG => Some("old-style JPEG (compression 6)".to_string()),
-        compression::JPEG | compression::WEBP | compression::WEBP_OLD if bits != 8 => {
+        compression::JPEG
+        | compression::WEBP
+        | compression::WEBP_OLD
+        | compression::JP2K_YCBCR
+        | compression::JP2K_RGB
+            if bits != 8 =>
+        {
             Some(format!("TIFF compression {c} on {bits}-bit samples"))
         }
         _ if !compression::DECODED.contains(&c) => Some(format!("TIFF compression {c}")),
@@ -972,6 +1056,7 @@ fn describe(ifd: &Ifd, levels: &[LevelData]) -> SourceResult<ImageInfo> {
             model: ifd.ascii(tag::MODEL),
             pixels_per_cm,
             xmp: ifd.bytes(tag::XML_PACKET).and_then(xmp_packet),
+            ..Metadata::default()
         },
     })
 }
@@ -1115,6 +1200,7 @@ fn decode_u8(l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<Raster> 
         compression::WEBP | compression::WEBP_OLD => {
             return webp::decode(&stored, g.tile_width, rows, ch);
         }
+        compression::JP2K_YCBCR | compression::JP2K_RGB => return jp2k_tile(l, stored, rows),
         _ => {}
     }
     let row_samples = g.tile_width as usize * ch as usize;
@@ -1129,6 +1215,40 @@ fn decode_u8(l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<Raster> 
         data.iter_mut().for_each(|v| *v = 255 - *v);
     }
     Raster::from_vec(g.tile_width, rows, ch, data).ok_or_else(|| corrupt("tile size mismatch"))
+}
+
+/// The 8-bit pixels of a JPEG2000 tile (a raw codestream) of `rows` rows of level `l`:
+/// its components interleaved, YCbCr turned to RGB for compression 33003.
+fn jp2k_tile(l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<Raster> {
+    let comps = openjpeg::decode_codestream(stored)?;
+    let (width, ch) = (l.geometry.tile_width, l.samples as usize);
+    let fits = |c: &openjpeg::Component| c.width == width && c.height >= rows;
+    if comps.len() != ch || !comps.iter().all(fits) {
+        return Err(corrupt(format!(
+            "JPEG2000 tile of {} components, not {ch} of {width}x{rows} pixels",
+            comps.len()
+        )));
+    }
+    let n = width as usize * rows as usize;
+    let mut data = vec![0u8; n * ch];
+    for (c, comp) in comps.iter().enumerate() {
+        for (px, &v) in data.chunks_exact_mut(ch).zip(&comp.data[..n]) {
+            px[c] = v.clamp(0, 255) as u8;
+        }
+    }
+    if l.compression == compression::JP2K_YCBCR && ch == 3 {
+        data.chunks_exact_mut(3).for_each(ycbcr_to_rgb);
+    }
+    Raster::from_vec(width, rows, ch as u8, data).ok_or_else(|| corrupt("tile size mismatch"))
+}
+
+/// One pixel of full-range YCbCr (JPEG's, as Aperio stores it) to RGB, in place.
+fn ycbcr_to_rgb(p: &mut [u8]) {
+    let (y, cb, cr) = (p[0] as f32, p[1] as f32 - 128.0, p[2] as f32 - 128.0);
+    let to_u8 = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+    p[0] = to_u8(y + 1.402 * cr);
+    p[1] = to_u8(y - 0.344_136 * cb - 0.714_136 * cr);
+    p[2] = to_u8(y + 1.772 * cb);
 }
 
 impl ImageSource for TiffImage {

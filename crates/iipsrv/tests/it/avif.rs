@@ -42,22 +42,6 @@ fn avifdec(avif: &[u8]) -> Raster {
     decode_image(&std::fs::read(&output).expect("decoded"))
 }
 
-/// Peak signal-to-noise ratio of `a` against `b` in dB (infinite when equal).
-fn psnr(a: &Raster, b: &Raster) -> f64 {
-    assert_eq!(
-        (a.width, a.height, a.channels),
-        (b.width, b.height, b.channels)
-    );
-    let sum: f64 = a
-        .data
-        .iter()
-        .zip(&b.data)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum();
-    let mse = sum / a.data.len() as f64;
-    10.0 * (255.0 * 255.0 / mse).log10()
-}
-
 /// GETs an AVIF answer, checking status and type.
 fn get_avif(port: u16, path: &str) -> Vec<u8> {
     fetch_bytes(port, path, Some("image/avif"))

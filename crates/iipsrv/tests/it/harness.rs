@@ -524,3 +524,19 @@ pub fn call(app: &iipsrv_server::handler::App, path: &str) -> iipsrv_server::han
 pub fn text(r: &iipsrv_server::handler::Response) -> String {
     String::from_utf8_lossy(&r.body).to_string()
 }
+
+/// Peak signal-to-noise ratio of `a` against `b` in dB (infinite when equal).
+pub fn psnr(a: &Raster, b: &Raster) -> f64 {
+    assert_eq!(
+        (a.width, a.height, a.channels),
+        (b.width, b.height, b.channels)
+    );
+    let sum: f64 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum();
+    let mse = sum / a.data.len() as f64;
+    10.0 * (255.0 * 255.0 / mse).log10()
+}

@@ -65,16 +65,7 @@ fn truncation_at_every_offset_class() {
 fn bit_flips_everywhere() {
     for c in ALL {
         let good = sample(c);
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..1500 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let mut bad = good.clone();
-            let pos = (seed % bad.len() as u64) as usize;
-            bad[pos] ^= 1 << ((seed >> 32) % 8);
-            exercise(bad);
-        }
+        flipped(&good, 0x9E37_79B9_7F4A_7C15, 1500, |bad| _ = exercise(bad));
         // the directory region (end of file) gets more attention
         let tail = good.len().saturating_sub(600);
         for pos in tail..good.len() {
@@ -82,6 +73,20 @@ fn bit_flips_everywhere() {
             bad[pos] = bad[pos].wrapping_add(0x80);
             exercise(bad);
         }
+    }
+}
+
+/// `count` copies of `good`, each with one bit flipped at a place drawn by xorshift from
+/// `seed`, handed to `each`.
+fn flipped(good: &[u8], mut seed: u64, count: usize, mut each: impl FnMut(Vec<u8>)) {
+    for _ in 0..count {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut bad = good.to_vec();
+        let pos = (seed % bad.len() as u64) as usize;
+        bad[pos] ^= 1 << ((seed >> 32) % 8);
+        each(bad);
     }
 }
 
@@ -338,4 +343,119 @@ fn samples_of_mixed_depths_are_refused() {
     bytes[at + 4..at + 6].copy_from_slice(&16u16.to_le_bytes());
     let err = open_err(bytes);
     assert!(err.to_string().contains("different bit depths"), "{err}");
+}
+
+/// Opens every page a slide may have (the pyramid, a second plane, the associated images)
+/// and decodes every tile of each; never a panic.
+fn exercise_slide(bytes: &[u8]) {
+    use iipsrv_formats::source::slide::Associated;
+    let mut pages = vec![0, 1];
+    pages.extend(Associated::ALL.map(Associated::page));
+    for page in pages {
+        let Ok(img) = TiffImage::open_page(Arc::new(MemBytes(bytes.to_vec())), page) else {
+            continue;
+        };
+        for (i, l) in img.info().levels.clone().iter().enumerate() {
+            for (tx, ty) in [
+                (0, 0),
+                (1, 0),
+                (0, 1),
+                (l.tiles_across() - 1, l.tiles_down() - 1),
+            ] {
+                let _ = img.read_tile_float(i, tx, ty);
+                let _ = img.jpeg_tile(i, tx, ty);
+            }
+        }
+    }
+}
+
+/// Small slides made by tifffile: SVS with JPEG and JPEG2000 tiles, an OME-TIFF.
+fn slides(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let specs: [&[&str]; 3] = [
+        &["svs", "j.svs", "--codec", "jpeg"],
+        &["svs", "k.svs", "--codec", "jp2k-rgb"],
+        &["ome", "o.ome.tif"],
+    ];
+    specs
+        .iter()
+        .map(|spec| {
+            let out = dir.join(spec[1]);
+            let mut args = vec![spec[0], out.to_str().expect("path"), "--size", "600x400"];
+            args.extend(&spec[2..]);
+            crate::slides::fixture_script("make-slides.py", &args);
+            (spec[1].to_string(), std::fs::read(out).expect("slide"))
+        })
+        .collect()
+}
+
+/// Slides cut short anywhere and with flipped bits end in errors or pixels.
+#[test]
+fn truncated_and_damaged_slides_end_cleanly() {
+    let dir = crate::harness::tempdir();
+    for (name, good) in slides(dir.path()) {
+        let step = (good.len() / 150).max(1);
+        for cut in (0..good.len()).step_by(step) {
+            exercise_slide(&good[..cut]);
+        }
+        flipped(&good, 0x2545_F491_4F6C_DD1D, 300, |bad| {
+            exercise_slide(&bad)
+        });
+        assert!(TiffImage::open(Arc::new(MemBytes(good))).is_ok(), "{name}");
+    }
+}
+
+/// Replaces the first `from` in `bytes` by `to` of the same length.
+fn patch(bytes: &mut [u8], from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+        .unwrap_or_else(|| panic!("{from} not found"));
+    bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+}
+
+/// Descriptions that lie (a negative or absurd pixel size, a plane count past the
+/// directories, an associated image named twice) give no physical size and the
+/// directories the file has; a tile offset past the end is an error for that tile only,
+/// answered 500 by the server.
+#[test]
+fn lying_slide_descriptions_and_tile_offsets_out_of_range() {
+    let dir = crate::harness::tempdir();
+    let all = slides(dir.path());
+    let open = |b: &[u8]| TiffImage::open(Arc::new(MemBytes(b.to_vec()))).expect("opens");
+    let mut svs = all[0].1.clone();
+    patch(&mut svs, "MPP = 0.499", "MPP = -9e99");
+    patch(&mut svs, "macro 800x300", "label 800x300");
+    let img = open(&svs);
+    assert_eq!(img.info().metadata.pixels_per_cm, None);
+    assert_eq!(img.info().levels.len(), 3);
+    let mut ome = all[2].1.clone();
+    patch(&mut ome, "SizeC=\"3\"", "SizeC=\"9\"");
+    patch(
+        &mut ome,
+        "PhysicalSizeX=\"0.325\"",
+        "PhysicalSizeX=\"-0.32\"",
+    );
+    let img = open(&ome);
+    assert_eq!(
+        (img.pages().len(), img.info().metadata.pixels_per_cm),
+        (3, None)
+    );
+    // the first tile of level 0 of the SVS stored past the end of the file
+    let path = dir.path().join("j.svs");
+    let table = crate::slides::fixture_script(
+        "openslide-oracle.py",
+        &["table", path.to_str().expect("path"), "0"],
+    );
+    let table: usize = table.trim().parse().expect("offset");
+    let mut bad = all[0].1.clone();
+    bad[table..table + 4].copy_from_slice(&(u32::MAX - 10).to_le_bytes());
+    let img = open(&bad);
+    assert!(img.read_tile(0, 0, 0).is_err() && img.jpeg_tile(0, 0, 0).is_err());
+    assert!(img.read_tile(0, 1, 0).is_ok());
+    std::fs::write(&path, &bad).expect("write");
+    let app = crate::harness::app(dir.path(), &[]);
+    let r = crate::harness::call(&app, "/iiif/j.svs/0,0,240,240/240,/0/default.jpg");
+    assert_eq!(r.status, 500, "{}", crate::harness::text(&r));
+    assert!(!crate::harness::text(&r).contains(dir.path().to_str().expect("path")));
 }

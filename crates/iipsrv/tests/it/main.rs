@@ -34,5 +34,6 @@ mod pyramid_cache;
 mod server_e2e;
 #[cfg(all(feature = "memcached", feature = "redis"))]
 mod shared_tier;
+mod slides;
 mod static_export;
 mod tiff_variants;

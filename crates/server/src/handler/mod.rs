@@ -216,7 +216,8 @@ fn open_registry(
     let bounds = (images.open_images, images.flat_bytes);
     let registry = Registry::new(root, &images.suffix, &images.pattern, bounds)?
         .with_tile_cache(TileCache::new(decoded_mb))
-        .with_pyramids(images.pyramids.as_ref().map(Pyramids::open).transpose()?);
+        .with_pyramids(images.pyramids.as_ref().map(Pyramids::open).transpose()?)
+        .with_associated(&images.associated);
     #[cfg(feature = "object-storage")]
     let registry = registry.with_objects(crate::storage::objects::ObjectStores::new(
         &images.object_rules,

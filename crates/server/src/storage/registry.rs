@@ -18,6 +18,7 @@ use crate::error::{Error, Flow, Halt, Result};
 use iipsrv_core::sequence::{self, Views};
 use iipsrv_formats::bytes::{ByteSource, FileBytes};
 use iipsrv_formats::open::{open_bytes, open_file, Opening};
+use iipsrv_formats::source::slide::Associated;
 use iipsrv_formats::source::ImageSource;
 use quick_cache::sync::Cache;
 use std::path::{Path, PathBuf};
@@ -104,6 +105,9 @@ pub(crate) struct Registry {
     revalidate: Duration,
     /// The pyramids of large flat images (PYRAMID_CACHE_DIR).
     pyramids: Option<Pyramids>,
+    /// The associated images of slides served under `<id>;<name>`
+    /// (SLIDE_ASSOCIATED_IMAGES); others are not found.
+    associated: Vec<Associated>,
 }
 
 impl Resident for Entry {
@@ -155,7 +159,15 @@ impl Registry {
             tier: None,
             revalidate: Duration::from_secs(10),
             pyramids: None,
+            associated: Vec::new(),
         })
+    }
+
+    /// Serves these associated images of slides (label, macro, thumbnail) as their own
+    /// identifiers; the others stay hidden.
+    pub(crate) fn with_associated(mut self, associated: &[Associated]) -> Registry {
+        self.associated = associated.to_vec();
+        self
     }
 
     /// Keeps the decoded tiles of the images opened from now on in `tiles`.
@@ -304,6 +316,10 @@ impl Registry {
         angles: Option<(i32, i32)>,
         only_open: bool,
     ) -> Flow<Opened> {
+        let served = |kind: &Associated| self.associated.contains(kind);
+        if let Some((slide, kind)) = Associated::split_id(id).filter(|(_, k)| served(k)) {
+            return self.open_associated(slide, kind, id, only_open);
+        }
         if let Some(object) = self.route(id)? {
             let first = self.open_object(&object, 0, only_open)?;
             return match stack_page(&first, angles, id)? {
@@ -336,6 +352,27 @@ impl Registry {
             },
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Associated image `kind` of the slide `slide` (asked as `id`); not found when the
+    /// file is no slide or has no such image.
+    fn open_associated(
+        &self,
+        slide: &str,
+        kind: Associated,
+        id: &str,
+        only_open: bool,
+    ) -> Flow<Opened> {
+        let opened = match self.route(slide)? {
+            Some(object) => self.open_object(&object, kind.page(), only_open),
+            None => self.open_located(self.locate(slide)?, id, kind.page(), only_open),
+        };
+        opened.map_err(|halt| match halt {
+            Halt::Failed(Error::NotFound(_)) => {
+                Error::NotFound(format!("{slide} has no {} image", kind.name())).into()
+            }
+            other => other,
+        })
     }
 
     /// The object `id` names, when an object rule takes it (no request made).

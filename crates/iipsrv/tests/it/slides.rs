@@ -1,0 +1,325 @@
+//! Microscope slides: Aperio SVS files written by tifffile in Aperio's layout (JPEG tiles
+//! with shared JPEGTables, JPEG2000 tiles of compression 33005 and 33003, the thumbnail,
+//! label and macro) and read by OpenSlide as the oracle: our levels, microns per pixel,
+//! pixels of regions and tiles at every level and associated images against OpenSlide's
+//! `level_dimensions`, properties, `read_region` and `associated_images`.
+
+use crate::harness::*;
+use iipsrv_core::raster::Raster;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository's root.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The python of the slide tests' environment (tifffile, imagecodecs, OpenSlide), made
+/// once by `scripts/slide-venv.sh`.
+pub fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out = Command::new(repo().join("scripts/slide-venv.sh"))
+            .output()
+            .expect("run scripts/slide-venv.sh");
+        assert!(
+            out.status.success(),
+            "slide-venv.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+}
+
+/// Runs one of the fixture scripts (`tests/fixtures/<script>`) with the arguments and
+/// returns its standard output.
+pub fn fixture_script(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(repo().join("tests/fixtures").join(script))
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{script} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// `make-slides.py svs` of `codec` as `<dir>/<name>`.
+fn make_svs(dir: &Path, name: &str, codec: &str) -> PathBuf {
+    let out = dir.join(name);
+    fixture_script(
+        "make-slides.py",
+        &["svs", &out.to_string_lossy(), "--codec", codec],
+    );
+    out
+}
+
+/// OpenSlide's description of a slide.
+fn props(slide: &Path) -> Value {
+    let text = fixture_script("openslide-oracle.py", &["props", &slide.to_string_lossy()]);
+    serde_json::from_str(&text).expect("oracle json")
+}
+
+/// OpenSlide's `read_region` of a slide (x, y at level 0; w, h at `level`).
+fn oracle_region(slide: &Path, level: u32, (x, y, w, h): (u32, u32, u32, u32)) -> Raster {
+    let out = slide.with_extension(format!("{level}-{x}-{y}-{w}-{h}.png"));
+    let args: Vec<String> = [level, x, y, w, h].iter().map(u32::to_string).collect();
+    let mut all = vec!["region", slide.to_str().expect("path")];
+    all.extend(args.iter().map(String::as_str));
+    all.push(out.to_str().expect("path"));
+    fixture_script("openslide-oracle.py", &all);
+    decode_image(&std::fs::read(out).expect("oracle png"))
+}
+
+/// OpenSlide's associated image `name` of a slide.
+fn oracle_associated(slide: &Path, name: &str) -> Raster {
+    let out = slide.with_extension(format!("{name}.png"));
+    let path = slide.to_string_lossy();
+    fixture_script(
+        "openslide-oracle.py",
+        &["associated", &path, name, &out.to_string_lossy()],
+    );
+    decode_image(&std::fs::read(out).expect("oracle png"))
+}
+
+/// A JSON answer of the handler.
+fn json(app: &iipsrv_server::handler::App, path: &str) -> Value {
+    let r = call(app, path);
+    assert_eq!(r.status, 200, "{path}: {}", text(&r));
+    serde_json::from_slice(&r.body).expect("json")
+}
+
+/// An image answer of the handler, decoded.
+fn image(app: &iipsrv_server::handler::App, path: &str) -> Raster {
+    let r = call(app, path);
+    assert_eq!(r.status, 200, "{path}: {}", text(&r));
+    decode_image(&r.body)
+}
+
+/// Every codec of Aperio's level tiles: our info.json (v3 and v2) and IIP answers give
+/// OpenSlide's level sizes and microns per pixel; regions read at each level match
+/// OpenSlide's `read_region` within 40 dB.
+#[test]
+fn svs_levels_size_and_pixels_match_openslide() {
+    let dir = tempdir();
+    let app = app(dir.path(), &[]);
+    for codec in ["jpeg", "jp2k-rgb", "jp2k-ycbcr"] {
+        let name = format!("{codec}.svs");
+        let slide = make_svs(dir.path(), &name, codec);
+        let oracle = props(&slide);
+        assert_eq!(oracle["vendor"], "aperio");
+        let info = json(&app, &format!("/iiif/{name}/info.json"));
+        let levels = oracle["levels"].as_array().expect("levels");
+        assert_eq!(
+            [&info["width"], &info["height"]],
+            [&levels[0][0], &levels[0][1]]
+        );
+        let mut sizes: Vec<Value> = levels[1..]
+            .iter()
+            .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
+            .collect();
+        sizes.reverse();
+        assert_eq!(info["sizes"], Value::Array(sizes), "{codec}");
+        assert_eq!(
+            info["tiles"][0]["scaleFactors"],
+            serde_json::json!([1, 4, 16])
+        );
+        let mpp = oracle["mpp"][0].as_f64().expect("mpp");
+        let service = &info["service"][0];
+        assert_eq!(
+            service["profile"],
+            "http://iiif.io/api/annex/services/physdim"
+        );
+        let cm = service["physicalScale"].as_f64().expect("scale");
+        assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");
+        let v2 = json(&app, &format!("/iiif/2/{name}/info.json"));
+        assert_eq!(v2["service"][0]["physicalScale"], service["physicalScale"]);
+        let obj = text(&call(&app, &format!("/iip?FIF={name}&OBJ=DPI")));
+        let dpi = 25400.0 / mpp;
+        assert!(obj.contains(&format!("DPI:{dpi:.6} {dpi:.6}")), "{obj}");
+        regions_match(&app, &name, &slide);
+    }
+}
+
+/// Regions of each level through IIIF against OpenSlide's `read_region` of that level.
+fn regions_match(app: &iipsrv_server::handler::App, name: &str, slide: &Path) {
+    // (level, downsample, region at full resolution)
+    let cases = [
+        (0, 1, (100, 130, 500, 400)),
+        (1, 4, (400, 240, 1200, 800)),
+        (2, 16, (0, 0, 2000, 1488)),
+    ];
+    for (level, ds, (x, y, w, h)) in cases {
+        let (lw, lh) = (w / ds, h / ds);
+        let ours = image(
+            app,
+            &format!("/iiif/{name}/{x},{y},{w},{h}/{lw},{lh}/0/default.png"),
+        );
+        let theirs = oracle_region(slide, level, (x, y, lw, lh));
+        let db = psnr(&ours, &theirs);
+        assert!(db >= 40.0, "{name} level {level}: {db:.1} dB");
+    }
+}
+
+/// A view that is one stored JPEG tile is answered with that tile (its JPEGTables put in
+/// front), and decodes to OpenSlide's pixels.
+#[test]
+fn svs_jpeg_tiles_are_passed_through() {
+    let dir = tempdir();
+    let slide = make_svs(dir.path(), "t.svs", "jpeg");
+    let app = app(dir.path(), &[]);
+    // tile 10 of level 0 (directory 0): column 1, row 1 of 240-px tiles, 9 across
+    let stored = dir.path().join("tile10");
+    let args = [
+        "tile",
+        slide.to_str().expect("path"),
+        "0",
+        "10",
+        stored.to_str().expect("path"),
+    ];
+    fixture_script("openslide-oracle.py", &args);
+    let stored = std::fs::read(stored).expect("tile");
+    let r = call(&app, "/iiif/t.svs/240,240,240,240/240,/0/default.jpg");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.ends_with(&stored[2..]),
+        "the answer is not the stored tile"
+    );
+    let theirs = oracle_region(&slide, 0, (240, 240, 240, 240));
+    let db = psnr(&decode_image(&r.body), &theirs);
+    assert!(db >= 50.0, "{db:.1} dB");
+}
+
+/// The label, macro and thumbnail are `<id>;<name>`: the thumbnail by default, the
+/// label and macro only when SLIDE_ASSOCIATED_IMAGES lists them; their pixels are
+/// OpenSlide's (the LZW label exactly).
+#[test]
+fn svs_associated_images_are_ids_hidden_by_default() {
+    let dir = tempdir();
+    let slide = make_svs(dir.path(), "s.svs", "jpeg");
+    let shut = app(dir.path(), &[]);
+    for hidden in ["label", "macro"] {
+        let r = call(&shut, &format!("/iiif/s.svs;{hidden}/info.json"));
+        assert_eq!(
+            (r.status, text(&r)),
+            (404, format!("image not found: s.svs;{hidden}"))
+        );
+    }
+    let sizes = props(&slide)["associated"].clone();
+    let open = app(
+        dir.path(),
+        &["--slide-associated-images", "label,macro,thumbnail"],
+    );
+    for (name, exact) in [("label", true), ("macro", false), ("thumbnail", false)] {
+        let app = if name == "thumbnail" { &shut } else { &open };
+        let info = json(app, &format!("/iiif/s.svs;{name}/info.json"));
+        assert_eq!(
+            [&info["width"], &info["height"]],
+            [&sizes[name][0], &sizes[name][1]]
+        );
+        let ours = image(app, &format!("/iiif/s.svs;{name}/full/max/0/default.png"));
+        let theirs = oracle_associated(&slide, name);
+        if exact {
+            assert!(ours == theirs, "{name}: {:.1} dB", psnr(&ours, &theirs));
+        } else {
+            assert!(
+                psnr(&ours, &theirs) >= 40.0,
+                "{name}: {:.1} dB",
+                psnr(&ours, &theirs)
+            );
+        }
+    }
+    let iip = call(&open, "/iip?FIF=s.svs;label&OBJ=Max-size");
+    assert_eq!(text(&iip).trim(), "Max-size:300 360");
+    let r = call(&open, "/iiif/s.svs;nothing/info.json");
+    assert_eq!(r.status, 404);
+    // a TIFF that is no slide has no associated images
+    let plain = dir.path().join("plain.tif");
+    write_png(&pattern(300, 200), &dir.path().join("p.png"));
+    vips_tiff(dir.path(), &dir.path().join("p.png"), "plain.tif", &[]);
+    assert!(plain.exists());
+    let r = call(&open, "/iiif/plain.tif;label/info.json");
+    assert_eq!(
+        (r.status, text(&r)),
+        (404, "plain.tif has no label image".to_string())
+    );
+}
+
+/// tifffile's plane `plane` of level `level` of an OME-TIFF, as 8-bit.
+fn oracle_plane(ome: &Path, plane: u32, level: u32) -> Raster {
+    let out = ome.with_extension(format!("plane{plane}-{level}.png"));
+    let (p, l) = (plane.to_string(), level.to_string());
+    fixture_script(
+        "openslide-oracle.py",
+        &[
+            "plane",
+            &ome.to_string_lossy(),
+            &p,
+            &l,
+            &out.to_string_lossy(),
+        ],
+    );
+    decode_image(&std::fs::read(out).expect("oracle png"))
+}
+
+/// OME-TIFFs of three channel planes (8 and 16-bit), each with a SubIFD pyramid: the
+/// planes are the pages of a stack named after the channels, the pixel size and the
+/// channels' names and colours are in info.json, and every plane at every level is
+/// tifffile's (8-bit exactly, 16-bit within rounding to 8 bits).
+#[test]
+fn ome_tiff_planes_channels_and_size() {
+    let dir = tempdir();
+    let app = app(dir.path(), &["--iiif-delimiter", ";"]);
+    for bits in ["8", "16"] {
+        let name = format!("o{bits}.ome.tif");
+        let ome = dir.path().join(&name);
+        let path = ome.to_string_lossy();
+        fixture_script(
+            "make-slides.py",
+            &["ome", &path, "--size", "600x400", "--bits", bits],
+        );
+        let info = json(&app, &format!("/iiif/{name}/info.json"));
+        assert_eq!(
+            (&info["width"], &info["height"]),
+            (&600.into(), &400.into())
+        );
+        let sizes =
+            serde_json::json!([{"width": 150, "height": 100}, {"width": 300, "height": 200}]);
+        assert_eq!(info["sizes"], sizes);
+        assert_eq!(info["service"][0]["physicalScale"], 3.25e-5);
+        let channels = &info["service"][1];
+        assert_eq!(
+            channels["profile"],
+            "https://iipimage.sourceforge.io/api/channels"
+        );
+        let expected = serde_json::json!([
+            {"label": "DAPI", "color": "#0000ff"},
+            {"label": "FITC", "color": "#00ff00"},
+            {"label": "TRITC", "color": "#ff0000"}
+        ]);
+        assert_eq!(channels["channels"], expected);
+        let stack = text(&call(&app, &format!("/iip?FIF={name}&OBJ=stack")));
+        assert!(
+            stack.contains("\"DAPI\"") && stack.contains("\"TRITC\""),
+            "{stack}"
+        );
+        for plane in 0..3u32 {
+            for (level, width) in [(0, 600), (1, 300)] {
+                let url = format!("/iiif/{name};{plane}/full/{width},/0/default.png");
+                let ours = image(&app, &url);
+                let theirs = oracle_plane(&ome, plane, level);
+                // 16-bit samples are scaled to 8 bits: off by one at most in rounding
+                let db = psnr(&ours, &theirs);
+                assert!(
+                    ours == theirs || (bits == "16" && db >= 50.0),
+                    "{url}: {db:.1} dB"
+                );
+            }
+        }
+    }
+}
