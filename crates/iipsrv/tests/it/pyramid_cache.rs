@@ -42,23 +42,6 @@ fn scale_factors() -> Vec<u32> {
     factors
 }
 
-/// The peak signal-to-noise ratio of `a` against `b` (same size), in dB.
-fn psnr(a: &iipsrv_core::raster::Raster, b: &iipsrv_core::raster::Raster) -> f64 {
-    assert_eq!(
-        (a.width, a.height, a.channels),
-        (b.width, b.height, b.channels)
-    );
-    let n = a.data.len() as f64;
-    let mse: f64 = a
-        .data
-        .iter()
-        .zip(&b.data)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum::<f64>()
-        / n;
-    10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
-}
-
 /// A server over `images` with its pyramid cache in `cache` (threshold 1 megapixel), its
 /// log in `log`, and `extra` settings.
 fn start_server(images: &Path, cache: &Path, log: &Path, extra: &[(&str, &str)]) -> Server {
