@@ -1,6 +1,7 @@
 //! Answers to IIP query strings: OBJ metadata lines, tiles (JTL/PTL/WTL/TTL), CVT
 //! regions, and the embedded DeepZoom/Zoomify/IIIF forms.
 
+use super::auth::Grant;
 use super::{App, Budget, Request, Response};
 use crate::error::{Error, Flow, Halt, Result};
 use crate::render;
@@ -14,10 +15,11 @@ use iipsrv_core::view::Format;
 
 /// The samples of a SPECTRA point, every channel: integers scaled to 0-1 by their type's
 /// range (value/255, value/65535), floats as stored, as the original answers.
-fn spectra_pixel(opened: &Opened, q: &SpectraQuery) -> Result<Vec<f64>> {
+fn spectra_pixel(opened: &Opened, q: &SpectraQuery, grant: Grant) -> Result<Vec<f64>> {
     let src = opened.source.as_ref();
     let info = src.info();
     let level = iip::level_index(info, q.resolution)?;
+    grant.permits_level(info, level)?;
     let l = &info.levels[level];
     let across = l.tiles_across() as u64;
     let (tx, ty) = (q.tile % across, q.tile / across);
@@ -69,13 +71,13 @@ impl App {
                 Action::Spectra(_) | Action::Profile(_) if req.budget == Budget::Quick => {
                     return Err(Halt::NeedsWorker)
                 }
-                Action::Spectra(q) => return self.spectra(&parsed, q),
+                Action::Spectra(q) => return self.spectra(req, &parsed, q),
                 Action::TileStream {
                     resolution,
                     first,
                     last,
                 } => return self.tile_stream(req, &parsed, *resolution, *first, *last),
-                Action::Profile(q) => return self.profile(&parsed, q),
+                Action::Profile(q) => return self.profile(req, &parsed, q),
                 _ => {}
             }
         }
@@ -142,14 +144,15 @@ impl App {
                 &answer.body,
             );
         }
-        Ok(self.ok_response(NETFPX, body, Some(&opened)))
+        Ok(self.ok_response(NETFPX, body, Some(&opened.opened)))
     }
 
     /// SPECTRA: the pixel in every band of the image — the horizontal views of a sequence
     /// (channel 0 of each), the channels of a multi-band file (more than four), or the one
     /// band of any other file — normalised to 0-1 for integer samples.
-    fn spectra(&self, parsed: &iip::IipRequest, q: &SpectraQuery) -> Flow<Response> {
+    fn spectra(&self, req: &Request, parsed: &iip::IipRequest, q: &SpectraQuery) -> Flow<Response> {
         let image = parsed.image()?;
+        let (grant, _) = self.guard(req, image)?;
         let first = self.registry.open_view(image, parsed.angles)?;
         let vertical = parsed.angles.map_or(sequence::DEFAULT_ANGLES.1, |a| a.1);
         let bands: Vec<Option<i32>> = match &first.views {
@@ -162,7 +165,7 @@ impl App {
                 Some(h) => self.registry.open_view(image, Some((h, vertical)))?,
                 None => first.clone(),
             };
-            let pixel = spectra_pixel(&opened, q)?;
+            let pixel = spectra_pixel(&opened, q, grant)?;
             let multiband = band.is_none() && pixel.len() > 4;
             if multiband {
                 points.extend(pixel.iter().enumerate().map(|(c, v)| (c.to_string(), *v)));
@@ -180,10 +183,12 @@ impl App {
     }
 
     /// PFL: the samples of a horizontal line at one resolution, channels interleaved.
-    fn profile(&self, parsed: &iip::IipRequest, q: &ProfileQuery) -> Flow<Response> {
+    fn profile(&self, req: &Request, parsed: &iip::IipRequest, q: &ProfileQuery) -> Flow<Response> {
+        let (grant, _) = self.guard(req, parsed.image()?)?;
         let opened = self.registry.open_view(parsed.image()?, parsed.angles)?;
         let src = opened.source.as_ref();
         let level = iip::level_index(src.info(), q.resolution)?;
+        grant.permits_level(src.info(), level)?;
         let l = &src.info().levels[level];
         if q.x2 > l.width || q.y1 >= l.height {
             return Err(Error::bad("IIP: PFL line is outside the image").into());
@@ -215,11 +220,11 @@ impl App {
         match (queries.as_slice(), &opened) {
             ([ObjQuery::Stack], Some(o)) => {
                 let json = iip::stack_json(o.views.as_deref()).unwrap_or_default();
-                return Ok(self.ok_response("application/json", json, Some(o)));
+                return Ok(self.ok_response("application/json", json, Some(&o.opened)));
             }
             ([ObjQuery::AllMetadata], Some(o)) => {
                 let json = iip::metadata_json(o.source.info());
-                return Ok(self.ok_response("application/json", json, Some(o)));
+                return Ok(self.ok_response("application/json", json, Some(&o.opened)));
             }
             _ => {}
         }
@@ -235,6 +240,6 @@ impl App {
                 body.push_str("\r\n");
             }
         }
-        Ok(self.ok_response(NETFPX, body, opened.as_ref()))
+        Ok(self.ok_response(NETFPX, body, opened.as_ref().map(|o| &o.opened)))
     }
 }
