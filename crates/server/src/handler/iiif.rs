@@ -256,6 +256,9 @@ fn denied_info(e: &Error, id: &str, version: Version, auth: Option<serde_json::V
     }
     let mut r = Response::new(e.status(), "application/json", doc.to_string());
     r.headers.push(("cache-control", "no-store".into()));
+    if let Some(c) = e.challenge() {
+        r.headers.push(("www-authenticate", c.into()));
+    }
     r
 }
 
