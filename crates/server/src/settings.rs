@@ -742,12 +742,19 @@ impl Config {
 
     /// AUTH_POLICY, read and parsed.
     fn access_policy(&self) -> Result<Option<Policy>, ConfigError> {
-        let Some(path) = self.auth_policy.as_ref().filter(|p| !p.as_os_str().is_empty()) else {
+        let Some(path) = self
+            .auth_policy
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        else {
             return Ok(None);
         };
-        Policy::load(path)
-            .map(Some)
-            .map_err(|e| ConfigError::new("AUTH_POLICY", format!("AUTH_POLICY {}: {e}", path.display())))
+        Policy::load(path).map(Some).map_err(|e| {
+            ConfigError::new(
+                "AUTH_POLICY",
+                format!("AUTH_POLICY {}: {e}", path.display()),
+            )
+        })
     }
 
     /// The URI_MAP entries.

@@ -102,7 +102,10 @@ fn the_example_policy_loads_and_a_bad_one_stops_the_start() {
     .expect("config");
     let policy = config.settings().expect("settings").access.expect("policy");
     let names: Vec<&str> = policy.rules.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["rule1", "reading-room", "donor-terms", "ward", "staff"]);
+    assert_eq!(
+        names,
+        ["rule1", "reading-room", "donor-terms", "ward", "staff"]
+    );
 
     let dir = tempdir();
     let bad = dir.path().join("bad.toml");
@@ -115,7 +118,10 @@ fn the_example_policy_loads_and_a_bad_one_stops_the_start() {
     .expect("config");
     let e = config.settings().expect_err("bad policy");
     assert_eq!(e.variable, "AUTH_POLICY");
-    assert!(e.reason.contains("AUTH_POLICY") && e.reason.contains("rule 1"), "{e}");
+    assert!(
+        e.reason.contains("AUTH_POLICY") && e.reason.contains("rule 1"),
+        "{e}"
+    );
     // and the binary says so and stops
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_iipsrv"))
         .args(["--http", "127.0.0.1:0"])
@@ -137,24 +143,56 @@ fn restricted_ids_answer_401_everywhere_the_same_for_missing_and_unreadable_ones
             assert_eq!(r.status, 401, "{path}: {}", text(&r));
             assert!(r.header("www-authenticate").is_some(), "{path}");
             if !path.ends_with("info.json") {
-                assert_eq!(text(&r), "access to this image needs authorisation", "{path}");
+                assert_eq!(
+                    text(&r),
+                    "access to this image needs authorisation",
+                    "{path}"
+                );
             }
         }
     }
     // the info.json of a restricted id: the same 401 document, its services, no size
     let info = |id: &str| app.handle(&from(OUTSIDER, &format!("/iiif/{id}/info.json"), &[]));
-    let (there, missing) = (json_of(&info("donor/d.tif")), json_of(&info("donor/missing.tif")));
+    let (there, missing) = (
+        json_of(&info("donor/d.tif")),
+        json_of(&info("donor/missing.tif")),
+    );
     assert!(there.get("width").is_none());
-    let strip = |v: &Value| v.to_string().replace("donor%2Fd.tif", "X").replace("donor%2Fmissing.tif", "X").replace("donor/d.tif", "X").replace("donor/missing.tif", "X");
+    let strip = |v: &Value| {
+        v.to_string()
+            .replace("donor%2Fd.tif", "X")
+            .replace("donor%2Fmissing.tif", "X")
+            .replace("donor/d.tif", "X")
+            .replace("donor/missing.tif", "X")
+    };
     assert_eq!(strip(&there), strip(&missing));
     assert_eq!(there["service"][0]["type"], "AuthProbeService2");
     assert_eq!(there["service"][0]["service"][0]["profile"], "active");
     // an open id is not touched by the policy; a missing open id is a 404
-    assert_eq!(app.handle(&from(OUTSIDER, "/iiif/plain.tif/full/100,/0/default.jpg", &[])).status, 200);
-    assert_eq!(app.handle(&from(OUTSIDER, "/iiif/public/o.tif/info.json", &[])).status, 200);
-    assert_eq!(app.handle(&from(OUTSIDER, "/iiif/public/nothing.tif/info.json", &[])).status, 404);
+    assert_eq!(
+        app.handle(&from(
+            OUTSIDER,
+            "/iiif/plain.tif/full/100,/0/default.jpg",
+            &[]
+        ))
+        .status,
+        200
+    );
+    assert_eq!(
+        app.handle(&from(OUTSIDER, "/iiif/public/o.tif/info.json", &[]))
+            .status,
+        200
+    );
+    assert_eq!(
+        app.handle(&from(OUTSIDER, "/iiif/public/nothing.tif/info.json", &[]))
+            .status,
+        404
+    );
     let open_info = json_of(&app.handle(&from(OUTSIDER, "/iiif/plain.tif/info.json", &[])));
-    assert!(open_info.get("service").is_none(), "no auth services on open images");
+    assert!(
+        open_info.get("service").is_none(),
+        "no auth services on open images"
+    );
 }
 
 #[test]
@@ -163,16 +201,48 @@ fn kiosk_addresses_see_everything_in_every_protocol() {
     let app = policy_app(dir.path());
     for path in every_protocol("patients/p.tif") {
         let inside = app.handle(&from("192.0.2.44", &path, &[]));
-        let want = if path == "/iiif/patients/p.tif" { 303 } else { 200 };
+        let want = if path == "/iiif/patients/p.tif" {
+            303
+        } else {
+            200
+        };
         assert_eq!(inside.status, want, "{path}: {}", text(&inside));
-        assert_eq!(app.handle(&from(OUTSIDER, &path, &[])).status, 401, "{path}");
+        assert_eq!(
+            app.handle(&from(OUTSIDER, &path, &[])).status,
+            401,
+            "{path}"
+        );
         // an X-Forwarded-For is believed from a trusted proxy only
         let xff = [("x-forwarded-for", "10.20.1.2")];
-        assert_eq!(app.handle(&from("127.0.0.1", &path, &xff)).status, want, "{path}");
-        assert_eq!(app.handle(&from(OUTSIDER, &path, &xff)).status, 401, "{path}");
+        assert_eq!(
+            app.handle(&from("127.0.0.1", &path, &xff)).status,
+            want,
+            "{path}"
+        );
+        assert_eq!(
+            app.handle(&from(OUTSIDER, &path, &xff)).status,
+            401,
+            "{path}"
+        );
     }
-    let image = app.handle(&from("192.0.2.44", "/iiif/patients/p.tif/full/200,/0/default.jpg", &[]));
-    assert_eq!(image.header("cache-control"), Some("private"), "protected answers are private");
+    for path in [
+        "/iiif/patients/p.tif/full/200,/0/default.jpg",
+        "/deepzoom/patients/p.tif.dzi",
+        "/iiif/patients/p.tif/info.json",
+    ] {
+        let r = app.handle(&from("192.0.2.44", path, &[]));
+        assert_eq!(
+            r.header("cache-control"),
+            Some("private"),
+            "{path}: protected answers are private"
+        );
+    }
+    let open = app.handle(&from(
+        "192.0.2.44",
+        "/iiif/plain.tif/full/200,/0/default.jpg",
+        &[],
+    ));
+    assert_eq!(open.header("cache-control"), Some("max-age=86400"));
 }
 
 #[test]
@@ -181,10 +251,26 @@ fn external_identities_count_from_trusted_proxies_only() {
     let app = policy_app(dir.path());
     let user = [("x-remote-user", "ana")];
     for path in every_protocol("staff/s.tif") {
-        let want = if path == "/iiif/staff/s.tif" { 303 } else { 200 };
-        assert_eq!(app.handle(&from("127.0.0.1", &path, &user)).status, want, "{path}");
-        assert_eq!(app.handle(&from(OUTSIDER, &path, &user)).status, 401, "{path}");
-        assert_eq!(app.handle(&from("127.0.0.1", &path, &[])).status, 401, "{path}");
+        let want = if path == "/iiif/staff/s.tif" {
+            303
+        } else {
+            200
+        };
+        assert_eq!(
+            app.handle(&from("127.0.0.1", &path, &user)).status,
+            want,
+            "{path}"
+        );
+        assert_eq!(
+            app.handle(&from(OUTSIDER, &path, &user)).status,
+            401,
+            "{path}"
+        );
+        assert_eq!(
+            app.handle(&from("127.0.0.1", &path, &[])).status,
+            401,
+            "{path}"
+        );
     }
 }
 
@@ -231,7 +317,10 @@ fn degraded_rules_give_small_answers_and_refuse_large_ones_until_login() {
         assert_eq!(app.handle(&from(OUTSIDER, path, &[])).status, 401, "{path}");
     }
     // metadata stays visible: info.json, .dzi, OBJ
-    for path in ["/iiif/manuscripts/m.tif/info.json", "/deepzoom/manuscripts/m.tif.dzi"] {
+    for path in [
+        "/iiif/manuscripts/m.tif/info.json",
+        "/deepzoom/manuscripts/m.tif.dzi",
+    ] {
         assert_eq!(app.handle(&from(OUTSIDER, path, &[])).status, 200, "{path}");
     }
     let cookie = login(&app, "reader", "reading-room").expect("login");
@@ -240,7 +329,11 @@ fn degraded_rules_give_small_answers_and_refuse_large_ones_until_login() {
         let r = app.handle(&from(OUTSIDER, path, &with));
         assert_eq!(r.status, 200, "{path} after login: {}", text(&r));
     }
-    let full = app.handle(&from(OUTSIDER, "/iiif/manuscripts/m.tif/full/max/0/default.jpg", &with));
+    let full = app.handle(&from(
+        OUTSIDER,
+        "/iiif/manuscripts/m.tif/full/max/0/default.jpg",
+        &with,
+    ));
     let img = decode_image(&full.body);
     assert_eq!((img.width, img.height), (1200, 900));
 }
@@ -260,10 +353,17 @@ fn login(app: &App, user: &str, password: &str) -> Option<String> {
 fn the_login_page_sets_a_scoped_secure_cookie_and_logout_ends_it() {
     let dir = images();
     let app = policy_app(dir.path());
-    let page = app.handle(&from(OUTSIDER, "/iiif/_auth/access/reading-room?origin=https://v.example", &[]));
+    let page = app.handle(&from(
+        OUTSIDER,
+        "/iiif/_auth/access/reading-room?origin=https://v.example",
+        &[],
+    ));
     assert_eq!(page.status, 200);
     let html = text(&page);
-    assert!(html.contains("<form method=\"post\">") && html.contains("name=\"password\""), "{html}");
+    assert!(
+        html.contains("<form method=\"post\">") && html.contains("name=\"password\""),
+        "{html}"
+    );
     assert!(html.contains("Full resolution for readers") && html.contains("Log in"));
     assert!(login(&app, "reader", "wrong").is_none());
     assert!(login(&app, "nobody", "reading-room").is_none());
@@ -272,12 +372,28 @@ fn the_login_page_sets_a_scoped_secure_cookie_and_logout_ends_it() {
     post.method = Method::Post;
     post.body = "user=reader&password=reading-room".into();
     let r = app.handle(&post);
-    let cookies: Vec<&str> = r.headers.iter().filter(|(n, _)| *n == "set-cookie").map(|(_, v)| v.as_str()).collect();
-    let paths: Vec<&str> = cookies.iter().filter_map(|c| c.split("; ").find_map(|p| p.strip_prefix("Path="))).collect();
-    assert_eq!(paths, ["/iiif", "/deepzoom", "/zoomify", "/fcgi-bin/iipsrv.fcgi"]);
+    let cookies: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| *n == "set-cookie")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let paths: Vec<&str> = cookies
+        .iter()
+        .filter_map(|c| c.split("; ").find_map(|p| p.strip_prefix("Path=")))
+        .collect();
+    assert_eq!(
+        paths,
+        ["/iiif", "/deepzoom", "/zoomify", "/fcgi-bin/iipsrv.fcgi"]
+    );
     for c in &cookies {
         assert!(c.starts_with("iipsrv-auth-reading-room="), "{c}");
-        for attr in ["; Secure", "; HttpOnly", "; SameSite=None", "; Max-Age=28800"] {
+        for attr in [
+            "; Secure",
+            "; HttpOnly",
+            "; SameSite=None",
+            "; Max-Age=28800",
+        ] {
             assert!(c.contains(attr), "{c} lacks {attr}");
         }
     }
@@ -290,13 +406,23 @@ fn the_login_page_sets_a_scoped_secure_cookie_and_logout_ends_it() {
     // a cookie of this rule does not open another rule's images
     let value = cookie.split_once('=').expect("value").1;
     let other = format!("iipsrv-auth-donor-terms={value}");
-    let r = app.handle(&from(OUTSIDER, "/iiif/donor/d.tif/full/100,/0/default.jpg", &[("cookie", &other)]));
+    let r = app.handle(&from(
+        OUTSIDER,
+        "/iiif/donor/d.tif/full/100,/0/default.jpg",
+        &[("cookie", &other)],
+    ));
     assert_eq!(r.status, 401);
 
     let out = app.handle(&from(OUTSIDER, "/iiif/_auth/logout/reading-room", &with));
     assert_eq!(out.status, 200);
-    assert!(out.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
-    assert_eq!(app.handle(&from(OUTSIDER, big, &with)).status, 401, "the session is gone");
+    assert!(out
+        .header("set-cookie")
+        .is_some_and(|c| c.contains("Max-Age=0")));
+    assert_eq!(
+        app.handle(&from(OUTSIDER, big, &with)).status,
+        401,
+        "the session is gone"
+    );
 }
 
 #[test]
@@ -304,14 +430,25 @@ fn accepting_terms_opens_a_restricted_rule() {
     let dir = images();
     let app = policy_app(dir.path());
     let page = text(&app.handle(&from(OUTSIDER, "/iiif/_auth/access/donor-terms", &[])));
-    assert!(page.contains("I accept") && page.contains("for study only"), "{page}");
+    assert!(
+        page.contains("I accept") && page.contains("for study only"),
+        "{page}"
+    );
     assert!(!page.contains("password"));
     let mut post = from(OUTSIDER, "/iiif/_auth/access/donor-terms", &[]);
     post.method = Method::Post;
     let r = app.handle(&post);
-    let cookie = r.header("set-cookie").and_then(|c| c.split(';').next()).expect("cookie").to_string();
+    let cookie = r
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_string();
     for path in every_protocol("donor/d.tif") {
-        let want = if path == "/iiif/donor/d.tif" { 303 } else { 200 };
+        let want = if path == "/iiif/donor/d.tif" {
+            303
+        } else {
+            200
+        };
         let r = app.handle(&from(OUTSIDER, &path, &[("cookie", &cookie)]));
         assert_eq!(r.status, want, "{path}: {}", text(&r));
     }
@@ -323,7 +460,10 @@ fn posted(r: &Response) -> Option<(Value, String)> {
     let call = html.split("window.parent.postMessage(").nth(1)?;
     let args = call.rsplit_once(");")?.0;
     let (message, origin) = args.rsplit_once(", ")?;
-    Some((serde_json::from_str(message).ok()?, serde_json::from_str(origin).ok()?))
+    Some((
+        serde_json::from_str(message).ok()?,
+        serde_json::from_str(origin).ok()?,
+    ))
 }
 
 #[test]
@@ -332,7 +472,13 @@ fn the_flow_of_a_iiif_client_probe_token_probe() {
     let app = policy_app(dir.path());
     // info.json (v3) carries the services in the spec's shape
     let info = json_of(&app.handle(&from(OUTSIDER, "/iiif/manuscripts%2Fm.tif/info.json", &[])));
-    assert_eq!(info["@context"], json!(["http://iiif.io/api/auth/2/context.json", "http://iiif.io/api/image/3/context.json"]));
+    assert_eq!(
+        info["@context"],
+        json!([
+            "http://iiif.io/api/auth/2/context.json",
+            "http://iiif.io/api/image/3/context.json"
+        ])
+    );
     let base = "http://localhost/iiif/_auth";
     let probe = &info["service"][0];
     assert_eq!(probe["id"], format!("{base}/probe/manuscripts%2Fm.tif"));
@@ -341,41 +487,96 @@ fn the_flow_of_a_iiif_client_probe_token_probe() {
     assert_eq!(access["type"], "AuthAccessService2");
     assert_eq!(access["id"], format!("{base}/access/reading-room"));
     assert_eq!(access["profile"], "active");
-    assert_eq!(access["label"], json!({"en": ["Log in to the reading room"]}));
-    assert_eq!(access["heading"], json!({"en": ["Full resolution for readers"]}));
+    assert_eq!(
+        access["label"],
+        json!({"en": ["Log in to the reading room"]})
+    );
+    assert_eq!(
+        access["heading"],
+        json!({"en": ["Full resolution for readers"]})
+    );
     assert_eq!(access["confirmLabel"], json!({"en": ["Log in"]}));
     assert!(access["note"]["en"][0].as_str().is_some());
-    assert_eq!(access["service"][0], json!({"id": format!("{base}/token/reading-room"), "type": "AuthAccessTokenService2"}));
+    assert_eq!(
+        access["service"][0],
+        json!({"id": format!("{base}/token/reading-room"), "type": "AuthAccessTokenService2"})
+    );
     assert_eq!(access["service"][1]["type"], "AuthLogoutService2");
-    assert_eq!(access["service"][1]["id"], format!("{base}/logout/reading-room"));
+    assert_eq!(
+        access["service"][1]["id"],
+        format!("{base}/logout/reading-room")
+    );
     // v2 carries the same block with the auth context on it
-    let v2 = json_of(&app.handle(&from(OUTSIDER, "/iiif/2/manuscripts%2Fm.tif/info.json", &[])));
-    assert_eq!(v2["service"][0]["@context"], "http://iiif.io/api/auth/2/context.json");
+    let v2 = json_of(&app.handle(&from(
+        OUTSIDER,
+        "/iiif/2/manuscripts%2Fm.tif/info.json",
+        &[],
+    )));
+    assert_eq!(
+        v2["service"][0]["@context"],
+        "http://iiif.io/api/auth/2/context.json"
+    );
     assert_eq!(v2["service"][0]["type"], "AuthProbeService2");
 
     // the probe, anonymous: 401 in the body (HTTP 200), the substitute, heading and note
     let probe_path = "/iiif/_auth/probe/manuscripts%2Fm.tif";
+    let mut preflight = from(
+        OUTSIDER,
+        probe_path,
+        &[("origin", "https://viewer.example")],
+    );
+    preflight.method = Method::Options;
+    let r = app.handle(&preflight);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert!(r
+        .header("access-control-allow-headers")
+        .is_some_and(|h| h.contains("Authorization")));
     let r = app.handle(&from(OUTSIDER, probe_path, &[]));
     assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     let result = json_of(&r);
     assert_eq!(result["@context"], "http://iiif.io/api/auth/2/context.json");
     assert_eq!(result["type"], "AuthProbeResult2");
     assert_eq!(result["status"], 401);
-    assert_eq!(result["heading"], json!({"en": ["Full resolution for readers"]}));
-    let substitute = result["substitute"][0]["id"].as_str().expect("substitute").to_string();
-    assert_eq!(substitute, "http://localhost/iiif/_degraded/manuscripts%2Fm.tif");
+    assert_eq!(
+        result["heading"],
+        json!({"en": ["Full resolution for readers"]})
+    );
+    let substitute = result["substitute"][0]["id"]
+        .as_str()
+        .expect("substitute")
+        .to_string();
+    assert_eq!(
+        substitute,
+        "http://localhost/iiif/_degraded/manuscripts%2Fm.tif"
+    );
 
     // the token service: no session yet, then one
-    let token_path = "/iiif/_auth/token/reading-room?messageId=m1&origin=https%3A%2F%2Fviewer.example";
+    let token_path =
+        "/iiif/_auth/token/reading-room?messageId=m1&origin=https%3A%2F%2Fviewer.example";
     let (m, origin) = posted(&app.handle(&from(OUTSIDER, token_path, &[]))).expect("posted");
-    assert_eq!((m["type"].as_str(), m["profile"].as_str(), m["messageId"].as_str()), (Some("AuthAccessTokenError2"), Some("missingAspect"), Some("m1")));
+    assert_eq!(
+        (
+            m["type"].as_str(),
+            m["profile"].as_str(),
+            m["messageId"].as_str()
+        ),
+        (
+            Some("AuthAccessTokenError2"),
+            Some("missingAspect"),
+            Some("m1")
+        )
+    );
     assert_eq!(origin, "https://viewer.example");
     let cookie = login(&app, "reader", "reading-room").expect("login");
-    let (m, origin) = posted(&app.handle(&from(OUTSIDER, token_path, &[("cookie", &cookie)]))).expect("posted");
+    let (m, origin) =
+        posted(&app.handle(&from(OUTSIDER, token_path, &[("cookie", &cookie)]))).expect("posted");
     assert_eq!(m["@context"], "http://iiif.io/api/auth/2/context.json");
     assert_eq!(m["type"], "AuthAccessToken2");
     assert_eq!(m["messageId"], "m1");
-    assert!(m["expiresIn"].as_u64().is_some_and(|s| s > 28000 && s <= 28800));
+    assert!(m["expiresIn"]
+        .as_u64()
+        .is_some_and(|s| s > 28000 && s <= 28800));
     assert_eq!(origin, "https://viewer.example");
     let token = m["accessToken"].as_str().expect("token").to_string();
     let bearer = format!("Bearer {token}");
@@ -384,51 +585,115 @@ fn the_flow_of_a_iiif_client_probe_token_probe() {
     assert!(result.get("substitute").is_none() && result.get("heading").is_none());
     // the token opens the images too (for clients that send it)
     let big = "/iiif/manuscripts/m.tif/full/max/0/default.jpg";
-    assert_eq!(app.handle(&from(OUTSIDER, big, &[("authorization", &bearer)])).status, 200);
+    assert_eq!(
+        app.handle(&from(OUTSIDER, big, &[("authorization", &bearer)]))
+            .status,
+        200
+    );
 
     // hostile token requests: no messageId, a bad origin (nothing posted)
-    let r = app.handle(&from(OUTSIDER, "/iiif/_auth/token/reading-room?origin=https%3A%2F%2Fv.example", &[("cookie", &cookie)]));
+    let r = app.handle(&from(
+        OUTSIDER,
+        "/iiif/_auth/token/reading-room?origin=https%3A%2F%2Fv.example",
+        &[("cookie", &cookie)],
+    ));
     assert_eq!(posted(&r).expect("posted").0["profile"], "invalidRequest");
-    let r = app.handle(&from(OUTSIDER, "/iiif/_auth/token/reading-room?messageId=1&origin=javascript%3Aalert(1)", &[("cookie", &cookie)]));
+    let r = app.handle(&from(
+        OUTSIDER,
+        "/iiif/_auth/token/reading-room?messageId=1&origin=javascript%3Aalert(1)",
+        &[("cookie", &cookie)],
+    ));
     assert!(posted(&r).is_none(), "{}", text(&r));
     assert!(!text(&r).contains("accessToken"));
     // a rule or service that is not there
-    assert_eq!(app.handle(&from(OUTSIDER, "/iiif/_auth/token/nothing?messageId=1", &[])).status, 404);
-    assert_eq!(app.handle(&from(OUTSIDER, "/iiif/_auth/probe/plain.tif", &[])).status, 404);
+    assert_eq!(
+        app.handle(&from(
+            OUTSIDER,
+            "/iiif/_auth/token/nothing?messageId=1",
+            &[]
+        ))
+        .status,
+        404
+    );
+    assert_eq!(
+        app.handle(&from(OUTSIDER, "/iiif/_auth/probe/plain.tif", &[]))
+            .status,
+        404
+    );
 }
 
 #[test]
 fn the_degraded_service_describes_and_answers_only_its_size() {
     let dir = images();
     let app = policy_app(dir.path());
-    let info = json_of(&app.handle(&from(OUTSIDER, "/iiif/_degraded/manuscripts%2Fm.tif/info.json", &[])));
-    assert_eq!(info["id"], "http://localhost/iiif/_degraded/manuscripts%2Fm.tif");
-    assert_eq!((info["maxWidth"].as_u64(), info["maxHeight"].as_u64()), (Some(400), Some(400)));
+    let info = json_of(&app.handle(&from(
+        OUTSIDER,
+        "/iiif/_degraded/manuscripts%2Fm.tif/info.json",
+        &[],
+    )));
+    assert_eq!(
+        info["id"],
+        "http://localhost/iiif/_degraded/manuscripts%2Fm.tif"
+    );
+    assert_eq!(
+        (info["maxWidth"].as_u64(), info["maxHeight"].as_u64()),
+        (Some(400), Some(400))
+    );
     assert!(info.get("service").is_none());
-    let scales: Vec<u64> = info["tiles"][0]["scaleFactors"].as_array().expect("scales").iter().filter_map(Value::as_u64).collect();
-    assert!(!scales.is_empty() && scales.iter().all(|s| 1200 / s <= 400), "{scales:?}");
+    let scales: Vec<u64> = info["tiles"][0]["scaleFactors"]
+        .as_array()
+        .expect("scales")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert!(
+        !scales.is_empty() && scales.iter().all(|s| 1200 / s <= 400),
+        "{scales:?}"
+    );
     for s in info["sizes"].as_array().expect("sizes") {
         assert!(s["width"].as_u64() <= Some(400), "{s}");
     }
     // max is its size, for the anonymous and for readers alike; more is a 400
     let cookie = login(&app, "reader", "reading-room").expect("login");
     for headers in [vec![], vec![("cookie", cookie.as_str())]] {
-        let max = app.handle(&from(OUTSIDER, "/iiif/_degraded/manuscripts%2Fm.tif/full/max/0/default.jpg", &headers));
+        let max = app.handle(&from(
+            OUTSIDER,
+            "/iiif/_degraded/manuscripts%2Fm.tif/full/max/0/default.jpg",
+            &headers,
+        ));
         assert_eq!(max.status, 200, "{}", text(&max));
         let img = decode_image(&max.body);
         assert_eq!((img.width, img.height), (400, 300));
         for larger in ["full/800,/0/default.jpg", "0,0,300,300/300,/0/default.jpg"] {
             let path = format!("/iiif/_degraded/manuscripts%2Fm.tif/{larger}");
-            assert_eq!(app.handle(&from(OUTSIDER, &path, &headers)).status, 400, "{path}");
+            assert_eq!(
+                app.handle(&from(OUTSIDER, &path, &headers)).status,
+                400,
+                "{path}"
+            );
         }
     }
     // no degraded service where the rule has none
-    assert_eq!(app.handle(&from(OUTSIDER, "/iiif/_degraded/plain.tif/info.json", &[])).status, 404);
-    assert_eq!(app.handle(&from("192.0.2.1", "/iiif/_degraded/patients%2Fp.tif/info.json", &[])).status, 404);
+    assert_eq!(
+        app.handle(&from(OUTSIDER, "/iiif/_degraded/plain.tif/info.json", &[]))
+            .status,
+        404
+    );
+    assert_eq!(
+        app.handle(&from(
+            "192.0.2.1",
+            "/iiif/_degraded/patients%2Fp.tif/info.json",
+            &[]
+        ))
+        .status,
+        404
+    );
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[test]
@@ -443,14 +708,20 @@ fn signed_urls_open_what_they_sign_until_they_expire() {
     let url = sign(path, &format!("expires={}", now() + 60));
     assert_eq!(app.handle(&from(OUTSIDER, &url, &[])).status, 200);
     let iip = "/fcgi-bin/iipsrv.fcgi";
-    let iip_url = sign(iip, &format!("FIF=donor/d.tif&JTL=3,0&expires={}", now() + 60));
+    let iip_url = sign(
+        iip,
+        &format!("FIF=donor/d.tif&JTL=3,0&expires={}", now() + 60),
+    );
     assert_eq!(app.handle(&from(OUTSIDER, &iip_url, &[])).status, 200);
     // another path, another command, a later expiry, a past one
     let moved = url.replace("300,", "301,");
     assert_eq!(app.handle(&from(OUTSIDER, &moved, &[])).status, 401);
     let other = iip_url.replace("JTL=3,0", "JTL=3,1");
     assert_eq!(app.handle(&from(OUTSIDER, &other, &[])).status, 401);
-    let later = url.replace(&format!("expires={}", now() + 60), &format!("expires={}", now() + 6000));
+    let later = url.replace(
+        &format!("expires={}", now() + 60),
+        &format!("expires={}", now() + 6000),
+    );
     assert_eq!(app.handle(&from(OUTSIDER, &later, &[])).status, 401);
     let past = sign(path, &format!("expires={}", now() - 1));
     assert_eq!(app.handle(&from(OUTSIDER, &past, &[])).status, 401);
@@ -468,16 +739,49 @@ fn bearer_tokens_are_checked_for_key_audience_expiry_and_ids() {
     let path = "/iiif/staff/s.tif/full/300,/0/default.jpg";
     let ask = |token: &str| {
         let bearer = format!("Bearer {token}");
-        app.handle(&from(OUTSIDER, path, &[("authorization", &bearer)])).status
+        app.handle(&from(OUTSIDER, path, &[("authorization", &bearer)]))
+            .status
     };
     let exp = now() + 60;
     assert_eq!(ask(&jwt(json!({"aud": AUDIENCE, "exp": exp}), HS256)), 200);
-    assert_eq!(ask(&jwt(json!({"aud": AUDIENCE, "exp": exp, "ids": "staff/*"}), HS256)), 200);
-    assert_eq!(ask(&jwt(json!({"aud": AUDIENCE, "exp": exp, "ids": "donor/*"}), HS256)), 401);
-    assert_eq!(ask(&jwt(json!({"aud": AUDIENCE, "exp": now() - 1}), HS256)), 401, "expired");
-    assert_eq!(ask(&jwt(json!({"aud": "https://else.example", "exp": exp}), HS256)), 401, "audience");
-    assert_eq!(ask(&jwt(json!({"aud": AUDIENCE, "exp": exp}), b"another secret, thirty-two chars or more")), 401);
-    let good = jwt(json!({"aud": AUDIENCE, "exp": exp, "ids": "donor/*"}), HS256);
+    assert_eq!(
+        ask(&jwt(
+            json!({"aud": AUDIENCE, "exp": exp, "ids": "staff/*"}),
+            HS256
+        )),
+        200
+    );
+    assert_eq!(
+        ask(&jwt(
+            json!({"aud": AUDIENCE, "exp": exp, "ids": "donor/*"}),
+            HS256
+        )),
+        401
+    );
+    assert_eq!(
+        ask(&jwt(json!({"aud": AUDIENCE, "exp": now() - 1}), HS256)),
+        401,
+        "expired"
+    );
+    assert_eq!(
+        ask(&jwt(
+            json!({"aud": "https://else.example", "exp": exp}),
+            HS256
+        )),
+        401,
+        "audience"
+    );
+    assert_eq!(
+        ask(&jwt(
+            json!({"aud": AUDIENCE, "exp": exp}),
+            b"another secret, thirty-two chars or more"
+        )),
+        401
+    );
+    let good = jwt(
+        json!({"aud": AUDIENCE, "exp": exp, "ids": "donor/*"}),
+        HS256,
+    );
     let mut parts: Vec<String> = good.split('.').map(String::from).collect();
     let wide = jwt(json!({"aud": AUDIENCE, "exp": exp, "ids": "**"}), HS256);
     parts[1] = wide.split('.').nth(1).expect("claims").to_string();
@@ -488,7 +792,10 @@ fn bearer_tokens_are_checked_for_key_audience_expiry_and_ids() {
 fn the_index_lists_only_what_the_caller_may_see() {
     let dir = images();
     let policy = example_policy();
-    let app = app(dir.path(), &["--auth-policy", policy.to_str().expect("path")]);
+    let app = app(
+        dir.path(),
+        &["--auth-policy", policy.to_str().expect("path")],
+    );
     // the index lists the directory itself: put a restricted image there with a rule of
     // its own through the example's `**`-less globs — none match a top-level file, so use
     // the viewer of nested ids instead and check the index shows open top-level ones
@@ -501,7 +808,10 @@ fn the_index_lists_only_what_the_caller_may_see() {
     std::fs::write(&p, "[[rule]]\nids = \"secret.*\"\naccess = \"restricted\"\nprofile = \"kiosk\"\naddresses = [\"192.0.2.0/24\"]\n").expect("policy");
     let a = app_in(dir2.path(), &p);
     let index = text(&a.handle(&from(OUTSIDER, "/", &[])));
-    assert!(index.contains("shown.tif") && !index.contains("secret.tif"), "{index}");
+    assert!(
+        index.contains("shown.tif") && !index.contains("secret.tif"),
+        "{index}"
+    );
     let index = text(&a.handle(&from("192.0.2.3", "/", &[])));
     assert!(index.contains("secret.tif"), "{index}");
 }
@@ -530,7 +840,8 @@ fn answers_filled_into_memcached_by_an_authorised_caller_are_not_handed_to_other
         "/iiif/manuscripts/m.tif/full/max/0/default.jpg",
         "/deepzoom/manuscripts/m.tif_files/11/0_0.jpg",
     ] {
-        let signed = iipsrv_server::access::signed::sign(SIGNING, path, &format!("expires={}", now() + 60));
+        let signed =
+            iipsrv_server::access::signed::sign(SIGNING, path, &format!("expires={}", now() + 60));
         let authorised = get(a.port, &format!("{path}?{signed}"));
         assert_eq!(authorised.status, 200, "{path}");
         assert_eq!(authorised.header("cache-control"), Some("private"));

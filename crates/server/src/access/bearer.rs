@@ -116,7 +116,10 @@ mod tests {
         let b = s.as_bytes();
         let mut out = String::new();
         for c in b.chunks(3) {
-            let n = c.iter().enumerate().fold(0u32, |a, (i, &v)| a | (v as u32) << (16 - 8 * i));
+            let n = c
+                .iter()
+                .enumerate()
+                .fold(0u32, |a, (i, &v)| a | (v as u32) << (16 - 8 * i));
             for i in 0..=c.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
             }

@@ -119,9 +119,7 @@ impl Access {
 
     /// The rule of `id` when it is not open.
     pub(crate) fn guarded_rule(&self, id: &str) -> Option<&Rule> {
-        self.policy
-            .rule_for(id)
-            .filter(|r| r.level != Level::Open)
+        self.policy.rule_for(id).filter(|r| r.level != Level::Open)
     }
 
     /// What `caller` may see of image `id`.
@@ -149,7 +147,9 @@ impl Access {
             || caller
                 .cookie(&format!("{COOKIE_PREFIX}{}", rule.name))
                 .is_some_and(|c| self.sessions.cookie_grants(c, &rule.name))
-            || caller.bearer().is_some_and(|t| self.bearer_opens(t, rule, id))
+            || caller
+                .bearer()
+                .is_some_and(|t| self.bearer_opens(t, rule, id))
             || self.policy.signing_secret.as_deref().is_some_and(|key| {
                 signed::is_signed(caller.query)
                     && signed::verify(key, caller.path, caller.query, now_secs())
@@ -171,7 +171,10 @@ impl Access {
         if !self.proxies.trusts(caller.peer) {
             return None;
         }
-        caller.header(header).map(str::trim).filter(|v| !v.is_empty())
+        caller
+            .header(header)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
     }
 
     /// The client's address: the peer, or the first X-Forwarded-For address when the peer
@@ -241,21 +244,36 @@ mod tests {
     #[test]
     fn kiosk_addresses_are_granted() {
         let a = access();
-        assert_eq!(a.decide(&caller("192.0.2.9", &[]), "k/a.tif"), Decision::Full);
+        assert_eq!(
+            a.decide(&caller("192.0.2.9", &[]), "k/a.tif"),
+            Decision::Full
+        );
         let outside = a.decide(&caller("198.51.100.1", &[]), "k/a.tif");
         assert!(matches!(outside, Decision::Denied(r) if r.name == "kiosk"));
         // behind a trusted proxy, its X-Forwarded-For counts; from others it does not
         let xff = h(&[("x-forwarded-for", "192.0.2.7")]);
-        assert_eq!(a.decide(&caller("127.0.0.1", &xff), "k/a.tif"), Decision::Full);
-        assert!(matches!(a.decide(&caller("198.51.100.1", &xff), "k/a.tif"), Decision::Denied(_)));
-        assert_eq!(a.decide(&caller("198.51.100.1", &[]), "open.tif"), Decision::Full);
+        assert_eq!(
+            a.decide(&caller("127.0.0.1", &xff), "k/a.tif"),
+            Decision::Full
+        );
+        assert!(matches!(
+            a.decide(&caller("198.51.100.1", &xff), "k/a.tif"),
+            Decision::Denied(_)
+        ));
+        assert_eq!(
+            a.decide(&caller("198.51.100.1", &[]), "open.tif"),
+            Decision::Full
+        );
     }
 
     #[test]
     fn external_identity_only_from_trusted_proxies() {
         let a = access();
         let user = h(&[("x-remote-user", "ana")]);
-        assert_eq!(a.decide(&caller("127.0.0.1", &user), "e/a.tif"), Decision::Full);
+        assert_eq!(
+            a.decide(&caller("127.0.0.1", &user), "e/a.tif"),
+            Decision::Full
+        );
         assert!(matches!(
             a.decide(&caller("198.51.100.1", &user), "e/a.tif"),
             Decision::Limited(300, _)
@@ -270,24 +288,48 @@ mod tests {
     #[test]
     fn sessions_open_their_own_rule_only() {
         let a = access();
-        let c = a.sessions.open("room", std::time::Duration::from_secs(60)).expect("session");
+        let c = a
+            .sessions
+            .open("room", std::time::Duration::from_secs(60))
+            .expect("session");
         let mine = h(&[("cookie", &format!("x=1; iipsrv-auth-room={c}"))]);
-        assert_eq!(a.decide(&caller("198.51.100.1", &mine), "r/a.tif"), Decision::Full);
+        assert_eq!(
+            a.decide(&caller("198.51.100.1", &mine), "r/a.tif"),
+            Decision::Full
+        );
         let theirs = h(&[("cookie", &format!("iipsrv-auth-kiosk={c}"))]);
-        assert!(matches!(a.decide(&caller("198.51.100.1", &theirs), "k/a.tif"), Decision::Denied(_)));
+        assert!(matches!(
+            a.decide(&caller("198.51.100.1", &theirs), "k/a.tif"),
+            Decision::Denied(_)
+        ));
         let (token, _) = a.sessions.token_of(&c, "room").expect("token");
         let bearer = h(&[("authorization", &format!("Bearer {token}"))]);
-        assert_eq!(a.decide(&caller("198.51.100.1", &bearer), "r/a.tif"), Decision::Full);
+        assert_eq!(
+            a.decide(&caller("198.51.100.1", &bearer), "r/a.tif"),
+            Decision::Full
+        );
     }
 
     #[test]
     fn signed_urls_open_what_they_sign() {
         let a = access();
         let path = "/iiif/r/a.tif/full/max/0/default.jpg";
-        let query = signed::sign(b"0123456789abcdef0123", path, &format!("expires={}", now_secs() + 60));
-        let c = Caller { peer: None, path, query: &query, headers: &[] };
+        let query = signed::sign(
+            b"0123456789abcdef0123",
+            path,
+            &format!("expires={}", now_secs() + 60),
+        );
+        let c = Caller {
+            peer: None,
+            path,
+            query: &query,
+            headers: &[],
+        };
         assert_eq!(a.decide(&c, "r/a.tif"), Decision::Full);
-        let other = Caller { path: "/iiif/r/b.tif/full/max/0/default.jpg", ..c };
+        let other = Caller {
+            path: "/iiif/r/b.tif/full/max/0/default.jpg",
+            ..c
+        };
         assert!(matches!(a.decide(&other, "r/b.tif"), Decision::Denied(_)));
     }
 }

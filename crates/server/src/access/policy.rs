@@ -240,8 +240,8 @@ fn token_keys(t: TokenFile, base: &Path) -> Result<TokenKeys, String> {
         .rs256_public_key
         .map(|p| {
             let path = base.join(p);
-            let pem = std::fs::read(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let pem =
+                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             jsonwebtoken::DecodingKey::from_rsa_pem(&pem)
                 .map_err(|e| format!("{} is not an RSA public key: {e}", path.display()))
         })
@@ -357,13 +357,25 @@ mod tests {
             "#,
         )
         .expect("policy");
-        assert_eq!(p.rule_for("public/a/b.tif").map(|r| r.level), Some(Level::Open));
+        assert_eq!(
+            p.rule_for("public/a/b.tif").map(|r| r.level),
+            Some(Level::Open)
+        );
         let ms = p.rule_for("ms/x.tif").expect("rule");
-        assert_eq!((ms.name.as_str(), ms.level), ("reading-room", Level::Degraded(400)));
+        assert_eq!(
+            (ms.name.as_str(), ms.level),
+            ("reading-room", Level::Degraded(400))
+        );
         assert!(matches!(ms.grantor, Some(Grantor::Terms)));
         // `*` stays within a segment
-        assert_eq!(p.rule_for("ms/sub/x.tif").map(|r| r.name.as_str()), Some("rule3"));
-        assert_eq!(p.rule_for("other.tif").map(|r| r.level), Some(Level::Restricted));
+        assert_eq!(
+            p.rule_for("ms/sub/x.tif").map(|r| r.name.as_str()),
+            Some("rule3")
+        );
+        assert_eq!(
+            p.rule_for("other.tif").map(|r| r.level),
+            Some(Level::Restricted)
+        );
         assert_eq!(p.session_ttl, Duration::from_secs(8 * 3600));
     }
 

@@ -75,7 +75,9 @@ mod tests {
         assert!(!verify(KEY, path, &later, 1));
         assert!(!verify(b"another secret entirely", path, &q, 1));
         let mut flipped = q.clone();
-        let last = flipped.pop().map_or('0', |c| if c == '0' { '1' } else { '0' });
+        let last = flipped
+            .pop()
+            .map_or('0', |c| if c == '0' { '1' } else { '0' });
         flipped.push(last);
         assert!(!verify(KEY, path, &flipped, 1));
         assert!(!verify(KEY, path, "expires=2000", 1));

@@ -171,7 +171,9 @@ impl App {
                 level: Level::Degraded(n),
                 ..
             }) => Ok(*n),
-            _ => Err(Error::NotFound("no degraded image service for this image".into())),
+            _ => Err(Error::NotFound(
+                "no degraded image service for this image".into(),
+            )),
         }
     }
 
@@ -265,7 +267,11 @@ impl App {
         };
         result["status"] = json!(if rule.is_some() { 401 } else { 200 });
         if let Some(rule) = rule {
-            let heading = rule.texts.heading.as_deref().unwrap_or("Access is restricted");
+            let heading = rule
+                .texts
+                .heading
+                .as_deref()
+                .unwrap_or("Access is restricted");
             result["heading"] = en(heading);
             if let Some(note) = &rule.texts.note {
                 result["note"] = en(note);
@@ -302,7 +308,9 @@ impl App {
             return self.start_session(access, req, rule);
         }
         match &rule.grantor {
-            Some(Grantor::Login(_) | Grantor::Terms) => login_page(rule, req.method == Method::Post),
+            Some(Grantor::Login(_) | Grantor::Terms) => {
+                login_page(rule, req.method == Method::Post)
+            }
             _ => page(
                 401,
                 &rule.texts.label,
@@ -319,7 +327,12 @@ impl App {
             return Response::from_error(&Error::Internal("no session could be made".into()));
         };
         tracing::info!(rule = %rule.name, "access granted: session opened");
-        let mut r = page(200, &rule.texts.label, "<p>Access granted.</p>", "window.close();");
+        let mut r = page(
+            200,
+            &rule.texts.label,
+            "<p>Access granted.</p>",
+            "window.close();",
+        );
         self.set_cookies(&mut r, req, rule, &value, ttl.as_secs());
         r
     }
@@ -348,7 +361,12 @@ impl App {
         if let Some(c) = Self::caller(req).cookie(&format!("{COOKIE_PREFIX}{}", rule.name)) {
             access.sessions().close(c);
         }
-        let mut r = page(200, "Logged out", "<p>You are logged out.</p>", "window.close();");
+        let mut r = page(
+            200,
+            "Logged out",
+            "<p>You are logged out.</p>",
+            "window.close();",
+        );
         self.set_cookies(&mut r, req, rule, "", 0);
         r
     }
@@ -358,7 +376,10 @@ impl App {
 /// login, one button for terms) that posts back to the access service.
 fn login_page(rule: &Rule, failed: bool) -> Response {
     let t = &rule.texts;
-    let mut body = format!("<h1>{}</h1>", html_escape(t.heading.as_deref().unwrap_or(&t.label)));
+    let mut body = format!(
+        "<h1>{}</h1>",
+        html_escape(t.heading.as_deref().unwrap_or(&t.label))
+    );
     if let Some(note) = &t.note {
         body.push_str(&format!("<p>{}</p>", html_escape(note)));
     }
@@ -374,7 +395,10 @@ fn login_page(rule: &Rule, failed: bool) -> Response {
         );
     }
     let confirm = t.confirm_label.as_deref().unwrap_or(&t.label);
-    body.push_str(&format!("<button type=\"submit\">{}</button></form>", html_escape(confirm)));
+    body.push_str(&format!(
+        "<button type=\"submit\">{}</button></form>",
+        html_escape(confirm)
+    ));
     page(if failed { 401 } else { 200 }, &t.label, &body, "")
 }
 
@@ -448,7 +472,10 @@ mod tests {
 
     #[test]
     fn params_are_decoded() {
-        assert_eq!(param("a=1&origin=https%3A%2F%2Fx.org", "origin").as_deref(), Some("https://x.org"));
+        assert_eq!(
+            param("a=1&origin=https%3A%2F%2Fx.org", "origin").as_deref(),
+            Some("https://x.org")
+        );
         assert_eq!(param("user=a+b", "user").as_deref(), Some("a b"));
         assert_eq!(param("a=1", "b"), None);
     }

@@ -83,7 +83,8 @@ impl App {
                 params.check_extensions(self.web.iiif_extensions)?;
                 let opened = open(req)?;
                 let info = opened.source.info();
-                let view = params.resolve(info.width, info.height, version, self.limits_of(&opened))?;
+                let view =
+                    params.resolve(info.width, info.height, version, self.limits_of(&opened))?;
                 let mut r = self.view_response(req, &opened, &view)?;
                 let link = link_header(&id_uri, &view, params, info, version);
                 r.headers.push(("link", link));
@@ -138,7 +139,10 @@ impl App {
         self.web
             .proxies
             .trusts(req.peer)
-            .then(|| req.header("x-forwarded-prefix").and_then(forwarded::first_value))
+            .then(|| {
+                req.header("x-forwarded-prefix")
+                    .and_then(forwarded::first_value)
+            })
             .flatten()
             .map(|p| p.trim_matches('/'))
             .filter(|p| !p.is_empty())
@@ -191,7 +195,7 @@ impl App {
             format!("application/ld+json;profile=\"{}\"", version.context())
         };
         let mut r = Response::new(200, &mime, body);
-        self.cache_headers(&mut r, Some(opened), private);
+        self.cache_headers(&mut r, Some(opened), private || opened.guarded);
         r.headers.push(("vary", "Accept".into()));
         r.headers
             .push(("link", format!("<{}>;rel=\"profile\"", version.profile())));
@@ -228,7 +232,10 @@ fn keep_scales_within(doc: &mut serde_json::Value, info: &ImageInfo, max: u32) {
     let tiles = doc.get_mut("tiles").and_then(|t| t.as_array_mut());
     for t in tiles.into_iter().flatten() {
         if let Some(scales) = t.get_mut("scaleFactors").and_then(|s| s.as_array_mut()) {
-            scales.retain(|f| f.as_u64().is_some_and(|f| f > 0 && long / f <= u64::from(max)));
+            scales.retain(|f| {
+                f.as_u64()
+                    .is_some_and(|f| f > 0 && long / f <= u64::from(max))
+            });
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Answers to IIP query strings: OBJ metadata lines, tiles (JTL/PTL/WTL/TTL), CVT
 //! regions, and the embedded DeepZoom/Zoomify/IIIF forms.
 
-use super::auth::Grant;
+use super::auth::{Grant, Granted};
 use super::{App, Budget, Request, Response};
 use crate::error::{Error, Flow, Halt, Result};
 use crate::render;
@@ -144,7 +144,7 @@ impl App {
                 &answer.body,
             );
         }
-        Ok(self.ok_response(NETFPX, body, Some(&opened.opened)))
+        Ok(self.granted_response(NETFPX, body, &opened))
     }
 
     /// SPECTRA: the pixel in every band of the image — the horizontal views of a sequence
@@ -152,8 +152,12 @@ impl App {
     /// band of any other file — normalised to 0-1 for integer samples.
     fn spectra(&self, req: &Request, parsed: &iip::IipRequest, q: &SpectraQuery) -> Flow<Response> {
         let image = parsed.image()?;
-        let (grant, _) = self.guard(req, image)?;
-        let first = self.registry.open_view(image, parsed.angles)?;
+        let (grant, guarded) = self.guard(req, image)?;
+        let first = Granted {
+            opened: self.registry.open_view(image, parsed.angles)?,
+            grant,
+            guarded,
+        };
         let vertical = parsed.angles.map_or(sequence::DEFAULT_ANGLES.1, |a| a.1);
         let bands: Vec<Option<i32>> = match &first.views {
             Some(v) => v.horizontal.iter().map(|h| Some(*h)).collect(),
@@ -163,7 +167,7 @@ impl App {
         for band in bands {
             let opened = match band {
                 Some(h) => self.registry.open_view(image, Some((h, vertical)))?,
-                None => first.clone(),
+                None => first.opened.clone(),
             };
             let pixel = spectra_pixel(&opened, q, grant)?;
             let multiband = band.is_none() && pixel.len() > 4;
@@ -179,13 +183,17 @@ impl App {
             }
         }
         let body = spectral::spectra_xml(&points);
-        Ok(self.ok_response("application/xml", body, Some(&first)))
+        Ok(self.granted_response("application/xml", body, &first))
     }
 
     /// PFL: the samples of a horizontal line at one resolution, channels interleaved.
     fn profile(&self, req: &Request, parsed: &iip::IipRequest, q: &ProfileQuery) -> Flow<Response> {
-        let (grant, _) = self.guard(req, parsed.image()?)?;
-        let opened = self.registry.open_view(parsed.image()?, parsed.angles)?;
+        let (grant, guarded) = self.guard(req, parsed.image()?)?;
+        let opened = Granted {
+            opened: self.registry.open_view(parsed.image()?, parsed.angles)?,
+            grant,
+            guarded,
+        };
         let src = opened.source.as_ref();
         let level = iip::level_index(src.info(), q.resolution)?;
         grant.permits_level(src.info(), level)?;
@@ -196,7 +204,7 @@ impl App {
         let line = render::sample_values(src, level, (q.x1, q.y1, q.x2, q.y1 + 1))?;
         let values: Vec<f64> = line.data.iter().map(|&v| v as f64).collect();
         let body = spectral::profile_json(&values);
-        Ok(self.ok_response("application/json", body, Some(&opened)))
+        Ok(self.granted_response("application/json", body, &opened))
     }
 
     /// OBJ answers: one `Name:value` line per query, CRLF-terminated.
@@ -220,11 +228,11 @@ impl App {
         match (queries.as_slice(), &opened) {
             ([ObjQuery::Stack], Some(o)) => {
                 let json = iip::stack_json(o.views.as_deref()).unwrap_or_default();
-                return Ok(self.ok_response("application/json", json, Some(&o.opened)));
+                return Ok(self.granted_response("application/json", json, o));
             }
             ([ObjQuery::AllMetadata], Some(o)) => {
                 let json = iip::metadata_json(o.source.info());
-                return Ok(self.ok_response("application/json", json, Some(&o.opened)));
+                return Ok(self.granted_response("application/json", json, o));
             }
             _ => {}
         }
@@ -240,6 +248,9 @@ impl App {
                 body.push_str("\r\n");
             }
         }
-        Ok(self.ok_response(NETFPX, body, opened.as_ref().map(|o| &o.opened)))
+        Ok(match &opened {
+            Some(o) => self.granted_response(NETFPX, body, o),
+            None => self.ok_response(NETFPX, body, None),
+        })
     }
 }

@@ -18,9 +18,9 @@ use crate::settings::{ImageSettings, Protocol, Settings, UriMap, WatermarkSettin
 use crate::storage::answers::{Answer, AnswerCache};
 use crate::storage::pyramids::Pyramids;
 use crate::storage::registry::{Opened, Registry};
-use auth::Granted;
 use crate::storage::tier::SharedTier;
 use crate::storage::tiles::TileCache;
+use auth::Granted;
 use bytes::Bytes;
 use iipsrv_core::view::{SizeLimits, View};
 use std::path::Path;
@@ -296,7 +296,7 @@ impl App {
     /// every failure is an error response.
     pub fn handle(&self, req: &Request) -> Response {
         let routed = match req.method {
-            Method::Options => Ok(self.preflight()),
+            Method::Options => Ok(self.preflight(req)),
             Method::Other => Err(Error::MethodNotAllowed("method not allowed".into())),
             _ => self.route(req).map_err(Halt::into_error),
         };
@@ -360,15 +360,25 @@ impl App {
         self.open_view(req, id, None)
     }
 
-    fn preflight(&self) -> Response {
+    /// The answer to OPTIONS: Allow, and with CORS (or for an auth probe, which IIIF
+    /// clients on any site call with their access token) the CORS preflight headers.
+    fn preflight(&self, req: &Request) -> Response {
         let mut r = Response::new(204, "text/plain", Bytes::new());
         r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into()));
-        if self.web.cors.is_some() {
+        let probe = self.access.is_some() && req.path.contains("/_auth/probe/");
+        if probe && self.web.cors.is_none() {
+            r.headers.push(("access-control-allow-origin", "*".into()));
+        }
+        if self.web.cors.is_some() || probe {
             r.headers.push((
                 "access-control-allow-methods",
                 "GET, HEAD, POST, OPTIONS".into(),
             ));
-            let auth = if self.access.is_some() { ", Authorization" } else { "" };
+            let auth = if self.access.is_some() {
+                ", Authorization"
+            } else {
+                ""
+            };
             r.headers.push((
                 "access-control-allow-headers",
                 format!("Accept, Content-Type, X-Requested-With, If-Modified-Since{auth}"),
@@ -469,9 +479,20 @@ impl App {
             return Ok(r);
         }
         let answer = self.render(req, opened, view)?;
-        let mut r = Response::new(200, answer.mime, answer.body);
+        Ok(self.granted_response(answer.mime, answer.body, opened))
+    }
+
+    /// A 200 answer from an image the access policy was asked about: as
+    /// [`App::ok_response`], private to the caller when a non-open rule covers the image.
+    pub(super) fn granted_response(
+        &self,
+        mime: &str,
+        body: impl Into<Bytes>,
+        opened: &Granted,
+    ) -> Response {
+        let mut r = Response::new(200, mime, body);
         self.cache_headers(&mut r, Some(opened), opened.guarded);
-        Ok(r)
+        r
     }
 
     /// A 200 answer (an image, an XML descriptor, OBJ lines) with Cache-Control and, when
