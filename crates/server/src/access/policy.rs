@@ -256,8 +256,53 @@ fn token_keys(t: TokenFile, base: &Path) -> Result<TokenKeys, String> {
     })
 }
 
+/// The level a rule's `access` and `max_size` give.
+fn level_of(access: &str, max_size: Option<u32>) -> Result<Level, String> {
+    match (access, max_size) {
+        ("open", None) => Ok(Level::Open),
+        ("degraded", Some(n)) if n > 0 => Ok(Level::Degraded(n)),
+        ("degraded", _) => Err("degraded needs max_size (pixels, above 0)".into()),
+        ("restricted", None) => Ok(Level::Restricted),
+        ("open" | "restricted", Some(_)) => Err("max_size is for degraded rules".into()),
+        (a, _) => Err(format!("access {a:?}: open, degraded or restricted")),
+    }
+}
+
+/// How a rule of `level` grants access, from its `profile` and the settings of that
+/// profile (the users file is read here).
+fn grantor_of(level: Level, r: &RuleFile, base: &Path) -> Result<Option<Grantor>, String> {
+    Ok(match (level, r.profile.as_deref()) {
+        (Level::Open, None) => None,
+        (Level::Open, Some(_)) => return Err("an open rule grants nothing: no profile".into()),
+        (_, Some("active")) => Some(match &r.users {
+            Some(u) => Grantor::Login(Users::load(&base.join(u))?),
+            None => Grantor::Terms,
+        }),
+        (_, Some("kiosk")) => {
+            let list = r.addresses.as_deref().unwrap_or_default().join(",");
+            if list.trim().is_empty() {
+                return Err("kiosk needs addresses (CIDR ranges)".into());
+            }
+            let nets = Trusted::parse(&list).map_err(|e| format!("addresses: {e}"))?;
+            Some(Grantor::Kiosk(nets))
+        }
+        (_, Some("external")) => Some(Grantor::External(
+            r.header
+                .as_deref()
+                .unwrap_or("x-remote-user")
+                .to_ascii_lowercase(),
+        )),
+        (_, p) => {
+            return Err(format!(
+                "profile {:?}: active, kiosk or external",
+                p.unwrap_or("")
+            ))
+        }
+    })
+}
+
 fn rule(r: RuleFile, number: usize, base: &Path) -> Result<Rule, String> {
-    let name = r.name.unwrap_or_else(|| format!("rule{number}"));
+    let name = r.name.clone().unwrap_or_else(|| format!("rule{number}"));
     if name.is_empty()
         || name.len() > 64
         || !name
@@ -268,46 +313,16 @@ fn rule(r: RuleFile, number: usize, base: &Path) -> Result<Rule, String> {
             "name {name:?}: letters, digits, - and _ only (at most 64)"
         ));
     }
-    let globs = match r.ids {
-        Ids::One(g) => vec![g],
-        Ids::Many(g) => g,
+    let globs = match &r.ids {
+        Ids::One(g) => std::slice::from_ref(g),
+        Ids::Many(g) => g.as_slice(),
     };
     let ids = globs
         .iter()
         .map(|g| glob::Pattern::new(g).map_err(|e| format!("ids {g:?}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let level = match (r.access.as_str(), r.max_size) {
-        ("open", None) => Level::Open,
-        ("degraded", Some(n)) if n > 0 => Level::Degraded(n),
-        ("degraded", _) => return Err("degraded needs max_size (pixels, above 0)".into()),
-        ("restricted", None) => Level::Restricted,
-        ("open" | "restricted", Some(_)) => return Err("max_size is for degraded rules".into()),
-        (a, _) => return Err(format!("access {a:?}: open, degraded or restricted")),
-    };
-    let grantor = match (level, r.profile.as_deref()) {
-        (Level::Open, None) => None,
-        (Level::Open, Some(_)) => return Err("an open rule grants nothing: no profile".into()),
-        (_, Some("active")) => Some(match &r.users {
-            Some(u) => Grantor::Login(Users::load(&base.join(u))?),
-            None => Grantor::Terms,
-        }),
-        (_, Some("kiosk")) => {
-            let list = r.addresses.as_deref().unwrap_or_default().join(",");
-            let nets = Trusted::parse(&list).map_err(|e| format!("addresses: {e}"))?;
-            Some(Grantor::Kiosk(nets))
-        }
-        (_, Some("external")) => Some(Grantor::External(
-            r.header
-                .unwrap_or_else(|| "x-remote-user".into())
-                .to_ascii_lowercase(),
-        )),
-        (_, p) => {
-            return Err(format!(
-                "profile {:?}: active, kiosk or external",
-                p.unwrap_or("")
-            ))
-        }
-    };
+    let level = level_of(&r.access, r.max_size)?;
+    let grantor = grantor_of(level, &r, base)?;
     let default_label = match &grantor {
         Some(Grantor::Login(_)) => "Log in",
         Some(Grantor::Terms) => "Accept the terms",
@@ -402,6 +417,7 @@ mod tests {
             ("[tokens]\naudience = \"x\"", "hs256_secret"),
             ("[[rule]]\nids = \"a\"\naccess = \"restricted\"\nprofile = \"kiosk\"\naddresses = [\"nowhere\"]", "addresses"),
             ("[[rule]]\nids = \"a\"\naccess = \"open\"\nbogus = 1", "bogus"),
+            ("[[rule]]\nids = \"a\"\naccess = \"restricted\"\nprofile = \"kiosk\"", "addresses"),
             ("[[rule]]\nids = \"a\"\naccess = \"restricted\"\nprofile = \"active\"\nusers = \"/no/such/file\"", "cannot read"),
         ] {
             let e = parse(text).expect_err(text);

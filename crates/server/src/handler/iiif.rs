@@ -14,18 +14,30 @@ use iipsrv_core::view::View;
 
 impl App {
     /// Answers a IIIF request; `rest` is the path after the prefix, `base` the prefix path.
+    /// Under an access policy, `_auth/` paths are its services and `_degraded/` ones its
+    /// degraded image services.
     pub(super) fn iiif(&self, req: &Request, rest: &str, base: &str) -> Flow<Response> {
-        let mut degraded = false;
-        let mut rest = rest;
         if let Some(access) = &self.access {
             if let Some(service) = rest.strip_prefix(AUTH_SEGMENT) {
                 let root = self.base_uri(req, base);
                 return Ok(self.auth_request(access, req, service, &root)?);
             }
-            if let Some(r) = rest.strip_prefix(DEGRADED_SEGMENT) {
-                (rest, degraded) = (r, true);
+            if let Some(rest) = rest.strip_prefix(DEGRADED_SEGMENT) {
+                return self.image_service(req, rest, base, true);
             }
         }
+        self.image_service(req, rest, base, false)
+    }
+
+    /// Answers a request of an image service (the degraded one of the image when
+    /// `degraded`).
+    fn image_service(
+        &self,
+        req: &Request,
+        rest: &str,
+        base: &str,
+        degraded: bool,
+    ) -> Flow<Response> {
         let parsed = iiif::parse(rest)?;
         let default = self.web.iiif_version;
         let negotiated = accept_version(req);
@@ -56,28 +68,16 @@ impl App {
                 Ok(r)
             }
             Target::Info => {
-                let auth = match degraded {
-                    false => self.auth_service(file, &root, &parsed.raw_id),
-                    true => None,
-                };
-                let opened = match open(req) {
-                    Err(Halt::Failed(e @ Error::Denied(_))) => {
-                        return Ok(denied_info(&e, &id_uri, version, auth))
-                    }
-                    opened => opened?,
-                };
-                if let Some(mut r) = not_modified(req, &opened, &self.web.cache_control) {
-                    r.headers.push(("vary", "Accept".into()));
-                    return Ok(r);
-                }
-                let private = parsed.version.is_none() && negotiated.is_some_and(|v| v != default);
                 let described = Described {
                     id: &id_uri,
                     version,
-                    private,
-                    auth,
+                    private: parsed.version.is_none() && negotiated.is_some_and(|v| v != default),
+                    auth: match degraded {
+                        false => self.auth_service(file, &root, &parsed.raw_id),
+                        true => None,
+                    },
                 };
-                Ok(self.info_response(req, &opened, described))
+                self.info(req, open(req), described)
             }
             Target::Image(params) => {
                 params.check_extensions(self.web.iiif_extensions)?;
@@ -157,6 +157,22 @@ impl App {
             limits.max_size = Some(limits.max_size.map_or(n, |m| m.min(n)));
         }
         limits
+    }
+
+    /// The info.json of an image once opened: the 401 document when the caller may not
+    /// see it, a 304 when the client's copy is current, else the description.
+    fn info(&self, req: &Request, opened: Flow<Granted>, d: Described) -> Flow<Response> {
+        let opened = match opened {
+            Err(Halt::Failed(e @ Error::Denied(_))) => {
+                return Ok(denied_info(&e, d.id, d.version, d.auth))
+            }
+            opened => opened?,
+        };
+        if let Some(mut r) = not_modified(req, &opened, &self.web.cache_control) {
+            r.headers.push(("vary", "Accept".into()));
+            return Ok(r);
+        }
+        Ok(self.info_response(req, &opened, d))
     }
 
     fn info_response(&self, req: &Request, opened: &Granted, d: Described) -> Response {
