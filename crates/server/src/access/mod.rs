@@ -26,7 +26,7 @@ pub(crate) const COOKIE_PREFIX: &str = "iipsrv-auth-";
 
 /// What the decision sees of a request.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Caller<'a> {
+pub struct Caller<'a> {
     /// The TCP peer (or REMOTE_ADDR).
     pub peer: Option<IpAddr>,
     /// The path, still percent-encoded.
@@ -66,7 +66,7 @@ impl<'a> Caller<'a> {
 
 /// What a caller may see of an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Decision<'a> {
+pub enum Decision<'a> {
     /// Everything.
     Full,
     /// At most this long side; the rule says how to get more.
@@ -123,7 +123,7 @@ impl Access {
     }
 
     /// What `caller` may see of image `id`.
-    pub(crate) fn decide(&self, caller: &Caller, id: &str) -> Decision<'_> {
+    pub fn decide(&self, caller: &Caller, id: &str) -> Decision<'_> {
         let Some(rule) = self.guarded_rule(id) else {
             return Decision::Full;
         };
