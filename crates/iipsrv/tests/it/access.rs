@@ -640,19 +640,13 @@ fn the_degraded_service_describes_and_answers_only_its_size() {
         (Some(400), Some(400))
     );
     assert!(info.get("service").is_none());
-    let scales: Vec<u64> = info["tiles"][0]["scaleFactors"]
-        .as_array()
-        .expect("scales")
-        .iter()
-        .filter_map(Value::as_u64)
-        .collect();
-    assert!(
-        !scales.is_empty() && scales.iter().all(|s| 1200 / s <= 400),
-        "{scales:?}"
+    // the image it presents is the image scaled to 400 on its long side
+    assert_eq!(
+        (info["width"].as_u64(), info["height"].as_u64()),
+        (Some(400), Some(300))
     );
-    for s in info["sizes"].as_array().expect("sizes") {
-        assert!(s["width"].as_u64() <= Some(400), "{s}");
-    }
+    assert_eq!(info["tiles"][0]["scaleFactors"], json!([1, 2]));
+    assert_eq!(info["sizes"], json!([{"width": 200, "height": 150}]));
     // max is its size, for the anonymous and for readers alike; more is a 400
     let cookie = login(&app, "reader", "reading-room").expect("login");
     for headers in [vec![], vec![("cookie", cookie.as_str())]] {
@@ -664,7 +658,26 @@ fn the_degraded_service_describes_and_answers_only_its_size() {
         assert_eq!(max.status, 200, "{}", text(&max));
         let img = decode_image(&max.body);
         assert_eq!((img.width, img.height), (400, 300));
-        for larger in ["full/800,/0/default.jpg", "0,0,300,300/300,/0/default.jpg"] {
+        // a region of it is the same region of the full image, at its scale
+        let quarter = app.handle(&from(
+            OUTSIDER,
+            "/iiif/_degraded/manuscripts%2Fm.tif/200,150,200,150/max/0/default.jpg",
+            &headers,
+        ));
+        assert_eq!(quarter.status, 200, "{}", text(&quarter));
+        let q = decode_image(&quarter.body);
+        assert_eq!((q.width, q.height), (200, 150));
+        let same = app.handle(&from(
+            OUTSIDER,
+            "/iiif/manuscripts/m.tif/600,450,600,450/200,/0/default.jpg",
+            &headers,
+        ));
+        assert!(mean_error(&q, &decode_image(&same.body)) < 2.0);
+        for larger in [
+            "full/800,/0/default.jpg",
+            "full/^800,/0/default.jpg",
+            "0,0,100,100/^200,/0/default.jpg",
+        ] {
             let path = format!("/iiif/_degraded/manuscripts%2Fm.tif/{larger}");
             assert_eq!(
                 app.handle(&from(OUTSIDER, &path, &headers)).status,

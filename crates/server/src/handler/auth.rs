@@ -12,8 +12,8 @@ use crate::access::policy::{Grantor, Level, Rule};
 use crate::access::{Access, Caller, Decision, COOKIE_PREFIX};
 use crate::error::{Error, Result};
 use crate::storage::registry::Opened;
-use iipsrv_core::info::ImageInfo;
-use iipsrv_core::view::View;
+use iipsrv_core::info::{ImageInfo, Level as PyramidLevel};
+use iipsrv_core::view::{Rect, View};
 use serde_json::{json, Value};
 
 /// The JSON-LD context of the Authorization Flow API 2.0.
@@ -73,6 +73,69 @@ impl Grant {
             ))),
             (false, _) => Err(Error::denied()),
         }
+    }
+}
+
+/// The image a degraded image service presents: the full image scaled to fit `max` on its
+/// long side, with its own pyramid (halvings down to one tile). Clients that read it ask
+/// for nothing larger; [`full_region`] maps its regions back to the image.
+pub(crate) fn degraded_info(info: &ImageInfo, max: u32) -> ImageInfo {
+    let long = info.width.max(info.height).max(1);
+    let scale = f64::from(max.min(long)) / f64::from(long);
+    let size = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+    let (width, height) = (size(info.width), size(info.height));
+    let (tw, th) = info
+        .levels
+        .first()
+        .map_or((256, 256), |l| (l.tile_width, l.tile_height));
+    let mut levels = Vec::new();
+    let mut factor = 1u32;
+    loop {
+        let (w, h) = (width.div_ceil(factor), height.div_ceil(factor));
+        levels.push(PyramidLevel {
+            width: w,
+            height: h,
+            tile_width: tw,
+            tile_height: th,
+            scale_x: f64::from(factor),
+            scale_y: f64::from(factor),
+        });
+        if (w <= tw && h <= th) || factor >= 1 << 16 {
+            break;
+        }
+        factor *= 2;
+    }
+    ImageInfo {
+        width,
+        height,
+        levels,
+        ..info.clone()
+    }
+}
+
+/// A region of a degraded service's image (`shown`) as a region of the full image, rounded
+/// outwards.
+pub(crate) fn full_region(r: Rect, shown: &ImageInfo, full: &ImageInfo) -> Rect {
+    let map = |v: u32, to: u32, from: u32, up: bool| {
+        let (v, to, from) = (u64::from(v), u64::from(to), u64::from(from.max(1)));
+        let x = if up {
+            (v * to).div_ceil(from)
+        } else {
+            v * to / from
+        };
+        x.min(to) as u32
+    };
+    let (x0, y0) = (
+        map(r.x, full.width, shown.width, false),
+        map(r.y, full.height, shown.height, false),
+    );
+    let x1 = map(r.x + r.w, full.width, shown.width, true);
+    let y1 = map(r.y + r.h, full.height, shown.height, true);
+    Rect {
+        x: x0,
+        y: y0,
+        w: (x1 - x0).max(1),
+        h: (y1 - y0).max(1),
     }
 }
 
@@ -468,6 +531,60 @@ mod tests {
         assert!(!is_origin("javascript://x"));
         assert!(!is_origin("https://a\"b"));
         assert!(!is_origin("*"));
+    }
+
+    #[test]
+    fn a_degraded_service_is_the_image_scaled_to_its_size() {
+        let level = |w, h, s: f64| PyramidLevel {
+            width: w,
+            height: h,
+            tile_width: 256,
+            tile_height: 256,
+            scale_x: s,
+            scale_y: s,
+        };
+        let full = ImageInfo {
+            width: 4096,
+            height: 3072,
+            levels: vec![level(4096, 3072, 1.0), level(2048, 1536, 2.0)],
+            channels: 3,
+            bits_per_sample: 8,
+            stored_bits: 8,
+            sample_format: iipsrv_core::info::SampleFormat::Unsigned,
+            colour: iipsrv_core::info::ColourSpace::Rgb,
+            min_max: vec![(0.0, 255.0); 3],
+            icc: None,
+            metadata: Default::default(),
+        };
+        let shown = degraded_info(&full, 400);
+        assert_eq!((shown.width, shown.height), (400, 300));
+        let sizes: Vec<(u32, u32)> = shown.levels.iter().map(|l| (l.width, l.height)).collect();
+        assert_eq!(sizes, [(400, 300), (200, 150)]);
+        let all = Rect {
+            x: 0,
+            y: 0,
+            w: 400,
+            h: 300,
+        };
+        assert_eq!(
+            full_region(all, &shown, &full),
+            Rect {
+                x: 0,
+                y: 0,
+                w: 4096,
+                h: 3072
+            }
+        );
+        let tile = Rect {
+            x: 256,
+            y: 0,
+            w: 144,
+            h: 256,
+        };
+        let r = full_region(tile, &shown, &full);
+        assert_eq!((r.x, r.x + r.w, r.y, r.h), (2621, 4096, 0, 2622));
+        // a smaller image is shown as it is
+        assert_eq!(degraded_info(&full, 10_000).width, 4096);
     }
 
     #[test]

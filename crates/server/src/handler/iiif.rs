@@ -1,7 +1,9 @@
 //! Answers to IIIF requests: base-URI redirect, info.json, images; under an access policy
 //! also the auth services and degraded image services ([`super::auth`]).
 
-use super::auth::{Grant, Granted, AUTH_CONTEXT, AUTH_SEGMENT, DEGRADED_SEGMENT};
+use super::auth::{
+    degraded_info, full_region, Grant, Granted, AUTH_CONTEXT, AUTH_SEGMENT, DEGRADED_SEGMENT,
+};
 use super::{not_modified, App, Request, Response};
 use crate::error::{Error, Flow, Halt};
 use crate::forwarded;
@@ -82,11 +84,16 @@ impl App {
             Target::Image(params) => {
                 params.check_extensions(self.web.iiif_extensions)?;
                 let opened = open(req)?;
-                let info = opened.source.info();
-                let view =
+                let full = opened.source.info();
+                let shown = self.shown_info(&opened);
+                let info = shown.as_ref();
+                let mut view =
                     params.resolve(info.width, info.height, version, self.limits_of(&opened))?;
-                let mut r = self.view_response(req, &opened, &view)?;
                 let link = link_header(&id_uri, &view, params, info, version);
+                if let std::borrow::Cow::Owned(shown) = &shown {
+                    view.region = full_region(view.region, shown, full);
+                }
+                let mut r = self.view_response(req, &opened, &view)?;
                 r.headers.push(("link", link));
                 Ok(r)
             }
@@ -149,6 +156,15 @@ impl App {
             .map_or(String::new(), |p| format!("/{p}"))
     }
 
+    /// The image as a service presents it: as it is, or scaled to the size of a degraded
+    /// image service.
+    fn shown_info<'a>(&self, opened: &'a Granted) -> std::borrow::Cow<'a, ImageInfo> {
+        match opened.grant {
+            Grant::Service(n) => std::borrow::Cow::Owned(degraded_info(opened.source.info(), n)),
+            _ => std::borrow::Cow::Borrowed(opened.source.info()),
+        }
+    }
+
     /// MAX_CVT and ALLOW_UPSCALING, with a degraded image service's size as MAX_CVT when it
     /// is smaller.
     fn limits_of(&self, opened: &Granted) -> iipsrv_core::view::SizeLimits {
@@ -192,10 +208,7 @@ impl App {
             extensions: self.web.iiif_extensions,
             avif: iipsrv_formats::codec::avif::BUILT,
         };
-        let mut doc = iiif_info::info_json(opened.source.info(), &ctx);
-        if let Grant::Service(n) = opened.grant {
-            keep_scales_within(&mut doc, opened.source.info(), n);
-        }
+        let mut doc = iiif_info::info_json(&self.shown_info(opened), &ctx);
         if let Some(auth) = auth {
             add_auth_service(&mut doc, auth, version);
         }
@@ -238,21 +251,6 @@ fn add_auth_service(doc: &mut serde_json::Value, mut auth: serde_json::Value, ve
     match doc.get_mut("service").and_then(|s| s.as_array_mut()) {
         Some(list) => list.push(auth),
         None => doc["service"] = serde_json::json!([auth]),
-    }
-}
-
-/// The scale factors of a degraded service's tiles: only those whose level has a long side
-/// of at most `max`.
-fn keep_scales_within(doc: &mut serde_json::Value, info: &ImageInfo, max: u32) {
-    let long = u64::from(info.width.max(info.height));
-    let tiles = doc.get_mut("tiles").and_then(|t| t.as_array_mut());
-    for t in tiles.into_iter().flatten() {
-        if let Some(scales) = t.get_mut("scaleFactors").and_then(|s| s.as_array_mut()) {
-            scales.retain(|f| {
-                f.as_u64()
-                    .is_some_and(|f| f > 0 && long / f <= u64::from(max))
-            });
-        }
     }
 }
 
