@@ -39,7 +39,7 @@ impl Sessions {
     /// A new session for `rule`, lasting `ttl`: its cookie value.
     pub fn open(&self, rule: &str, ttl: Duration) -> Option<String> {
         let (cookie, token) = (secret(), secret());
-        if cookie.is_empty() {
+        if cookie.is_empty() || token.is_empty() {
             return None;
         }
         let mut by_cookie = self.by_cookie.lock().unwrap_or_else(|p| p.into_inner());
