@@ -49,6 +49,10 @@ pub enum Error {
     /// A request for an admin endpoint without the right token (401).
     #[error("{0}")]
     Unauthorized(String),
+    /// An image the access policy does not let this caller see, or not this large (401):
+    /// the same answer whether the image exists or not.
+    #[error("{0}")]
+    Denied(String),
     /// A bug or an unexpected I/O failure (500).
     #[error("{0}")]
     Internal(String),
@@ -59,7 +63,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadRequest(_) => 400,
-            Error::Unauthorized(_) => 401,
+            Error::Unauthorized(_) | Error::Denied(_) => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed(_) => 405,
@@ -78,6 +82,21 @@ impl Error {
             Error::Overloaded(_) => Some(1),
             _ => None,
         }
+    }
+
+    /// The WWW-Authenticate challenge of a 401: the admin token's, or the images'.
+    pub(crate) fn challenge(&self) -> Option<&'static str> {
+        match self {
+            Error::Unauthorized(_) => Some("Bearer realm=\"iipsrv admin\""),
+            Error::Denied(_) => Some("Bearer realm=\"iipsrv images\""),
+            _ => None,
+        }
+    }
+
+    /// The 401 of an image the caller may not see (or that is not there, under a
+    /// restricted rule): one text for both.
+    pub(crate) fn denied() -> Self {
+        Error::Denied("access to this image needs authorisation".into())
     }
 
     /// The 404 of an image that is not there, naming the id as asked (at most 200

@@ -8,11 +8,12 @@
 //! the [`handler::Response`]. Errors of every layer meet HTTP in one place ([`error`]).
 //!
 //! Modules, from the bottom: [`error`], `telemetry`, [`logging`], [`forwarded`],
-//! [`render`], [`settings`] (typed configuration), [`storage`], [`demo`], [`handler`],
+//! [`access`] (the access policy and its checks), [`render`], [`settings`] (typed configuration), [`storage`], [`demo`], [`handler`],
 //! [`front`]. Each imports only modules before it in that list
 //! (`scripts/module-graph.py --check` keeps them free of cycles). This crate must not be imported by the lower
 //! crates; the binary crate `iipsrv` wires it up.
 
+pub mod access;
 pub mod demo;
 pub mod error;
 pub mod forwarded;

@@ -4,6 +4,7 @@
 //! ([`Settings`]: enums, `bool`, `Option`, [`Duration`]); a bad value stops the start with a
 //! [`ConfigError`] naming the variable, and nothing after start-up sees a raw code.
 
+use crate::access::policy::Policy;
 use crate::forwarded::Trusted;
 use crate::render::budget::MemoryBudget;
 use crate::render::{self, MaxLayers, TiffCompression};
@@ -169,6 +170,13 @@ pub struct Config {
     /// building info.json ids; empty believes none (BASE_URL wins over both).
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
+
+    /// Access policy: a TOML file of rules matched against image ids (open, degraded to a
+    /// size, restricted; granted by login, kiosk addresses, a proxy's identity header,
+    /// signed URLs or bearer tokens), with the IIIF Authorization Flow 2.0 services;
+    /// unset leaves every image open (not in the original).
+    #[arg(long = "auth-policy", env = "AUTH_POLICY", value_name = "FILE")]
+    pub auth_policy: Option<PathBuf>,
 
     /// Seconds an answer stays in memcached.
     #[arg(long, env = "MEMCACHED_TIMEOUT", default_value_t = 86400)]
@@ -371,6 +379,8 @@ pub struct Settings {
     pub watermark: Option<WatermarkSettings>,
     /// What the handler answers and how (protocols, headers, endpoints).
     pub web: WebSettings,
+    /// AUTH_POLICY, parsed (None: every image open).
+    pub access: Option<Policy>,
 }
 
 /// Where images are found (files and objects) and how they are kept open.
@@ -566,6 +576,7 @@ impl Config {
                 opacity: self.watermark_opacity,
             }),
             web: self.web_settings()?,
+            access: self.access_policy()?,
         })
     }
 
@@ -737,6 +748,23 @@ impl Config {
             metrics: self.metrics == 1,
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
             proxies,
+        })
+    }
+
+    /// AUTH_POLICY, read and parsed.
+    fn access_policy(&self) -> Result<Option<Policy>, ConfigError> {
+        let Some(path) = self
+            .auth_policy
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        else {
+            return Ok(None);
+        };
+        Policy::load(path).map(Some).map_err(|e| {
+            ConfigError::new(
+                "AUTH_POLICY",
+                format!("AUTH_POLICY {}: {e}", path.display()),
+            )
         })
     }
 

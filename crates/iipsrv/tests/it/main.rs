@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod access;
 #[cfg(feature = "avif")]
 mod avif;
 mod bit_depths;

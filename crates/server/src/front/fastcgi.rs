@@ -443,7 +443,7 @@ pub(crate) fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
             param("PATH_INFO").unwrap_or_default()
         ),
     };
-    const HEADERS: [(&str, &str); 9] = [
+    const HEADERS: [(&str, &str); 12] = [
         ("HTTP_HOST", "host"),
         ("HTTP_ACCEPT", "accept"),
         ("HTTP_IF_MODIFIED_SINCE", "if-modified-since"),
@@ -453,6 +453,9 @@ pub(crate) fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
         ("HTTP_X_FORWARDED_HOST", "x-forwarded-host"),
         ("HTTP_X_FORWARDED_PREFIX", "x-forwarded-prefix"),
         ("HTTP_AUTHORIZATION", "authorization"),
+        ("HTTP_COOKIE", "cookie"),
+        ("HTTP_X_REMOTE_USER", "x-remote-user"),
+        ("HTTP_X_FORWARDED_FOR", "x-forwarded-for"),
     ];
     let https = param("HTTPS").is_some_and(|v| v.eq_ignore_ascii_case("on") || v == "1");
     let mut headers: Vec<(String, String)> = HEADERS
@@ -479,6 +482,7 @@ pub(crate) fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
         https,
         budget: crate::handler::Budget::Full,
         peer: param("REMOTE_ADDR").and_then(|a| a.parse().ok()),
+        body: bytes::Bytes::new(),
     }
 }
 

@@ -77,6 +77,7 @@ fn to_request(req: &hyper::Request<Incoming>, peer: Option<IpAddr>) -> Request {
         https: false,
         budget: crate::handler::Budget::Full,
         peer,
+        body: Bytes::new(),
     };
     if r.header("host").is_none() {
         if let Some(a) = req.uri().authority() {
@@ -91,13 +92,33 @@ async fn answer(
     req: hyper::Request<Incoming>,
     peer: IpAddr,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let request = to_request(&req, Some(peer));
+    let mut request = to_request(&req, Some(peer));
     let head = request.method == Method::Head;
     if let Some(reason) = host_problem(&req) {
         let refused = dispatcher.refuse(&request, &Error::bad(reason));
         return Ok(to_hyper(refused, head));
     }
+    if request.method == Method::Post && request.path.contains("/_auth/access/") {
+        match form_body(req).await {
+            Ok(body) => request.body = body,
+            Err(e) => return Ok(to_hyper(dispatcher.refuse(&request, &e), head)),
+        }
+    }
     Ok(to_hyper(dispatcher.answer(request).await, head))
+}
+
+/// Most bytes of a POST body read (an access service's login form).
+const MAX_FORM: usize = 16 * 1024;
+
+/// The body of a POST to an access service, at most [`MAX_FORM`] bytes (other POSTs are
+/// answered like GETs, their bodies unread).
+async fn form_body(req: hyper::Request<Incoming>) -> Result<Bytes, Error> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_FORM);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(_) => Err(Error::bad("the request body is too large or broken")),
+    }
 }
 
 /// Why a request's Host headers make it invalid (RFC 9112 3.2: an HTTP/1.1 request has

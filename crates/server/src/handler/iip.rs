@@ -1,6 +1,7 @@
 //! Answers to IIP query strings: OBJ metadata lines, tiles (JTL/PTL/WTL/TTL), CVT
 //! regions, and the embedded DeepZoom/Zoomify/IIIF forms.
 
+use super::auth::{Grant, Granted};
 use super::{App, Budget, Request, Response};
 use crate::error::{Error, Flow, Halt, Result};
 use crate::render;
@@ -14,10 +15,11 @@ use iipsrv_core::view::Format;
 
 /// The samples of a SPECTRA point, every channel: integers scaled to 0-1 by their type's
 /// range (value/255, value/65535), floats as stored, as the original answers.
-fn spectra_pixel(opened: &Opened, q: &SpectraQuery) -> Result<Vec<f64>> {
+fn spectra_pixel(opened: &Opened, q: &SpectraQuery, grant: Grant) -> Result<Vec<f64>> {
     let src = opened.source.as_ref();
     let info = src.info();
     let level = iip::level_index(info, q.resolution)?;
+    grant.permits_level(info, level)?;
     let l = &info.levels[level];
     let across = l.tiles_across() as u64;
     let (tx, ty) = (q.tile % across, q.tile / across);
@@ -69,13 +71,13 @@ impl App {
                 Action::Spectra(_) | Action::Profile(_) if req.budget == Budget::Quick => {
                     return Err(Halt::NeedsWorker)
                 }
-                Action::Spectra(q) => return self.spectra(&parsed, q),
+                Action::Spectra(q) => return self.spectra(req, &parsed, q),
                 Action::TileStream {
                     resolution,
                     first,
                     last,
                 } => return self.tile_stream(req, &parsed, *resolution, *first, *last),
-                Action::Profile(q) => return self.profile(&parsed, q),
+                Action::Profile(q) => return self.profile(req, &parsed, q),
                 _ => {}
             }
         }
@@ -142,15 +144,20 @@ impl App {
                 &answer.body,
             );
         }
-        Ok(self.ok_response(NETFPX, body, Some(&opened)))
+        Ok(self.granted_response(NETFPX, body, &opened))
     }
 
     /// SPECTRA: the pixel in every band of the image — the horizontal views of a sequence
     /// (channel 0 of each), the channels of a multi-band file (more than four), or the one
     /// band of any other file — normalised to 0-1 for integer samples.
-    fn spectra(&self, parsed: &iip::IipRequest, q: &SpectraQuery) -> Flow<Response> {
+    fn spectra(&self, req: &Request, parsed: &iip::IipRequest, q: &SpectraQuery) -> Flow<Response> {
         let image = parsed.image()?;
-        let first = self.registry.open_view(image, parsed.angles)?;
+        let (grant, guarded) = self.guard(req, image)?;
+        let first = Granted {
+            opened: self.registry.open_view(image, parsed.angles)?,
+            grant,
+            guarded,
+        };
         let vertical = parsed.angles.map_or(sequence::DEFAULT_ANGLES.1, |a| a.1);
         let bands: Vec<Option<i32>> = match &first.views {
             Some(v) => v.horizontal.iter().map(|h| Some(*h)).collect(),
@@ -160,9 +167,9 @@ impl App {
         for band in bands {
             let opened = match band {
                 Some(h) => self.registry.open_view(image, Some((h, vertical)))?,
-                None => first.clone(),
+                None => first.opened.clone(),
             };
-            let pixel = spectra_pixel(&opened, q)?;
+            let pixel = spectra_pixel(&opened, q, grant)?;
             let multiband = band.is_none() && pixel.len() > 4;
             if multiband {
                 points.extend(pixel.iter().enumerate().map(|(c, v)| (c.to_string(), *v)));
@@ -176,14 +183,20 @@ impl App {
             }
         }
         let body = spectral::spectra_xml(&points);
-        Ok(self.ok_response("application/xml", body, Some(&first)))
+        Ok(self.granted_response("application/xml", body, &first))
     }
 
     /// PFL: the samples of a horizontal line at one resolution, channels interleaved.
-    fn profile(&self, parsed: &iip::IipRequest, q: &ProfileQuery) -> Flow<Response> {
-        let opened = self.registry.open_view(parsed.image()?, parsed.angles)?;
+    fn profile(&self, req: &Request, parsed: &iip::IipRequest, q: &ProfileQuery) -> Flow<Response> {
+        let (grant, guarded) = self.guard(req, parsed.image()?)?;
+        let opened = Granted {
+            opened: self.registry.open_view(parsed.image()?, parsed.angles)?,
+            grant,
+            guarded,
+        };
         let src = opened.source.as_ref();
         let level = iip::level_index(src.info(), q.resolution)?;
+        grant.permits_level(src.info(), level)?;
         let l = &src.info().levels[level];
         if q.x2 > l.width || q.y1 >= l.height {
             return Err(Error::bad("IIP: PFL line is outside the image").into());
@@ -191,7 +204,7 @@ impl App {
         let line = render::sample_values(src, level, (q.x1, q.y1, q.x2, q.y1 + 1))?;
         let values: Vec<f64> = line.data.iter().map(|&v| v as f64).collect();
         let body = spectral::profile_json(&values);
-        Ok(self.ok_response("application/json", body, Some(&opened)))
+        Ok(self.granted_response("application/json", body, &opened))
     }
 
     /// OBJ answers: one `Name:value` line per query, CRLF-terminated.
@@ -215,11 +228,11 @@ impl App {
         match (queries.as_slice(), &opened) {
             ([ObjQuery::Stack], Some(o)) => {
                 let json = iip::stack_json(o.views.as_deref()).unwrap_or_default();
-                return Ok(self.ok_response("application/json", json, Some(o)));
+                return Ok(self.granted_response("application/json", json, o));
             }
             ([ObjQuery::AllMetadata], Some(o)) => {
                 let json = iip::metadata_json(o.source.info());
-                return Ok(self.ok_response("application/json", json, Some(o)));
+                return Ok(self.granted_response("application/json", json, o));
             }
             _ => {}
         }
@@ -235,6 +248,9 @@ impl App {
                 body.push_str("\r\n");
             }
         }
-        Ok(self.ok_response(NETFPX, body, opened.as_ref()))
+        Ok(match &opened {
+            Some(o) => self.granted_response(NETFPX, body, o),
+            None => self.ok_response(NETFPX, body, None),
+        })
     }
 }

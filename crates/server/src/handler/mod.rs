@@ -4,11 +4,13 @@
 //! with a query string (IIP, as the original's FastCGI endpoint), `/` and `/viewer/` (the
 //! pages for people, [`viewer`]), else 404.
 
+mod auth;
 mod iiif;
 mod iip;
 mod tiles;
 mod viewer;
 
+use crate::access::Access;
 use crate::error::{Error, Flow, Halt, Result};
 use crate::render;
 use crate::render::watermark::Watermark;
@@ -18,6 +20,7 @@ use crate::storage::pyramids::Pyramids;
 use crate::storage::registry::{Opened, Registry};
 use crate::storage::tier::SharedTier;
 use crate::storage::tiles::TileCache;
+use auth::Granted;
 use bytes::Bytes;
 use iipsrv_core::view::{SizeLimits, View};
 use std::path::Path;
@@ -112,6 +115,8 @@ pub struct Request {
     /// The address the request came from (the TCP peer for HTTP, REMOTE_ADDR for
     /// FastCGI), for TRUSTED_PROXIES.
     pub peer: Option<std::net::IpAddr>,
+    /// The body of a POST to an access service (a login form); empty otherwise.
+    pub body: Bytes,
 }
 
 impl Request {
@@ -128,6 +133,7 @@ impl Request {
             https: false,
             budget: Budget::Full,
             peer: None,
+            body: Bytes::new(),
         }
     }
 
@@ -173,9 +179,11 @@ impl Response {
         let reason = one_line(&e.to_string()).into_owned();
         let mut r = Response::new(e.status(), "text/plain; charset=utf-8", reason);
         match e.status() {
-            401 => r
-                .headers
-                .push(("www-authenticate", "Bearer realm=\"iipsrv admin\"".into())),
+            401 => {
+                if let Some(c) = e.challenge() {
+                    r.headers.push(("www-authenticate", c.into()));
+                }
+            }
             405 => r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into())),
             503 => {
                 let after = e.retry_after().unwrap_or(1);
@@ -237,6 +245,8 @@ pub struct App {
     /// A fingerprint of the encoder settings, part of every cache key: processes with other
     /// settings sharing one memcached never serve each other's answers.
     settings_tag: String,
+    /// AUTH_POLICY with its sessions (None: every image open).
+    access: Option<Access>,
 }
 
 impl App {
@@ -250,6 +260,7 @@ impl App {
             mut output,
             watermark,
             web,
+            access,
         } = settings;
         let tier = match &caches.tier {
             Some(t) => Some(Arc::new(SharedTier::new(t, caches.tier_expiry)?)),
@@ -266,6 +277,7 @@ impl App {
             cache: AnswerCache::new(caches.answers_mb).with_tier(tier),
             registry,
             output,
+            access: access.map(|p| Access::new(p, web.proxies.clone())),
             web,
         })
     }
@@ -285,7 +297,7 @@ impl App {
     /// every failure is an error response.
     pub fn handle(&self, req: &Request) -> Response {
         let routed = match req.method {
-            Method::Options => Ok(self.preflight()),
+            Method::Options => Ok(self.preflight(req)),
             Method::Other => Err(Error::MethodNotAllowed("method not allowed".into())),
             _ => self.route(req).map_err(Halt::into_error),
         };
@@ -324,34 +336,53 @@ impl App {
         resp
     }
 
-    /// Opens image `id` (the view at `angles` of a sequence); within [`Budget::Quick`]
-    /// only an image already open and unchanged.
+    /// Opens image `id` (the view at `angles` of a sequence) with what the caller may see
+    /// of it, the access policy asked first (a caller who may see nothing never reaches a
+    /// file); within [`Budget::Quick`] only an image already open and unchanged.
     pub(super) fn open_view(
         &self,
         req: &Request,
         id: &str,
         angles: Option<(i32, i32)>,
-    ) -> Flow<Opened> {
-        self.registry
-            .open_view_within(id, angles, req.budget == Budget::Quick)
+    ) -> Flow<Granted> {
+        let (grant, guarded) = self.guard(req, id)?;
+        let opened = self
+            .registry
+            .open_view_within(id, angles, req.budget == Budget::Quick)?;
+        Ok(Granted {
+            opened,
+            grant,
+            guarded,
+        })
     }
 
     /// [`App::open_view`] of a plain image.
-    pub(super) fn open(&self, req: &Request, id: &str) -> Flow<Opened> {
+    pub(super) fn open(&self, req: &Request, id: &str) -> Flow<Granted> {
         self.open_view(req, id, None)
     }
 
-    fn preflight(&self) -> Response {
+    /// The answer to OPTIONS: Allow, and with CORS (or for an auth probe, which IIIF
+    /// clients on any site call with their access token) the CORS preflight headers.
+    fn preflight(&self, req: &Request) -> Response {
         let mut r = Response::new(204, "text/plain", Bytes::new());
         r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into()));
-        if self.web.cors.is_some() {
+        let probe = self.access.is_some() && req.path.contains("/_auth/probe/");
+        if probe && self.web.cors.is_none() {
+            r.headers.push(("access-control-allow-origin", "*".into()));
+        }
+        if self.web.cors.is_some() || probe {
             r.headers.push((
                 "access-control-allow-methods",
                 "GET, HEAD, POST, OPTIONS".into(),
             ));
+            let auth = if self.access.is_some() {
+                ", Authorization"
+            } else {
+                ""
+            };
             r.headers.push((
                 "access-control-allow-headers",
-                "Accept, Content-Type, X-Requested-With, If-Modified-Since".into(),
+                format!("Accept, Content-Type, X-Requested-With, If-Modified-Since{auth}"),
             ));
             r.headers.push(("access-control-max-age", "86400".into()));
         }
@@ -436,18 +467,33 @@ impl App {
         Err(Error::NotFound(format!("no resource at {}", truncate(&req.path))).into())
     }
 
-    /// Opens an image and answers a view of it as an image response (cache, 304, headers).
+    /// Answers a view of an open image as an image response (access, cache, 304,
+    /// headers); the answers of images under a non-open rule are private to the caller.
     pub(super) fn view_response(
         &self,
         req: &Request,
-        opened: &Opened,
+        opened: &Granted,
         view: &View,
     ) -> Flow<Response> {
+        opened.grant.permits(opened.source.info(), view)?;
         if let Some(r) = not_modified(req, opened, &self.web.cache_control) {
             return Ok(r);
         }
         let answer = self.render(req, opened, view)?;
-        Ok(self.ok_response(answer.mime, answer.body, Some(opened)))
+        Ok(self.granted_response(answer.mime, answer.body, opened))
+    }
+
+    /// A 200 answer from an image the access policy was asked about: as
+    /// [`App::ok_response`], private to the caller when a non-open rule covers the image.
+    pub(super) fn granted_response(
+        &self,
+        mime: &str,
+        body: impl Into<Bytes>,
+        opened: &Granted,
+    ) -> Response {
+        let mut r = Response::new(200, mime, body);
+        self.cache_headers(&mut r, Some(opened), opened.guarded);
+        r
     }
 
     /// A 200 answer (an image, an XML descriptor, OBJ lines) with Cache-Control and, when
@@ -488,8 +534,11 @@ impl App {
     }
 
     /// Renders a view of an open image, through the answer cache; within
-    /// [`Budget::Quick`] only a cached answer or a stored tile sent as it is.
-    pub fn render(&self, req: &Request, opened: &Opened, view: &View) -> Flow<Answer> {
+    /// [`Budget::Quick`] only a cached answer or a stored tile sent as it is. A view beyond
+    /// the caller's grant is refused before any cache is asked, so no cache ever answers
+    /// it.
+    pub(crate) fn render(&self, req: &Request, opened: &Granted, view: &View) -> Flow<Answer> {
+        opened.grant.permits(opened.source.info(), view)?;
         let key = format!(
             "{}|{}|{}",
             opened.version,

@@ -15,7 +15,7 @@ impl App {
             DeepZoomRequest::Descriptor { id } => {
                 let opened = self.open(req, &id)?;
                 let xml = deepzoom::descriptor(opened.source.info(), Format::Jpeg);
-                Ok(self.ok_response("application/xml", xml, Some(&opened)))
+                Ok(self.granted_response("application/xml", xml, &opened))
             }
             DeepZoomRequest::Tile {
                 id,
@@ -39,7 +39,7 @@ impl App {
             ZoomifyRequest::Properties { id } => {
                 let opened = self.open(req, &id)?;
                 let xml = zoomify::properties(opened.source.info());
-                Ok(self.ok_response("application/xml", xml, Some(&opened)))
+                Ok(self.granted_response("application/xml", xml, &opened))
             }
             ZoomifyRequest::Tile { id, z, x, y } => {
                 let opened = self.open(req, &id)?;

@@ -32,14 +32,14 @@ impl App {
             // `/?FIF=...` is IIP, as at any other path.
             return req.query.is_empty().then(|| match quick {
                 true => Err(Halt::NeedsWorker),
-                false => Ok(self.index()),
+                false => Ok(self.index(req)),
             });
         }
         let rest = req.path.strip_prefix(VIEWER_PREFIX)?;
         Some(match rest.strip_prefix("assets/") {
             Some(name) => asset(name).map_err(Halt::from),
             None if quick => Err(Halt::NeedsWorker),
-            None => self.viewer_page(rest).map_err(Halt::from),
+            None => self.viewer_page(req, rest).map_err(Halt::from),
         })
     }
 
@@ -62,11 +62,15 @@ impl App {
     /// The index page: every image in the image directory (first 500 by name), with a
     /// thumbnail, its size and format, and links to the viewer and to info.json. Sizes come
     /// from the files' headers: listing opens no image (a flat one would be decoded).
-    fn index(&self) -> Response {
+    /// Images the caller may not see at all are left out, unread.
+    fn index(&self, req: &Request) -> Response {
         let iiif = self.prefix_of(Protocol::Iiif);
         let mut rows = String::new();
         let listed = self.registry.root().map(list_images).unwrap_or_default();
         for (name, path) in listed {
+            if self.guard(req, &name).is_err() {
+                continue;
+            }
             rows.push_str(&index_row(&name, &path, iiif));
         }
         if rows.is_empty() {
@@ -82,8 +86,9 @@ impl App {
 
     /// The viewer page of one image: 404 when the image does not open; while its pyramid
     /// is being built, a page that says so and reloads itself.
-    fn viewer_page(&self, raw_id: &str) -> Result<Response> {
+    fn viewer_page(&self, req: &Request, raw_id: &str) -> Result<Response> {
         let id = iipsrv_core::protocol::decode(raw_id, "viewer")?;
+        self.guard(req, &id)?;
         let opened = match self.registry.open(&id) {
             Ok(opened) => match &opened.building {
                 Some(build) => return Ok(preparing_page(&build.preparing())),
