@@ -478,14 +478,9 @@ fn token_service(access: &Access, req: &Request, rule: &Rule) -> Response {
             .as_ref()
             .is_none_or(|list| list.iter().any(|a| a == o))
     });
-    let session = Caller {
-        peer: req.peer,
-        path: &req.path,
-        query: &req.query,
-        headers: &req.headers,
-    }
-    .cookie(&format!("{COOKIE_PREFIX}{}", rule.name))
-    .and_then(|c| access.sessions().token_of(c, &rule.name));
+    let session = App::caller(req)
+        .cookie(&format!("{COOKIE_PREFIX}{}", rule.name))
+        .and_then(|c| access.sessions().token_of(c, &rule.name));
     let error = |profile: &str, heading: &str| {
         json!({
             "@context": AUTH_CONTEXT,
