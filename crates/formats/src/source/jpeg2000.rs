@@ -228,7 +228,9 @@ impl Header {
     fn tile_grid(&self) -> (u64, u64) {
         let (tx, ty, tw, th) = self.tiling;
         let count = |o: u32, n: u32, t0: u32, t: u32| {
-            (o as u64 + n as u64).saturating_sub(t0 as u64).div_ceil(t as u64)
+            (o as u64 + n as u64)
+                .saturating_sub(t0 as u64)
+                .div_ceil(t as u64)
         };
         (
             count(self.origin.0, self.size.0, tx, tw),
@@ -505,7 +507,8 @@ impl Jpeg2000Image {
         };
         let comps = match self.tile_index() {
             Some(index) => {
-                let spliced = index.splice(self.bytes.as_ref(), |t| self.header.tile_touches(t, area));
+                let spliced =
+                    index.splice(self.bytes.as_ref(), |t| self.header.tile_touches(t, area));
                 openjpeg::decode(&spliced, Container::Codestream, &req)?
             }
             None => openjpeg::decode(self.bytes.as_ref(), self.header.container, &req)?,

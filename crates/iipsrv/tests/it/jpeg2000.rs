@@ -394,10 +394,16 @@ fn regions_of_multi_tile_files_match_openjpeg() {
     for name in ["tiled.jp2", "parts.jp2", "tiled.j2k"] {
         let path = dir.path().join(name);
         let full = decompress(&path, &[]);
-        let got = fetch(server.port, &format!("/iiif/{name}/130,70,300,200/max/0/default.png"));
+        let got = fetch(
+            server.port,
+            &format!("/iiif/{name}/130,70,300,200/max/0/default.png"),
+        );
         assert_eq!(got, full.crop(130, 70, 300, 200), "{name} full resolution");
         let reduced = decompress(&path, &["-r", "1"]);
-        let got = fetch(server.port, &format!("/iiif/{name}/128,64,384,256/192,/0/default.png"));
+        let got = fetch(
+            server.port,
+            &format!("/iiif/{name}/128,64,384,256/192,/0/default.png"),
+        );
         assert_eq!(got, reduced.crop(64, 32, 192, 128), "{name} reduced");
         let whole = fetch(server.port, &format!("/iiif/{name}/full/max/0/default.png"));
         assert_eq!(whole, full, "{name} whole");

@@ -90,9 +90,12 @@ impl TileIndex {
             if head.starts_with(&EOC) {
                 break;
             }
-            let (Some(SOT), Some(10), Some(tile), Some(len)) =
-                (be16(&head, 0), be16(&head, 2), be16(&head, 4), be32(&head, 6))
-            else {
+            let (Some(SOT), Some(10), Some(tile), Some(len)) = (
+                be16(&head, 0),
+                be16(&head, 2),
+                be16(&head, 4),
+                be32(&head, 6),
+            ) else {
                 return Ok(None);
             };
             let len = len as u64;
@@ -228,16 +231,25 @@ mod tests {
     fn unexpected_layouts_give_no_index() {
         let good = stream();
         let len = good.len() as u64;
-        assert!(TileIndex::read(&MemBytes(good.clone()), 0, len, 1).is_none(), "tile 1 of 1");
+        assert!(
+            TileIndex::read(&MemBytes(good.clone()), 0, len, 1).is_none(),
+            "tile 1 of 1"
+        );
         let mut long = good.clone();
         long[14 + 9] = 200;
-        assert!(TileIndex::read(&MemBytes(long), 0, len, 2).is_none(), "Psot too long");
+        assert!(
+            TileIndex::read(&MemBytes(long), 0, len, 2).is_none(),
+            "Psot too long"
+        );
         let mut ppm = good.clone();
         ppm[9] = 0x60;
         assert!(TileIndex::read(&MemBytes(ppm), 0, len, 2).is_none(), "PPM");
         for cut in [3, 12, 20, 40] {
             let short = MemBytes(good[..cut].to_vec());
-            assert!(TileIndex::read(&short, 0, cut as u64, 2).is_none(), "cut {cut}");
+            assert!(
+                TileIndex::read(&short, 0, cut as u64, 2).is_none(),
+                "cut {cut}"
+            );
         }
     }
 }
