@@ -617,7 +617,7 @@ impl Jpeg2000Image {
                 Ok(Self::interleave(w, b - a, &comps, &convert))
             })
             .collect::<SourceResult<_>>()?;
-        let data: Vec<T> = decoded.into_iter().flatten().collect();
+        let data: Vec<T> = decoded.concat();
         Pixels::from_vec(w, h, self.info.channels, data).ok_or_else(|| corrupt("region size"))
     }
 
@@ -630,18 +630,24 @@ impl Jpeg2000Image {
         tile_floor(g, ty0, th).div_ceil(1 << k).saturating_sub(base) as u32
     }
 
-    /// Interleaves the `w`×`h` top-left part of each component through `convert`.
-    fn interleave<T>(
+    /// Interleaves the `w`×`h` top-left part of each component through `convert`, one
+    /// component row at a time (each component covers at least `w`×`h`: `decode_box`).
+    fn interleave<T: Copy + Default>(
         w: u32,
         h: u32,
         comps: &[openjpeg::Component],
         convert: &impl Fn(i32) -> T,
     ) -> Vec<T> {
-        let mut out = Vec::with_capacity(w as usize * h as usize * comps.len());
-        for y in 0..h as usize {
-            for x in 0..w as usize {
-                for c in comps {
-                    out.push(convert(c.data[y * c.width as usize + x]));
+        let (w, n) = (w as usize, comps.len());
+        let mut out = vec![T::default(); w * h as usize * n];
+        for (y, row) in out.chunks_exact_mut((w * n).max(1)).enumerate() {
+            for (i, c) in comps.iter().enumerate() {
+                let start = y * c.width as usize;
+                let Some(src) = c.data.get(start..start + w) else {
+                    continue;
+                };
+                for (d, &v) in row[i..].iter_mut().step_by(n).zip(src) {
+                    *d = convert(v);
                 }
             }
         }
