@@ -79,12 +79,16 @@ for name, workload, label, target, p99_bound, ref_name in ALL:
             ratio, ("%gx" % target) + (", p99 no worse" if p99_bound else "") if target else "",
             met, rss_mb(name)))
 
+vs_tiff = []
 for jp2, tiff, workload in VS_TIFF:
     a, b = results(jp2), results(tiff)
     for conns in ("2", "16"):
         if (workload, conns) in a and (workload, conns) in b:
-            print("\n%s %s at %s connections: %.2fx our TIFF's (%s)" % (
+            vs_tiff.append("- %s %s at %s connections: %.2fx our TIFF's (%s; goal: within 3x)" % (
                 jp2, workload, conns, float(a[(workload, conns)]["rps"]) / float(b[(workload, conns)]["rps"]), tiff))
+if vs_tiff:
+    print()
+    print("\n".join(vs_tiff))
 
 ref = ref_runs["reference"]
 static = results("static-run")
