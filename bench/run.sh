@@ -17,6 +17,9 @@
 #               half the decoded-tile cache)                                     -> hot
 #   fcgi-cold   the same, answer cache off                                       -> cold, region
 #   load        HTTP, caches as http, LOAD_CONNS (256) connections               -> hot, cold, region
+#   jp2-cold    as http-cold, on big-rgb.jp2 (bench/make-jp2.sh)                 -> cold, region
+#   jph-cold    the same on big-rgb.jph (HTJ2K; ours only: 1.1 cannot read it)  -> cold, region
+# The reference also runs cold and region on big-rgb.jp2 (reference-jp2).
 # and the machine's limit: nginx serving our answers to the 50 hot URLs as static files.
 # The cold and region runs turn our answer cache off because wrk walks the cold list several
 # times at our rates and the region list has 5,000 URLs: with it on, later passes would be
@@ -31,6 +34,7 @@ OUT=${OUT:-/tmp/peers/bench-suite-$(date +%Y%m%d-%H%M%S)}
 scripts/deps.sh bench
 cargo build --release -q
 [ -d "$IMAGES" ] || { echo "no images in $IMAGES: run $SHARED/peers/make-images.sh" >&2; exit 1; }
+IMAGES=$IMAGES bash bench/make-jp2.sh
 mkdir -p "$OUT"
 source scripts/ports.sh
 BIN=${BIN:-$PWD/target/release/iipsrv}
@@ -79,12 +83,15 @@ peer() {
 }
 
 peer reference "hot cold region" "2 16"
+ID=big-rgb.jp2 peer reference-jp2 "cold region" "2 16"
 ours_http http hot "2 16"
 ours_http http-cold "cold region" "2 16" MAX_IMAGE_CACHE_SIZE=0
 ours_http pt0 hot "2 16" CODEC_PASSTHROUGH=0
 ours_http pt0-cold cold "2 16" CODEC_PASSTHROUGH=0 MAX_IMAGE_CACHE_SIZE=0
 peer fcgi hot "2 16" IIPSRV_BIN="$BIN" VERBOSITY=0 DECODED_CACHE_SIZE=128
 peer fcgi-cold "cold region" "2 16" IIPSRV_BIN="$BIN" VERBOSITY=0 MAX_IMAGE_CACHE_SIZE=0 DECODED_CACHE_SIZE=128
+ID=big-rgb.jp2 ours_http jp2-cold "cold region" "2 16" MAX_IMAGE_CACHE_SIZE=0
+ID=big-rgb.jph ours_http jph-cold "cold region" "2 16" MAX_IMAGE_CACHE_SIZE=0
 ours_http load "hot cold region" "$LOAD_CONNS"
 
 # static: the hot URLs' answers saved as files (from `ours`, passthrough) served by nginx.

@@ -8,6 +8,7 @@ import sys
 out = sys.argv[1]
 
 # (our configuration, workload) -> (what it is, target ratio or None, p99 must be no worse)
+# against the reference's run of the TIFF; JP2_ROWS against its run of the JPEG2000 image.
 ROWS = [
     ("http", "hot", "hot tiles, HTTP front end, answer cache 256 MB", 15.0, False),
     ("http-cold", "cold", "cold tiles, HTTP, no answer cache (passthrough)", 8.5, False),
@@ -17,6 +18,19 @@ ROWS = [
     ("fcgi", "hot", "hot tiles, FastCGI behind lighttpd (like for like)", None, False),
     ("fcgi-cold", "cold", "cold tiles, FastCGI behind lighttpd, no answer cache", None, False),
     ("fcgi-cold", "region", "regions, FastCGI behind lighttpd, no answer cache", None, True),
+]
+JP2_ROWS = [
+    ("jp2-cold", "region", "JPEG2000 regions -> 512 px, HTTP, no answer cache", 10.0, False),
+    ("jp2-cold", "cold", "JPEG2000 256-px tiles, cold, no answer cache", None, False),
+    ("jph-cold", "region", "HTJ2K regions -> 512 px (reference: its JPEG2000)", None, False),
+    ("jph-cold", "cold", "HTJ2K 256-px tiles, cold (reference: its JPEG2000)", None, False),
+]
+# JPEG2000 runs of ours against our TIFF runs of the same workload: (ours, TIFF run, workload).
+VS_TIFF = [
+    ("jp2-cold", "http-cold", "region"),
+    ("jp2-cold", "pt0-cold", "cold"),
+    ("jph-cold", "http-cold", "region"),
+    ("jph-cold", "pt0-cold", "cold"),
 ]
 
 
@@ -42,11 +56,12 @@ def num(x):
     return "{:,.0f}".format(float(x))
 
 
-ref = results("reference")
+ref_runs = {"reference": results("reference"), "reference-jp2": results("reference-jp2")}
 print("| workload | conns | reference req/s | p99 ms | ours req/s | p99 ms | ratio | target | met | ours peak RSS MB |")
 print("|---|---|---|---|---|---|---|---|---|---|")
-for name, workload, label, target, p99_bound in ROWS:
-    ours = results(name)
+ALL = [r + ("reference",) for r in ROWS] + [r + ("reference-jp2",) for r in JP2_ROWS]
+for name, workload, label, target, p99_bound, ref_name in ALL:
+    ours, ref = results(name), ref_runs[ref_name]
     for conns in ("2", "16"):
         r, o = ref.get((workload, conns)), ours.get((workload, conns))
         if not r or not o:
@@ -64,6 +79,18 @@ for name, workload, label, target, p99_bound in ROWS:
             ratio, ("%gx" % target) + (", p99 no worse" if p99_bound else "") if target else "",
             met, rss_mb(name)))
 
+vs_tiff = []
+for jp2, tiff, workload in VS_TIFF:
+    a, b = results(jp2), results(tiff)
+    for conns in ("2", "16"):
+        if (workload, conns) in a and (workload, conns) in b:
+            vs_tiff.append("- %s %s at %s connections: %.2fx our TIFF's (%s; goal: within 3x)" % (
+                jp2, workload, conns, float(a[(workload, conns)]["rps"]) / float(b[(workload, conns)]["rps"]), tiff))
+if vs_tiff:
+    print()
+    print("\n".join(vs_tiff))
+
+ref = ref_runs["reference"]
 static = results("static-run")
 if static:
     print()

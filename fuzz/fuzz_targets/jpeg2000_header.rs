@@ -1,5 +1,7 @@
 //! JPEG2000 files: our box and main-header parser never panics; when it accepts a file,
 //! decoding the smallest level's first tile through OpenJPEG is an answer or an error.
+//! That decode reads the tile-part index (SOT markers, TLM left out of the spliced main
+//! header) and splices the stream OpenJPEG is given, so both parsers are fuzzed here.
 #![no_main]
 
 use iipsrv_formats::bytes::MemBytes;

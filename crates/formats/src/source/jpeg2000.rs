@@ -18,7 +18,10 @@ use crate::error::{SourceError, SourceResult};
 use iipsrv_core::info::{ColourSpace, ImageInfo, Level, Metadata, SampleFormat};
 use iipsrv_core::raster::{FloatRaster, Pixels, Raster};
 use rayon::prelude::*;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+mod index;
+use index::TileIndex;
 
 /// Tile size served at every level.
 const TILE: u32 = 256;
@@ -66,6 +69,11 @@ pub struct Header {
     /// The codestream's tile grid on the reference grid: origin (XTOsiz, YTOsiz) and tile
     /// size (XTsiz, YTsiz).
     pub tiling: (u32, u32, u32, u32),
+    /// Where the codestream lies in the file: first byte and end.
+    pub codestream: (u64, u64),
+    /// The JP2 header has a palette, component mapping or channel definitions, which
+    /// OpenJPEG applies only when it decodes the JP2 container.
+    pub channel_boxes: bool,
 }
 
 fn corrupt(what: impl Into<String>) -> SourceError {
@@ -216,6 +224,31 @@ impl Header {
         )
     }
 
+    /// The codestream tiles across and down.
+    fn tile_grid(&self) -> (u64, u64) {
+        let (tx, ty, tw, th) = self.tiling;
+        let count = |o: u32, n: u32, t0: u32, t: u32| {
+            (o as u64 + n as u64)
+                .saturating_sub(t0 as u64)
+                .div_ceil(t as u64)
+        };
+        (
+            count(self.origin.0, self.size.0, tx, tw),
+            count(self.origin.1, self.size.1, ty, th),
+        )
+    }
+
+    /// Whether codestream tile `tile` (numbered row by row) touches `area` (left, top,
+    /// right, bottom on the reference grid).
+    fn tile_touches(&self, tile: u16, (x0, y0, x1, y1): Area) -> bool {
+        let (tx, ty, tw, th) = self.tiling;
+        let across = self.tile_grid().0.max(1);
+        let (col, row) = (tile as u64 % across, tile as u64 / across);
+        let (left, top) = (tx as u64 + col * tw as u64, ty as u64 + row * th as u64);
+        let overlaps = |a: u64, t: u32, lo: u32, hi: u32| a < hi as u64 && a + t as u64 > lo as u64;
+        overlaps(left, tw, x0, x1) && overlaps(top, th, y0, y1)
+    }
+
     /// Parses the header of a JP2 file or a raw codestream.
     pub fn read(bytes: &dyn ByteSource) -> SourceResult<Header> {
         let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
@@ -233,6 +266,7 @@ impl Header {
             .find(|b| &b.kind == b"jp2c")
             .ok_or_else(|| corrupt("no codestream box"))?;
         let mut h = Self::codestream(bytes, code.start, Container::Jp2)?;
+        h.codestream = (code.start, code.start + code.len);
         let (mut pclr, mut cmap) = (None, None);
         if let Some(jp2h) = top.iter().find(|b| &b.kind == b"jp2h") {
             for b in boxes(bytes, jp2h.start, jp2h.start + jp2h.len)? {
@@ -241,10 +275,12 @@ impl Header {
                     b"res " => h.resolution(bytes, &b)?,
                     b"pclr" => pclr = Some((content(bytes, &b)?, b.start)),
                     b"cmap" => cmap = Some(content(bytes, &b)?),
+                    b"cdef" => h.channel_boxes = true,
                     _ => {}
                 }
             }
         }
+        h.channel_boxes |= pclr.is_some() || cmap.is_some();
         if let (Some((pclr, at)), Some(cmap)) = (pclr, cmap) {
             h.components = palette_components(&pclr, &cmap, &h.components, at)?;
         }
@@ -387,6 +423,8 @@ impl Header {
             pixels_per_metre: None,
             htj2k: rsiz & 0x4000 != 0,
             tiling,
+            codestream: (base, u64::MAX),
+            channel_boxes: false,
         })
     }
 }
@@ -398,6 +436,9 @@ pub struct Jpeg2000Image {
     info: Arc<ImageInfo>,
     /// Quality layers decoded (0 all), from MAX_LAYERS/LYR.
     layers: u32,
+    /// Where the tile-parts lie, read at the first decode (see [`index`]); `None` when the
+    /// codestream is decoded from the whole file.
+    index: Arc<OnceLock<Option<TileIndex>>>,
 }
 
 impl Jpeg2000Image {
@@ -411,6 +452,7 @@ impl Jpeg2000Image {
             header: Arc::new(header),
             info: Arc::new(info),
             layers,
+            index: Arc::default(),
         })
     }
 
@@ -463,7 +505,14 @@ impl Jpeg2000Image {
             layers: self.layers,
             area,
         };
-        let comps = openjpeg::decode(self.bytes.as_ref(), self.header.container, &req)?;
+        let comps = match self.tile_index() {
+            Some(index) => {
+                let spliced =
+                    index.splice(self.bytes.as_ref(), |t| self.header.tile_touches(t, area));
+                openjpeg::decode(&spliced, Container::Codestream, &req)?
+            }
+            None => openjpeg::decode(self.bytes.as_ref(), self.header.container, &req)?,
+        };
         // The box starts this many level pixels into the decoded area.
         let first = |g: u32, o: u32| {
             let v = (g as u64).div_ceil(1 << k) - (o as u64).div_ceil(1 << k);
@@ -486,6 +535,24 @@ impl Jpeg2000Image {
         }
         let crop = |c: &openjpeg::Component| c.crop(dx, dy, x1 - x0, y1 - y0).ok_or_else(short);
         comps.iter().map(crop).collect()
+    }
+
+    /// The tile-part index, read at the first call: none for remote sources (a round trip
+    /// per tile-part), JP2 files whose channel boxes OpenJPEG applies only through the JP2
+    /// container, and codestreams with more tiles than SOT can number.
+    fn tile_index(&self) -> Option<&TileIndex> {
+        self.index
+            .get_or_init(|| {
+                let h = &self.header;
+                let (across, down) = h.tile_grid();
+                let tiles = across.saturating_mul(down);
+                if self.bytes.is_remote() || h.channel_boxes || tiles > u16::MAX as u64 {
+                    return None;
+                }
+                let (start, end) = h.codestream;
+                TileIndex::read(self.bytes.as_ref(), start, end, tiles as u32)
+            })
+            .as_ref()
     }
 
     /// The reference-grid area OpenJPEG decodes for `area` at reduction `k`. OpenJPEG
@@ -550,7 +617,7 @@ impl Jpeg2000Image {
                 Ok(Self::interleave(w, b - a, &comps, &convert))
             })
             .collect::<SourceResult<_>>()?;
-        let data: Vec<T> = decoded.into_iter().flatten().collect();
+        let data: Vec<T> = decoded.concat();
         Pixels::from_vec(w, h, self.info.channels, data).ok_or_else(|| corrupt("region size"))
     }
 
@@ -563,18 +630,24 @@ impl Jpeg2000Image {
         tile_floor(g, ty0, th).div_ceil(1 << k).saturating_sub(base) as u32
     }
 
-    /// Interleaves the `w`×`h` top-left part of each component through `convert`.
-    fn interleave<T>(
+    /// Interleaves the `w`×`h` top-left part of each component through `convert`, one
+    /// component row at a time (each component covers at least `w`×`h`: `decode_box`).
+    fn interleave<T: Copy + Default>(
         w: u32,
         h: u32,
         comps: &[openjpeg::Component],
         convert: &impl Fn(i32) -> T,
     ) -> Vec<T> {
-        let mut out = Vec::with_capacity(w as usize * h as usize * comps.len());
-        for y in 0..h as usize {
-            for x in 0..w as usize {
-                for c in comps {
-                    out.push(convert(c.data[y * c.width as usize + x]));
+        let (w, n) = (w as usize, comps.len());
+        let mut out = vec![T::default(); w * h as usize * n];
+        for (y, row) in out.chunks_exact_mut((w * n).max(1)).enumerate() {
+            for (i, c) in comps.iter().enumerate() {
+                let start = y * c.width as usize;
+                let Some(src) = c.data.get(start..start + w) else {
+                    continue;
+                };
+                for (d, &v) in row[i..].iter_mut().step_by(n).zip(src) {
+                    *d = convert(v);
                 }
             }
         }
@@ -728,6 +801,7 @@ impl ImageSource for Jpeg2000Image {
                 header: self.header.clone(),
                 info: self.info.clone(),
                 layers: count,
+                index: self.index.clone(),
             }) as Arc<dyn ImageSource>
         })
     }
