@@ -44,9 +44,17 @@ impl App {
             }
             Target::Image(params) => {
                 params.check_extensions(self.web.iiif_extensions)?;
-                let opened = open(req)?;
+                let composite = iiif::composite(&req.query, self.web.iiif_extensions)?;
+                let opened = match &composite {
+                    Some(c) => self.open_planes(req, file, &c.planes)?,
+                    None => open(req)?,
+                };
                 let info = opened.source.info();
-                let view = params.resolve(info.width, info.height, version, self.size_limits())?;
+                let mut view =
+                    params.resolve(info.width, info.height, version, self.size_limits())?;
+                if let Some(c) = &composite {
+                    c.apply(&mut view);
+                }
                 let mut r = self.view_response(req, &opened, &view)?;
                 let link = link_header(&id_uri, &view, params, info, version);
                 r.headers.push(("link", link));

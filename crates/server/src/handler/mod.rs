@@ -6,6 +6,7 @@
 
 mod iiif;
 mod iip;
+mod planes;
 mod tiles;
 mod viewer;
 
