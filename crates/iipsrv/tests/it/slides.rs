@@ -384,3 +384,72 @@ fn ome_tiff_fluorescence_composites_match_numpy() {
         assert!((400..500).contains(&r.status), "{bad}: {}", r.status);
     }
 }
+
+/// A Philips TIFF (levels as a chain of tiled directories, Philips' XML) with tile 1 of
+/// level 0 left out: OpenSlide's vendor and level sizes, the pixel size of the XML, and the
+/// pixels of each level equal OpenSlide's `read_region` on white (the missing tile white,
+/// the others tifffile's deflate tiles exactly), whether the view is the missing tile
+/// alone (a JPEG answer that cannot be passed through) or a region across it.
+#[test]
+fn philips_sparse_tiles_are_white_and_levels_match_openslide() {
+    let dir = tempdir();
+    let slide = dir.path().join("p.tiff");
+    let path = slide.to_string_lossy();
+    fixture_script("make-slides.py", &["philips", &path, "--size", "700x500"]);
+    let oracle = props(&slide);
+    assert_eq!(oracle["vendor"], "philips");
+    let app = app(dir.path(), &[]);
+    let info = json(&app, "/iiif/p.tiff/info.json");
+    let levels = oracle["levels"].as_array().expect("levels");
+    assert_eq!(levels.len(), 3);
+    assert_eq!(
+        [&info["width"], &info["height"]],
+        [&levels[0][0], &levels[0][1]]
+    );
+    assert_eq!(
+        info["sizes"][0],
+        serde_json::json!({"width": 175, "height": 125})
+    );
+    assert_eq!(info["service"][0]["physicalScale"], 2.5e-5);
+    let missing = image(&app, "/iiif/p.tiff/256,0,256,256/256,/0/default.png");
+    assert!(
+        missing.data.iter().all(|&v| v == 255),
+        "the missing tile is white"
+    );
+    let jpeg = image(&app, "/iiif/p.tiff/256,0,256,256/256,/0/default.jpg");
+    assert!(
+        jpeg.data.iter().all(|&v| v >= 250),
+        "the missing tile as JPEG"
+    );
+    for (level, ds, (x, y, w, h)) in [(0, 1, (100, 0, 500, 400)), (1, 2, (0, 0, 700, 500))] {
+        let (lw, lh) = (w / ds, h / ds);
+        let url = format!("/iiif/p.tiff/{x},{y},{w},{h}/{lw},{lh}/0/default.png");
+        let ours = image(&app, &url);
+        let theirs = oracle_region(&slide, level, (x, y, lw, lh));
+        let db = psnr(&ours, &theirs);
+        assert!(ours == theirs || db >= 40.0, "{url}: {db:.1} dB");
+    }
+}
+
+/// A generic tiled pyramid whose reduced levels are SubIFDs of level 0 (tifffile, no
+/// OME-XML): its levels and the pixels of each equal tifffile's.
+#[test]
+fn generic_subifd_pyramid_matches_tifffile() {
+    let dir = tempdir();
+    let file = dir.path().join("s.tif");
+    let path = file.to_string_lossy();
+    fixture_script("make-slides.py", &["subifd", &path, "--size", "700x500"]);
+    let app = app(dir.path(), &[]);
+    let info = json(&app, "/iiif/s.tif/info.json");
+    let sizes = serde_json::json!([{"width": 175, "height": 125}, {"width": 350, "height": 250}]);
+    assert_eq!(info["sizes"], sizes);
+    for (level, width) in [(0, 700), (1, 350), (2, 175)] {
+        let ours = image(&app, &format!("/iiif/s.tif/full/{width},/0/default.png"));
+        let theirs = oracle_plane(&file, 0, level);
+        assert!(
+            ours == theirs,
+            "level {level}: {:.1} dB",
+            psnr(&ours, &theirs)
+        );
+    }
+}

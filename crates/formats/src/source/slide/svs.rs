@@ -47,6 +47,7 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
         associated,
         mpp: mpp.map(|m| (m, m)),
         properties,
+        background: 0,
     })
 }
 
