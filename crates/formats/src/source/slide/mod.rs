@@ -25,6 +25,17 @@ pub(crate) struct Directory {
     pub tiled: bool,
 }
 
+#[cfg(test)]
+impl Directory {
+    /// The summary of a directory with this description, for the vendor modules' tests.
+    pub(crate) fn summary(description: &str, tiled: bool) -> Directory {
+        Directory {
+            description: Some(description.into()),
+            tiled,
+        }
+    }
+}
+
 /// An image a slide file holds beside its pyramid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Associated {

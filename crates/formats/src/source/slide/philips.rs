@@ -56,10 +56,7 @@ mod tests {
     use super::*;
 
     fn dir(description: &str, tiled: bool) -> Directory {
-        Directory {
-            description: Some(description.into()),
-            tiled,
-        }
+        Directory::summary(description, tiled)
     }
 
     const XML: &str = r#"<?xml version="1.0"?><DataObject ObjectType="DPUfsImport"><Attribute Name="DICOM_PIXEL_SPACING" Group="0x0028" Element="0x0030" PMSVR="IDoubleArray">&quot;0.000243&quot; &quot;0.000250&quot;</Attribute></DataObject>"#;
