@@ -1,4 +1,5 @@
-//! IIIF paths: parsing never panics, and image parameters printed back parse to the same.
+//! IIIF paths: parsing never panics, and image parameters printed back parse to the same;
+//! the input read as a query string (the `channels` composite extension) never panics.
 #![no_main]
 
 use iipsrv_core::protocol::iiif::{self, Target};
@@ -8,6 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(path) = std::str::from_utf8(data) else {
         return;
     };
+    let _ = iiif::composite(path, true);
     let Ok(request) = iiif::parse(path) else {
         return;
     };

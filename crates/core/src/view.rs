@@ -167,6 +167,9 @@ pub struct Process {
     pub shade: Option<(i32, i32)>,
     /// CTW: one row per output channel, one coefficient per input channel.
     pub twist: Option<Vec<Vec<f32>>>,
+    /// Whether normalised samples are clipped to 0-1 before the twist (a fluorescence
+    /// composite: a sample outside its channel's range adds nothing or its full colour).
+    pub clip: bool,
     /// GAM.
     pub gamma: Option<Gamma>,
     /// INV: v → 1 - v.
@@ -221,6 +224,9 @@ pub struct View {
     pub encoder_quality: Option<u8>,
     /// JPEG2000 quality layers asked by the request (IIP LYR); 0 leaves it to MAX_LAYERS.
     pub layers: i32,
+    /// The planes (stack pages) read as the channels of a composite; empty for the image
+    /// itself.
+    pub planes: Vec<u32>,
 }
 
 impl View {
@@ -266,6 +272,9 @@ impl View {
         if self.layers != 0 {
             let _ = write!(k, "/l{}", self.layers);
         }
+        if !self.planes.is_empty() {
+            let _ = write!(k, "/p{:?}", self.planes);
+        }
         k
     }
 }
@@ -290,6 +299,7 @@ mod tests {
             format: Format::Jpeg,
             encoder_quality: None,
             layers: 0,
+            planes: Vec::new(),
         }
     }
 
@@ -306,6 +316,8 @@ mod tests {
         e.process.invert = true;
         let mut f = view();
         f.layers = 2;
+        let mut g = view();
+        g.planes = vec![0, 2];
         let keys = [
             a.cache_key(),
             b.cache_key(),
@@ -313,6 +325,7 @@ mod tests {
             d.cache_key(),
             e.cache_key(),
             f.cache_key(),
+            g.cache_key(),
         ];
         for i in 0..keys.len() {
             for j in i + 1..keys.len() {

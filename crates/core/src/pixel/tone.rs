@@ -46,6 +46,9 @@ pub fn apply_float(
     if let Some((h, v)) = p.shade {
         f = shade(&f, h, v);
     }
+    if p.clip {
+        map(&mut f, |v| v.clamp(0.0, 1.0));
+    }
     if let Some(m) = &p.twist {
         f = twist(&f, m);
     }

@@ -13,6 +13,7 @@ use crate::error::{RequestError, Result};
 use crate::info::ColourSpace;
 use crate::info::ImageInfo;
 use crate::info::Level;
+use crate::protocol::composite::{self, Composite};
 use crate::protocol::iip_process as proc_arg;
 use crate::protocol::spectral::{self, ProfileQuery, SpectraQuery};
 use crate::sequence::Views;
@@ -124,6 +125,8 @@ pub struct IipRequest {
     pub layers: Option<u32>,
     /// SDS / JTLS: sequence angles (horizontal, vertical).
     pub angles: Option<(i32, i32)>,
+    /// CHN: a fluorescence composite of planes (our extension, see [`composite`]).
+    pub composite: Option<Composite>,
     /// Actions in the order given.
     pub actions: Vec<Action>,
 }
@@ -204,6 +207,10 @@ pub(crate) const COMMANDS: &[Command] = &[
     Command {
         name: "LYR",
         apply: |r, a| set(&mut r.layers, Some(count(a, "LYR")?)),
+    },
+    Command {
+        name: "CHN",
+        apply: |r, a| set(&mut r.composite, Some(composite::parse(a)?)),
     },
     Command {
         name: "SDS",
@@ -564,7 +571,17 @@ impl IipRequest {
             format,
             encoder_quality: self.quality,
             layers: self.layers.map_or(0, |l| l.min(i32::MAX as u32) as i32),
+            planes: Vec::new(),
         })
+        .map(|v| self.composed(v))
+    }
+
+    /// `view` as the CHN composite asks, when there is one.
+    fn composed(&self, mut view: View) -> View {
+        if let Some(c) = &self.composite {
+            c.apply(&mut view);
+        }
+        view
     }
 
     /// The view of CVT: RGN (fractions) of the image at WID/HEI (fitted inside both when
@@ -620,7 +637,9 @@ impl IipRequest {
             format,
             encoder_quality: self.quality,
             layers: self.layers.map_or(0, |l| l.min(i32::MAX as u32) as i32),
+            planes: Vec::new(),
         })
+        .map(|v| self.composed(v))
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod jpeg2000;
 pub mod memory;
+pub mod planes;
 pub mod region;
 pub mod samples;
 pub mod slide;

@@ -364,6 +364,8 @@ pub struct TiffImage {
     info: ImageInfo,
     levels: Vec<LevelData>,
     limits: Limits,
+    /// The 8-bit value of samples of tiles not stored ([`slide::Layout::background`]).
+    background: u8,
 }
 
 struct DirReader<'a> {
@@ -662,6 +664,7 @@ impl TiffImage {
             .collect();
         let mut image = Self::assemble(bytes, header, &chain[layout.levels[0]], &levels, limits)?;
         layout.describe(&mut image.info.metadata);
+        image.background = layout.background;
         Ok(image)
     }
 
@@ -693,6 +696,7 @@ impl TiffImage {
             info,
             levels,
             limits,
+            background: 0,
         })
     }
 
@@ -1271,7 +1275,7 @@ impl ImageSource for TiffImage {
         }
         let ch = l.samples as u8;
         let Some(stored) = self.stored_tile(l, idx)? else {
-            return Ok(Raster::filled(g.tile_width, rows, ch, 0));
+            return Ok(Raster::filled(g.tile_width, rows, ch, self.background));
         };
         // a codec's error is placed at the tile it decoded
         decode_u8(l, stored, rows).map_err(|e| e.or_at(l.offsets[idx]))
@@ -1286,7 +1290,9 @@ impl ImageSource for TiffImage {
         let g = &l.geometry;
         let ch = l.samples as usize;
         let Some(stored) = self.stored_tile(l, idx)? else {
-            return Ok(FloatRaster::filled(g.tile_width, rows, ch as u8, 0.0));
+            let top = self.info.min_max.first().map_or(255.0, |m| m.1 as f32);
+            let value = top * f32::from(self.background) / 255.0;
+            return Ok(FloatRaster::filled(g.tile_width, rows, ch as u8, value));
         };
         self.decode_float(l, stored, rows)
             .map_err(|e| e.or_at(l.offsets[idx]))

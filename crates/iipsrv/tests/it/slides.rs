@@ -323,3 +323,133 @@ fn ome_tiff_planes_channels_and_size() {
         }
     }
 }
+
+/// numpy's composite (`openslide-oracle.py composite`) of tifffile's planes of a box
+/// (x, y, w, h) of a level of an OME-TIFF, `spec` as IIP CHN.
+fn oracle_composite(ome: &Path, level: u32, area: (u32, u32, u32, u32), spec: &str) -> Raster {
+    let (x, y, w, h) = area;
+    let out = ome.with_extension(format!("mix{level}-{x}-{y}.png"));
+    let nums: Vec<String> = [level, x, y, w, h].iter().map(u32::to_string).collect();
+    let mut args = vec!["composite", ome.to_str().expect("path")];
+    args.extend(nums.iter().map(String::as_str));
+    args.extend([spec, out.to_str().expect("path")]);
+    fixture_script("openslide-oracle.py", &args);
+    decode_image(&std::fs::read(out).expect("oracle png"))
+}
+
+/// Fluorescence composites of a 16-bit OME-TIFF's channel planes, each in a colour and with
+/// its own min/max, through IIIF `?channels=` (only with IIIF_EXTENSIONS=1) and IIP `CHN`,
+/// against numpy's mix of tifffile's planes: a whole reduced level and regions across tiles
+/// of the full level (PSNR ≥ 40 dB); IIP tiles are composites too.
+#[test]
+fn ome_tiff_fluorescence_composites_match_numpy() {
+    let dir = tempdir();
+    let ome = dir.path().join("f.ome.tif");
+    let path = ome.to_string_lossy();
+    fixture_script(
+        "make-slides.py",
+        &["ome", &path, "--size", "600x400", "--bits", "16"],
+    );
+    let spec = "0:0000ff:2000,40000;2:ff8000;1:00ff00:0,30000";
+    let query = spec.replace(';', "%3B");
+    let ext = app(dir.path(), &["--iiif-extensions", "1"]);
+    let cases = [
+        ("full/300,/0/default.png", 1, (0, 0, 300, 200)),
+        ("100,50,300,250/300,/0/default.png", 0, (100, 50, 300, 250)),
+    ];
+    for (params, level, area) in cases {
+        let url = format!("/iiif/f.ome.tif/{params}?channels={query}");
+        let ours = image(&ext, &url);
+        let db = psnr(&ours, &oracle_composite(&ome, level, area, spec));
+        assert!(db >= 40.0, "{url}: {db:.1} dB");
+    }
+    let iip = "/iip?FIF=f.ome.tif&RGN=0.25,0.25,0.5,0.5&WID=300&CVT=png";
+    let ours = image(&ext, &format!("{iip}&CHN={query}"));
+    let theirs = oracle_composite(&ome, 0, (150, 100, 300, 200), spec);
+    let db = psnr(&ours, &theirs);
+    assert!(db >= 40.0, "IIP CHN: {db:.1} dB");
+    let tile = image(&ext, &format!("/iip?FIF=f.ome.tif&CHN={query}&JTL=2,1"));
+    assert_eq!((tile.width, tile.height, tile.channels), (256, 256, 3));
+    let plain = app(dir.path(), &[]);
+    let off = call(
+        &plain,
+        &format!("/iiif/f.ome.tif/full/300,/0/default.png?channels={query}"),
+    );
+    assert_eq!(off.status, 400);
+    for bad in ["9:ff0000", "0:red", "0:ff0000:5,1"] {
+        let r = call(
+            &ext,
+            &format!("/iip?FIF=f.ome.tif&CHN={bad}&WID=100&CVT=png"),
+        );
+        assert!((400..500).contains(&r.status), "{bad}: {}", r.status);
+    }
+}
+
+/// A Philips TIFF (levels as a chain of tiled directories, Philips' XML) with tile 1 of
+/// level 0 left out: OpenSlide's vendor and level sizes, the pixel size of the XML, and the
+/// pixels of each level equal OpenSlide's `read_region` on white (the missing tile white,
+/// the others tifffile's deflate tiles exactly), whether the view is the missing tile
+/// alone (a JPEG answer that cannot be passed through) or a region across it.
+#[test]
+fn philips_sparse_tiles_are_white_and_levels_match_openslide() {
+    let dir = tempdir();
+    let slide = dir.path().join("p.tiff");
+    let path = slide.to_string_lossy();
+    fixture_script("make-slides.py", &["philips", &path, "--size", "700x500"]);
+    let oracle = props(&slide);
+    assert_eq!(oracle["vendor"], "philips");
+    let app = app(dir.path(), &[]);
+    let info = json(&app, "/iiif/p.tiff/info.json");
+    let levels = oracle["levels"].as_array().expect("levels");
+    assert_eq!(levels.len(), 3);
+    assert_eq!(
+        [&info["width"], &info["height"]],
+        [&levels[0][0], &levels[0][1]]
+    );
+    assert_eq!(
+        info["sizes"][0],
+        serde_json::json!({"width": 175, "height": 125})
+    );
+    assert_eq!(info["service"][0]["physicalScale"], 2.5e-5);
+    let missing = image(&app, "/iiif/p.tiff/256,0,256,256/256,/0/default.png");
+    assert!(
+        missing.data.iter().all(|&v| v == 255),
+        "the missing tile is white"
+    );
+    let jpeg = image(&app, "/iiif/p.tiff/256,0,256,256/256,/0/default.jpg");
+    assert!(
+        jpeg.data.iter().all(|&v| v >= 250),
+        "the missing tile as JPEG"
+    );
+    for (level, ds, (x, y, w, h)) in [(0, 1, (100, 0, 500, 400)), (1, 2, (0, 0, 700, 500))] {
+        let (lw, lh) = (w / ds, h / ds);
+        let url = format!("/iiif/p.tiff/{x},{y},{w},{h}/{lw},{lh}/0/default.png");
+        let ours = image(&app, &url);
+        let theirs = oracle_region(&slide, level, (x, y, lw, lh));
+        let db = psnr(&ours, &theirs);
+        assert!(ours == theirs || db >= 40.0, "{url}: {db:.1} dB");
+    }
+}
+
+/// A generic tiled pyramid whose reduced levels are SubIFDs of level 0 (tifffile, no
+/// OME-XML): its levels and the pixels of each equal tifffile's.
+#[test]
+fn generic_subifd_pyramid_matches_tifffile() {
+    let dir = tempdir();
+    let file = dir.path().join("s.tif");
+    let path = file.to_string_lossy();
+    fixture_script("make-slides.py", &["subifd", &path, "--size", "700x500"]);
+    let app = app(dir.path(), &[]);
+    let info = json(&app, "/iiif/s.tif/info.json");
+    let sizes = serde_json::json!([{"width": 175, "height": 125}, {"width": 350, "height": 250}]);
+    assert_eq!(info["sizes"], sizes);
+    for (level, width) in [(0, 700), (1, 350), (2, 175)] {
+        let ours = image(&app, &format!("/iiif/s.tif/full/{width},/0/default.png"));
+        let theirs = oracle_plane(&file, 0, level);
+        assert!(
+            ours == theirs,
+            "level {level}: {:.1} dB",
+            psnr(&ours, &theirs)
+        );
+    }
+}

@@ -54,13 +54,17 @@ impl App {
             true => Some(self.degraded_size(file)?),
             false => None,
         };
-        let open = |req: &Request| -> Flow<Granted> {
-            let mut opened =
-                self.open_view(req, file, page.map(|p| (p, sequence::DEFAULT_ANGLES.1)))?;
+        // Through the degraded image service, what the caller sees is the service's size.
+        let serviced = |mut granted: Granted| -> Granted {
             if let Some(n) = service_size {
-                opened.grant = Grant::Service(n);
+                granted.grant = Grant::Service(n);
             }
-            Ok(opened)
+            granted
+        };
+        let open = |req: &Request| -> Flow<Granted> {
+            let opened =
+                self.open_view(req, file, page.map(|p| (p, sequence::DEFAULT_ANGLES.1)))?;
+            Ok(serviced(opened))
         };
         match &parsed.target {
             Target::Base => {
@@ -83,12 +87,19 @@ impl App {
             }
             Target::Image(params) => {
                 params.check_extensions(self.web.iiif_extensions)?;
-                let opened = open(req)?;
+                let composite = iiif::composite(&req.query, self.web.iiif_extensions)?;
+                let opened = match &composite {
+                    Some(c) => serviced(self.open_planes(req, file, &c.planes)?),
+                    None => open(req)?,
+                };
                 let full = opened.source.info();
                 let shown = self.shown_info(&opened);
                 let info = shown.as_ref();
                 let mut view =
                     params.resolve(info.width, info.height, version, self.limits_of(&opened))?;
+                if let Some(c) = &composite {
+                    c.apply(&mut view);
+                }
                 let link = link_header(&id_uri, &view, params, info, version);
                 if let std::borrow::Cow::Owned(shown) = &shown {
                     view.region = full_region(view.region, shown, full);

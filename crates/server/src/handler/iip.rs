@@ -86,7 +86,7 @@ impl App {
             .iter()
             .find(|a| matches!(a, Action::Tile { .. } | Action::Convert(_)));
         if let Some(action) = image_action {
-            let opened = self.open_view(req, parsed.image()?, parsed.angles)?;
+            let opened = self.open_request(req, &parsed)?;
             let info = opened.source.info();
             let view = match action {
                 Action::Tile {
@@ -104,6 +104,14 @@ impl App {
         self.obj(req, &parsed)
     }
 
+    /// The image a tile or CVT request reads: the view SDS names, or the planes of CHN.
+    fn open_request(&self, req: &Request, parsed: &iip::IipRequest) -> Flow<Granted> {
+        match &parsed.composite {
+            Some(c) => self.open_planes(req, parsed.image()?, &c.planes),
+            None => self.open_view(req, parsed.image()?, parsed.angles),
+        }
+    }
+
     /// TIL: the JPEG tiles of a rectangle as one IIP tile stream (`application/vnd.netfpx`).
     fn tile_stream(
         &self,
@@ -113,7 +121,7 @@ impl App {
         first: u64,
         last: u64,
     ) -> Flow<Response> {
-        let opened = self.open_view(req, parsed.image()?, parsed.angles)?;
+        let opened = self.open_request(req, parsed)?;
         if let Some(r) = super::not_modified(req, &opened, &self.web.cache_control) {
             return Ok(r);
         }

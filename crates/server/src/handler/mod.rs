@@ -7,6 +7,7 @@
 mod auth;
 mod iiif;
 mod iip;
+mod planes;
 mod tiles;
 mod viewer;
 

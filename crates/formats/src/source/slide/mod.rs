@@ -1,7 +1,8 @@
 //! Microscope slide layouts inside TIFF: which directories of a scanner's file are the
 //! pyramid, which are its associated images (label, macro, thumbnail), and what its
 //! description says (microns per pixel, magnification, scanner, channels): Aperio SVS
-//! ([`svs`]) and OME-TIFF ([`ome`], whose planes are a stack's pages). One module per format;
+//! ([`svs`]), Philips TIFF ([`philips`], sparse tiles on white) and OME-TIFF ([`ome`],
+//! whose planes are a stack's pages). One module per format;
 //! each reads only the directories' summaries ([`Directory`]), never bytes, so the TIFF
 //! reader stays the one place that parses the file and reads tiles.
 //!
@@ -10,6 +11,7 @@
 //! pages of a stack, under the identifier `<slide>;label` ([`Associated::split_id`]).
 
 pub(crate) mod ome;
+pub(crate) mod philips;
 pub(crate) mod svs;
 
 use iipsrv_core::info::Metadata;
@@ -21,6 +23,17 @@ pub(crate) struct Directory {
     pub description: Option<String>,
     /// Whether the directory has tiles (not strips).
     pub tiled: bool,
+}
+
+#[cfg(test)]
+impl Directory {
+    /// The summary of a directory with this description, for the vendor modules' tests.
+    pub(crate) fn summary(description: &str, tiled: bool) -> Directory {
+        Directory {
+            description: Some(description.into()),
+            tiled,
+        }
+    }
 }
 
 /// An image a slide file holds beside its pyramid.
@@ -84,6 +97,9 @@ pub(crate) struct Layout {
     pub mpp: Option<(f64, f64)>,
     /// The vendor's properties, named as OpenSlide names them.
     pub properties: Vec<(String, String)>,
+    /// The 8-bit value of the samples of tiles the file leaves out (byte count 0): 0, or
+    /// 255 (white) for brightfield scanners that store only the tissue.
+    pub background: u8,
 }
 
 impl Layout {
@@ -107,7 +123,7 @@ impl Layout {
 /// The layout of the slide whose chain of directories is `dirs`, when a vendor module
 /// recognises it.
 pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
-    svs::layout(dirs)
+    svs::layout(dirs).or_else(|| philips::layout(dirs))
 }
 
 /// A length per pixel in microns from a description's text: finite, positive and below a

@@ -47,6 +47,7 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
         associated,
         mpp: mpp.map(|m| (m, m)),
         properties,
+        background: 0,
     })
 }
 
@@ -79,10 +80,7 @@ mod tests {
     use super::*;
 
     fn dir(description: &str, tiled: bool) -> Directory {
-        Directory {
-            description: Some(description.into()),
-            tiled,
-        }
+        Directory::summary(description, tiled)
     }
 
     const HEAD: &str = "Aperio Image Library v12.0.15\r\n";
