@@ -49,7 +49,11 @@ fuzz_target!(|data: &[u8]| {
     let mut next = || parts.next().unwrap_or("").to_string();
     let (path, query, cookie, auth, xff, user, id) =
         (next(), next(), next(), next(), next(), next(), next());
-    let peer = if data.first().is_some_and(|b| b % 2 == 0) { "127.0.0.1" } else { "203.0.113.1" };
+    let peer = if data.first().is_some_and(|b| b % 2 == 0) {
+        "127.0.0.1"
+    } else {
+        "203.0.113.1"
+    };
     let headers: Vec<(String, String)> = [
         ("cookie", cookie),
         ("authorization", auth),
