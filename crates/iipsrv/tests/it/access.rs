@@ -196,6 +196,28 @@ fn restricted_ids_answer_401_everywhere_the_same_for_missing_and_unreadable_ones
 }
 
 #[test]
+fn every_spelling_of_a_restricted_id_is_restricted() {
+    let dir = images();
+    let app = policy_app(dir.path());
+    for id in [
+        "/donor/d.tif",
+        "donor//d.tif",
+        "./donor/d.tif",
+        "donor/./d.tif",
+    ] {
+        for path in every_protocol(id) {
+            let r = app.handle(&from(OUTSIDER, &path, &[]));
+            assert_eq!(r.status, 401, "{path}: {}", text(&r));
+        }
+    }
+    let iip = "/fcgi-bin/iipsrv.fcgi?FIF=/donor/d.tif&WID=100&CVT=jpeg";
+    assert_eq!(app.handle(&from(OUTSIDER, iip, &[])).status, 401, "{iip}");
+    // a page or associated image of a restricted image
+    let page = "/iiif/donor/d.tif;label/full/100,/0/default.jpg";
+    assert_eq!(app.handle(&from(OUTSIDER, page, &[])).status, 401, "{page}");
+}
+
+#[test]
 fn kiosk_addresses_see_everything_in_every_protocol() {
     let dir = images();
     let app = policy_app(dir.path());
@@ -223,6 +245,13 @@ fn kiosk_addresses_see_everything_in_every_protocol() {
             app.handle(&from(OUTSIDER, &path, &xff)).status,
             401,
             "{path}"
+        );
+        // the client writes the left of the header; the trusted proxy appended the right
+        let forged = [("x-forwarded-for", "10.20.1.2, 203.0.113.7")];
+        assert_eq!(
+            app.handle(&from("127.0.0.1", &path, &forged)).status,
+            401,
+            "{path}: a forged X-Forwarded-For"
         );
     }
     for path in [
@@ -583,10 +612,16 @@ fn the_flow_of_a_iiif_client_probe_token_probe() {
     let result = json_of(&app.handle(&from(OUTSIDER, probe_path, &[("authorization", &bearer)])));
     assert_eq!(result["status"], 200);
     assert!(result.get("substitute").is_none() && result.get("heading").is_none());
-    // the token opens the images too (for clients that send it)
+    // the token opens the probe only: it was posted to a viewer's origin, which must not
+    // fetch the images with it (they go by the cookie)
     let big = "/iiif/manuscripts/m.tif/full/max/0/default.jpg";
     assert_eq!(
         app.handle(&from(OUTSIDER, big, &[("authorization", &bearer)]))
+            .status,
+        401
+    );
+    assert_eq!(
+        app.handle(&from(OUTSIDER, big, &[("cookie", &cookie)]))
             .status,
         200
     );

@@ -16,7 +16,7 @@ pub(crate) mod sessions;
 pub mod signed;
 pub(crate) mod users;
 
-use crate::forwarded::{self, Trusted};
+use crate::forwarded::Trusted;
 use policy::{Grantor, Level, Policy, Rule};
 use sessions::Sessions;
 use std::net::IpAddr;
@@ -122,6 +122,23 @@ impl Access {
         self.policy.rule_for(id).filter(|r| r.level != Level::Open)
     }
 
+    /// What `caller` may see of image `id` when asking the probe service: as
+    /// [`Access::decide`], and a session's access token counts too. Access tokens are
+    /// posted to any viewer's origin, so they open nothing but the probe (IIIF
+    /// Authorization Flow 2.0: the images themselves go by the cookie).
+    pub fn decide_probe(&self, caller: &Caller, id: &str) -> Decision<'_> {
+        let Some(rule) = self.guarded_rule(id) else {
+            return Decision::Full;
+        };
+        let by_token = caller
+            .bearer()
+            .is_some_and(|t| self.sessions.token_grants(t, &rule.name));
+        match by_token {
+            true => Decision::Full,
+            false => self.decide(caller, id),
+        }
+    }
+
     /// What `caller` may see of image `id`.
     pub fn decide(&self, caller: &Caller, id: &str) -> Decision<'_> {
         let Some(rule) = self.guarded_rule(id) else {
@@ -147,23 +164,20 @@ impl Access {
             || caller
                 .cookie(&format!("{COOKIE_PREFIX}{}", rule.name))
                 .is_some_and(|c| self.sessions.cookie_grants(c, &rule.name))
-            || caller
-                .bearer()
-                .is_some_and(|t| self.bearer_opens(t, rule, id))
+            || caller.bearer().is_some_and(|t| self.bearer_opens(t, id))
             || self.policy.signing_secret.as_deref().is_some_and(|key| {
                 signed::is_signed(caller.query)
                     && signed::verify(key, caller.path, caller.query, now_secs())
             })
     }
 
-    /// Whether a bearer token (a session's access token, or a JWT) opens `id`.
-    fn bearer_opens(&self, token: &str, rule: &Rule, id: &str) -> bool {
-        self.sessions.token_grants(token, &rule.name)
-            || self
-                .policy
-                .tokens
-                .as_ref()
-                .is_some_and(|keys| bearer::opens(keys, token, id))
+    /// Whether a bearer token (a JWT; a session's access token opens only the probe) opens
+    /// `id`.
+    fn bearer_opens(&self, token: &str, id: &str) -> bool {
+        self.policy
+            .tokens
+            .as_ref()
+            .is_some_and(|keys| bearer::opens(keys, token, id))
     }
 
     /// The identity a trusted proxy asserts in `header` (non-empty).
@@ -177,17 +191,26 @@ impl Access {
             .filter(|v| !v.is_empty())
     }
 
-    /// The client's address: the peer, or the first X-Forwarded-For address when the peer
-    /// is a trusted proxy.
+    /// The client's address: the peer, or, when the peer is a trusted proxy, the last
+    /// X-Forwarded-For address that is not one (proxies append to the header: the addresses
+    /// before the first untrusted one from the right are the client's to write). An
+    /// unreadable address on the way gives none.
     pub(crate) fn client(&self, caller: &Caller) -> Option<IpAddr> {
-        let forwarded = self
-            .proxies
-            .trusts(caller.peer)
-            .then(|| caller.header("x-forwarded-for"))
-            .flatten()
-            .and_then(forwarded::first_value)
-            .and_then(|a| a.parse().ok());
-        forwarded.or(caller.peer)
+        if !self.proxies.trusts(caller.peer) {
+            return caller.peer;
+        }
+        let Some(chain) = caller.header("x-forwarded-for") else {
+            return caller.peer;
+        };
+        let mut client = caller.peer;
+        for hop in chain.rsplit(',') {
+            let addr: IpAddr = hop.trim().parse().ok()?;
+            client = Some(addr);
+            if !self.proxies.trusts(client) {
+                break;
+            }
+        }
+        client
     }
 }
 

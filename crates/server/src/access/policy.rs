@@ -211,11 +211,15 @@ impl Policy {
         })
     }
 
-    /// The first rule whose globs match `id` (None: the id is open).
+    /// The first rule whose globs match `id` in any of its [`forms`] (None: the id is
+    /// open).
     pub fn rule_for(&self, id: &str) -> Option<&Rule> {
-        self.rules
-            .iter()
-            .find(|r| r.ids.iter().any(|g| g.matches_with(id, MATCH)))
+        let forms = forms(id);
+        self.rules.iter().find(|r| {
+            r.ids
+                .iter()
+                .any(|g| forms.iter().any(|f| g.matches_with(f, MATCH)))
+        })
     }
 
     /// The rule named `name`.
@@ -341,6 +345,24 @@ fn rule(r: RuleFile, number: usize, base: &Path) -> Result<Rule, String> {
         grantor,
         texts,
     })
+}
+
+/// The spellings of `id` a rule must see: the id as the file system reads it (no leading
+/// `/`, no empty or `.` segments: `/a//./b.tif` opens `a/b.tif`), and, for a slide's
+/// associated image or a page (`a.svs;label`, `a.tif;3`), the image it belongs to. A rule
+/// written for the image covers every spelling of it.
+fn forms(id: &str) -> Vec<String> {
+    let canonical = id
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect::<Vec<_>>()
+        .join("/");
+    let owner = canonical
+        .rsplit_once(';')
+        .map(|(image, _)| image.to_string());
+    let mut forms = vec![canonical];
+    forms.extend(owner);
+    forms
 }
 
 #[cfg(test)]

@@ -454,7 +454,8 @@ pub(crate) fn to_request(param: impl Fn(&str) -> Option<String>) -> Request {
         ("HTTP_X_FORWARDED_PREFIX", "x-forwarded-prefix"),
         ("HTTP_AUTHORIZATION", "authorization"),
         ("HTTP_COOKIE", "cookie"),
-        ("HTTP_X_REMOTE_USER", "x-remote-user"),
+        // The web server's authenticated user, never the client's own header.
+        ("REMOTE_USER", "x-remote-user"),
         ("HTTP_X_FORWARDED_FOR", "x-forwarded-for"),
     ];
     let https = param("HTTPS").is_some_and(|v| v.eq_ignore_ascii_case("on") || v == "1");

@@ -316,7 +316,7 @@ impl App {
             "id": format!("{root}/{AUTH_SEGMENT}probe/{raw_id}"),
             "type": "AuthProbeResult2",
         });
-        let rule = match access.decide(&Self::caller(req), &id) {
+        let rule = match access.decide_probe(&Self::caller(req), &id) {
             Decision::Full => None,
             Decision::Limited(_, rule) => {
                 result["substitute"] = json!([{
