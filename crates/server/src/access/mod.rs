@@ -327,10 +327,15 @@ mod tests {
         ));
         let (token, _) = a.sessions.token_of(&c, "room").expect("token");
         let bearer = h(&[("authorization", &format!("Bearer {token}"))]);
+        // The session's access token opens its probe, not its images.
         assert_eq!(
-            a.decide(&caller("198.51.100.1", &bearer), "r/a.tif"),
+            a.decide_probe(&caller("198.51.100.1", &bearer), "r/a.tif"),
             Decision::Full
         );
+        assert!(matches!(
+            a.decide(&caller("198.51.100.1", &bearer), "r/a.tif"),
+            Decision::Denied(_)
+        ));
     }
 
     #[test]
