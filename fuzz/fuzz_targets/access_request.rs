@@ -70,10 +70,16 @@ fuzz_target!(|data: &[u8]| {
         headers: &headers,
     };
     let decision = access().decide(&caller, &id);
-    if !id.starts_with("r/") && !id.starts_with("d/") && !id.starts_with("k/") {
+    // Rules see the id as the file system reads it (`/r//a` is `r/a`).
+    let canon = id
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect::<Vec<_>>()
+        .join("/");
+    if !canon.starts_with("r/") && !canon.starts_with("d/") && !canon.starts_with("k/") {
         assert_eq!(decision, Decision::Full);
     }
-    if id.starts_with("r/") && decision == Decision::Full {
+    if canon.starts_with("r/") && decision == Decision::Full {
         // only a signature or a token can open it here (no session was ever made)
         assert!(query.contains("&signature=") || headers[1].1.starts_with("Bearer "));
     }
