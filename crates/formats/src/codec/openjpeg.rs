@@ -37,6 +37,21 @@ pub(crate) struct DecodeRequest {
     /// Area on the reference grid (full-resolution coordinates, image offset included):
     /// left, top, right, bottom.
     pub area: (u32, u32, u32, u32),
+    /// The largest image the header may declare, checked before anything is decoded: a
+    /// codestream whose header we did not parse ourselves (a tile inside a TIFF) could
+    /// otherwise claim gigapixels. `None` when the caller has checked the header.
+    pub bounds: Option<Bounds>,
+}
+
+/// The most a codestream may hold: image size on the reference grid and components.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// Widest image.
+    pub width: u32,
+    /// Tallest image.
+    pub height: u32,
+    /// Most components.
+    pub components: u32,
 }
 
 /// One decoded component.
@@ -223,6 +238,9 @@ pub fn decode(
     if unsafe { opj::opj_read_header(s.stream, s.codec, &mut s.image) } != 1 || s.image.is_null() {
         return Err(fail("reading the header"));
     }
+    if let Some(bounds) = req.bounds {
+        within(&s, bounds)?;
+    }
     let (x0, y0, x1, y1) = req.area;
     // SAFETY: valid codec and image from this session; the area was checked by the caller
     // against the image; OpenJPEG checks it again.
@@ -240,13 +258,29 @@ pub fn decode(
     components(&s)
 }
 
+/// Refuses a header that declares more than `bounds`.
+fn within(s: &Session, bounds: Bounds) -> SourceResult<()> {
+    // SAFETY: the image is non-null: read_header succeeded and set it.
+    let img = unsafe { &*s.image };
+    let (width, height) = (img.x1.saturating_sub(img.x0), img.y1.saturating_sub(img.y0));
+    if width > bounds.width || height > bounds.height || img.numcomps > bounds.components {
+        return Err(SourceError::corrupt(format!(
+            "JPEG2000: the codestream declares {width}x{height} pixels of {} components, \
+             more than its {}x{} tile of {}",
+            img.numcomps, bounds.width, bounds.height, bounds.components
+        )));
+    }
+    Ok(())
+}
+
 /// Decodes a whole raw codestream held in memory (a JPEG2000 tile inside a TIFF) at full
-/// resolution, every layer.
-pub(crate) fn decode_codestream(data: Vec<u8>) -> SourceResult<Vec<Component>> {
+/// resolution, every layer; its header may declare at most `bounds`.
+pub(crate) fn decode_codestream(data: Vec<u8>, bounds: Bounds) -> SourceResult<Vec<Component>> {
     let request = DecodeRequest {
         reduce: 0,
         layers: 0,
         area: (0, 0, 0, 0),
+        bounds: Some(bounds),
     };
     decode(
         &crate::bytes::MemBytes(data),

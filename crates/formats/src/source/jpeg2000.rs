@@ -504,6 +504,7 @@ impl Jpeg2000Image {
             reduce: k,
             layers: self.layers,
             area,
+            bounds: None,
         };
         let comps = match self.tile_index() {
             Some(index) => {

@@ -1224,8 +1224,13 @@ fn decode_u8(l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<Raster> 
 /// The 8-bit pixels of a JPEG2000 tile (a raw codestream) of `rows` rows of level `l`:
 /// its components interleaved, YCbCr turned to RGB for compression 33003.
 fn jp2k_tile(l: &LevelData, stored: Vec<u8>, rows: u32) -> SourceResult<Raster> {
-    let comps = openjpeg::decode_codestream(stored)?;
     let (width, ch) = (l.geometry.tile_width, l.samples as usize);
+    let bounds = openjpeg::Bounds {
+        width,
+        height: l.geometry.tile_height,
+        components: ch as u32,
+    };
+    let comps = openjpeg::decode_codestream(stored, bounds)?;
     let fits = |c: &openjpeg::Component| c.width == width && c.height >= rows;
     if comps.len() != ch || !comps.iter().all(fits) {
         return Err(corrupt(format!(
