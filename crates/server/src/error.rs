@@ -51,8 +51,14 @@ pub enum Error {
     Unauthorized(String),
     /// An image the access policy does not let this caller see, or not this large (401):
     /// the same answer whether the image exists or not.
-    #[error("{0}")]
-    Denied(String),
+    #[error("{reason}")]
+    Denied {
+        /// Why, the same text for every image.
+        reason: String,
+        /// The URL of the image's IIIF probe service, where a client learns how to get
+        /// access (sent as a Link header); None when its rule has no access service.
+        probe: Option<String>,
+    },
     /// A bug or an unexpected I/O failure (500).
     #[error("{0}")]
     Internal(String),
@@ -63,7 +69,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadRequest(_) => 400,
-            Error::Unauthorized(_) | Error::Denied(_) => 401,
+            Error::Unauthorized(_) | Error::Denied { .. } => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed(_) => 405,
@@ -88,7 +94,7 @@ impl Error {
     pub(crate) fn challenge(&self) -> Option<&'static str> {
         match self {
             Error::Unauthorized(_) => Some("Bearer realm=\"iipsrv admin\""),
-            Error::Denied(_) => Some("Bearer realm=\"iipsrv images\""),
+            Error::Denied { .. } => Some("Bearer realm=\"iipsrv images\""),
             _ => None,
         }
     }
@@ -96,7 +102,25 @@ impl Error {
     /// The 401 of an image the caller may not see (or that is not there, under a
     /// restricted rule): one text for both.
     pub(crate) fn denied() -> Self {
-        Error::Denied("access to this image needs authorisation".into())
+        Error::denied_with_probe(None)
+    }
+
+    /// [`Error::denied`] naming the image's probe service.
+    pub(crate) fn denied_with_probe(probe: Option<String>) -> Self {
+        Error::Denied {
+            reason: "access to this image needs authorisation".into(),
+            probe,
+        }
+    }
+
+    /// The Link header of a 401: the image's probe service.
+    pub(crate) fn probe_link(&self) -> Option<String> {
+        match self {
+            Error::Denied {
+                probe: Some(url), ..
+            } => Some(format!("<{url}>; rel=\"service\"")),
+            _ => None,
+        }
     }
 
     /// The 404 of an image that is not there, naming the id as asked (at most 200

@@ -40,6 +40,12 @@ impl Trusted {
         Ok(t)
     }
 
+    /// Whether every peer is trusted (`*`, or a range of prefix length 0): then anyone can
+    /// write the forwarded headers.
+    pub(crate) fn trusts_everyone(&self) -> bool {
+        self.any || self.nets.iter().any(|&(_, bits)| bits == 0)
+    }
+
     /// Whether a request from `peer` may set the forwarded headers.
     pub(crate) fn trusts(&self, peer: Option<IpAddr>) -> bool {
         let Some(peer) = peer.map(|p| p.to_canonical()) else {

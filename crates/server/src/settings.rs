@@ -566,6 +566,9 @@ impl Config {
                 "OMP_NUM_THREADS must be at least 1",
             ));
         }
+        let web = self.web_settings()?;
+        let access = self.access_policy()?;
+        refuse_open_proxies(&web.proxies, access.as_ref())?;
         Ok(Settings {
             images: self.image_settings()?,
             caches: self.cache_settings()?,
@@ -575,8 +578,8 @@ impl Config {
                 probability: self.watermark_probability,
                 opacity: self.watermark_opacity,
             }),
-            web: self.web_settings()?,
-            access: self.access_policy()?,
+            web,
+            access,
         })
     }
 
@@ -924,6 +927,19 @@ impl FastCgiConfig {
     pub fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.fcgi_read_timeout)
     }
+}
+
+/// Refuses an access policy whose kiosk or external rules would believe forwarded headers
+/// from every peer (TRUSTED_PROXIES=*): anyone could then claim an address or identity.
+fn refuse_open_proxies(proxies: &Trusted, policy: Option<&Policy>) -> Result<(), ConfigError> {
+    if policy.is_some_and(Policy::believes_proxies) && proxies.trusts_everyone() {
+        return Err(ConfigError::new(
+            "TRUSTED_PROXIES",
+            "TRUSTED_PROXIES trusts every peer, so with AUTH_POLICY's kiosk or external rules \
+             anyone could claim their address or identity: list the proxies",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -262,7 +262,7 @@ fn kiosk_addresses_see_everything_in_every_protocol() {
         let r = app.handle(&from("192.0.2.44", path, &[]));
         assert_eq!(
             r.header("cache-control"),
-            Some("private"),
+            Some("private, no-cache"),
             "{path}: protected answers are private"
         );
     }
@@ -837,6 +837,147 @@ fn bearer_tokens_are_checked_for_key_audience_expiry_and_ids() {
 }
 
 #[test]
+fn signed_urls_may_not_outlive_the_policys_longest_lifetime() {
+    let dir = images();
+    let app = policy_app(dir.path());
+    let path = "/iiif/donor/d.tif/full/300,/0/default.jpg";
+    let ask = |days: u64| {
+        let q = iipsrv_server::access::signed::sign(
+            SIGNING,
+            path,
+            &format!("expires={}", now() + days * 86400),
+        );
+        app.handle(&from(OUTSIDER, &format!("{path}?{q}"), &[]))
+            .status
+    };
+    assert_eq!(
+        ask(6),
+        200,
+        "within signed_urls.max_hours (a week by default)"
+    );
+    assert_eq!(ask(8), 401, "beyond it");
+}
+
+#[test]
+fn denied_answers_name_the_probe_service() {
+    let dir = images();
+    let app = policy_app(dir.path());
+    let host: [(&str, &str); 0] = [];
+    let probe = "<http://localhost/iiif/_auth/probe/donor%2Fd.tif>; rel=\"service\"";
+    for path in [
+        "/iiif/donor/d.tif/full/100,/0/default.jpg",
+        "/iiif/donor/d.tif/info.json",
+        "/deepzoom/donor/d.tif_files/8/0_0.jpg",
+        "/zoomify/donor/d.tif/ImageProperties.xml",
+        "/fcgi-bin/iipsrv.fcgi?FIF=donor/d.tif&JTL=0,0",
+        "/viewer/donor/d.tif",
+    ] {
+        let r = app.handle(&from(OUTSIDER, path, &host));
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.header("link"), Some(probe), "{path}");
+        assert!(r.header("www-authenticate").is_some(), "{path}");
+    }
+    // the probe it names answers
+    let r = app.handle(&from(OUTSIDER, "/iiif/_auth/probe/donor%2Fd.tif", &host));
+    assert_eq!(json_of(&r)["status"], 401);
+}
+
+#[test]
+fn guarded_answers_are_private_revalidated_and_vary_on_credentials() {
+    let dir = images();
+    let app = policy_app(dir.path());
+    let cookie = login(&app, "reader", "reading-room").expect("login");
+    let later = "Fri, 01 Jan 2100 00:00:00 GMT";
+    let guarded = "/iiif/manuscripts/m.tif/full/max/0/default.jpg";
+    let open = "/iiif/public/o.tif/full/max/0/default.jpg";
+    for (path, headers, cc, vary) in [
+        (
+            guarded,
+            vec![("cookie", cookie.as_str())],
+            "private, no-cache",
+            Some("Cookie, Authorization"),
+        ),
+        (open, vec![], "max-age=86400", None),
+    ] {
+        let r = app.handle(&from(OUTSIDER, path, &headers));
+        assert_eq!(
+            (r.status, r.header("cache-control")),
+            (200, Some(cc)),
+            "{path}"
+        );
+        assert_eq!(r.header("vary"), vary, "{path}");
+        let mut again = headers.clone();
+        again.push(("if-modified-since", later));
+        let r = app.handle(&from(OUTSIDER, path, &again));
+        assert_eq!(
+            (r.status, r.header("cache-control")),
+            (304, Some(cc)),
+            "{path}: 304"
+        );
+        assert_eq!(r.header("vary"), vary, "{path}: 304");
+    }
+    // the pages that list or show guarded images are the caller's
+    for path in ["/", "/viewer/manuscripts/m.tif"] {
+        let r = app.handle(&from(OUTSIDER, path, &[]));
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(
+            r.header("cache-control"),
+            Some("private, no-cache"),
+            "{path}"
+        );
+    }
+    // a degraded caller's TIL of full-resolution tiles is refused, not "not modified"
+    let til = "/fcgi-bin/iipsrv.fcgi?FIF=manuscripts/m.tif&TIL=3,0";
+    let r = app.handle(&from(OUTSIDER, til, &[("if-modified-since", later)]));
+    assert_eq!(r.status, 401);
+    let small = "/fcgi-bin/iipsrv.fcgi?FIF=manuscripts/m.tif&TIL=1,0";
+    assert_eq!(app.handle(&from(OUTSIDER, small, &[])).status, 200);
+}
+
+#[test]
+fn the_access_page_refuses_frames_and_posts_from_other_sites() {
+    let dir = images();
+    let app = policy_app(dir.path());
+    let page = app.handle(&from(OUTSIDER, "/iiif/_auth/access/reading-room", &[]));
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some("frame-ancestors 'none'")
+    );
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    let post = |origin: &str| {
+        let mut post = from(
+            OUTSIDER,
+            "/iiif/_auth/access/donor-terms",
+            &[("origin", origin)],
+        );
+        post.method = Method::Post;
+        app.handle(&post)
+    };
+    let r = post("https://evil.example");
+    assert_eq!(r.status, 403);
+    assert!(r.header("set-cookie").is_none());
+    let r = post("http://localhost");
+    assert_eq!(r.status, 200);
+    assert!(r.header("set-cookie").is_some());
+}
+
+#[test]
+fn kiosk_and_external_rules_refuse_to_trust_every_proxy() {
+    for proxies in ["*", "0.0.0.0/0, ::/0"] {
+        let config = iipsrv_server::settings::Config::from_args([
+            "iipsrv",
+            "--auth-policy",
+            example_policy().to_str().expect("path"),
+            "--trusted-proxies",
+            proxies,
+        ])
+        .expect("config");
+        let e = config.settings().expect_err("every proxy trusted");
+        assert_eq!(e.variable, "TRUSTED_PROXIES", "{e}");
+    }
+}
+
+#[test]
 fn the_index_lists_only_what_the_caller_may_see() {
     let dir = images();
     let policy = example_policy();
@@ -892,7 +1033,10 @@ fn answers_filled_into_memcached_by_an_authorised_caller_are_not_handed_to_other
             iipsrv_server::access::signed::sign(SIGNING, path, &format!("expires={}", now() + 60));
         let authorised = get(a.port, &format!("{path}?{signed}"));
         assert_eq!(authorised.status, 200, "{path}");
-        assert_eq!(authorised.header("cache-control"), Some("private"));
+        assert_eq!(
+            authorised.header("cache-control"),
+            Some("private, no-cache")
+        );
         // the same answer, asked anonymously of the other server and of the same one
         assert_eq!(get(b.port, path).status, 401, "{path} from memcached");
         assert_eq!(get(a.port, path).status, 401, "{path} from RAM");

@@ -1,5 +1,6 @@
 //! Bearer tokens: JWTs (HS256 with a shared secret, or RS256 with the issuer's public
-//! key) whose `aud` must be the policy's audience and whose `exp` must be to come. An
+//! key) whose `aud` must be the policy's audience, whose `exp` must be to come and whose
+//! `nbf`, when present, must be past. An
 //! optional `ids` claim (a glob) narrows the images a token opens.
 
 use super::policy::TokenKeys;
@@ -27,6 +28,7 @@ pub fn opens(keys: &TokenKeys, token: &str, id: &str) -> bool {
     validation.set_audience(&[&keys.audience]);
     validation.set_required_spec_claims(&["exp", "aud"]);
     validation.leeway = 0;
+    validation.validate_nbf = true;
     match jsonwebtoken::decode::<Claims>(token, key, &validation) {
         Ok(data) => data.claims.ids.is_none_or(|g| {
             glob::Pattern::new(&g).is_ok_and(|p| p.matches_with(id, super::policy::MATCH))
@@ -95,6 +97,16 @@ mod tests {
             "another secret that is long enough for HS256",
         );
         assert!(!opens(&keys(), &wrong_key, "a.tif"));
+        let early = token(
+            serde_json::json!({"aud": aud, "exp": now() + 120, "nbf": now() + 60}),
+            SECRET,
+        );
+        assert!(!opens(&keys(), &early, "a.tif"), "not yet valid (nbf)");
+        let begun = token(
+            serde_json::json!({"aud": aud, "exp": now() + 120, "nbf": now() - 1}),
+            SECRET,
+        );
+        assert!(opens(&keys(), &begun, "a.tif"));
         let good = token(serde_json::json!({"aud": aud, "exp": now() + 60}), SECRET);
         let parts: Vec<&str> = good.split('.').collect();
         let forged_claims = serde_json::json!({"aud": aud, "exp": now() + 60, "ids": "**"});

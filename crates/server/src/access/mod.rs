@@ -167,7 +167,13 @@ impl Access {
             || caller.bearer().is_some_and(|t| self.bearer_opens(t, id))
             || self.policy.signing_secret.as_deref().is_some_and(|key| {
                 signed::is_signed(caller.query)
-                    && signed::verify(key, caller.path, caller.query, now_secs())
+                    && signed::verify(
+                        key,
+                        caller.path,
+                        caller.query,
+                        now_secs(),
+                        self.policy.signed_max_lifetime,
+                    )
             })
     }
 

@@ -33,6 +33,7 @@ struct SessionFile {
 #[serde(deny_unknown_fields)]
 struct SignedFile {
     secret: String,
+    max_hours: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +161,9 @@ pub struct Policy {
     pub origins: Option<Vec<String>>,
     /// The shared secret of signed URLs.
     pub signing_secret: Option<Vec<u8>>,
+    /// The furthest a signed URL's expiry may lie ahead, in seconds (signed_urls.max_hours,
+    /// default a week): a link signed to last for ever is refused.
+    pub signed_max_lifetime: u64,
     /// Bearer token keys.
     pub tokens: Option<TokenKeys>,
 }
@@ -195,18 +199,13 @@ impl Policy {
         if !(hours.is_finite() && hours > 0.0 && hours <= 24.0 * 366.0) {
             return Err("session.hours must be above 0 and at most a year".into());
         }
-        let signing_secret = match file.signed_urls {
-            Some(s) if s.secret.len() < 16 => {
-                return Err("signed_urls.secret must be at least 16 characters".into())
-            }
-            Some(s) => Some(s.secret.into_bytes()),
-            None => None,
-        };
+        let (signing_secret, signed_max_lifetime) = signed_urls(file.signed_urls)?;
         Ok(Policy {
             rules,
             session_ttl: Duration::from_secs_f64(hours * 3600.0),
             origins: file.session.origins,
             signing_secret,
+            signed_max_lifetime,
             tokens: file.tokens.map(|t| token_keys(t, base)).transpose()?,
         })
     }
@@ -220,6 +219,14 @@ impl Policy {
                 .iter()
                 .any(|g| forms.iter().any(|f| g.matches_with(f, MATCH)))
         })
+    }
+
+    /// Whether a rule believes what a proxy says of the client (its address for a kiosk,
+    /// its identity for external access).
+    pub fn believes_proxies(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| matches!(r.grantor, Some(Grantor::Kiosk(_) | Grantor::External(_))))
     }
 
     /// The rule named `name`.
@@ -303,6 +310,21 @@ fn grantor_of(level: Level, r: &RuleFile, base: &Path) -> Result<Option<Grantor>
             ))
         }
     })
+}
+
+/// The secret of signed URLs and the longest lifetime they may claim (seconds).
+fn signed_urls(file: Option<SignedFile>) -> Result<(Option<Vec<u8>>, u64), String> {
+    let Some(file) = file else {
+        return Ok((None, 0));
+    };
+    if file.secret.len() < 16 {
+        return Err("signed_urls.secret must be at least 16 characters".into());
+    }
+    let hours = file.max_hours.unwrap_or(24.0 * 7.0);
+    if !(hours.is_finite() && hours > 0.0 && hours <= 24.0 * 3660.0) {
+        return Err("signed_urls.max_hours must be above 0 and at most ten years".into());
+    }
+    Ok((Some(file.secret.into_bytes()), (hours * 3600.0) as u64))
 }
 
 fn rule(r: RuleFile, number: usize, base: &Path) -> Result<Rule, String> {

@@ -8,11 +8,11 @@ use std::path::Path;
 #[derive(Debug, Clone, Default)]
 pub struct Users {
     hashes: HashMap<String, String>,
+    /// A hash of a random password at the file's highest cost, checked when the user is
+    /// unknown so that a wrong name costs as long as a wrong password (a decoy of another
+    /// cost would tell names apart by timing).
+    decoy: String,
 }
-
-/// A hash of no password, checked when the user is unknown so that a wrong name costs as
-/// long as a wrong password.
-const DECOY: &str = "$2b$10$abcdefghijklmnopqrstuu5Lr0Jw7p6X7ijQ4mZ0FZfVJqP1hY1fW";
 
 impl Users {
     /// Reads an htpasswd file; every hash must be bcrypt.
@@ -38,17 +38,33 @@ impl Users {
             }
             hashes.insert(name.to_string(), hash.to_string());
         }
-        Ok(Users { hashes })
+        let cost = hashes.values().filter_map(|h| cost_of(h)).max();
+        let decoy = bcrypt::hash(secret_text(), cost.unwrap_or(bcrypt::DEFAULT_COST))
+            .map_err(|e| format!("cannot make a bcrypt hash: {e}"))?;
+        Ok(Users { hashes, decoy })
     }
 
     /// Whether `password` is `name`'s; as slow for unknown names as for known ones.
     pub fn check(&self, name: &str, password: &str) -> bool {
         let (hash, known) = match self.hashes.get(name) {
             Some(h) => (h.as_str(), true),
-            None => (DECOY, false),
+            None => (self.decoy.as_str(), false),
         };
         bcrypt::verify(password, hash).unwrap_or(false) && known
     }
+}
+
+/// The cost of a bcrypt hash (`$2b$NN$...`).
+fn cost_of(hash: &str) -> Option<u32> {
+    hash.get(4..6)?.parse().ok()
+}
+
+/// A password nobody knows, for the decoy hash.
+fn secret_text() -> String {
+    let mut b = [0u8; 16];
+    // Without system randomness the decoy is still a hash nobody has a password for.
+    let _ = getrandom::fill(&mut b);
+    hex::encode(b)
 }
 
 #[cfg(test)]
@@ -62,6 +78,11 @@ mod tests {
         assert!(users.check("ana", "s3cret"));
         assert!(!users.check("ana", "s3creT"));
         assert!(!users.check("bob", "s3cret"));
+        assert_eq!(
+            cost_of(&users.decoy),
+            Some(4),
+            "the decoy costs what the file's hashes do"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::{html_escape, App, Method, Request, Response};
 use crate::access::policy::{Grantor, Level, Rule};
 use crate::access::{Access, Caller, Decision, COOKIE_PREFIX};
 use crate::error::{Error, Result};
+use crate::settings::Protocol;
 use crate::storage::registry::Opened;
 use iipsrv_core::info::{ImageInfo, Level as PyramidLevel};
 use iipsrv_core::view::{Rect, View};
@@ -184,6 +185,15 @@ fn param(query: &str, name: &str) -> Option<String> {
         })
 }
 
+/// `r` with headers that forbid showing it in a frame: the access service's pages are
+/// opened as windows, and a framed login or terms page could be clicked through unseen.
+fn no_framing(mut r: Response) -> Response {
+    r.headers
+        .push(("content-security-policy", "frame-ancestors 'none'".into()));
+    r.headers.push(("x-frame-options", "DENY".into()));
+    r
+}
+
 /// A language map of one English string, as IIIF writes texts.
 fn en(s: &str) -> Value {
     json!({ "en": [s] })
@@ -223,8 +233,20 @@ impl App {
         match access.decide(&Self::caller(req), id) {
             Decision::Full => Ok((Grant::Full, guarded)),
             Decision::Limited(n, _) => Ok((Grant::Limited(n), true)),
-            Decision::Denied(_) => Err(Error::denied()),
+            Decision::Denied(rule) => Err(Error::denied_with_probe(self.probe_url(req, id, rule))),
         }
+    }
+
+    /// Where a client denied image `id` under `rule` learns how to get access: the
+    /// image's probe service (None when the rule has no access service, or IIIF is not
+    /// mapped).
+    fn probe_url(&self, req: &Request, id: &str, rule: &Rule) -> Option<String> {
+        rule.grantor.as_ref()?;
+        let prefix = self.prefix_of(Protocol::Iiif)?;
+        let base = format!("/{prefix}");
+        let root = self.base_uri(req, base.trim_end_matches('/'));
+        let raw_id = percent_encoding::utf8_percent_encode(id, super::ID_ENCODE);
+        Some(format!("{root}/{AUTH_SEGMENT}probe/{raw_id}"))
     }
 
     /// The long side of the degraded image service of `id` (404 when its rule has none).
@@ -296,7 +318,13 @@ impl App {
             .filter(|r| r.grantor.is_some())
             .ok_or_else(|| Error::NotFound("no such access service".into()))?;
         match service {
-            "access" => Ok(self.access_service(access, req, rule)),
+            "access" if self.cross_site_post(req) => Ok(no_framing(page(
+                403,
+                &rule.texts.label,
+                "<p>This form must be sent from its own page.</p>",
+                "",
+            ))),
+            "access" => Ok(no_framing(self.access_service(access, req, rule))),
             "token" => Ok(token_service(access, req, rule)),
             "logout" => Ok(self.logout(access, req, rule)),
             _ => Err(Error::NotFound("no such auth service".into())),
@@ -381,6 +409,17 @@ impl App {
                 "window.close();",
             ),
         }
+    }
+
+    /// Whether `req` is a form post from another site (its Origin is not this server's):
+    /// a page elsewhere must not log a visitor in, or accept terms in their name.
+    fn cross_site_post(&self, req: &Request) -> bool {
+        let Some(origin) = req.header("origin").filter(|_| req.method == Method::Post) else {
+            return false;
+        };
+        let own = self.base_uri(req, "");
+        let rest = own.strip_prefix(origin);
+        !rest.is_some_and(|r| r.is_empty() || r.starts_with('/'))
     }
 
     /// Opens a session for `rule` and answers the page that sets its cookie and closes.

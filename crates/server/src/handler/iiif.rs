@@ -4,7 +4,7 @@
 use super::auth::{
     degraded_info, full_region, Grant, Granted, AUTH_CONTEXT, AUTH_SEGMENT, DEGRADED_SEGMENT,
 };
-use super::{not_modified, App, Request, Response};
+use super::{App, Audience, Request, Response};
 use crate::error::{Error, Flow, Halt};
 use crate::forwarded;
 use bytes::Bytes;
@@ -190,12 +190,12 @@ impl App {
     /// see it, a 304 when the client's copy is current, else the description.
     fn info(&self, req: &Request, opened: Flow<Granted>, d: Described) -> Flow<Response> {
         let opened = match opened {
-            Err(Halt::Failed(e @ Error::Denied(_))) => {
+            Err(Halt::Failed(e @ Error::Denied { .. })) => {
                 return Ok(denied_info(&e, d.id, d.version, d.auth))
             }
             opened => opened?,
         };
-        if let Some(mut r) = not_modified(req, &opened, &self.web.cache_control) {
+        if let Some(mut r) = self.not_modified(req, &opened, Audience::of(&opened, d.private)) {
             r.headers.push(("vary", "Accept".into()));
             return Ok(r);
         }
@@ -235,7 +235,7 @@ impl App {
             format!("application/ld+json;profile=\"{}\"", version.context())
         };
         let mut r = Response::new(200, &mime, body);
-        self.cache_headers(&mut r, Some(opened), private || opened.guarded);
+        self.cache_headers(&mut r, Some(opened), Audience::of(opened, private));
         r.headers.push(("vary", "Accept".into()));
         r.headers
             .push(("link", format!("<{}>;rel=\"profile\"", version.profile())));
@@ -290,6 +290,9 @@ fn denied_info(e: &Error, id: &str, version: Version, auth: Option<serde_json::V
     r.headers.push(("cache-control", "no-store".into()));
     if let Some(c) = e.challenge() {
         r.headers.push(("www-authenticate", c.into()));
+    }
+    if let Some(link) = e.probe_link() {
+        r.headers.push(("link", link));
     }
     r
 }

@@ -2,7 +2,7 @@
 //! regions, and the embedded DeepZoom/Zoomify/IIIF forms.
 
 use super::auth::{Grant, Granted};
-use super::{App, Budget, Request, Response};
+use super::{App, Audience, Budget, Request, Response};
 use crate::error::{Error, Flow, Halt, Result};
 use crate::render;
 use crate::storage::registry::Opened;
@@ -122,11 +122,13 @@ impl App {
         last: u64,
     ) -> Flow<Response> {
         let opened = self.open_request(req, parsed)?;
-        if let Some(r) = super::not_modified(req, &opened, &self.web.cache_control) {
+        let info = opened.source.info();
+        let level_index = iip::level_index(info, resolution)?;
+        opened.grant.permits_level(info, level_index)?;
+        if let Some(r) = self.not_modified(req, &opened, Audience::of(&opened, false)) {
             return Ok(r);
         }
-        let info = opened.source.info();
-        let level = &info.levels[iip::level_index(info, resolution)?];
+        let level = &info.levels[level_index];
         let (across, down) = (level.tiles_across() as u64, level.tiles_down() as u64);
         if first >= across * down {
             return Err(Error::NotFound(format!(

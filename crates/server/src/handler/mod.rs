@@ -184,6 +184,9 @@ impl Response {
                 if let Some(c) = e.challenge() {
                     r.headers.push(("www-authenticate", c.into()));
                 }
+                if let Some(link) = e.probe_link() {
+                    r.headers.push(("link", link));
+                }
             }
             405 => r.headers.push(("allow", "GET, HEAD, POST, OPTIONS".into())),
             503 => {
@@ -477,7 +480,7 @@ impl App {
         view: &View,
     ) -> Flow<Response> {
         opened.grant.permits(opened.source.info(), view)?;
-        if let Some(r) = not_modified(req, opened, &self.web.cache_control) {
+        if let Some(r) = self.not_modified(req, opened, Audience::of(opened, false)) {
             return Ok(r);
         }
         let answer = self.render(req, opened, view)?;
@@ -493,7 +496,7 @@ impl App {
         opened: &Granted,
     ) -> Response {
         let mut r = Response::new(200, mime, body);
-        self.cache_headers(&mut r, Some(opened), opened.guarded);
+        self.cache_headers(&mut r, Some(opened), Audience::of(opened, false));
         r
     }
 
@@ -506,14 +509,19 @@ impl App {
         opened: Option<&Opened>,
     ) -> Response {
         let mut r = Response::new(200, mime, body);
-        self.cache_headers(&mut r, opened, false);
+        self.cache_headers(&mut r, opened, Audience::Anyone);
         r
     }
 
-    /// Last-Modified (the image's) and Cache-Control (CACHE_CONTROL, or `private`) of an
-    /// answer; `no-store` alone for an answer from the stored level of an image whose
-    /// pyramid is being built, which its pyramid will answer otherwise.
-    pub(super) fn cache_headers(&self, r: &mut Response, opened: Option<&Opened>, private: bool) {
+    /// Last-Modified (the image's) and the caching headers of `audience` for an answer;
+    /// `no-store` alone for an answer from the stored level of an image whose pyramid is
+    /// being built, which its pyramid will answer otherwise.
+    pub(super) fn cache_headers(
+        &self,
+        r: &mut Response,
+        opened: Option<&Opened>,
+        audience: Audience,
+    ) {
         if opened.is_some_and(|o| o.building.is_some()) {
             r.headers.push(("cache-control", "no-store".into()));
             return;
@@ -522,11 +530,41 @@ impl App {
             r.headers
                 .push(("last-modified", httpdate::fmt_http_date(o.mtime)));
         }
-        let cc = match private {
-            true => "private".to_string(),
-            false => self.web.cache_control.clone(),
-        };
-        r.headers.push(("cache-control", cc));
+        r.headers.extend(self.caching(audience));
+    }
+
+    /// Cache-Control (and Vary) for answers seen by `audience`: CACHE_CONTROL for anyone;
+    /// `private` for answers that depend on the caller's headers; for images under an
+    /// access rule also `no-cache` (the browser asks again, so a logout or an expired
+    /// session takes effect at once) and `Vary` on the credentials that decide.
+    pub(super) fn caching(&self, audience: Audience) -> Vec<(&'static str, String)> {
+        match audience {
+            Audience::Anyone => vec![("cache-control", self.web.cache_control.clone())],
+            Audience::Caller => vec![("cache-control", "private".into())],
+            Audience::Guarded => vec![
+                ("cache-control", "private, no-cache".into()),
+                ("vary", "Cookie, Authorization".into()),
+            ],
+        }
+    }
+
+    /// A 304 when the client's copy (If-Modified-Since) is as new as the image's file
+    /// ([`unchanged_since`]), with the caching headers a 200 for `audience` would carry.
+    pub(super) fn not_modified(
+        &self,
+        req: &Request,
+        opened: &Opened,
+        audience: Audience,
+    ) -> Option<Response> {
+        if !unchanged_since(req, opened)? {
+            return None;
+        }
+        let mut r = Response::new(304, "text/plain", Bytes::new());
+        r.headers.retain(|(n, _)| *n != "content-type");
+        r.headers
+            .push(("last-modified", httpdate::fmt_http_date(opened.mtime)));
+        r.headers.extend(self.caching(audience));
+        Some(r)
     }
 
     /// MAX_CVT and ALLOW_UPSCALING, as every protocol applies them.
@@ -674,17 +712,11 @@ fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-/// A 304 when the client's copy (If-Modified-Since) is as new as the image's file, for
-/// GET and HEAD only, and not when If-None-Match is present (it takes precedence, RFC 9110
-/// 13.2.2, and we send no entity tags for it to match), nor while the image's pyramid is
-/// being built (its answers change when it is there). It carries the Cache-Control a 200
-/// would.
-pub(super) fn not_modified(
-    req: &Request,
-    opened: &Opened,
-    cache_control: &str,
-) -> Option<Response> {
-    let mtime = opened.mtime;
+/// Whether the client's copy (If-Modified-Since) is as new as the image's file, for GET
+/// and HEAD only; None (ask no more) when there is no date, or If-None-Match is present (it
+/// takes precedence, RFC 9110 13.2.2, and we send no entity tags for it to match), or the
+/// image's pyramid is being built (its answers change when it is there).
+fn unchanged_since(req: &Request, opened: &Opened) -> Option<bool> {
     if !matches!(req.method, Method::Get | Method::Head)
         || req.header("if-none-match").is_some()
         || opened.building.is_some()
@@ -692,14 +724,30 @@ pub(super) fn not_modified(
         return None;
     }
     let since = httpdate::parse_http_date(req.header("if-modified-since")?).ok()?;
-    let file_secs = mtime.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let file_secs = opened.mtime.duration_since(UNIX_EPOCH).ok()?.as_secs();
     let since_secs = since.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    (file_secs <= since_secs).then(|| {
-        let mut r = Response::new(304, "text/plain", Bytes::new());
-        r.headers.retain(|(n, _)| *n != "content-type");
-        r.headers
-            .push(("last-modified", httpdate::fmt_http_date(mtime)));
-        r.headers.push(("cache-control", cache_control.to_string()));
-        r
-    })
+    Some(file_secs <= since_secs)
+}
+
+/// Who an answer is for, as caches must know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Audience {
+    /// The same for every caller: CACHE_CONTROL.
+    Anyone,
+    /// Depends on the caller's headers (a negotiated IIIF version): private.
+    Caller,
+    /// An image under an access rule: private to the caller, revalidated each time.
+    Guarded,
+}
+
+impl Audience {
+    /// The audience of an answer from `opened`; `per_caller` when it also depends on the
+    /// caller's headers.
+    pub(super) fn of(opened: &Granted, per_caller: bool) -> Audience {
+        match (opened.guarded, per_caller) {
+            (true, _) => Audience::Guarded,
+            (false, true) => Audience::Caller,
+            (false, false) => Audience::Anyone,
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! (build.rs, from the npm package), so the pages need no CDN. VIEWER=0 turns all of it off.
 
 use super::Budget;
-use super::{html_escape, App, Request, Response, ID_ENCODE};
+use super::{html_escape, App, Audience, Request, Response, ID_ENCODE};
 use crate::error::{Error, Flow, Halt, Result};
 use crate::settings::Protocol;
 use iipsrv_formats::open::{kind_of_file, outline, Kind};
@@ -44,7 +44,7 @@ impl App {
     }
 
     /// The URL prefix the first URI map of `protocol` gives (None when it is not mapped).
-    fn prefix_of(&self, protocol: Protocol) -> Option<&str> {
+    pub(super) fn prefix_of(&self, protocol: Protocol) -> Option<&str> {
         self.web
             .maps
             .iter()
@@ -81,7 +81,17 @@ impl App {
              <body><h1>iipsrv</h1><table><tr><th></th><th>image</th><th>size</th><th>format</th></tr>\
              {rows}</table></body></html>"
         );
-        Response::new(200, "text/html; charset=utf-8", body)
+        self.page_for_caller(Response::new(200, "text/html; charset=utf-8", body))
+    }
+
+    /// A page whose content depends on the caller under an access policy (the index lists
+    /// what the caller may see; a viewer page exists for those who may see its image):
+    /// private to the caller then.
+    fn page_for_caller(&self, mut r: Response) -> Response {
+        if self.access.is_some() {
+            r.headers.extend(self.caching(Audience::Guarded));
+        }
+        r
     }
 
     /// The viewer page of one image: 404 when the image does not open; while its pyramid
@@ -126,7 +136,8 @@ impl App {
         let body = VIEWER_HTML
             .replace("{{TITLE}}", &html_escape(&id))
             .replace("{{CONFIG}}", &config);
-        Ok(Response::new(200, "text/html; charset=utf-8", body))
+        let page = Response::new(200, "text/html; charset=utf-8", body);
+        Ok(self.page_for_caller(page))
     }
 }
 

@@ -41,7 +41,8 @@ fn pixel_spacing(xml: &str) -> Option<(f64, f64)> {
     let wsi = xml.find(">WSI<").unwrap_or(0);
     let rest = &xml[wsi..];
     let rest = &rest[rest.find("\"DICOM_PIXEL_SPACING\"")?..];
-    let value = rest[rest.find('>')? + 1..rest.find("</")?].replace("&quot;", "\"");
+    let value = &rest[rest.find('>')? + 1..];
+    let value = value[..value.find("</")?].replace("&quot;", "\"");
     let mut mm = value
         .split('"')
         .map(str::trim)
@@ -54,6 +55,13 @@ fn pixel_spacing(xml: &str) -> Option<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_closed_before_its_tag_opens_is_no_spacing() {
+        // "</" before the attribute's '>' (found by fuzzing: a panic on slicing)
+        let xml = "<x>WSI<\"DICOM_PIXEL_SPACING\" A=\"</b\" B=\"1\">&quot;0.25&quot;";
+        assert_eq!(pixel_spacing(xml), None);
+    }
 
     fn dir(description: &str, tiled: bool) -> Directory {
         Directory::summary(description, tiled)
