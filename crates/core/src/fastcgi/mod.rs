@@ -36,7 +36,8 @@ pub struct Limits {
     pub params_bytes: usize,
     /// The most name-value pairs of one request (or one GET_VALUES).
     pub pairs: usize,
-    /// The most STDIN bytes of one request (counted, not kept: no answer reads a body).
+    /// The most STDIN bytes of one request (its body: only the access service's form
+    /// posts one).
     pub stdin_bytes: usize,
     /// The most requests active at once on one connection (FCGI_MAX_REQS).
     pub requests: usize,
@@ -113,6 +114,8 @@ pub enum Event {
         id: u16,
         /// Its parameters.
         params: Params,
+        /// Its body (STDIN), at most [`Limits::stdin_bytes`].
+        body: Vec<u8>,
         /// False when the connection is to be closed after its answer.
         keep_conn: bool,
     },
@@ -143,11 +146,11 @@ pub enum Step {
 enum Slot {
     /// Its PARAMS stream is arriving.
     Params { data: Vec<u8>, keep_conn: bool },
-    /// Its STDIN stream is arriving (`seen` bytes so far).
+    /// Its STDIN stream is arriving (`body` so far).
     Stdin {
         params: Params,
         held: usize,
-        seen: usize,
+        body: Vec<u8>,
         keep_conn: bool,
     },
     /// Handed out; its answer is being made.
@@ -317,35 +320,35 @@ impl Decoder {
         *slot = Slot::Stdin {
             params,
             held,
-            seen: 0,
+            body: Vec::new(),
             keep_conn,
         };
         Ok(None)
     }
 
-    /// STDIN: body bytes (counted against the limit, not kept), or (empty) the request's
-    /// end: then it is handed out.
+    /// STDIN: body bytes (kept up to the limit), or (empty) the request's end: then it is
+    /// handed out.
     fn stdin(&mut self, id: u16, content: &[u8]) -> Result<Option<Event>, WireError> {
         let limit = self.limits.stdin_bytes;
         let slot = slot(&mut self.slots, id, kind::STDIN)?;
-        let Slot::Stdin { seen, .. } = slot else {
+        let Slot::Stdin { body, .. } = slot else {
             return Err(WireError::Unexpected {
                 kind: kind::STDIN,
                 id,
             });
         };
         if !content.is_empty() {
-            *seen += content.len();
-            return match *seen > limit {
-                true => Err(WireError::StdinTooLarge(limit)),
-                false => Ok(None),
-            };
+            if body.len() + content.len() > limit {
+                return Err(WireError::StdinTooLarge(limit));
+            }
+            body.extend_from_slice(content);
+            return Ok(None);
         }
         let Slot::Stdin {
             params,
             held,
+            body,
             keep_conn,
-            ..
         } = std::mem::replace(slot, Slot::Answering)
         else {
             return Ok(None);
@@ -354,6 +357,7 @@ impl Decoder {
         Ok(Some(Event::Request {
             id,
             params,
+            body,
             keep_conn,
         }))
     }

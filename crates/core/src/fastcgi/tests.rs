@@ -64,12 +64,14 @@ fn a_request_arrives_whole_whatever_the_pieces() {
         let [Event::Request {
             id: 1,
             params,
+            body,
             keep_conn: true,
         }] = &events[..]
         else {
             panic!("{events:?}");
         };
         assert_eq!(params.get("REQUEST_URI"), Some("/iiif/a.tif/info.json"));
+        assert!(body.is_empty());
         assert_eq!((d.active(), d.arriving()), (1, false));
         d.finished(1);
         assert_eq!(d.active(), 0, "the id is free again");
@@ -275,4 +277,23 @@ fn padding_and_truncation_need_more_bytes_never_more_memory() {
     let claim = [1, kind::PARAMS, 0, 1, 0xff, 0xff, 0xff, 0];
     assert_eq!(d.step(&claim), Ok(Step::NeedMore(record::MAX_RECORD)));
     assert_eq!(d.step(&claim[..5]), Ok(Step::NeedMore(8)));
+}
+
+#[test]
+fn a_posted_body_arrives_with_its_request() {
+    let head = get(1, "/iiif/_auth/access/r");
+    let input = [
+        &head[..head.len() - 8],
+        &rec(kind::STDIN, 1, b"user=ana&"),
+        &rec(kind::STDIN, 1, b"password=x"),
+        &rec(kind::STDIN, 1, &[]),
+    ]
+    .concat();
+    for piece in [1, 7, 1000] {
+        let events = feed(&mut Decoder::new(Limits::default()), &input, piece).expect("ok");
+        let [Event::Request { body, .. }] = &events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(body, b"user=ana&password=x");
+    }
 }

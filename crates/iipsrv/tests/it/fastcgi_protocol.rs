@@ -265,3 +265,76 @@ fn a_multiplexing_client_gets_concurrent_answers() {
     }
     assert_eq!(order[2], 7, "the slow answer ends last: {order:?}");
 }
+
+/// The records of one request of `uri` as request `id`, with `extra` parameters and `body`
+/// as STDIN.
+fn request_with(id: u16, method: &str, uri: &str, extra: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let mut pairs = vec![
+        ("REQUEST_METHOD", method),
+        ("REQUEST_URI", uri),
+        ("SCRIPT_NAME", path),
+        ("QUERY_STRING", query),
+        ("HTTP_HOST", "example.org"),
+    ];
+    pairs.extend_from_slice(extra);
+    let mut out = [
+        record(BEGIN, id, &[0, 1, 1, 0, 0, 0, 0, 0]),
+        record(PARAMS, id, &params(&pairs)),
+        record(PARAMS, id, &[]),
+    ]
+    .concat();
+    // the body in two records, as web servers split it
+    let (a, b) = body.split_at(body.len() / 2);
+    for part in [a, b].into_iter().filter(|p| !p.is_empty()) {
+        out.extend(record(STDIN, id, part));
+    }
+    out.extend(record(STDIN, id, &[]));
+    out
+}
+
+#[test]
+fn the_access_services_login_form_works_over_fastcgi() {
+    let dir = tempdir();
+    let image = dir.path().join("manuscripts/m.tif");
+    std::fs::create_dir_all(image.parent().expect("parent")).expect("dir");
+    iipsrv_server::demo::write_demo(&image, 1200, 900).expect("image");
+    let policy =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/auth-policy.toml");
+    let env = [("AUTH_POLICY", policy.to_str().expect("path"))];
+    let server = Fcgi::start(&dir.path().to_string_lossy(), &env, None, dir.path());
+    let mut s = server.connect();
+    let full = "/iiif/manuscripts%2Fm.tif/full/max/0/default.jpg";
+    assert!(answer(&mut s, 1, full).starts_with("Status: 401"));
+
+    let form = b"user=reader&password=reading-room";
+    let post = request_with(2, "POST", "/iiif/_auth/access/reading-room", &[], form);
+    s.write_all(&post).expect("send");
+    let page = String::from_utf8_lossy(&read_until_ended(&mut s, &[2])[&2]).to_string();
+    assert!(page.starts_with("Status: 200"), "{page}");
+    let cookie = page
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let get = request_with(3, "GET", full, &[("HTTP_COOKIE", &cookie)], b"");
+    s.write_all(&get).expect("send");
+    let image = String::from_utf8_lossy(&read_until_ended(&mut s, &[3])[&3]).to_string();
+    assert!(
+        image.starts_with("Status: 200"),
+        "{}",
+        &image[..image.len().min(200)]
+    );
+
+    let wrong = request_with(
+        4,
+        "POST",
+        "/iiif/_auth/access/reading-room",
+        &[],
+        b"user=reader&password=no",
+    );
+    s.write_all(&wrong).expect("send");
+    let page = String::from_utf8_lossy(&read_until_ended(&mut s, &[4])[&4]).to_string();
+    assert!(!page.contains("set-cookie"), "{page}");
+}

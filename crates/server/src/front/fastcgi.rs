@@ -300,9 +300,11 @@ impl Connection {
             Event::Request {
                 id,
                 params,
+                body,
                 keep_conn,
             } => {
-                let request = to_request(|n| params.get(n).map(str::to_string));
+                let mut request = to_request(|n| params.get(n).map(str::to_string));
+                request.body = body.into();
                 self.start(id, request, keep_conn);
                 Ok(())
             }
