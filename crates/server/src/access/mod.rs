@@ -17,9 +17,11 @@ pub mod signed;
 pub(crate) mod users;
 
 use crate::forwarded::Trusted;
+use crate::storage::tier::SharedTier;
 use policy::{Grantor, Level, Policy, Rule};
 use sessions::Sessions;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The prefix of the session cookies' names, the rule's name follows.
 pub(crate) const COOKIE_PREFIX: &str = "iipsrv-auth-";
@@ -104,6 +106,15 @@ impl Access {
             policy,
             sessions: Sessions::default(),
             proxies,
+        }
+    }
+
+    /// The same, its sessions shared through `tier` (when there is one) with the other
+    /// instances using it.
+    pub(crate) fn with_tier(self, tier: Option<Arc<SharedTier>>) -> Access {
+        Access {
+            sessions: Sessions::new(tier),
+            ..self
         }
     }
 
@@ -313,7 +324,12 @@ mod tests {
         let a = access();
         let c = a
             .sessions
-            .open("room", std::time::Duration::from_secs(60))
+            .open(
+                "room",
+                std::time::Duration::from_secs(60),
+                sessions::Pool::Login,
+                None,
+            )
             .expect("session");
         let mine = h(&[("cookie", &format!("x=1; iipsrv-auth-room={c}"))]);
         assert_eq!(

@@ -275,10 +275,10 @@ impl App {
         );
         Ok(App {
             settings_tag,
-            cache: AnswerCache::new(caches.answers_mb).with_tier(tier),
+            cache: AnswerCache::new(caches.answers_mb).with_tier(tier.clone()),
             registry,
             output,
-            access: access.map(|p| Access::new(p, web.proxies.clone())),
+            access: access.map(|p| Access::new(p, web.proxies.clone()).with_tier(tier.clone())),
             web,
         })
     }
