@@ -17,9 +17,8 @@ pub mod signed;
 pub(crate) mod users;
 
 use crate::forwarded::Trusted;
-use crate::storage::tier::SharedTier;
 use policy::{Grantor, Level, Policy, Rule};
-use sessions::Sessions;
+use sessions::{SessionStore, Sessions};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -109,9 +108,9 @@ impl Access {
         }
     }
 
-    /// The same, its sessions shared through `tier` (when there is one) with the other
-    /// instances using it.
-    pub(crate) fn with_tier(self, tier: Option<Arc<SharedTier>>) -> Access {
+    /// The same, its sessions shared through `tier` (the shared cache tier, when there is
+    /// one) with the other instances using it.
+    pub(crate) fn with_tier(self, tier: Option<Arc<dyn SessionStore>>) -> Access {
         Access {
             sessions: Sessions::new(tier),
             ..self

@@ -13,6 +13,7 @@ mod memcached;
 #[cfg(feature = "redis")]
 mod redis;
 
+use crate::access::sessions::{SessionStore, Unavailable};
 use crate::error::{Error, Result};
 use crate::settings::Tier;
 use std::sync::Mutex;
@@ -56,10 +57,6 @@ fn engine(tier: &Tier) -> Result<Box<dyn Backend>> {
 /// The longest expiry given to the engine as seconds: memcached reads larger values as a
 /// point in time (30 days).
 const MAX_EXPIRY_SECS: u64 = 30 * 24 * 3600;
-
-/// The tier could not be asked (down, slow, or backing off after a failure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Unavailable;
 
 /// The shared tier: a backend that never makes a request fail.
 pub(crate) struct SharedTier {
@@ -191,6 +188,25 @@ impl SharedTier {
                 self.failed("purge", &e);
                 Error::Overloaded(format!("{} cannot purge now: {e}", self.name()))
             })
+    }
+}
+
+/// Sessions shared between instances (access control) live in the tier.
+impl SessionStore for SharedTier {
+    fn name(&self) -> &'static str {
+        SharedTier::name(self)
+    }
+
+    fn fetch(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, Unavailable> {
+        SharedTier::fetch(self, key)
+    }
+
+    fn store(&self, key: &str, value: &[u8], expiry: Duration) -> bool {
+        SharedTier::store(self, key, value, expiry)
+    }
+
+    fn delete(&self, key: &str) -> bool {
+        SharedTier::delete(self, key)
     }
 }
 
