@@ -1034,3 +1034,71 @@ fn a_login_on_one_instance_is_valid_on_all_through_redis_until_logout() {
     let _ = redis.kill();
     let _ = redis.wait();
 }
+
+#[cfg(feature = "memcached")]
+#[test]
+fn with_the_tier_down_a_login_stays_here_and_a_logout_says_it_did_not_reach_the_others() {
+    let dir = images();
+    let policy = example_policy();
+    // nothing listens on port 1
+    let app = app(
+        dir.path(),
+        &[
+            "--auth-policy",
+            policy.to_str().expect("path"),
+            "--memcached-servers",
+            "127.0.0.1:1",
+        ],
+    );
+    let start = std::time::Instant::now();
+    let cookie = login(&app, "reader", "reading-room").expect("a login while the tier is down");
+    let with = [("cookie", cookie.as_str())];
+    let big = "/iiif/manuscripts/m.tif/full/max/0/default.jpg";
+    assert_eq!(app.handle(&from(OUTSIDER, big, &with)).status, 200);
+    let out = app.handle(&from(OUTSIDER, "/iiif/_auth/logout/reading-room", &with));
+    assert_eq!(out.status, 503, "{}", text(&out));
+    assert!(
+        out.header("set-cookie").is_none(),
+        "the cookie stays, to log out again"
+    );
+    assert_eq!(app.handle(&from(OUTSIDER, big, &with)).status, 401);
+    assert!(start.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[test]
+fn terms_sessions_minted_in_bulk_from_one_address_push_out_only_its_own() {
+    let dir = images();
+    let app = policy_app(dir.path());
+    let accept = |peer: &str| {
+        let mut post = from(peer, "/iiif/_auth/access/donor-terms", &[]);
+        post.method = Method::Post;
+        let r = app.handle(&post);
+        r.header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .expect("cookie")
+            .to_string()
+    };
+    let reader = login(&app, "reader", "reading-room").expect("login");
+    let neighbour = accept("198.51.100.20");
+    let minted: Vec<String> = (0..300).map(|_| accept(OUTSIDER)).collect();
+    let opens = |cookie: &str, path: &str| {
+        app.handle(&from(OUTSIDER, path, &[("cookie", cookie)]))
+            .status
+    };
+    let donor = "/iiif/donor/d.tif/full/100,/0/default.jpg";
+    assert_eq!(opens(&minted[0], donor), 401, "the address's oldest went");
+    assert_eq!(opens(&minted[299], donor), 200);
+    let live = minted.iter().filter(|c| opens(c, donor) == 200).count();
+    assert_eq!(live, 256, "one address holds 256 terms sessions");
+    assert_eq!(
+        opens(&neighbour, donor),
+        200,
+        "another address keeps its own"
+    );
+    let big = "/iiif/manuscripts/m.tif/full/max/0/default.jpg";
+    assert_eq!(
+        opens(&reader, big),
+        200,
+        "and a login from the same address stays"
+    );
+}
