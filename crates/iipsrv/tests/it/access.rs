@@ -1016,19 +1016,7 @@ fn a_login_on_one_instance_is_valid_on_all_through_memcached_until_logout() {
 #[cfg(all(feature = "memcached", feature = "redis"))]
 #[test]
 fn a_login_on_one_instance_is_valid_on_all_through_redis_until_logout() {
-    let (mut redis, port) = spawn_listener(
-        "redis-server",
-        &[
-            "--port",
-            "{port}",
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-    );
+    let (mut redis, port) = start_redis();
     let url = format!("redis://127.0.0.1:{port}/0");
     logins_reach_every_instance(("REDIS_URL", &url));
     let _ = redis.kill();
