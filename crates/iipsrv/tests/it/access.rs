@@ -1044,3 +1044,193 @@ fn answers_filled_into_memcached_by_an_authorised_caller_are_not_handed_to_other
     let _ = mc.kill();
     let _ = mc.wait();
 }
+
+/// A request of `method` to a server with a cookie and a body.
+#[cfg(feature = "memcached")]
+fn with_cookie(port: u16, method: &str, path: &str, cookie: &str, body: &str) -> Reply {
+    use std::io::{BufReader, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    let cookie = match cookie {
+        "" => String::new(),
+        c => format!("Cookie: {c}\r\n"),
+    };
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{cookie}\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).expect("send");
+    read_reply(&mut BufReader::new(s), true)
+}
+
+/// Two server processes sharing one cache engine (`setting`: its variable and value): a
+/// login on A opens the image on B, B hands out the session's access token, which A's
+/// probe takes; a logout on B ends the session on A too (within A's one-second recheck).
+#[cfg(feature = "memcached")]
+fn logins_reach_every_instance(setting: (&str, &str)) {
+    let dir = images();
+    let prefix = dir.path().to_string_lossy().to_string();
+    let policy = example_policy().to_string_lossy().to_string();
+    let env = [
+        ("FILESYSTEM_PREFIX", prefix.as_str()),
+        ("AUTH_POLICY", policy.as_str()),
+        setting,
+    ];
+    let (a, b) = (Server::start(&env), Server::start(&env));
+    let big = "/iiif/manuscripts/m.tif/full/max/0/default.jpg";
+    let access = "/iiif/_auth/access/reading-room";
+    let login = with_cookie(
+        a.port,
+        "POST",
+        access,
+        "",
+        "user=reader&password=reading-room",
+    );
+    assert_eq!(
+        login.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&login.body)
+    );
+    let cookie = login
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_string();
+    let status = |port, path: &str| with_cookie(port, "GET", path, &cookie, "").status;
+    assert_eq!(get(b.port, big).status, 401, "B, no cookie");
+    assert_eq!(status(b.port, big), 200, "B takes A's login");
+    assert_eq!(status(a.port, big), 200);
+
+    let token_page = with_cookie(
+        b.port,
+        "GET",
+        "/iiif/_auth/token/reading-room?messageId=1&origin=https%3A%2F%2Fv.example",
+        &cookie,
+        "",
+    );
+    let html = String::from_utf8_lossy(&token_page.body).to_string();
+    let token = html
+        .split("\"accessToken\":\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no token from B: {html}"))
+        .to_string();
+    let probe = |port| {
+        let r = raw_request(
+            port,
+            &format!(
+                "GET /iiif/_auth/probe/manuscripts%2Fm.tif HTTP/1.1\r\nHost: x\r\n\
+                 Authorization: Bearer {token}\r\n"
+            ),
+        );
+        serde_json::from_slice::<Value>(&r.body).expect("json")["status"].clone()
+    };
+    assert_eq!(probe(a.port), 200, "A's probe takes the token B handed out");
+    assert_eq!(probe(b.port), 200);
+
+    let logout = with_cookie(
+        b.port,
+        "GET",
+        "/iiif/_auth/logout/reading-room",
+        &cookie,
+        "",
+    );
+    assert_eq!(logout.status, 200);
+    assert_eq!(status(b.port, big), 401, "B ended the session");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(status(a.port, big), 401, "the logout on B reached A");
+    assert_eq!(probe(a.port), 401, "and the token with it");
+    assert_eq!(probe(b.port), 401);
+}
+
+#[cfg(feature = "memcached")]
+#[test]
+fn a_login_on_one_instance_is_valid_on_all_through_memcached_until_logout() {
+    let (mut mc, port) = start_memcached();
+    let servers = format!("127.0.0.1:{port}");
+    logins_reach_every_instance(("MEMCACHED_SERVERS", &servers));
+    let _ = mc.kill();
+    let _ = mc.wait();
+}
+
+#[cfg(all(feature = "memcached", feature = "redis"))]
+#[test]
+fn a_login_on_one_instance_is_valid_on_all_through_redis_until_logout() {
+    let (mut redis, port) = start_redis();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    logins_reach_every_instance(("REDIS_URL", &url));
+    let _ = redis.kill();
+    let _ = redis.wait();
+}
+
+#[cfg(feature = "memcached")]
+#[test]
+fn with_the_tier_down_a_login_stays_here_and_a_logout_says_it_did_not_reach_the_others() {
+    let dir = images();
+    let policy = example_policy();
+    // nothing listens on port 1
+    let app = app(
+        dir.path(),
+        &[
+            "--auth-policy",
+            policy.to_str().expect("path"),
+            "--memcached-servers",
+            "127.0.0.1:1",
+        ],
+    );
+    let start = std::time::Instant::now();
+    let cookie = login(&app, "reader", "reading-room").expect("a login while the tier is down");
+    let with = [("cookie", cookie.as_str())];
+    let big = "/iiif/manuscripts/m.tif/full/max/0/default.jpg";
+    assert_eq!(app.handle(&from(OUTSIDER, big, &with)).status, 200);
+    let out = app.handle(&from(OUTSIDER, "/iiif/_auth/logout/reading-room", &with));
+    assert_eq!(out.status, 503, "{}", text(&out));
+    assert!(
+        out.header("set-cookie").is_none(),
+        "the cookie stays, to log out again"
+    );
+    assert_eq!(app.handle(&from(OUTSIDER, big, &with)).status, 401);
+    assert!(start.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[test]
+fn terms_sessions_minted_in_bulk_from_one_address_push_out_only_its_own() {
+    let dir = images();
+    let app = policy_app(dir.path());
+    let accept = |peer: &str| {
+        let mut post = from(peer, "/iiif/_auth/access/donor-terms", &[]);
+        post.method = Method::Post;
+        let r = app.handle(&post);
+        r.header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .expect("cookie")
+            .to_string()
+    };
+    let reader = login(&app, "reader", "reading-room").expect("login");
+    let neighbour = accept("198.51.100.20");
+    let minted: Vec<String> = (0..300).map(|_| accept(OUTSIDER)).collect();
+    let opens = |cookie: &str, path: &str| {
+        app.handle(&from(OUTSIDER, path, &[("cookie", cookie)]))
+            .status
+    };
+    let donor = "/iiif/donor/d.tif/full/100,/0/default.jpg";
+    assert_eq!(opens(&minted[0], donor), 401, "the address's oldest went");
+    assert_eq!(opens(&minted[299], donor), 200);
+    let live = minted.iter().filter(|c| opens(c, donor) == 200).count();
+    assert_eq!(live, 256, "one address holds 256 terms sessions");
+    assert_eq!(
+        opens(&neighbour, donor),
+        200,
+        "another address keeps its own"
+    );
+    let big = "/iiif/manuscripts/m.tif/full/max/0/default.jpg";
+    assert_eq!(
+        opens(&reader, big),
+        200,
+        "and a login from the same address stays"
+    );
+}

@@ -494,6 +494,24 @@ pub fn start_memcached() -> (Child, u16) {
     )
 }
 
+#[cfg(all(feature = "memcached", feature = "redis"))]
+/// redis-server on a free port, keeping nothing on disk.
+pub fn start_redis() -> (Child, u16) {
+    spawn_listener(
+        "redis-server",
+        &[
+            "--port",
+            "{port}",
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    )
+}
+
 #[cfg(any(feature = "memcached", feature = "object-storage"))]
 /// A counter or gauge of a server's `/metrics`: the value of the first line starting with
 /// `line_start` (0 when there is none).

@@ -27,19 +27,7 @@ impl Engine {
     }
 
     fn redis() -> Engine {
-        let (child, port) = spawn_listener(
-            "redis-server",
-            &[
-                "--port",
-                "{port}",
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-        );
+        let (child, port) = start_redis();
         let setting = ("REDIS_URL", format!("redis://127.0.0.1:{port}/0"));
         Engine {
             child,

@@ -18,8 +18,9 @@ pub(crate) mod users;
 
 use crate::forwarded::Trusted;
 use policy::{Grantor, Level, Policy, Rule};
-use sessions::Sessions;
+use sessions::{SessionStore, Sessions};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The prefix of the session cookies' names, the rule's name follows.
 pub(crate) const COOKIE_PREFIX: &str = "iipsrv-auth-";
@@ -104,6 +105,15 @@ impl Access {
             policy,
             sessions: Sessions::default(),
             proxies,
+        }
+    }
+
+    /// The same, its sessions shared through `tier` (the shared cache tier, when there is
+    /// one) with the other instances using it.
+    pub(crate) fn with_tier(self, tier: Option<Arc<dyn SessionStore>>) -> Access {
+        Access {
+            sessions: Sessions::new(tier),
+            ..self
         }
     }
 
@@ -319,7 +329,12 @@ mod tests {
         let a = access();
         let c = a
             .sessions
-            .open("room", std::time::Duration::from_secs(60))
+            .open(
+                "room",
+                std::time::Duration::from_secs(60),
+                sessions::Pool::Login,
+                None,
+            )
             .expect("session");
         let mine = h(&[("cookie", &format!("x=1; iipsrv-auth-room={c}"))]);
         assert_eq!(

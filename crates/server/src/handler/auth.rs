@@ -9,6 +9,7 @@
 
 use super::{html_escape, App, Method, Request, Response};
 use crate::access::policy::{Grantor, Level, Rule};
+use crate::access::sessions::Pool;
 use crate::access::{Access, Caller, Decision, COOKIE_PREFIX};
 use crate::error::{Error, Result};
 use crate::settings::Protocol;
@@ -425,7 +426,9 @@ impl App {
     /// Opens a session for `rule` and answers the page that sets its cookie and closes.
     fn start_session(&self, access: &Access, req: &Request, rule: &Rule) -> Response {
         let ttl = access.policy().session_ttl;
-        let Some(value) = access.sessions().open(&rule.name, ttl) else {
+        let client = access.client(&Self::caller(req));
+        let pool = Pool::of(rule);
+        let Some(value) = access.sessions().open(&rule.name, ttl, pool, client) else {
             return Response::from_error(&Error::Internal("no session could be made".into()));
         };
         tracing::info!(rule = %rule.name, "access granted: session opened");
@@ -458,18 +461,30 @@ impl App {
         }
     }
 
-    /// AuthLogoutService2: ends the caller's session of `rule` and clears its cookie.
+    /// AuthLogoutService2: ends the caller's session of `rule` and clears its cookie; 503
+    /// when the shared tier could not be told (the session lives on in other instances).
     fn logout(&self, access: &Access, req: &Request, rule: &Rule) -> Response {
-        if let Some(c) = Self::caller(req).cookie(&format!("{COOKIE_PREFIX}{}", rule.name)) {
-            access.sessions().close(c);
+        let ended = Self::caller(req)
+            .cookie(&format!("{COOKIE_PREFIX}{}", rule.name))
+            .is_none_or(|c| access.sessions().close(c));
+        let mut r = match ended {
+            true => page(
+                200,
+                "Logged out",
+                "<p>You are logged out.</p>",
+                "window.close();",
+            ),
+            false => page(
+                503,
+                "Not logged out",
+                "<p>The logout could not reach every server; please try again.</p>",
+                "",
+            ),
+        };
+        // the cookie stays until the logout is complete, so that it can be tried again
+        if ended {
+            self.set_cookies(&mut r, req, rule, "", 0);
         }
-        let mut r = page(
-            200,
-            "Logged out",
-            "<p>You are logged out.</p>",
-            "window.close();",
-        );
-        self.set_cookies(&mut r, req, rule, "", 0);
         r
     }
 }

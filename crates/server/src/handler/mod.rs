@@ -11,6 +11,7 @@ mod planes;
 mod tiles;
 mod viewer;
 
+use crate::access::sessions::SessionStore;
 use crate::access::Access;
 use crate::error::{Error, Flow, Halt, Result};
 use crate::render;
@@ -278,10 +279,13 @@ impl App {
         );
         Ok(App {
             settings_tag,
-            cache: AnswerCache::new(caches.answers_mb).with_tier(tier),
+            cache: AnswerCache::new(caches.answers_mb).with_tier(tier.clone()),
             registry,
             output,
-            access: access.map(|p| Access::new(p, web.proxies.clone())),
+            access: access.map(|p| {
+                let sessions = tier.clone().map(|t| t as Arc<dyn SessionStore>);
+                Access::new(p, web.proxies.clone()).with_tier(sessions)
+            }),
             web,
         })
     }

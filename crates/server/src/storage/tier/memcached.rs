@@ -89,6 +89,13 @@ impl Backend for Memcached {
         client.increment(key, 1).map_err(|e| e.to_string())
     }
 
+    fn delete(&self, key: &str) -> std::result::Result<(), String> {
+        self.client()?
+            .delete(key)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     fn reset(&self) {
         if let Ok(mut held) = self.client.lock() {
             *held = None;

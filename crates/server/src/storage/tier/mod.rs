@@ -13,6 +13,7 @@ mod memcached;
 #[cfg(feature = "redis")]
 mod redis;
 
+use crate::access::sessions::{SessionStore, Unavailable};
 use crate::error::{Error, Result};
 use crate::settings::Tier;
 use std::sync::Mutex;
@@ -35,6 +36,8 @@ trait Backend: Send + Sync {
     fn set(&self, key: &str, value: &[u8], expiry: u32) -> std::result::Result<(), String>;
     /// Adds one to the counter under `key` (created at 0 first); the new value.
     fn incr(&self, key: &str) -> std::result::Result<u64, String>;
+    /// Removes `key` (absent already is fine).
+    fn delete(&self, key: &str) -> std::result::Result<(), String>;
     /// Drops the connections after a failure, so that the next use connects anew.
     fn reset(&self);
 }
@@ -51,11 +54,21 @@ fn engine(tier: &Tier) -> Result<Box<dyn Backend>> {
     }
 }
 
+/// The longest expiry given to the engine as seconds: memcached reads larger values as a
+/// point in time (30 days).
+const MAX_EXPIRY_SECS: u64 = 30 * 24 * 3600;
+
 /// The shared tier: a backend that never makes a request fail.
 pub(crate) struct SharedTier {
     backend: Box<dyn Backend>,
     expiry: u32,
     retry_at: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for SharedTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedTier({})", self.name())
+    }
 }
 
 impl SharedTier {
@@ -102,50 +115,66 @@ impl SharedTier {
 
     /// The value stored under answer key `key`, if any (and if the tier answers in time).
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
-        if !self.available() {
-            return None;
-        }
-        match self.backend.get(&hashed(key)) {
-            Ok(v) => {
-                self.succeeded();
-                v
-            }
-            Err(e) => {
-                self.failed("get", &e);
-                None
-            }
-        }
+        self.fetch(&hashed(key)).ok().flatten()
     }
 
     /// Stores a value under answer key `key`; failures are logged and otherwise ignored.
     pub fn set(&self, key: &str, value: &[u8]) {
-        if !self.available() {
-            return;
+        if self.available() {
+            self.stored(self.backend.set(&hashed(key), value, self.expiry));
         }
-        match self.backend.set(&hashed(key), value, self.expiry) {
-            Ok(()) => self.succeeded(),
-            Err(e) => self.failed("set", &e),
+    }
+
+    /// The value under tier key `key` (made by the caller, see [`tier_key`]): `Ok(None)`
+    /// when the tier has none, [`Unavailable`] when it cannot be asked now.
+    pub fn fetch(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, Unavailable> {
+        if !self.available() {
+            return Err(Unavailable);
+        }
+        self.backend
+            .get(key)
+            .inspect(|_| self.succeeded())
+            .map_err(|e| {
+                self.failed("get", &e);
+                Unavailable
+            })
+    }
+
+    /// Stores `value` under tier key `key` for `expiry` (at least a second, at most 30
+    /// days): whether the tier took it.
+    pub fn store(&self, key: &str, value: &[u8], expiry: Duration) -> bool {
+        let secs = expiry.as_secs().clamp(1, MAX_EXPIRY_SECS) as u32;
+        self.available() && self.stored(self.backend.set(key, value, secs))
+    }
+
+    /// Removes tier key `key`: whether the tier confirmed it is gone.
+    pub fn delete(&self, key: &str) -> bool {
+        self.available() && self.stored(self.backend.delete(key))
+    }
+
+    /// Notes the outcome of a write: whether it succeeded.
+    fn stored(&self, outcome: std::result::Result<(), String>) -> bool {
+        match outcome {
+            Ok(()) => {
+                self.succeeded();
+                true
+            }
+            Err(e) => {
+                self.failed("write", &e);
+                false
+            }
         }
     }
 
     /// The purge generation of the image at `location` (its canonical path or object
     /// URL): 0 until it is first purged, or when the tier cannot be asked.
     pub fn generation(&self, location: &str) -> u64 {
-        if !self.available() {
-            return 0;
-        }
-        match self.backend.get(&generation_key(location)) {
-            Ok(v) => {
-                self.succeeded();
-                v.and_then(|v| String::from_utf8(v).ok())
-                    .and_then(|s| s.trim().parse().ok())
-                    .unwrap_or(0)
-            }
-            Err(e) => {
-                self.failed("get", &e);
-                0
-            }
-        }
+        self.fetch(&generation_key(location))
+            .ok()
+            .flatten()
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Purges the image at `location` across the tier: its generation goes up by one, so
@@ -162,6 +191,25 @@ impl SharedTier {
     }
 }
 
+/// Sessions shared between instances (access control) live in the tier.
+impl SessionStore for SharedTier {
+    fn name(&self) -> &'static str {
+        SharedTier::name(self)
+    }
+
+    fn fetch(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, Unavailable> {
+        SharedTier::fetch(self, key)
+    }
+
+    fn store(&self, key: &str, value: &[u8], expiry: Duration) -> bool {
+        SharedTier::store(self, key, value, expiry)
+    }
+
+    fn delete(&self, key: &str) -> bool {
+        SharedTier::delete(self, key)
+    }
+}
+
 /// The tier key of an answer key: a 128-bit hash, hex.
 fn hashed(key: &str) -> String {
     tier_key("iipsrv-", key)
@@ -173,7 +221,7 @@ fn generation_key(location: &str) -> String {
 }
 
 /// `prefix` and the 128-bit hash of `text`, hex: short, free of spaces, the same in every
-/// instance.
+/// instance. Not a cryptographic hash: secrets get their own keys.
 fn tier_key(prefix: &str, text: &str) -> String {
     format!(
         "{prefix}{:032x}",

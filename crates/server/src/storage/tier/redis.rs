@@ -68,6 +68,10 @@ impl Backend for Redis {
         self.query(redis::cmd("INCR").arg(key))
     }
 
+    fn delete(&self, key: &str) -> std::result::Result<(), String> {
+        self.query::<u64>(redis::cmd("DEL").arg(key)).map(|_| ())
+    }
+
     fn reset(&self) {
         // r2d2 drops a connection whose command failed when it is next checked; nothing
         // to hold here.
