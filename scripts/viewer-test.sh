@@ -66,7 +66,8 @@ node viewer/e2e.mjs "http://127.0.0.1:$port" demo.jp2 "$out/jp2"
 # the example policy, the demo image under the folders of its degraded (login), external and
 # kiosk rules. The page is opened at localhost, where browsers keep Secure cookies without
 # HTTPS. JPEG quality 95: the degraded image (the demo at a tenth of its size) is all fine
-# detail, where quality 75's own error (3.5 grey levels) would hide the drawing's.
+# detail, where quality 75's own error leaves its view 2.3 grey levels from the reference
+# (1.2 at 95) and one shifted by a pixel 3.5, too close to the limit of 3.
 for folder in manuscripts staff patients; do
   mkdir -p "$work/auth/$folder"
   cp "$work/iipsrv-demo/demo.tif" "$work/auth/$folder/"

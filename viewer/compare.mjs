@@ -67,13 +67,15 @@ export async function referenceUrl(page, protocol, service) {
   }, [protocol, service]);
 }
 
-/** Hides the viewer's navigator and buttons (not part of the image), screenshots the viewer
+/** Hides the viewer's navigator and buttons (not part of the image; at once, not by
+ * OpenSeadragon's fade, which leaves them shown for seconds after the mouse was over the
+ * viewer), screenshots the viewer
  * into `path` and compares it with the rendering of the same area by `service` (see
  * referenceUrl), fetched from inside the page (with its cookies and headers); then checks,
  * with `check(ok, what)`, that the screenshot is not blank and matches. */
 export async function checkScreenshot(page, check, label, protocol, service, path) {
   await page.evaluate(() => {
-    viewer.setControlsEnabled(false);
+    for (const control of viewer.controls) control.setVisible(false);
     if (viewer.navigator) viewer.navigator.element.style.display = "none";
   });
   const shot = await page.locator("#viewer").screenshot({ animations: "disabled" });
