@@ -240,6 +240,8 @@ async function granted(browser, label, folder, headers, version) {
   await settle(page);
   await zoomToPixels(page);
   check(await page.evaluate(() => window.authState) === "full", `${label}: from the manifest, the probe says 200`);
+  const title = await page.textContent("#title");
+  check(title === "A protected image", `${label}: the manifest's label is the title (${title})`);
   check(tiles.length > 0 && tiles.every((t) => t.status === 200) && tiles.some((t) => fullResolution(t.url)),
     `${label}: full-resolution tiles, all 200 (${tiles.length})`);
   await checkScreenshot(page, check, label, "iiif", `${base}/iiif/${enc}`, `${out}/auth-${label}.png`);

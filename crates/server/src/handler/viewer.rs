@@ -1,8 +1,9 @@
 //! The pages for people: `/` lists the served images (thumbnail, size, format) and
 //! `/viewer/<id>` opens one in OpenSeadragon, over IIIF by default or DeepZoom, Zoomify or
 //! IIP (`?protocol=`); `/viewer?manifest=<URL>` opens the first image of a IIIF
-//! Presentation manifest (read by the page's script). OpenSeadragon's script and button images are compiled into the binary
-//! (build.rs, from the npm package), so the pages need no CDN. VIEWER=0 turns all of it off.
+//! Presentation manifest (read by the page's script). OpenSeadragon's script and button
+//! images are compiled into the binary (build.rs, from the npm package), so the pages need
+//! no CDN. VIEWER=0 turns all of it off.
 
 use super::Budget;
 use super::{html_escape, App, Request, Response, ID_ENCODE};
