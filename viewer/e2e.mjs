@@ -13,7 +13,8 @@
 // osd/); the references still come from the server at BASE_URL, which must send CORS headers.
 // Usage: node viewer/e2e.mjs BASE_URL IMAGE_ID OUT_DIR [STATIC_URL NAME]
 import { chromium } from "playwright-core";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { checkScreenshot } from "./compare.mjs";
 
 const [base, id, out, staticUrl, name] = process.argv.slice(2);
 if (!base || !id || !out || (staticUrl && !name)) {
@@ -84,68 +85,6 @@ async function settle(page) {
   throw new Error(`the viewer did not settle in 30 s; requests still open: ${urls.join(" ") || "none"}`);
 }
 
-/** Mean absolute difference per channel between two PNG/JPEG images of one size, and the
- * screenshot's own spread (standard deviation) and count of distinct colours. */
-async function compare(page, shot, reference) {
-  return page.evaluate(async ([a, b]) => {
-    const load = (src) => new Promise((resolve, reject) => {
-      const img = new Image();
-      img.crossOrigin = "anonymous";
-      img.onload = () => resolve(img);
-      img.onerror = reject;
-      img.src = src;
-    });
-    const pixels = (img) => {
-      const c = document.createElement("canvas");
-      c.width = img.width;
-      c.height = img.height;
-      const ctx = c.getContext("2d");
-      ctx.drawImage(img, 0, 0);
-      return ctx.getImageData(0, 0, img.width, img.height).data;
-    };
-    const [ia, ib] = [await load(a), await load(b)];
-    const [pa, pb] = [pixels(ia), pixels(ib)];
-    let diff = 0, sum = 0, sq = 0, n = 0;
-    const colours = new Set();
-    for (let i = 0; i < pa.length; i += 4) {
-      for (let c = 0; c < 3; c++) {
-        diff += Math.abs(pa[i + c] - pb[i + c]);
-        sum += pa[i + c];
-        sq += pa[i + c] * pa[i + c];
-        n++;
-      }
-      colours.add((pa[i] >> 3) << 10 | (pa[i + 1] >> 3) << 5 | (pa[i + 2] >> 3));
-    }
-    const mean = sum / n;
-    return {
-      sizes: [ia.width, ia.height, ib.width, ib.height],
-      meanDiff: diff / n,
-      stddev: Math.sqrt(sq / n - mean * mean),
-      colours: colours.size,
-    };
-  }, [shot, reference]);
-}
-
-/** The server's rendering of what the viewer shows: the image area under the viewer, at the
- * viewer's size in pixels, as one IIIF region request (IIP's RGN+WID for IIP). */
-async function referenceUrl(page, protocol) {
-  return page.evaluate(([protocol, id, base]) => {
-    const item = viewer.world.getItemAt(0);
-    const r = item.viewportToImageRectangle(viewer.viewport.getBounds(true));
-    const el = document.getElementById("viewer");
-    const [w, h] = [el.clientWidth, el.clientHeight];
-    const x = Math.round(r.x), y = Math.round(r.y);
-    const rw = Math.round(r.width), rh = Math.round(r.height);
-    const enc = encodeURIComponent(id);
-    if (protocol === "iip") {
-      const size = item.getContentSize();
-      const rgn = [x / size.x, y / size.y, rw / size.x, rh / size.y].map((v) => v.toFixed(6)).join(",");
-      return `${base}/?FIF=${enc}&WID=${w}&HEI=${h}&RGN=${rgn}&CVT=jpeg`;
-    }
-    return `${base}/iiif/${enc}/${x},${y},${rw},${rh}/${w},${h}/0/default.jpg`;
-  }, [protocol, id, base]);
-}
-
 /** Opens the viewer page `url` showing the image through `protocol` and runs the checks,
  * naming them with `label`. */
 async function run(browser, protocol, url, label) {
@@ -186,21 +125,9 @@ async function run(browser, protocol, url, label) {
   check(events.failed === 0 && events.loaded > 0,
     `${label}: viewer drew ${events.loaded} tiles, ${events.failed} failed`);
 
-  // The navigator and buttons are not part of the image: hide them for the comparison.
-  await page.evaluate(() => {
-    viewer.setControlsEnabled(false);
-    if (viewer.navigator) viewer.navigator.element.style.display = "none";
-  });
-  const shot = await page.locator("#viewer").screenshot({ animations: "disabled" });
-  const path = `${out}/viewer-${file}.png`;
-  writeFileSync(path, shot);
-  const ref = await referenceUrl(page, protocol);
-  const stats = await compare(page, `data:image/png;base64,${shot.toString("base64")}`, ref);
-  check(stats.stddev > 20 && stats.colours > 100,
-    `${label}: screenshot ${path} is not blank (spread ${stats.stddev.toFixed(1)}, ${stats.colours} colours)`);
-  check(stats.sizes[0] === stats.sizes[2] && stats.meanDiff < 3,
-    `${label}: screenshot matches the server's rendering of the same area ` +
-    `(mean difference ${stats.meanDiff.toFixed(2)} grey levels, sizes ${stats.sizes.join("x")})`);
+  const enc = encodeURIComponent(id);
+  const service = protocol === "iip" ? `${base}/?FIF=${enc}` : `${base}/iiif/${enc}`;
+  await checkScreenshot(page, check, label, protocol, service, `${out}/viewer-${file}.png`);
   await page.close();
 }
 

@@ -382,7 +382,8 @@ fn passthrough_sends_the_stored_tile() {
 
 /// `/` lists the images (thumbnail, size, format) and links each to `/viewer/<id>`, whose
 /// page carries the image's size, levels and the protocol URLs (relative), with
-/// OpenSeadragon compiled in; VIEWER=0 turns the pages off; `/?FIF=` stays IIP.
+/// OpenSeadragon compiled in; `/viewer?manifest=` is the page without an image; VIEWER=0
+/// turns the pages off; `/?FIF=` stays IIP.
 #[test]
 fn index_and_viewer_pages() {
     let dir = fixture();
@@ -408,13 +409,7 @@ fn index_and_viewer_pages() {
         page.header("content-type"),
         Some("text/html; charset=utf-8")
     );
-    let page = text(&page);
-    let json = page
-        .split("<script id=\"config\" type=\"application/json\">")
-        .nth(1)
-        .and_then(|rest| rest.split("</script>").next())
-        .expect("config block");
-    let config: serde_json::Value = serde_json::from_str(json).expect("config json");
+    let config = viewer_config(&text(&page));
     assert_eq!(
         (config["width"].as_u64(), config["height"].as_u64()),
         (Some(600), Some(400))
@@ -442,6 +437,19 @@ fn index_and_viewer_pages() {
     assert!(nested.contains("<title>sub/x&lt;y&gt;.tif"), "{nested}");
     assert!(!nested.contains("x<y>"), "no raw < from the id in the page");
 
+    // The manifest viewer: the page without an image, never echoing the manifest's URL
+    // (its script reads it from the address).
+    for (path, root) in [
+        ("/viewer?manifest=%3Cscript%3Ex", "./"),
+        ("/viewer/", "../"),
+    ] {
+        let page = text(&get(&a, path));
+        let config = viewer_config(&page);
+        assert_eq!(config["manifest"], true, "{path}");
+        assert_eq!(config["urls"]["index"], root, "{path}");
+        assert!(!page.contains("%3Cscript%3Ex") && !page.contains("<script>x"));
+    }
+
     assert_eq!(get(&a, "/viewer/missing.tif").status, 404);
     assert_eq!(get(&a, "/viewer/assets/nothing.js").status, 404);
     assert_eq!(get(&a, "/viewer/..%2Fetc%2Fpasswd").status, 403);
@@ -449,10 +457,25 @@ fn index_and_viewer_pages() {
     assert_eq!(text(&iip), "Max-size:600 400\r\n");
 
     let off = app(dir.path(), &["--viewer", "0"]);
-    for path in ["/", "/viewer/a.tif", "/viewer/assets/openseadragon.min.js"] {
+    for path in [
+        "/",
+        "/viewer",
+        "/viewer/a.tif",
+        "/viewer/assets/openseadragon.min.js",
+    ] {
         assert_eq!(get(&off, path).status, 404, "{path}");
     }
     assert_eq!(get(&off, "/?FIF=a.tif&OBJ=Max-size").status, 200);
+}
+
+/// The JSON configuration block of a viewer page.
+fn viewer_config(page: &str) -> serde_json::Value {
+    let json = page
+        .split("<script id=\"config\" type=\"application/json\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("config block");
+    serde_json::from_str(json).expect("config json")
 }
 
 #[test]

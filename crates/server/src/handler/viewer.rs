@@ -1,7 +1,9 @@
 //! The pages for people: `/` lists the served images (thumbnail, size, format) and
 //! `/viewer/<id>` opens one in OpenSeadragon, over IIIF by default or DeepZoom, Zoomify or
-//! IIP (`?protocol=`). OpenSeadragon's script and button images are compiled into the binary
-//! (build.rs, from the npm package), so the pages need no CDN. VIEWER=0 turns all of it off.
+//! IIP (`?protocol=`); `/viewer?manifest=<URL>` opens the first image of a IIIF
+//! Presentation manifest (read by the page's script). OpenSeadragon's script and button
+//! images are compiled into the binary (build.rs, from the npm package), so the pages need
+//! no CDN. VIEWER=0 turns all of it off.
 
 use super::Budget;
 use super::{html_escape, App, Audience, Request, Response, ID_ENCODE};
@@ -20,9 +22,10 @@ const VIEWER_HTML: &str = include_str!("viewer.html");
 const VIEWER_PREFIX: &str = "/viewer/";
 
 impl App {
-    /// The page a path names when the viewer is on: `/`, `/viewer/<id>` or an asset. The
-    /// index and the viewer pages read files, so they are made on a worker, never on the
-    /// quick path; an asset is compiled in and answered anywhere.
+    /// The page a path names when the viewer is on: `/`, `/viewer/<id>`, the manifest
+    /// viewer `/viewer` (or `/viewer/`) or an asset. The index and the viewer pages read
+    /// files, so they are made on a worker, never on the quick path; an asset is compiled
+    /// in and answered anywhere, and so is the manifest viewer, which reads no file.
     pub(super) fn viewer_route(&self, req: &Request) -> Option<Flow<Response>> {
         if !self.web.viewer {
             return None;
@@ -34,6 +37,9 @@ impl App {
                 true => Err(Halt::NeedsWorker),
                 false => Ok(self.index(req)),
             });
+        }
+        if let Some(root) = manifest_root(&req.path) {
+            return Some(Ok(manifest_page(root)));
         }
         let rest = req.path.strip_prefix(VIEWER_PREFIX)?;
         Some(match rest.strip_prefix("assets/") {
@@ -139,6 +145,32 @@ impl App {
         let page = Response::new(200, "text/html; charset=utf-8", body);
         Ok(self.page_for_caller(page))
     }
+}
+
+/// The way up to the root from the manifest viewer's path, `/viewer` or `/viewer/` (None for
+/// any other path).
+fn manifest_root(path: &str) -> Option<&'static str> {
+    match path {
+        "/viewer" => Some("./"),
+        "/viewer/" => Some("../"),
+        _ => None,
+    }
+}
+
+/// The manifest viewer: the viewer page without an image; its script reads `manifest=` from
+/// the page's own address (never echoed here), fetches the manifest and opens the image
+/// service of its first canvas, following the Authorization Flow as for `/viewer/<id>`.
+fn manifest_page(root: &str) -> Response {
+    let config = serde_json::json!({
+        "manifest": true,
+        "assets": format!("{root}viewer/assets/"),
+        "haveScript": !ASSETS.is_empty(),
+        "urls": { "index": root },
+    });
+    let body = VIEWER_HTML
+        .replace("{{TITLE}}", "IIIF manifest")
+        .replace("{{CONFIG}}", &config.to_string());
+    Response::new(200, "text/html; charset=utf-8", body)
 }
 
 /// The 503 page of an image being prepared: the reason, and a reload after Retry-After.
