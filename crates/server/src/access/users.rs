@@ -1,21 +1,28 @@
 //! The users of a login rule: an htpasswd-style file (`name:hash` lines, `#` comments) of
-//! bcrypt hashes (`htpasswd -B`, `$2y$`/`$2b$`), read once at start-up.
+//! bcrypt hashes (`htpasswd -B`, `$2y$`/`$2b$`/`$2a$`) or Argon2 hashes in PHC form
+//! (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, as `argon2` and most frameworks write them),
+//! read once at start-up.
 
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// User names and their bcrypt hashes.
+/// User names and their password hashes.
 #[derive(Debug, Clone, Default)]
 pub struct Users {
     hashes: HashMap<String, String>,
-    /// A hash of a random password at the file's highest cost, checked when the user is
-    /// unknown so that a wrong name costs as long as a wrong password (a decoy of another
-    /// cost would tell names apart by timing).
+    /// The hash an unknown name is checked against: one of the file's own (its costliest
+    /// bcrypt hash, else its first), so that a wrong name costs as long as a wrong
+    /// password; a decoy of another cost would tell names apart by timing.
     decoy: String,
 }
 
+/// The kinds of hash a users file may hold.
+const BCRYPT: [&str; 3] = ["$2a$", "$2b$", "$2y$"];
+const ARGON2: [&str; 3] = ["$argon2id$", "$argon2i$", "$argon2d$"];
+
 impl Users {
-    /// Reads an htpasswd file; every hash must be bcrypt.
+    /// Reads an htpasswd file; every hash must be bcrypt or Argon2.
     pub fn load(path: &Path) -> Result<Users, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -25,6 +32,7 @@ impl Users {
     /// Parses the text of an htpasswd file.
     pub fn parse(text: &str) -> Result<Users, String> {
         let mut hashes = HashMap::new();
+        let mut order = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -33,14 +41,22 @@ impl Users {
             let (name, hash) = line
                 .split_once(':')
                 .ok_or_else(|| format!("line {}: not name:hash", n + 1))?;
-            if !["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
-                return Err(format!("line {}: not a bcrypt hash (htpasswd -B)", n + 1));
+            let known = BCRYPT.iter().any(|p| hash.starts_with(p))
+                || (ARGON2.iter().any(|p| hash.starts_with(p)) && PasswordHash::new(hash).is_ok());
+            if !known {
+                return Err(format!(
+                    "line {}: not a bcrypt (htpasswd -B) or Argon2 (PHC) hash",
+                    n + 1
+                ));
             }
             hashes.insert(name.to_string(), hash.to_string());
+            order.push(hash.to_string());
         }
-        let cost = hashes.values().filter_map(|h| cost_of(h)).max();
-        let decoy = bcrypt::hash(secret_text(), cost.unwrap_or(bcrypt::DEFAULT_COST))
-            .map_err(|e| format!("cannot make a bcrypt hash: {e}"))?;
+        let costliest = order
+            .iter()
+            .max_by_key(|h| cost_of(h))
+            .filter(|h| cost_of(h).is_some());
+        let decoy = costliest.or(order.first()).cloned().unwrap_or_default();
         Ok(Users { hashes, decoy })
     }
 
@@ -50,39 +66,69 @@ impl Users {
             Some(h) => (h.as_str(), true),
             None => (self.decoy.as_str(), false),
         };
-        bcrypt::verify(password, hash).unwrap_or(false) && known
+        verify(password, hash) && known
     }
 }
 
-/// The cost of a bcrypt hash (`$2b$NN$...`).
-fn cost_of(hash: &str) -> Option<u32> {
-    hash.get(4..6)?.parse().ok()
+/// Whether `password` matches `hash` (bcrypt or Argon2; false for anything else).
+fn verify(password: &str, hash: &str) -> bool {
+    if ARGON2.iter().any(|p| hash.starts_with(p)) {
+        return PasswordHash::new(hash).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        });
+    }
+    bcrypt::verify(password, hash).unwrap_or(false)
 }
 
-/// A password nobody knows, for the decoy hash.
-fn secret_text() -> String {
-    let mut b = [0u8; 16];
-    // Without system randomness the decoy is still a hash nobody has a password for.
-    let _ = getrandom::fill(&mut b);
-    hex::encode(b)
+/// The cost of a bcrypt hash (`$2b$NN$...`); None for other hashes.
+fn cost_of(hash: &str) -> Option<u32> {
+    BCRYPT
+        .iter()
+        .any(|p| hash.starts_with(p))
+        .then(|| hash.get(4..6)?.parse().ok())
+        .flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher, SaltString};
 
     #[test]
     fn bcrypt_hashes_are_checked() {
         let hash = bcrypt::hash("s3cret", 4).expect("hash");
-        let users = Users::parse(&format!("# readers\nana:{hash}\n")).expect("users");
+        let cheap = bcrypt::hash("other", 4).expect("hash");
+        let dearer = bcrypt::hash("other", 5).expect("hash");
+        let text = format!("# readers\nana:{hash}\nbo:{cheap}\ncy:{dearer}\n");
+        let users = Users::parse(&text).expect("users");
         assert!(users.check("ana", "s3cret"));
         assert!(!users.check("ana", "s3creT"));
         assert!(!users.check("bob", "s3cret"));
-        assert_eq!(
-            cost_of(&users.decoy),
-            Some(4),
-            "the decoy costs what the file's hashes do"
+        assert!(
+            !users.check("nobody", "other"),
+            "the decoy's password opens nothing"
         );
+        assert_eq!(
+            users.decoy, dearer,
+            "the decoy is the file's costliest hash"
+        );
+    }
+
+    #[test]
+    fn argon2_hashes_are_checked() {
+        let salt = SaltString::encode_b64(b"a salt of 16 b..").expect("salt");
+        let hash = argon2::Argon2::default()
+            .hash_password(b"s3cret", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        let users = Users::parse(&format!("ana:{hash}\n")).expect("users");
+        assert!(users.check("ana", "s3cret"));
+        assert!(!users.check("ana", "s3creT"));
+        assert!(!users.check("bob", "s3cret"));
+        assert_eq!(users.decoy, hash);
     }
 
     #[test]
@@ -90,5 +136,6 @@ mod tests {
         let e = Users::parse("ana:$apr1$xyz$abc").expect_err("md5");
         assert!(e.contains("line 1"), "{e}");
         assert!(Users::parse("ana").is_err());
+        assert!(Users::parse("ana:$argon2id$v=19$not a hash").is_err());
     }
 }
