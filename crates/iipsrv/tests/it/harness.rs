@@ -12,6 +12,11 @@ use std::time::Duration;
 
 /// Runs a command, panicking with its output when it fails (missing tools included).
 pub fn run(cmd: &mut Command) {
+    run_stdout(cmd);
+}
+
+/// Runs a command as [`run`] does and returns its standard output.
+pub fn run_stdout(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| {
         panic!("cannot run {cmd:?}: {e} (install libvips-tools / libtiff-tools)")
     });
@@ -20,6 +25,7 @@ pub fn run(cmd: &mut Command) {
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Writes `r` as a PNG file.

@@ -65,12 +65,7 @@ fn decoder_modules_is_a_start_up_warning() {
 
 #[test]
 fn man_page_is_generated_from_the_options_and_committed() {
-    let out = Command::new(env!("CARGO_BIN_EXE_iipsrv"))
-        .arg("man")
-        .output()
-        .expect("run");
-    assert!(out.status.success());
-    let page = String::from_utf8_lossy(&out.stdout).to_string();
+    let page = run_stdout(Command::new(env!("CARGO_BIN_EXE_iipsrv")).arg("man"));
     for needle in [
         ".TH iipsrv 1",
         ".SH ENVIRONMENT",

@@ -335,18 +335,12 @@ fn warm_builds_ahead_and_check_reports_it() {
     let (images, _) = sources(dir.path());
     let cache = dir.path().join("cache");
     let iipsrv = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_iipsrv"))
-            .args(args)
-            .env("PYRAMID_CACHE_DIR", &cache)
-            .env("PYRAMID_THRESHOLD", "1")
-            .output()
-            .expect("run iipsrv");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
+        run_stdout(
+            Command::new(env!("CARGO_BIN_EXE_iipsrv"))
+                .args(args)
+                .env("PYRAMID_CACHE_DIR", &cache)
+                .env("PYRAMID_THRESHOLD", "1"),
+        )
     };
     let png = s(&images.join("flat.png"));
     let before = iipsrv(&["check", &png]);

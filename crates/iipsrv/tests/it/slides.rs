@@ -21,32 +21,19 @@ fn repo() -> PathBuf {
 pub fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let out = Command::new(repo().join("scripts/slide-venv.sh"))
-            .output()
-            .expect("run scripts/slide-venv.sh");
-        assert!(
-            out.status.success(),
-            "slide-venv.sh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        let out = run_stdout(&mut Command::new(repo().join("scripts/slide-venv.sh")));
+        PathBuf::from(out.trim())
     })
 }
 
 /// Runs one of the fixture scripts (`tests/fixtures/<script>`) with the arguments and
 /// returns its standard output.
 pub fn fixture_script(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(repo().join("tests/fixtures").join(script))
-        .args(args)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{script} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    run_stdout(
+        Command::new(python())
+            .arg(repo().join("tests/fixtures").join(script))
+            .args(args),
+    )
 }
 
 /// `make-slides.py svs` of `codec` as `<dir>/<name>`.
