@@ -243,9 +243,8 @@ impl App {
     /// mapped).
     fn probe_url(&self, req: &Request, id: &str, rule: &Rule) -> Option<String> {
         rule.grantor.as_ref()?;
-        let prefix = self.prefix_of(Protocol::Iiif)?;
-        let base = format!("/{prefix}");
-        let root = self.base_uri(req, base.trim_end_matches('/'));
+        let base = super::base_path(self.prefix_of(Protocol::Iiif)?);
+        let root = self.base_uri(req, &base);
         let raw_id = percent_encoding::utf8_percent_encode(id, super::ID_ENCODE);
         Some(format!("{root}/{AUTH_SEGMENT}probe/{raw_id}"))
     }

@@ -460,10 +460,9 @@ impl App {
             return page;
         }
         if let Some((map, rest)) = self.mapped(req) {
-            let base = format!("/{}", map.prefix);
-            let base = base.trim_end_matches('/');
+            let base = base_path(&map.prefix);
             return match map.protocol {
-                Protocol::Iiif => self.iiif(req, rest, base),
+                Protocol::Iiif => self.iiif(req, rest, &base),
                 Protocol::DeepZoom => self.deepzoom(req, rest),
                 Protocol::Zoomify => self.zoomify(req, rest),
                 Protocol::Iip => self.iip(req),
@@ -710,6 +709,11 @@ pub(crate) fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
         })
         .collect::<String>()
         .into()
+}
+
+/// The URL path of a URI map's prefix: `/prefix`, empty for the root.
+pub(super) fn base_path(prefix: &str) -> String {
+    format!("/{prefix}").trim_end_matches('/').to_string()
 }
 
 fn truncate(s: &str) -> String {

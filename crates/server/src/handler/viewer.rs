@@ -127,8 +127,6 @@ impl App {
             "height": info.height,
             "tileSize": level.map_or(256, |l| l.tile_width.min(l.tile_height).clamp(16, 1024)),
             "levels": levels,
-            "assets": format!("{root}viewer/assets/"),
-            "haveScript": !ASSETS.is_empty(),
             "urls": {
                 "iiif": self.relative(&root, Protocol::Iiif, &format!("{enc}/info.json")),
                 "deepzoom": self.relative(&root, Protocol::DeepZoom, &format!("{enc}.dzi")),
@@ -137,12 +135,7 @@ impl App {
                 "index": root,
             },
         });
-        // `<` is escaped so that no id can close the script element.
-        let config = config.to_string().replace('<', "\\u003c");
-        let body = VIEWER_HTML
-            .replace("{{TITLE}}", &html_escape(&id))
-            .replace("{{CONFIG}}", &config);
-        let page = Response::new(200, "text/html; charset=utf-8", body);
+        let page = viewer_html(&id, &root, config);
         Ok(self.page_for_caller(page))
     }
 }
@@ -163,13 +156,21 @@ fn manifest_root(path: &str) -> Option<&'static str> {
 fn manifest_page(root: &str) -> Response {
     let config = serde_json::json!({
         "manifest": true,
-        "assets": format!("{root}viewer/assets/"),
-        "haveScript": !ASSETS.is_empty(),
         "urls": { "index": root },
     });
+    viewer_html("IIIF manifest", root, config)
+}
+
+/// The viewer page titled `title`, `root` the way up from it to the server's root, with
+/// `config` (what to show) and the settings every viewer page has (where its assets are).
+fn viewer_html(title: &str, root: &str, mut config: serde_json::Value) -> Response {
+    config["assets"] = format!("{root}viewer/assets/").into();
+    config["haveScript"] = (!ASSETS.is_empty()).into();
+    // `<` is escaped so that no id can close the script element.
+    let config = config.to_string().replace('<', "\\u003c");
     let body = VIEWER_HTML
-        .replace("{{TITLE}}", "IIIF manifest")
-        .replace("{{CONFIG}}", &config.to_string());
+        .replace("{{TITLE}}", &html_escape(title))
+        .replace("{{CONFIG}}", &config);
     Response::new(200, "text/html; charset=utf-8", body)
 }
 
