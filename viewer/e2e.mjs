@@ -71,7 +71,9 @@ async function settle(page) {
   let quietSince = null;
   while (Date.now() < deadline) {
     const loaded = await page.evaluate(
-      () => !!window.viewer && viewer.world.getItemCount() > 0 && viewer.world.getItemAt(0).getFullyLoaded(),
+      // `window.viewer` is the <div id="viewer"> element until the page makes its viewer.
+      () => !!(window.viewer && viewer.world) && viewer.world.getItemCount() > 0 &&
+        viewer.world.getItemAt(0).getFullyLoaded(),
     );
     if (loaded && open.size === 0) {
       quietSince ??= Date.now();
