@@ -178,7 +178,7 @@ pub struct Config {
     #[arg(long = "auth-policy", env = "AUTH_POLICY", value_name = "FILE")]
     pub auth_policy: Option<PathBuf>,
 
-    /// Seconds an answer stays in memcached.
+    /// Seconds an answer stays in memcached or Redis (memcached keeps at most 30 days).
     #[arg(long, env = "MEMCACHED_TIMEOUT", default_value_t = 86400)]
     pub memcached_timeout: u32,
 

@@ -88,3 +88,25 @@ fn two_servers_share_answers_and_survive_its_death() {
         start.elapsed()
     );
 }
+
+#[test]
+fn answers_kept_longer_than_memcacheds_thirty_days_are_still_shared() {
+    // memcached reads an expiry above 30 days as a Unix time: 60 days would be 1970,
+    // every entry stored already expired. The server shortens it to 30 days.
+    let dir = tempdir();
+    iipsrv_server::demo::write_demo(&dir.path().join("a.tif"), 600, 400).expect("image");
+    let prefix = dir.path().to_string_lossy().to_string();
+    let mc = Memcached::start();
+    let servers = format!("127.0.0.1:{}", mc.port);
+    let env = [
+        ("FILESYSTEM_PREFIX", prefix.as_str()),
+        ("MEMCACHED_SERVERS", servers.as_str()),
+        ("MEMCACHED_TIMEOUT", "5184000"),
+    ];
+    let a = Server::start(&env);
+    let b = Server::start(&env);
+    let path = "/iiif/a.tif/full/300,/0/default.jpg";
+    assert_eq!(get(a.port, path).status, 200);
+    assert_eq!(get(b.port, path).status, 200);
+    assert_eq!(mc.stat("get_hits"), 1, "B found A's answer in memcached");
+}

@@ -99,21 +99,23 @@ fn now_secs() -> u64 {
 }
 
 impl Access {
-    /// The access control of `policy`; identity headers are believed from `proxies`.
+    /// The access control of `policy`, its sessions kept in this instance; identity
+    /// headers are believed from `proxies`.
     pub fn new(policy: Policy, proxies: Trusted) -> Access {
-        Access {
-            policy,
-            sessions: Sessions::default(),
-            proxies,
-        }
+        Access::shared(policy, proxies, None)
     }
 
     /// The same, its sessions shared through `tier` (the shared cache tier, when there is
     /// one) with the other instances using it.
-    pub(crate) fn with_tier(self, tier: Option<Arc<dyn SessionStore>>) -> Access {
+    pub(crate) fn shared(
+        policy: Policy,
+        proxies: Trusted,
+        tier: Option<Arc<dyn SessionStore>>,
+    ) -> Access {
         Access {
+            policy,
             sessions: Sessions::new(tier),
-            ..self
+            proxies,
         }
     }
 

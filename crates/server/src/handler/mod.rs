@@ -284,7 +284,7 @@ impl App {
             output,
             access: access.map(|p| {
                 let sessions = tier.clone().map(|t| t as Arc<dyn SessionStore>);
-                Access::new(p, web.proxies.clone()).with_tier(sessions)
+                Access::shared(p, web.proxies.clone(), sessions)
             }),
             web,
         })

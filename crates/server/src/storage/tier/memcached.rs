@@ -5,6 +5,11 @@ use crate::error::{Error, Result};
 use memcache::Client;
 use std::sync::{Arc, Mutex};
 
+/// The longest expiry memcached takes as a number of seconds: it reads larger values as a
+/// point in time (a Unix time), so a MEMCACHED_TIMEOUT of 60 days would store every entry
+/// already expired. Longer expiries are shortened to it.
+const MAX_EXPIRY_SECS: u32 = 30 * 24 * 3600;
+
 /// A memcached client, connected on first use and again after a failure.
 pub struct Memcached {
     urls: Vec<String>,
@@ -78,7 +83,7 @@ impl Backend for Memcached {
 
     fn set(&self, key: &str, value: &[u8], expiry: u32) -> std::result::Result<(), String> {
         self.client()?
-            .set(key, value, expiry)
+            .set(key, value, expiry.min(MAX_EXPIRY_SECS))
             .map_err(|e| e.to_string())
     }
 

@@ -54,10 +54,6 @@ fn engine(tier: &Tier) -> Result<Box<dyn Backend>> {
     }
 }
 
-/// The longest expiry given to the engine as seconds: memcached reads larger values as a
-/// point in time (30 days).
-const MAX_EXPIRY_SECS: u64 = 30 * 24 * 3600;
-
 /// The shared tier: a backend that never makes a request fail.
 pub(crate) struct SharedTier {
     backend: Box<dyn Backend>,
@@ -140,10 +136,10 @@ impl SharedTier {
             })
     }
 
-    /// Stores `value` under tier key `key` for `expiry` (at least a second, at most 30
-    /// days): whether the tier took it.
+    /// Stores `value` under tier key `key` for `expiry` (at least a second; the engine
+    /// may shorten it to its own limit): whether the tier took it.
     pub fn store(&self, key: &str, value: &[u8], expiry: Duration) -> bool {
-        let secs = expiry.as_secs().clamp(1, MAX_EXPIRY_SECS) as u32;
+        let secs = u32::try_from(expiry.as_secs().max(1)).unwrap_or(u32::MAX);
         self.available() && self.stored(self.backend.set(key, value, secs))
     }
 
