@@ -16,7 +16,8 @@
 #   fcgi        2 FastCGI processes behind the reference's lighttpd, caches as http (each
 #               half the decoded-tile cache)                                     -> hot
 #   fcgi-cold   the same, answer cache off                                       -> cold, region
-#   load        HTTP, caches as http, LOAD_CONNS (256) connections               -> hot, cold, region
+#   load        HTTP, the default caches (answers 5 MB, decoded tiles 128 MB), LOAD_CONNS (256)
+#               connections                                                    -> hot, cold, region
 #   jp2-cold    as http-cold, on big-rgb.jp2 (bench/make-jp2.sh)                 -> cold, region
 #   jph-cold    the same on big-rgb.jph (HTJ2K; ours only: 1.1 cannot read it)  -> cold, region
 # The reference also runs cold and region on big-rgb.jp2 (reference-jp2).
@@ -92,7 +93,7 @@ peer fcgi hot "2 16" IIPSRV_BIN="$BIN" VERBOSITY=0 DECODED_CACHE_SIZE=128
 peer fcgi-cold "cold region" "2 16" IIPSRV_BIN="$BIN" VERBOSITY=0 MAX_IMAGE_CACHE_SIZE=0 DECODED_CACHE_SIZE=128
 ID=big-rgb.jp2 ours_http jp2-cold "cold region" "2 16" MAX_IMAGE_CACHE_SIZE=0
 ID=big-rgb.jph ours_http jph-cold "cold region" "2 16" MAX_IMAGE_CACHE_SIZE=0
-ours_http load "hot cold region" "$LOAD_CONNS"
+ours_http load "hot cold region" "$LOAD_CONNS" MAX_IMAGE_CACHE_SIZE=5 DECODED_CACHE_SIZE=128
 
 # static: the hot URLs' answers saved as files (from `ours`, passthrough) served by nginx.
 static_nginx() {
