@@ -518,7 +518,6 @@ pub fn start_redis() -> (Child, u16) {
     )
 }
 
-#[cfg(any(feature = "memcached", feature = "object-storage"))]
 /// A counter or gauge of a server's `/metrics`: the value of the first line starting with
 /// `line_start` (0 when there is none).
 pub fn metric(port: u16, line_start: &str) -> u64 {

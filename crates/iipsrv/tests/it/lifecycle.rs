@@ -2,7 +2,7 @@
 //! new connections and exits 0; SIGHUP reopens the log file (log rotation) and keeps
 //! serving.
 
-use crate::harness::{get, read_reply, tempdir, Server};
+use crate::harness::{get, metric, read_reply, tempdir, Server};
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -25,7 +25,13 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
         b"GET /fcgi-bin/iipsrv.fcgi?FIF=big.tif&WID=4096&QLT=9&CVT=png HTTP/1.1\r\nHost: x\r\n\r\n",
     )
     .expect("send");
-    std::thread::sleep(Duration::from_millis(150));
+    // The request must be in flight (read and admitted) before the signal: one still in
+    // the socket's queue when the server stops listening is not the server's to answer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(server.port, "iipsrv_requests_in_flight ") == 0 {
+        assert!(Instant::now() < deadline, "the request never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let sent = Instant::now();
     server.signal("TERM");
     let reply = read_reply(&mut BufReader::new(s), false);
