@@ -28,6 +28,22 @@ fn bad(a: &str, why: &str) -> RequestError {
     RequestError::bad(format!("composite: {why}: {shown}"))
 }
 
+/// The `channels` query parameter of an image request of IIIF, DeepZoom or Zoomify (an
+/// IIIF_EXTENSIONS extension; OpenSeadragon passes a `.dzi`'s query on to its tiles), e.g.
+/// `.../full/max/0/default.png?channels=0:0000ff;1:00ff00:100,4000`. Refused (400) when the
+/// extensions are off rather than ignored, since the answer would silently be another image.
+pub fn from_query(query: &str, enabled: bool) -> Result<Option<Composite>> {
+    let Some(value) = query.split('&').find_map(|kv| kv.strip_prefix("channels=")) else {
+        return Ok(None);
+    };
+    if !enabled {
+        return Err(RequestError::bad(
+            "the channels parameter needs IIIF_EXTENSIONS=1",
+        ));
+    }
+    parse(&super::decode(value, "channels")?).map(Some)
+}
+
 /// Parses `plane:RRGGBB[:min,max];...`: at most 16 planes, each named once.
 pub fn parse(a: &str) -> Result<Composite> {
     let mut c = Composite::default();
@@ -102,6 +118,16 @@ fn apply_process(c: &Composite, p: &mut Process) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channels_parameter_only_with_extensions() {
+        assert_eq!(from_query("a=1", false).ok(), Some(None));
+        let c = from_query("x=1&channels=0:ff0000%3B1:00ff00", true).expect("parses");
+        assert_eq!(c.map(|c| c.planes), Some(vec![0, 1]));
+        let off = from_query("channels=0:ff0000", false).map_err(|e| e.status());
+        assert_eq!(off.err(), Some(400));
+        assert!(from_query("channels=0:red", true).is_err());
+    }
 
     #[test]
     fn planes_colours_and_ranges() {

@@ -9,7 +9,6 @@
 //!
 //! Spec: <https://iiif.io/api/image/3.0/>, <https://iiif.io/api/image/2.1/>.
 
-use super::composite::{self, Composite};
 use crate::error::{RequestError, Result};
 use crate::view::{Contrast, Format, Gamma, Process, Quality, Rect, Rotation, SizeLimits, View};
 
@@ -143,22 +142,6 @@ impl ImageParams {
             _ => Ok(()),
         }
     }
-}
-
-/// The `channels` query parameter of an image request, an IIIF_EXTENSIONS extension: a
-/// fluorescence composite of planes ([`composite`]), e.g.
-/// `.../full/max/0/default.png?channels=0:0000ff;1:00ff00:100,4000`. Refused (400) when the
-/// extensions are off rather than ignored, since the answer would silently be another image.
-pub fn composite(query: &str, enabled: bool) -> Result<Option<Composite>> {
-    let Some(value) = query.split('&').find_map(|kv| kv.strip_prefix("channels=")) else {
-        return Ok(None);
-    };
-    if !enabled {
-        return Err(RequestError::bad(
-            "IIIF: the channels parameter needs IIIF_EXTENSIONS=1",
-        ));
-    }
-    composite::parse(&decode(value)?).map(Some)
 }
 
 /// The file and page an identifier names when IIIF_DELIMITER is `delimiter`, as the newest
@@ -589,16 +572,6 @@ mod tests {
 
     fn status(path: &str) -> u16 {
         parse(path).err().map_or(200, |e| e.status())
-    }
-
-    #[test]
-    fn channels_parameter_only_with_extensions() {
-        assert_eq!(composite("a=1", false).ok(), Some(None));
-        let c = composite("x=1&channels=0:ff0000%3B1:00ff00", true).expect("parses");
-        assert_eq!(c.map(|c| c.planes), Some(vec![0, 1]));
-        let off = composite("channels=0:ff0000", false).map_err(|e| e.status());
-        assert_eq!(off.err(), Some(400));
-        assert!(composite("channels=0:red", true).is_err());
     }
 
     #[test]

@@ -357,10 +357,37 @@ fn ome_tiff_fluorescence_composites_match_numpy() {
     assert!(db >= 40.0, "IIP CHN: {db:.1} dB");
     let tile = image(&ext, &format!("/iip?FIF=f.ome.tif&CHN={query}&JTL=2,1"));
     assert_eq!((tile.width, tile.height, tile.channels), (256, 256, 3));
+    // DeepZoom and Zoomify tiles take `?channels=` too (OpenSeadragon passes a .dzi's query
+    // on to its tiles): the same pixels as the IIIF region and the IIP tile of that box.
+    let dz = image(
+        &ext,
+        &format!("/deepzoom/f.ome.tif_files/10/1_0.png?channels={query}"),
+    );
+    let region = image(
+        &ext,
+        &format!("/iiif/f.ome.tif/256,0,256,256/256,/0/default.png?channels={query}"),
+    );
+    assert_eq!((dz.width, dz.height), (256, 256));
+    assert!(dz.data == region.data, "DeepZoom composite tile");
+    let zoomify = image(
+        &ext,
+        &format!("/zoomify/f.ome.tif/TileGroup0/2-1-0.jpg?channels={query}"),
+    );
+    assert!(zoomify.data == tile.data, "Zoomify composite tile");
+    let plain_dz = image(&ext, "/deepzoom/f.ome.tif_files/10/1_0.png");
+    assert!(
+        plain_dz.data != dz.data,
+        "a plane alone is not the composite"
+    );
     let plain = app(dir.path(), &[]);
     let off = call(
         &plain,
         &format!("/iiif/f.ome.tif/full/300,/0/default.png?channels={query}"),
+    );
+    assert_eq!(off.status, 400);
+    let off = call(
+        &plain,
+        &format!("/deepzoom/f.ome.tif_files/10/1_0.png?channels={query}"),
     );
     assert_eq!(off.status, 400);
     for bad in ["9:ff0000", "0:red", "0:ff0000:5,1"] {

@@ -9,6 +9,7 @@ use crate::error::{Error, Flow, Halt};
 use crate::forwarded;
 use bytes::Bytes;
 use iipsrv_core::info::ImageInfo;
+use iipsrv_core::protocol::composite;
 use iipsrv_core::protocol::iiif::{self, IiifRequest, ImageParams, Target, Version};
 use iipsrv_core::protocol::iiif_info::{self, InfoContext};
 use iipsrv_core::sequence;
@@ -87,7 +88,7 @@ impl App {
             }
             Target::Image(params) => {
                 params.check_extensions(self.web.iiif_extensions)?;
-                let composite = iiif::composite(&req.query, self.web.iiif_extensions)?;
+                let composite = composite::from_query(&req.query, self.web.iiif_extensions)?;
                 let opened = match &composite {
                     Some(c) => serviced(self.open_planes(req, file, &c.planes)?),
                     None => open(req)?,
