@@ -48,6 +48,7 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
         mpp: mpp.map(|m| (m, m)),
         properties,
         background: 0,
+        ..Layout::default()
     })
 }
 
