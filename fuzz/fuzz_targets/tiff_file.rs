@@ -12,7 +12,10 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
-    for page in [0, 1].into_iter().chain(Associated::ALL.map(Associated::page)) {
+    for page in [0, 1]
+        .into_iter()
+        .chain(Associated::ALL.map(Associated::page))
+    {
         let Ok(image) = TiffImage::open_page(Arc::new(MemBytes(data.to_vec())), page) else {
             continue;
         };

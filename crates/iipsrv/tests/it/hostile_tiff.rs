@@ -469,7 +469,7 @@ fn open_page(bytes: &[u8], page: usize) -> Result<TiffImage, SourceError> {
 }
 
 /// Ventana BIFs whose description lies (a negative pixel size, two levels numbered 0) open
-/// without a physical size; one whose tiles overlap is refused as unsupported.
+/// without a physical size; one whose tiles overlap is refused as unsupported (501).
 #[test]
 fn lying_and_overlapping_bifs() {
     let dir = crate::harness::tempdir();
@@ -490,6 +490,15 @@ fn lying_and_overlapping_bifs() {
     assert!(
         matches!(err, SourceError::Unsupported { .. }) && err.to_string().contains("overlap"),
         "{err}"
+    );
+    let app = crate::harness::app(dir.path(), &[]);
+    let r = crate::harness::call(&app, "/iiif/overlap.bif/info.json");
+    assert_eq!(
+        (r.status, crate::harness::text(&r)),
+        (
+            501,
+            "Ventana BIF whose tiles overlap (TileJointInfo): not read natively".into()
+        )
     );
 }
 
