@@ -112,17 +112,7 @@ fn svs_levels_size_and_pixels_match_openslide() {
         let oracle = props(&slide);
         assert_eq!(oracle["vendor"], "aperio");
         let info = json(&app, &format!("/iiif/{name}/info.json"));
-        let levels = oracle["levels"].as_array().expect("levels");
-        assert_eq!(
-            [&info["width"], &info["height"]],
-            [&levels[0][0], &levels[0][1]]
-        );
-        let mut sizes: Vec<Value> = levels[1..]
-            .iter()
-            .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
-            .collect();
-        sizes.reverse();
-        assert_eq!(info["sizes"], Value::Array(sizes), "{codec}");
+        levels_match(&info, &oracle);
         assert_eq!(
             info["tiles"][0]["scaleFactors"],
             serde_json::json!([1, 4, 16])
@@ -151,6 +141,21 @@ fn svs_levels_size_and_pixels_match_openslide() {
 
 /// A region of a level: (level, downsample, x, y, w, h at full resolution).
 type LevelRegion = (u32, u32, (u32, u32, u32, u32));
+
+/// Our info.json's size and sizes are OpenSlide's level dimensions.
+fn levels_match(info: &Value, oracle: &Value) {
+    let levels = oracle["levels"].as_array().expect("levels");
+    assert_eq!(
+        [&info["width"], &info["height"]],
+        [&levels[0][0], &levels[0][1]]
+    );
+    let mut sizes: Vec<Value> = levels[1..]
+        .iter()
+        .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
+        .collect();
+    sizes.reverse();
+    assert_eq!(info["sizes"], Value::Array(sizes), "{}", oracle["vendor"]);
+}
 
 /// Regions of each level through IIIF against OpenSlide's `read_region` of that level.
 fn regions_match(
@@ -471,17 +476,7 @@ fn bif_levels_properties_and_pixels_match_openslide() {
     assert_eq!(oracle["vendor"], "ventana");
     let app = app(dir.path(), &[]);
     let info = json(&app, "/iiif/b.bif/info.json");
-    let levels = oracle["levels"].as_array().expect("levels");
-    assert_eq!(
-        [&info["width"], &info["height"]],
-        [&levels[0][0], &levels[0][1]]
-    );
-    let mut sizes: Vec<Value> = levels[1..]
-        .iter()
-        .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
-        .collect();
-    sizes.reverse();
-    assert_eq!(info["sizes"], Value::Array(sizes));
+    levels_match(&info, &oracle);
     let mpp = oracle["mpp"][0].as_f64().expect("mpp");
     let cm = info["service"][0]["physicalScale"].as_f64().expect("scale");
     assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");

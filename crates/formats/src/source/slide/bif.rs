@@ -19,7 +19,7 @@
 //! Format: OpenSlide's description of Ventana (openslide.org/formats/ventana).
 
 use super::ome::attribute;
-use super::{microns, Associated, Directory, Layout};
+use super::{microns, openslide_properties, Associated, Directory, Layout};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::XmlVersion;
 
@@ -43,15 +43,9 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
         .iter()
         .map(|(k, v)| (format!("ventana.{k}"), v.clone()))
         .collect();
-    properties.push(("openslide.vendor".into(), "ventana".into()));
-    if let Some(mag) = get("Magnification") {
-        properties.push(("openslide.objective-power".into(), mag.clone()));
-    }
-    if let Some(m) = mpp {
-        for axis in ["x", "y"] {
-            properties.push((format!("openslide.mpp-{axis}"), m.to_string()));
-        }
-    }
+    let mpp = mpp.map(|m| (m, m));
+    let objective = get("Magnification").map(String::as_str);
+    properties.extend(openslide_properties("ventana", objective, mpp));
     let unsupported = dirs[levels[0].1]
         .xmp
         .as_deref()
@@ -60,7 +54,7 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
     Some(Layout {
         levels: levels.into_iter().map(|(_, i)| i).collect(),
         associated,
-        mpp: mpp.map(|m| (m, m)),
+        mpp,
         properties,
         background: 255,
         unsupported,

@@ -146,6 +146,24 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
         .or_else(|| bif::layout(dirs))
 }
 
+/// OpenSlide's own properties of a slide, after the vendor's: `openslide.vendor`, and the
+/// objective power and microns per pixel when the description gives them.
+pub(crate) fn openslide_properties(
+    vendor: &str,
+    objective: Option<&str>,
+    mpp: Option<(f64, f64)>,
+) -> Vec<(String, String)> {
+    let mut out = vec![("openslide.vendor".to_string(), vendor.to_string())];
+    if let Some(power) = objective {
+        out.push(("openslide.objective-power".into(), power.into()));
+    }
+    if let Some((x, y)) = mpp {
+        out.push(("openslide.mpp-x".into(), x.to_string()));
+        out.push(("openslide.mpp-y".into(), y.to_string()));
+    }
+    out
+}
+
 /// A length per pixel in microns from a description's text: finite, positive and below a
 /// metre (anything else is a lying description, ignored).
 pub(crate) fn microns(text: &str) -> Option<f64> {

@@ -10,7 +10,7 @@
 //!
 //! Format: OpenSlide's description of Philips TIFF (openslide.org/formats/philips).
 
-use super::{microns, Associated, Directory, Layout};
+use super::{microns, openslide_properties, Associated, Directory, Layout};
 use base64::Engine;
 use quick_xml::events::Event;
 
@@ -33,11 +33,7 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
         .filter(|(k, _)| !associated.iter().any(|(a, _)| a == k))
         .collect();
     let mpp = pixel_spacing(first);
-    let mut properties = vec![("openslide.vendor".to_string(), "philips".to_string())];
-    if let Some((x, y)) = mpp {
-        properties.push(("openslide.mpp-x".into(), x.to_string()));
-        properties.push(("openslide.mpp-y".into(), y.to_string()));
-    }
+    let properties = openslide_properties("philips", None, mpp);
     Some(Layout {
         levels,
         associated,
