@@ -1,5 +1,6 @@
 //! Whole TIFF files: the directory reader (IFD chains, SubIFDs, BigTIFF, stacks, slide
-//! layouts: Aperio SVS and its associated images, OME-TIFF planes and OME-XML) and the
+//! layouts: Aperio SVS, Philips TIFF (label and macro base64 in its XML) and Ventana BIF
+//! with their associated images, OME-TIFF planes and OME-XML) and the
 //! tile decoders behind it never panic and never allocate past their limits.
 #![no_main]
 
@@ -11,7 +12,10 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
-    for page in [0, 1, Associated::Label.page(), Associated::Thumbnail.page()] {
+    for page in [0, 1]
+        .into_iter()
+        .chain(Associated::ALL.map(Associated::page))
+    {
         let Ok(image) = TiffImage::open_page(Arc::new(MemBytes(data.to_vec())), page) else {
             continue;
         };

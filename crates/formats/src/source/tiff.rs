@@ -316,6 +316,7 @@ impl Ifd {
         slide::Directory {
             description: self.ascii(tag::IMAGE_DESCRIPTION),
             tiled: self.has(tag::TILE_WIDTH),
+            xmp: self.bytes(tag::XML_PACKET).and_then(xmp_packet),
         }
     }
 }
@@ -651,7 +652,13 @@ impl TiffImage {
         page: usize,
         limits: Limits,
     ) -> SourceResult<TiffImage> {
+        if let Some(why) = &layout.unsupported {
+            return Err(SourceError::unsupported(why.clone()));
+        }
         if let Some(kind) = Associated::of_page(page) {
+            if let Some(jpeg) = layout.embedded(kind) {
+                return Self::embedded_jpeg(jpeg.to_vec(), limits);
+            }
             let at = layout.associated(kind).ok_or_else(|| no_page(page))?;
             return Self::assemble(bytes, header, &chain[at], &[], limits);
         }
@@ -666,6 +673,57 @@ impl TiffImage {
         layout.describe(&mut image.info.metadata);
         image.background = layout.background;
         Ok(image)
+    }
+
+    /// An image kept as a whole JPEG outside the file's directories (Philips' label and
+    /// macro, base64 in its description): one level of one strip, the JPEG itself, read
+    /// from memory like any JPEG tile (and passed through whole).
+    fn embedded_jpeg(jpeg: Vec<u8>, limits: Limits) -> SourceResult<TiffImage> {
+        let (width, height, ch) = jpeg::dimensions(&jpeg)?;
+        if width == 0 || height == 0 {
+            return Err(corrupt("an embedded JPEG of no pixels"));
+        }
+        let pixels = width as u64 * height as u64 * ch as u64;
+        if pixels > limits.max_tile_bytes {
+            return Err(SourceError::over_limit(
+                format!("an embedded JPEG of {width}x{height} pixels"),
+                pixels,
+                limits.max_tile_bytes,
+            ));
+        }
+        let geometry = Level {
+            width,
+            height,
+            tile_width: width,
+            tile_height: height,
+            scale_x: 1.0,
+            scale_y: 1.0,
+        };
+        let level = LevelData {
+            geometry: geometry.clone(),
+            offsets: vec![0],
+            counts: vec![jpeg.len() as u64],
+            compression: compression::JPEG,
+            predictor: 1,
+            photometric: if ch == 1 { 1 } else { 6 },
+            samples: ch.into(),
+            bits: 8,
+            lsb_first: false,
+            t4_options: 0,
+            striped: true,
+            jpeg_tables: None,
+        };
+        let mut info = iipsrv_core::info::plain_info(width, height, ch);
+        info.levels = vec![geometry];
+        Ok(TiffImage {
+            bytes: Arc::new(crate::bytes::MemBytes(jpeg)),
+            pages: Vec::new(),
+            big_endian: false,
+            info,
+            levels: vec![level],
+            limits,
+            background: 0,
+        })
     }
 
     /// The image whose full resolution is `first` and whose reduced levels are those of

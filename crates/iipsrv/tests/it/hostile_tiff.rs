@@ -369,12 +369,15 @@ fn exercise_slide(bytes: &[u8]) {
     }
 }
 
-/// Small slides made by tifffile: SVS with JPEG and JPEG2000 tiles, an OME-TIFF.
+/// Small slides made by tifffile: SVS with JPEG and JPEG2000 tiles, an OME-TIFF, a Philips
+/// TIFF (label and macro base64 in its XML), a Ventana BIF.
 fn slides(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let specs: [&[&str]; 3] = [
+    let specs: [&[&str]; 5] = [
         &["svs", "j.svs", "--codec", "jpeg"],
         &["svs", "k.svs", "--codec", "jp2k-rgb"],
         &["ome", "o.ome.tif"],
+        &["philips", "p.tiff"],
+        &["bif", "b.bif"],
     ];
     specs
         .iter()
@@ -458,4 +461,79 @@ fn lying_slide_descriptions_and_tile_offsets_out_of_range() {
     let r = crate::harness::call(&app, "/iiif/j.svs/0,0,240,240/240,/0/default.jpg");
     assert_eq!(r.status, 500, "{}", crate::harness::text(&r));
     assert!(!crate::harness::text(&r).contains(dir.path().to_str().expect("path")));
+}
+
+/// Opens page `page` of a slide's bytes.
+fn open_page(bytes: &[u8], page: usize) -> Result<TiffImage, SourceError> {
+    TiffImage::open_page(Arc::new(MemBytes(bytes.to_vec())), page)
+}
+
+/// Ventana BIFs whose description lies (a negative pixel size, two levels numbered 0) open
+/// without a physical size; one whose tiles overlap is refused as unsupported (501).
+#[test]
+fn lying_and_overlapping_bifs() {
+    let dir = crate::harness::tempdir();
+    let bif = slides(dir.path()).remove(4).1;
+    let mut lying = bif.clone();
+    patch(&mut lying, "ScanRes=\"0.2325\"", "ScanRes=\"-1e999\"");
+    patch(&mut lying, "level=1 mag=20", "level=0 mag=20");
+    let img = open_page(&lying, 0).expect("opens");
+    assert_eq!(img.info().metadata.pixels_per_cm, None);
+    assert_eq!(img.info().levels.len(), 3);
+    let out = dir.path().join("overlap.bif");
+    let path = out.to_str().expect("path");
+    let args = ["bif", path, "--size", "600x400", "--overlap", "8"];
+    crate::slides::fixture_script("make-slides.py", &args);
+    let err = open_page(&std::fs::read(&out).expect("bif"), 0)
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, SourceError::Unsupported { .. }) && err.to_string().contains("overlap"),
+        "{err}"
+    );
+    let app = crate::harness::app(dir.path(), &[]);
+    let r = crate::harness::call(&app, "/iiif/overlap.bif/info.json");
+    assert_eq!(
+        (r.status, crate::harness::text(&r)),
+        (
+            501,
+            "Ventana BIF whose tiles overlap (TileJointInfo): not read natively".into()
+        )
+    );
+}
+
+/// Philips label and macro JPEGs that lie: text that is not base64 is no label (not
+/// found) and leaves the macro; a JPEG declaring 60000x60000 pixels is refused before
+/// anything is allocated.
+#[test]
+fn philips_embedded_images_that_lie() {
+    use base64::Engine;
+    use iipsrv_formats::source::slide::Associated;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = crate::harness::tempdir();
+    let good = slides(dir.path()).remove(3).1;
+    let (label, macro_) = (Associated::Label.page(), Associated::Macro.page());
+    assert!(open_page(&good, label).is_ok() && open_page(&good, macro_).is_ok());
+    let mut bad = good.clone();
+    patch(&mut bad, ">/9j/", ">!!!!");
+    let err = open_page(&bad, label).err().expect("no label");
+    assert!(matches!(err, SourceError::NoSuchPage { .. }), "{err}");
+    assert!(open_page(&bad, macro_).is_ok());
+    // the label's base64 text re-encoded with a frame header of 60000x60000 pixels
+    let find = |from: usize, what: &[u8]| {
+        let at = good[from..].windows(what.len()).position(|w| w == what);
+        from + at.expect("found")
+    };
+    let start = find(0, b">/9j/") + 1;
+    let end = find(start, b"<");
+    let mut jpeg = b64.decode(&good[start..end]).expect("base64");
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xff, 0xc0])
+        .expect("SOF0");
+    jpeg[sof + 5..sof + 9].copy_from_slice(&[0xea, 0x60, 0xea, 0x60]);
+    let mut huge = good.clone();
+    huge[start..end].copy_from_slice(b64.encode(&jpeg).as_bytes());
+    let err = open_page(&huge, label).err().expect("refused");
+    assert!(err.to_string().contains("60000x60000"), "{err}");
 }

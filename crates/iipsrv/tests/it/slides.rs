@@ -1,6 +1,7 @@
 //! Microscope slides: Aperio SVS files written by tifffile in Aperio's layout (JPEG tiles
 //! with shared JPEGTables, JPEG2000 tiles of compression 33005 and 33003, the thumbnail,
-//! label and macro) and read by OpenSlide as the oracle: our levels, microns per pixel,
+//! label and macro), Philips TIFF (sparse tiles, the label and macro as base64 JPEGs) and
+//! Ventana BIF, read by OpenSlide as the oracle: our levels, microns per pixel,
 //! pixels of regions and tiles at every level and associated images against OpenSlide's
 //! `level_dimensions`, properties, `read_region` and `associated_images`.
 
@@ -42,6 +43,16 @@ fn make_svs(dir: &Path, name: &str, codec: &str) -> PathBuf {
     fixture_script(
         "make-slides.py",
         &["svs", &out.to_string_lossy(), "--codec", codec],
+    );
+    out
+}
+
+/// `make-slides.py <kind> --size <size>` as `<dir>/<name>`.
+fn make_slide(dir: &Path, kind: &str, name: &str, size: &str) -> PathBuf {
+    let out = dir.join(name);
+    fixture_script(
+        "make-slides.py",
+        &[kind, &out.to_string_lossy(), "--size", size],
     );
     out
 }
@@ -101,17 +112,7 @@ fn svs_levels_size_and_pixels_match_openslide() {
         let oracle = props(&slide);
         assert_eq!(oracle["vendor"], "aperio");
         let info = json(&app, &format!("/iiif/{name}/info.json"));
-        let levels = oracle["levels"].as_array().expect("levels");
-        assert_eq!(
-            [&info["width"], &info["height"]],
-            [&levels[0][0], &levels[0][1]]
-        );
-        let mut sizes: Vec<Value> = levels[1..]
-            .iter()
-            .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
-            .collect();
-        sizes.reverse();
-        assert_eq!(info["sizes"], Value::Array(sizes), "{codec}");
+        levels_match(&info, &oracle);
         assert_eq!(
             info["tiles"][0]["scaleFactors"],
             serde_json::json!([1, 4, 16])
@@ -129,19 +130,41 @@ fn svs_levels_size_and_pixels_match_openslide() {
         let obj = text(&call(&app, &format!("/iip?FIF={name}&OBJ=DPI")));
         let dpi = 25400.0 / mpp;
         assert!(obj.contains(&format!("DPI:{dpi:.6} {dpi:.6}")), "{obj}");
-        regions_match(&app, &name, &slide);
+        let cases = [
+            (0, 1, (100, 130, 500, 400)),
+            (1, 4, (400, 240, 1200, 800)),
+            (2, 16, (0, 0, 2000, 1488)),
+        ];
+        regions_match(&app, &name, &slide, &cases);
     }
 }
 
+/// A region of a level: (level, downsample, x, y, w, h at full resolution).
+type LevelRegion = (u32, u32, (u32, u32, u32, u32));
+
+/// Our info.json's size and sizes are OpenSlide's level dimensions.
+fn levels_match(info: &Value, oracle: &Value) {
+    let levels = oracle["levels"].as_array().expect("levels");
+    assert_eq!(
+        [&info["width"], &info["height"]],
+        [&levels[0][0], &levels[0][1]]
+    );
+    let mut sizes: Vec<Value> = levels[1..]
+        .iter()
+        .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
+        .collect();
+    sizes.reverse();
+    assert_eq!(info["sizes"], Value::Array(sizes), "{}", oracle["vendor"]);
+}
+
 /// Regions of each level through IIIF against OpenSlide's `read_region` of that level.
-fn regions_match(app: &iipsrv_server::handler::App, name: &str, slide: &Path) {
-    // (level, downsample, region at full resolution)
-    let cases = [
-        (0, 1, (100, 130, 500, 400)),
-        (1, 4, (400, 240, 1200, 800)),
-        (2, 16, (0, 0, 2000, 1488)),
-    ];
-    for (level, ds, (x, y, w, h)) in cases {
+fn regions_match(
+    app: &iipsrv_server::handler::App,
+    name: &str,
+    slide: &Path,
+    cases: &[LevelRegion],
+) {
+    for &(level, ds, (x, y, w, h)) in cases {
         let (lw, lh) = (w / ds, h / ds);
         let ours = image(
             app,
@@ -466,4 +489,104 @@ fn generic_subifd_pyramid_matches_tifffile() {
             psnr(&ours, &theirs)
         );
     }
+}
+
+/// A Ventana BIF (BigTIFF; the label directory with the iScan XMP, the thumbnail, levels
+/// described `level=N mag=M`): OpenSlide's vendor, level sizes, microns per pixel and
+/// `ventana.*` properties (IIP OBJ=metadata), and the pixels of each level against
+/// `read_region`.
+#[test]
+fn bif_levels_properties_and_pixels_match_openslide() {
+    let dir = tempdir();
+    let slide = make_slide(dir.path(), "bif", "b.bif", "1000x750");
+    let oracle = props(&slide);
+    assert_eq!(oracle["vendor"], "ventana");
+    let app = app(dir.path(), &[]);
+    let info = json(&app, "/iiif/b.bif/info.json");
+    levels_match(&info, &oracle);
+    let mpp = oracle["mpp"][0].as_f64().expect("mpp");
+    let cm = info["service"][0]["physicalScale"].as_f64().expect("scale");
+    assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");
+    let meta: Value = serde_json::from_str(&text(&call(&app, "/iip?FIF=b.bif&OBJ=metadata")))
+        .expect("metadata json");
+    let theirs = oracle["properties"].as_object().expect("properties");
+    let ventana: Vec<_> = theirs
+        .keys()
+        .filter(|k| k.starts_with("ventana."))
+        .collect();
+    assert!(ventana.len() >= 5, "{theirs:?}");
+    for key in ventana.into_iter().chain(
+        ["openslide.objective-power"]
+            .iter()
+            .map(|k| theirs.get_key_value(*k).expect(k).0),
+    ) {
+        assert_eq!(meta[key], theirs[key], "{key}");
+    }
+    let cases = [
+        (0, 1, (100, 130, 500, 400)),
+        (1, 2, (0, 0, 1000, 750)),
+        (2, 4, (0, 0, 1000, 748)),
+    ];
+    regions_match(&app, "b.bif", &slide, &cases);
+}
+
+/// The associated images of Philips TIFF (label and macro: base64 JPEGs in the XML) and
+/// Ventana BIF (macro: the label directory; thumbnail): OpenSlide's names, sizes and
+/// pixels (the BIF's LZW macro exactly); the label and macro hidden by default (404 as an unknown id), shown when
+/// SLIDE_ASSOCIATED_IMAGES lists them.
+#[test]
+fn philips_and_bif_associated_images_match_openslide() {
+    let dir = tempdir();
+    let philips = make_slide(dir.path(), "philips", "p.tiff", "700x500");
+    let bif = make_slide(dir.path(), "bif", "b.bif", "600x400");
+    let shut = app(dir.path(), &[]);
+    let open = app(
+        dir.path(),
+        &["--slide-associated-images", "label,macro,thumbnail"],
+    );
+    let cases = [
+        (&philips, "p.tiff", ["label", "macro"].as_slice()),
+        (&bif, "b.bif", ["macro", "thumbnail"].as_slice()),
+    ];
+    for (slide, name, kinds) in cases {
+        let sizes = props(slide)["associated"].clone();
+        let names: Vec<&String> = sizes.as_object().expect("associated").keys().collect();
+        assert_eq!(names, kinds, "{name}");
+        for kind in ["label", "macro"] {
+            let r = call(&shut, &format!("/iiif/{name};{kind}/info.json"));
+            assert_eq!(
+                (r.status, text(&r)),
+                (404, format!("image not found: {name};{kind}"))
+            );
+        }
+        for &kind in kinds {
+            let info = json(&open, &format!("/iiif/{name};{kind}/info.json"));
+            assert_eq!(
+                [&info["width"], &info["height"]],
+                [&sizes[kind][0], &sizes[kind][1]]
+            );
+            let ours = image(
+                &open,
+                &format!("/iiif/{name};{kind}/full/max/0/default.png"),
+            );
+            let theirs = oracle_associated(slide, kind);
+            let db = psnr(&ours, &theirs);
+            // the BIF's macro is stored in LZW strips: exactly OpenSlide's
+            let exact = (name, kind) == ("b.bif", "macro");
+            assert!(
+                ours == theirs || (!exact && db >= 40.0),
+                "{name};{kind}: {db:.1} dB"
+            );
+        }
+    }
+    // an embedded JPEG is served as JPEG too
+    let jpeg = call(&open, "/iiif/p.tiff;label/full/max/0/default.jpg");
+    assert_eq!(jpeg.status, 200);
+    let theirs = oracle_associated(&philips, "label");
+    assert!(psnr(&decode_image(&jpeg.body), &theirs) >= 40.0);
+    let r = call(&open, "/iiif/b.bif;label/info.json");
+    assert_eq!(
+        (r.status, text(&r)),
+        (404, "b.bif has no label image".to_string())
+    );
 }

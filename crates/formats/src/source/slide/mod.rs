@@ -1,15 +1,18 @@
 //! Microscope slide layouts inside TIFF: which directories of a scanner's file are the
 //! pyramid, which are its associated images (label, macro, thumbnail), and what its
 //! description says (microns per pixel, magnification, scanner, channels): Aperio SVS
-//! ([`svs`]), Philips TIFF ([`philips`], sparse tiles on white) and OME-TIFF ([`ome`],
-//! whose planes are a stack's pages). One module per format;
+//! ([`svs`]), Philips TIFF ([`philips`], sparse tiles on white), Ventana BIF ([`bif`])
+//! and OME-TIFF ([`ome`], whose planes are a stack's pages). One module per format;
 //! each reads only the directories' summaries ([`Directory`]), never bytes, so the TIFF
 //! reader stays the one place that parses the file and reads tiles.
 //!
 //! The associated images are opened as pages of the file numbered from the top of the
 //! page range down ([`Associated::page`]), so that a server opens them as it opens the
 //! pages of a stack, under the identifier `<slide>;label` ([`Associated::split_id`]).
+//! An associated image kept in a description rather than a directory (Philips' base64
+//! JPEGs) is handed over as its JPEG bytes ([`Layout::embedded`]).
 
+pub(crate) mod bif;
 pub(crate) mod ome;
 pub(crate) mod philips;
 pub(crate) mod svs;
@@ -23,6 +26,8 @@ pub(crate) struct Directory {
     pub description: Option<String>,
     /// Whether the directory has tiles (not strips).
     pub tiled: bool,
+    /// The XMP packet (tag 700), as text.
+    pub xmp: Option<String>,
 }
 
 #[cfg(test)]
@@ -32,6 +37,7 @@ impl Directory {
         Directory {
             description: Some(description.into()),
             tiled,
+            xmp: None,
         }
     }
 }
@@ -93,6 +99,11 @@ pub(crate) struct Layout {
     pub levels: Vec<usize>,
     /// The directories of the associated images.
     pub associated: Vec<(Associated, usize)>,
+    /// The associated images kept in a description, not a directory: their JPEG bytes.
+    pub embedded: Vec<(Associated, Vec<u8>)>,
+    /// Why the slide is not read, when the vendor module knows the layout but not how to
+    /// read it right (e.g. Ventana tiles that overlap).
+    pub unsupported: Option<String>,
     /// Microns per pixel at full resolution, horizontally and vertically.
     pub mpp: Option<(f64, f64)>,
     /// The vendor's properties, named as OpenSlide names them.
@@ -110,6 +121,13 @@ impl Layout {
             .find_map(|&(k, i)| (k == kind).then_some(i))
     }
 
+    /// The JPEG bytes of associated image `kind`, when the slide keeps it in a description.
+    pub fn embedded(&self, kind: Associated) -> Option<&[u8]> {
+        self.embedded
+            .iter()
+            .find_map(|(k, jpeg)| (*k == kind).then_some(jpeg.as_slice()))
+    }
+
     /// Puts what the description says into an image's metadata: the physical size and
     /// the properties.
     pub fn describe(&self, metadata: &mut Metadata) {
@@ -123,7 +141,27 @@ impl Layout {
 /// The layout of the slide whose chain of directories is `dirs`, when a vendor module
 /// recognises it.
 pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
-    svs::layout(dirs).or_else(|| philips::layout(dirs))
+    svs::layout(dirs)
+        .or_else(|| philips::layout(dirs))
+        .or_else(|| bif::layout(dirs))
+}
+
+/// OpenSlide's own properties of a slide, after the vendor's: `openslide.vendor`, and the
+/// objective power and microns per pixel when the description gives them.
+pub(crate) fn openslide_properties(
+    vendor: &str,
+    objective: Option<&str>,
+    mpp: Option<(f64, f64)>,
+) -> Vec<(String, String)> {
+    let mut out = vec![("openslide.vendor".to_string(), vendor.to_string())];
+    if let Some(power) = objective {
+        out.push(("openslide.objective-power".into(), power.into()));
+    }
+    if let Some((x, y)) = mpp {
+        out.push(("openslide.mpp-x".into(), x.to_string()));
+        out.push(("openslide.mpp-y".into(), y.to_string()));
+    }
+    out
 }
 
 /// A length per pixel in microns from a description's text: finite, positive and below a

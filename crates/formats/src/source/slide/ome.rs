@@ -91,7 +91,7 @@ pub(crate) fn planes(description: &str) -> Option<Planes> {
 }
 
 /// The value of attribute `name` of an element, when it has one that decodes.
-fn attribute(e: &BytesStart, name: &str) -> Option<String> {
+pub(crate) fn attribute(e: &BytesStart, name: &str) -> Option<String> {
     e.attributes()
         .flatten()
         .find(|a| a.key.local_name().as_ref() == name.as_bytes())

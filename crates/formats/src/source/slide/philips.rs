@@ -2,12 +2,17 @@
 //! Philips' XML (a `DataObject` of type `DPUfsImport` with DICOM attributes). Tiles of the
 //! scanned background may be left out (TileByteCounts 0): they are white, as the glass
 //! of a brightfield slide. The pixel size is the first `DICOM_PIXEL_SPACING` attribute
-//! (row and column spacing in millimetres). The label and macro, kept as base64 inside
-//! the XML, are not read.
+//! (row and column spacing in millimetres). The label and macro are directories in strips
+//! whose description starts with `Label` or `Macro`, or else JPEGs kept as base64 text in
+//! the XML: the `PIM_DP_IMAGE_DATA` of the scanned image (`DPScannedImage`) whose
+//! `PIM_DP_IMAGE_TYPE` is `LABELIMAGE` or `MACROIMAGE` (text that does not decode is no
+//! image).
 //!
 //! Format: OpenSlide's description of Philips TIFF (openslide.org/formats/philips).
 
-use super::{microns, Directory, Layout};
+use super::{microns, openslide_properties, Associated, Directory, Layout};
+use base64::Engine;
+use quick_xml::events::Event;
 
 /// The layout of a Philips TIFF whose chain of directories is `dirs`, when it is one.
 pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
@@ -19,19 +24,97 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
     if levels.first() != Some(&0) {
         return None;
     }
+    let associated: Vec<(Associated, usize)> = (1..dirs.len())
+        .filter(|&i| !dirs[i].tiled)
+        .filter_map(|i| Some((kind(dirs[i].description.as_deref()?)?, i)))
+        .collect();
+    let embedded = embedded(first)
+        .into_iter()
+        .filter(|(k, _)| !associated.iter().any(|(a, _)| a == k))
+        .collect();
     let mpp = pixel_spacing(first);
-    let mut properties = vec![("openslide.vendor".to_string(), "philips".to_string())];
-    if let Some((x, y)) = mpp {
-        properties.push(("openslide.mpp-x".into(), x.to_string()));
-        properties.push(("openslide.mpp-y".into(), y.to_string()));
-    }
+    let properties = openslide_properties("philips", None, mpp);
     Some(Layout {
         levels,
-        associated: Vec::new(),
+        associated,
+        embedded,
         mpp,
         properties,
         background: 255,
+        ..Layout::default()
     })
+}
+
+/// The associated image of a directory in strips described `Label…` or `Macro…`.
+fn kind(description: &str) -> Option<Associated> {
+    let d = description.trim_start();
+    if d.starts_with("Label") {
+        Some(Associated::Label)
+    } else if d.starts_with("Macro") {
+        Some(Associated::Macro)
+    } else {
+        None
+    }
+}
+
+/// The label and macro JPEGs of Philips' XML: each `DPScannedImage` data object's image
+/// data (base64) by its image type, the first of each kind; images whose text does not
+/// decode are left out.
+fn embedded(xml: &str) -> Vec<(Associated, Vec<u8>)> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    // per open data object: (image type, image data); the attribute being read
+    let mut objects: Vec<(Option<String>, Option<String>)> = Vec::new();
+    let mut attribute: Option<Vec<u8>> = None;
+    let mut out: Vec<(Associated, Vec<u8>)> = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => match e.local_name().as_ref() {
+                b"DataObject" => objects.push((None, None)),
+                b"Attribute" => {
+                    attribute = super::ome::attribute(&e, "Name").map(String::into_bytes)
+                }
+                _ => {}
+            },
+            Ok(Event::Text(t)) => {
+                let (Some(name), Some(object)) = (&attribute, objects.last_mut()) else {
+                    continue;
+                };
+                let text = String::from_utf8_lossy(t.as_ref()).trim().to_string();
+                match name.as_slice() {
+                    b"PIM_DP_IMAGE_TYPE" => object.0 = Some(text),
+                    b"PIM_DP_IMAGE_DATA" => object.1 = Some(text),
+                    _ => {}
+                }
+            }
+            Ok(Event::End(e)) => match e.local_name().as_ref() {
+                b"Attribute" => attribute = None,
+                b"DataObject" => {
+                    if let Some(image) = objects.pop().and_then(decoded) {
+                        if !out.iter().any(|(k, _)| *k == image.0) {
+                            out.push(image);
+                        }
+                    }
+                }
+                _ => {}
+            },
+            Ok(Event::Eof) | Err(_) => return out,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A data object's (image type, base64 image data) as an associated image's JPEG bytes.
+fn decoded((kind, data): (Option<String>, Option<String>)) -> Option<(Associated, Vec<u8>)> {
+    let kind = match kind?.as_str() {
+        "LABELIMAGE" => Associated::Label,
+        "MACROIMAGE" => Associated::Macro,
+        _ => return None,
+    };
+    let text: Vec<u8> = data?.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let jpeg = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    Some((kind, jpeg))
 }
 
 /// Microns per pixel (x, y) from the first `DICOM_PIXEL_SPACING` attribute after the
@@ -77,6 +160,39 @@ mod tests {
         assert_eq!(l.background, 255);
         let (x, y) = l.mpp.expect("spacing");
         assert!((x - 0.25).abs() < 1e-9 && (y - 0.243).abs() < 1e-9);
+    }
+
+    fn scanned(kind: &str, data: &str) -> String {
+        format!(
+            r#"<DataObject ObjectType="DPScannedImage"><Attribute Name="PIM_DP_IMAGE_DATA">{data}</Attribute><Attribute Name="PIM_DP_IMAGE_TYPE">{kind}</Attribute></DataObject>"#
+        )
+    }
+
+    #[test]
+    fn label_and_macro_from_base64_or_directories() {
+        let images = [
+            scanned("LABELIMAGE", "/9j/\n4A=="),
+            scanned("MACROIMAGE", "not base64!"),
+            scanned("WSI", "AAAA"),
+            scanned("LABELIMAGE", "AAAA"),
+        ];
+        let xml = format!(
+            r#"<DataObject ObjectType="DPUfsImport"><Attribute Name="PIM_DP_SCANNED_IMAGES"><Array>{}</Array></Attribute></DataObject>"#,
+            images.concat()
+        );
+        let l = layout(&[dir(&xml, true)]).expect("philips");
+        assert_eq!(
+            l.embedded(Associated::Label),
+            Some(&[0xff, 0xd8, 0xff, 0xe0][..])
+        );
+        assert_eq!(l.embedded(Associated::Macro), None);
+        let dirs = [dir(&xml, true), dir("Label x", false), dir("Macro", false)];
+        let l = layout(&dirs).expect("philips");
+        assert_eq!(l.associated(Associated::Label), Some(1));
+        assert_eq!(l.associated(Associated::Macro), Some(2));
+        assert!(l.embedded.is_empty());
+        let truncated = &xml[..xml.len() / 2];
+        assert!(layout(&[dir(truncated, true)]).is_some());
     }
 
     #[test]

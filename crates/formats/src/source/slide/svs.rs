@@ -8,7 +8,7 @@
 //!
 //! Format: OpenSlide's description of Aperio (openslide.org/formats/aperio).
 
-use super::{microns, Associated, Directory, Layout};
+use super::{microns, openslide_properties, Associated, Directory, Layout};
 
 /// The layout of an Aperio slide, when `dirs` is one.
 pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
@@ -33,21 +33,20 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
         .iter()
         .map(|(k, v)| (format!("aperio.{k}"), v.clone()))
         .collect();
-    properties.push(("openslide.vendor".into(), "aperio".into()));
-    if let Some(mag) = fields.iter().find(|(k, _)| k == "AppMag") {
-        properties.push(("openslide.objective-power".into(), mag.1.clone()));
-    }
-    if let Some(m) = mpp {
-        for axis in ["x", "y"] {
-            properties.push((format!("openslide.mpp-{axis}"), m.to_string()));
-        }
-    }
+    let mag = fields.iter().find(|(k, _)| k == "AppMag");
+    let mpp = mpp.map(|m| (m, m));
+    properties.extend(openslide_properties(
+        "aperio",
+        mag.map(|m| m.1.as_str()),
+        mpp,
+    ));
     Some(Layout {
         levels,
         associated,
-        mpp: mpp.map(|m| (m, m)),
+        mpp,
         properties,
         background: 0,
+        ..Layout::default()
     })
 }
 
