@@ -1,0 +1,224 @@
+//! Slides of the formats no native reader claims (MIRAX, Leica SCN, Trestle, Sakura,
+//! Hamamatsu VMS, Ventana and NDPI where not read natively …), read through the system
+//! OpenSlide (cargo feature `openslide`). [`crate::open`] asks OpenSlide only after the
+//! native readers: a file is read here when OpenSlide names a vendor for it (other than
+//! `generic-tiff`) and no native slide module recognised it.
+//!
+//! OpenSlide's levels are the pyramid, cut into virtual tiles of [`TILE`] pixels, each read
+//! with `openslide_read_region` at its level; OpenSlide's premultiplied ARGB is put on
+//! white, as its documentation says to show it. Its properties are the image's properties
+//! (`openslide.mpp-x`, `openslide.objective-power`, the vendor's own), its microns per
+//! pixel the physical size; its associated images are the pages [`Associated::page`] of
+//! the file, as for native slides. Only local files: OpenSlide opens paths.
+
+mod ffi;
+
+use super::memory::{self, MemoryImage};
+use super::slide::{microns, Associated};
+use super::ImageSource;
+use crate::error::{SourceError, SourceResult};
+use iipsrv_core::info::{plain_info, ImageInfo, Level};
+use iipsrv_core::raster::Raster;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Width and height of the virtual tiles each level is cut into.
+pub(crate) const TILE: u32 = 256;
+
+/// Levels wider or taller than this are refused (a lying file).
+const MAX_SIDE: i64 = 1 << 30;
+
+/// The vendor OpenSlide recognises the local file at `path` as, when it is one that no
+/// native reader stands for by default (not `generic-tiff`).
+pub(crate) fn vendor(path: &Path) -> Option<String> {
+    ffi::detect_vendor(path).filter(|v| v != "generic-tiff")
+}
+
+/// The version of the OpenSlide library linked, for logs and `iipsrv check`.
+pub fn version() -> String {
+    ffi::version()
+}
+
+/// Opens page `page` of the slide at `path` (`name` in messages): 0 the slide, an
+/// [`Associated`] page one of its associated images.
+pub(crate) fn open_page(
+    path: &Path,
+    page: usize,
+    name: &str,
+) -> SourceResult<Arc<dyn ImageSource>> {
+    let slide = ffi::Slide::open(path).map_err(|e| failure(&e, path, name))?;
+    if page == 0 {
+        return Ok(Arc::new(OpenSlideImage::new(slide, path, name)?));
+    }
+    let kind = Associated::of_page(page).ok_or(SourceError::NoSuchPage { page })?;
+    if !slide.associated_names().iter().any(|n| n == kind.name()) {
+        return Err(SourceError::NoSuchPage { page });
+    }
+    let (w, h, argb) = slide
+        .read_associated(kind.name(), memory::MAX_PIXELS)
+        .map_err(|e| failure(&e, path, name))?;
+    let raster = on_white(w, h, &argb)?;
+    Ok(Arc::new(MemoryImage::new(raster, plain_info(w, h, 3))))
+}
+
+/// OpenSlide's message as an error of the file `name`: its path replaced by its name (no
+/// answer or log line shows where images are kept).
+fn failure(message: &str, path: &Path, name: &str) -> SourceError {
+    let shown = message.replace(&*path.to_string_lossy(), name);
+    SourceError::corrupt(format!("OpenSlide: {shown}"))
+}
+
+/// Premultiplied ARGB words put on white as 8-bit RGB: each channel plus what its alpha
+/// leaves of white.
+fn on_white(w: u32, h: u32, argb: &[u32]) -> SourceResult<Raster> {
+    let mut data = Vec::with_capacity(argb.len() * 3);
+    for &p in argb {
+        let gap = 255 - (p >> 24) as u8;
+        for shift in [16, 8, 0] {
+            data.push(((p >> shift) as u8).saturating_add(gap));
+        }
+    }
+    Raster::from_vec(w, h, 3, data).ok_or_else(|| SourceError::corrupt("OpenSlide region size"))
+}
+
+/// A slide read through OpenSlide: one handle shared by every request.
+pub(crate) struct OpenSlideImage {
+    slide: ffi::Slide,
+    info: ImageInfo,
+    /// OpenSlide's level and downsample behind each of our levels.
+    levels: Vec<(i32, f64)>,
+    /// The file's name, in messages.
+    name: String,
+    /// The file's path, taken out of OpenSlide's messages.
+    path: std::path::PathBuf,
+}
+
+impl OpenSlideImage {
+    /// The image of an open slide: its levels (a level not smaller than the one before is
+    /// passed over), properties and physical size.
+    fn new(slide: ffi::Slide, path: &Path, name: &str) -> SourceResult<OpenSlideImage> {
+        let mut levels: Vec<(i32, f64)> = Vec::new();
+        let mut sizes: Vec<(u32, u32)> = Vec::new();
+        for level in 0..slide.level_count().max(0) {
+            let (w, h) = slide.level_dimensions(level);
+            let fits = (1..=MAX_SIDE).contains(&w) && (1..=MAX_SIDE).contains(&h);
+            let smaller = sizes.last().is_none_or(|&(pw, ph)| {
+                let (w, h) = (w as u32, h as u32);
+                w <= pw && h <= ph && (w < pw || h < ph)
+            });
+            if fits && smaller {
+                levels.push((level, slide.level_downsample(level).max(1.0)));
+                sizes.push((w as u32, h as u32));
+            }
+        }
+        let &(width, height) = sizes
+            .first()
+            .ok_or_else(|| SourceError::corrupt(format!("OpenSlide gives no level of {name}")))?;
+        let mut info = plain_info(width, height, 3);
+        info.levels = sizes
+            .iter()
+            .map(|&(w, h)| Level {
+                width: w,
+                height: h,
+                tile_width: TILE,
+                tile_height: TILE,
+                scale_x: width as f64 / w as f64,
+                scale_y: height as f64 / h as f64,
+            })
+            .collect();
+        info.metadata.properties = slide.properties();
+        let mpp = |axis: &str| {
+            let key = format!("openslide.mpp-{axis}");
+            info.metadata
+                .properties
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, v)| microns(v))
+        };
+        if let (Some(x), Some(y)) = (mpp("x"), mpp("y")) {
+            info.metadata.pixels_per_cm = Some((1e4 / x, 1e4 / y));
+        }
+        Ok(OpenSlideImage {
+            slide,
+            info,
+            levels,
+            name: name.to_string(),
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl ImageSource for OpenSlideImage {
+    fn info(&self) -> &ImageInfo {
+        &self.info
+    }
+
+    fn read_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Raster> {
+        let (Some(l), Some(&(os_level, downsample))) =
+            (self.info.levels.get(level), self.levels.get(level))
+        else {
+            return Err(SourceError::corrupt(format!("no level {level}")));
+        };
+        let (x, y) = (tx as u64 * TILE as u64, ty as u64 * TILE as u64);
+        if x >= l.width as u64 || y >= l.height as u64 {
+            return Err(SourceError::corrupt(format!(
+                "no tile {tx},{ty} at level {level}"
+            )));
+        }
+        let w = TILE.min(l.width - x as u32);
+        let h = TILE.min(l.height - y as u32);
+        let at = (
+            (x as f64 * downsample) as i64,
+            (y as f64 * downsample) as i64,
+        );
+        let argb = self
+            .slide
+            .read_region(at, os_level, w, h)
+            .map_err(|e| failure(&e, &self.path, &self.name))?;
+        on_white(w, h, &argb)
+    }
+
+    fn worth_caching(&self) -> bool {
+        true
+    }
+
+    fn jpeg_tile(&self, _level: usize, _tx: u32, _ty: u32) -> SourceResult<Option<Vec<u8>>> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn premultiplied_argb_goes_on_white() {
+        // opaque red, transparent, half-transparent premultiplied grey 64 (of 128 alpha)
+        let argb = [0xffff_0000, 0x0000_0000, 0x8040_4040];
+        let r = on_white(3, 1, &argb).expect("raster");
+        assert_eq!(r.data, [255, 0, 0, 255, 255, 255, 191, 191, 191]);
+        assert!(on_white(2, 2, &argb).is_err());
+    }
+
+    #[test]
+    fn messages_name_the_file_not_its_path() {
+        let path = Path::new("/srv/images/secret/a.mrxs");
+        let e = failure(
+            "Can't open /srv/images/secret/a.mrxs: broken",
+            path,
+            "a.mrxs",
+        );
+        assert_eq!(e.to_string(), "OpenSlide: Can't open a.mrxs: broken");
+    }
+
+    #[test]
+    fn files_openslide_does_not_read_have_no_vendor() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("x.mrxs");
+        std::fs::write(&path, b"[GENERAL]\nnothing\n").expect("write");
+        assert_eq!(vendor(&path), None);
+        let e = open_page(&path, 0, "x.mrxs").err().expect("refused");
+        assert!(!e.to_string().contains("/"), "{e}");
+        assert!(!version().is_empty());
+    }
+}
