@@ -440,3 +440,135 @@ fn generic_subifd_pyramid_matches_tifffile() {
         );
     }
 }
+
+/// `make-slides.py trestle` as `<dir>/<name>`, with its macro beside it.
+#[cfg(feature = "openslide")]
+fn make_trestle(dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(name);
+    fixture_script("make-slides.py", &["trestle", &out.to_string_lossy()]);
+    out
+}
+
+/// A Trestle slide (a format no native reader claims) is read through OpenSlide: the
+/// system library's level sizes, microns per pixel and objective are the Python oracle's
+/// (OpenSlide 4), regions of every level match its `read_region` within 40 dB, its macro
+/// is `<id>;macro` under SLIDE_ASSOCIATED_IMAGES, and `iipsrv check` says OpenSlide reads it.
+#[cfg(feature = "openslide")]
+#[test]
+fn trestle_is_read_through_openslide() {
+    let dir = tempdir();
+    let slide = make_trestle(dir.path(), "t.tif");
+    let oracle = props(&slide);
+    assert_eq!(oracle["vendor"], "trestle");
+    let app = app(dir.path(), &[]);
+    let info = json(&app, "/iiif/t.tif/info.json");
+    let levels = oracle["levels"].as_array().expect("levels");
+    assert_eq!(
+        [&info["width"], &info["height"]],
+        [&levels[0][0], &levels[0][1]]
+    );
+    let mut sizes: Vec<Value> = levels[1..]
+        .iter()
+        .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
+        .collect();
+    sizes.reverse();
+    assert_eq!(info["sizes"], Value::Array(sizes));
+    let mpp = oracle["mpp"][0].as_f64().expect("mpp");
+    let cm = info["service"][0]["physicalScale"].as_f64().expect("scale");
+    assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");
+    let obj = text(&call(&app, "/iip?FIF=t.tif&OBJ=Max-size"));
+    assert_eq!(obj.trim(), "Max-size:2000 1500");
+    regions_match(&app, "t.tif", &slide);
+    let r = call(&app, "/iiif/t.tif;macro/info.json");
+    assert_eq!(r.status, 404, "the macro is hidden by default");
+    let open = crate::harness::app(dir.path(), &["--slide-associated-images", "label,macro"]);
+    let macro_size = &oracle["associated"]["macro"];
+    let info = json(&open, "/iiif/t.tif;macro/info.json");
+    assert_eq!(
+        [&info["width"], &info["height"]],
+        [&macro_size[0], &macro_size[1]]
+    );
+    let ours = image(&open, "/iiif/t.tif;macro/full/max/0/default.png");
+    let db = psnr(&ours, &oracle_associated(&slide, "macro"));
+    assert!(db >= 40.0, "macro: {db:.1} dB");
+    let r = call(&open, "/iiif/t.tif;label/info.json");
+    assert_eq!(
+        (r.status, text(&r)),
+        (404, "t.tif has no label image".into())
+    );
+    let check = run_stdout(
+        Command::new(env!("CARGO_BIN_EXE_iipsrv"))
+            .arg("check")
+            .arg(&slide),
+    );
+    assert!(
+        check.contains("trestle slide read through OpenSlide"),
+        "{check}"
+    );
+}
+
+/// A Trestle slide whose first tile points past the end of the file, and one cut short:
+/// clear one-line errors naming no path, never a crash; the server still answers other
+/// images.
+#[cfg(feature = "openslide")]
+#[test]
+fn broken_openslide_slides_give_clear_errors() {
+    let dir = tempdir();
+    let slide = make_trestle(dir.path(), "bad.tif");
+    let at: u64 = fixture_script(
+        "openslide-oracle.py",
+        &["table", &slide.to_string_lossy(), "0"],
+    )
+    .trim()
+    .parse()
+    .expect("offset");
+    let mut bytes = std::fs::read(&slide).expect("slide");
+    bytes[at as usize..at as usize + 4].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+    std::fs::write(&slide, &bytes).expect("write");
+    std::fs::write(dir.path().join("cut.tif"), &bytes[..bytes.len() / 3]).expect("write");
+    let good = make_trestle(dir.path(), "good.tif");
+    let app = app(dir.path(), &[]);
+    for url in [
+        "/iiif/bad.tif/0,0,256,256/256,/0/default.png",
+        "/iiif/cut.tif/info.json",
+    ] {
+        let r = call(&app, url);
+        let why = text(&r);
+        assert!((400..600).contains(&r.status), "{url}: {}", r.status);
+        assert!(
+            !why.is_empty() && !why.trim().contains('\n'),
+            "{url}: {why}"
+        );
+        assert!(
+            !why.contains(&*dir.path().to_string_lossy()),
+            "{url}: {why}"
+        );
+    }
+    assert!(good.exists());
+    assert_eq!(call(&app, "/iiif/good.tif/info.json").status, 200);
+}
+
+/// A file no reader takes (a `.mrxs` index without its slide) is answered as an
+/// unsupported format with a one-line reason, with or without OpenSlide in the build.
+#[test]
+fn files_no_reader_takes_are_unsupported() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("x.mrxs"),
+        "[GENERAL]\nSLIDE_VERSION = 2.2\n",
+    )
+    .expect("write");
+    let app = app(dir.path(), &[]);
+    let r = call(&app, "/iiif/x.mrxs/info.json");
+    assert_eq!(r.status, 501);
+    let why = text(&r);
+    assert!(
+        why.starts_with("not a TIFF, JPEG2000, JPEG or PNG image"),
+        "{why}"
+    );
+    assert_eq!(
+        why.contains("without OpenSlide"),
+        cfg!(not(feature = "openslide")),
+        "{why}"
+    );
+}
