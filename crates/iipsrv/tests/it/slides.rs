@@ -452,7 +452,8 @@ fn make_trestle(dir: &Path, name: &str) -> PathBuf {
 /// A Trestle slide (a format no native reader claims) is read through OpenSlide: the
 /// system library's level sizes, microns per pixel and objective are the Python oracle's
 /// (OpenSlide 4), regions of every level match its `read_region` within 40 dB, its macro
-/// is `<id>;macro` under SLIDE_ASSOCIATED_IMAGES, and `iipsrv check` says OpenSlide reads it.
+/// is `<id>;macro` under SLIDE_ASSOCIATED_IMAGES, its properties are in IIP OBJ=metadata,
+/// and `iipsrv check` says OpenSlide reads it.
 #[cfg(feature = "openslide")]
 #[test]
 fn trestle_is_read_through_openslide() {
@@ -478,6 +479,20 @@ fn trestle_is_read_through_openslide() {
     assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");
     let obj = text(&call(&app, "/iip?FIF=t.tif&OBJ=Max-size"));
     assert_eq!(obj.trim(), "Max-size:2000 1500");
+    let meta = text(&call(&app, "/iip?FIF=t.tif&OBJ=metadata"));
+    for (key, value) in [
+        ("openslide.vendor", "trestle"),
+        (
+            "openslide.objective-power",
+            oracle["objective"].as_str().expect("objective"),
+        ),
+        ("trestle.Objective Power", "20"),
+    ] {
+        assert!(
+            meta.contains(&format!("\"{key}\": \"{value}\"")),
+            "{key}: {meta}"
+        );
+    }
     regions_match(&app, "t.tif", &slide);
     let r = call(&app, "/iiif/t.tif;macro/info.json");
     assert_eq!(r.status, 404, "the macro is hidden by default");
