@@ -94,23 +94,10 @@ pub(crate) struct OpenSlideImage {
 }
 
 impl OpenSlideImage {
-    /// The image of an open slide: its levels (a level not smaller than the one before is
-    /// passed over), properties and physical size.
+    /// The image of an open slide: its levels, properties and physical size.
     fn new(slide: ffi::Slide, path: &Path, name: &str) -> SourceResult<OpenSlideImage> {
-        let mut levels: Vec<(i32, f64)> = Vec::new();
-        let mut sizes: Vec<(u32, u32)> = Vec::new();
-        for level in 0..slide.level_count().max(0) {
-            let (w, h) = slide.level_dimensions(level);
-            let fits = (1..=MAX_SIDE).contains(&w) && (1..=MAX_SIDE).contains(&h);
-            let smaller = sizes.last().is_none_or(|&(pw, ph)| {
-                let (w, h) = (w as u32, h as u32);
-                w <= pw && h <= ph && (w < pw || h < ph)
-            });
-            if fits && smaller {
-                levels.push((level, slide.level_downsample(level).max(1.0)));
-                sizes.push((w as u32, h as u32));
-            }
-        }
+        let (levels, sizes): (Vec<(i32, f64)>, Vec<(u32, u32)>) =
+            levels_of(&slide).into_iter().unzip();
         let &(width, height) = sizes
             .first()
             .ok_or_else(|| SourceError::corrupt(format!("OpenSlide gives no level of {name}")))?;
@@ -127,17 +114,7 @@ impl OpenSlideImage {
             })
             .collect();
         info.metadata.properties = slide.properties();
-        let mpp = |axis: &str| {
-            let key = format!("openslide.mpp-{axis}");
-            info.metadata
-                .properties
-                .iter()
-                .find(|(k, _)| *k == key)
-                .and_then(|(_, v)| microns(v))
-        };
-        if let (Some(x), Some(y)) = (mpp("x"), mpp("y")) {
-            info.metadata.pixels_per_cm = Some((1e4 / x, 1e4 / y));
-        }
+        info.metadata.pixels_per_cm = pixels_per_cm(&info.metadata.properties);
         Ok(OpenSlideImage {
             slide,
             info,
@@ -146,6 +123,38 @@ impl OpenSlideImage {
             path: path.to_path_buf(),
         })
     }
+}
+
+/// OpenSlide's levels we serve, each with its number and downsample, and its size: a
+/// level of no size or over [`MAX_SIDE`], or not smaller than the one before, is passed over.
+fn levels_of(slide: &ffi::Slide) -> Vec<((i32, f64), (u32, u32))> {
+    let mut out: Vec<((i32, f64), (u32, u32))> = Vec::new();
+    for level in 0..slide.level_count().max(0) {
+        let (w, h) = slide.level_dimensions(level);
+        if !(1..=MAX_SIDE).contains(&w) || !(1..=MAX_SIDE).contains(&h) {
+            continue;
+        }
+        let (w, h) = (w as u32, h as u32);
+        let smaller = out
+            .last()
+            .is_none_or(|&(_, (pw, ph))| w <= pw && h <= ph && (w < pw || h < ph));
+        if smaller {
+            out.push(((level, slide.level_downsample(level).max(1.0)), (w, h)));
+        }
+    }
+    out
+}
+
+/// Pixels per centimetre from OpenSlide's `openslide.mpp-x` and `-y`, when both are sane.
+fn pixels_per_cm(properties: &[(String, String)]) -> Option<(f64, f64)> {
+    let mpp = |key: &str| {
+        properties
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| microns(v))
+    };
+    let (x, y) = (mpp("openslide.mpp-x")?, mpp("openslide.mpp-y")?);
+    Some((1e4 / x, 1e4 / y))
 }
 
 impl ImageSource for OpenSlideImage {
@@ -198,6 +207,22 @@ mod tests {
         let r = on_white(3, 1, &argb).expect("raster");
         assert_eq!(r.data, [255, 0, 0, 255, 255, 255, 191, 191, 191]);
         assert!(on_white(2, 2, &argb).is_err());
+    }
+
+    #[test]
+    fn physical_size_needs_both_sane_lengths() {
+        let props = |x: &str, y: &str| {
+            vec![
+                ("openslide.mpp-x".to_string(), x.to_string()),
+                ("openslide.mpp-y".to_string(), y.to_string()),
+            ]
+        };
+        assert_eq!(
+            pixels_per_cm(&props("0.25", "0.5")),
+            Some((40000.0, 20000.0))
+        );
+        assert_eq!(pixels_per_cm(&props("0.25", "-1")), None);
+        assert_eq!(pixels_per_cm(&[]), None);
     }
 
     #[test]
