@@ -25,6 +25,9 @@ use std::sync::Arc;
 /// Width and height of the virtual tiles each level is cut into.
 pub(crate) const TILE: u32 = 256;
 
+/// OpenSlide's number and downsample of one of its levels.
+type Step = (i32, f64);
+
 /// Levels wider or taller than this are refused (a lying file).
 const MAX_SIDE: i64 = 1 << 30;
 
@@ -86,7 +89,7 @@ pub(crate) struct OpenSlideImage {
     slide: ffi::Slide,
     info: ImageInfo,
     /// OpenSlide's level and downsample behind each of our levels.
-    levels: Vec<(i32, f64)>,
+    levels: Vec<Step>,
     /// The file's name, in messages.
     name: String,
     /// The file's path, taken out of OpenSlide's messages.
@@ -96,8 +99,7 @@ pub(crate) struct OpenSlideImage {
 impl OpenSlideImage {
     /// The image of an open slide: its levels, properties and physical size.
     fn new(slide: ffi::Slide, path: &Path, name: &str) -> SourceResult<OpenSlideImage> {
-        let (levels, sizes): (Vec<(i32, f64)>, Vec<(u32, u32)>) =
-            levels_of(&slide).into_iter().unzip();
+        let (levels, sizes): (Vec<Step>, Vec<(u32, u32)>) = levels_of(&slide).into_iter().unzip();
         let &(width, height) = sizes
             .first()
             .ok_or_else(|| SourceError::corrupt(format!("OpenSlide gives no level of {name}")))?;
@@ -127,8 +129,8 @@ impl OpenSlideImage {
 
 /// OpenSlide's levels we serve, each with its number and downsample, and its size: a
 /// level of no size or over [`MAX_SIDE`], or not smaller than the one before, is passed over.
-fn levels_of(slide: &ffi::Slide) -> Vec<((i32, f64), (u32, u32))> {
-    let mut out: Vec<((i32, f64), (u32, u32))> = Vec::new();
+fn levels_of(slide: &ffi::Slide) -> Vec<(Step, (u32, u32))> {
+    let mut out: Vec<(Step, (u32, u32))> = Vec::new();
     for level in 0..slide.level_count().max(0) {
         let (w, h) = slide.level_dimensions(level);
         if !(1..=MAX_SIDE).contains(&w) || !(1..=MAX_SIDE).contains(&h) {
