@@ -2,8 +2,9 @@
 //! vendor claims a file, the levels, `read_region`, properties and associated images.
 //! Every `unsafe` block of the OpenSlide back end is here.
 //!
-//! An `openslide_t` may be used by several threads at once (OpenSlide's API documentation:
-//! its functions are thread-safe), so one handle serves every request for an open image.
+//! An `openslide_t` may be used by several threads at once (OpenSlide's API documentation
+//! says its functions are thread-safe; since 3.3.1 concurrent `openslide_read_region` calls
+//! on one handle run in parallel), so one handle serves every request for an open image.
 //! Once a call fails the handle is in an error state for good: every later call fails and
 //! [`Slide::error`] says why.
 //!
