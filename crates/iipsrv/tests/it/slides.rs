@@ -101,17 +101,7 @@ fn svs_levels_size_and_pixels_match_openslide() {
         let oracle = props(&slide);
         assert_eq!(oracle["vendor"], "aperio");
         let info = json(&app, &format!("/iiif/{name}/info.json"));
-        let levels = oracle["levels"].as_array().expect("levels");
-        assert_eq!(
-            [&info["width"], &info["height"]],
-            [&levels[0][0], &levels[0][1]]
-        );
-        let mut sizes: Vec<Value> = levels[1..]
-            .iter()
-            .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
-            .collect();
-        sizes.reverse();
-        assert_eq!(info["sizes"], Value::Array(sizes), "{codec}");
+        levels_are_openslides(&info, &oracle);
         assert_eq!(
             info["tiles"][0]["scaleFactors"],
             serde_json::json!([1, 4, 16])
@@ -131,6 +121,22 @@ fn svs_levels_size_and_pixels_match_openslide() {
         assert!(obj.contains(&format!("DPI:{dpi:.6} {dpi:.6}")), "{obj}");
         regions_match(&app, &name, &slide);
     }
+}
+
+/// IIIF info.json's full size and `sizes` are OpenSlide's level dimensions (`oracle` its
+/// `props`).
+fn levels_are_openslides(info: &Value, oracle: &Value) {
+    let levels = oracle["levels"].as_array().expect("levels");
+    assert_eq!(
+        [&info["width"], &info["height"]],
+        [&levels[0][0], &levels[0][1]]
+    );
+    let mut sizes: Vec<Value> = levels[1..]
+        .iter()
+        .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
+        .collect();
+    sizes.reverse();
+    assert_eq!(info["sizes"], Value::Array(sizes), "{}", oracle["vendor"]);
 }
 
 /// Regions of each level through IIIF against OpenSlide's `read_region` of that level.
@@ -463,17 +469,7 @@ fn trestle_is_read_through_openslide() {
     assert_eq!(oracle["vendor"], "trestle");
     let app = app(dir.path(), &[]);
     let info = json(&app, "/iiif/t.tif/info.json");
-    let levels = oracle["levels"].as_array().expect("levels");
-    assert_eq!(
-        [&info["width"], &info["height"]],
-        [&levels[0][0], &levels[0][1]]
-    );
-    let mut sizes: Vec<Value> = levels[1..]
-        .iter()
-        .map(|l| serde_json::json!({"width": l[0], "height": l[1]}))
-        .collect();
-    sizes.reverse();
-    assert_eq!(info["sizes"], Value::Array(sizes));
+    levels_are_openslides(&info, &oracle);
     let mpp = oracle["mpp"][0].as_f64().expect("mpp");
     let cm = info["service"][0]["physicalScale"].as_f64().expect("scale");
     assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");
