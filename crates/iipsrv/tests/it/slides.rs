@@ -119,7 +119,7 @@ fn svs_levels_size_and_pixels_match_openslide() {
         let obj = text(&call(&app, &format!("/iip?FIF={name}&OBJ=DPI")));
         let dpi = 25400.0 / mpp;
         assert!(obj.contains(&format!("DPI:{dpi:.6} {dpi:.6}")), "{obj}");
-        regions_match(&app, &name, &slide);
+        regions_match(&app, &name, &slide, &REGIONS_4X);
     }
 }
 
@@ -139,15 +139,19 @@ fn levels_are_openslides(info: &Value, oracle: &Value) {
     assert_eq!(info["sizes"], Value::Array(sizes), "{}", oracle["vendor"]);
 }
 
+/// A region of a level: the level, its downsample, the box at full resolution.
+type Region = (u32, u32, (u32, u32, u32, u32));
+
+/// Regions of the levels of the 2000 × 1500 slides (downsamples 1, 4 and 16).
+const REGIONS_4X: [Region; 3] = [
+    (0, 1, (100, 130, 500, 400)),
+    (1, 4, (400, 240, 1200, 800)),
+    (2, 16, (0, 0, 2000, 1488)),
+];
+
 /// Regions of each level through IIIF against OpenSlide's `read_region` of that level.
-fn regions_match(app: &iipsrv_server::handler::App, name: &str, slide: &Path) {
-    // (level, downsample, region at full resolution)
-    let cases = [
-        (0, 1, (100, 130, 500, 400)),
-        (1, 4, (400, 240, 1200, 800)),
-        (2, 16, (0, 0, 2000, 1488)),
-    ];
-    for (level, ds, (x, y, w, h)) in cases {
+fn regions_match(app: &iipsrv_server::handler::App, name: &str, slide: &Path, cases: &[Region]) {
+    for &(level, ds, (x, y, w, h)) in cases {
         let (lw, lh) = (w / ds, h / ds);
         let ours = image(
             app,
@@ -455,24 +459,16 @@ fn make_trestle(dir: &Path, name: &str) -> PathBuf {
     out
 }
 
-/// A Trestle slide (a format no native reader claims) is read through OpenSlide: the
-/// system library's level sizes, microns per pixel and objective are the Python oracle's
-/// (OpenSlide 4), regions of every level match its `read_region` within 40 dB, its macro
-/// is `<id>;macro` under SLIDE_ASSOCIATED_IMAGES, its properties are in IIP OBJ=metadata,
-/// and `iipsrv check` says OpenSlide reads it.
+/// A Trestle slide (a format no native reader claims, its macro a JPEG beside it) is read
+/// through OpenSlide as the oracle reads it ([`served_as_openslide_reads`]); its
+/// properties are in IIP OBJ=metadata, and `iipsrv check` says OpenSlide reads it.
 #[cfg(feature = "openslide")]
 #[test]
 fn trestle_is_read_through_openslide() {
     let dir = tempdir();
     let slide = make_trestle(dir.path(), "t.tif");
-    let oracle = props(&slide);
-    assert_eq!(oracle["vendor"], "trestle");
+    let oracle = served_as_openslide_reads(dir.path(), &slide, "trestle", &REGIONS_4X);
     let app = app(dir.path(), &[]);
-    let info = json(&app, "/iiif/t.tif/info.json");
-    levels_are_openslides(&info, &oracle);
-    let mpp = oracle["mpp"][0].as_f64().expect("mpp");
-    let cm = info["service"][0]["physicalScale"].as_f64().expect("scale");
-    assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");
     let obj = text(&call(&app, "/iip?FIF=t.tif&OBJ=Max-size"));
     assert_eq!(obj.trim(), "Max-size:2000 1500");
     let meta = text(&call(&app, "/iip?FIF=t.tif&OBJ=metadata"));
@@ -489,19 +485,7 @@ fn trestle_is_read_through_openslide() {
             "{key}: {meta}"
         );
     }
-    regions_match(&app, "t.tif", &slide);
-    let r = call(&app, "/iiif/t.tif;macro/info.json");
-    assert_eq!(r.status, 404, "the macro is hidden by default");
     let open = crate::harness::app(dir.path(), &["--slide-associated-images", "label,macro"]);
-    let macro_size = &oracle["associated"]["macro"];
-    let info = json(&open, "/iiif/t.tif;macro/info.json");
-    assert_eq!(
-        [&info["width"], &info["height"]],
-        [&macro_size[0], &macro_size[1]]
-    );
-    let ours = image(&open, "/iiif/t.tif;macro/full/max/0/default.png");
-    let db = psnr(&ours, &oracle_associated(&slide, "macro"));
-    assert!(db >= 40.0, "macro: {db:.1} dB");
     let r = call(&open, "/iiif/t.tif;label/info.json");
     assert_eq!(
         (r.status, text(&r)),
@@ -516,6 +500,57 @@ fn trestle_is_read_through_openslide() {
         check.contains("trestle slide read through OpenSlide"),
         "{check}"
     );
+}
+
+/// A Leica SCN (tifffile, Leica's XML: a main image placed inside a larger collection, and
+/// the macro) is read through OpenSlide: levels of the whole collection with the main
+/// image at its offset and white around it, as OpenSlide gives them.
+#[cfg(feature = "openslide")]
+#[test]
+fn leica_scn_is_read_through_openslide() {
+    let dir = tempdir();
+    let slide = dir.path().join("l.scn");
+    fixture_script("make-slides.py", &["leica", &slide.to_string_lossy()]);
+    let regions = [(0, 1, (0, 0, 600, 500)), (1, 4, (0, 0, 1200, 900))];
+    let oracle = served_as_openslide_reads(dir.path(), &slide, "leica", &regions);
+    assert_eq!(oracle["levels"][0], serde_json::json!([1200, 900]));
+    let app = app(dir.path(), &[]);
+    let corner = image(&app, "/iiif/l.scn/0,0,80,60/80,/0/default.png");
+    assert!(
+        corner.data.iter().all(|&v| v == 255),
+        "white outside the main image"
+    );
+}
+
+/// What every slide read through OpenSlide shows (`vendor` as OpenSlide names it): the
+/// Python oracle's (OpenSlide 4) level sizes and microns per pixel through Debian's
+/// OpenSlide, `regions` within 40 dB of its `read_region`, and its macro as `<id>;macro`,
+/// hidden unless SLIDE_ASSOCIATED_IMAGES lists it. OpenSlide's description, for more.
+#[cfg(feature = "openslide")]
+fn served_as_openslide_reads(dir: &Path, slide: &Path, vendor: &str, regions: &[Region]) -> Value {
+    let name = slide.file_name().expect("name").to_string_lossy();
+    let oracle = props(slide);
+    assert_eq!(oracle["vendor"], vendor);
+    let app = app(dir, &[]);
+    let info = json(&app, &format!("/iiif/{name}/info.json"));
+    levels_are_openslides(&info, &oracle);
+    let mpp = oracle["mpp"][0].as_f64().expect("mpp");
+    let cm = info["service"][0]["physicalScale"].as_f64().expect("scale");
+    assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");
+    regions_match(&app, &name, slide, regions);
+    let r = call(&app, &format!("/iiif/{name};macro/info.json"));
+    assert_eq!(r.status, 404, "the macro is hidden by default");
+    let open = crate::harness::app(dir, &["--slide-associated-images", "macro"]);
+    let macro_size = &oracle["associated"]["macro"];
+    let info = json(&open, &format!("/iiif/{name};macro/info.json"));
+    assert_eq!(
+        [&info["width"], &info["height"]],
+        [&macro_size[0], &macro_size[1]]
+    );
+    let ours = image(&open, &format!("/iiif/{name};macro/full/max/0/default.png"));
+    let db = psnr(&ours, &oracle_associated(slide, "macro"));
+    assert!(db >= 40.0, "{vendor} macro: {db:.1} dB");
+    oracle
 }
 
 /// A Trestle slide whose first tile points past the end of the file, and one cut short:
