@@ -20,7 +20,8 @@ use crate::error::{SourceError, SourceResult};
 use iipsrv_core::info::{plain_info, ImageInfo, Level};
 use iipsrv_core::raster::Raster;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 /// Width and height of the virtual tiles each level is cut into.
 pub(crate) const TILE: u32 = 256;
@@ -84,9 +85,12 @@ fn on_white(w: u32, h: u32, argb: &[u32]) -> SourceResult<Raster> {
     Raster::from_vec(w, h, 3, data).ok_or_else(|| SourceError::corrupt("OpenSlide region size"))
 }
 
-/// A slide read through OpenSlide: one handle shared by every request.
+/// A slide read through OpenSlide: one handle shared by every request, replaced by a new
+/// one after a read fails (OpenSlide keeps a failed handle in its error state for good), at
+/// most once per [`RENEW_AFTER`], so that a passing I/O error does not break the image
+/// until its file changes and a damaged tile does not reopen the file for every request.
 pub(crate) struct OpenSlideImage {
-    slide: ffi::Slide,
+    slide: RwLock<Handle>,
     info: ImageInfo,
     /// OpenSlide's level and downsample behind each of our levels.
     levels: Vec<Step>,
@@ -96,7 +100,37 @@ pub(crate) struct OpenSlideImage {
     path: std::path::PathBuf,
 }
 
+/// The handle in use and when it was opened.
+struct Handle {
+    slide: Arc<ffi::Slide>,
+    opened: Instant,
+}
+
+/// The shortest time between two openings of a slide's file after reads failed.
+const RENEW_AFTER: Duration = Duration::from_secs(10);
+
 impl OpenSlideImage {
+    /// The handle in use.
+    fn handle(&self) -> Arc<ffi::Slide> {
+        let held = self.slide.read().unwrap_or_else(|e| e.into_inner());
+        held.slide.clone()
+    }
+
+    /// After a read through `failed` went wrong: a new handle, unless another thread has
+    /// already made one or the one in use is younger than [`RENEW_AFTER`].
+    fn renew(&self, failed: &Arc<ffi::Slide>) {
+        let mut held = self.slide.write().unwrap_or_else(|e| e.into_inner());
+        if !Arc::ptr_eq(&held.slide, failed) || held.opened.elapsed() < RENEW_AFTER {
+            return;
+        }
+        if let Ok(slide) = ffi::Slide::open(&self.path) {
+            *held = Handle {
+                slide: Arc::new(slide),
+                opened: Instant::now(),
+            };
+        }
+    }
+
     /// The image of an open slide: its levels, properties and physical size.
     fn new(slide: ffi::Slide, path: &Path, name: &str) -> SourceResult<OpenSlideImage> {
         let (levels, sizes): (Vec<Step>, Vec<(u32, u32)>) = levels_of(&slide).into_iter().unzip();
@@ -118,7 +152,10 @@ impl OpenSlideImage {
         info.metadata.properties = slide.properties();
         info.metadata.pixels_per_cm = pixels_per_cm(&info.metadata.properties);
         Ok(OpenSlideImage {
-            slide,
+            slide: RwLock::new(Handle {
+                slide: Arc::new(slide),
+                opened: Instant::now(),
+            }),
             info,
             levels,
             name: name.to_string(),
@@ -182,10 +219,11 @@ impl ImageSource for OpenSlideImage {
             (x as f64 * downsample) as i64,
             (y as f64 * downsample) as i64,
         );
-        let argb = self
-            .slide
-            .read_region(at, os_level, w, h)
-            .map_err(|e| failure(&e, &self.path, &self.name))?;
+        let slide = self.handle();
+        let argb = slide.read_region(at, os_level, w, h).map_err(|e| {
+            self.renew(&slide);
+            failure(&e, &self.path, &self.name)
+        })?;
         on_white(w, h, &argb)
     }
 
