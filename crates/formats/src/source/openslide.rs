@@ -87,8 +87,8 @@ fn on_white(w: u32, h: u32, argb: &[u32]) -> SourceResult<Raster> {
 
 /// A slide read through OpenSlide: one handle shared by every request, replaced by a new
 /// one after a read fails (OpenSlide keeps a failed handle in its error state for good), at
-/// most once per [`RENEW_AFTER`], so that a passing I/O error does not break the image
-/// until its file changes and a damaged tile does not reopen the file for every request.
+/// most once per [`RENEW_AFTER`]: a damaged tile or a passing I/O error does not break the
+/// rest of the image, and requests for a damaged tile do not reopen the file each time.
 pub(crate) struct OpenSlideImage {
     slide: RwLock<Handle>,
     info: ImageInfo,
@@ -100,14 +100,14 @@ pub(crate) struct OpenSlideImage {
     path: std::path::PathBuf,
 }
 
-/// The handle in use and when it was opened.
+/// The handle in use and when it replaced a failed one.
 struct Handle {
     slide: Arc<ffi::Slide>,
-    opened: Instant,
+    renewed: Option<Instant>,
 }
 
 /// The shortest time between two openings of a slide's file after reads failed.
-const RENEW_AFTER: Duration = Duration::from_secs(10);
+const RENEW_AFTER: Duration = Duration::from_secs(1);
 
 impl OpenSlideImage {
     /// The handle in use.
@@ -117,16 +117,17 @@ impl OpenSlideImage {
     }
 
     /// After a read through `failed` went wrong: a new handle, unless another thread has
-    /// already made one or the one in use is younger than [`RENEW_AFTER`].
+    /// already made one or the one in use replaced another less than [`RENEW_AFTER`] ago.
     fn renew(&self, failed: &Arc<ffi::Slide>) {
         let mut held = self.slide.write().unwrap_or_else(|e| e.into_inner());
-        if !Arc::ptr_eq(&held.slide, failed) || held.opened.elapsed() < RENEW_AFTER {
+        let recent = held.renewed.is_some_and(|t| t.elapsed() < RENEW_AFTER);
+        if !Arc::ptr_eq(&held.slide, failed) || recent {
             return;
         }
         if let Ok(slide) = ffi::Slide::open(&self.path) {
             *held = Handle {
                 slide: Arc::new(slide),
-                opened: Instant::now(),
+                renewed: Some(Instant::now()),
             };
         }
     }
@@ -154,7 +155,7 @@ impl OpenSlideImage {
         Ok(OpenSlideImage {
             slide: RwLock::new(Handle {
                 slide: Arc::new(slide),
-                opened: Instant::now(),
+                renewed: None,
             }),
             info,
             levels,

@@ -554,8 +554,9 @@ fn served_as_openslide_reads(dir: &Path, slide: &Path, vendor: &str, regions: &[
 }
 
 /// A Trestle slide whose first tile points past the end of the file, and one cut short:
-/// clear one-line errors naming no path, never a crash; the server still answers other
-/// images.
+/// clear one-line errors naming no path, never a crash; the rest of the first slide (read
+/// through a new OpenSlide handle, the failed one being useless) and other images are
+/// still served.
 #[cfg(feature = "openslide")]
 #[test]
 fn broken_openslide_slides_give_clear_errors() {
@@ -592,6 +593,8 @@ fn broken_openslide_slides_give_clear_errors() {
     }
     assert!(good.exists());
     assert_eq!(call(&app, "/iiif/good.tif/info.json").status, 200);
+    let rest = call(&app, "/iiif/bad.tif/full/125,/0/default.png");
+    assert_eq!(rest.status, 200, "{}", text(&rest));
 }
 
 /// A file no reader takes (a `.mrxs` index without its slide) is answered as an
