@@ -1,11 +1,29 @@
 //! Compiles the C parts of the codecs: `csrc/jpeg_rows.c` (row-by-row JPEG decoding for
 //! `iipsrv convert`) against the libjpeg-turbo headers that turbojpeg-sys exports, and, with
-//! the feature `avif`, `csrc/avif_encode.c` against the system libavif found by pkg-config.
+//! the feature `avif`, `csrc/avif_encode.c` against the system libavif found by pkg-config;
+//! with the feature `openslide`, the system OpenSlide's link directives.
 
 fn main() {
     jpeg_rows();
     #[cfg(feature = "avif")]
     avif_encode();
+    #[cfg(feature = "openslide")]
+    openslide();
+}
+
+/// The link directives of the system OpenSlide (`src/source/openslide/ffi.rs`); 3.4.1
+/// (Debian 12) is the oldest its API is used as.
+#[cfg(feature = "openslide")]
+fn openslide() {
+    if let Err(e) = pkg_config::Config::new()
+        .atleast_version("3.4")
+        .probe("openslide")
+    {
+        panic!(
+            "the `openslide` feature needs OpenSlide 3.4 or newer and its pkg-config file \
+             (Debian: apt-get install libopenslide-dev), or build without it: {e}"
+        );
+    }
 }
 
 /// The C part of `src/codec/jpeg_bands.rs`.

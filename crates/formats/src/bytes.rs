@@ -5,7 +5,7 @@
 use crate::error::{SourceError, SourceResult};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Random-access bytes of one image.
@@ -33,12 +33,19 @@ pub trait ByteSource: Send + Sync {
     fn is_remote(&self) -> bool {
         false
     }
+
+    /// The path of a local file, for readers that open files themselves (OpenSlide);
+    /// None for other sources.
+    fn local_path(&self) -> Option<&Path> {
+        None
+    }
 }
 
 /// A local file read with `pread`.
 pub struct FileBytes {
     file: File,
     len: u64,
+    path: PathBuf,
 }
 
 impl FileBytes {
@@ -46,7 +53,8 @@ impl FileBytes {
     /// the image folder is refused, and opening one never blocks).
     pub fn open(path: &Path) -> SourceResult<FileBytes> {
         let (file, len) = open_regular(path)?;
-        Ok(FileBytes { file, len })
+        let path = path.to_path_buf();
+        Ok(FileBytes { file, len, path })
     }
 }
 
@@ -62,6 +70,10 @@ impl ByteSource for FileBytes {
             .read_exact_at(&mut buf, offset)
             .map_err(|e| SourceError::io("read failed", e))?;
         Ok(buf)
+    }
+
+    fn local_path(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 }
 

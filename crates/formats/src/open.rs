@@ -71,7 +71,11 @@ pub fn open_bytes(
     let over = |w: u32, h: u32| flat_over.is_some_and(|t| w as u64 * h as u64 > t);
     let source = match Kind::of(&head) {
         Some(Kind::Tiff) => {
-            let tiff = TiffImage::open_page(bytes, page)?;
+            let tiff = TiffImage::open_page(bytes.clone(), page);
+            if let Some(slide) = foreign_slide(bytes.as_ref(), tiff.as_ref().ok(), page, name)? {
+                return Ok(Opening::Ready(slide, None));
+            }
+            let tiff = tiff?;
             let views = (!tiff.pages().is_empty()).then(|| Views::of_pages(tiff.pages()));
             let info = tiff.info();
             let buildable = info.levels.len() == 1 && plain_samples(info);
@@ -83,6 +87,12 @@ pub fn open_bytes(
                 }));
             }
             return Ok(Opening::Ready(pyramid_or_memory(tiff, name)?, views));
+        }
+        None => {
+            return match foreign_slide(bytes.as_ref(), None, page, name)? {
+                Some(slide) => Ok(Opening::Ready(slide, None)),
+                None => Err(SourceError::unsupported(UNKNOWN_FORMAT)),
+            }
         }
         _ if page != 0 => return Err(SourceError::NoSuchPage { page }),
         Some(Kind::Jpeg2000) => Arc::new(Jpeg2000Image::open(bytes)?) as Arc<dyn ImageSource>,
@@ -99,13 +109,83 @@ pub fn open_bytes(
             }
             decode_flat(bytes.as_ref(), name)?
         }
-        None => {
-            return Err(SourceError::unsupported(
-                "not a TIFF, JPEG2000, JPEG or PNG image",
-            ))
-        }
     };
     Ok(Opening::Ready(source, None))
+}
+
+/// What a file no reader takes is answered with.
+#[cfg(feature = "openslide")]
+const UNKNOWN_FORMAT: &str = "not a TIFF, JPEG2000, JPEG or PNG image, nor a slide OpenSlide reads";
+/// What a file no reader takes is answered with.
+#[cfg(not(feature = "openslide"))]
+const UNKNOWN_FORMAT: &str = "not a TIFF, JPEG2000, JPEG or PNG image (this server was built \
+     without OpenSlide, which reads other slide formats)";
+
+/// Page `page` of a slide read through OpenSlide, when the image in `bytes` is a local
+/// file OpenSlide names a vendor for and no native reader claims: `native` is the native
+/// TIFF reader's opening of that page, which claims the file when it is a page other than
+/// the first, or a slide a native module recognised (its properties name the vendor).
+#[cfg(feature = "openslide")]
+fn foreign_slide(
+    bytes: &dyn ByteSource,
+    native: Option<&TiffImage>,
+    page: usize,
+    name: &str,
+) -> SourceResult<Option<Arc<dyn ImageSource>>> {
+    let claimed = |t: &TiffImage| page != 0 || named_vendor(t.info());
+    let Some(path) = bytes.local_path().filter(|_| !native.is_some_and(claimed)) else {
+        return Ok(None);
+    };
+    match crate::source::openslide::vendor(path) {
+        Some(_) => crate::source::openslide::open_page(path, page, name).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Without OpenSlide no other reader is asked.
+#[cfg(not(feature = "openslide"))]
+fn foreign_slide(
+    _: &dyn ByteSource,
+    _: Option<&TiffImage>,
+    _: usize,
+    _: &str,
+) -> SourceResult<Option<Arc<dyn ImageSource>>> {
+    Ok(None)
+}
+
+/// Whether a native slide module recognised the image (its properties name the vendor,
+/// as OpenSlide names it).
+#[cfg(feature = "openslide")]
+fn named_vendor(info: &iipsrv_core::info::ImageInfo) -> bool {
+    info.metadata
+        .properties
+        .iter()
+        .any(|(k, _)| k == "openslide.vendor")
+}
+
+/// The OpenSlide vendor of the local file at `path` when the server reads it through
+/// OpenSlide (no native reader claims it); None otherwise, and always in a build without
+/// OpenSlide.
+pub fn openslide_vendor(path: &Path) -> Option<String> {
+    #[cfg(feature = "openslide")]
+    {
+        let bytes = FileBytes::open(path).ok()?;
+        let head = bytes.read_at(0, bytes.len().min(12) as usize).ok()?;
+        let native = match Kind::of(&head) {
+            Some(Kind::Tiff) => TiffImage::open(Arc::new(bytes)).ok(),
+            Some(_) => return None,
+            None => None,
+        };
+        if native.as_ref().is_some_and(|t| named_vendor(t.info())) {
+            return None;
+        }
+        crate::source::openslide::vendor(path)
+    }
+    #[cfg(not(feature = "openslide"))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// The width and height of a JPEG or PNG from its first bytes; None when they are not

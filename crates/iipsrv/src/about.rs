@@ -9,6 +9,7 @@ pub(crate) fn long_version() -> String {
         ("redis", cfg!(feature = "redis")),
         ("memcached", cfg!(feature = "memcached")),
         ("avif", cfg!(feature = "avif")),
+        ("openslide", cfg!(feature = "openslide")),
     ]
     .iter()
     .filter_map(|&(name, on)| on.then_some(name))
@@ -22,7 +23,7 @@ pub(crate) fn long_version() -> String {
         } else {
             features.join(", ")
         },
-        SOURCES,
+        sources(),
         answers()
     )
 }
@@ -30,6 +31,17 @@ pub(crate) fn long_version() -> String {
 /// The image files read (all built in: there are no decoder plug-ins).
 const SOURCES: &str = "TIFF and BigTIFF (none, LZW, deflate, zstd, JPEG, WebP; \
     1-32 bits, float, CIELAB), JPEG2000 (OpenJPEG), JPEG (libjpeg-turbo), PNG";
+
+/// The image files read, with OpenSlide's version when it is built in.
+fn sources() -> String {
+    #[cfg(feature = "openslide")]
+    return format!(
+        "{SOURCES}; other slide formats through OpenSlide {}",
+        iipsrv_formats::source::openslide::version()
+    );
+    #[cfg(not(feature = "openslide"))]
+    SOURCES.to_string()
+}
 
 /// The answer formats written, with libavif's encoders when AVIF is built in.
 fn answers() -> String {

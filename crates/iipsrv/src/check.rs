@@ -90,6 +90,9 @@ pub(crate) fn check(path: &Path) -> (Vec<String>, Verdict) {
 }
 
 fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), Unservable> {
+    if let Some(vendor) = open::openslide_vendor(path) {
+        return through_openslide(path, &vendor);
+    }
     let bytes: Arc<dyn ByteSource> = Arc::new(FileBytes::open(path)?);
     let head = bytes.read_at(0, bytes.len().min(12) as usize)?;
     match Kind::of(&head) {
@@ -145,6 +148,17 @@ fn inspect(path: &Path) -> Result<(Vec<String>, Verdict), Unservable> {
         }
         None => Err(Unservable::UnknownFormat),
     }
+}
+
+/// A slide no native reader claims, read through OpenSlide (its `vendor`).
+fn through_openslide(path: &Path, vendor: &str) -> Result<(Vec<String>, Verdict), Unservable> {
+    let source = open::open_source(path)?;
+    probe(source.as_ref())?;
+    let lines = vec![format!(
+        "{vendor} slide read through OpenSlide, {}",
+        describe(source.info())
+    )];
+    Ok((lines, Verdict::Good))
 }
 
 /// Flat JPEG and PNG files up to this many pixels are decoded whole to prove they decode;

@@ -6,6 +6,8 @@
 
 pub mod jpeg2000;
 pub mod memory;
+#[cfg(feature = "openslide")]
+pub mod openslide;
 pub mod planes;
 pub mod region;
 pub mod samples;

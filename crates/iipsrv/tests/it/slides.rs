@@ -112,7 +112,7 @@ fn svs_levels_size_and_pixels_match_openslide() {
         let oracle = props(&slide);
         assert_eq!(oracle["vendor"], "aperio");
         let info = json(&app, &format!("/iiif/{name}/info.json"));
-        levels_match(&info, &oracle);
+        levels_are_openslides(&info, &oracle);
         assert_eq!(
             info["tiles"][0]["scaleFactors"],
             serde_json::json!([1, 4, 16])
@@ -130,20 +130,13 @@ fn svs_levels_size_and_pixels_match_openslide() {
         let obj = text(&call(&app, &format!("/iip?FIF={name}&OBJ=DPI")));
         let dpi = 25400.0 / mpp;
         assert!(obj.contains(&format!("DPI:{dpi:.6} {dpi:.6}")), "{obj}");
-        let cases = [
-            (0, 1, (100, 130, 500, 400)),
-            (1, 4, (400, 240, 1200, 800)),
-            (2, 16, (0, 0, 2000, 1488)),
-        ];
-        regions_match(&app, &name, &slide, &cases);
+        regions_match(&app, &name, &slide, &REGIONS_4X);
     }
 }
 
-/// A region of a level: (level, downsample, x, y, w, h at full resolution).
-type LevelRegion = (u32, u32, (u32, u32, u32, u32));
-
-/// Our info.json's size and sizes are OpenSlide's level dimensions.
-fn levels_match(info: &Value, oracle: &Value) {
+/// IIIF info.json's full size and `sizes` are OpenSlide's level dimensions (`oracle` its
+/// `props`).
+fn levels_are_openslides(info: &Value, oracle: &Value) {
     let levels = oracle["levels"].as_array().expect("levels");
     assert_eq!(
         [&info["width"], &info["height"]],
@@ -157,13 +150,18 @@ fn levels_match(info: &Value, oracle: &Value) {
     assert_eq!(info["sizes"], Value::Array(sizes), "{}", oracle["vendor"]);
 }
 
+/// A region of a level: the level, its downsample, the box at full resolution.
+type Region = (u32, u32, (u32, u32, u32, u32));
+
+/// Regions of the levels of the 2000 × 1500 slides (downsamples 1, 4 and 16).
+const REGIONS_4X: [Region; 3] = [
+    (0, 1, (100, 130, 500, 400)),
+    (1, 4, (400, 240, 1200, 800)),
+    (2, 16, (0, 0, 2000, 1488)),
+];
+
 /// Regions of each level through IIIF against OpenSlide's `read_region` of that level.
-fn regions_match(
-    app: &iipsrv_server::handler::App,
-    name: &str,
-    slide: &Path,
-    cases: &[LevelRegion],
-) {
+fn regions_match(app: &iipsrv_server::handler::App, name: &str, slide: &Path, cases: &[Region]) {
     for &(level, ds, (x, y, w, h)) in cases {
         let (lw, lh) = (w / ds, h / ds);
         let ours = image(
@@ -491,6 +489,177 @@ fn generic_subifd_pyramid_matches_tifffile() {
     }
 }
 
+/// `make-slides.py trestle` as `<dir>/<name>`, with its macro beside it.
+#[cfg(feature = "openslide")]
+fn make_trestle(dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(name);
+    fixture_script("make-slides.py", &["trestle", &out.to_string_lossy()]);
+    out
+}
+
+/// A Trestle slide (a format no native reader claims, its macro a JPEG beside it) is read
+/// through OpenSlide as the oracle reads it ([`served_as_openslide_reads`]); its
+/// properties are in IIP OBJ=metadata, and `iipsrv check` says OpenSlide reads it.
+#[cfg(feature = "openslide")]
+#[test]
+fn trestle_is_read_through_openslide() {
+    let dir = tempdir();
+    let slide = make_trestle(dir.path(), "t.tif");
+    let oracle = served_as_openslide_reads(dir.path(), &slide, "trestle", &REGIONS_4X);
+    let app = app(dir.path(), &[]);
+    let obj = text(&call(&app, "/iip?FIF=t.tif&OBJ=Max-size"));
+    assert_eq!(obj.trim(), "Max-size:2000 1500");
+    let meta = text(&call(&app, "/iip?FIF=t.tif&OBJ=metadata"));
+    for (key, value) in [
+        ("openslide.vendor", "trestle"),
+        (
+            "openslide.objective-power",
+            oracle["objective"].as_str().expect("objective"),
+        ),
+        ("trestle.Objective Power", "20"),
+    ] {
+        assert!(
+            meta.contains(&format!("\"{key}\": \"{value}\"")),
+            "{key}: {meta}"
+        );
+    }
+    let open = crate::harness::app(dir.path(), &["--slide-associated-images", "label,macro"]);
+    let r = call(&open, "/iiif/t.tif;label/info.json");
+    assert_eq!(
+        (r.status, text(&r)),
+        (404, "t.tif has no label image".into())
+    );
+    let check = run_stdout(
+        Command::new(env!("CARGO_BIN_EXE_iipsrv"))
+            .arg("check")
+            .arg(&slide),
+    );
+    assert!(
+        check.contains("trestle slide read through OpenSlide"),
+        "{check}"
+    );
+}
+
+/// A Leica SCN (tifffile, Leica's XML: a main image placed inside a larger collection, and
+/// the macro) is read through OpenSlide: levels of the whole collection with the main
+/// image at its offset and white around it, as OpenSlide gives them.
+#[cfg(feature = "openslide")]
+#[test]
+fn leica_scn_is_read_through_openslide() {
+    let dir = tempdir();
+    let slide = dir.path().join("l.scn");
+    fixture_script("make-slides.py", &["leica", &slide.to_string_lossy()]);
+    let regions = [(0, 1, (0, 0, 600, 500)), (1, 4, (0, 0, 1200, 900))];
+    let oracle = served_as_openslide_reads(dir.path(), &slide, "leica", &regions);
+    assert_eq!(oracle["levels"][0], serde_json::json!([1200, 900]));
+    let app = app(dir.path(), &[]);
+    let corner = image(&app, "/iiif/l.scn/0,0,80,60/80,/0/default.png");
+    assert!(
+        corner.data.iter().all(|&v| v == 255),
+        "white outside the main image"
+    );
+}
+
+/// What every slide read through OpenSlide shows (`vendor` as OpenSlide names it): the
+/// Python oracle's (OpenSlide 4) level sizes and microns per pixel through Debian's
+/// OpenSlide, `regions` within 40 dB of its `read_region`, and its macro as `<id>;macro`,
+/// hidden unless SLIDE_ASSOCIATED_IMAGES lists it. OpenSlide's description, for more.
+#[cfg(feature = "openslide")]
+fn served_as_openslide_reads(dir: &Path, slide: &Path, vendor: &str, regions: &[Region]) -> Value {
+    let name = slide.file_name().expect("name").to_string_lossy();
+    let oracle = props(slide);
+    assert_eq!(oracle["vendor"], vendor);
+    let app = app(dir, &[]);
+    let info = json(&app, &format!("/iiif/{name}/info.json"));
+    levels_are_openslides(&info, &oracle);
+    let mpp = oracle["mpp"][0].as_f64().expect("mpp");
+    let cm = info["service"][0]["physicalScale"].as_f64().expect("scale");
+    assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");
+    regions_match(&app, &name, slide, regions);
+    let r = call(&app, &format!("/iiif/{name};macro/info.json"));
+    assert_eq!(r.status, 404, "the macro is hidden by default");
+    let open = crate::harness::app(dir, &["--slide-associated-images", "macro"]);
+    let macro_size = &oracle["associated"]["macro"];
+    let info = json(&open, &format!("/iiif/{name};macro/info.json"));
+    assert_eq!(
+        [&info["width"], &info["height"]],
+        [&macro_size[0], &macro_size[1]]
+    );
+    let ours = image(&open, &format!("/iiif/{name};macro/full/max/0/default.png"));
+    let db = psnr(&ours, &oracle_associated(slide, "macro"));
+    assert!(db >= 40.0, "{vendor} macro: {db:.1} dB");
+    oracle
+}
+
+/// A Trestle slide whose first tile points past the end of the file, and one cut short:
+/// clear one-line errors naming no path, never a crash; the rest of the first slide (read
+/// through a new OpenSlide handle, the failed one being useless) and other images are
+/// still served.
+#[cfg(feature = "openslide")]
+#[test]
+fn broken_openslide_slides_give_clear_errors() {
+    let dir = tempdir();
+    let slide = make_trestle(dir.path(), "bad.tif");
+    let at: u64 = fixture_script(
+        "openslide-oracle.py",
+        &["table", &slide.to_string_lossy(), "0"],
+    )
+    .trim()
+    .parse()
+    .expect("offset");
+    let mut bytes = std::fs::read(&slide).expect("slide");
+    bytes[at as usize..at as usize + 4].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+    std::fs::write(&slide, &bytes).expect("write");
+    std::fs::write(dir.path().join("cut.tif"), &bytes[..bytes.len() / 3]).expect("write");
+    let good = make_trestle(dir.path(), "good.tif");
+    let app = app(dir.path(), &[]);
+    for url in [
+        "/iiif/bad.tif/0,0,256,256/256,/0/default.png",
+        "/iiif/cut.tif/info.json",
+    ] {
+        let r = call(&app, url);
+        let why = text(&r);
+        assert!((400..600).contains(&r.status), "{url}: {}", r.status);
+        assert!(
+            !why.is_empty() && !why.trim().contains('\n'),
+            "{url}: {why}"
+        );
+        assert!(
+            !why.contains(&*dir.path().to_string_lossy()),
+            "{url}: {why}"
+        );
+    }
+    assert!(good.exists());
+    assert_eq!(call(&app, "/iiif/good.tif/info.json").status, 200);
+    let rest = call(&app, "/iiif/bad.tif/full/125,/0/default.png");
+    assert_eq!(rest.status, 200, "{}", text(&rest));
+}
+
+/// A file no reader takes (a `.mrxs` index without its slide) is answered as an
+/// unsupported format with a one-line reason, with or without OpenSlide in the build.
+#[test]
+fn files_no_reader_takes_are_unsupported() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("x.mrxs"),
+        "[GENERAL]\nSLIDE_VERSION = 2.2\n",
+    )
+    .expect("write");
+    let app = app(dir.path(), &[]);
+    let r = call(&app, "/iiif/x.mrxs/info.json");
+    assert_eq!(r.status, 501);
+    let why = text(&r);
+    assert!(
+        why.starts_with("not a TIFF, JPEG2000, JPEG or PNG image"),
+        "{why}"
+    );
+    assert_eq!(
+        why.contains("without OpenSlide"),
+        cfg!(not(feature = "openslide")),
+        "{why}"
+    );
+}
+
 /// A Ventana BIF (BigTIFF; the label directory with the iScan XMP, the thumbnail, levels
 /// described `level=N mag=M`): OpenSlide's vendor, level sizes, microns per pixel and
 /// `ventana.*` properties (IIP OBJ=metadata), and the pixels of each level against
@@ -503,7 +672,7 @@ fn bif_levels_properties_and_pixels_match_openslide() {
     assert_eq!(oracle["vendor"], "ventana");
     let app = app(dir.path(), &[]);
     let info = json(&app, "/iiif/b.bif/info.json");
-    levels_match(&info, &oracle);
+    levels_are_openslides(&info, &oracle);
     let mpp = oracle["mpp"][0].as_f64().expect("mpp");
     let cm = info["service"][0]["physicalScale"].as_f64().expect("scale");
     assert!((cm * 1e4 - mpp).abs() < 1e-9, "{cm} cm against {mpp} µm");
