@@ -1,8 +1,9 @@
 //! Microscope slide layouts inside TIFF: which directories of a scanner's file are the
 //! pyramid, which are its associated images (label, macro, thumbnail), and what its
 //! description says (microns per pixel, magnification, scanner, channels): Aperio SVS
-//! ([`svs`]), Philips TIFF ([`philips`], sparse tiles on white) and OME-TIFF ([`ome`],
-//! whose planes are a stack's pages). One module per format;
+//! ([`svs`]), Philips TIFF ([`philips`], sparse tiles on white), OME-TIFF ([`ome`],
+//! whose planes are a stack's pages) and Hamamatsu NDPI ([`ndpi`], whose levels are single
+//! JPEGs read around a tile by their restart markers). One module per format;
 //! each reads only the directories' summaries ([`Directory`]), never bytes, so the TIFF
 //! reader stays the one place that parses the file and reads tiles.
 //!
@@ -10,6 +11,7 @@
 //! page range down ([`Associated::page`]), so that a server opens them as it opens the
 //! pages of a stack, under the identifier `<slide>;label` ([`Associated::split_id`]).
 
+pub(crate) mod ndpi;
 pub(crate) mod ome;
 pub(crate) mod philips;
 pub(crate) mod svs;
@@ -23,6 +25,8 @@ pub(crate) struct Directory {
     pub description: Option<String>,
     /// Whether the directory has tiles (not strips).
     pub tiled: bool,
+    /// NDPI's tags, in a directory of an NDPI file.
+    pub ndpi: Option<ndpi::Summary>,
 }
 
 #[cfg(test)]
@@ -32,6 +36,7 @@ impl Directory {
         Directory {
             description: Some(description.into()),
             tiled,
+            ..Directory::default()
         }
     }
 }
@@ -123,7 +128,9 @@ impl Layout {
 /// The layout of the slide whose chain of directories is `dirs`, when a vendor module
 /// recognises it.
 pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
-    svs::layout(dirs).or_else(|| philips::layout(dirs))
+    svs::layout(dirs)
+        .or_else(|| philips::layout(dirs))
+        .or_else(|| ndpi::layout(dirs))
 }
 
 /// A length per pixel in microns from a description's text: finite, positive and below a
