@@ -1,5 +1,6 @@
 //! Whole TIFF files: the directory reader (IFD chains, SubIFDs, BigTIFF, stacks, slide
-//! layouts: Aperio SVS and its associated images, OME-TIFF planes and OME-XML) and the
+//! layouts: Aperio SVS and its associated images, OME-TIFF planes and OME-XML, Hamamatsu
+//! NDPI levels read by their restart markers and the macro) and the
 //! tile decoders behind it never panic and never allocate past their limits.
 #![no_main]
 
@@ -11,7 +12,14 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
-    for page in [0, 1, Associated::Label.page(), Associated::Thumbnail.page()] {
+    let pages = [
+        0,
+        1,
+        Associated::Label.page(),
+        Associated::Macro.page(),
+        Associated::Thumbnail.page(),
+    ];
+    for page in pages {
         let Ok(image) = TiffImage::open_page(Arc::new(MemBytes(data.to_vec())), page) else {
             continue;
         };
