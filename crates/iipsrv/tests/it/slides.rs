@@ -481,6 +481,14 @@ fn ndpi_levels_size_and_pixels_match_openslide() {
     let cm = info["service"][0]["physicalScale"].as_f64().expect("scale");
     // info.json gives the scale to 10 decimal places of a centimetre
     assert!((cm * 1e4 - mpp).abs() < 1e-5, "{cm} cm against {mpp} µm");
+    let metadata = text(&call(&app, "/iip?FIF=h.ndpi&OBJ=metadata"));
+    for field in [
+        "hamamatsu.SourceLens",
+        "openslide.mpp-x",
+        "hamamatsu.XOffsetFromSlideCentre",
+    ] {
+        assert!(metadata.contains(field), "{field}: {metadata}");
+    }
     // (OpenSlide's level, downsample, region at full resolution)
     let cases = [
         (0, 1, (100, 130, 500, 400)),
