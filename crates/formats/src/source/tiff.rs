@@ -279,6 +279,8 @@ impl Ifd {
                 .chunks_exact(8)
                 .map(|c| e.u32(c) as f64 / (e.u32(&c[4..]).max(1)) as f64)
                 .collect(),
+            8 => d.chunks_exact(2).map(|c| e.u16(c) as i16 as f64).collect(),
+            9 => d.chunks_exact(4).map(|c| e.u32(c) as i32 as f64).collect(),
             10 => d
                 .chunks_exact(8)
                 .map(|c| e.u32(c) as i32 as f64 / (e.u32(&c[4..]) as i32).max(1) as f64)
@@ -706,10 +708,10 @@ impl TiffImage {
         candidates: &[Ifd],
         limits: Limits,
     ) -> SourceResult<TiffImage> {
-        let base = level_of(bytes.as_ref(), first, None, &limits)?;
+        let base = read_level(bytes.as_ref(), first, None, &limits)?;
         let mut levels = vec![base];
         for ifd in candidates {
-            if let Ok(l) = level_of(bytes.as_ref(), ifd, Some(&levels[0]), &limits) {
+            if let Ok(l) = read_level(bytes.as_ref(), ifd, Some(&levels[0]), &limits) {
                 levels.push(l);
             }
         }
@@ -826,21 +828,15 @@ fn large_ndpi(header: &Header, len: u64) -> Option<SourceError> {
     })
 }
 
-/// A level from one IFD: an NDPI level when the IFD has McuStarts, else its tiles or strips
-/// ([`read_level`]).
-fn level_of(
+/// An NDPI level's strip: the JPEG of a `size` level (width, height, samples) stored in
+/// `compression`, read through its restart table `starts`.
+fn ndpi_strip(
     bytes: &dyn ByteSource,
     ifd: &Ifd,
-    base: Option<&LevelData>,
+    starts: Vec<u64>,
+    (size, compression): ((u32, u32, u8), u16),
     limits: &Limits,
-) -> SourceResult<LevelData> {
-    let starts = match ifd.uints(ndpi::tag::MCU_STARTS)? {
-        Some(starts) if ifd.has(ndpi::tag::FORMAT) => starts,
-        _ => return read_level(ifd, base, limits),
-    };
-    let (width, height) = level_size(ifd)?;
-    let (samples, bits) = sample_layout(ifd, base, width)?;
-    let (compression, predictor, lsb_first) = coding(ifd, samples, bits)?;
+) -> SourceResult<ndpi::Strip> {
     if compression != compression::JPEG {
         return Err(SourceError::unsupported(format!(
             "NDPI level in TIFF compression {compression}"
@@ -848,28 +844,11 @@ fn level_of(
     }
     let strip = |t| ifd.uint(t).ok().flatten().unwrap_or(0);
     let place = (strip(tag::STRIP_OFFSETS), strip(tag::STRIP_BYTE_COUNTS));
-    let size = (width as u32, height as u32, samples as u8);
     let bounds = ndpi::Bounds {
         tile_bytes: limits.max_tile_bytes,
         stored_bytes: limits.max_stored_tile_bytes,
     };
-    let strip =
-        ndpi::Strip::open(bytes, place, starts, size, bounds).map_err(|e| e.or_at(ifd.offset))?;
-    Ok(LevelData {
-        geometry: strip.geometry(),
-        offsets: Vec::new(),
-        counts: Vec::new(),
-        compression,
-        predictor,
-        photometric: ifd.uint(tag::PHOTOMETRIC)?.unwrap_or(1) as u16,
-        samples: samples as u16,
-        bits,
-        lsb_first,
-        t4_options: 0,
-        striped: false,
-        jpeg_tables: None,
-        restarts: Some(strip),
-    })
+    ndpi::Strip::open(bytes, place, starts, size, bounds).map_err(|e| e.or_at(ifd.offset))
 }
 
 /// The width and height of a level, checked: not 0, and within half of u32's range.
@@ -885,22 +864,29 @@ fn level_size(ifd: &Ifd) -> SourceResult<(u64, u64)> {
     Ok((width, height))
 }
 
-/// Reads one IFD's level geometry and tile table; `base` is level 0 when this is a
-/// candidate reduced level, which must match its sample layout and be smaller.
-fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceResult<LevelData> {
+/// Reads one IFD's level geometry and tile table (an NDPI level's restart table, when the
+/// IFD has McuStarts); `base` is level 0 when this is a candidate reduced level, which must
+/// match its sample layout and be smaller.
+fn read_level(
+    bytes: &dyn ByteSource,
+    ifd: &Ifd,
+    base: Option<&LevelData>,
+    limits: &Limits,
+) -> SourceResult<LevelData> {
     let (width, height) = level_size(ifd)?;
     let (samples, bits) = sample_layout(ifd, base, width)?;
     let (compression, predictor, lsb_first) = coding(ifd, samples, bits)?;
-    let tiles = TileShape::of(ifd, (width, height), samples, limits)?;
-    let geometry = Level {
-        width: width as u32,
-        height: height as u32,
-        tile_width: tiles.width as u32,
-        tile_height: tiles.height as u32,
-        scale_x: 1.0,
-        scale_y: 1.0,
+    let size = (width as u32, height as u32, samples as u8);
+    let restarts = match ifd.uints(ndpi::tag::MCU_STARTS)? {
+        Some(starts) if ifd.has(ndpi::tag::FORMAT) => {
+            Some(ndpi_strip(bytes, ifd, starts, (size, compression), limits)?)
+        }
+        _ => None,
     };
-    let (offsets, counts) = tile_table(ifd, &geometry, tiles.striped)?;
+    let (geometry, offsets, counts, striped) = match &restarts {
+        Some(strip) => (strip.geometry(), Vec::new(), Vec::new(), false),
+        None => stored_tiles(ifd, (width, height), samples, limits)?,
+    };
     Ok(LevelData {
         geometry,
         offsets,
@@ -912,10 +898,31 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
         bits,
         lsb_first,
         t4_options: ifd.uint(tag::T4_OPTIONS)?.unwrap_or(0) as u32,
-        striped: tiles.striped,
+        striped,
         jpeg_tables: ifd.bytes(tag::JPEG_TABLES).map(<[u8]>::to_vec),
-        restarts: None,
+        restarts,
     })
+}
+
+/// The geometry, tile offsets and byte counts of a level of `width`×`height` stored in
+/// tiles or strips (whether strips).
+fn stored_tiles(
+    ifd: &Ifd,
+    (width, height): (u64, u64),
+    samples: u64,
+    limits: &Limits,
+) -> SourceResult<(Level, Vec<u64>, Vec<u64>, bool)> {
+    let tiles = TileShape::of(ifd, (width, height), samples, limits)?;
+    let geometry = Level {
+        width: width as u32,
+        height: height as u32,
+        tile_width: tiles.width as u32,
+        tile_height: tiles.height as u32,
+        scale_x: 1.0,
+        scale_y: 1.0,
+    };
+    let (offsets, counts) = tile_table(ifd, &geometry, tiles.striped)?;
+    Ok((geometry, offsets, counts, tiles.striped))
 }
 
 /// The value of a tag a level cannot do without.

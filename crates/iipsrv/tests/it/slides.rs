@@ -129,19 +129,26 @@ fn svs_levels_size_and_pixels_match_openslide() {
         let obj = text(&call(&app, &format!("/iip?FIF={name}&OBJ=DPI")));
         let dpi = 25400.0 / mpp;
         assert!(obj.contains(&format!("DPI:{dpi:.6} {dpi:.6}")), "{obj}");
-        regions_match(&app, &name, &slide);
+        regions_match(&app, &name, &slide, &SVS_REGIONS);
     }
 }
 
-/// Regions of each level through IIIF against OpenSlide's `read_region` of that level.
-fn regions_match(app: &iipsrv_server::handler::App, name: &str, slide: &Path) {
-    // (level, downsample, region at full resolution)
-    let cases = [
-        (0, 1, (100, 130, 500, 400)),
-        (1, 4, (400, 240, 1200, 800)),
-        (2, 16, (0, 0, 2000, 1488)),
-    ];
-    for (level, ds, (x, y, w, h)) in cases {
+/// Regions of SVS levels: (OpenSlide's level, downsample, region at full resolution).
+const SVS_REGIONS: [(u32, u32, (u32, u32, u32, u32)); 3] = [
+    (0, 1, (100, 130, 500, 400)),
+    (1, 4, (400, 240, 1200, 800)),
+    (2, 16, (0, 0, 2000, 1488)),
+];
+
+/// Regions of levels through IIIF against OpenSlide's `read_region` of that level:
+/// `cases` of (OpenSlide's level, downsample, region at full resolution).
+fn regions_match(
+    app: &iipsrv_server::handler::App,
+    name: &str,
+    slide: &Path,
+    cases: &[(u32, u32, (u32, u32, u32, u32))],
+) {
+    for &(level, ds, (x, y, w, h)) in cases {
         let (lw, lh) = (w / ds, h / ds);
         let ours = image(
             app,
@@ -149,7 +156,7 @@ fn regions_match(app: &iipsrv_server::handler::App, name: &str, slide: &Path) {
         );
         let theirs = oracle_region(slide, level, (x, y, lw, lh));
         let db = psnr(&ours, &theirs);
-        assert!(db >= 40.0, "{name} level {level}: {db:.1} dB");
+        assert!(db >= 40.0, "{name} level {level} at {x},{y}: {db:.1} dB");
     }
 }
 
@@ -496,14 +503,7 @@ fn ndpi_levels_size_and_pixels_match_openslide() {
         (2, 4, (400, 240, 1200, 800)),
         (2, 4, (0, 0, 2048, 1536)),
     ];
-    for (level, ds, (x, y, w, h)) in cases {
-        let (lw, lh) = (w / ds, h / ds);
-        let url = format!("/iiif/h.ndpi/{x},{y},{w},{h}/{lw},{lh}/0/default.png");
-        let ours = image(&app, &url);
-        let theirs = oracle_region(&slide, level, (x, y, lw, lh));
-        let db = psnr(&ours, &theirs);
-        assert!(db >= 40.0, "{url}: {db:.1} dB");
-    }
+    regions_match(&app, "h.ndpi", &slide, &cases);
     let r = call(&app, "/iiif/h.ndpi;macro/info.json");
     assert_eq!(r.status, 404);
     let open = self::app(dir.path(), &["--slide-associated-images", "macro"]);
