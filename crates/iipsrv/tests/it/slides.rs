@@ -133,20 +133,23 @@ fn svs_levels_size_and_pixels_match_openslide() {
     }
 }
 
-/// Regions of SVS levels: (OpenSlide's level, downsample, region at full resolution).
-const SVS_REGIONS: [(u32, u32, (u32, u32, u32, u32)); 3] = [
+/// A region of a level to compare: OpenSlide's level, the level's downsample, the region
+/// (x, y, w, h) at full resolution.
+type RegionCase = (u32, u32, (u32, u32, u32, u32));
+
+/// Regions of SVS levels.
+const SVS_REGIONS: [RegionCase; 3] = [
     (0, 1, (100, 130, 500, 400)),
     (1, 4, (400, 240, 1200, 800)),
     (2, 16, (0, 0, 2000, 1488)),
 ];
 
-/// Regions of levels through IIIF against OpenSlide's `read_region` of that level:
-/// `cases` of (OpenSlide's level, downsample, region at full resolution).
+/// Regions of levels through IIIF against OpenSlide's `read_region` of that level.
 fn regions_match(
     app: &iipsrv_server::handler::App,
     name: &str,
     slide: &Path,
-    cases: &[(u32, u32, (u32, u32, u32, u32))],
+    cases: &[RegionCase],
 ) {
     for &(level, ds, (x, y, w, h)) in cases {
         let (lw, lh) = (w / ds, h / ds);
