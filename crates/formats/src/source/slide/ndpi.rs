@@ -220,19 +220,7 @@ impl Strip {
         }
         let rows = height.div_ceil(mh);
         check_starts(&starts, per_row as u64 * rows as u64, length)?;
-        let interval_width = frame.interval * mw;
-        let tile_width = (TILE_TARGET / interval_width).clamp(1, per_row);
-        let pixels = (tile_width * interval_width) as u64;
-        let tile_height = (TILE_TARGET as u64 * TILE_TARGET as u64 / (pixels * mh as u64))
-            .clamp(1, rows as u64) as u32;
-        let tile_bytes = pixels * (tile_height * mh) as u64 * samples as u64;
-        if tile_bytes > bounds.tile_bytes {
-            return Err(SourceError::over_limit(
-                format!("NDPI restart intervals of {interval_width} pixels are too wide to decode"),
-                tile_bytes,
-                bounds.tile_bytes,
-            ));
-        }
+        let tile = tile_shape(frame.interval * mw, mh, (per_row, rows), samples, bounds)?;
         Ok(Strip {
             header,
             frame_size_at: frame.frame_size_at,
@@ -245,7 +233,7 @@ impl Strip {
             mcu: frame.mcu,
             per_row,
             rows,
-            tile: (tile_width, tile_height),
+            tile,
             max_stored: bounds.stored_bytes,
         })
     }
@@ -339,6 +327,36 @@ impl Strip {
         jpeg::decode(&stream, w, h, self.components)
             .map_err(|e| e.or_at(self.offset + self.starts[0]))
     }
+}
+
+/// The virtual tiles of a level whose restart intervals are `interval_width`×`mcu_height`
+/// pixels, `per_row` across and `rows` down: as many intervals across and MCU rows down as
+/// make about [`TILE_TARGET`] pixels a side (one interval at least), within `bounds`.
+fn tile_shape(
+    interval_width: u32,
+    mcu_height: u32,
+    (per_row, rows): (u32, u32),
+    samples: u8,
+    bounds: Bounds,
+) -> SourceResult<(u32, u32)> {
+    if interval_width > 0xFFFF {
+        return Err(SourceError::unsupported(format!(
+            "NDPI restart intervals of {interval_width} pixels (a JPEG is at most 65535 wide)"
+        )));
+    }
+    let across = (TILE_TARGET / interval_width).clamp(1, per_row);
+    let pixels = (across * interval_width) as u64;
+    let area = TILE_TARGET as u64 * TILE_TARGET as u64;
+    let down = (area / (pixels * mcu_height as u64)).clamp(1, rows as u64) as u32;
+    let bytes = pixels * (down * mcu_height) as u64 * samples as u64;
+    if bytes > bounds.tile_bytes {
+        return Err(SourceError::over_limit(
+            format!("NDPI restart intervals of {interval_width} pixels are too wide to decode"),
+            bytes,
+            bounds.tile_bytes,
+        ));
+    }
+    Ok((across, down))
 }
 
 /// An interval's data without the marker that ends it (RSTn, or EOI for the last).
