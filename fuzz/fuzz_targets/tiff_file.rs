@@ -1,6 +1,7 @@
 //! Whole TIFF files: the directory reader (IFD chains, SubIFDs, BigTIFF, stacks, slide
 //! layouts: Aperio SVS, Philips TIFF (label and macro base64 in its XML) and Ventana BIF
-//! with their associated images, OME-TIFF planes and OME-XML) and the
+//! with their associated images, OME-TIFF planes and OME-XML, Hamamatsu NDPI levels read
+//! by their restart markers and the macro) and the
 //! tile decoders behind it never panic and never allocate past their limits.
 #![no_main]
 

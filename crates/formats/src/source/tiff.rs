@@ -13,7 +13,7 @@
 //! Spec: TIFF 6.0, Adobe TIFF Technical Notes (JPEG in TIFF, SubIFDs), BigTIFF.
 
 use super::samples;
-use super::slide::{self, ome, Associated};
+use super::slide::{self, ndpi, ome, Associated};
 use super::ImageSource;
 use crate::bytes::ByteSource;
 use crate::codec::fax::{self, Fax};
@@ -279,6 +279,8 @@ impl Ifd {
                 .chunks_exact(8)
                 .map(|c| e.u32(c) as f64 / (e.u32(&c[4..]).max(1)) as f64)
                 .collect(),
+            8 => d.chunks_exact(2).map(|c| e.u16(c) as i16 as f64).collect(),
+            9 => d.chunks_exact(4).map(|c| e.u32(c) as i32 as f64).collect(),
             10 => d
                 .chunks_exact(8)
                 .map(|c| e.u32(c) as i32 as f64 / (e.u32(&c[4..]) as i32).max(1) as f64)
@@ -317,7 +319,29 @@ impl Ifd {
             description: self.ascii(tag::IMAGE_DESCRIPTION),
             tiled: self.has(tag::TILE_WIDTH),
             xmp: self.bytes(tag::XML_PACKET).and_then(xmp_packet),
+            ndpi: self.ndpi_summary(),
         }
+    }
+
+    /// NDPI's tags, when this is a directory of an NDPI file.
+    fn ndpi_summary(&self) -> Option<ndpi::Summary> {
+        if !self.has(ndpi::tag::FORMAT) {
+            return None;
+        }
+        let float = |t| self.floats(t).and_then(|v| v.first().copied());
+        let int = |t| float(t).filter(|v| v.is_finite()).map(|v| v as i64);
+        let res = |t| float(t).filter(|r| *r > 0.0);
+        let unit = self.uint(tag::RESOLUTION_UNIT).ok().flatten();
+        let pixels_per_cm = match (res(tag::X_RESOLUTION), res(tag::Y_RESOLUTION), unit) {
+            (Some(x), Some(y), Some(3)) => Some((x, y)),
+            _ => None,
+        };
+        Some(ndpi::Summary {
+            lens: float(ndpi::tag::SOURCE_LENS).unwrap_or(0.0),
+            offset: (int(ndpi::tag::X_OFFSET), int(ndpi::tag::Y_OFFSET)),
+            z: int(ndpi::tag::Z_OFFSET).unwrap_or(0),
+            pixels_per_cm,
+        })
     }
 }
 
@@ -355,6 +379,8 @@ struct LevelData {
     t4_options: u32,
     striped: bool,
     jpeg_tables: Option<Vec<u8>>,
+    /// An NDPI level: one JPEG read as tiles of its restart intervals (no tile table).
+    restarts: Option<ndpi::Strip>,
 }
 
 /// An open TIFF: parsed directories plus the byte source its tiles are read from.
@@ -432,7 +458,7 @@ impl DirReader<'_> {
         let entries = table[..count as usize * entry_len].chunks_exact(entry_len);
         for (i, entry) in entries.enumerate() {
             let t = e.u16(entry);
-            if !tag::KNOWN.contains(&t) {
+            if !tag::KNOWN.contains(&t) && !ndpi::tag::ALL.contains(&t) {
                 continue;
             }
             let kind = e.u16(&entry[2..]);
@@ -588,8 +614,13 @@ impl TiffImage {
             header,
             limits,
         };
-        let chain = reader.chain(header.first_ifd)?;
+        let chain = reader
+            .chain(header.first_ifd)
+            .map_err(|e| large_ndpi(&header, bytes.len()).unwrap_or(e))?;
         let summaries: Vec<slide::Directory> = chain.iter().map(Ifd::summary).collect();
+        if summaries[0].ndpi.is_some() {
+            large_ndpi(&header, bytes.len()).map_or(Ok(()), Err)?;
+        }
         if let Some(layout) = slide::layout(&summaries) {
             return Self::open_slide(bytes, header, &chain, &layout, page, limits);
         }
@@ -712,6 +743,7 @@ impl TiffImage {
             t4_options: 0,
             striped: true,
             jpeg_tables: None,
+            restarts: None,
         };
         let mut info = iipsrv_core::info::plain_info(width, height, ch);
         info.levels = vec![geometry];
@@ -735,10 +767,10 @@ impl TiffImage {
         candidates: &[Ifd],
         limits: Limits,
     ) -> SourceResult<TiffImage> {
-        let base = read_level(first, None, &limits)?;
+        let base = read_level(bytes.as_ref(), first, None, &limits)?;
         let mut levels = vec![base];
         for ifd in candidates {
-            if let Ok(l) = read_level(ifd, Some(&levels[0]), &limits) {
+            if let Ok(l) = read_level(bytes.as_ref(), ifd, Some(&levels[0]), &limits) {
                 levels.push(l);
             }
         }
@@ -845,9 +877,41 @@ fn reduced_pages(chain: &[Ifd], marked: &[usize]) -> bool {
     marked.iter().all(|&i| !chain[i].has(tag::SUB_IFDS)) && marked.windows(2).all(half)
 }
 
-/// Reads one IFD's level geometry and tile table; `base` is level 0 when this is a
-/// candidate reduced level, which must match its sample layout and be smaller.
-fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceResult<LevelData> {
+/// The refusal of a classic TIFF of 4 GB or more as an NDPI whose offsets past 4 GB we do
+/// not read (none for other files).
+fn large_ndpi(header: &Header, len: u64) -> Option<SourceError> {
+    (!header.big && len > u32::MAX as u64).then(|| {
+        SourceError::unsupported(
+            "classic TIFF (or Hamamatsu NDPI) file of 4 GB or more: its offsets past 4 GB are not read",
+        )
+    })
+}
+
+/// An NDPI level's strip: the JPEG of a `size` level (width, height, samples) stored in
+/// `compression`, read through its restart table `starts`.
+fn ndpi_strip(
+    bytes: &dyn ByteSource,
+    ifd: &Ifd,
+    starts: Vec<u64>,
+    (size, compression): ((u32, u32, u8), u16),
+    limits: &Limits,
+) -> SourceResult<ndpi::Strip> {
+    if compression != compression::JPEG {
+        return Err(SourceError::unsupported(format!(
+            "NDPI level in TIFF compression {compression}"
+        )));
+    }
+    let strip = |t| ifd.uint(t).ok().flatten().unwrap_or(0);
+    let place = (strip(tag::STRIP_OFFSETS), strip(tag::STRIP_BYTE_COUNTS));
+    let bounds = ndpi::Bounds {
+        tile_bytes: limits.max_tile_bytes,
+        stored_bytes: limits.max_stored_tile_bytes,
+    };
+    ndpi::Strip::open(bytes, place, starts, size, bounds).map_err(|e| e.or_at(ifd.offset))
+}
+
+/// The width and height of a level, checked: not 0, and within half of u32's range.
+fn level_size(ifd: &Ifd) -> SourceResult<(u64, u64)> {
     let width = required(ifd, tag::IMAGE_WIDTH, "ImageWidth")?;
     let height = required(ifd, tag::IMAGE_LENGTH, "ImageLength")?;
     if width == 0 || height == 0 || width > u32::MAX as u64 / 2 || height > u32::MAX as u64 / 2 {
@@ -856,18 +920,32 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
             ifd.offset,
         ));
     }
+    Ok((width, height))
+}
+
+/// Reads one IFD's level geometry and tile table (an NDPI level's restart table, when the
+/// IFD has McuStarts); `base` is level 0 when this is a candidate reduced level, which must
+/// match its sample layout and be smaller.
+fn read_level(
+    bytes: &dyn ByteSource,
+    ifd: &Ifd,
+    base: Option<&LevelData>,
+    limits: &Limits,
+) -> SourceResult<LevelData> {
+    let (width, height) = level_size(ifd)?;
     let (samples, bits) = sample_layout(ifd, base, width)?;
     let (compression, predictor, lsb_first) = coding(ifd, samples, bits)?;
-    let tiles = TileShape::of(ifd, (width, height), samples, limits)?;
-    let geometry = Level {
-        width: width as u32,
-        height: height as u32,
-        tile_width: tiles.width as u32,
-        tile_height: tiles.height as u32,
-        scale_x: 1.0,
-        scale_y: 1.0,
+    let size = (width as u32, height as u32, samples as u8);
+    let restarts = match ifd.uints(ndpi::tag::MCU_STARTS)? {
+        Some(starts) if ifd.has(ndpi::tag::FORMAT) => {
+            Some(ndpi_strip(bytes, ifd, starts, (size, compression), limits)?)
+        }
+        _ => None,
     };
-    let (offsets, counts) = tile_table(ifd, &geometry, tiles.striped)?;
+    let (geometry, offsets, counts, striped) = match &restarts {
+        Some(strip) => (strip.geometry(), Vec::new(), Vec::new(), false),
+        None => stored_tiles(ifd, (width, height), samples, limits)?,
+    };
     Ok(LevelData {
         geometry,
         offsets,
@@ -879,9 +957,31 @@ fn read_level(ifd: &Ifd, base: Option<&LevelData>, limits: &Limits) -> SourceRes
         bits,
         lsb_first,
         t4_options: ifd.uint(tag::T4_OPTIONS)?.unwrap_or(0) as u32,
-        striped: tiles.striped,
+        striped,
         jpeg_tables: ifd.bytes(tag::JPEG_TABLES).map(<[u8]>::to_vec),
+        restarts,
     })
+}
+
+/// The geometry, tile offsets and byte counts of a level of `width`×`height` stored in
+/// tiles or strips (whether strips).
+fn stored_tiles(
+    ifd: &Ifd,
+    (width, height): (u64, u64),
+    samples: u64,
+    limits: &Limits,
+) -> SourceResult<(Level, Vec<u64>, Vec<u64>, bool)> {
+    let tiles = TileShape::of(ifd, (width, height), samples, limits)?;
+    let geometry = Level {
+        width: width as u32,
+        height: height as u32,
+        tile_width: tiles.width as u32,
+        tile_height: tiles.height as u32,
+        scale_x: 1.0,
+        scale_y: 1.0,
+    };
+    let (offsets, counts) = tile_table(ifd, &geometry, tiles.striped)?;
+    Ok((geometry, offsets, counts, tiles.striped))
 }
 
 /// The value of a tag a level cannot do without.
@@ -1336,6 +1436,9 @@ impl ImageSource for TiffImage {
                 "not an 8-bit RGB or grey image (read as floats)",
             ));
         }
+        if let Some(strip) = &l.restarts {
+            return strip.tile(self.bytes.as_ref(), tx, ty);
+        }
         let ch = l.samples as u8;
         let Some(stored) = self.stored_tile(l, idx)? else {
             return Ok(Raster::filled(g.tile_width, rows, ch, self.background));
@@ -1369,7 +1472,10 @@ impl ImageSource for TiffImage {
         let mut ranges = Vec::with_capacity(tiles.len());
         for &(tx, ty) in tiles {
             let (idx, _) = self.locate(l, tx, ty)?;
-            ranges.extend(self.tile_range(l, idx)?);
+            match &l.restarts {
+                Some(strip) => ranges.extend(strip.ranges(tx, ty)?),
+                None => ranges.extend(self.tile_range(l, idx)?),
+            }
         }
         self.bytes.prefetch(&ranges)
     }
@@ -1381,6 +1487,7 @@ impl ImageSource for TiffImage {
     fn jpeg_tile(&self, level: usize, tx: u32, ty: u32) -> SourceResult<Option<Vec<u8>>> {
         let l = self.level(level)?;
         let passable = l.compression == compression::JPEG
+            && l.restarts.is_none()
             && l.bits == 8
             && matches!((l.samples, l.photometric), (1, 1) | (3, 2) | (3, 6));
         if !passable {

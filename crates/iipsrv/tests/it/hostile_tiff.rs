@@ -370,14 +370,15 @@ fn exercise_slide(bytes: &[u8]) {
 }
 
 /// Small slides made by tifffile: SVS with JPEG and JPEG2000 tiles, an OME-TIFF, a Philips
-/// TIFF (label and macro base64 in its XML), a Ventana BIF.
+/// TIFF (label and macro base64 in its XML), a Ventana BIF; and an NDPI.
 fn slides(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let specs: [&[&str]; 5] = [
+    let specs: [&[&str]; 6] = [
         &["svs", "j.svs", "--codec", "jpeg"],
         &["svs", "k.svs", "--codec", "jp2k-rgb"],
         &["ome", "o.ome.tif"],
         &["philips", "p.tiff"],
         &["bif", "b.bif"],
+        &["ndpi", "h.ndpi"],
     ];
     specs
         .iter()
@@ -543,4 +544,71 @@ fn philips_embedded_images_that_lie() {
     huge[start..end].copy_from_slice(b64.encode(&jpeg).as_bytes());
     let err = open_page(&huge, label).err().expect("refused");
     assert!(err.to_string().contains("60000x60000"), "{err}");
+}
+
+/// A byte source that says it is longer than it is (reads past its bytes fail).
+struct Longer(MemBytes, u64);
+
+impl iipsrv_formats::bytes::ByteSource for Longer {
+    fn len(&self) -> u64 {
+        self.1
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> iipsrv_formats::error::SourceResult<Vec<u8>> {
+        self.0.read_at(offset, len)
+    }
+}
+
+/// An NDPI whose restart table (McuStarts) lies: entries out of order, past the end of the
+/// strip or of the file, too few, a first entry that is not where the JPEG's data starts;
+/// a strip past the end of the file; a file of 4 GB or more (whose offsets past 4 GB we do
+/// not read). Each is a one-line error at open; the good file reads every tile.
+#[test]
+fn ndpi_restart_tables_that_lie_are_errors() {
+    use iipsrv_formats::bytes::ByteSource;
+    let dir = crate::harness::tempdir();
+    let good = slides(dir.path()).pop().expect("ndpi").1;
+    assert!(exercise(good.clone()));
+    let e = entry(&good, 65426);
+    let count = u32::from_le_bytes(good[e + 4..e + 8].try_into().expect("4 bytes")) as usize;
+    let at = u32::from_le_bytes(good[e + 8..e + 12].try_into().expect("4 bytes")) as usize;
+    let start = |b: &[u8], i: usize| {
+        u32::from_le_bytes(b[at + 4 * i..at + 4 * i + 4].try_into().expect("4"))
+    };
+    let with_start = |i: usize, v: u32| {
+        let mut b = good.clone();
+        b[at + 4 * i..at + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        b
+    };
+    let swapped = with_start(3, start(&good, 4));
+    let past_file = with_start(count - 1, good.len() as u32 + 1000);
+    let past_strip = with_start(count - 1, u32::MAX - 1);
+    let first = with_start(0, 3);
+    let mut few = good.clone();
+    few[e + 4..e + 8].copy_from_slice(&(count as u32 / 2).to_le_bytes());
+    let mut strip = good.clone();
+    set_long(&mut strip, 273, good.len() as u32 - 10);
+    let cases = [
+        (swapped, "McuStarts out of order"),
+        (past_file, "past the end of its strip"),
+        (past_strip, "past the end of its strip"),
+        (first, "McuStarts puts the JPEG data at 3"),
+        (few, "entries, the level has"),
+        (strip, "outside the file"),
+    ];
+    for (bad, expected) in cases {
+        let err = open_err(bad).to_string();
+        assert!(
+            err.contains(expected) && !err.contains('\n'),
+            "{expected}: {err}"
+        );
+    }
+    let huge = Longer(MemBytes(good.clone()), 5 << 30);
+    assert!(huge.len() > u32::MAX as u64);
+    let err = match TiffImage::open(Arc::new(huge)) {
+        Ok(_) => panic!("a 5 GB NDPI opened"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, SourceError::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("4 GB"), "{err}");
 }

@@ -1,8 +1,9 @@
 //! Microscope slide layouts inside TIFF: which directories of a scanner's file are the
 //! pyramid, which are its associated images (label, macro, thumbnail), and what its
 //! description says (microns per pixel, magnification, scanner, channels): Aperio SVS
-//! ([`svs`]), Philips TIFF ([`philips`], sparse tiles on white), Ventana BIF ([`bif`])
-//! and OME-TIFF ([`ome`], whose planes are a stack's pages). One module per format;
+//! ([`svs`]), Philips TIFF ([`philips`], sparse tiles on white), Ventana BIF ([`bif`]),
+//! OME-TIFF ([`ome`], whose planes are a stack's pages) and Hamamatsu NDPI ([`ndpi`],
+//! whose levels are single JPEGs read around a tile by their restart markers). One module per format;
 //! each reads only the directories' summaries ([`Directory`]), never bytes, so the TIFF
 //! reader stays the one place that parses the file and reads tiles.
 //!
@@ -13,6 +14,7 @@
 //! JPEGs) is handed over as its JPEG bytes ([`Layout::embedded`]).
 
 pub(crate) mod bif;
+pub(crate) mod ndpi;
 pub(crate) mod ome;
 pub(crate) mod philips;
 pub(crate) mod svs;
@@ -28,6 +30,8 @@ pub(crate) struct Directory {
     pub tiled: bool,
     /// The XMP packet (tag 700), as text.
     pub xmp: Option<String>,
+    /// NDPI's tags, in a directory of an NDPI file.
+    pub ndpi: Option<ndpi::Summary>,
 }
 
 #[cfg(test)]
@@ -37,7 +41,7 @@ impl Directory {
         Directory {
             description: Some(description.into()),
             tiled,
-            xmp: None,
+            ..Directory::default()
         }
     }
 }
@@ -144,6 +148,7 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
     svs::layout(dirs)
         .or_else(|| philips::layout(dirs))
         .or_else(|| bif::layout(dirs))
+        .or_else(|| ndpi::layout(dirs))
 }
 
 /// OpenSlide's own properties of a slide, after the vendor's: `openslide.vendor`, and the
