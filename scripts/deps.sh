@@ -2,7 +2,8 @@
 # Installs the Debian packages a task needs, when any is missing.
 #   scripts/deps.sh build   # compiling: cmake + nasm for the bundled libjpeg-turbo, liblcms2-dev,
 #                           # libavif-dev (AVIF answers, cargo feature `avif`: libavif 0.11 with
-#                           # the aom, rav1e and SVT-AV1 encoders, found by pkg-config)
+#                           # the aom, rav1e and SVT-AV1 encoders, found by pkg-config),
+#                           # libopenjph-dev (HTJ2K masters of `iipsrv convert`, feature `htj2k`)
 #   scripts/deps.sh test    # build + what the tests start: libavif-bin (avifdec, the independent
 #                           # decoder of the AVIF tests), libvips-tools, libtiff-tools, lighttpd,
 #                           # nginx-light, spawn-fcgi, memcached, apache2, libapache2-mod-fcgid,
@@ -20,7 +21,7 @@
 # Runs apt-get as root (or through sudo); prints what it would install otherwise.
 set -euo pipefail
 what=${1:-build}
-pkgs=(cmake nasm pkg-config gcc curl liblcms2-dev libavif-dev)
+pkgs=(cmake nasm pkg-config gcc g++ curl liblcms2-dev libavif-dev libopenjph-dev)
 case "$what" in
   build) ;;
   test|bench|package)

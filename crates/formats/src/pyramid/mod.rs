@@ -10,6 +10,7 @@
 
 pub mod error;
 pub(crate) mod input;
+pub mod jpeg2000;
 pub(crate) mod level;
 
 use crate::bytes::ByteSource;
