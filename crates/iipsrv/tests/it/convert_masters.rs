@@ -94,7 +94,7 @@ fn served(dir: &Path, name: &str, decoded: &Raster) {
     assert_eq!(factors, &serde_json::json!([1, 2, 4]), "{json}");
     let region = call(
         &app,
-        &format!("/iiif/{name}/300,200,700,600/full/0/default.png"),
+        &format!("/iiif/{name}/300,200,700,600/max/0/default.png"),
     );
     assert_eq!(region.status, 200, "{}", text(&region));
     assert!(
@@ -235,4 +235,31 @@ fn convert_to_lossy_htj2k_keeps_38_db() {
     check_layout(&j2c, 2, false);
     let db = psnr(&ojph_expand(&j2c, 0), &src);
     assert!(db >= 38.0 && db.is_finite(), "{db} dB");
+}
+
+/// The headline migration: a JPEG2000 made by OpenJPEG's own `opj_compress` (untiled, the
+/// layout of many older collections) read in bands and written as HTJ2K and as JPEG2000,
+/// both pixel-exact.
+#[test]
+fn jpeg2000_inputs_convert_to_htj2k_and_jpeg2000_exactly() {
+    let dir = tempdir();
+    let src = pattern(W, H);
+    let png = dir.path().join("src.png");
+    write_png(&src, &png);
+    let old = dir.path().join("old.jp2");
+    run(Command::new("opj_compress")
+        .arg("-i")
+        .arg(&png)
+        .arg("-o")
+        .arg(&old));
+    let jp2 = dir.path().join("new.jp2");
+    master(&old, &jp2, &[]);
+    assert!(decompress(&jp2, &[]) == src, "JPEG2000 to JPEG2000");
+    #[cfg(feature = "htj2k")]
+    {
+        let j2c = dir.path().join("new.j2c");
+        master(&old, &j2c, &[]);
+        check_layout(&j2c, 2, true);
+        assert!(ojph_expand(&j2c, 0) == src, "JPEG2000 to HTJ2K");
+    }
 }
