@@ -24,9 +24,11 @@ struct iipsrv_ojph {
   uint32_t width = 0, channels = 0, bits = 0;
 };
 
-// The layout of the codestream: what `iipsrv_ojph_open` is asked to write.
+// The layout of the codestream: what `iipsrv_ojph_open` is asked to write. It holds the
+// rows `top .. top + height` of an image: image and tile offsets (0, top), so that its
+// tiles are coded exactly as the same tiles of the whole image (a row of tiles of it).
 struct iipsrv_ojph_layout {
-  uint32_t width, height, channels, bits, tile, levels;
+  uint32_t width, height, top, channels, bits, tile, levels;
   // 0 for reversible 5/3 (lossless); otherwise the quantisation step of the 9/7 wavelet.
   float qstep;
 };
@@ -40,7 +42,9 @@ static void message(char *err, size_t len, const char *text) {
 
 static void set_up(iipsrv_ojph *e, const iipsrv_ojph_layout *l) {
   ojph::param_siz siz = e->codestream.access_siz();
-  siz.set_image_extent(ojph::point(l->width, l->height));
+  siz.set_image_extent(ojph::point(l->width, l->top + l->height));
+  siz.set_image_offset(ojph::point(0, l->top));
+  siz.set_tile_offset(ojph::point(0, l->top));
   siz.set_tile_size(ojph::size(l->tile, l->tile));
   siz.set_num_components(l->channels);
   for (uint32_t c = 0; c < l->channels; c++) {

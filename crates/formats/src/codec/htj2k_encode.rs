@@ -3,9 +3,10 @@
 //! `csrc/ojph_encode.cpp` hands to OpenJPH line by line. Without the cargo feature
 //! `htj2k`, [`Encoder::create`] answers [`EncodeError::Library`] saying so.
 //!
-//! OpenJPH 0.9 keeps the compressed tiles in memory until the end of the codestream (the
-//! raw rows are not kept) and writes no TLM marker: the caller adds it
-//! (`pyramid::jpeg2000`).
+//! OpenJPH 0.9 sets up every tile of a codestream at once and keeps their compressed data
+//! until the end (a 12000 × 8800 image took 640 MB), and writes no TLM marker: the caller
+//! (`pyramid::jpeg2000`) encodes one row of tiles per codestream, gathers their tile-parts
+//! into one codestream and adds the TLM marker.
 
 use crate::error::{EncodeError, EncodeFormat};
 use iipsrv_core::raster::Pixels;
@@ -17,8 +18,11 @@ use std::path::Path;
 pub(crate) struct Layout {
     /// Width in pixels.
     pub width: u32,
-    /// Height in pixels.
+    /// Rows of this codestream.
     pub height: u32,
+    /// The image row this codestream starts at: its image and tile offsets are (0, top),
+    /// so that its tiles are coded as the same tiles of the whole image are.
+    pub top: u32,
     /// Components: 1 grey or 3 RGB.
     pub channels: u32,
     /// Bits per sample: 8 or 16.
