@@ -5,7 +5,9 @@
 
 use crate::convert::{convert, vips_max_difference};
 use crate::harness::{app, call, decode_image, pattern, psnr, run, tempdir, text, vips, write_png};
-use crate::jpeg2000::{decompress, ojph_expand};
+use crate::jpeg2000::decompress;
+#[cfg(feature = "htj2k")]
+use crate::jpeg2000::ojph_expand;
 use iipsrv_core::raster::Raster;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,8 +41,9 @@ fn master(input: &Path, output: &Path, args: &[&str]) {
 }
 
 /// The marker segments of a codestream's main header (the codestream found at its SOC
-/// and SIZ markers, inside boxes or not): marker and body after the length.
-fn main_header(file: &[u8]) -> Vec<(u16, Vec<u8>)> {
+/// and SIZ markers, inside boxes or not): marker and body after the length; and the
+/// offset of the first tile-part.
+fn main_header(file: &[u8]) -> (Vec<(u16, Vec<u8>)>, usize) {
     let soc = file
         .windows(4)
         .position(|w| w == [0xff, 0x4f, 0xff, 0x51])
@@ -50,7 +53,7 @@ fn main_header(file: &[u8]) -> Vec<(u16, Vec<u8>)> {
     loop {
         let marker = u16::from_be_bytes([file[at], file[at + 1]]);
         if marker == 0xff90 {
-            return out;
+            return (out, at);
         }
         let len = u16::from_be_bytes([file[at + 2], file[at + 3]]) as usize;
         out.push((marker, file[at + 4..at + 2 + len].to_vec()));
@@ -58,10 +61,22 @@ fn main_header(file: &[u8]) -> Vec<(u16, Vec<u8>)> {
     }
 }
 
-/// Checks the layout: 512-px tiles, RPCL, `levels` decompositions, reversible or not,
-/// TLM present; returns the markers seen.
+/// The tile-part lengths a TLM marker segment lists.
+fn tlm_lengths(tlm: &[u8]) -> Vec<u64> {
+    let index = ((tlm[1] >> 4) & 3) as usize;
+    let size = if tlm[1] & 0x40 != 0 { 4 } else { 2 };
+    let entries = tlm[2..].chunks_exact(index + size);
+    entries
+        .map(|e| e[index..].iter().fold(0u64, |n, &b| n << 8 | b as u64))
+        .collect()
+}
+
+/// Checks the layout: 512-px tiles, RPCL, `levels` decompositions, reversible or not, a
+/// TLM listing the 9 tile-parts whose lengths add up to the codestream after its main
+/// header; returns the markers seen.
 fn check_layout(file: &Path, levels: u8, reversible: bool) -> Vec<u16> {
-    let header = main_header(&std::fs::read(file).expect("read"));
+    let bytes = std::fs::read(file).expect("read");
+    let (header, first_tile) = main_header(&bytes);
     let body = |m: u16| &header.iter().find(|(k, _)| *k == m).expect("marker").1;
     let siz = body(0xff51);
     let size = |at: usize| u32::from_be_bytes(siz[at..at + 4].try_into().expect("4"));
@@ -75,6 +90,14 @@ fn check_layout(file: &Path, levels: u8, reversible: bool) -> Vec<u16> {
     assert!(
         markers.contains(&0xff55),
         "TLM in the main header: {markers:x?}"
+    );
+    let lengths = tlm_lengths(body(0xff55));
+    assert_eq!(lengths.len(), 9, "one tile-part per tile");
+    let tiles = (bytes.len() - first_tile - 2) as u64;
+    assert_eq!(
+        lengths.iter().sum::<u64>(),
+        tiles,
+        "TLM lengths cover the tile-parts"
     );
     markers
 }
@@ -103,6 +126,7 @@ fn served(dir: &Path, name: &str, decoded: &Raster) {
     );
 }
 
+#[cfg(feature = "htj2k")]
 /// The codestream of a .jph file (after its jp2c box header), as a .j2c beside it.
 fn jp2c_of(jph: &Path) -> PathBuf {
     let bytes = std::fs::read(jph).expect("read");
