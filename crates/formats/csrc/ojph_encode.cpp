@@ -40,6 +40,18 @@ static void message(char *err, size_t len, const char *text) {
   }
 }
 
+// Runs `body`, returning 1, or 0 with the message of the exception it threw in `err`.
+template <typename F> static int guarded(char *err, size_t err_len, F body) {
+  try {
+    return body();
+  } catch (const std::exception &x) {
+    message(err, err_len, x.what());
+  } catch (...) {
+    message(err, err_len, "OpenJPH failed");
+  }
+  return 0;
+}
+
 static void set_up(iipsrv_ojph *e, const iipsrv_ojph_layout *l) {
   ojph::param_siz siz = e->codestream.access_siz();
   siz.set_image_extent(ojph::point(l->width, l->top + l->height));
@@ -69,7 +81,7 @@ extern "C" iipsrv_ojph *iipsrv_ojph_open(const char *path,
     message(err, err_len, "out of memory");
     return nullptr;
   }
-  try {
+  int ok = guarded(err, err_len, [&]() {
     e->width = layout->width;
     e->channels = layout->channels;
     e->bits = layout->bits;
@@ -77,12 +89,9 @@ extern "C" iipsrv_ojph *iipsrv_ojph_open(const char *path,
     e->file.open(path);
     e->codestream.write_headers(&e->file);
     e->line = e->codestream.exchange(nullptr, e->next);
-    return e;
-  } catch (const std::exception &x) {
-    message(err, err_len, x.what());
-  } catch (...) {
-    message(err, err_len, "OpenJPH failed");
-  }
+    return 1;
+  });
+  if (ok) return e;
   delete e;
   return nullptr;
 }
@@ -91,7 +100,7 @@ extern "C" iipsrv_ojph *iipsrv_ojph_open(const char *path,
 // words otherwise), `width * channels` samples a row.
 extern "C" int iipsrv_ojph_push(iipsrv_ojph *e, const void *samples, uint32_t rows,
                                 char *err, size_t err_len) {
-  try {
+  return guarded(err, err_len, [&]() {
     const size_t row = (size_t)e->width * e->channels;
     for (uint32_t y = 0; y < rows; y++) {
       for (uint32_t c = 0; c < e->channels; c++) {
@@ -111,26 +120,16 @@ extern "C" int iipsrv_ojph_push(iipsrv_ojph *e, const void *samples, uint32_t ro
       }
     }
     return 1;
-  } catch (const std::exception &x) {
-    message(err, err_len, x.what());
-  } catch (...) {
-    message(err, err_len, "OpenJPH failed");
-  }
-  return 0;
+  });
 }
 
 // Writes the codestream's end once every row was pushed, and closes the file.
 extern "C" int iipsrv_ojph_finish(iipsrv_ojph *e, char *err, size_t err_len) {
-  try {
+  return guarded(err, err_len, [&]() {
     e->codestream.flush();
     e->codestream.close();
     return 1;
-  } catch (const std::exception &x) {
-    message(err, err_len, x.what());
-  } catch (...) {
-    message(err, err_len, "OpenJPH failed");
-  }
-  return 0;
+  });
 }
 
 extern "C" void iipsrv_ojph_free(iipsrv_ojph *e) { delete e; }

@@ -99,18 +99,22 @@ impl Input {
             };
             return Err(BuildError::unsupported(path, layout));
         }
-        Ok(Input {
+        let reader = |image| Reader::Tiff { image, strip: None };
+        Ok(Self::described(Box::new(image), reader))
+    }
+
+    /// The input of an image `source` opened by the server's reader, which `reader` reads.
+    fn described<S: ImageSource>(source: Box<S>, reader: impl FnOnce(Box<S>) -> Reader) -> Input {
+        let info = source.info();
+        Input {
             width: info.width,
             height: info.height,
             channels: info.channels,
             bits: info.bits_per_sample,
             icc: info.icc.as_ref().map(|p| p.to_vec()),
             xmp: info.metadata.xmp.clone(),
-            reader: Reader::Tiff {
-                image: Box::new(image),
-                strip: None,
-            },
-        })
+            reader: reader(source),
+        }
     }
 
     fn jpeg2000(path: &Path, bytes: Arc<dyn ByteSource>) -> Result<Input, BuildError> {
@@ -123,15 +127,7 @@ impl Input {
             };
             return Err(BuildError::unsupported(path, layout));
         }
-        Ok(Input {
-            width: info.width,
-            height: info.height,
-            channels: info.channels,
-            bits: info.bits_per_sample,
-            icc: info.icc.as_ref().map(|p| p.to_vec()),
-            xmp: info.metadata.xmp.clone(),
-            reader: Reader::Jpeg2000(Box::new(image)),
-        })
+        Ok(Self::described(Box::new(image), Reader::Jpeg2000))
     }
 
     fn png(path: &Path, bytes: Arc<dyn ByteSource>) -> Result<Input, BuildError> {

@@ -16,7 +16,8 @@ pub(crate) fn convert(args: &[&str]) -> Output {
         .expect("run iipsrv convert")
 }
 
-fn converted(input: &Path, output: &Path, args: &[&str]) {
+/// `iipsrv convert INPUT OUTPUT ARGS`, which must succeed quietly.
+pub(crate) fn converted(input: &Path, output: &Path, args: &[&str]) {
     let mut all = vec![
         input.to_str().expect("path"),
         output.to_str().expect("path"),

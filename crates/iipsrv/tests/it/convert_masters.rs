@@ -3,7 +3,7 @@
 //! the input when lossless and close when lossy; the layout checked in the codestream's
 //! main header (512-px tiles, RPCL, enough levels, TLM); then served by our server.
 
-use crate::convert::{convert, vips_max_difference};
+use crate::convert::{convert, converted as master, vips_max_difference};
 use crate::harness::{app, call, decode_image, pattern, psnr, run, tempdir, text, vips, write_png};
 use crate::jpeg2000::decompress;
 #[cfg(feature = "htj2k")]
@@ -23,21 +23,6 @@ fn input(dir: &Path) -> (PathBuf, Raster) {
     let tif = dir.join("src.tif");
     vips(&["copy", &png.to_string_lossy(), &tif.to_string_lossy()]);
     (tif, src)
-}
-
-/// `iipsrv convert INPUT OUTPUT ARGS`, which must succeed quietly.
-fn master(input: &Path, output: &Path, args: &[&str]) {
-    let mut all = vec![
-        input.to_str().expect("path"),
-        output.to_str().expect("path"),
-    ];
-    all.extend_from_slice(args);
-    let out = convert(&all);
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "convert {all:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The marker segments of a codestream's main header (the codestream found at its SOC
