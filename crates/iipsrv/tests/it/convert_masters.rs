@@ -248,7 +248,7 @@ fn convert_to_lossy_htj2k_keeps_38_db() {
 
 /// The headline migration: a JPEG2000 made by OpenJPEG's own `opj_compress` (untiled, the
 /// layout of many older collections) read in bands and written as HTJ2K and as JPEG2000,
-/// both pixel-exact.
+/// both pixel-exact; a truncated one is a one-line error leaving nothing.
 #[test]
 fn jpeg2000_inputs_convert_to_htj2k_and_jpeg2000_exactly() {
     let dir = tempdir();
@@ -261,6 +261,17 @@ fn jpeg2000_inputs_convert_to_htj2k_and_jpeg2000_exactly() {
         .arg(&png)
         .arg("-o")
         .arg(&old));
+    let bytes = std::fs::read(&old).expect("read");
+    let cut = dir.path().join("cut.jp2");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let out = dir.path().join("cut.jph");
+    let failed = convert(&[cut.to_str().expect("p"), out.to_str().expect("p")]);
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        !failed.status.success() && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(!out.exists() && !dir.path().join("cut.jph.partial").exists());
     let jp2 = dir.path().join("new.jp2");
     master(&old, &jp2, &[]);
     assert!(decompress(&jp2, &[]) == src, "JPEG2000 to JPEG2000");

@@ -14,7 +14,7 @@ mod codestream;
 
 use super::error::{BuildError, InputError, Layout, OutputStep};
 use super::input::Input;
-use super::{check_tile, partial_path, FromBand, Progress};
+use super::{check_tile, partial_path, settle, FromBand, Progress};
 use crate::codec::{htj2k_encode, openjpeg_encode};
 use codestream::{Gather, JphHeader};
 use iipsrv_core::raster::Pixels;
@@ -83,14 +83,7 @@ pub fn build_master(
     for path in &scratch {
         let _ = std::fs::remove_file(path);
     }
-    match built {
-        Ok(()) => std::fs::rename(&partial, output)
-            .map_err(|e| BuildError::output(&partial, OutputStep::Rename, e)),
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e)
-        }
-    }
+    settle(built, &partial, output)
 }
 
 /// `path` with `suffix` added to its name.
