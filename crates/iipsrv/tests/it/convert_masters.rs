@@ -283,3 +283,42 @@ fn jpeg2000_inputs_convert_to_htj2k_and_jpeg2000_exactly() {
         assert!(ojph_expand(&j2c, 0) == src, "JPEG2000 to HTJ2K");
     }
 }
+
+/// A JPH file carries the input's ICC profile in its colour specification box (method 2,
+/// as long as the profile libvips reports), and OpenJPEG still decodes it.
+#[cfg(feature = "htj2k")]
+#[test]
+fn jph_files_carry_the_icc_profile() {
+    let dir = tempdir();
+    let png = dir.path().join("src.png");
+    write_png(&pattern(600, 400), &png);
+    let jpeg = dir.path().join("icc.jpg");
+    vips(&[
+        "jpegsave",
+        &png.to_string_lossy(),
+        &jpeg.to_string_lossy(),
+        "--profile",
+        "srgb",
+    ]);
+    let header = crate::harness::run_stdout(Command::new("vipsheader").arg("-a").arg(&jpeg));
+    let profile: usize = header
+        .lines()
+        .find_map(|l| l.strip_prefix("icc-profile-data: "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .expect("vips reports the profile's size");
+    let jph = dir.path().join("icc.jph");
+    master(&jpeg, &jph, &[]);
+    let bytes = std::fs::read(&jph).expect("read");
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"colr")
+        .expect("colr box");
+    let size = u32::from_be_bytes(bytes[at - 4..at].try_into().expect("4")) as usize;
+    assert_eq!(
+        (bytes[at + 4], size),
+        (2, 8 + 3 + profile),
+        "an ICC colr box"
+    );
+    let decoded = decompress(&jph, &[]);
+    assert_eq!((decoded.width, decoded.height), (600, 400));
+}

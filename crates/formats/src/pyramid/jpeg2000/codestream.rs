@@ -102,12 +102,15 @@ fn whole_image(mut main: Vec<u8>, height: u32) -> std::io::Result<Vec<u8>> {
 }
 
 /// What the JPH header boxes say of the image.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct JphHeader {
     pub(super) width: u32,
     pub(super) height: u32,
     pub(super) channels: u8,
     pub(super) bits: u16,
+    /// The ICC profile (a restricted or any ICC colour specification); sRGB or greyscale
+    /// is declared without one.
+    pub(super) icc: Option<Vec<u8>>,
 }
 
 impl JphHeader {
@@ -117,16 +120,15 @@ impl JphHeader {
         let mut out = Vec::with_capacity(96);
         out.extend_from_slice(b"\0\0\0\x0cjP  \r\n\x87\n");
         out.extend_from_slice(b"\0\0\0\x14ftypjph \0\0\0\0jph ");
-        out.extend_from_slice(b"\0\0\0\x2djp2h\0\0\0\x16ihdr");
+        let colr = self.colr();
+        out.extend_from_slice(&(8 + 22 + colr.len() as u32).to_be_bytes());
+        out.extend_from_slice(b"jp2h\0\0\0\x16ihdr");
         out.extend_from_slice(&self.height.to_be_bytes());
         out.extend_from_slice(&self.width.to_be_bytes());
         out.extend_from_slice(&(self.channels as u16).to_be_bytes());
         // Bits per component − 1; compression type 7 (JPEG2000); colour known; no IPR.
         out.extend_from_slice(&[(self.bits - 1) as u8, 7, 0, 0]);
-        // Enumerated colour space: 16 sRGB, 17 greyscale.
-        let space: u32 = if self.channels == 3 { 16 } else { 17 };
-        out.extend_from_slice(b"\0\0\0\x0fcolr\x01\0\0");
-        out.extend_from_slice(&space.to_be_bytes());
+        out.extend_from_slice(&colr);
         match u32::try_from(len + 8) {
             Ok(size) => out.extend_from_slice(&size.to_be_bytes()),
             Err(_) => out.extend_from_slice(&1u32.to_be_bytes()),
@@ -136,6 +138,27 @@ impl JphHeader {
             out.extend_from_slice(&(len + 16).to_be_bytes());
         }
         out
+    }
+
+    /// The colour specification box: the ICC profile (method 2) or the enumerated colour
+    /// space (method 1: 16 sRGB, 17 greyscale).
+    fn colr(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        match &self.icc {
+            Some(icc) => {
+                body.extend_from_slice(&[2, 0, 0]);
+                body.extend_from_slice(icc);
+            }
+            None => {
+                let space: u32 = if self.channels == 3 { 16 } else { 17 };
+                body.extend_from_slice(&[1, 0, 0]);
+                body.extend_from_slice(&space.to_be_bytes());
+            }
+        }
+        let mut colr = (8 + body.len() as u32).to_be_bytes().to_vec();
+        colr.extend_from_slice(b"colr");
+        colr.extend_from_slice(&body);
+        colr
     }
 }
 

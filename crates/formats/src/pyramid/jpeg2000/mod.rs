@@ -215,13 +215,15 @@ impl Master<'_> {
         }
     }
 
-    /// The JPH boxes before the codestream of a `.jph` file; none for `.j2c`.
+    /// The JPH boxes before the codestream of a `.jph` file (with the input's ICC
+    /// profile); none for `.j2c`.
     fn boxes(&self, source: &Input) -> Option<JphHeader> {
-        self.options.boxed.then_some(JphHeader {
+        self.options.boxed.then(|| JphHeader {
             width: source.width,
             height: source.height,
             channels: source.channels,
             bits: source.bits,
+            icc: source.icc.clone(),
         })
     }
 }
