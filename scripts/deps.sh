@@ -5,6 +5,7 @@
 #                           # the aom, rav1e and SVT-AV1 encoders, found by pkg-config),
 #                           # libopenslide-dev (slide formats no native reader claims, cargo
 #                           # feature `openslide`: OpenSlide 3.4.1, found by pkg-config)
+#                           # libopenjph-dev (HTJ2K masters of `iipsrv convert`, feature `htj2k`)
 #   scripts/deps.sh test    # build + what the tests start: libavif-bin (avifdec, the independent
 #                           # decoder of the AVIF tests), libvips-tools, libtiff-tools, lighttpd,
 #                           # nginx-light, spawn-fcgi, memcached, apache2, libapache2-mod-fcgid,
@@ -22,7 +23,7 @@
 # Runs apt-get as root (or through sudo); prints what it would install otherwise.
 set -euo pipefail
 what=${1:-build}
-pkgs=(cmake nasm pkg-config gcc curl liblcms2-dev libavif-dev libopenslide-dev)
+pkgs=(cmake nasm pkg-config gcc g++ curl liblcms2-dev libavif-dev libopenslide-dev libopenjph-dev)
 case "$what" in
   build) ;;
   test|bench|package)

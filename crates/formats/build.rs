@@ -1,7 +1,8 @@
 //! Compiles the C parts of the codecs: `csrc/jpeg_rows.c` (row-by-row JPEG decoding for
 //! `iipsrv convert`) against the libjpeg-turbo headers that turbojpeg-sys exports, and, with
 //! the feature `avif`, `csrc/avif_encode.c` against the system libavif found by pkg-config;
-//! with the feature `openslide`, the system OpenSlide's link directives.
+//! with the feature `openslide`, the system OpenSlide's link directives; with the feature
+//! `htj2k`, `csrc/ojph_encode.cpp` against the system OpenJPH.
 
 fn main() {
     jpeg_rows();
@@ -9,6 +10,8 @@ fn main() {
     avif_encode();
     #[cfg(feature = "openslide")]
     openslide();
+    #[cfg(feature = "htj2k")]
+    ojph_encode();
 }
 
 /// The link directives of the system OpenSlide (`src/source/openslide/ffi.rs`); 3.4.1
@@ -63,4 +66,27 @@ fn avif_encode() {
         build.define(name, value.as_deref());
     }
     build.compile("iipsrv_avif_encode");
+}
+
+/// The C++ part of `src/codec/htj2k_encode.rs`, against OpenJPH 0.9 (Debian 12:
+/// libopenjph-dev), whose headers are in `<openjph/...>`. Its pkg-config file is probed
+/// for its presence only: Debian's lists no flags (empty Libs), so the library is named here.
+#[cfg(feature = "htj2k")]
+fn ojph_encode() {
+    println!("cargo:rerun-if-changed=csrc/ojph_encode.cpp");
+    let lib = pkg_config::Config::new()
+        .cargo_metadata(false)
+        .probe("openjph");
+    if let Err(e) = lib {
+        panic!(
+            "the `htj2k` feature needs OpenJPH and its headers (Debian: apt-get install \
+             libopenjph-dev), or build with --no-default-features: {e}"
+        );
+    }
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/ojph_encode.cpp")
+        .warnings(true)
+        .compile("iipsrv_ojph_encode");
+    println!("cargo:rustc-link-lib=openjph");
 }

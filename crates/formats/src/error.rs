@@ -183,6 +183,10 @@ pub enum EncodeFormat {
     Tiff,
     /// AVIF, through libavif (`codec::avif`).
     Avif,
+    /// JPEG2000 masters of `iipsrv convert`, through OpenJPEG.
+    Jpeg2000,
+    /// HTJ2K masters of `iipsrv convert`, through OpenJPH.
+    Htj2k,
 }
 
 impl EncodeFormat {
@@ -192,7 +196,12 @@ impl EncodeFormat {
     fn library_prefix(self) -> &'static str {
         match self {
             EncodeFormat::Webp => "WebP encoding failed: ",
-            EncodeFormat::Jpeg | EncodeFormat::Png | EncodeFormat::Tiff | EncodeFormat::Avif => "",
+            EncodeFormat::Jpeg
+            | EncodeFormat::Png
+            | EncodeFormat::Tiff
+            | EncodeFormat::Avif
+            | EncodeFormat::Jpeg2000
+            | EncodeFormat::Htj2k => "",
         }
     }
 }

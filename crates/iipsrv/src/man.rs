@@ -17,7 +17,9 @@ pub(crate) fn page() -> std::io::Result<Vec<u8>> {
             out.extend_from_slice(entry.as_bytes());
         }
     }
-    out.extend_from_slice(b".SH CONVERT\n.B iipsrv convert\nINPUT OUTPUT.tif [OPTIONS]\n.PP\n");
+    out.extend_from_slice(
+        b".SH CONVERT\n.B iipsrv convert\nINPUT OUTPUT[.tif|.jp2|.j2k|.jph|.j2c] [OPTIONS]\n.PP\n",
+    );
     let convert = crate::convert::Args::command();
     if let Some(about) = convert.get_about() {
         writeln!(out, "{about}.")?;

@@ -3,10 +3,12 @@
 
 pub mod avif;
 pub mod fax;
+pub(crate) mod htj2k_encode;
 pub mod jpeg;
 pub mod jpeg_bands;
 pub mod lossless;
 pub(crate) mod openjpeg;
+pub(crate) mod openjpeg_encode;
 pub mod png;
 pub mod tiff_writer;
 pub mod webp;

@@ -141,7 +141,8 @@ unsafe extern "C" fn seek_fn(pos: i64, user: *mut c_void) -> i32 {
     1
 }
 
-unsafe extern "C" fn on_error(msg: *const c_char, user: *mut c_void) {
+/// OpenJPEG's error handler: keeps the first message in the `RefCell<String>` at `user`.
+pub(super) unsafe extern "C" fn on_error(msg: *const c_char, user: *mut c_void) {
     if msg.is_null() || user.is_null() {
         return;
     }
@@ -155,7 +156,8 @@ unsafe extern "C" fn on_error(msg: *const c_char, user: *mut c_void) {
     }
 }
 
-unsafe extern "C" fn ignore(_msg: *const c_char, _user: *mut c_void) {}
+/// OpenJPEG's handler of warnings and information: drops them.
+pub(super) unsafe extern "C" fn ignore(_msg: *const c_char, _user: *mut c_void) {}
 
 /// The OpenJPEG objects of one decode, freed in reverse order on drop.
 struct Session {

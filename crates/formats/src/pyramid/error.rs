@@ -136,11 +136,8 @@ impl InputError {
 /// An input convert does not take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Layout {
-    /// A JPEG2000 file: the server reads those as they are.
-    #[error("JPEG2000 input is not supported: the server reads JPEG2000 files as they are")]
-    Jpeg2000,
-    /// Not a TIFF, JPEG or PNG file (by its first bytes).
-    #[error("not a TIFF, JPEG or PNG file")]
+    /// Not a TIFF, JPEG, PNG or JPEG2000 file (by its first bytes).
+    #[error("not a TIFF, JPEG, PNG or JPEG2000 file")]
     UnknownFormat,
     /// A TIFF whose samples are not 8 or 16-bit unsigned grey or RGB (with or without
     /// alpha): floats, signed, CIELab, more than 4 channels.
@@ -158,6 +155,18 @@ pub enum Layout {
         /// Their colour interpretation.
         colour: ColourSpace,
     },
+    /// A JPEG2000 whose samples are not 8 or 16-bit unsigned grey or RGB (with or without
+    /// alpha): other precisions, signed, more than 4 components.
+    #[error(
+        "JPEG2000 of {channels} components of {bits} bits: convert takes 8 or 16-bit \
+         unsigned grey or RGB, with or without alpha"
+    )]
+    Jpeg2000Samples {
+        /// Components.
+        channels: u8,
+        /// Bits per sample.
+        bits: u16,
+    },
     /// An image so wide that one row of tiles would take more memory than the builder
     /// allows.
     #[error("image {width} pixels wide: the pyramid builder takes at most {max}")]
@@ -166,6 +175,15 @@ pub enum Layout {
         width: u32,
         /// The widest it takes with these channels and tiles.
         max: u32,
+    },
+    /// An image with alpha for a JPEG2000 or HTJ2K master, which holds grey or RGB.
+    #[error(
+        "image of {channels} channels with alpha: JPEG2000 and HTJ2K masters hold grey or \
+         RGB; remove the alpha channel first"
+    )]
+    Alpha {
+        /// The input's channels (2 grey + alpha, 4 RGBA).
+        channels: u8,
     },
     /// An interlaced PNG too large to decode whole.
     #[error(
@@ -235,13 +253,8 @@ mod tests {
                 "WebP tiles hold RGB or RGBA: use jpeg or a lossless compression for grey images",
             ),
             (
-                BuildError::unsupported(input, Layout::Jpeg2000),
-                "in/a.tif: JPEG2000 input is not supported: the server reads JPEG2000 files as \
-                 they are",
-            ),
-            (
                 BuildError::unsupported(input, Layout::UnknownFormat),
-                "in/a.tif: not a TIFF, JPEG or PNG file",
+                "in/a.tif: not a TIFF, JPEG, PNG or JPEG2000 file",
             ),
             (
                 BuildError::unsupported(

@@ -1,13 +1,15 @@
 //! The inputs of `iipsrv convert`, each read top to bottom in bands of rows without holding
 //! the whole image: TIFF (tiled or striped, through the server's own reader, one row of
-//! stored tiles or strips at a time), PNG (row by row, the `png` crate) and JPEG (bands
-//! through [`crate::codec::jpeg_bands`]). 8-bit and 16-bit unsigned samples, 1-4 channels.
+//! stored tiles or strips at a time), PNG (row by row, the `png` crate), JPEG (bands
+//! through [`crate::codec::jpeg_bands`]) and JPEG2000 or HTJ2K (bands of rows decoded as
+//! regions by the server's own source). 8-bit and 16-bit unsigned samples, 1-4 channels.
 
 use super::error::{BuildError, InputError, Layout};
 use crate::bytes::{ByteReader, ByteSource, FileBytes};
 use crate::codec::jpeg_bands::JpegBands;
 use crate::error::SourceError;
 use crate::open::Kind;
+use crate::source::jpeg2000::Jpeg2000Image;
 use crate::source::tiff::TiffImage;
 use crate::source::ImageSource;
 use iipsrv_core::raster::{Pixels, Raster};
@@ -59,6 +61,7 @@ enum Reader {
         whole: Option<Band>,
     },
     Jpeg(JpegBands),
+    Jpeg2000(Box<Jpeg2000Image>),
 }
 
 impl Input {
@@ -79,7 +82,7 @@ impl Input {
             Some(Kind::Tiff) => Self::tiff(path, bytes),
             Some(Kind::Flat) if head.starts_with(&[0xff, 0xd8]) => Self::jpeg(path, &*bytes),
             Some(Kind::Flat) => Self::png(path, bytes),
-            Some(Kind::Jpeg2000) => Err(BuildError::unsupported(path, Layout::Jpeg2000)),
+            Some(Kind::Jpeg2000) => Self::jpeg2000(path, bytes),
             None => Err(BuildError::unsupported(path, Layout::UnknownFormat)),
         }
     }
@@ -96,18 +99,35 @@ impl Input {
             };
             return Err(BuildError::unsupported(path, layout));
         }
-        Ok(Input {
+        let reader = |image| Reader::Tiff { image, strip: None };
+        Ok(Self::described(Box::new(image), reader))
+    }
+
+    /// The input of an image `source` opened by the server's reader, which `reader` reads.
+    fn described<S: ImageSource>(source: Box<S>, reader: impl FnOnce(Box<S>) -> Reader) -> Input {
+        let info = source.info();
+        Input {
             width: info.width,
             height: info.height,
             channels: info.channels,
             bits: info.bits_per_sample,
             icc: info.icc.as_ref().map(|p| p.to_vec()),
             xmp: info.metadata.xmp.clone(),
-            reader: Reader::Tiff {
-                image: Box::new(image),
-                strip: None,
-            },
-        })
+            reader: reader(source),
+        }
+    }
+
+    fn jpeg2000(path: &Path, bytes: Arc<dyn ByteSource>) -> Result<Input, BuildError> {
+        let image = Jpeg2000Image::open(bytes).map_err(|e| BuildError::open(path, e))?;
+        let info = image.info();
+        if !crate::open::plain_samples(info) {
+            let layout = Layout::Jpeg2000Samples {
+                channels: info.channels,
+                bits: info.bits_per_sample,
+            };
+            return Err(BuildError::unsupported(path, layout));
+        }
+        Ok(Self::described(Box::new(image), Reader::Jpeg2000))
     }
 
     fn png(path: &Path, bytes: Arc<dyn ByteSource>) -> Result<Input, BuildError> {
@@ -187,6 +207,7 @@ impl Input {
             } => Ok(crop_band(all, y, rows)),
             Reader::Png { reader, .. } => png_rows(reader, width, rows, channels, bits),
             Reader::Tiff { image, strip } => tiff_rows(image, strip, y, rows, bits),
+            Reader::Jpeg2000(image) => region_rows(&**image, y, rows, bits),
         }
     }
 
@@ -280,6 +301,21 @@ fn tiff_rows(
         parts.push(crop_band(band, top, bottom - top));
     }
     Ok(stack(parts))
+}
+
+/// Rows `y .. y + rows` of a JPEG2000's full resolution, decoded as one region.
+fn region_rows(image: &dyn ImageSource, y: u32, rows: u32, bits: u16) -> Result<Band, InputError> {
+    let area = (0, y, image.info().width, y + rows);
+    let none = || InputError::malformed("the image decodes no regions");
+    if bits == 16 {
+        let r = image.read_region_float(0, area).ok_or_else(none)??;
+        let samples = r.data.iter().map(|&v| v.round().clamp(0.0, 65535.0) as u16);
+        Pixels::from_vec(r.width, r.height, r.channels, samples.collect())
+            .map(Band::Sixteen)
+            .ok_or(InputError::malformed("bad region"))
+    } else {
+        Ok(Band::Eight(image.read_region(0, area).ok_or_else(none)??))
+    }
 }
 
 /// One row of stored tiles (or one strip), decoded in parallel and joined.

@@ -10,6 +10,7 @@
 
 pub mod error;
 pub(crate) mod input;
+pub mod jpeg2000;
 pub(crate) mod level;
 
 use crate::bytes::ByteSource;
@@ -143,11 +144,21 @@ fn build_from(
     } else {
         job.write::<u8>(&mut source, &partial)
     };
+    settle(built, &partial, output)
+}
+
+/// The end of a build that wrote `partial`: renamed to `output` when `built` is Ok,
+/// removed otherwise.
+pub(crate) fn settle(
+    built: Result<(), BuildError>,
+    partial: &Path,
+    output: &Path,
+) -> Result<(), BuildError> {
     match built {
-        Ok(()) => std::fs::rename(&partial, output)
-            .map_err(|e| BuildError::output(&partial, OutputStep::Rename, e)),
+        Ok(()) => std::fs::rename(partial, output)
+            .map_err(|e| BuildError::output(partial, OutputStep::Rename, e)),
         Err(e) => {
-            let _ = std::fs::remove_file(&partial);
+            let _ = std::fs::remove_file(partial);
             Err(e)
         }
     }

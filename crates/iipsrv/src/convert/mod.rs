@@ -4,13 +4,15 @@
 //! bounded memory, with a progress bar on a terminal.
 //!
 //! With `--static LAYOUT`, OUTPUT is a directory that receives a static level-0 tile tree
-//! instead ([`export`]).
+//! instead ([`export`]). An OUTPUT ending in .jp2 or .j2k is a JPEG2000 master (OpenJPEG),
+//! in .jph or .j2c an HTJ2K master (OpenJPH) ([`iipsrv_formats::pyramid::jpeg2000`]).
 
 pub(crate) mod error;
 mod export;
 
 use clap::{Parser, ValueEnum};
 use error::ConvertError;
+use iipsrv_formats::pyramid::jpeg2000::{self, Codec, MasterOptions};
 use iipsrv_formats::pyramid::{self, Compression, Options};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -20,17 +22,29 @@ use std::path::{Path, PathBuf};
 #[command(
     name = "iipsrv convert",
     about = "Make a tiled pyramidal TIFF from a JPEG, PNG or TIFF (8 or 16-bit), in bounded memory; \
+             a JPEG2000 (OUTPUT.jp2, .j2k) or HTJ2K (OUTPUT.jph, .j2c) master; \
              or, with --static, a static level-0 tile tree (IIIF, DeepZoom, Zoomify)"
 )]
 pub(crate) struct Args {
     /// Input image: JPEG, PNG, or TIFF (striped or tiled).
     pub(crate) input: PathBuf,
-    /// Output TIFF (written beside as OUTPUT.partial, then renamed); with --static, the
-    /// output directory.
+    /// Output TIFF (written beside as OUTPUT.partial, then renamed); a JPEG2000 master when
+    /// it ends in .jp2 (JP2 file) or .j2k (codestream), an HTJ2K master when it ends in .jph
+    /// (JPH file) or .j2c (codestream): lossless, 512-px codestream tiles, RPCL, TLM
+    /// markers; with --static, the output directory.
     pub(crate) output: PathBuf,
-    /// Tile width and height in pixels (a multiple of 16).
-    #[arg(long, default_value_t = 256)]
-    pub(crate) tile: u32,
+    /// Tile width and height in pixels (a multiple of 16); 256 for TIFF, 512 for the
+    /// codestream tiles of JPEG2000 and HTJ2K masters.
+    #[arg(long)]
+    pub(crate) tile: Option<u32>,
+    /// JPEG2000 master (.jp2, .j2k): lossy (irreversible 9/7 wavelet) at this compression
+    /// ratio, as opj_compress -r (e.g. 20 for 20:1); lossless without it.
+    #[arg(long, value_name = "RATIO", value_parser = positive)]
+    pub(crate) rate: Option<f32>,
+    /// HTJ2K master (.jph, .j2c): lossy (irreversible 9/7 wavelet) with this quantisation
+    /// step, as ojph_compress -qstep (e.g. 0.005; smaller keeps more); lossless without it.
+    #[arg(long, value_name = "STEP", value_parser = positive)]
+    pub(crate) qstep: Option<f32>,
     /// Tile compression; jpeg and webp store 8 bits per sample (16-bit input is reduced),
     /// the others keep 16-bit samples and use the horizontal predictor.
     #[arg(long, value_enum, default_value_t = Method::Jpeg)]
@@ -88,8 +102,17 @@ pub(crate) fn convert(args: &Args) -> Result<(), ConvertError> {
     if let Some(layout) = args.static_layout {
         return export::export(args, layout);
     }
+    if let Some(options) = master(args) {
+        let progress = Progress::bar(0, &args.output, "rows");
+        return Ok(jpeg2000::build_master(
+            &args.input,
+            &args.output,
+            &options,
+            &progress,
+        )?);
+    }
     let options = Options {
-        tile: args.tile,
+        tile: args.tile.unwrap_or(256),
         compression: args.compression.with_quality(args.quality),
         fallback: None,
         bigtiff: args.bigtiff,
@@ -101,6 +124,29 @@ pub(crate) fn convert(args: &Args) -> Result<(), ConvertError> {
         &options,
         &progress,
     )?)
+}
+
+/// The JPEG2000 or HTJ2K master OUTPUT's extension asks for, if any.
+fn master(args: &Args) -> Option<MasterOptions> {
+    let ext = args.output.extension()?.to_str()?.to_ascii_lowercase();
+    let (codec, boxed) = match ext.as_str() {
+        "jp2" | "j2k" => (Codec::Jpeg2000 { rate: args.rate }, ext == "jp2"),
+        "jph" | "j2c" => (Codec::Htj2k { qstep: args.qstep }, ext == "jph"),
+        _ => return None,
+    };
+    Some(MasterOptions {
+        tile: args.tile.unwrap_or(512),
+        codec,
+        boxed,
+    })
+}
+
+/// A number above 0 (a ratio or a step).
+fn positive(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err("a number above 0".into()),
+    }
 }
 
 impl Method {

@@ -16,7 +16,8 @@ pub(crate) fn convert(args: &[&str]) -> Output {
         .expect("run iipsrv convert")
 }
 
-fn converted(input: &Path, output: &Path, args: &[&str]) {
+/// `iipsrv convert INPUT OUTPUT ARGS`, which must succeed quietly.
+pub(crate) fn converted(input: &Path, output: &Path, args: &[&str]) {
     let mut all = vec![
         input.to_str().expect("path"),
         output.to_str().expect("path"),
@@ -32,7 +33,7 @@ fn converted(input: &Path, output: &Path, args: &[&str]) {
 }
 
 /// The largest sample difference libvips finds between two images.
-fn vips_max_difference(a: &Path, b: &Path, dir: &Path) -> f64 {
+pub(crate) fn vips_max_difference(a: &Path, b: &Path, dir: &Path) -> f64 {
     let p = |n: &str| dir.join(n).to_string_lossy().to_string();
     vips(&[
         "subtract",
@@ -372,7 +373,7 @@ fn bad_inputs_are_one_line_errors_and_leave_nothing() {
     ]));
     for (input, expect) in [
         ("cut.jpg", "JPEG"),
-        ("text.tif", "not a TIFF, JPEG or PNG"),
+        ("text.tif", "not a TIFF, JPEG, PNG or JPEG2000"),
         ("float.tif", "8 or 16-bit"),
         ("missing.png", "cannot open"),
     ] {

@@ -21,7 +21,7 @@ fn compress(src: &Path, out: &Path, args: &[&str]) {
 }
 
 /// `opj_decompress` of `src` with extra arguments, read back as a raster.
-fn decompress(src: &Path, args: &[&str]) -> Raster {
+pub(crate) fn decompress(src: &Path, args: &[&str]) -> Raster {
     let out = src.with_extension("decoded.png");
     run(Command::new("opj_decompress")
         .arg("-i")
@@ -281,7 +281,7 @@ fn palette_jpeg2000_is_served_in_its_colours() {
 }
 
 /// `ojph_expand` (OpenJPH, not OpenJPEG) of an HTJ2K file, `skip` resolutions dropped.
-fn ojph_expand(src: &Path, skip: u32) -> Raster {
+pub(crate) fn ojph_expand(src: &Path, skip: u32) -> Raster {
     let out = src.with_extension(format!("skip{skip}.ppm"));
     run(Command::new("ojph_expand")
         .arg("-i")

@@ -12,6 +12,7 @@ mod avif;
 mod bit_depths;
 mod check;
 mod convert;
+mod convert_masters;
 mod fastcgi_hostile;
 mod fastcgi_protocol;
 mod faults;
