@@ -72,7 +72,7 @@ pub fn open_bytes(
     let source = match Kind::of(&head) {
         Some(Kind::Tiff) => {
             let tiff = TiffImage::open_page(bytes.clone(), page);
-            if let Some(slide) = foreign_slide(bytes.as_ref(), tiff.as_ref().ok(), page, name)? {
+            if let Some(slide) = foreign_slide(&bytes, Some(&tiff), page, name)? {
                 return Ok(Opening::Ready(slide, None));
             }
             let tiff = tiff?;
@@ -89,7 +89,7 @@ pub fn open_bytes(
             return Ok(Opening::Ready(pyramid_or_memory(tiff, name)?, views));
         }
         None => {
-            return match foreign_slide(bytes.as_ref(), None, page, name)? {
+            return match foreign_slide(&bytes, None, page, name)? {
                 Some(slide) => Ok(Opening::Ready(slide, None)),
                 None => Err(SourceError::unsupported(UNKNOWN_FORMAT)),
             }
@@ -122,18 +122,19 @@ const UNKNOWN_FORMAT: &str = "not a TIFF, JPEG2000, JPEG or PNG image (this serv
      without OpenSlide, which reads other slide formats)";
 
 /// Page `page` of a slide read through OpenSlide, when the image in `bytes` is a local
-/// file OpenSlide names a vendor for and no native reader claims: `native` is the native
-/// TIFF reader's opening of that page, which claims the file when it is a page other than
-/// the first, or a slide a native module recognised (its properties name the vendor).
+/// file OpenSlide names a vendor for and no native reader claims. `native` is our TIFF
+/// reader's opening of that page (None: not a TIFF); see [`unclaimed`].
 #[cfg(feature = "openslide")]
 fn foreign_slide(
-    bytes: &dyn ByteSource,
-    native: Option<&TiffImage>,
+    bytes: &Arc<dyn ByteSource>,
+    native: Option<&SourceResult<TiffImage>>,
     page: usize,
     name: &str,
 ) -> SourceResult<Option<Arc<dyn ImageSource>>> {
-    let claimed = |t: &TiffImage| page != 0 || named_vendor(t.info());
-    let Some(path) = bytes.local_path().filter(|_| !native.is_some_and(claimed)) else {
+    if native.is_some_and(|n| !unclaimed(n, bytes, page)) {
+        return Ok(None);
+    }
+    let Some(path) = bytes.local_path() else {
         return Ok(None);
     };
     match crate::source::openslide::vendor(path) {
@@ -142,11 +143,30 @@ fn foreign_slide(
     }
 }
 
+/// Whether OpenSlide may be asked for page `page` of a TIFF, given our reader's opening of
+/// it: when our reader opened page 0 but no native slide module recognised it, when it
+/// refused the file as unsupported, or when it has no such associated image and page 0 is
+/// no slide we recognise. A refusal of a damaged file or of one over a limit stands: the
+/// limits are not to be gone round through another parser, nor is a slide we read asked
+/// of OpenSlide again for each missing label.
+#[cfg(feature = "openslide")]
+fn unclaimed(native: &SourceResult<TiffImage>, bytes: &Arc<dyn ByteSource>, page: usize) -> bool {
+    use crate::source::slide::Associated;
+    match native {
+        Ok(tiff) => page == 0 && !named_vendor(tiff.info()),
+        Err(SourceError::Unsupported { .. }) => true,
+        Err(SourceError::NoSuchPage { .. }) if Associated::of_page(page).is_some() => {
+            TiffImage::open(bytes.clone()).is_ok_and(|t| !named_vendor(t.info()))
+        }
+        Err(_) => false,
+    }
+}
+
 /// Without OpenSlide no other reader is asked.
 #[cfg(not(feature = "openslide"))]
 fn foreign_slide(
-    _: &dyn ByteSource,
-    _: Option<&TiffImage>,
+    _: &Arc<dyn ByteSource>,
+    _: Option<&SourceResult<TiffImage>>,
     _: usize,
     _: &str,
 ) -> SourceResult<Option<Arc<dyn ImageSource>>> {

@@ -182,6 +182,14 @@ impl Encoder {
         pixels: &Pixels<T>,
     ) -> Result<(), EncodeError> {
         let Layout { width, tile, .. } = self.layout;
+        let rows = tile.min(self.layout.height.saturating_sub(self.row * tile));
+        if pixels.width != width
+            || pixels.height != rows
+            || pixels.channels != self.layout.channels
+            || pixels.data.len() != width as usize * rows as usize * pixels.channels as usize
+        {
+            return Err(library("JPEG2000: a row of tiles of the wrong size"));
+        }
         let across = width.div_ceil(tile);
         let mut planar = Vec::new();
         for tx in 0..across {
@@ -190,8 +198,9 @@ impl Encoder {
             tile_planes(pixels, tx * tile, w, self.layout.bits, &mut planar);
             let index = self.row * across + tx;
             // SAFETY: codec and stream are valid; `planar` holds exactly the tile's samples
-            // (component after component, 1 or 2 bytes each as the precision says), which
-            // OpenJPEG only reads.
+            // (the row's size is checked above; component after component, 1 or 2 bytes
+            // each as the precision says), which OpenJPEG only reads and checks against
+            // the tile's size itself.
             let ok = unsafe {
                 opj::opj_write_tile(
                     self.codec,

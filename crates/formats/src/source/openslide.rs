@@ -65,11 +65,25 @@ pub(crate) fn open_page(
     Ok(Arc::new(MemoryImage::new(raster, plain_info(w, h, 3))))
 }
 
-/// OpenSlide's message as an error of the file `name`: its path replaced by its name (no
-/// answer or log line shows where images are kept).
+/// OpenSlide's message as an error of the file `name`: its path replaced by its name, and
+/// any other absolute path (another file of a multi-file slide, a link's target) by its
+/// last component, so that no answer or log line shows where images are kept.
 fn failure(message: &str, path: &Path, name: &str) -> SourceError {
-    let shown = message.replace(&*path.to_string_lossy(), name);
-    SourceError::corrupt(format!("OpenSlide: {shown}"))
+    let named = message.replace(&*path.to_string_lossy(), name);
+    let shown: Vec<String> = named.split(' ').map(without_directories).collect();
+    SourceError::corrupt(format!("OpenSlide: {}", shown.join(" ")))
+}
+
+/// A word of a message with the directories of an absolute path in it left out
+/// (`'/srv/x/Data0.dat':` becomes `'Data0.dat':`).
+fn without_directories(word: &str) -> String {
+    match word.find('/') {
+        Some(at) if word[..at].chars().all(|c| "\"'(<[".contains(c)) => {
+            let last = word.rfind('/').map_or(at, |i| i + 1);
+            format!("{}{}", &word[..at], &word[last..])
+        }
+        _ => word.to_string(),
+    }
 }
 
 /// Premultiplied ARGB words put on white as 8-bit RGB: each channel plus what its alpha
@@ -275,6 +289,15 @@ mod tests {
             "a.mrxs",
         );
         assert_eq!(e.to_string(), "OpenSlide: Can't open a.mrxs: broken");
+        let e = failure(
+            "Can't read '/srv/images/secret/a/Data0001.dat': gone (/srv/x/y)",
+            path,
+            "a.mrxs",
+        );
+        assert_eq!(
+            e.to_string(),
+            "OpenSlide: Can't read 'Data0001.dat': gone (y)"
+        );
     }
 
     #[test]

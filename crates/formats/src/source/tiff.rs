@@ -814,7 +814,12 @@ impl TiffImage {
     /// Where tile `idx` of a level is stored (offset, length); `None` for a tile not
     /// stored (length 0), an error past the stored-tile limit.
     fn tile_range(&self, l: &LevelData, idx: usize) -> SourceResult<Option<(u64, usize)>> {
-        let (off, len) = (l.offsets[idx], l.counts[idx]);
+        // A level read by its restart table (NDPI) has no tile table.
+        let (Some(&off), Some(&len)) = (l.offsets.get(idx), l.counts.get(idx)) else {
+            return Err(SourceError::unsupported(
+                "this level is one JPEG read by its restart markers, as 8-bit samples only",
+            ));
+        };
         if len == 0 {
             return Ok(None);
         }
@@ -1444,7 +1449,7 @@ impl ImageSource for TiffImage {
             return Ok(Raster::filled(g.tile_width, rows, ch, self.background));
         };
         // a codec's error is placed at the tile it decoded
-        decode_u8(l, stored, rows).map_err(|e| e.or_at(l.offsets[idx]))
+        decode_u8(l, stored, rows).map_err(|e| e.or_at(l.offsets.get(idx).copied().unwrap_or(0)))
     }
 
     fn read_tile_float(&self, level: usize, tx: u32, ty: u32) -> SourceResult<FloatRaster> {
@@ -1461,7 +1466,7 @@ impl ImageSource for TiffImage {
             return Ok(FloatRaster::filled(g.tile_width, rows, ch as u8, value));
         };
         self.decode_float(l, stored, rows)
-            .map_err(|e| e.or_at(l.offsets[idx]))
+            .map_err(|e| e.or_at(l.offsets.get(idx).copied().unwrap_or(0)))
     }
 
     fn prefetch_tiles(&self, level: usize, tiles: &[(u32, u32)]) -> SourceResult<()> {

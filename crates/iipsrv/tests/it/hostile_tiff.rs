@@ -603,6 +603,15 @@ fn ndpi_restart_tables_that_lie_are_errors() {
             "{expected}: {err}"
         );
     }
+    // A level that says it is CIELab is read as floats, through the tile table a level
+    // read by its restart table does not have: an error, not an index past the table.
+    let mut lab = good.clone();
+    let e = entry(&good, 262);
+    lab[e + 8..e + 10].copy_from_slice(&8u16.to_le_bytes());
+    exercise_slide(&lab);
+    let img = TiffImage::open(Arc::new(MemBytes(lab))).expect("opens");
+    let err = img.read_tile_float(0, 0, 0).expect_err("refused");
+    assert!(err.to_string().contains("restart markers"), "{err}");
     let huge = Longer(MemBytes(good.clone()), 5 << 30);
     assert!(huge.len() > u32::MAX as u64);
     let err = match TiffImage::open(Arc::new(huge)) {

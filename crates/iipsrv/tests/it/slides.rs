@@ -748,6 +748,12 @@ fn philips_and_bif_associated_images_match_openslide() {
             );
         }
     }
+    // the label's base64 JPEG is not shown as text either (IIP OBJ=description)
+    let description = text(&call(&shut, "/iip?FIF=p.tiff&OBJ=description"));
+    assert!(
+        description.contains("DPUfsImport") && !description.contains("/9j/"),
+        "{description}"
+    );
     // an embedded JPEG is served as JPEG too
     let jpeg = call(&open, "/iiif/p.tiff;label/full/max/0/default.jpg");
     assert_eq!(jpeg.status, 200);

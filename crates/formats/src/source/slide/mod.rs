@@ -115,6 +115,10 @@ pub(crate) struct Layout {
     /// The 8-bit value of the samples of tiles the file leaves out (byte count 0): 0, or
     /// 255 (white) for brightfield scanners that store only the tissue.
     pub background: u8,
+    /// The description as it may be shown (IIP `OBJ=description`, metadata), when the
+    /// vendor keeps images in it that must not be shown that way (Philips' label, which
+    /// SLIDE_ASSOCIATED_IMAGES may hide, is base64 in its XML).
+    pub description: Option<String>,
 }
 
 impl Layout {
@@ -139,6 +143,9 @@ impl Layout {
             metadata.pixels_per_cm = Some((1e4 / x, 1e4 / y));
         }
         metadata.properties.clone_from(&self.properties);
+        if let Some(shown) = &self.description {
+            metadata.description = Some(shown.clone());
+        }
     }
 }
 

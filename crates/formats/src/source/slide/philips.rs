@@ -41,8 +41,28 @@ pub(crate) fn layout(dirs: &[Directory]) -> Option<Layout> {
         mpp,
         properties,
         background: 255,
+        description: Some(without_image_data(first)),
         ..Layout::default()
     })
+}
+
+/// The XML description with the text of every `PIM_DP_IMAGE_DATA` attribute (the base64
+/// label, macro and thumbnail JPEGs) left out, as it may be shown: the label can carry a
+/// patient's name, and SLIDE_ASSOCIATED_IMAGES decides whether it is shown at all.
+fn without_image_data(xml: &str) -> String {
+    const NAME: &str = "\"PIM_DP_IMAGE_DATA\"";
+    let mut shown = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(at) = rest.find(NAME) {
+        let Some(open) = rest[at..].find('>').map(|o| at + o + 1) else {
+            break;
+        };
+        shown.push_str(&rest[..open]);
+        rest = &rest[open..];
+        rest = &rest[rest.find('<').unwrap_or(rest.len())..];
+    }
+    shown.push_str(rest);
+    shown
 }
 
 /// The associated image of a directory in strips described `Label…` or `Macro…`.
@@ -193,6 +213,16 @@ mod tests {
         assert!(l.embedded.is_empty());
         let truncated = &xml[..xml.len() / 2];
         assert!(layout(&[dir(truncated, true)]).is_some());
+        let shown = layout(&[dir(&xml, true)]).and_then(|l| l.description);
+        let shown = shown.expect("description");
+        assert!(
+            !shown.contains("/9j/") && !shown.contains("AAAA"),
+            "{shown}"
+        );
+        assert!(shown.contains(r#"<Attribute Name="PIM_DP_IMAGE_DATA"></Attribute>"#));
+        assert!(
+            shown.contains("LABELIMAGE") && shown.ends_with("</Array></Attribute></DataObject>")
+        );
     }
 
     #[test]
