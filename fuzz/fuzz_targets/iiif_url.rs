@@ -2,6 +2,7 @@
 //! the input read as a query string (the `channels` composite extension) never panics.
 #![no_main]
 
+use iipsrv_core::protocol::composite;
 use iipsrv_core::protocol::iiif::{self, Target};
 use libfuzzer_sys::fuzz_target;
 
@@ -9,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(path) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = iiif::composite(path, true);
+    let _ = composite::from_query(path, true);
     let Ok(request) = iiif::parse(path) else {
         return;
     };
