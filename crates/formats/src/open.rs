@@ -184,22 +184,18 @@ fn named_vendor(info: &iipsrv_core::info::ImageInfo) -> bool {
 }
 
 /// The OpenSlide vendor of the local file at `path` when the server reads it through
-/// OpenSlide (no native reader claims it); None otherwise, and always in a build without
-/// OpenSlide.
+/// OpenSlide (by the rule the server opens files with: [`unclaimed`]); None otherwise, and
+/// always in a build without OpenSlide.
 pub fn openslide_vendor(path: &Path) -> Option<String> {
     #[cfg(feature = "openslide")]
     {
-        let bytes = FileBytes::open(path).ok()?;
+        let bytes: Arc<dyn ByteSource> = Arc::new(FileBytes::open(path).ok()?);
         let head = bytes.read_at(0, bytes.len().min(12) as usize).ok()?;
-        let native = match Kind::of(&head) {
-            Some(Kind::Tiff) => TiffImage::open(Arc::new(bytes)).ok(),
-            Some(_) => return None,
-            None => None,
-        };
-        if native.as_ref().is_some_and(|t| named_vendor(t.info())) {
-            return None;
+        match Kind::of(&head) {
+            Some(Kind::Tiff) if !unclaimed(&TiffImage::open(bytes.clone()), &bytes, 0) => None,
+            Some(Kind::Tiff) | None => crate::source::openslide::vendor(path),
+            Some(_) => None,
         }
-        crate::source::openslide::vendor(path)
     }
     #[cfg(not(feature = "openslide"))]
     {

@@ -766,16 +766,6 @@ fn philips_and_bif_associated_images_match_openslide() {
     );
 }
 
-/// `make-slides.py ndpi` of `size` as `<dir>/<name>`.
-fn make_ndpi(dir: &Path, name: &str, size: &str) -> PathBuf {
-    let out = dir.join(name);
-    fixture_script(
-        "make-slides.py",
-        &["ndpi", &out.to_string_lossy(), "--size", size],
-    );
-    out
-}
-
 /// A Hamamatsu NDPI (`make-slides.py ndpi`: each level one JPEG in one strip, restart
 /// markers every 16 or 8 MCUs, McuStarts, a macro of source lens -1) of whole MCUs (OpenSlide
 /// 4.0 misreads partial ones): OpenSlide's vendor, objective, level 0 and stored reduced
@@ -785,7 +775,7 @@ fn make_ndpi(dir: &Path, name: &str, size: &str) -> PathBuf {
 #[test]
 fn ndpi_levels_size_and_pixels_match_openslide() {
     let dir = tempdir();
-    let slide = make_ndpi(dir.path(), "h.ndpi", "2048x1536");
+    let slide = make_slide(dir.path(), "ndpi", "h.ndpi", "2048x1536");
     let oracle = props(&slide);
     assert_eq!(oracle["vendor"], "hamamatsu");
     assert_eq!(oracle["objective"], "20");
@@ -838,7 +828,7 @@ fn ndpi_levels_size_and_pixels_match_openslide() {
 #[test]
 fn ndpi_partial_mcus_at_the_edges_match_tifffile() {
     let dir = tempdir();
-    let slide = make_ndpi(dir.path(), "p.ndpi", "2000x1500");
+    let slide = make_slide(dir.path(), "ndpi", "p.ndpi", "2000x1500");
     let app = app(dir.path(), &[]);
     for (level, width) in [(0, 2000), (1, 500)] {
         let ours = image(&app, &format!("/iiif/p.ndpi/full/{width},/0/default.png"));
