@@ -21,7 +21,8 @@
 #   jp2-cold    as http-cold, on big-rgb.jp2 (bench/make-jp2.sh)                 -> cold, region
 #   jph-cold    the same on big-rgb.jph (HTJ2K; ours only: 1.1 cannot read it)  -> cold, region
 # The reference also runs cold and region on big-rgb.jp2 (reference-jp2).
-# and the machine's limit: nginx serving our answers to the 50 hot URLs as static files.
+# and the machine's limit: nginx serving our answers to the hot and cold URLs as static
+# files; `store`: as http-cold, the image read over HTTP with Range from that nginx -> cold.
 # The cold and region runs turn our answer cache off because wrk walks the cold list several
 # times at our rates and the region list has 5,000 URLs: with it on, later passes would be
 # answer-cache hits, not rendering.
@@ -95,17 +96,19 @@ ID=big-rgb.jp2 ours_http jp2-cold "cold region" "2 16" MAX_IMAGE_CACHE_SIZE=0
 ID=big-rgb.jph ours_http jph-cold "cold region" "2 16" MAX_IMAGE_CACHE_SIZE=0
 ours_http load "hot cold region" "$LOAD_CONNS" MAX_IMAGE_CACHE_SIZE=5 DECODED_CACHE_SIZE=128
 
-# static: the hot URLs' answers saved as files (from `ours`, passthrough) served by nginx.
+# static: our answers to the hot URLs, and to the cold URLs of the image itself (the aliases
+# answer the same bytes), saved as files and served by nginx, which also serves the images
+# with Range at /files/ for the `store` run: ours reading the image over HTTP (OBJECT_MAP /
+# FILESYSTEM_PREFIX=http://...), cold tiles, against the http-cold run from local disk.
 static_nginx() {
   local port root=$OUT/static
   port=$(free_port)
   env FILESYSTEM_PREFIX="$IMAGES" VERBOSITY=0 "$BIN" --http "127.0.0.1:$port" 2> "$OUT/static-server.log" &
   pid=$!
   wait_for_http "http://127.0.0.1:$port/"
-  while read -r u; do
-    mkdir -p "$root$(dirname "$u")"
-    curl -s -o "$root$u" "http://127.0.0.1:$port$u"
-  done < "$OUT/reference/urls-hot.txt"
+  { cat "$OUT/reference/urls-hot.txt"
+    sed -E 's#^(/iiif/[^/]+)-c[0-9][0-9](\.[a-z0-9]+/)#\1\2#' "$OUT/reference/urls-cold.txt" | sort -u
+  } | python3 bench/save-answers.py "http://127.0.0.1:$port" "$root"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   mkdir -p "$root/logs"
   cat > "$root/nginx.conf" <<EON
@@ -119,12 +122,18 @@ http {
   tcp_nopush on;
   keepalive_requests 1000000;
   types { image/jpeg jpg; }
-  server { listen 127.0.0.1:$port; root $root; }
+  server {
+    listen 127.0.0.1:$port;
+    root $root;
+    rewrite "^(/iiif/[^/]+)-c[0-9][0-9](\.[a-z0-9]+/.*)\$" \$1\$2 last;
+    location /files/ { alias $IMAGES/; }
+  }
 }
 EON
   nginx -p "$root" -c "$root/nginx.conf" -e "$root/logs/error.log"
-  NAME=static OUT=$OUT/static-run WORKLOADS=hot CONNS="2 16" bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$port/iiif" iiif \
+  NAME=static OUT=$OUT/static-run WORKLOADS="hot cold" CONNS="2 16" bash "$SHARED/peers/bench.sh" "http://127.0.0.1:$port/iiif" iiif \
     > "$OUT/static.log" 2>&1 || tail -5 "$OUT/static.log" >&2
+  ours_http store cold "2 16" MAX_IMAGE_CACHE_SIZE=0 FILESYSTEM_PREFIX="http://127.0.0.1:$port/files/"
   nginx -p "$root" -c "$root/nginx.conf" -e "$root/logs/error.log" -s stop
 }
 static_nginx

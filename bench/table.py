@@ -100,6 +100,30 @@ if static:
             float(static[("hot", c)]["rps"]) / float(ref[("hot", c)]["rps"]))
         for c in ("2", "16") if ("hot", c) in static and ("hot", c) in ref) + ".")
 
+# Ours against other runs of the same workload, not the reference's:
+# (ours, the other run, workload, what it is, target ratio).
+VS_OTHER = [
+    ("http-cold", "static-run", "cold",
+     "cold stored tiles (passthrough) / nginx serving the same answers as files", 0.95),
+    ("store", "http-cold", "cold",
+     "cold tiles, the image over HTTP with Range (nginx) / from local disk", 0.8),
+]
+rows = []
+for mine, other, workload, label, target in VS_OTHER:
+    a, b = results(mine), results(other)
+    for conns in ("2", "16"):
+        o, t = a.get((workload, conns)), b.get((workload, conns))
+        if o and t:
+            ratio = float(o["rps"]) / float(t["rps"])
+            rows.append("| %s | %s | %s | %.2f | %s | %.2f | %.2fx | %gx | %s |" % (
+                label, conns, num(o["rps"]), float(o["p99_ms"]), num(t["rps"]), float(t["p99_ms"]),
+                ratio, target, "yes" if ratio >= target else "no"))
+if rows:
+    print()
+    print("| ours against | conns | ours req/s | p99 ms | the other req/s | p99 ms | ratio | target | met |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
 load = results("load")
 if load:
     print()

@@ -29,6 +29,12 @@ const TILE: u32 = 256;
 const HEADER_LIMIT: usize = 1 << 20;
 /// Most pixels decoded in one OpenJPEG pass of a region.
 const BAND_PIXELS: u64 = 4 << 20;
+/// The smallest side of a block of [`ImageSource::region_grid`]: codestream tiles of a
+/// reduced level are grouped until a block is this wide, so one OpenJPEG pass does enough.
+const BLOCK_MIN: u32 = 256;
+/// The largest side of such a block: images in larger codestream tiles (or in one tile)
+/// keep decoding exactly the box asked.
+const BLOCK_MAX: u32 = 2048;
 /// Most bytes one HTJ2K decode of whole codestream tiles may take (OpenJPEG's 4 bytes per
 /// sample and our copy's 4).
 const HTJ2K_DECODE_BYTES: u64 = 256 << 20;
@@ -773,6 +779,32 @@ impl ImageSource for Jpeg2000Image {
 
     fn is_remote(&self) -> bool {
         self.bytes.is_remote()
+    }
+
+    fn worth_caching(&self) -> bool {
+        !self.info.needs_float()
+    }
+
+    /// Whole codestream tiles of the level, grouped to at least [`BLOCK_MIN`] pixels:
+    /// JPEG2000 tiles are coded independently, so a block decodes no more than its own
+    /// code-blocks. Only for images whose tiles start at the grid's origin and fall on
+    /// whole pixels of the level.
+    fn region_grid(&self, level: usize) -> Option<(u32, u32)> {
+        let h = &self.header;
+        let (tx0, ty0, tw, th) = h.tiling;
+        if self.info.needs_float() || h.origin != (0, 0) || (tx0, ty0) != (0, 0) {
+            return None;
+        }
+        let k = u32::try_from(level).ok().filter(|&k| k < 31)?;
+        let side = |t: u32| {
+            let s = t
+                .is_multiple_of(1 << k)
+                .then_some(t >> k)
+                .filter(|&s| s > 0)?;
+            let block = s.checked_mul(BLOCK_MIN.div_ceil(s).next_power_of_two())?;
+            (block <= BLOCK_MAX).then_some(block)
+        };
+        Some((side(tw)?, side(th)?))
     }
 
     fn read_region(

@@ -69,6 +69,15 @@ pub trait ImageSource: Send + Sync {
         None
     }
 
+    /// The grid (block width, height in pixels of `level`, from the level's top-left) on
+    /// which [`ImageSource::read_region`] decodes blocks independently of one another, so
+    /// that a cache of decoded pixels can keep whole blocks of a level and compose regions
+    /// from them (JPEG2000: whole codestream tiles); `None` for sources without one.
+    fn region_grid(&self, level: usize) -> Option<(u32, u32)> {
+        let _ = level;
+        None
+    }
+
     /// [`ImageSource::read_region`] as floats in the image's own units.
     fn read_region_float(
         &self,

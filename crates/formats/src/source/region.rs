@@ -51,23 +51,52 @@ pub fn compose_float(
 fn assemble<T: Copy + Default + Send + Sync>(
     src: &dyn ImageSource,
     level: usize,
-    (x0, y0, x1, y1): (u32, u32, u32, u32),
+    area: (u32, u32, u32, u32),
     read: impl Fn(u32, u32) -> SourceResult<Arc<Pixels<T>>> + Sync,
 ) -> SourceResult<Pixels<T>> {
     let l = &src.info().levels[level];
-    let (tw, th) = (l.tile_width, l.tile_height);
-    let coords: Vec<(u32, u32)> = (y0 / th..=(y1 - 1) / th)
-        .flat_map(|ty| (x0 / tw..=(x1 - 1) / tw).map(move |tx| (tx, ty)))
-        .collect();
+    let grid = (l.tile_width, l.tile_height);
+    let coords = cells(grid, area);
     if coords.len() > 1 {
         src.prefetch_tiles(level, &coords)?;
     }
+    join(grid, src.info().channels, area, &coords, read)
+}
+
+/// Assembles the box (left, top, right, bottom) from the cells of a grid of `grid` pixels
+/// that it touches, each read with `read` (in parallel): how a cache of decoded blocks
+/// composes a region from the blocks of [`ImageSource::region_grid`].
+pub fn compose_cells(
+    grid: (u32, u32),
+    channels: u8,
+    area: (u32, u32, u32, u32),
+    read: impl Fn(u32, u32) -> SourceResult<Arc<Raster>> + Sync,
+) -> SourceResult<Raster> {
+    join(grid, channels, area, &cells(grid, area), read)
+}
+
+/// The cells (column, row) of a grid of `(tw, th)` pixels that a non-empty box touches.
+fn cells((tw, th): (u32, u32), (x0, y0, x1, y1): (u32, u32, u32, u32)) -> Vec<(u32, u32)> {
+    (y0 / th..=(y1 - 1) / th)
+        .flat_map(|ty| (x0 / tw..=(x1 - 1) / tw).map(move |tx| (tx, ty)))
+        .collect()
+}
+
+/// Reads the cells `coords` of a grid of `(tw, th)` pixels in parallel and copies their
+/// parts into the box; a box that is one whole cell is that cell.
+fn join<T: Copy + Default + Send + Sync>(
+    (tw, th): (u32, u32),
+    channels: u8,
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+    coords: &[(u32, u32)],
+    read: impl Fn(u32, u32) -> SourceResult<Arc<Pixels<T>>> + Sync,
+) -> SourceResult<Pixels<T>> {
     let tiles: Vec<Arc<Pixels<T>>> = coords
         .par_iter()
         .map(|&(tx, ty)| read(tx, ty))
         .collect::<SourceResult<_>>()?;
-    let channels = tiles.first().map_or(src.info().channels, |t| t.channels);
-    if let ([tile], [(tx, ty)]) = (tiles.as_slice(), coords.as_slice()) {
+    let channels = tiles.first().map_or(channels, |t| t.channels);
+    if let ([tile], [(tx, ty)]) = (tiles.as_slice(), coords) {
         let (ox, oy) = (x0 - tx * tw, y0 - ty * th);
         if ox == 0 && oy == 0 && tile.width == x1 - x0 && tile.height == y1 - y0 {
             return tiles
@@ -78,7 +107,7 @@ fn assemble<T: Copy + Default + Send + Sync>(
         }
     }
     let mut canvas = Pixels::filled(x1 - x0, y1 - y0, channels, T::default());
-    for (tile, &(tx, ty)) in tiles.iter().zip(&coords) {
+    for (tile, &(tx, ty)) in tiles.iter().zip(coords) {
         if tile.channels != channels {
             return Err(SourceError::corrupt(
                 "tiles disagree on their channel count",

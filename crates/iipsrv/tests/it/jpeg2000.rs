@@ -410,3 +410,58 @@ fn regions_of_multi_tile_files_match_openjpeg() {
     }
     assert!(server.alive());
 }
+
+/// The decoded-tile cache's lookups with this outcome (`hit` or `miss`).
+fn decoded_lookups(port: u16, outcome: &str) -> u64 {
+    let body = String::from_utf8(get(port, "/metrics").body).expect("text");
+    body.lines()
+        .filter(|l| l.starts_with("iipsrv_cache_lookups_total{"))
+        .filter(|l| l.contains("tier=\"decoded\"") && l.contains(&format!("outcome=\"{outcome}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[test]
+fn regions_are_composed_from_kept_blocks_of_codestream_tiles() {
+    let dir = tempdir();
+    let src = pattern(W, H);
+    let png = dir.path().join("src.png");
+    write_png(&src, &png);
+    let path = dir.path().join("tiled.jp2");
+    compress(&png, &path, &["-n", "4", "-t", "128,128", "-r", "20,5"]);
+    let prefix = dir.path().to_string_lossy().to_string();
+    // Level 0 (1.05 MB of pixels) does not fit in half of a 1 MB cache, level 1 does.
+    let mut kept = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("DECODED_CACHE_SIZE", "1")]);
+    let mut none = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("DECODED_CACHE_SIZE", "0")]);
+    let full = decompress(&path, &["-l", "1"]);
+    let reduced = decompress(&path, &["-l", "1", "-r", "1"]);
+
+    // Full resolution: exactly the box is decoded, nothing kept.
+    let url = "/iiif/tiled.jp2/130,70,300,200/max/0/default.png";
+    assert_eq!(fetch(kept.port, url), full.crop(130, 70, 300, 200));
+    assert_eq!(decoded_lookups(kept.port, "miss"), 0);
+
+    // Half resolution: blocks of 256 level pixels (4 x 4 codestream tiles of 64), kept.
+    let regions = [
+        ((100, 60, 400, 300), (50, 30, 200, 150)),
+        ((120, 80, 380, 280), (60, 40, 190, 140)),
+        ((0, 0, 700, 500), (0, 0, 350, 250)),
+        ((600, 400, 100, 100), (300, 200, 50, 50)),
+    ];
+    for (i, ((x, y, w, h), (rx, ry, rw, rh))) in regions.into_iter().enumerate() {
+        let url = format!("/iiif/tiled.jp2/{x},{y},{w},{h}/{rw},/0/default.png");
+        let misses = decoded_lookups(kept.port, "miss");
+        let got = fetch(kept.port, &url);
+        assert_eq!(got, reduced.crop(rx, ry, rw, rh), "{url}");
+        assert_eq!(got, fetch(none.port, &url), "{url} without the cache");
+        if i == 1 {
+            // Inside the first region's blocks: every block a hit, none decoded again.
+            assert_eq!(decoded_lookups(kept.port, "miss"), misses, "{url}");
+        }
+    }
+    // 350 x 250 at half resolution is 2 x 1 blocks, each decoded once: the first region
+    // decodes the left one, the whole image the right one; hits 1 + 1 + 1.
+    assert_eq!(decoded_lookups(kept.port, "miss"), 2);
+    assert_eq!(decoded_lookups(kept.port, "hit"), 3);
+    assert!(kept.alive() && none.alive());
+}

@@ -5,11 +5,13 @@
 
 use iipsrv_core::info::ImageInfo;
 use iipsrv_core::raster::{FloatRaster, Raster};
-use iipsrv_formats::error::SourceResult;
+use iipsrv_formats::error::{SourceError, SourceResult};
+use iipsrv_formats::source::region::compose_cells;
 use iipsrv_formats::source::ImageSource;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// The identity of one decoded tile: the image (a hash of its path, page and modification
 /// time, so that a changed file never meets its old tiles), the level, the column and row.
@@ -34,6 +36,10 @@ impl Lifecycle<TileKey, Arc<Raster>> for CountTileEvictions {
         crate::telemetry::evicted("decoded");
     }
 }
+
+/// Set in the level part of a [`TileKey`] for a block of [`ImageSource::region_grid`], so
+/// that blocks and stored tiles of one level never share a key.
+const BLOCK: u32 = 1 << 31;
 
 /// A bounded cache of decoded 8-bit tiles (DECODED_CACHE_SIZE).
 pub struct TileCache {
@@ -74,6 +80,11 @@ impl TileCache {
         tile
     }
 
+    /// Bytes it may hold.
+    fn capacity(&self) -> u64 {
+        self.inner.capacity()
+    }
+
     /// Drops every tile (SIGHUP).
     pub fn clear(&self) {
         self.inner.clear();
@@ -101,6 +112,38 @@ impl CachedTiles {
             image,
             cache,
         }
+    }
+
+    /// The block grid of `level` when its blocks are worth keeping: the source decodes
+    /// whole blocks independently ([`ImageSource::region_grid`]), and the whole level
+    /// fits in half the cache — blocks of a larger level would be pushed out before
+    /// regions came back to them, so its regions keep decoding just their box.
+    fn block_grid(&self, level: usize) -> Option<(u32, u32)> {
+        let grid = self.inner.region_grid(level)?;
+        let l = self.info().levels.get(level)?;
+        let bytes = l.width as u64 * l.height as u64 * self.info().channels as u64;
+        (bytes <= self.cache.capacity() / 2).then_some(grid)
+    }
+
+    /// A box of `level` composed from whole blocks of `grid`, each decoded once and kept.
+    fn region_of_blocks(
+        &self,
+        level: usize,
+        (bw, bh): (u32, u32),
+        area: (u32, u32, u32, u32),
+    ) -> SourceResult<Raster> {
+        let info = self.info();
+        let (w, h) = (info.levels[level].width, info.levels[level].height);
+        compose_cells((bw, bh), info.channels, area, |bx, by| {
+            let key = (self.image, level as u32 | BLOCK, bx, by);
+            let (x0, y0) = (bx * bw, by * bh);
+            let block = (x0, y0, (x0 + bw).min(w), (y0 + bh).min(h));
+            self.cache.get_or_decode(key, || {
+                self.inner
+                    .read_region(level, block)
+                    .unwrap_or_else(|| Err(SourceError::corrupt("no region reader")))
+            })
+        })
     }
 }
 
@@ -132,7 +175,10 @@ impl ImageSource for CachedTiles {
         level: usize,
         area: (u32, u32, u32, u32),
     ) -> Option<SourceResult<Raster>> {
-        self.inner.read_region(level, area)
+        match self.block_grid(level) {
+            Some(grid) => Some(self.region_of_blocks(level, grid, area)),
+            None => self.inner.read_region(level, area),
+        }
     }
 
     fn read_region_float(
@@ -143,8 +189,11 @@ impl ImageSource for CachedTiles {
         self.inner.read_region_float(level, area)
     }
 
+    /// The image at another count of quality layers, its tiles cached apart from these.
     fn with_layers(&self, layers: i32) -> Option<Arc<dyn ImageSource>> {
-        self.inner.with_layers(layers)
+        let inner = self.inner.with_layers(layers)?;
+        let image = xxh3_64_with_seed(&self.image.to_le_bytes(), layers as u64);
+        Some(Arc::new(CachedTiles::new(inner, image, self.cache.clone())))
     }
 
     fn prefetch_tiles(&self, level: usize, tiles: &[(u32, u32)]) -> SourceResult<()> {
