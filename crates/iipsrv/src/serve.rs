@@ -40,6 +40,7 @@ fn start(config: &Config) -> Result<ExitCode, String> {
     let threads = config
         .omp_num_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    iipsrv_server::front::arenas::limit(threads);
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .start_handler(|_| iipsrv_server::front::priority::render_thread())

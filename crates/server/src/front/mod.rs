@@ -3,6 +3,7 @@
 //! the process [`lifecycle`] (graceful stop, SIGHUP), and the [`priority`] of the threads
 //! that render, below the connection threads.
 
+pub mod arenas;
 pub mod dispatch;
 pub mod fastcgi;
 pub mod http;
