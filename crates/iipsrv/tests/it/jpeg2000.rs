@@ -463,5 +463,29 @@ fn regions_are_composed_from_kept_blocks_of_codestream_tiles() {
     // decodes the left one, the whole image the right one; hits 1 + 1 + 1.
     assert_eq!(decoded_lookups(kept.port, "miss"), 2);
     assert_eq!(decoded_lookups(kept.port, "hit"), 3);
+
+    // Tiles of 100 x 60 (no power of two): blocks of 8 x 16 tiles at half resolution and of
+    // 16 x 32 at a quarter (both 400 x 480 level pixels), the edges' blocks cut short.
+    let odd = dir.path().join("odd.jp2");
+    compress(&png, &odd, &["-n", "4", "-t", "100,60"]);
+    for r in [1u32, 2] {
+        let reduced = decompress(&odd, &["-r", &r.to_string()]);
+        let (w, h) = (reduced.width, reduced.height);
+        for (x, y) in [(0, 0), (w / 3, h / 4), (w - 60, h - 40)] {
+            let (rw, rh) = ((w - x).min(90), (h - y).min(70));
+            let url = format!(
+                "/iiif/odd.jp2/{},{},{},{}/{rw},/0/default.png",
+                x << r,
+                y << r,
+                (rw << r).min(W - (x << r)),
+                (rh << r).min(H - (y << r))
+            );
+            assert_eq!(fetch(kept.port, &url), reduced.crop(x, y, rw, rh), "{url}");
+        }
+    }
+    assert!(
+        decoded_lookups(kept.port, "miss") > 2,
+        "odd.jp2's blocks kept"
+    );
     assert!(kept.alive() && none.alive());
 }
