@@ -45,6 +45,8 @@ runs=()
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null
   for r in "${runs[@]}"; do RUN=$r bash "$SHARED/peers/stop-iipsrv.sh" >/dev/null 2>&1 || true; done
+  [ -f "$OUT/static/nginx.pid" ] && kill "$(cat "$OUT/static/nginx.pid")" 2>/dev/null
+  true
 }
 trap cleanup EXIT
 

@@ -56,6 +56,11 @@ def num(x):
     return "{:,.0f}".format(float(x))
 
 
+def ratio_of(a, b):
+    """a / b as floats, 0 when b is 0 (a run that answered nothing)."""
+    return float(a) / float(b) if float(b) else 0.0
+
+
 ref_runs = {"reference": results("reference"), "reference-jp2": results("reference-jp2")}
 print("| workload | conns | reference req/s | p99 ms | ours req/s | p99 ms | ratio | target | met | ours peak RSS MB |")
 print("|---|---|---|---|---|---|---|---|---|---|")
@@ -66,7 +71,7 @@ for name, workload, label, target, p99_bound, ref_name in ALL:
         r, o = ref.get((workload, conns)), ours.get((workload, conns))
         if not r or not o:
             continue
-        ratio = float(o["rps"]) / float(r["rps"])
+        ratio = ratio_of(o["rps"], r["rps"])
         errors = int(o["non2xx"]) + int(o["sockerr"])
         met = "-"
         if target is not None:
@@ -84,9 +89,9 @@ for jp2, tiff, workload in VS_TIFF:
     a, b = results(jp2), results(tiff)
     for conns in ("2", "16"):
         if (workload, conns) in a and (workload, conns) in b:
-            ratio = float(a[(workload, conns)]["rps"]) / float(b[(workload, conns)]["rps"])
+            ratio = ratio_of(a[(workload, conns)]["rps"], b[(workload, conns)]["rps"])
             vs_tiff.append("- %s %s at %s connections: %.2fx our TIFF's (%s), i.e. %.1fx slower; "
-                           "goal within 3x: %s" % (jp2, workload, conns, ratio, tiff, 1 / ratio,
+                           "goal within 3x: %s" % (jp2, workload, conns, ratio, tiff, 1 / max(ratio, 1e-9),
                                                    "met" if ratio >= 1 / 3 else "not met"))
 if vs_tiff:
     print()
@@ -99,7 +104,7 @@ if static:
     print("The machine's limit: nginx serving the same 50 hot answers as static files: " + ", ".join(
         "%s req/s at %s connections (%.1fx the reference)" % (
             num(static[("hot", c)]["rps"]), c,
-            float(static[("hot", c)]["rps"]) / float(ref[("hot", c)]["rps"]))
+            ratio_of(static[("hot", c)]["rps"], ref[("hot", c)]["rps"]))
         for c in ("2", "16") if ("hot", c) in static and ("hot", c) in ref) + ".")
 
 # Ours against other runs of the same workload, not the reference's:
@@ -116,7 +121,7 @@ for mine, other, workload, label, target in VS_OTHER:
     for conns in ("2", "16"):
         o, t = a.get((workload, conns)), b.get((workload, conns))
         if o and t:
-            ratio = float(o["rps"]) / float(t["rps"])
+            ratio = ratio_of(o["rps"], t["rps"])
             rows.append("| %s | %s | %s | %.2f | %s | %.2f | %.2fx | %gx | %s |" % (
                 label, conns, num(o["rps"]), float(o["p99_ms"]), num(t["rps"]), float(t["p99_ms"]),
                 ratio, target, "yes" if ratio >= target else "no"))

@@ -1,14 +1,13 @@
-//! The JPEG2000 decoder's own time for the requests of the benchmark (a manual measure for
-//! docs/benchmarks.md, not run by CI): the boxes that `bench.sh`'s `region` workload (10 %
-//! the whole image, 90 % random boxes 512-6000 px wide of aspect 0.5-2, each to 512 px) or
-//! `tile` workload (random 256-px tiles of the two largest levels) make the server decode,
-//! decoded here through the same reader with nothing else: no HTTP, no cache, no resize, no
-//! encode. It prints the boxes' CPU time per request; `--urls BASE` prints the IIIF URLs of
-//! the same requests instead, so that a server's CPU time for them can be set beside it.
+//! The JPEG2000 decoder's own time for the requests of a benchmark (a manual measure for
+//! docs/benchmarks.md, not run by CI): the IIIF URLs of `bench.sh`'s lists (`urls-region.txt`,
+//! `urls-cold.txt`, with any image id) are turned into the level and box the server would
+//! decode, and those boxes are decoded through the same reader with nothing else: no HTTP,
+//! no cache, no resize, no encode. It prints the CPU and wall time per request; send the
+//! same URLs to a server and read its CPU time to set the two side by side.
 //!
 //! ```text
-//! RAYON_NUM_THREADS=1 cargo run --release -p iipsrv-formats --example jp2_decode -- big-rgb.jp2 region 200
-//! cargo run --release -p iipsrv-formats --example jp2_decode -- big-rgb.jp2 region 200 --urls /iiif/big-rgb.jp2
+//! RAYON_NUM_THREADS=1 cargo run --release -p iipsrv-formats --example jp2_decode -- \
+//!     big-rgb.jp2 /tmp/peers/bench-suite-full/jp2-cold/urls-region.txt 100
 //! ```
 
 use iipsrv_formats::bytes::FileBytes;
@@ -17,99 +16,55 @@ use iipsrv_formats::source::ImageSource;
 use std::path::Path;
 use std::sync::Arc;
 
-/// A request: the level decoded, the box in its pixels, and the IIIF path that asks it.
+/// A request: the level decoded and the box in its pixels.
 struct Request {
     level: usize,
     area: (u32, u32, u32, u32),
-    url: String,
 }
 
-/// A fixed pseudo-random sequence (xorshift64*), so every run asks the same boxes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// The level whose pixels a server reads for a `w`-wide box shown `out` wide: the smallest
-/// whose scaled box is still at least `out` wide.
-fn level_for(src: &dyn ImageSource, w: u32, out: u32) -> usize {
-    let levels = &src.info().levels;
-    (0..levels.len())
-        .rev()
-        .find(|&k| w as f64 / levels[k].scale_x + 1.0 >= out as f64)
-        .unwrap_or(0)
-}
-
-/// `bench.sh`-like region requests.
-fn regions(src: &dyn ImageSource, n: usize, rng: &mut Rng, base: &str) -> Vec<Request> {
-    let (iw, ih) = (src.info().width, src.info().height);
-    (0..n)
-        .map(|i| {
-            let (x, y, w, h) = if i % 10 == 0 {
-                (0, 0, iw, ih)
-            } else {
-                let w = (512.0 + rng.next() * 5488.0) as u32;
-                let h = ((w as f64 * (0.5 + rng.next() * 1.5)) as u32).min(ih);
-                let w = w.min(iw);
-                let x = (rng.next() * (iw - w) as f64) as u32;
-                let y = (rng.next() * (ih - h) as f64) as u32;
-                (x, y, w, h)
+/// The level and box a server reads for a IIIF URL `…/<region>/<w>,/…` (region `full` or
+/// `x,y,w,h`): the smallest level whose scaled box is still at least the output size, as
+/// the server's planner picks it; `None` for other URL forms.
+fn request(src: &dyn ImageSource, url: &str) -> Option<Request> {
+    let parts: Vec<&str> = url.split('/').collect();
+    let i = parts.iter().position(|p| p.ends_with(','))?;
+    let out: f64 = parts[i].trim_end_matches(',').parse().ok()?;
+    let info = src.info();
+    let (x, y, w, h) = match parts.get(i.checked_sub(1)?)? {
+        &"full" => (0, 0, info.width, info.height),
+        r => {
+            let v: Vec<u32> = r.split(',').filter_map(|n| n.parse().ok()).collect();
+            let &[x, y, w, h] = v.as_slice() else {
+                return None;
             };
-            let level = level_for(src, w, 512);
-            let s = src.info().levels[level].scale_x;
-            let l = &src.info().levels[level];
-            let scaled = |v: u32, limit: u32| ((v as f64 / s) as u32).min(limit);
-            let area = (
-                scaled(x, l.width - 1),
-                scaled(y, l.height - 1),
-                scaled(x + w, l.width).max(scaled(x, l.width - 1) + 1),
-                scaled(y + h, l.height).max(scaled(y, l.height - 1) + 1),
-            );
-            let url = format!("{base}/{x},{y},{w},{h}/512,/0/default.jpg");
-            Request { level, area, url }
-        })
-        .collect()
-}
-
-/// Random 256-px tiles of the two largest levels.
-fn tiles(src: &dyn ImageSource, n: usize, rng: &mut Rng, base: &str) -> Vec<Request> {
-    (0..n)
-        .map(|_| {
-            let level = (rng.next() * 2.0) as usize;
-            let l = &src.info().levels[level];
-            let tx = (rng.next() * l.tiles_across() as f64) as u32;
-            let ty = (rng.next() * l.tiles_down() as f64) as u32;
-            let area = (
-                tx * 256,
-                ty * 256,
-                (tx * 256 + 256).min(l.width),
-                (ty * 256 + 256).min(l.height),
-            );
-            let s = l.scale_x as u32;
-            let (x, y) = (area.0 * s, area.1 * s);
-            let (w, h) = ((area.2 - area.0) * s, (area.3 - area.1) * s);
-            let out = area.2 - area.0;
-            let url = format!("{base}/{x},{y},{w},{h}/{out},/0/default.jpg");
-            Request { level, area, url }
-        })
-        .collect()
+            (x, y, w.min(info.width - x), h.min(info.height - y))
+        }
+    };
+    let out_h = (out * h as f64 / w as f64).round();
+    let fits = |k: usize| {
+        let l = &info.levels[k];
+        w as f64 / l.scale_x + 1.0 >= out && h as f64 / l.scale_y + 1.0 >= out_h
+    };
+    let level = (0..info.levels.len()).rev().find(|&k| fits(k)).unwrap_or(0);
+    let l = &info.levels[level];
+    let (s0, s1) = (
+        |v: u32, s: f64, n: u32| ((v as f64 / s).floor() as u32).min(n - 1),
+        |v: u32, s: f64, n: u32| ((v as f64 / s - 1e-9).ceil() as u32).min(n),
+    );
+    let (x0, y0) = (s0(x, l.scale_x, l.width), s0(y, l.scale_y, l.height));
+    let x1 = s1(x + w, l.scale_x, l.width).max(x0 + 1);
+    let y1 = s1(y + h, l.scale_y, l.height).max(y0 + 1);
+    Some(Request {
+        level,
+        area: (x0, y0, x1, y1),
+    })
 }
 
 /// CPU time of this process so far, in seconds (utime + stime of /proc/self/stat).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
+    let tail = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = tail.split_whitespace().collect();
     let ticks = |i: usize| {
         fields
             .get(i)
@@ -121,29 +76,17 @@ fn cpu_seconds() -> f64 {
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: jp2_decode FILE region|tile [COUNT] [--urls BASE]";
+    let usage = "usage: jp2_decode FILE URL_LIST [COUNT]";
     let path = args.get(1).ok_or(usage)?;
-    let kind = args.get(2).ok_or(usage)?;
-    let n: usize = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(200);
-    let urls = args
-        .iter()
-        .position(|a| a == "--urls")
-        .and_then(|i| args.get(i + 1));
+    let list = std::fs::read_to_string(args.get(2).ok_or(usage)?).map_err(|e| e.to_string())?;
+    let n: usize = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(100);
     let bytes = FileBytes::open(Path::new(path)).map_err(|e| e.to_string())?;
     let src = Jpeg2000Image::open(Arc::new(bytes)).map_err(|e| e.to_string())?;
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let base = urls.map_or("", String::as_str);
-    let requests = match kind.as_str() {
-        "region" => regions(&src, n, &mut rng, base),
-        "tile" => tiles(&src, n, &mut rng, base),
-        _ => return Err(usage.into()),
-    };
-    if urls.is_some() {
-        for r in &requests {
-            println!("{}", r.url);
-        }
-        return Ok(());
-    }
+    let requests: Vec<Request> = list
+        .lines()
+        .take(n)
+        .filter_map(|u| request(&src, u))
+        .collect();
     let (cpu, wall) = (cpu_seconds(), std::time::Instant::now());
     let mut pixels = 0u64;
     for r in &requests {
@@ -152,11 +95,13 @@ fn main() -> Result<(), String> {
         pixels += raster.width as u64 * raster.height as u64;
     }
     let (cpu, wall) = (cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
+    let count = requests.len().max(1) as f64;
     println!(
-        "{n} {kind}s of {path}: {:.1} ms CPU and {:.1} ms wall per request, {:.2} MP decoded per request",
-        cpu * 1000.0 / n as f64,
-        wall * 1000.0 / n as f64,
-        pixels as f64 / n as f64 / 1e6
+        "{} requests of {path}: {:.1} ms CPU and {:.1} ms wall per request, {:.2} MP decoded per request",
+        requests.len(),
+        cpu * 1000.0 / count,
+        wall * 1000.0 / count,
+        pixels as f64 / count / 1e6
     );
     Ok(())
 }

@@ -617,13 +617,19 @@ impl Jpeg2000Image {
             .map(|e| (e[0], e[1].min(y1)))
             .filter(|(a, b)| b > a)
             .collect();
-        let decoded: Vec<Vec<T>> = parts
-            .par_iter()
-            .map(|&(a, b)| {
-                let comps = self.decode_box(level, (x0, a, x1, b))?;
-                Ok(Self::interleave(w, b - a, &comps, &convert))
-            })
-            .collect::<SourceResult<_>>()?;
+        let decode = |&(a, b): &(u32, u32)| {
+            let comps = self.decode_box(level, (x0, a, x1, b))?;
+            Ok(Self::interleave(w, b - a, &comps, &convert))
+        };
+        // Inside the worker pool (the caller is one of several parallel jobs, such as a
+        // cache composing a region from blocks) the bands run one after another: a pool
+        // thread waiting on its own nested jobs may take up another job meanwhile, which
+        // could wait on what this one holds (the cache's placeholder for this block).
+        let decoded: Vec<Vec<T>> = if rayon::current_thread_index().is_some() {
+            parts.iter().map(decode).collect::<SourceResult<_>>()?
+        } else {
+            parts.par_iter().map(decode).collect::<SourceResult<_>>()?
+        };
         let data: Vec<T> = decoded.concat();
         Pixels::from_vec(w, h, self.info.channels, data).ok_or_else(|| corrupt("region size"))
     }

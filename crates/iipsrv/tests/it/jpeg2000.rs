@@ -430,8 +430,9 @@ fn regions_are_composed_from_kept_blocks_of_codestream_tiles() {
     let path = dir.path().join("tiled.jp2");
     compress(&png, &path, &["-n", "4", "-t", "128,128", "-r", "20,5"]);
     let prefix = dir.path().to_string_lossy().to_string();
-    // Level 0 (1.05 MB of pixels) does not fit in half of a 1 MB cache, level 1 does.
-    let mut kept = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("DECODED_CACHE_SIZE", "1")]);
+    // Level 0 (1.05 MB of pixels) does not fit in half of a 2 MB cache (one shard), level 1
+    // does.
+    let mut kept = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("DECODED_CACHE_SIZE", "2")]);
     let mut none = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("DECODED_CACHE_SIZE", "0")]);
     let full = decompress(&path, &["-l", "1"]);
     let reduced = decompress(&path, &["-l", "1", "-r", "1"]);
@@ -488,4 +489,42 @@ fn regions_are_composed_from_kept_blocks_of_codestream_tiles() {
         "odd.jp2's blocks kept"
     );
     assert!(kept.alive() && none.alive());
+}
+
+#[test]
+fn large_blocks_asked_at_once_by_many_clients_are_decoded_once_each() {
+    // Codestream tiles of 1024: a block is decoded in two bands of 512 rows; many requests
+    // at once for regions over the same blocks must neither wait on each other forever nor
+    // decode a block twice.
+    let dir = tempdir();
+    let (w, h) = (2048, 1536);
+    let src = pattern(w, h);
+    let png = dir.path().join("src.png");
+    write_png(&src, &png);
+    let path = dir.path().join("big-tiles.jp2");
+    compress(&png, &path, &["-n", "3", "-t", "1024,1024", "-r", "20"]);
+    let full = decompress(&path, &[]);
+    let prefix = dir.path().to_string_lossy().to_string();
+    let mut server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    let port = server.port;
+    let boxes = [
+        (900, 900, 300, 300),
+        (0, 800, 1100, 400),
+        (1000, 0, 200, 1536),
+    ];
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let full = &full;
+            s.spawn(move || {
+                for i in 0..boxes.len() {
+                    let (x, y, bw, bh) = boxes[(i + t) % boxes.len()];
+                    let url = format!("/iiif/big-tiles.jp2/{x},{y},{bw},{bh}/max/0/default.png");
+                    assert_eq!(fetch(port, &url), full.crop(x, y, bw, bh), "{url}");
+                }
+            });
+        }
+    });
+    // The 2 x 2 blocks of full resolution (1024 px), each decoded once.
+    assert_eq!(decoded_lookups(port, "miss"), 4);
+    assert!(server.alive());
 }

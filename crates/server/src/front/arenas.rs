@@ -2,16 +2,19 @@
 //! to eight per core, and a server's render threads, connection threads and blocking pool
 //! all allocate large short-lived buffers, so every arena grows to its own high-water mark.
 //! Measured with `bench.sh` hot, cold and region at 256 connections on the 20000 x 15000
-//! set (default caches): peak RSS 318 MB with glibc's default, 229 MB with one arena per
-//! worker thread, the same throughput within the runs' spread (docs/benchmarks.md).
+//! set (default caches): peak RSS 318 MB with glibc's default, 226 MB with as many arenas
+//! as worker threads (shared by every thread of the process), the same throughput within
+//! the runs' spread (docs/benchmarks.md).
 
-/// Limits glibc's malloc to `threads` arenas, unless MALLOC_ARENA_MAX says otherwise (glibc
-/// reads that itself). Call before the worker threads start; nothing on other C libraries.
+/// Limits glibc's malloc to as many arenas as worker threads (at least 2), unless
+/// MALLOC_ARENA_MAX or GLIBC_TUNABLES' arena_max says otherwise (glibc reads those itself).
+/// Call before the worker threads start; nothing on other C libraries.
 pub fn limit(threads: usize) {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+    let tunable = std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("arena_max"));
+    if tunable || std::env::var_os("MALLOC_ARENA_MAX").is_some() {
         return;
     }
-    set_arena_max(threads.clamp(1, 64) as libc::c_int);
+    set_arena_max(threads.clamp(2, 64) as libc::c_int);
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

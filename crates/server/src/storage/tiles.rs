@@ -85,6 +85,11 @@ impl TileCache {
         self.inner.capacity()
     }
 
+    /// Bytes one shard may hold: the cache refuses to keep anything larger.
+    fn shard_capacity(&self) -> u64 {
+        self.inner.shard_capacity()
+    }
+
     /// Drops every tile (SIGHUP).
     pub fn clear(&self) {
         self.inner.clear();
@@ -115,14 +120,18 @@ impl CachedTiles {
     }
 
     /// The block grid of `level` when its blocks are worth keeping: the source decodes
-    /// whole blocks independently ([`ImageSource::region_grid`]), and the whole level
-    /// fits in half the cache — blocks of a larger level would be pushed out before
-    /// regions came back to them, so its regions keep decoding just their box.
+    /// whole blocks independently ([`ImageSource::region_grid`]), the whole level fits in
+    /// half the cache — blocks of a larger level would be pushed out before regions came
+    /// back to them, so its regions keep decoding just their box — and a block fits in
+    /// half a shard of it (a larger one would never be kept, and decoded for every region).
     fn block_grid(&self, level: usize) -> Option<(u32, u32)> {
-        let grid = self.inner.region_grid(level)?;
-        let l = self.info().levels.get(level)?;
-        let bytes = l.width as u64 * l.height as u64 * self.info().channels as u64;
-        (bytes <= self.cache.capacity() / 2).then_some(grid)
+        let (bw, bh) = self.inner.region_grid(level)?;
+        let info = self.info();
+        let l = info.levels.get(level)?;
+        let bytes = |w: u32, h: u32| w as u64 * h as u64 * info.channels as u64;
+        let kept = bytes(l.width, l.height) <= self.cache.capacity() / 2
+            && bytes(bw, bh) <= self.cache.shard_capacity() / 2;
+        kept.then_some((bw, bh))
     }
 
     /// A box of `level` composed from whole blocks of `grid`, each decoded once and kept.
@@ -134,14 +143,23 @@ impl CachedTiles {
     ) -> SourceResult<Raster> {
         let info = self.info();
         let (w, h) = (info.levels[level].width, info.levels[level].height);
+        let (x0, y0, x1, y1) = area;
+        if x0 >= x1 || y0 >= y1 || x1 > w || y1 > h {
+            return Err(SourceError::limit(format!("no region {x0},{y0}-{x1},{y1}")));
+        }
         compose_cells((bw, bh), info.channels, area, |bx, by| {
             let key = (self.image, level as u32 | BLOCK, bx, by);
             let (x0, y0) = (bx * bw, by * bh);
             let block = (x0, y0, (x0 + bw).min(w), (y0 + bh).min(h));
             self.cache.get_or_decode(key, || {
-                self.inner
+                let pixels = self
+                    .inner
                     .read_region(level, block)
-                    .unwrap_or_else(|| Err(SourceError::corrupt("no region reader")))
+                    .unwrap_or_else(|| Err(SourceError::corrupt("no region reader")))?;
+                match (pixels.width, pixels.height) == (block.2 - x0, block.3 - y0) {
+                    true => Ok(pixels),
+                    false => Err(SourceError::corrupt("decoded block of the wrong size")),
+                }
             })
         })
     }
