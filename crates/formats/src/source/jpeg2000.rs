@@ -678,13 +678,20 @@ fn to_f32(v: i32) -> f32 {
     v as f32
 }
 
-/// Quality layers for a MAX_LAYERS/LYR value: -1 all (0 to OpenJPEG), 0 half of the file's
-/// (rounded up), n the first n (at least 1).
+/// Quality layers for a MAX_LAYERS/LYR value: -1 all, 0 half of the file's (rounded up),
+/// n the first n (at least 1). As many as the file has, or more, is all: 0, as OpenJPEG
+/// takes it, so that one set of pixels has one count.
 fn layer_count(h: &Header, layers: i32) -> u32 {
-    match layers {
-        l if l < 0 => 0,
-        0 => (h.layers as u32).div_ceil(2).max(1),
+    let all = h.layers as u32;
+    let count = match layers {
+        l if l < 0 => all,
+        0 => all.div_ceil(2).max(1),
         l => l as u32,
+    };
+    if count >= all {
+        0
+    } else {
+        count
     }
 }
 
@@ -832,16 +839,17 @@ impl ImageSource for Jpeg2000Image {
         Some(self.region(level, area, to_f32))
     }
 
-    fn with_layers(&self, layers: i32) -> Option<Arc<dyn ImageSource>> {
+    fn with_layers(&self, layers: i32) -> Option<(u32, Arc<dyn ImageSource>)> {
         let count = layer_count(&self.header, layers);
         (count != self.layers).then(|| {
-            Arc::new(Jpeg2000Image {
+            let image = Jpeg2000Image {
                 bytes: self.bytes.clone(),
                 header: self.header.clone(),
                 info: self.info.clone(),
                 layers: count,
                 index: self.index.clone(),
-            }) as Arc<dyn ImageSource>
+            };
+            (count, Arc::new(image) as Arc<dyn ImageSource>)
         })
     }
 }
@@ -901,6 +909,14 @@ mod tests {
         assert_eq!(layer_count(&h, 0), 4);
         assert_eq!(layer_count(&h, -1), 0);
         assert_eq!(layer_count(&h, 3), 3);
+        // As many layers as the file has, or more, are all of them: one count, one cache entry.
+        assert_eq!(layer_count(&h, 8), 0);
+        assert_eq!(layer_count(&h, 9), 0);
+        let one = Header {
+            layers: 1,
+            ..h.clone()
+        };
+        assert_eq!(layer_count(&one, 0), 0, "half of one layer is all of it");
     }
 
     #[test]

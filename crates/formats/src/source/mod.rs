@@ -89,9 +89,11 @@ pub trait ImageSource: Send + Sync {
     }
 
     /// This image decoding `layers` quality layers (0 the source's default, -1 all, n the
-    /// first n), for sources with progressive quality (JPEG2000); `None` when the source
-    /// has no such thing or the count changes nothing.
-    fn with_layers(&self, layers: i32) -> Option<Arc<dyn ImageSource>> {
+    /// first n), for sources with progressive quality (JPEG2000), with the count of layers
+    /// it decodes (0 all): the one name of its pixels, which caches key them by, as many
+    /// `layers` values give the same pixels. `None` when the source has no such thing or the
+    /// count changes nothing.
+    fn with_layers(&self, layers: i32) -> Option<(u32, Arc<dyn ImageSource>)> {
         let _ = layers;
         None
     }

@@ -465,6 +465,15 @@ fn regions_are_composed_from_kept_blocks_of_codestream_tiles() {
     assert_eq!(decoded_lookups(kept.port, "miss"), 2);
     assert_eq!(decoded_lookups(kept.port, "hit"), 3);
 
+    // Other quality layers are kept apart, under the count decoded: LYR=2 (all of this
+    // file's two layers), LYR=9 and LYR=3 (more than it has) are the same pixels, decoded once.
+    let all_layers = decompress(&path, &["-r", "1"]);
+    for (lyr, misses) in [(2, 4), (9, 4), (3, 4)] {
+        let url = format!("/fcgi-bin/iipsrv.fcgi?FIF=tiled.jp2&WID=350&LYR={lyr}&CVT=png");
+        assert_eq!(fetch(kept.port, &url), all_layers, "{url}");
+        assert_eq!(decoded_lookups(kept.port, "miss"), misses, "{url}");
+    }
+
     // Tiles of 100 x 60 (no power of two): blocks of 8 x 16 tiles at half resolution and of
     // 16 x 32 at a quarter (both 400 x 480 level pixels), the edges' blocks cut short.
     let odd = dir.path().join("odd.jp2");

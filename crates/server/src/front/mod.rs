@@ -1,7 +1,7 @@
 //! The front ends around the one handler: [`http`] (hyper) and [`fastcgi`], both through
 //! the [`dispatch`]er (quick path, admission control, the worker pool, the request log),
-//! the process [`lifecycle`] (graceful stop, SIGHUP), and the [`priority`] of the threads
-//! that render, below the connection threads.
+//! the process [`lifecycle`] (graceful stop, SIGHUP), the [`priority`] of the threads
+//! that render, below the connection threads, and the malloc [`arenas`] they share.
 
 pub mod arenas;
 pub mod dispatch;

@@ -252,7 +252,7 @@ pub fn render(src: &dyn ImageSource, view: &View, settings: &Settings) -> Result
         )));
     }
     let layered = src.with_layers(settings.max_layers.layers(view.layers));
-    let src = layered.as_deref().unwrap_or(src);
+    let src = layered.as_ref().map_or(src, |(_, s)| s.as_ref());
     let plan = plan(info, view);
     if source_pixels(&plan) > MAX_SOURCE_PIXELS {
         return Err(Error::bad(

@@ -207,11 +207,13 @@ impl ImageSource for CachedTiles {
         self.inner.read_region_float(level, area)
     }
 
-    /// The image at another count of quality layers, its tiles cached apart from these.
-    fn with_layers(&self, layers: i32) -> Option<Arc<dyn ImageSource>> {
-        let inner = self.inner.with_layers(layers)?;
-        let image = xxh3_64_with_seed(&self.image.to_le_bytes(), layers as u64);
-        Some(Arc::new(CachedTiles::new(inner, image, self.cache.clone())))
+    /// The image at another count of quality layers, its tiles cached apart from these
+    /// under that count.
+    fn with_layers(&self, layers: i32) -> Option<(u32, Arc<dyn ImageSource>)> {
+        let (count, inner) = self.inner.with_layers(layers)?;
+        let image = xxh3_64_with_seed(&self.image.to_le_bytes(), count as u64);
+        let cached = CachedTiles::new(inner, image, self.cache.clone());
+        Some((count, Arc::new(cached)))
     }
 
     fn prefetch_tiles(&self, level: usize, tiles: &[(u32, u32)]) -> SourceResult<()> {
