@@ -500,6 +500,51 @@ fn regions_are_composed_from_kept_blocks_of_codestream_tiles() {
     assert!(kept.alive() && none.alive());
 }
 
+/// `jp2` with the SOD marker of codestream tile `index` broken, which OpenJPEG refuses.
+fn break_tile(jp2: &[u8], index: u16) -> Vec<u8> {
+    let mut b = jp2.to_vec();
+    let find = |b: &[u8], from: usize, marker: u8| {
+        b[from..]
+            .windows(2)
+            .position(|w| w == [0xFF, marker])
+            .map(|i| i + from)
+    };
+    let mut at = 0;
+    while let Some(sot) = find(&b, at, 0x90) {
+        if b[sot + 4..sot + 6] == index.to_be_bytes() {
+            let sod = find(&b, sot, 0x93).expect("SOD");
+            b[sod + 1] = 0;
+            return b;
+        }
+        at = sot + 2;
+    }
+    panic!("no tile {index}");
+}
+
+#[test]
+fn a_damaged_codestream_tile_fails_only_the_regions_touching_it() {
+    let dir = tempdir();
+    let png = dir.path().join("src.png");
+    write_png(&pattern(W, H), &png);
+    let good = dir.path().join("good.jp2");
+    compress(&png, &good, &["-n", "4", "-t", "128,128", "-r", "20,5"]);
+    // Tile 21 is column 3, row 3 of 6 x 4. At half resolution the first kept block (256
+    // level pixels: 4 x 4 codestream tiles of 64) holds it and 15 healthy tiles.
+    let bytes = std::fs::read(&good).expect("jp2");
+    std::fs::write(dir.path().join("damaged.jp2"), break_tile(&bytes, 21)).expect("write");
+    let prefix = dir.path().to_string_lossy().to_string();
+    let mut server = Server::start(&[("FILESYSTEM_PREFIX", &prefix), ("DECODED_CACHE_SIZE", "2")]);
+    let reduced = decompress(&good, &["-l", "1", "-r", "1"]);
+    let healthy = "/iiif/damaged.jp2/0,0,200,200/100,/0/default.png";
+    let touching = "/iiif/damaged.jp2/300,300,200,200/100,/0/default.png";
+    for _ in 0..2 {
+        assert_eq!(fetch(server.port, healthy), reduced.crop(0, 0, 100, 100));
+        let r = get(server.port, touching);
+        assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert!(server.alive());
+}
+
 #[test]
 fn large_blocks_asked_at_once_by_many_clients_are_decoded_once_each() {
     // Codestream tiles of 1024: a block is decoded in two bands of 512 rows; many requests

@@ -193,9 +193,13 @@ impl ImageSource for CachedTiles {
         level: usize,
         area: (u32, u32, u32, u32),
     ) -> Option<SourceResult<Raster>> {
-        match self.block_grid(level) {
-            Some(grid) => Some(self.region_of_blocks(level, grid, area)),
-            None => self.inner.read_region(level, area),
+        let Some(grid) = self.block_grid(level) else {
+            return self.inner.read_region(level, area);
+        };
+        match self.region_of_blocks(level, grid, area) {
+            // A damaged codestream tile fails its block; the box may not touch it.
+            Err(SourceError::Corrupt { .. }) => self.inner.read_region(level, area),
+            composed => Some(composed),
         }
     }
 
