@@ -220,11 +220,11 @@ impl ImageSource for OpenSlideImage {
         let (Some(l), Some(&(os_level, downsample))) =
             (self.info.levels.get(level), self.levels.get(level))
         else {
-            return Err(SourceError::corrupt(format!("no level {level}")));
+            return Err(SourceError::limit(format!("no level {level}")));
         };
         let (x, y) = (tx as u64 * TILE as u64, ty as u64 * TILE as u64);
         if x >= l.width as u64 || y >= l.height as u64 {
-            return Err(SourceError::corrupt(format!(
+            return Err(SourceError::limit(format!(
                 "no tile {tx},{ty} at level {level}"
             )));
         }
