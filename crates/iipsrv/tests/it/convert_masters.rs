@@ -4,7 +4,9 @@
 //! main header (512-px tiles, RPCL, enough levels, TLM); then served by our server.
 
 use crate::convert::{convert, converted as master, vips_max_difference};
-use crate::harness::{app, call, decode_image, pattern, psnr, run, tempdir, text, vips, write_png};
+use crate::harness::{
+    app, call, decode_image, fetch, get, pattern, psnr, run, tempdir, text, vips, write_png, Server,
+};
 use crate::jpeg2000::decompress;
 #[cfg(feature = "htj2k")]
 use crate::jpeg2000::ojph_expand;
@@ -284,15 +286,11 @@ fn jpeg2000_inputs_convert_to_htj2k_and_jpeg2000_exactly() {
     }
 }
 
-/// A JPH file carries the input's ICC profile in its colour specification box (method 2,
-/// as long as the profile libvips reports), and OpenJPEG still decodes it.
-#[cfg(feature = "htj2k")]
-#[test]
-fn jph_files_carry_the_icc_profile() {
-    let dir = tempdir();
-    let png = dir.path().join("src.png");
+/// A JPEG with libvips' sRGB profile in `dir`, and the profile's size as libvips reports it.
+fn jpeg_with_profile(dir: &Path) -> (PathBuf, usize) {
+    let png = dir.join("src.png");
     write_png(&pattern(600, 400), &png);
-    let jpeg = dir.path().join("icc.jpg");
+    let jpeg = dir.join("icc.jpg");
     vips(&[
         "jpegsave",
         &png.to_string_lossy(),
@@ -300,25 +298,94 @@ fn jph_files_carry_the_icc_profile() {
         "--profile",
         "srgb",
     ]);
-    let header = crate::harness::run_stdout(Command::new("vipsheader").arg("-a").arg(&jpeg));
-    let profile: usize = header
+    (
+        jpeg.clone(),
+        profile_size(&jpeg).expect("vips reports the profile's size"),
+    )
+}
+
+/// The size of the ICC profile libvips reads from `path`, if any.
+fn profile_size(path: &Path) -> Option<usize> {
+    let header = crate::harness::run_stdout(Command::new("vipsheader").arg("-a").arg(path));
+    header
         .lines()
         .find_map(|l| l.strip_prefix("icc-profile-data: "))
         .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .expect("vips reports the profile's size");
+}
+
+/// jpylyzer's report (XML) on the JP2 file at `path`.
+fn jpylyzer(path: &Path) -> String {
+    let bin = crate::slides::python().with_file_name("jpylyzer");
+    crate::harness::run_stdout(Command::new(bin).arg(path))
+}
+
+/// Whether the file at `path` has a colour specification box of method 2 (an ICC
+/// profile) holding `profile` bytes.
+fn has_icc_box(path: &Path, profile: usize) -> bool {
+    let bytes = std::fs::read(path).expect("read");
+    let Some(at) = bytes.windows(4).position(|w| w == b"colr") else {
+        return false;
+    };
+    let size = u32::from_be_bytes(bytes[at - 4..at].try_into().expect("4")) as usize;
+    (bytes[at + 4], size) == (2, 8 + 3 + profile)
+}
+
+/// A JPH file carries the input's ICC profile in its colour specification box (method 2,
+/// as long as the profile libvips reports), and OpenJPEG still decodes it.
+#[cfg(feature = "htj2k")]
+#[test]
+fn jph_files_carry_the_icc_profile() {
+    let dir = tempdir();
+    let (jpeg, profile) = jpeg_with_profile(dir.path());
     let jph = dir.path().join("icc.jph");
     master(&jpeg, &jph, &[]);
-    let bytes = std::fs::read(&jph).expect("read");
-    let at = bytes
-        .windows(4)
-        .position(|w| w == b"colr")
-        .expect("colr box");
-    let size = u32::from_be_bytes(bytes[at - 4..at].try_into().expect("4")) as usize;
-    assert_eq!(
-        (bytes[at + 4], size),
-        (2, 8 + 3 + profile),
-        "an ICC colr box"
-    );
+    assert!(has_icc_box(&jph, profile), "an ICC colr box");
     let decoded = decompress(&jph, &[]);
     assert_eq!((decoded.width, decoded.height), (600, 400));
+}
+
+/// A JP2 file carries the input's ICC profile too (OpenJPEG cannot write one: its raw
+/// codestream is put in our boxes): jpylyzer finds a valid JP2 with a restricted ICC
+/// colour specification of the profile's size, OpenJPEG decodes it, the pixels are the
+/// input's, and our answers embed the profile. Without a profile the file is OpenJPEG's own JP2, declaring
+/// sRGB.
+#[test]
+fn jp2_files_carry_the_icc_profile() {
+    let dir = tempdir();
+    let (jpeg, profile) = jpeg_with_profile(dir.path());
+    let jp2 = dir.path().join("icc.jp2");
+    master(&jpeg, &jp2, &[]);
+    assert!(has_icc_box(&jp2, profile), "an ICC colr box");
+    let report = jpylyzer(&jp2);
+    assert!(
+        report.contains("<isValid format=\"jp2\">True</isValid>"),
+        "{report}"
+    );
+    assert!(report.contains("<meth>Restricted ICC</meth>"), "{report}");
+    assert!(
+        report.contains(&format!("<profileSize>{profile}</profileSize>")),
+        "{report}"
+    );
+    let png = dir.path().join("src.png");
+    let plain = dir.path().join("plain.jp2");
+    master(&png, &plain, &[]);
+    assert!(!has_icc_box(&plain, 0) && profile_size(&plain).is_none());
+    assert!(jpylyzer(&plain).contains("<meth>Enumerated</meth>"));
+    let bytes = std::fs::read(&jp2).expect("read");
+    assert_eq!(&bytes[16..28], b"ftypjp2 \0\0\0\0");
+
+    let prefix = dir.path().to_string_lossy().to_string();
+    let mut server = Server::start(&[("FILESYSTEM_PREFIX", &prefix)]);
+    let answer = get(server.port, "/iiif/icc.jp2/full/300,/0/default.jpg");
+    assert_eq!(answer.status, 200);
+    let icc = answer.body.windows(12).any(|w| w == b"ICC_PROFILE\0");
+    assert!(icc, "the answer embeds the profile");
+    // Lossless: the pixels are the input's (OpenJPEG applies the profile when it decodes
+    // to PNG, so it is asked only for the size).
+    let ours = fetch(server.port, "/iiif/icc.jp2/full/max/0/default.png");
+    let input = fetch(server.port, "/iiif/icc.jpg/full/max/0/default.png");
+    assert!(ours == input, "the JP2 holds the input's pixels");
+    let decoded = decompress(&jp2, &[]);
+    assert_eq!((decoded.width, decoded.height), (600, 400));
+    assert!(server.alive());
 }

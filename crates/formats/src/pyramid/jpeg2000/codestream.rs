@@ -1,7 +1,8 @@
 //! The HTJ2K codestream of a master put together from OpenJPH's codestreams of one row of
 //! tiles each (`htj2k_encode` explains why): the main header of the first, its SIZ made the
 //! whole image's; every tile-part of each, renumbered; TLM marker segments listing them all;
-//! the JPH boxes around it for a `.jph` file.
+//! the JPH boxes around it for a `.jph` file. [`Jp2Boxes`] also wraps OpenJPEG's raw
+//! codestream for a `.jp2` file with an ICC profile, which OpenJPEG does not write.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -66,7 +67,7 @@ impl Gather {
         self,
         body: &Path,
         out: &Path,
-        boxes: Option<JphHeader>,
+        boxes: Option<Jp2Boxes>,
     ) -> std::io::Result<()> {
         let main = self.main.ok_or_else(|| bad("no rows were encoded"))?;
         self.body
@@ -101,9 +102,12 @@ fn whole_image(mut main: Vec<u8>, height: u32) -> std::io::Result<Vec<u8>> {
     Ok(main)
 }
 
-/// What the JPH header boxes say of the image.
+/// The boxes of a JP2 family file before its codestream (JPH for HTJ2K, JP2 for Part 1):
+/// what they say of the image.
 #[derive(Debug, Clone)]
-pub(super) struct JphHeader {
+pub(super) struct Jp2Boxes {
+    /// The file type's brand: `jph ` or `jp2 `.
+    pub(super) brand: [u8; 4],
     pub(super) width: u32,
     pub(super) height: u32,
     pub(super) channels: u8,
@@ -113,13 +117,17 @@ pub(super) struct JphHeader {
     pub(super) icc: Option<Vec<u8>>,
 }
 
-impl JphHeader {
+impl Jp2Boxes {
     /// The signature, file type and header boxes, and the codestream box's own header
     /// for a codestream of `len` bytes.
     fn bytes(&self, len: u64) -> Vec<u8> {
         let mut out = Vec::with_capacity(96);
         out.extend_from_slice(b"\0\0\0\x0cjP  \r\n\x87\n");
-        out.extend_from_slice(b"\0\0\0\x14ftypjph \0\0\0\0jph ");
+        // File type: the brand, minor version 0, the brand as the one compatible.
+        out.extend_from_slice(b"\0\0\0\x14ftyp");
+        out.extend_from_slice(&self.brand);
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&self.brand);
         let colr = self.colr();
         out.extend_from_slice(&(8 + 22 + colr.len() as u32).to_be_bytes());
         out.extend_from_slice(b"jp2h\0\0\0\x16ihdr");
@@ -138,6 +146,17 @@ impl JphHeader {
             out.extend_from_slice(&(len + 16).to_be_bytes());
         }
         out
+    }
+
+    /// Writes the file at `out`: these boxes, then the codestream in the file at
+    /// `codestream`.
+    pub(super) fn wrap(&self, codestream: &Path, out: &Path) -> std::io::Result<()> {
+        let mut r = File::open(codestream)?;
+        let len = r.metadata()?.len();
+        let mut w = BufWriter::with_capacity(1 << 20, File::create(out)?);
+        w.write_all(&self.bytes(len))?;
+        std::io::copy(&mut r, &mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()
     }
 
     /// The colour specification box: the ICC profile (method 2) or the enumerated colour

@@ -16,7 +16,7 @@ use super::error::{BuildError, InputError, Layout, OutputStep};
 use super::input::Input;
 use super::{check_tile, partial_path, settle, FromBand, Progress};
 use crate::codec::{htj2k_encode, openjpeg_encode};
-use codestream::{Gather, JphHeader};
+use codestream::{Gather, Jp2Boxes};
 use iipsrv_core::raster::Pixels;
 use std::path::{Path, PathBuf};
 
@@ -77,7 +77,7 @@ pub fn build_master(
         levels: levels(source.width, source.height, options.tile),
     };
     let built = match options.codec {
-        Codec::Jpeg2000 { rate } => job.openjpeg(&mut source, &partial, rate),
+        Codec::Jpeg2000 { rate } => job.openjpeg(&mut source, &partial, &scratch[1], rate),
         Codec::Htj2k { qstep } => job.openjph(&mut source, &partial, &scratch, qstep),
     };
     for path in &scratch {
@@ -113,13 +113,18 @@ struct Master<'a> {
 }
 
 impl Master<'_> {
-    /// JPEG2000 through OpenJPEG, one row of tiles at a time.
+    /// JPEG2000 through OpenJPEG, one row of tiles at a time. OpenJPEG writes the JP2
+    /// boxes itself but cannot declare an ICC profile, so a `.jp2` of an input with one is
+    /// a raw codestream (at `scratch`) put in our boxes afterwards.
     fn openjpeg(
         &self,
         source: &mut Input,
         path: &Path,
+        scratch: &Path,
         rate: Option<f32>,
     ) -> Result<(), BuildError> {
+        let wrapped = self.boxes(source, b"jp2 ").filter(|b| b.icc.is_some());
+        let codestream = if wrapped.is_some() { scratch } else { path };
         let layout = openjpeg_encode::Layout {
             width: source.width,
             height: source.height,
@@ -128,16 +133,21 @@ impl Master<'_> {
             tile: self.options.tile,
             levels: self.levels,
             rate,
-            jp2: self.options.boxed,
+            jp2: self.options.boxed && wrapped.is_none(),
         };
-        let mut encoder = openjpeg_encode::Encoder::create(path, layout)?;
+        let mut encoder = openjpeg_encode::Encoder::create(codestream, layout)?;
         if source.bits == 16 {
             self.rows::<u16>(source, |p| Ok(encoder.push_row(p)?))?;
         } else {
             self.rows::<u8>(source, |p| Ok(encoder.push_row(p)?))?;
         }
         encoder.finish()?;
-        Ok(())
+        match wrapped {
+            Some(boxes) => boxes
+                .wrap(scratch, path)
+                .map_err(|e| BuildError::output(path, OutputStep::Write, e)),
+            None => Ok(()),
+        }
     }
 
     /// HTJ2K through OpenJPH, one codestream per row of tiles (written to `scratch[0]`),
@@ -178,7 +188,7 @@ impl Master<'_> {
         } else {
             self.rows::<u8>(source, |p| row(p))?;
         }
-        let boxes = self.boxes(source);
+        let boxes = self.boxes(source, b"jph ");
         gather.finish(&scratch[1], path, boxes).map_err(failed)
     }
 
@@ -215,10 +225,11 @@ impl Master<'_> {
         }
     }
 
-    /// The JPH boxes before the codestream of a `.jph` file (with the input's ICC
-    /// profile); none for `.j2c`.
-    fn boxes(&self, source: &Input) -> Option<JphHeader> {
-        self.options.boxed.then(|| JphHeader {
+    /// The boxes before the codestream of a `.jph` or `.jp2` file (`brand`), with the
+    /// input's ICC profile; none for a raw codestream.
+    fn boxes(&self, source: &Input, brand: &[u8; 4]) -> Option<Jp2Boxes> {
+        self.options.boxed.then(|| Jp2Boxes {
+            brand: *brand,
             width: source.width,
             height: source.height,
             channels: source.channels,
