@@ -20,7 +20,7 @@ use crate::error::{SourceError, SourceResult};
 use iipsrv_core::info::{plain_info, ImageInfo, Level};
 use iipsrv_core::raster::Raster;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// Width and height of the virtual tiles each level is cut into.
@@ -105,8 +105,6 @@ fn on_white(w: u32, h: u32, argb: &[u32]) -> SourceResult<Raster> {
 /// rest of the image, and requests for a damaged tile do not reopen the file each time.
 pub(crate) struct OpenSlideImage {
     slide: RwLock<Handle>,
-    /// Held while a new handle is opened, so that one thread opens it.
-    renewing: Mutex<()>,
     info: ImageInfo,
     /// OpenSlide's level and downsample behind each of our levels.
     levels: Vec<Step>,
@@ -133,32 +131,19 @@ impl OpenSlideImage {
     }
 
     /// After a read through `failed` went wrong: a new handle, unless another thread has
-    /// already made one or is making one, or the one in use replaced another less than
-    /// [`RENEW_AFTER`] ago. The file is opened outside the handle's lock (opening a slide
-    /// can take long), so reads of the image go on meanwhile.
+    /// already made one or the one in use replaced another less than [`RENEW_AFTER`] ago.
     fn renew(&self, failed: &Arc<ffi::Slide>) {
-        let Ok(_renewing) = self.renewing.try_lock() else {
-            return;
-        };
-        if !self.replaceable(failed) {
+        let mut held = self.slide.write().unwrap_or_else(|e| e.into_inner());
+        let recent = held.renewed.is_some_and(|t| t.elapsed() < RENEW_AFTER);
+        if !Arc::ptr_eq(&held.slide, failed) || recent {
             return;
         }
-        let Ok(slide) = ffi::Slide::open(&self.path) else {
-            return;
-        };
-        let mut held = self.slide.write().unwrap_or_else(|e| e.into_inner());
-        *held = Handle {
-            slide: Arc::new(slide),
-            renewed: Some(Instant::now()),
-        };
-    }
-
-    /// Whether `failed` is still the handle in use and was not itself made less than
-    /// [`RENEW_AFTER`] ago.
-    fn replaceable(&self, failed: &Arc<ffi::Slide>) -> bool {
-        let held = self.slide.read().unwrap_or_else(|e| e.into_inner());
-        let recent = held.renewed.is_some_and(|t| t.elapsed() < RENEW_AFTER);
-        Arc::ptr_eq(&held.slide, failed) && !recent
+        if let Ok(slide) = ffi::Slide::open(&self.path) {
+            *held = Handle {
+                slide: Arc::new(slide),
+                renewed: Some(Instant::now()),
+            };
+        }
     }
 
     /// The image of an open slide: its levels, properties and physical size.
@@ -186,7 +171,6 @@ impl OpenSlideImage {
                 slide: Arc::new(slide),
                 renewed: None,
             }),
-            renewing: Mutex::new(()),
             info,
             levels,
             name: name.to_string(),
