@@ -680,7 +680,8 @@ fn to_f32(v: i32) -> f32 {
 
 /// Quality layers for a MAX_LAYERS/LYR value: -1 all, 0 half of the file's (rounded up),
 /// n the first n (at least 1). As many as the file has, or more, is all: 0, as OpenJPEG
-/// takes it, so that one set of pixels has one count.
+/// takes it, so that one set of pixels has one count. The file's count is the main
+/// header's; a tile whose own COD declares more layers is then decoded with all of them.
 fn layer_count(h: &Header, layers: i32) -> u32 {
     let all = h.layers as u32;
     let count = match layers {

@@ -10,7 +10,8 @@ use iipsrv_formats::source::region::compose_cells;
 use iipsrv_formats::source::ImageSource;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// The identity of one decoded tile: the image (a hash of its path, page and modification
@@ -107,7 +108,13 @@ pub struct CachedTiles {
     /// The image's part of every tile key (path, page and modification time hashed).
     image: u64,
     cache: Arc<TileCache>,
+    /// Blocks whose decode failed as damaged (at most [`DAMAGED_KEPT`]): regions touching
+    /// them are decoded box by box, the block not tried again.
+    damaged: Mutex<HashSet<TileKey>>,
 }
+
+/// Most damaged blocks remembered per image.
+const DAMAGED_KEPT: usize = 1024;
 
 impl CachedTiles {
     /// `inner` with its tiles cached under `image`.
@@ -116,7 +123,29 @@ impl CachedTiles {
             inner,
             image,
             cache,
+            damaged: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The block under `key`, decoded by `decode` through the cache; a block found damaged
+    /// once fails at once after.
+    fn block(
+        &self,
+        key: TileKey,
+        decode: impl FnOnce() -> SourceResult<Raster>,
+    ) -> SourceResult<Arc<Raster>> {
+        let damaged = || self.damaged.lock().unwrap_or_else(|e| e.into_inner());
+        if damaged().contains(&key) {
+            return Err(SourceError::corrupt("damaged block"));
+        }
+        let decoded = self.cache.get_or_decode(key, decode);
+        if let Err(e @ SourceError::Corrupt { .. }) = &decoded {
+            let mut held = damaged();
+            if held.len() < DAMAGED_KEPT && held.insert(key) {
+                tracing::warn!("damaged JPEG2000 data ({e}): regions near it decoded one by one");
+            }
+        }
+        decoded
     }
 
     /// The block grid of `level` when its blocks are worth keeping: the source decodes
@@ -151,14 +180,17 @@ impl CachedTiles {
             let key = (self.image, level as u32 | BLOCK, bx, by);
             let (x0, y0) = (bx * bw, by * bh);
             let block = (x0, y0, (x0 + bw).min(w), (y0 + bh).min(h));
-            self.cache.get_or_decode(key, || {
-                let pixels = self
-                    .inner
-                    .read_region(level, block)
-                    .unwrap_or_else(|| Err(SourceError::corrupt("no region reader")))?;
+            self.block(key, || {
+                let pixels = self.inner.read_region(level, block).unwrap_or_else(|| {
+                    Err(SourceError::Decoder {
+                        what: "no region reader".into(),
+                    })
+                })?;
                 match (pixels.width, pixels.height) == (block.2 - x0, block.3 - y0) {
                     true => Ok(pixels),
-                    false => Err(SourceError::corrupt("decoded block of the wrong size")),
+                    false => Err(SourceError::Decoder {
+                        what: "decoded block of the wrong size".into(),
+                    }),
                 }
             })
         })

@@ -181,6 +181,26 @@ impl Jp2Boxes {
     }
 }
 
+/// Whether an ICC profile is one JPEG2000's "restricted ICC" colour specification
+/// (method 2, ISO/IEC 15444-1 I.5.3.3) may hold for an image of `channels` components: an
+/// input or display profile, grey with a grey TRC for one component, RGB with the three
+/// colorants and TRCs of a matrix profile for three. Other profiles would make the file
+/// non-conforming; they are left out.
+pub(super) fn restricted_icc(icc: &[u8], channels: u8) -> bool {
+    let field = |at: usize| icc.get(at..at + 4);
+    let class_ok = matches!(field(12), Some(b"scnr" | b"mntr"));
+    let needed: &[&[u8; 4]] = match (field(16), channels) {
+        (Some(b"GRAY"), 1) => &[b"kTRC"],
+        (Some(b"RGB "), 3) => &[b"rXYZ", b"gXYZ", b"bXYZ", b"rTRC", b"gTRC", b"bTRC"],
+        _ => return false,
+    };
+    let count = field(128).map_or(0, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+    let tags: Vec<&[u8]> = (0..count.min(1024) as usize)
+        .map_while(|i| icc.get(132 + 12 * i..136 + 12 * i))
+        .collect();
+    class_ok && needed.iter().all(|t| tags.contains(&&t[..]))
+}
+
 /// The main header of a codestream: SOC and every marker segment before the first SOT.
 fn main_header(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
     let mut main = vec![0; 2];
@@ -251,6 +271,41 @@ fn tlm_segments(parts: &[(u16, u32)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An ICC profile header of `class` and colour `space` with a tag table of `tags`.
+    fn profile(class: &[u8; 4], space: &[u8; 4], tags: &[&[u8; 4]]) -> Vec<u8> {
+        let mut p = vec![0; 128];
+        p[12..16].copy_from_slice(class);
+        p[16..20].copy_from_slice(space);
+        p.extend((tags.len() as u32).to_be_bytes());
+        for t in tags {
+            p.extend_from_slice(*t);
+            p.extend([0; 8]);
+        }
+        p
+    }
+
+    #[test]
+    fn only_profiles_a_restricted_icc_holds_are_kept() {
+        let matrix: &[&[u8; 4]] = &[
+            b"desc", b"rXYZ", b"gXYZ", b"bXYZ", b"rTRC", b"gTRC", b"bTRC",
+        ];
+        assert!(restricted_icc(&profile(b"mntr", b"RGB ", matrix), 3));
+        assert!(restricted_icc(&profile(b"scnr", b"RGB ", matrix), 3));
+        assert!(restricted_icc(&profile(b"mntr", b"GRAY", &[b"kTRC"]), 1));
+        // An output profile, a LUT-only RGB profile, a profile of the wrong colour space,
+        // a table cut short.
+        assert!(!restricted_icc(&profile(b"prtr", b"RGB ", matrix), 3));
+        assert!(!restricted_icc(
+            &profile(b"mntr", b"RGB ", &[b"A2B0", b"B2A0"]),
+            3
+        ));
+        assert!(!restricted_icc(&profile(b"mntr", b"RGB ", matrix), 1));
+        assert!(!restricted_icc(&profile(b"mntr", b"CMYK", matrix), 3));
+        let cut = profile(b"mntr", b"RGB ", matrix);
+        assert!(!restricted_icc(&cut[..140], 3));
+        assert!(!restricted_icc(b"short", 3));
+    }
 
     #[test]
     fn tlm_lists_every_tile_part_and_splits_at_its_length_limit() {

@@ -16,7 +16,7 @@ use super::error::{BuildError, InputError, Layout, OutputStep};
 use super::input::Input;
 use super::{check_tile, partial_path, settle, FromBand, Progress};
 use crate::codec::{htj2k_encode, openjpeg_encode};
-use codestream::{Gather, Jp2Boxes};
+use codestream::{restricted_icc, Gather, Jp2Boxes};
 use iipsrv_core::raster::Pixels;
 use std::path::{Path, PathBuf};
 
@@ -234,7 +234,10 @@ impl Master<'_> {
             height: source.height,
             channels: source.channels,
             bits: source.bits,
-            icc: source.icc.clone(),
+            icc: source
+                .icc
+                .clone()
+                .filter(|icc| restricted_icc(icc, source.channels)),
         })
     }
 }
