@@ -298,10 +298,8 @@ fn jpeg_with_profile(dir: &Path) -> (PathBuf, usize) {
         "--profile",
         "srgb",
     ]);
-    (
-        jpeg.clone(),
-        profile_size(&jpeg).expect("vips reports the profile's size"),
-    )
+    let size = profile_size(&jpeg).expect("vips reports the profile's size");
+    (jpeg, size)
 }
 
 /// The size of the ICC profile libvips reads from `path`, if any.
@@ -349,8 +347,8 @@ fn jph_files_carry_the_icc_profile() {
 /// A JP2 file carries the input's ICC profile too (OpenJPEG cannot write one: its raw
 /// codestream is put in our boxes): jpylyzer finds a valid JP2 with a restricted ICC
 /// colour specification of the profile's size, OpenJPEG decodes it, the pixels are the
-/// input's, and our answers embed the profile. Without a profile the file is OpenJPEG's own JP2, declaring
-/// sRGB.
+/// input's, and our answers embed the profile. Without a profile the file is OpenJPEG's
+/// own JP2, declaring sRGB.
 #[test]
 fn jp2_files_carry_the_icc_profile() {
     let dir = tempdir();
